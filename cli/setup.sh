@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# npm run setup: install what flox needs on a Debian machine with Node, and nothing that is already there.
+# Idempotent and quiet when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command-or-file → Debian package that provides it
+declare -A need=(
+  [git]=git
+  [nix-store]=nix-bin
+  [fusermount3]=fuse3
+  [/bin/busybox]=busybox-static
+  [xz]=xz-utils
+  [bzip2]=bzip2
+  [unshare]=util-linux
+  [nginx]=nginx-light
+  [wrk]=wrk
+  [hyperfine]=hyperfine
+)
+missing=()
+for what in "${!need[@]}"; do
+  if [[ "$what" == /* ]]; then [[ -e "$what" ]] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+  missing+=("${need[$what]}")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm deps: install when node_modules is missing or older than the lockfile.
+if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: installing npm dependencies"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+# The compiled CLI and hooks run from dist/.
+if [[ ! -f dist/cli/main.js ]] || [[ -n "$(find lib server hooks cli fs-agent bench -name '*.ts' -newer dist/.tsbuildinfo -print -quit 2>/dev/null)" ]]; then
+  npx tsc -p tsconfig.json
+fi
