@@ -1,22 +1,7 @@
 // The `flox` command. Subcommands load their modules lazily so that `flox --version` stays fast.
-import { Command, CommanderError } from "commander";
-import { registerCommands } from "./commands/index.js";
+import { CommanderError } from "commander";
 import { CliError, exitCodes } from "./output.js";
-
-const version = "0.1.0";
-
-export function buildProgram(): Command {
-  const program = new Command("flox")
-    .description("Nix for simplicity and scale, self-hosted")
-    .version(version, "-V, --version")
-    .option("--server <url>", "flox server URL (default: $FLOX_SERVER or the one saved by `flox login`)")
-    .option("--token <token>", "API token (default: $FLOX_TOKEN or the one saved by `flox login`)")
-    .option("--json", "print data as JSON")
-    .showHelpAfterError()
-    .exitOverride();
-  registerCommands(program);
-  return program;
-}
+import { buildProgram } from "./program.js";
 
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -32,9 +17,25 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`flox: ${err.message}\n`);
       return err.exitCode;
     }
+    if (await isExpectedFailure(err)) {
+      process.stderr.write(`flox: ${(err as Error).message}\n`);
+      return exitCodes.failed;
+    }
     process.stderr.write(`flox: ${(err as Error).stack ?? String(err)}\n`);
     return exitCodes.failed;
   }
+}
+
+// Imported only on this path: loading the client (and zod) up front would slow down `flox --version`.
+async function isExpectedFailure(err: unknown): Promise<boolean> {
+  const { ApiError, ApiUnreachableError, ApiResponseError } = await import("../lib/api-client.js");
+  const { ConfigError } = await import("../lib/cli-config.js");
+  return (
+    err instanceof ApiError ||
+    err instanceof ApiUnreachableError ||
+    err instanceof ApiResponseError ||
+    err instanceof ConfigError
+  );
 }
 
 process.exitCode = await main(process.argv);

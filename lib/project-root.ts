@@ -20,3 +20,12 @@ export const projectRoot = findRoot();
 export function compiledPath(relPath: string): string {
   return join(projectRoot, "dist", relPath.replace(/\.ts$/, ".js"));
 }
+
+/** The Nix side of flox: the org-repo framework and the bootstrap base package set. */
+export const nixDir = join(projectRoot, "lib", "nix");
+/** `{ repo, base ? null, busybox ? null, system ? "x86_64-linux", only ? null }: { <pkg> = …; }` */
+export const frameworkPath = join(nixDir, "framework.nix");
+/** `{ repo, busybox ? null, basePath ? null, system ? …, namesJson ? null }`: per package name, system, drvPath, outputs. */
+export const jobsPath = join(nixDir, "jobs.nix");
+/** The bootstrap base package set: `import baseDir { busybox = <dir>; }`. */
+export const baseDir = join(nixDir, "base");

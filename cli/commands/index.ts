@@ -1,8 +1,25 @@
-// Registers every subcommand. Each action imports its implementation on demand.
-import type { Command } from "commander";
+// Registers every subcommand. Each action imports its implementation on demand, so that defining the
+// whole tree costs only commander: `flox --version` and `--help` never load zod or the API client.
+import { type Command, Option } from "commander";
+
+const roles = ["owner", "member", "reader"];
+
+/** Appends an "Examples:" section to a command's --help. */
+function examples(cmd: Command, lines: string[]): Command {
+  return cmd.addHelpText("after", `\nExamples:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
+}
 
 export function registerCommands(program: Command): void {
-  program
+  registerServer(program);
+  registerAuth(program);
+  registerOrg(program);
+  registerUser(program);
+  registerToken(program);
+  registerPushes(program);
+}
+
+function registerServer(program: Command): void {
+  const server = program
     .command("server")
     .description("run the flox server (git hosting, API, Storehouse)")
     .requiredOption("--data-dir <dir>", "where everything is kept (db.sqlite, repos/, store/, keys/, logs/)")
@@ -14,4 +31,195 @@ export function registerCommands(program: Command): void {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);
     });
+  examples(server, [
+    "flox server --data-dir /var/lib/flox --listen 0.0.0.0:8080",
+    "FLOX_ADMIN_TOKEN=secret flox server --data-dir ./data --listen 127.0.0.1:0",
+  ]);
+}
+
+function registerAuth(program: Command): void {
+  const login = program
+    .command("login")
+    .description("check a server URL and token, and save both for later commands")
+    .argument("<url>", "the flox server, e.g. http://127.0.0.1:8080")
+    .action(async (url: string, _opts, cmd: Command) => (await import("./auth.js")).login(cmd, url));
+  login.addHelpText(
+    "after",
+    `
+The token comes from --token, else $FLOX_TOKEN, else a prompt (or the first line of stdin when it
+is not a terminal). It is saved with the URL in $XDG_CONFIG_HOME/flox/config.json (mode 0600).
+
+Examples:
+  flox login http://127.0.0.1:8080                 prompts for the token
+  flox login http://flox.internal --token flox_…
+  echo "$TOKEN" | flox login http://flox.internal
+`,
+  );
+
+  const logout = program
+    .command("logout")
+    .description("forget the server and token saved by `flox login`")
+    .action(async (_opts, cmd: Command) => (await import("./auth.js")).logout(cmd));
+  examples(logout, ["flox logout"]);
+
+  const whoami = program
+    .command("whoami")
+    .description("show which server and token the next command would use, and what the token may do")
+    .action(async (_opts, cmd: Command) => (await import("./auth.js")).whoami(cmd));
+  examples(whoami, ["flox whoami", "flox whoami --json", "FLOX_TOKEN=flox_… flox whoami"]);
+}
+
+function registerOrg(program: Command): void {
+  const org = program
+    .command("org")
+    .description("create and inspect orgs (one git repo each) and their members");
+  examples(org, ["flox org create acme", "flox org list", "flox org member add acme alice --role member"]);
+
+  const create = org
+    .command("create")
+    .description("create an org and its empty git repo (admin)")
+    .argument("<name>", "org name: a-z, 0-9 and '-', up to 39 characters")
+    .option("--display-name <text>", "a human-friendly name, shown in lists")
+    .action(async (name: string, _opts, cmd: Command) => (await import("./org.js")).createOrg(cmd, name));
+  examples(create, ["flox org create acme", 'flox org create acme --display-name "Acme Corp"']);
+
+  const list = org
+    .command("list")
+    .description("list the orgs this token may read")
+    .action(async (_opts, cmd: Command) => (await import("./org.js")).listOrgs(cmd));
+  examples(list, ["flox org list", "flox org list --json"]);
+
+  const show = org
+    .command("show")
+    .description("show an org and its repo URL")
+    .argument("<name>", "org name")
+    .action(async (name: string, _opts, cmd: Command) => (await import("./org.js")).showOrg(cmd, name));
+  examples(show, ["flox org show acme"]);
+
+  const member = org.command("member").description("manage who belongs to an org, and with which role");
+  examples(member, ["flox org member add acme alice --role owner", "flox org member list acme"]);
+
+  const add = member
+    .command("add")
+    .description("add a user to an org, or change their role there (admin or org owner)")
+    .argument("<org>", "org name")
+    .argument("<user>", "user name (create it first with `flox user create`)")
+    .addOption(new Option("--role <role>", "owner, member or reader").choices(roles).makeOptionMandatory())
+    .action(async (orgName: string, user: string, _opts, cmd: Command) =>
+      (await import("./org.js")).addMember(cmd, orgName, user),
+    );
+  add.addHelpText(
+    "after",
+    `
+Roles: owner (manage members and tokens, push), member (push, fetch), reader (fetch).
+
+Examples:
+  flox org member add acme alice --role member
+  flox org member add acme alice --role owner      changes alice's role
+`,
+  );
+
+  const memberList = member
+    .command("list")
+    .description("list an org's members and their roles")
+    .argument("<org>", "org name")
+    .action(async (orgName: string, _opts, cmd: Command) =>
+      (await import("./org.js")).listMembers(cmd, orgName),
+    );
+  examples(memberList, ["flox org member list acme", "flox org member list acme --json"]);
+
+  const remove = member
+    .command("remove")
+    .description("remove a user from an org (admin or org owner)")
+    .argument("<org>", "org name")
+    .argument("<user>", "user name")
+    .action(async (orgName: string, user: string, _opts, cmd: Command) =>
+      (await import("./org.js")).removeMember(cmd, orgName, user),
+    );
+  examples(remove, ["flox org member remove acme alice"]);
+}
+
+function registerUser(program: Command): void {
+  const user = program.command("user").description("create and list users (admin)");
+  examples(user, ["flox user create alice", "flox user list"]);
+
+  const create = user
+    .command("create")
+    .description("create a user; add them to orgs with `flox org member add`")
+    .argument("<name>", "user name: a-z, 0-9 and '-', up to 39 characters")
+    .action(async (name: string, _opts, cmd: Command) => (await import("./user.js")).createUser(cmd, name));
+  examples(create, ["flox user create alice", "flox token create --user alice --name laptop"]);
+
+  const list = user
+    .command("list")
+    .description("list all users")
+    .action(async (_opts, cmd: Command) => (await import("./user.js")).listUsers(cmd));
+  examples(list, ["flox user list", "flox user list --json"]);
+}
+
+function registerToken(program: Command): void {
+  const token = program.command("token").description("create, list and revoke API and git tokens");
+  examples(token, [
+    "flox token create --org acme --role member --name ci",
+    "flox token list",
+    "flox token revoke 7",
+  ]);
+
+  const create = token
+    .command("create")
+    .description("create a token; its secret is printed once and never again")
+    .option("--org <org>", "a token for one org (needs --role)")
+    .addOption(new Option("--role <role>", "the --org token's role: owner, member or reader").choices(roles))
+    .addOption(new Option("--admin", "a token that may do everything").conflicts(["org", "role", "user"]))
+    .addOption(
+      new Option("--builder", "a token for a build agent (`flox builder`)").conflicts([
+        "org",
+        "role",
+        "user",
+      ]),
+    )
+    .addOption(
+      new Option("--machine", "a token for an endpoint (`flox agent`)").conflicts(["org", "role", "user"]),
+    )
+    .addOption(
+      new Option("--user <user>", "a token that acts as this user, with their org roles").conflicts("org"),
+    )
+    .option("--name <label>", 'a label to tell tokens apart, e.g. "ci" or "alice laptop"')
+    .action(async (_opts, cmd: Command) => (await import("./token.js")).createToken(cmd));
+  create.addHelpText(
+    "after",
+    `
+Give exactly one of: --org ORG --role ROLE, --admin, --builder, --machine, --user USER.
+Org owners may create tokens for their own org; everything else needs an admin token.
+
+Examples:
+  flox token create --org acme --role member --name ci
+  flox token create --org acme --role reader
+  flox token create --user alice --name "alice laptop"
+  flox token create --builder --name builder-1
+  flox token create --admin --json
+`,
+  );
+
+  const list = token
+    .command("list")
+    .description("list tokens (admin: all; org owner: the org's); secrets are never shown again")
+    .action(async (_opts, cmd: Command) => (await import("./token.js")).listTokens(cmd));
+  examples(list, ["flox token list", "flox token list --json"]);
+
+  const revoke = token
+    .command("revoke")
+    .description("revoke a token at once: git and API requests with it fail from now on")
+    .argument("<id>", "the token's id, from `flox token list`")
+    .action(async (id: string, _opts, cmd: Command) => (await import("./token.js")).revokeToken(cmd, id));
+  examples(revoke, ["flox token revoke 7"]);
+}
+
+function registerPushes(program: Command): void {
+  const pushes = program
+    .command("pushes")
+    .description("list the pushes an org's repo received, newest first")
+    .argument("<org>", "org name")
+    .action(async (org: string, _opts, cmd: Command) => (await import("./pushes.js")).listPushes(cmd, org));
+  examples(pushes, ["flox pushes acme", "flox pushes acme --json"]);
 }

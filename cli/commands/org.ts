@@ -1,0 +1,83 @@
+// flox org create / list / show, and flox org member add / list / remove.
+import type { Command } from "commander";
+import type { Org, Role } from "../../lib/api-schemas.js";
+import { connect } from "../context.js";
+import { shortTime } from "../format.js";
+import { bold, dim, emit, green } from "../output.js";
+import { printTable } from "../table.js";
+
+export async function createOrg(cmd: Command, name: string): Promise<void> {
+  const { client, json } = await connect(cmd);
+  const displayName = cmd.opts<{ displayName?: string }>().displayName;
+  const org = await client.createOrg(displayName ? { name, displayName } : { name });
+  emit(json, { org }, () => {
+    const out = process.stdout;
+    out.write(
+      `${green("created")} org ${bold(org.name)}${org.displayName !== org.name ? ` (${org.displayName})` : ""}\n`,
+    );
+    out.write(`repo: ${org.repoUrl}\n\n`);
+    out.write("Next steps:\n");
+    out.write(`  ${dim("# a token to push with (the secret is shown once)")}\n`);
+    out.write(`  flox token create --org ${org.name} --role member --name push\n`);
+    out.write(`  ${dim("# in your nixexprs checkout; git asks for a password: give the token")}\n`);
+    out.write(`  git remote add flox ${org.repoUrl}\n`);
+    out.write("  git push flox main\n");
+  });
+}
+
+export async function listOrgs(cmd: Command): Promise<void> {
+  const { client, json } = await connect(cmd);
+  const orgs = await client.listOrgs();
+  emit(json, { orgs }, () =>
+    printTable(
+      ["name", "display name", "repo", "created"],
+      orgs.map((o) => [o.name, o.displayName, o.repoUrl, shortTime(o.createdAt)]),
+      "no orgs yet (an admin creates one with `flox org create NAME`)",
+    ),
+  );
+}
+
+export async function showOrg(cmd: Command, name: string): Promise<void> {
+  const { client, json } = await connect(cmd);
+  const org = await client.getOrg(name);
+  emit(json, { org }, () => printOrg(org));
+}
+
+function printOrg(org: Org): void {
+  const rows: [string, string][] = [
+    ["name", org.name],
+    ["display name", org.displayName],
+    ["repo", org.repoUrl],
+    ["created", shortTime(org.createdAt)],
+  ];
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(13)} ${v}\n`);
+}
+
+export async function addMember(cmd: Command, org: string, user: string): Promise<void> {
+  const { client, json } = await connect(cmd);
+  const { role } = cmd.opts<{ role: Role }>();
+  const member = await client.setMember(org, user, role);
+  emit(json, { member }, () => {
+    process.stdout.write(`${green("ok")}: ${bold(member.user)} is ${member.role} of ${bold(member.org)}\n`);
+  });
+}
+
+export async function listMembers(cmd: Command, org: string): Promise<void> {
+  const { client, json } = await connect(cmd);
+  const members = await client.listMembers(org);
+  emit(json, { members }, () =>
+    printTable(
+      ["user", "role"],
+      members.map((m) => [m.user, m.role]),
+      `${org} has no members yet (add one with \`flox org member add ${org} USER --role member\`)`,
+    ),
+  );
+}
+
+export async function removeMember(cmd: Command, org: string, user: string): Promise<void> {
+  const { client, json } = await connect(cmd);
+  await client.removeMember(org, user);
+  emit(json, { removed: { org, user } }, () => {
+    process.stdout.write(`${green("removed")} ${bold(user)} from ${bold(org)}\n`);
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * The push gate for one pushed tree: layout rules, then every `.nix` file parses, then — only when
+ * both are clean — every package evaluates to a derivation (DESIGN.md, "The nixexprs layout").
+ *
+ * The result depends on the tree alone (and the settings), so callers may reuse it for every ref
+ * that points at the same tree.
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { evaluatePackages, type Job, parseNixFiles } from "../lib/nix-eval.js";
+import { type GitTreeEntry, listTree, materializeTree, TreeTooLargeError } from "./git-tree.js";
+import { checkLayout, formatSize, isUnsafeComponent, type Problem } from "./layout-rules.js";
+
+export interface GateSettings {
+  maxFileSize: number;
+  storeRoot: string;
+  busyboxDir: string;
+  basePath: string | null;
+  system?: string;
+  /** Limit for one evaluation run; the evaluator's default when unset. */
+  timeoutMs?: number;
+  /** Sanity limit on the bytes written out for Nix; see materializeTree. */
+  maxTreeBytes?: number;
+}
+
+export interface GateResult {
+  /** Problems in the tree, sorted by path; empty when the tree passes. */
+  problems: Problem[];
+  /** Package names found under pkgs/ (evaluated when `evaluated`). */
+  packages: string[];
+  /** Whether the evaluation gate ran (it is skipped while layout or parse problems remain). */
+  evaluated: boolean;
+  /** What the packages evaluated to (drvPath, outputs), when they did. */
+  jobs: Job[];
+}
+
+/** The gate could not judge the tree (it is not the tree's fault, or not one file's). */
+export class GateError extends Error {
+  override name = "GateError";
+}
+
+const isBlob = (e: GitTreeEntry) => e.mode === "100644" || e.mode === "100755";
+
+/** Runs the gate over `treeish` (a commit or tree id) of the repository at `repoDir` (default: cwd). */
+export async function checkTree(
+  treeish: string,
+  settings: GateSettings,
+  repoDir?: string,
+): Promise<GateResult> {
+  const git = { cwd: repoDir };
+  const entries = await listTree(treeish, git);
+  const layout = checkLayout(entries, { maxFileSize: settings.maxFileSize });
+  const packages = [
+    ...new Set(
+      entries
+        .map((e) => /^pkgs\/([^/]+)\/default\.nix$/.exec(e.path)?.[1])
+        .filter((name): name is string => name !== undefined),
+    ),
+  ].sort();
+  const safe = entries.filter((e) => !e.path.split("/").some(isUnsafeComponent));
+  // Symlinked .nix files are left out: what they point at is parsed under its own name, and a link
+  // that leaves the repo must never be read.
+  const nixFiles = safe.filter((e) => isBlob(e) && e.path.endsWith(".nix"));
+
+  const work = await mkdtemp(join(tmpdir(), "flox-gate-"));
+  try {
+    const repo = join(work, "tree");
+    await mkdir(repo); // an empty tree writes nothing, and the parser still wants the directory
+    // With layout problems the tree is refused anyway: write only what the parser needs, and no
+    // oversized files (already reported) — that keeps a bad push quick.
+    const toWrite = layout.length === 0 ? safe : nixFiles.filter((e) => e.size <= settings.maxFileSize);
+    try {
+      await materializeTree(toWrite, repo, { ...git, maxTotalBytes: settings.maxTreeBytes });
+    } catch (err) {
+      if (err instanceof TreeTooLargeError) {
+        throw new GateError(
+          `the tree holds ${formatSize(err.totalBytes)} of files, more than the gate checks out ` +
+            `(${formatSize(err.limitBytes)})`,
+        );
+      }
+      throw err;
+    }
+    const written = new Set(toWrite);
+    const parsed = await parseNixFiles(
+      repo,
+      nixFiles.filter((e) => written.has(e)).map((e) => e.path),
+    );
+    const problems = [...layout, ...parsed];
+    if (problems.length > 0 || packages.length === 0) {
+      return { problems: sortProblems(problems), packages, evaluated: false, jobs: [] };
+    }
+    const evaluation = await evaluatePackages(
+      {
+        repoDir: repo,
+        storeRoot: settings.storeRoot,
+        busyboxDir: settings.busyboxDir,
+        basePath: settings.basePath ?? undefined,
+        system: settings.system,
+        timeoutMs: settings.timeoutMs,
+      },
+      packages,
+      { instantiate: false },
+    );
+    return { problems: sortProblems(evaluation.problems), packages, evaluated: true, jobs: evaluation.jobs };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function sortProblems(problems: Problem[]): Problem[] {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...problems].sort((a, b) => cmp(a.path, b.path) || a.line - b.line || cmp(a.message, b.message));
+}

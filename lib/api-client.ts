@@ -1,0 +1,220 @@
+// A typed client for the HTTP API v1 (docs/API.md): one method per endpoint, every answer checked by its schema.
+import type { z } from "zod";
+import {
+  type CreateOrgBody,
+  type CreateTokenBody,
+  CreateTokenResponse,
+  ErrorBody,
+  HealthResponse,
+  type Member,
+  MemberResponse,
+  MembersResponse,
+  type Org,
+  OrgResponse,
+  OrgsResponse,
+  type Push,
+  PushesResponse,
+  type Role,
+  type TokenInfo,
+  TokensResponse,
+  type User,
+  UserResponse,
+  UsersResponse,
+  WhoamiResponse,
+} from "./api-schemas.js";
+
+/** The server answered with an error status; `message` is the server's own explanation. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly url: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The request never got an answer: nothing listening, DNS, TLS, timeout. */
+export class ApiUnreachableError extends Error {
+  override name = "ApiUnreachableError";
+  constructor(
+    readonly server: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the flox server at ${server}: ${reason} — is \`flox server\` running?`);
+  }
+}
+
+/** The server answered 2xx but not with what the API promises (a different version, or not a flox server). */
+export class ApiResponseError extends Error {
+  override name = "ApiResponseError";
+}
+
+export interface ApiClientOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8080` (no `/api/v1`). */
+  server: string;
+  token?: string | undefined;
+  /** Per request; the default suits interactive use. */
+  timeoutMs?: number;
+}
+
+type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+export class ApiClient {
+  readonly server: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(options: ApiClientOptions) {
+    this.server = options.server.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async health(): Promise<HealthResponse> {
+    return this.#request("GET", "/health", HealthResponse);
+  }
+
+  async whoami(): Promise<TokenInfo> {
+    return (await this.#request("GET", "/whoami", WhoamiResponse)).token;
+  }
+
+  async createOrg(body: CreateOrgBody): Promise<Org> {
+    return (await this.#request("POST", "/orgs", OrgResponse, body)).org;
+  }
+
+  async listOrgs(): Promise<Org[]> {
+    return (await this.#request("GET", "/orgs", OrgsResponse)).orgs;
+  }
+
+  async getOrg(org: string): Promise<Org> {
+    return (await this.#request("GET", `/orgs/${seg(org)}`, OrgResponse)).org;
+  }
+
+  async createUser(name: string): Promise<User> {
+    return (await this.#request("POST", "/users", UserResponse, { name })).user;
+  }
+
+  async listUsers(): Promise<User[]> {
+    return (await this.#request("GET", "/users", UsersResponse)).users;
+  }
+
+  /** Adds the user to the org, or changes their role there. */
+  async setMember(org: string, user: string, role: Role): Promise<Member> {
+    const path = `/orgs/${seg(org)}/members/${seg(user)}`;
+    return (await this.#request("PUT", path, MemberResponse, { role })).member;
+  }
+
+  async listMembers(org: string): Promise<Member[]> {
+    return (await this.#request("GET", `/orgs/${seg(org)}/members`, MembersResponse)).members;
+  }
+
+  async removeMember(org: string, user: string): Promise<void> {
+    await this.#request("DELETE", `/orgs/${seg(org)}/members/${seg(user)}`, null);
+  }
+
+  /** The answer holds the secret: the only time anyone sees it. */
+  async createToken(body: CreateTokenBody): Promise<CreateTokenResponse> {
+    return this.#request("POST", "/tokens", CreateTokenResponse, body);
+  }
+
+  async listTokens(): Promise<TokenInfo[]> {
+    return (await this.#request("GET", "/tokens", TokensResponse)).tokens;
+  }
+
+  async revokeToken(id: number): Promise<void> {
+    await this.#request("DELETE", `/tokens/${seg(String(id))}`, null);
+  }
+
+  /** Newest first. */
+  async listPushes(org: string): Promise<Push[]> {
+    return (await this.#request("GET", `/orgs/${seg(org)}/pushes`, PushesResponse)).pushes;
+  }
+
+  async #request<S extends z.ZodTypeAny>(
+    method: Method,
+    path: string,
+    schema: S,
+    body?: unknown,
+  ): Promise<z.infer<S>>;
+  async #request(method: Method, path: string, schema: null, body?: unknown): Promise<undefined>;
+  async #request(
+    method: Method,
+    path: string,
+    schema: z.ZodTypeAny | null,
+    body?: unknown,
+  ): Promise<unknown> {
+    const url = `${this.server}/api/v1${path}`;
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      throw new ApiUnreachableError(this.server, networkReason(err, this.#timeoutMs));
+    }
+
+    const text = await res.text();
+    if (!res.ok) throw errorFromAnswer(res, text, url);
+    if (schema === null) return undefined;
+
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ApiResponseError(`${method} ${url} answered ${res.status} with something that is not JSON`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? ` at ${issue.path.join(".")}` : "";
+      throw new ApiResponseError(
+        `${method} ${url} answered in an unexpected shape${where}: ${issue?.message ?? "invalid"} (is the server the same flox version?)`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function errorFromAnswer(res: Response, text: string, url: string): ApiError {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const parsed = ErrorBody.safeParse(json);
+  if (parsed.success) return new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, url);
+  // Not our error format: a proxy, or not a flox server at all. Show a bit of what came back.
+  const snippet = text.trim().slice(0, 200);
+  const message = `${url} answered ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ""}`;
+  return new ApiError(res.status, "http_error", message, url);
+}
+
+// fetch() wraps the interesting error (ECONNREFUSED, ENOTFOUND, …) in `cause`, sometimes two levels deep.
+function networkReason(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+    return `no answer within ${timeoutMs / 1000}s`;
+  }
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && !code.startsWith("UND_ERR_")) return code;
+    if (e.cause === undefined) break;
+    e = e.cause;
+  }
+  return e instanceof Error ? e.message : String(err);
+}

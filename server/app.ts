@@ -1,0 +1,36 @@
+// The hono app: every HTTP route except git's. Testable without a socket through `app.request()`.
+import { Hono } from "hono";
+import { errorBody, internalError, toHttpError } from "./http-errors.js";
+import type { AppContext, AppEnv } from "./routes/env.js";
+import { healthRoutes } from "./routes/health.js";
+import { memberRoutes } from "./routes/members.js";
+import { orgRoutes } from "./routes/orgs.js";
+import { pushRoutes } from "./routes/pushes.js";
+import { tokenRoutes } from "./routes/tokens.js";
+import { userRoutes } from "./routes/users.js";
+
+export function createApp(ctx: AppContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app
+    .route("/api/v1", healthRoutes(ctx))
+    .route("/api/v1", orgRoutes(ctx))
+    .route("/api/v1", memberRoutes(ctx))
+    .route("/api/v1", userRoutes(ctx))
+    .route("/api/v1", tokenRoutes(ctx))
+    .route("/api/v1", pushRoutes(ctx));
+
+  app.notFound((c) =>
+    c.json(
+      errorBody("not_found", `there is no endpoint ${c.req.method} ${c.req.path}; docs/API.md lists them`),
+      404,
+    ),
+  );
+  app.onError((err, c) => {
+    const known = toHttpError(err);
+    if (known) return c.json(known.body, known.status);
+    ctx.logger.error({ err, method: c.req.method, path: c.req.path }, "request failed");
+    const fault = internalError();
+    return c.json(fault.body, fault.status);
+  });
+  return app;
+}

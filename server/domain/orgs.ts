@@ -1,0 +1,47 @@
+// Orgs: each one owns exactly one bare repo, created together with its row.
+import { asc, eq, inArray } from "drizzle-orm";
+import type { CreateOrgBody } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import { orgs } from "../db/schema.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import { createRepo } from "../git/create-repo.js";
+import type { DomainContext } from "./context.js";
+
+export type OrgRecord = typeof orgs.$inferSelect;
+
+export function findOrg(db: Db, name: string): OrgRecord | undefined {
+  return db.select().from(orgs).where(eq(orgs.name, name)).get();
+}
+
+export function getOrg(db: Db, name: string): OrgRecord {
+  const org = findOrg(db, name);
+  if (!org)
+    throw new NotFoundError(`there is no org "${name}"; \`flox org list\` shows the ones you can see`);
+  return org;
+}
+
+export function listOrgs(db: Db, ids?: number[]): OrgRecord[] {
+  const q = db.select().from(orgs);
+  return (ids ? q.where(inArray(orgs.id, ids)) : q).orderBy(asc(orgs.name)).all();
+}
+
+/** Creates the org and its empty repo (with hooks). The repo comes first so that no org exists without one. */
+export async function createOrg(ctx: DomainContext, input: CreateOrgBody): Promise<OrgRecord> {
+  if (findOrg(ctx.db, input.name)) {
+    throw new ConflictError(`org "${input.name}" exists already; pick another name`);
+  }
+  // Re-running `git init` on a repo left by an earlier failed attempt is harmless, so no cleanup is needed here.
+  await createRepo(ctx.paths, input.name);
+  try {
+    return ctx.db
+      .insert(orgs)
+      .values({ name: input.name, displayName: input.displayName ?? input.name })
+      .returning()
+      .get();
+  } catch (err) {
+    if (findOrg(ctx.db, input.name)) {
+      throw new ConflictError(`org "${input.name}" exists already; pick another name`);
+    }
+    throw err;
+  }
+}

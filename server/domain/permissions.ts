@@ -1,0 +1,70 @@
+// Who may do what: a token's role in an org, and the checks routes call before acting.
+import type { Role } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import { ForbiddenError } from "../errors.js";
+import { membershipRole, orgIdsOfUser } from "./memberships.js";
+import type { OrgRecord } from "./orgs.js";
+import type { TokenRecord } from "./tokens.js";
+
+const rank: Record<Role, number> = { reader: 1, member: 2, owner: 3 };
+
+export function roleAtLeast(role: Role | null | undefined, needed: Role): boolean {
+  return role != null && rank[role] >= rank[needed];
+}
+
+/** The token's role in the org: admin acts as owner everywhere; builder and machine tokens have none. */
+export function roleIn(db: Db, token: TokenRecord, org: Pick<OrgRecord, "id">): Role | null {
+  switch (token.scope) {
+    case "admin":
+      return "owner";
+    case "org":
+      return token.orgId === org.id ? token.role : null;
+    case "user":
+      return token.userId == null ? null : (membershipRole(db, org.id, token.userId) ?? null);
+    case "builder":
+    case "machine":
+      return null;
+  }
+}
+
+/** Ids of the orgs this token may read, or undefined for all of them (admin). */
+export function readableOrgIds(db: Db, token: TokenRecord): number[] | undefined {
+  switch (token.scope) {
+    case "admin":
+      return undefined;
+    case "org":
+      return token.orgId == null ? [] : [token.orgId];
+    case "user":
+      return token.userId == null ? [] : orgIdsOfUser(db, token.userId);
+    case "builder":
+    case "machine":
+      return [];
+  }
+}
+
+/** Ids of the orgs where this token is owner, or undefined for all of them (admin). */
+export function ownedOrgIds(db: Db, token: TokenRecord): number[] | undefined {
+  const ids = readableOrgIds(db, token);
+  return ids?.filter((id) => roleIn(db, token, { id }) === "owner");
+}
+
+const verbs: Record<Role, string> = {
+  reader: "read",
+  member: "push to",
+  owner: "manage",
+};
+
+export function requireRole(db: Db, token: TokenRecord, org: OrgRecord, needed: Role, what?: string): Role {
+  const role = roleIn(db, token, org);
+  if (roleAtLeast(role, needed)) return role as Role;
+  const have = role ? `its role there is ${role}` : "it has no role there";
+  throw new ForbiddenError(
+    `this token may not ${what ?? verbs[needed]} org "${org.name}" (${have}; ${needed} is needed); ask an owner of "${org.name}" for access`,
+  );
+}
+
+export function requireAdmin(token: TokenRecord, what: string): void {
+  if (token.scope !== "admin") {
+    throw new ForbiddenError(`only an admin token may ${what}; this is a "${token.scope}" token`);
+  }
+}

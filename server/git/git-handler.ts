@@ -1,0 +1,122 @@
+// Serves /<org>/nixexprs.git over smart HTTP: our checks first, then git runs (pushes through node-git-server,
+// fetches through upload-pack.ts, which speaks protocol v2).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Git } from "node-git-server";
+import type { Logger } from "pino";
+import type { Db } from "../db/open.js";
+import { findOrg } from "../domain/orgs.js";
+import { repoDir } from "../paths.js";
+import { authenticateGit, authorizeGit } from "./git-auth.js";
+import { classifyGitUrl } from "./git-url.js";
+import { KeyedMutex } from "./keyed-mutex.js";
+import { advertiseUploadPack, serveUploadPack } from "./upload-pack.js";
+
+export interface GitHandlerOptions {
+  db: Db;
+  reposDir: string;
+  logger: Logger;
+  /** How long git may take to start after the first chunk of a request body (see `watchStart`). */
+  startTimeoutMs?: number;
+}
+
+/** Returns false when the request is not for git, so the caller can hand it to the API. */
+export type GitRequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+function plain(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "cache-control": "no-cache",
+    ...headers,
+  });
+  res.end(`${message}\n`);
+}
+
+export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
+  const { db, logger } = opts;
+  const receiveLock = new KeyedMutex();
+  const startTimeoutMs = opts.startTimeoutMs ?? 3_000;
+  // We authorise before node-git-server sees a request and never let it create repos.
+  const git = new Git(opts.reposDir, { autoCreate: false });
+  const started = new WeakSet<IncomingMessage>();
+  const accept = (action: { req: IncomingMessage; accept(): void }) => {
+    started.add(action.req);
+    action.accept();
+  };
+  // node-git-server waits for exactly one accept() per request; without listeners it would accept by itself,
+  // but being explicit keeps a future listener from silently taking over the decision.
+  for (const event of ["push", "tag", "fetch", "info", "head"] as const) git.on(event, accept);
+  git.on("error", (err: Error) => logger.error({ err }, "git service failed"));
+
+  /**
+   * node-git-server decides to start git from the first chunk of the body alone; a body it does not recognise
+   * (a ref outside refs/heads and refs/tags, say) would leave the request hanging forever.
+   */
+  function watchStart(req: IncomingMessage, res: ServerResponse, org: string): void {
+    // Called after git.handle() has piped the body, so this listener does not change how the body flows.
+    req.once("data", () => {
+      const timer = setTimeout(() => {
+        if (started.has(req) || res.writableEnded) return;
+        logger.warn({ org, url: req.url }, "git request not understood; closed");
+        if (!res.headersSent) {
+          plain(
+            res,
+            400,
+            "flox could not read this git request; only refs/heads/* and refs/tags/* can be pushed",
+          );
+        } else res.destroy();
+      }, startTimeoutMs);
+      timer.unref();
+      res.once("close", () => clearTimeout(timer));
+    });
+  }
+
+  return (req, res) => {
+    const route = classifyGitUrl(req.method ?? "GET", req.url ?? "/");
+    if (route.kind === "not-git") return false;
+    const begun = Date.now();
+    res.once("close", () =>
+      logger.info(
+        { method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - begun },
+        "git request",
+      ),
+    );
+    if (route.kind === "refuse") {
+      plain(res, route.status, route.message);
+      return true;
+    }
+    const deny = (status: number, message: string) => {
+      const challenge: Record<string, string> =
+        status === 401 ? { "www-authenticate": 'Basic realm="flox"' } : {};
+      plain(res, status, message, challenge);
+      return true;
+    };
+    const token = authenticateGit(db, req.headers.authorization);
+    if (!token.ok) return deny(token.status, token.message);
+    const org = findOrg(db, route.org);
+    if (!org)
+      return deny(404, `there is no org "${route.org}" on this server; check the URL (\`flox org list\`)`);
+    const allowed = authorizeGit(db, token.value, org, route.access);
+    if (!allowed.ok) return deny(allowed.status, allowed.message);
+    if (route.access === "fetch" && route.service !== "head") {
+      const repo = repoDir(opts.reposDir, org.name);
+      if (route.service === "info-refs") advertiseUploadPack(repo, req, res, logger);
+      else serveUploadPack(repo, req, res, logger);
+    } else if (route.service === "receive-pack") {
+      // Pushes to one repo run one after another, so a pre-receive hook always sees the refs as they are now.
+      void receiveLock.acquire(org.name).then((release) => {
+        res.once("close", release);
+        if (res.destroyed || req.destroyed) return release();
+        git.handle(req, res);
+        watchStart(req, res, org.name);
+      });
+    } else {
+      git.handle(req, res);
+    }
+    return true;
+  };
+}

@@ -1,0 +1,45 @@
+// The one place where errors become HTTP answers: `{"error": {"code", "message"}}` with a fitting status.
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorBody } from "../lib/api-schemas.js";
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  UnauthenticatedError,
+} from "./errors.js";
+
+export interface HttpError {
+  status: ContentfulStatusCode;
+  body: ErrorBody;
+}
+
+const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulStatusCode][] = [
+  [InvalidInputError, 400],
+  [UnauthenticatedError, 401],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+];
+
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** Maps a known error to its answer; anything else is a server fault (500) and gets logged by the caller. */
+export function toHttpError(err: unknown): HttpError | undefined {
+  for (const [cls, status] of statuses) {
+    if (err instanceof cls) return { status, body: errorBody(err.code, err.message) };
+  }
+  return undefined;
+}
+
+export function internalError(): HttpError {
+  return {
+    status: 500,
+    body: errorBody(
+      "internal_error",
+      "the server failed while handling this request; the details are in its log (DATA_DIR/logs/server.log)",
+    ),
+  };
+}

@@ -1,0 +1,15 @@
+// GET /health and GET /whoami: is the server up, and who am I to it.
+import { Hono } from "hono";
+import type { HealthResponse, WhoamiResponse } from "../../lib/api-schemas.js";
+import { serverVersion } from "../version.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { presentToken } from "./present.js";
+
+export function healthRoutes(ctx: AppContext): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .get("/health", (c) => c.json({ ok: true, version: serverVersion } satisfies HealthResponse))
+    .get("/whoami", requireToken(ctx), (c) =>
+      c.json({ token: presentToken(c.get("token")) } satisfies WhoamiResponse),
+    );
+}

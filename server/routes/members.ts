@@ -1,0 +1,38 @@
+// /orgs/:org/members: who has which role in an org.
+import { Hono } from "hono";
+import { type MemberResponse, type MembersResponse, Name, PutMemberBody } from "../../lib/api-schemas.js";
+import { listMembers, removeMembership, setMembership } from "../domain/memberships.js";
+import { getOrg } from "../domain/orgs.js";
+import { requireRole } from "../domain/permissions.js";
+import { getUser } from "../domain/users.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { presentMember } from "./present.js";
+import { jsonBody, param } from "./validate.js";
+
+export function memberRoutes(ctx: AppContext): Hono<AppEnv> {
+  const auth = requireToken(ctx);
+  return new Hono<AppEnv>()
+    .get("/orgs/:org/members", auth, (c) => {
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, c.get("token"), org, "reader");
+      return c.json({ members: listMembers(ctx.db, org).map(presentMember) } satisfies MembersResponse);
+    })
+    .put("/orgs/:org/members/:user", auth, async (c) => {
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, c.get("token"), org, "owner", "manage the members of");
+      const user = getUser(ctx.db, param(c, "user", Name));
+      const { role } = await jsonBody(c, PutMemberBody);
+      const member = setMembership(ctx.db, org, user, role);
+      ctx.logger.info(member, "membership set");
+      return c.json({ member: presentMember(member) } satisfies MemberResponse);
+    })
+    .delete("/orgs/:org/members/:user", auth, (c) => {
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, c.get("token"), org, "owner", "manage the members of");
+      const user = getUser(ctx.db, param(c, "user", Name));
+      removeMembership(ctx.db, org, user);
+      ctx.logger.info({ org: org.name, user: user.name }, "membership removed");
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,31 @@
+// Push records: the hooks write them (/internal/pushes), readers list them (/orgs/:org/pushes).
+import { Hono } from "hono";
+import { InternalPushBody, Name, type PushesResponse, type PushResponse } from "../../lib/api-schemas.js";
+import { getOrg } from "../domain/orgs.js";
+import { requireRole } from "../domain/permissions.js";
+import { listPushes, recordPush } from "../domain/pushes.js";
+import { requireHookSecret, requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { presentPush } from "./present.js";
+import { jsonBody, param } from "./validate.js";
+
+export function pushRoutes(ctx: AppContext): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .get("/orgs/:org/pushes", requireToken(ctx), (c) => {
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, c.get("token"), org, "reader");
+      return c.json({ pushes: listPushes(ctx.db, org).map(presentPush) } satisfies PushesResponse);
+    })
+    .post("/internal/pushes", requireHookSecret(ctx), async (c) => {
+      const body = await jsonBody(c, InternalPushBody);
+      const org = getOrg(ctx.db, body.org);
+      const push = recordPush(ctx.db, org, {
+        ref: body.ref,
+        oldSha: body.oldSha,
+        newSha: body.newSha,
+        pushOptions: body.pushOptions,
+      });
+      ctx.logger.info({ org: org.name, ref: push.ref, newSha: push.newSha, id: push.id }, "push recorded");
+      return c.json({ push: presentPush(push) } satisfies PushResponse, 201);
+    });
+}

@@ -1,0 +1,64 @@
+// /tokens: admins manage every token; org owners manage their org's `org` tokens.
+import { Hono } from "hono";
+import { z } from "zod";
+import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api-schemas.js";
+import { getOrg } from "../domain/orgs.js";
+import { ownedOrgIds, requireRole } from "../domain/permissions.js";
+import { createToken, findTokenById, listTokens, revokeToken, type TokenSpec } from "../domain/tokens.js";
+import { getUser } from "../domain/users.js";
+import { ForbiddenError, NotFoundError } from "../errors.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { presentToken } from "./present.js";
+import { jsonBody, param } from "./validate.js";
+
+const TokenId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, "a token id is a positive whole number (see `flox token list`)")
+  .transform(Number);
+
+export function tokenRoutes(ctx: AppContext): Hono<AppEnv> {
+  const auth = requireToken(ctx);
+  return new Hono<AppEnv>()
+    .post("/tokens", auth, async (c) => {
+      const caller = c.get("token");
+      const body = await jsonBody(c, CreateTokenBody);
+      if (caller.scope !== "admin" && body.scope !== "org") {
+        throw new ForbiddenError(
+          `only an admin token may create "${body.scope}" tokens; org owners may create "org" tokens for their org`,
+        );
+      }
+      const spec: TokenSpec = { scope: body.scope, name: body.name, role: body.role };
+      if (body.org !== undefined) {
+        const org = getOrg(ctx.db, body.org);
+        requireRole(ctx.db, caller, org, "owner", "create tokens for");
+        spec.orgId = org.id;
+      }
+      if (body.user !== undefined) spec.userId = getUser(ctx.db, body.user).id;
+      const { token, secret } = createToken(ctx.db, spec);
+      ctx.logger.info({ id: token.id, scope: token.scope, org: token.org, by: caller.id }, "token created");
+      return c.json({ token: presentToken(token), secret } satisfies CreateTokenResponse, 201);
+    })
+    .get("/tokens", auth, (c) => {
+      const owned = ownedOrgIds(ctx.db, c.get("token"));
+      if (owned !== undefined && owned.length === 0) {
+        throw new ForbiddenError("only admins and org owners may list tokens; this token owns no org");
+      }
+      return c.json({ tokens: listTokens(ctx.db, owned).map(presentToken) } satisfies TokensResponse);
+    })
+    .delete("/tokens/:id", auth, (c) => {
+      const caller = c.get("token");
+      const id = param(c, "id", TokenId);
+      const target = findTokenById(ctx.db, id);
+      if (!target) throw new NotFoundError(`there is no token with id ${id}; \`flox token list\` shows them`);
+      if (caller.scope !== "admin") {
+        if (target.org === null) {
+          throw new ForbiddenError(`only an admin token may revoke "${target.scope}" tokens`);
+        }
+        requireRole(ctx.db, caller, getOrg(ctx.db, target.org), "owner", "revoke tokens of");
+      }
+      revokeToken(ctx.db, id);
+      ctx.logger.info({ id, by: caller.id }, "token revoked");
+      return c.body(null, 204);
+    });
+}

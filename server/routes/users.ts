@@ -1,0 +1,25 @@
+// /users: admin-only user management.
+import { Hono } from "hono";
+import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api-schemas.js";
+import { requireAdmin } from "../domain/permissions.js";
+import { createUser, listUsers } from "../domain/users.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { presentUser } from "./present.js";
+import { jsonBody } from "./validate.js";
+
+export function userRoutes(ctx: AppContext): Hono<AppEnv> {
+  const auth = requireToken(ctx);
+  return new Hono<AppEnv>()
+    .post("/users", auth, async (c) => {
+      requireAdmin(c.get("token"), "create users");
+      const body = await jsonBody(c, CreateUserBody);
+      const user = createUser(ctx.db, body.name);
+      ctx.logger.info({ user: user.name }, "user created");
+      return c.json({ user: presentUser(user) } satisfies UserResponse, 201);
+    })
+    .get("/users", auth, (c) => {
+      requireAdmin(c.get("token"), "list users");
+      return c.json({ users: listUsers(ctx.db).map(presentUser) } satisfies UsersResponse);
+    });
+}

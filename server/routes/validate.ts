@@ -1,0 +1,42 @@
+// Turns request input into typed values or an InvalidInputError that names each bad field.
+import type { Context } from "hono";
+import type { z } from "zod";
+import { InvalidInputError } from "../errors.js";
+
+function describe(error: z.ZodError, where: string): string {
+  const parts = error.issues.map((issue) => {
+    const field = issue.path.length > 0 ? issue.path.join(".") : where;
+    return `${field}: ${issue.message}`;
+  });
+  return `invalid ${where}: ${parts.join("; ")}`;
+}
+
+/** The JSON body, checked against `schema`. */
+export async function jsonBody<S extends z.ZodTypeAny>(c: Context, schema: S): Promise<z.output<S>> {
+  const text = await c.req.text();
+  let value: unknown;
+  try {
+    value = text.trim() === "" ? undefined : JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(
+      `the request body is not valid JSON (${(err as Error).message}); send a JSON object with Content-Type: application/json`,
+      "invalid_json",
+    );
+  }
+  if (value === undefined) {
+    throw new InvalidInputError("the request has no body; send a JSON object", "invalid_json");
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new InvalidInputError(describe(parsed.error, "request body"));
+  return parsed.data;
+}
+
+/** The path parameter `name`, checked against `schema`. */
+export function param<S extends z.ZodTypeAny>(c: Context, name: string, schema: S): z.output<S> {
+  const parsed = schema.safeParse(c.req.param(name));
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => i.message).join("; ");
+    throw new InvalidInputError(`invalid ${name} in the URL: ${msg}`);
+  }
+  return parsed.data;
+}

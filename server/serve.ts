@@ -1,0 +1,234 @@
+// `flox server`: sets up the data directory, then serves git, the API and (later) the Storehouse on one port.
+import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { resolve } from "node:path";
+import { getRequestListener } from "@hono/node-server";
+import pino, { type Logger } from "pino";
+import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
+import { createApp } from "./app.js";
+import { openDb } from "./db/open.js";
+import { listOrgs } from "./domain/orgs.js";
+import { ensureAdminToken } from "./domain/tokens.js";
+import { ConflictError, InvalidInputError } from "./errors.js";
+import { createRepo, refreshRepo } from "./git/create-repo.js";
+import { createGitHandler } from "./git/git-handler.js";
+import { localUrl, parseListen, urlOf } from "./listen-address.js";
+import { dataPaths, repoDir } from "./paths.js";
+import { reconcilePushes } from "./reconcile.js";
+import { nixSystem, writeRunFile } from "./run-file.js";
+
+export interface StartServerOptions {
+  dataDir: string;
+  /** `HOST:PORT`; port 0 picks a free one. */
+  listen: string;
+  /** Secret of an admin token to make sure of (--admin-token / FLOX_ADMIN_TOKEN). */
+  adminToken?: string | undefined;
+  /** A nixpkgs tree to use as the base package set instead of the bootstrap set. */
+  basePath?: string | undefined;
+  /** Largest file a push may contain, in bytes (default 10 MiB). */
+  maxFileSize?: number | undefined;
+}
+
+export interface RunningServer {
+  /** `http://HOST:PORT` as bound (the port filled in when 0 was asked for). */
+  url: string;
+  dataDir: string;
+  /** Set when no admin token existed and none was given: the secret of the one just made. Shown once. */
+  generatedAdminToken?: string;
+  logger: Logger;
+  /** Stops accepting requests, waits up to `graceMs` for running ones (pushes!), then closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export const DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024;
+
+function openLog(file: string): Logger {
+  // Synchronous writes: a crash must not lose the lines that explain it. The log is small next to git's work.
+  return pino({ base: { pid: process.pid } }, pino.destination({ dest: file, mkdir: true, sync: true }));
+}
+
+function checkBasePath(basePath: string | undefined): string | null {
+  if (basePath === undefined) return null;
+  const abs = resolve(basePath);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    throw new InvalidInputError(`--base ${basePath}: no such directory; give the path of a nixpkgs checkout`);
+  }
+  return abs;
+}
+
+export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  const address = parseListen(opts.listen);
+  const basePath = checkBasePath(opts.basePath);
+  const maxFileSize = opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+  const paths = dataPaths(resolve(opts.dataDir));
+  for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
+    await mkdir(dir, { recursive: true });
+  }
+  await mkdir(paths.run, { recursive: true, mode: 0o700 });
+  await ensureBusyboxDir(paths.busybox);
+
+  const logger = openLog(paths.serverLog);
+  const { db, close: closeDb } = openDb(paths.db);
+  let server: Server | undefined;
+  try {
+    const admin = ensureAdminToken(db, opts.adminToken);
+    if (admin.kind === "given" && opts.adminToken && opts.adminToken.length < 16) {
+      logger.warn(
+        "the admin token given is shorter than 16 characters; anyone who can guess it owns this server",
+      );
+    }
+
+    // Hooks and settings point into this checkout and data dir; either may have moved since the last start.
+    for (const org of listOrgs(db)) {
+      if (existsSync(repoDir(paths.repos, org.name))) await refreshRepo(paths, org.name);
+      else {
+        logger.error({ org: org.name }, "org repo missing on disk; created an empty one");
+        await createRepo(paths, org.name);
+      }
+    }
+
+    const hookSecret = randomBytes(32).toString("base64url");
+    const app = createApp({ db, paths, hookSecret, logger });
+    const api = getRequestListener(app.fetch);
+    const git = createGitHandler({ db, reposDir: paths.repos, logger });
+    // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
+    let gitReady = false;
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
+      if (!gitReady && req.url && /\.git\//.test(req.url)) {
+        res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });
+        res.end("the flox server is starting; try again in a moment\n");
+        return;
+      }
+      try {
+        if (!git(req, res)) void api(req, res);
+      } catch (err) {
+        // A fault in one request (a locked database, say) must not take the server and every push down.
+        logger.error({ err, method: req.method, url: req.url }, "request failed");
+        if (!res.headersSent) {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(
+            "the flox server failed on this request; the details are in its log (DATA_DIR/logs/server.log)\n",
+          );
+        } else res.destroy();
+      }
+    };
+    const srv = createServer({ requestTimeout: 60 * 60 * 1000 }, listener);
+    server = srv;
+    await new Promise<void>((ok, fail) => {
+      srv.once("error", fail);
+      srv.listen(address.port, address.host, () => {
+        srv.off("error", fail);
+        ok();
+      });
+    });
+    const bound = srv.address();
+    const port = typeof bound === "object" && bound ? bound.port : address.port;
+    const url = urlOf(address.host, port);
+
+    await writeRunFile(paths.hooksRunFile, {
+      serverUrl: localUrl(address.host, port),
+      hookSecret,
+      maxFileSize,
+      storeRoot: paths.nixRoot,
+      busyboxDir: paths.busybox,
+      basePath,
+      system: nixSystem(),
+    });
+    const caughtUp = await reconcilePushes(db, paths.repos, logger);
+    gitReady = true;
+    logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
+
+    let closing: Promise<void> | undefined;
+    const close = (graceMs = 10_000) => {
+      closing ??= (async () => {
+        await new Promise<void>((done) => {
+          const force = setTimeout(() => srv.closeAllConnections(), graceMs);
+          force.unref();
+          srv.close(() => {
+            clearTimeout(force);
+            done();
+          });
+          srv.closeIdleConnections();
+        });
+        closeDb();
+        logger.info("flox server stopped");
+        logger.flush();
+      })();
+      return closing;
+    };
+    return {
+      url,
+      dataDir: paths.dataDir,
+      logger,
+      close,
+      ...(admin.kind === "generated" ? { generatedAdminToken: admin.secret } : {}),
+    };
+  } catch (err) {
+    server?.close();
+    closeDb();
+    logger.flush();
+    throw err;
+  }
+}
+
+/** Options exactly as commander hands them over (strings). */
+export interface ServerCommandOptions {
+  dataDir: string;
+  listen: string;
+  adminToken?: string;
+  base?: string;
+  maxFileSize?: string;
+}
+
+function parseSize(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,15}$/.test(value.trim())) {
+    throw new InvalidInputError(`--max-file-size ${JSON.stringify(value)} is not a positive number of bytes`);
+  }
+  return Number(value.trim());
+}
+
+function fail(message: string, exitCode: number): never {
+  process.stderr.write(`flox server: ${message}\n`);
+  process.exit(exitCode);
+}
+
+/** Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal stops at once. */
+export async function runServerCommand(opts: ServerCommandOptions): Promise<void> {
+  let running: RunningServer;
+  try {
+    running = await startServer({
+      dataDir: opts.dataDir,
+      listen: opts.listen,
+      adminToken: opts.adminToken ?? (process.env.FLOX_ADMIN_TOKEN || undefined),
+      basePath: opts.base,
+      maxFileSize: parseSize(opts.maxFileSize),
+    });
+  } catch (err) {
+    if (err instanceof InvalidInputError) fail(err.message, 2);
+    if (err instanceof ConflictError || err instanceof BusyboxMissingError) fail(err.message, 1);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE")
+      fail(`${opts.listen} is in use by another program; pick another --listen`, 1);
+    if (e.code === "EACCES") fail(`not allowed to listen on ${opts.listen} (ports below 1024 need root)`, 1);
+    throw err;
+  }
+  if (running.generatedAdminToken) {
+    process.stderr.write(
+      `flox server: no admin token existed, so one was made. It is shown only this once; keep it safe:\n  ${running.generatedAdminToken}\n`,
+    );
+  }
+  // Tests and scripts read this line to find the port: keep it the first line on stdout, and unchanged.
+  process.stdout.write(`flox server listening on ${running.url}\n`);
+  await new Promise<void>((done) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.once(signal, () => process.exit(130));
+      running.logger.info({ signal }, "shutting down");
+      void running.close().then(done);
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+}

@@ -1,0 +1,61 @@
+// At start, takes in the push records the post-receive hook saved in `<repo>/flox-spool.jsonl` while it could
+// not reach the server (see hooks/push-record.ts).
+import { readFile, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { Sha } from "../lib/api-schemas.js";
+import type { Db } from "./db/open.js";
+import type { OrgRecord } from "./domain/orgs.js";
+import { recordPush } from "./domain/pushes.js";
+
+export const SPOOL_FILE = "flox-spool.jsonl";
+
+const SpooledPush = z.object({
+  ref: z.string().regex(/^refs\/\S+$/),
+  oldSha: Sha,
+  newSha: Sha,
+  pushOptions: z.array(z.string()).default([]),
+  spooledAt: z.string().datetime(),
+});
+
+/** Records every readable line as a `hook` push at its spool time, then removes the file. Returns the count. */
+export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: Logger): Promise<number> {
+  const file = join(repo, SPOOL_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+  const records: z.infer<typeof SpooledPush>[] = [];
+  for (const [i, line] of text.split("\n").entries()) {
+    if (line.trim() === "") continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      json = undefined;
+    }
+    const parsed = SpooledPush.safeParse(json);
+    if (parsed.success) records.push(parsed.data);
+    // A torn last line (the hook died mid-write) is lost; reconciliation still sees the ref itself.
+    else logger.warn({ org: org.name, file, line: i + 1 }, "unreadable spooled push record skipped");
+  }
+  db.transaction((tx) => {
+    for (const r of records) {
+      recordPush(
+        tx,
+        org,
+        { ref: r.ref, oldSha: r.oldSha, newSha: r.newSha, pushOptions: r.pushOptions },
+        "hook",
+        r.spooledAt,
+      );
+    }
+  });
+  await unlink(file);
+  if (records.length > 0)
+    logger.info({ org: org.name, count: records.length }, "spooled push records taken in");
+  return records.length;
+}

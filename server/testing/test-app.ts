@@ -1,0 +1,54 @@
+// An in-process app over a fresh temp data dir, for route tests through `app.request()` (no socket).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { createApp } from "../app.js";
+import { type Db, openDb } from "../db/open.js";
+import { ensureAdminToken } from "../domain/tokens.js";
+import { type DataPaths, dataPaths } from "../paths.js";
+import type { ApiAnswer } from "./test-server.js";
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  db: Db;
+  paths: DataPaths;
+  adminToken: string;
+  hookSecret: string;
+  /** JSON request; answers `{status, body}` with the body parsed when there is one. */
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiAnswer>;
+  cleanup(): void;
+}
+
+export function createTestApp(): TestApp {
+  const dir = mkdtempSync(join(tmpdir(), "flox-app-test-"));
+  const paths = dataPaths(dir);
+  const { db, close } = openDb(paths.db);
+  const adminToken = `flox_in-process-admin-${"0".repeat(26)}`;
+  ensureAdminToken(db, adminToken);
+  const hookSecret = "test-hook-secret";
+  const app = createApp({ db, paths, hookSecret, logger: pino({ level: "silent" }) });
+  return {
+    app,
+    db,
+    paths,
+    adminToken,
+    hookSecret,
+    async api(method, path, body, token = adminToken) {
+      const headers: Record<string, string> = {};
+      if (token) headers.authorization = `Bearer ${token}`;
+      let payload: string | undefined;
+      if (body !== undefined) {
+        headers["content-type"] = "application/json";
+        payload = typeof body === "string" ? body : JSON.stringify(body);
+      }
+      const res = await app.request(`http://flox.test${path}`, { method, headers, body: payload });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    },
+    cleanup() {
+      close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
