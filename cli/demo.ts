@@ -1,17 +1,18 @@
 // `npm run demo`: a server on embedded defaults, a demo org, and the sample repo pushed through the gate.
 // The server keeps running until Ctrl-C so the printed URLs can be tried; `--once` stops after the push.
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa } from "execa";
 import { projectRoot } from "../lib/project-root.js";
 
 const once = process.argv.includes("--once");
-const home = join(projectRoot, ".flox-demo");
+const home = process.env.FLOX_DEMO_DIR ?? join(projectRoot, ".flox-demo");
 const dataDir = join(home, "data");
 const work = join(home, "nixexprs");
-const adminToken = `flox_demo_admin_${Math.random().toString(36).slice(2)}`;
+const adminToken = `flox_${randomBytes(32).toString("base64url")}`;
 
 function step(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   const git = (...args: string[]) =>
     execa("git", args, {
       cwd: work,
+      reject: false,
       env: {
         GIT_AUTHOR_NAME: "demo",
         GIT_AUTHOR_EMAIL: "demo@example.invalid",
@@ -90,7 +92,20 @@ async function main(): Promise<void> {
   await git("init", "-q", "--initial-branch=main");
   await git("add", "-A");
   await git("commit", "-qm", "sample packages");
-  await git("push", pushUrl, "main");
+  const accepted = await git("push", pushUrl, "main");
+  if (accepted.exitCode !== 0) throw new Error("the sample repo was refused by the push gate");
+
+  step("pushing a broken package on branch 'broken': the gate refuses it and says why");
+  mkdirSync(join(work, "pkgs/broken"), { recursive: true });
+  writeFileSync(
+    join(work, "pkgs/broken/default.nix"),
+    '{ writeShellScriptBin }:\nwriteShellScriptBin "broken" "echo ${greeting}"\n',
+  );
+  await git("checkout", "-q", "-b", "broken");
+  await git("add", "-A");
+  await git("commit", "-qm", "a package with a mistake");
+  const refused = await git("push", pushUrl, "broken");
+  if (refused.exitCode === 0) throw new Error("the broken package got through the push gate");
 
   step("flox is up");
   process.stdout.write(
