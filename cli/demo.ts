@@ -99,6 +99,7 @@ async function main(): Promise<void> {
   mkdirSync(join(work, "pkgs/broken"), { recursive: true });
   writeFileSync(
     join(work, "pkgs/broken/default.nix"),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Nix antiquotation, not a JS placeholder
     '{ writeShellScriptBin }:\nwriteShellScriptBin "broken" "echo ${greeting}"\n',
   );
   await git("checkout", "-q", "-b", "broken");
