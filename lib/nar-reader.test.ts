@@ -2,49 +2,16 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { NAR_LIMITS, type NarEvent, NarFormatError, readNar, validateNar } from "./nar-reader.js";
+import { chunked, narArchive, narDir, narFile, narLink, narStrings, u64 } from "./nar-test-support.js";
 
 const work = mkdtempSync(join(tmpdir(), "flox-nar-reader-"));
 process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 
-// A hand-rolled NAR builder, so malformed archives can be written token by token.
-function u64(n: number | bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-}
-function S(...parts: (string | Buffer)[]): Buffer {
-  return Buffer.concat(
-    parts.map((p) => {
-      const b = typeof p === "string" ? Buffer.from(p) : p;
-      return Buffer.concat([u64(b.length), b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
-    }),
-  );
-}
-const file = (data: string | Buffer, exec = false) =>
-  S("(", "type", "regular", ...(exec ? ["executable", ""] : []), "contents", data, ")");
-const link = (target: string | Buffer) => S("(", "type", "symlink", "target", target, ")");
-const dir = (...entries: [string | Buffer, Buffer][]) =>
-  Buffer.concat([
-    S("(", "type", "directory"),
-    ...entries.map(([n, node]) => Buffer.concat([S("entry", "(", "name", n, "node"), node, S(")")])),
-    S(")"),
-  ]);
-const nar = (root: Buffer) => Buffer.concat([S("nix-archive-1"), root]);
-const MAGIC = S("nix-archive-1").length;
-
-function chunked(buf: Buffer, size: number | (() => number)): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < buf.length; ) {
-    const n = Math.max(1, typeof size === "number" ? size : size());
-    parts.push(buf.subarray(i, i + n));
-    i += n;
-  }
-  return Readable.from(parts);
-}
+const MAGIC = narStrings("nix-archive-1").length;
 
 async function events(source: Buffer | Readable): Promise<NarEvent[]> {
   const out: NarEvent[] = [];
@@ -93,7 +60,7 @@ test("the hand-rolled builder writes what nix-store --dump writes", () => {
   writeFileSync(join(d, "a"), "hello");
   writeFileSync(join(d, "x"), "#!", { mode: 0o755 });
   symlinkSync("a", join(d, "l"));
-  const ours = nar(dir(["a", file("hello")], ["l", link("a")], ["x", file("#!", true)]));
+  const ours = narArchive(narDir(["a", narFile("hello")], ["l", narLink("a")], ["x", narFile("#!", true)]));
   assert.ok(ours.equals(execFileSync("nix-store", ["--dump", d])));
 });
 
@@ -166,12 +133,12 @@ test("a big file's contents arrive in pieces and are exactly the file", async ()
 
 test("wrong magic", async () => {
   await rejects(
-    Buffer.concat([S("nix-archive-2"), file("")]),
+    Buffer.concat([narStrings("nix-archive-2"), narFile("")]),
     /at byte 0: not a NAR: bad magic "nix-archive-2"/,
     0,
   );
   await rejects(
-    Buffer.concat([S("nix-archive-1x"), file("")]),
+    Buffer.concat([narStrings("nix-archive-1x"), narFile("")]),
     /at byte 0: not a NAR: bad magic \(length 14\)/,
   );
   await rejects(Buffer.from("hello world, this is not a NAR at all"), /not a NAR/, 0);
@@ -180,44 +147,59 @@ test("wrong magic", async () => {
 
 test("unknown tokens", async () => {
   await rejects(
-    nar(S("(", "typo", "regular", "contents", "", ")")),
+    narArchive(narStrings("(", "typo", "regular", "contents", "", ")")),
     /at byte 40: expected "type" after '\('/,
     40,
   );
-  await rejects(nar(S("(", "type", "fifo", ")")), /at byte 56: unknown node type "fifo"/, 56);
-  await rejects(nar(S("[", "type", "regular")), /expected "\(" opening a node, found "\["/, MAGIC);
-  await rejects(nar(S("(", "type", "regular", "content", "", ")")), /expected "contents", found "content"/);
-  await rejects(nar(S("(", "type", "symlink", "link", "x", ")")), /expected "target" in a symlink/);
-  await rejects(nar(S("(", "type", "directory", "entries", ")")), /expected "entry" or "\)" in a directory/);
+  await rejects(narArchive(narStrings("(", "type", "fifo", ")")), /at byte 56: unknown node type "fifo"/, 56);
   await rejects(
-    nar(Buffer.concat([S("(", "type", "directory", "entry", "(", "nom", "a")])),
+    narArchive(narStrings("[", "type", "regular")),
+    /expected "\(" opening a node, found "\["/,
+    MAGIC,
+  );
+  await rejects(
+    narArchive(narStrings("(", "type", "regular", "content", "", ")")),
+    /expected "contents", found "content"/,
+  );
+  await rejects(
+    narArchive(narStrings("(", "type", "symlink", "link", "x", ")")),
+    /expected "target" in a symlink/,
+  );
+  await rejects(
+    narArchive(narStrings("(", "type", "directory", "entries", ")")),
+    /expected "entry" or "\)" in a directory/,
+  );
+  await rejects(
+    narArchive(Buffer.concat([narStrings("(", "type", "directory", "entry", "(", "nom", "a")])),
     /expected "name" in a directory entry/,
   );
   await rejects(
-    nar(Buffer.concat([S("(", "type", "directory", "entry", "(", "name", "a", "nod"), file("")])),
+    narArchive(
+      Buffer.concat([narStrings("(", "type", "directory", "entry", "(", "name", "a", "nod"), narFile("")]),
+    ),
     /expected "node" after an entry name/,
   );
   // Nix writes `executable ""` before `contents` and nowhere else: anything else is not canonical.
   await rejects(
-    nar(S("(", "type", "regular", "contents", "", "executable", "", ")")),
+    narArchive(narStrings("(", "type", "regular", "contents", "", "executable", "", ")")),
     /expected "\)" closing a regular file/,
   );
   await rejects(
-    nar(S("(", "type", "regular", "executable", "yes", "contents", "", ")")),
+    narArchive(narStrings("(", "type", "regular", "executable", "yes", "contents", "", ")")),
     /executable marker has a non-empty value/,
   );
   await rejects(
-    nar(S("(", "type", "regular", "executable", "", "executable", "", "contents", "", ")")),
+    narArchive(narStrings("(", "type", "regular", "executable", "", "executable", "", "contents", "", ")")),
     /expected "contents"/,
   );
   await rejects(
-    nar(S("(", "type", "regular", "type", "regular", "contents", "", ")")),
+    narArchive(narStrings("(", "type", "regular", "type", "regular", "contents", "", ")")),
     /expected "contents"/,
   );
 });
 
 test("non-zero padding", async () => {
-  const ok = nar(dir(["abc", file("hello")]));
+  const ok = narArchive(narDir(["abc", narFile("hello")]));
   await validateNar(ok);
   for (const [needle, what] of [
     ["abc", /non-zero padding after entry name/],
@@ -233,7 +215,9 @@ test("non-zero padding", async () => {
 });
 
 test("truncation at every byte", async () => {
-  const whole = nar(dir(["a", file("hello", true)], ["l", link("a")], ["s", dir(["e", file("")])]));
+  const whole = narArchive(
+    narDir(["a", narFile("hello", true)], ["l", narLink("a")], ["s", narDir(["e", narFile("")])]),
+  );
   await validateNar(whole);
   for (let n = 0; n < whole.length; n++) {
     try {
@@ -246,17 +230,21 @@ test("truncation at every byte", async () => {
     }
   }
   await rejects(
-    nar(S("(", "type", "regular", "contents").subarray(0) /* then size, no data */),
+    narArchive(narStrings("(", "type", "regular", "contents").subarray(0) /* then size, no data */),
     /unexpected end/,
   );
   await rejects(
-    Buffer.concat([nar(S("(", "type", "regular", "contents")), u64(100), Buffer.from("short")]),
+    Buffer.concat([
+      narArchive(narStrings("(", "type", "regular", "contents")),
+      u64(100),
+      Buffer.from("short"),
+    ]),
     /unexpected end of NAR in file contents \(95 bytes missing\)/,
   );
 });
 
 test("trailing garbage after the root node", async () => {
-  const ok = nar(file("x"));
+  const ok = narArchive(narFile("x"));
   await rejects(Buffer.concat([ok, Buffer.alloc(8)]), /trailing data after the root node/, ok.length);
   await rejects(Buffer.concat([ok, Buffer.from([1])]), /trailing data/, ok.length);
   await rejects(Buffer.concat([ok, ok]), /trailing data/, ok.length);
@@ -266,42 +254,51 @@ test("trailing garbage after the root node", async () => {
 });
 
 test("entries unsorted or duplicated, in raw byte order", async () => {
-  const first = MAGIC + S("(", "type", "directory").length;
+  const first = MAGIC + narStrings("(", "type", "directory").length;
   await rejects(
-    nar(dir(["b", file("")], ["a", file("")])),
+    narArchive(narDir(["b", narFile("")], ["a", narFile("")])),
     /invalid entry name "a": entries not sorted \(comes after "b"\)/,
   );
-  await rejects(nar(dir(["a", file("")], ["a", link("x")])), /invalid entry name "a": duplicate entry/);
+  await rejects(
+    narArchive(narDir(["a", narFile("")], ["a", narLink("x")])),
+    /invalid entry name "a": duplicate entry/,
+  );
   // JS sorts U+1F600 before U+FFFD (UTF-16 code units); Nix and we sort by UTF-8 bytes.
   const jsOrder = ["\u{1F600}", "\uFFFD"].sort();
   assert.equal(jsOrder, ["\u{1F600}", "\uFFFD"]);
-  await rejects(nar(dir(["\u{1F600}", file("")], ["\uFFFD", file("")])), /entries not sorted/);
-  await validateNar(nar(dir(["\uFFFD", file("")], ["\u{1F600}", file("")])));
-  await validateNar(nar(dir(["CASE", file("")], ["Case", file("")], ["case", file("")])));
-  await rejects(nar(dir(["a", dir(["y", file("")], ["x", file("")])])), /entries not sorted/);
-  const e = await rejects(nar(dir(["b", file("")], ["a", file("")])), /not sorted/);
+  await rejects(
+    narArchive(narDir(["\u{1F600}", narFile("")], ["\uFFFD", narFile("")])),
+    /entries not sorted/,
+  );
+  await validateNar(narArchive(narDir(["\uFFFD", narFile("")], ["\u{1F600}", narFile("")])));
+  await validateNar(narArchive(narDir(["CASE", narFile("")], ["Case", narFile("")], ["case", narFile("")])));
+  await rejects(
+    narArchive(narDir(["a", narDir(["y", narFile("")], ["x", narFile("")])])),
+    /entries not sorted/,
+  );
+  const e = await rejects(narArchive(narDir(["b", narFile("")], ["a", narFile("")])), /not sorted/);
   assert.ok(e.offset > first);
 });
 
 test("invalid names", async () => {
-  const at = MAGIC + S("(", "type", "directory", "entry", "(", "name").length;
-  await rejects(nar(dir([".", file("")])), /at byte \d+: invalid entry name ".": reserved/, at);
-  await rejects(nar(dir(["..", file("")])), /invalid entry name "..": reserved/, at);
-  await rejects(nar(dir(["", file("")])), /invalid entry name "": empty/, at);
-  await rejects(nar(dir(["a/b", file("")])), /invalid entry name "a\/b": contains '\/'/, at);
-  await rejects(nar(dir(["../../etc", file("")])), /contains '\/'/, at);
-  await rejects(nar(dir(["/etc", file("")])), /contains '\/'/, at);
-  await rejects(nar(dir(["a\0b", file("")])), /contains NUL/, at);
-  await validateNar(nar(dir(["x".repeat(NAR_LIMITS.name), file("")])));
+  const at = MAGIC + narStrings("(", "type", "directory", "entry", "(", "name").length;
+  await rejects(narArchive(narDir([".", narFile("")])), /at byte \d+: invalid entry name ".": reserved/, at);
+  await rejects(narArchive(narDir(["..", narFile("")])), /invalid entry name "..": reserved/, at);
+  await rejects(narArchive(narDir(["", narFile("")])), /invalid entry name "": empty/, at);
+  await rejects(narArchive(narDir(["a/b", narFile("")])), /invalid entry name "a\/b": contains '\/'/, at);
+  await rejects(narArchive(narDir(["../../etc", narFile("")])), /contains '\/'/, at);
+  await rejects(narArchive(narDir(["/etc", narFile("")])), /contains '\/'/, at);
+  await rejects(narArchive(narDir(["a\0b", narFile("")])), /contains NUL/, at);
+  await validateNar(narArchive(narDir(["x".repeat(NAR_LIMITS.name), narFile("")])));
   await rejects(
-    nar(dir(["x".repeat(NAR_LIMITS.name + 1), file("")])),
+    narArchive(narDir(["x".repeat(NAR_LIMITS.name + 1), narFile("")])),
     /length of entry name is 256, more than the maximum 255/,
     at,
   );
 });
 
 test("absurd lengths", async () => {
-  const head = S("nix-archive-1", "(");
+  const head = narStrings("nix-archive-1", "(");
   await rejects(
     Buffer.concat([head, u64(2n ** 40n), Buffer.from("type")]),
     /at byte 40: expected a token after '\(', found a string of 1099511627776 bytes/,
@@ -309,27 +306,27 @@ test("absurd lengths", async () => {
   );
   await rejects(Buffer.concat([u64(2n ** 63n)]), /bad magic \(length 9223372036854775808\)/, 0);
   await rejects(
-    Buffer.concat([nar(S("(", "type", "regular", "contents")), u64(2n ** 63n)]),
+    Buffer.concat([narArchive(narStrings("(", "type", "regular", "contents")), u64(2n ** 63n)]),
     /file size is 9223372036854775808, more than the maximum 9007199254740991/,
   );
-  await validateNar(nar(link("t".repeat(NAR_LIMITS.target))));
+  await validateNar(narArchive(narLink("t".repeat(NAR_LIMITS.target))));
   await rejects(
-    nar(link("t".repeat(NAR_LIMITS.target + 1))),
+    narArchive(narLink("t".repeat(NAR_LIMITS.target + 1))),
     /length of symlink target is 4096, more than the maximum 4095/,
   );
-  await rejects(nar(link("")), /empty symlink target/);
-  await rejects(nar(link("a\0b")), /symlink target contains NUL/);
+  await rejects(narArchive(narLink("")), /empty symlink target/);
+  await rejects(narArchive(narLink("a\0b")), /symlink target contains NUL/);
 });
 
 test("nesting deeper than the limit", async () => {
-  let node = file("bottom");
-  for (let i = 0; i < NAR_LIMITS.depth; i++) node = dir(["d", node]);
-  await validateNar(nar(node)); // the file sits exactly at the limit
-  await rejects(nar(dir(["d", node])), /nodes nested deeper than 512/);
-  let shallow = file("x");
-  for (let i = 0; i < 4; i++) shallow = dir(["d", shallow]);
+  let node = narFile("bottom");
+  for (let i = 0; i < NAR_LIMITS.depth; i++) node = narDir(["d", node]);
+  await validateNar(narArchive(node)); // the file sits exactly at the limit
+  await rejects(narArchive(narDir(["d", node])), /nodes nested deeper than 512/);
+  let shallow = narFile("x");
+  for (let i = 0; i < 4; i++) shallow = narDir(["d", shallow]);
   try {
-    await validateNar(nar(shallow), { maxDepth: 3 });
+    await validateNar(narArchive(shallow), { maxDepth: 3 });
     assert.unreachable();
   } catch (e) {
     assert.instance(e, NarFormatError);

@@ -14,10 +14,19 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { NarFormatError, type NarSource } from "./nar-reader.js";
+import {
+  chunked,
+  narArchive,
+  narDir,
+  narFile,
+  narLink,
+  narStrings,
+  nixDump,
+  u64,
+} from "./nar-test-support.js";
 import { NarMismatchError, removeReadOnlyTree, type UnpackOptions, unpackNar } from "./nar-unpack.js";
 import { narChunks } from "./nar-writer.js";
 
@@ -26,41 +35,6 @@ process.on("exit", () => {
   execFileSync("chmod", ["-R", "u+w", work]);
   rmSync(work, { recursive: true, force: true });
 });
-
-// Hand-rolled NAR builder for malicious archives.
-function u64(n: number | bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-}
-function S(...parts: (string | Buffer)[]): Buffer {
-  return Buffer.concat(
-    parts.map((p) => {
-      const b = typeof p === "string" ? Buffer.from(p) : p;
-      return Buffer.concat([u64(b.length), b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
-    }),
-  );
-}
-const file = (data: string | Buffer, exec = false) =>
-  S("(", "type", "regular", ...(exec ? ["executable", ""] : []), "contents", data, ")");
-const link = (target: string) => S("(", "type", "symlink", "target", target, ")");
-const dir = (...entries: [string | Buffer, Buffer][]) =>
-  Buffer.concat([
-    S("(", "type", "directory"),
-    ...entries.map(([n, node]) => Buffer.concat([S("entry", "(", "name", n, "node"), node, S(")")])),
-    S(")"),
-  ]);
-const nar = (root: Buffer) => Buffer.concat([S("nix-archive-1"), root]);
-
-function chunked(buf: Buffer, size: number): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size));
-  return Readable.from(parts);
-}
-
-function nixDump(path: string): Buffer {
-  return execFileSync("nix-store", ["--dump", path], { maxBuffer: 1 << 30 });
-}
 
 function makeTree(root: string): void {
   mkdirSync(root);
@@ -178,14 +152,14 @@ test("an existing target is refused and left alone; a missing parent fails", asy
   mkdirSync(target);
   writeFileSync(join(target, "mine"), "keep");
   try {
-    await unpackNar(nar(dir(["a", file("x")])), target);
+    await unpackNar(narArchive(narDir(["a", narFile("x")])), target);
     assert.unreachable();
   } catch (e) {
     assert.is((e as NodeJS.ErrnoException).code, "EEXIST");
   }
   assert.equal(readdirSync(target), ["mine"]);
   try {
-    await unpackNar(nar(file("x")), join(work, "no-such-parent", "out"));
+    await unpackNar(narArchive(narFile("x")), join(work, "no-such-parent", "out"));
     assert.unreachable();
   } catch (e) {
     assert.is((e as NodeJS.ErrnoException).code, "ENOENT");
@@ -231,29 +205,39 @@ test("malicious NARs fail, remove their partial output and never write outside t
   const { sentinel, target, check } = makeBox();
   const cases: [Buffer, RegExp][] = [
     // A symlink, then a directory of the same name to write through it.
-    [nar(dir(["a", link(sentinel)], ["a", dir(["pwned", file("x")])])), /duplicate entry/],
-    [nar(dir(["a", link("../sentinel")], ["a", dir(["pwned", file("x")])])), /duplicate entry/],
-    [nar(dir(["a", link("../sentinel")], ["a/pwned", file("x")])), /contains '\/'/],
-    [nar(dir(["b", link("../sentinel")], ["a", file("x")])), /not sorted/],
-    [nar(dir(["..", dir(["sentinel", dir(["pwned", file("x")])])])), /reserved/],
-    [nar(dir([".", file("x")])), /reserved/],
-    [nar(dir(["../sentinel", file("x")])), /contains '\/'/],
-    [nar(dir([`${sentinel}/pwned`, file("x")])), /contains '\/'/],
-    [nar(dir(["", file("x")])), /empty/],
-    [nar(dir(["a\0b", file("x")])), /NUL/],
+    [narArchive(narDir(["a", narLink(sentinel)], ["a", narDir(["pwned", narFile("x")])])), /duplicate entry/],
+    [
+      narArchive(narDir(["a", narLink("../sentinel")], ["a", narDir(["pwned", narFile("x")])])),
+      /duplicate entry/,
+    ],
+    [narArchive(narDir(["a", narLink("../sentinel")], ["a/pwned", narFile("x")])), /contains '\/'/],
+    [narArchive(narDir(["b", narLink("../sentinel")], ["a", narFile("x")])), /not sorted/],
+    [narArchive(narDir(["..", narDir(["sentinel", narDir(["pwned", narFile("x")])])])), /reserved/],
+    [narArchive(narDir([".", narFile("x")])), /reserved/],
+    [narArchive(narDir(["../sentinel", narFile("x")])), /contains '\/'/],
+    [narArchive(narDir([`${sentinel}/pwned`, narFile("x")])), /contains '\/'/],
+    [narArchive(narDir(["", narFile("x")])), /empty/],
+    [narArchive(narDir(["a\0b", narFile("x")])), /NUL/],
     // Created a symlink to the outside before failing: cleanup must remove the link, not follow it.
     [
-      Buffer.concat([nar(dir(["a", link(sentinel)], ["b", link("../sentinel")])), S("trailing")]),
+      Buffer.concat([
+        narArchive(narDir(["a", narLink(sentinel)], ["b", narLink("../sentinel")])),
+        narStrings("trailing"),
+      ]),
       /trailing data/,
     ],
-    [Buffer.concat([nar(link(sentinel)), S("x")]), /trailing data/],
-    [Buffer.concat([nar(link("sentinel")), S("x")]), /trailing data/],
-    [nar(dir(["a", dir(["b", file("x", true)])])).subarray(0, 250), /unexpected end/],
+    [Buffer.concat([narArchive(narLink(sentinel)), narStrings("x")]), /trailing data/],
+    [Buffer.concat([narArchive(narLink("sentinel")), narStrings("x")]), /trailing data/],
+    [narArchive(narDir(["a", narDir(["b", narFile("x", true)])])).subarray(0, 250), /unexpected end/],
     [
-      Buffer.concat([nar(S("(", "type", "regular", "contents")), u64(1000), Buffer.alloc(10)]),
+      Buffer.concat([
+        narArchive(narStrings("(", "type", "regular", "contents")),
+        u64(1000),
+        Buffer.alloc(10),
+      ]),
       /unexpected end/,
     ],
-    [nar(S("(", "type", "fifo", ")")), /unknown node type/],
+    [narArchive(narStrings("(", "type", "fifo", ")")), /unknown node type/],
   ];
   for (const [bytes, message] of cases) {
     await mustFail(bytes, target, message);
@@ -286,12 +270,12 @@ test("a failing source or a hash/size mismatch removes the partial output", asyn
 
 test("fuzz: mutated NARs unpack faithfully inside the target or fail with NarFormatError", async () => {
   const { box, sentinel, check } = makeBox();
-  const base = nar(
-    dir(
-      ["a", file("alpha")],
-      ["abs", link(sentinel)],
-      ["d", dir(["f", file("#!/bin/sh\n", true)], ["up", link("../../sentinel")], ["z", dir()])],
-      ["zz", file(Buffer.alloc(100, 7))],
+  const base = narArchive(
+    narDir(
+      ["a", narFile("alpha")],
+      ["abs", narLink(sentinel)],
+      ["d", narDir(["f", narFile("#!/bin/sh\n", true)], ["up", narLink("../../sentinel")], ["z", narDir()])],
+      ["zz", narFile(Buffer.alloc(100, 7))],
     ),
   );
   let seed = 0x2545f491;

@@ -8,8 +8,14 @@ import { orgRoutes } from "./routes/orgs.js";
 import { pushRoutes } from "./routes/pushes.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
+import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/routes.js";
 
-export function createApp(ctx: AppContext): Hono<AppEnv> {
+export interface CreateAppOptions {
+  /** Mounts the binary cache at /cache; absent in API-only tests. */
+  storehouse?: StorehouseRouteOptions;
+}
+
+export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app
     .route("/api/v1", healthRoutes(ctx))
@@ -18,6 +24,7 @@ export function createApp(ctx: AppContext): Hono<AppEnv> {
     .route("/api/v1", userRoutes(ctx))
     .route("/api/v1", tokenRoutes(ctx))
     .route("/api/v1", pushRoutes(ctx));
+  if (opts.storehouse) app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
 
   app.notFound((c) =>
     c.json(

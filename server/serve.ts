@@ -18,6 +18,8 @@ import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { reconcilePushes } from "./reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
+import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
+import { Storehouse } from "./storehouse/store.js";
 
 export interface StartServerOptions {
   dataDir: string;
@@ -29,6 +31,8 @@ export interface StartServerOptions {
   basePath?: string | undefined;
   /** Largest file a push may contain, in bytes (default 10 MiB). */
   maxFileSize?: number | undefined;
+  /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
+  privateCache?: boolean | undefined;
 }
 
 export interface RunningServer {
@@ -68,6 +72,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
   await ensureBusyboxDir(paths.busybox);
+  const signingKey = await ensureSigningKey(paths.keys);
 
   const logger = openLog(paths.serverLog);
   const { db, close: closeDb } = openDb(paths.db);
@@ -90,7 +95,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     }
 
     const hookSecret = randomBytes(32).toString("base64url");
-    const app = createApp({ db, paths, hookSecret, logger });
+    const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const app = createApp(
+      { db, paths, hookSecret, logger },
+      { storehouse: { storehouse, privateCache: opts.privateCache ?? false } },
+    );
     const api = getRequestListener(app.fetch);
     const git = createGitHandler({ db, reposDir: paths.repos, logger });
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
@@ -180,6 +189,7 @@ export interface ServerCommandOptions {
   adminToken?: string;
   base?: string;
   maxFileSize?: string;
+  privateCache?: boolean;
 }
 
 function parseSize(value: string | undefined): number | undefined {
@@ -205,10 +215,17 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
       adminToken: opts.adminToken ?? (process.env.FLOX_ADMIN_TOKEN || undefined),
       basePath: opts.base,
       maxFileSize: parseSize(opts.maxFileSize),
+      privateCache: opts.privateCache,
     });
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);
-    if (err instanceof ConflictError || err instanceof BusyboxMissingError) fail(err.message, 1);
+    if (
+      err instanceof ConflictError ||
+      err instanceof BusyboxMissingError ||
+      err instanceof SigningKeyError
+    ) {
+      fail(err.message, 1);
+    }
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE")
       fail(`${opts.listen} is in use by another program; pick another --listen`, 1);

@@ -27,6 +27,7 @@ function registerServer(program: Command): void {
     .option("--admin-token <token>", "first admin token (default: $FLOX_ADMIN_TOKEN, else one is generated)")
     .option("--base <path>", "use this nixpkgs tree as the base package set instead of the bootstrap set")
     .option("--max-file-size <bytes>", "largest file a push may contain", "10485760")
+    .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
     .action(async (opts) => {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);

@@ -71,3 +71,28 @@ export const pushes = sqliteTable(
     index("pushes_org_ref_time_idx").on(t.orgId, t.ref, t.receivedAt),
   ],
 );
+
+/**
+ * The Storehouse's index: one row per store path whose narinfo was verified and accepted. The narinfo and
+ * NAR files live under DATA_DIR/store/; a NAR file no row names is an orphan, safe to collect.
+ */
+export const cachePaths = sqliteTable(
+  "cache_paths",
+  {
+    /** The 32 nix32 characters of the store path: the narinfo's name. */
+    hash: text("hash").primaryKey(),
+    storePath: text("store_path").notNull(),
+    /** `nar/<filehash>.nar[.ext]`, relative to the cache root, as the narinfo's URL says. */
+    narFile: text("nar_file").notNull(),
+    narHash: text("nar_hash").notNull(),
+    narSize: integer("nar_size").notNull(),
+    fileSize: integer("file_size").notNull(),
+    compression: text("compression").notNull(),
+    /** Basenames, sorted. */
+    references: text("references", { mode: "json" }).$type<string[]>().notNull(),
+    deriver: text("deriver"),
+    ca: text("ca"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [index("cache_paths_nar_file_idx").on(t.narFile)],
+);

@@ -1,0 +1,143 @@
+// /cache: the Storehouse as a Nix binary cache (the layout `nix copy --to http://…` reads and writes).
+// Answers are plain text, not the API's JSON: the people reading them are looking at nix's error output.
+import { createHash } from "node:crypto";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { toHttpError } from "../http-errors.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { cacheReader, cacheWriter } from "./auth.js";
+import { PayloadTooLargeError } from "./errors.js";
+import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
+import { bytesResponse, fileResponse, IMMUTABLE, IMMUTABLE_PRIVATE } from "./serve-file.js";
+import type { PutResult, Storehouse } from "./store.js";
+
+export interface StorehouseRouteOptions {
+  storehouse: Storehouse;
+  /** Reads need a token too (`flox server --private-cache`). */
+  privateCache: boolean;
+}
+
+/** Lower is tried first; cache.nixos.org says 40, so a fleet's own cache goes before it. */
+export const CACHE_PRIORITY = 30;
+
+export const NIX_CACHE_INFO = `StoreDir: /nix/store\nWantMassQuery: 1\nPriority: ${CACHE_PRIORITY}\n`;
+
+function text(
+  c: Context,
+  status: ContentfulStatusCode,
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  return c.text(`${message}\n`, status, { "cache-control": "no-store", ...headers });
+}
+
+function notFound(c: Context, what: string) {
+  return text(c, 404, `${what} is not in this cache`);
+}
+
+function stored(c: Context, result: PutResult) {
+  return text(c, result === "created" ? 201 : 200, result === "created" ? "stored" : "already stored");
+}
+
+function tooLargeByHeader(c: Context, limit: number, what: string): void {
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > limit)
+    throw new PayloadTooLargeError(`${what} is larger than this server accepts (${limit} bytes)`);
+}
+
+export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions): Hono<AppEnv> {
+  const { storehouse } = opts;
+  const read = cacheReader(ctx, opts.privateCache);
+  const write = cacheWriter(ctx);
+  const immutable = opts.privateCache ? IMMUTABLE_PRIVATE : IMMUTABLE;
+  const etagOf = (body: string) => `"${createHash("sha256").update(body).digest("base64url")}"`;
+
+  const app = new Hono<AppEnv>()
+    .get("/nix-cache-info", read, (c) =>
+      bytesResponse(c.req.raw, NIX_CACHE_INFO, {
+        contentType: "text/x-nix-cache-info",
+        etag: etagOf(NIX_CACHE_INFO),
+        cacheControl: opts.privateCache ? "private, max-age=300" : "public, max-age=300",
+      }),
+    )
+    // The public key is public whatever the read setting: clients need it to configure themselves.
+    .get("/public-key", (c) =>
+      bytesResponse(c.req.raw, `${storehouse.publicKey}\n`, {
+        contentType: "text/plain; charset=utf-8",
+        etag: etagOf(storehouse.publicKey),
+        cacheControl: "public, max-age=300",
+      }),
+    )
+    .get("/nar/:file", read, async (c) => {
+      const name = c.req.param("file");
+      if (!NarFileName.safeParse(name).success) return notFound(c, `nar/${name}`);
+      const res = await fileResponse(c.req.raw, storehouse.narPath(name), {
+        contentType: "application/x-nix-nar",
+        // The name is the sha256 of the bytes, checked at upload: the strongest validator there is.
+        etag: `"${narFileHash(name)}"`,
+        cacheControl: immutable,
+        ranges: true,
+      });
+      return res ?? notFound(c, `nar/${name}`);
+    })
+    .put("/nar/:file", write, async (c) => {
+      tooLargeByHeader(c, storehouse.limits.nar, "the NAR");
+      return stored(c, await storehouse.putNar(c.req.param("file"), c.req.raw.body));
+    })
+    .get("/:file", read, async (c) => {
+      const name = c.req.param("file");
+      const parsed = parseCacheFileName(name);
+      if (!parsed) return notFound(c, name);
+      const narinfo = await storehouse.narInfoText(parsed.hash);
+      if (narinfo === undefined) return notFound(c, name);
+      if (parsed.kind === "narinfo") {
+        return bytesResponse(c.req.raw, narinfo, {
+          contentType: "text/x-nix-narinfo",
+          etag: etagOf(narinfo),
+          cacheControl: immutable,
+        });
+      }
+      const res = await fileResponse(c.req.raw, storehouse.listingPath(parsed.hash), {
+        contentType: "application/json",
+        // The listing is made from the verified NAR once the narinfo is accepted and never changes after.
+        etag: `"ls-${etagOf(narinfo).slice(1)}`,
+        cacheControl: immutable,
+      });
+      return res ?? notFound(c, name);
+    })
+    .put("/:file", write, async (c) => {
+      const name = c.req.param("file");
+      const parsed = parseCacheFileName(name);
+      if (!parsed) {
+        return text(
+          c,
+          400,
+          `'${name}' is not a file this cache accepts: <hash>.narinfo, <hash>.ls or nar/<file>`,
+        );
+      }
+      if (parsed.kind === "narinfo") {
+        tooLargeByHeader(c, storehouse.limits.narinfo, "the narinfo");
+        const result = await storehouse.putNarInfo(parsed.hash, c.req.raw.body);
+        if (result === "created")
+          ctx.logger.info({ hash: parsed.hash, by: c.get("token").id }, "cache path stored");
+        return stored(c, result);
+      }
+      tooLargeByHeader(c, storehouse.limits.listing, "the .ls listing");
+      return stored(c, await storehouse.putListing(parsed.hash, c.req.raw.body));
+    })
+    .all("*", (c) => text(c, 404, `there is nothing at ${c.req.method} ${c.req.path} in this cache`));
+
+  app.onError((err, c) => {
+    if (err instanceof PayloadTooLargeError) return text(c, 413, err.message);
+    const known = toHttpError(err);
+    if (known) {
+      const extra: Record<string, string> =
+        known.status === 401 ? { "www-authenticate": 'Basic realm="flox Storehouse"' } : {};
+      return text(c, known.status, known.body.error.message, extra);
+    }
+    ctx.logger.error({ err, method: c.req.method, path: c.req.path }, "cache request failed");
+    return text(c, 500, "the Storehouse failed on this request; the details are in the server log");
+  });
+  return app;
+}

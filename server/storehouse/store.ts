@@ -1,0 +1,378 @@
+// The Storehouse on disk and in the db: NARs and narinfos under DATA_DIR/store/, indexed by `cache_paths`.
+// A narinfo becomes visible only after its NAR, hashes, sizes and references were checked: it is written to
+// tmp/ and renamed into place as the last step, so a reader never sees half of one.
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { createBrotliDecompress, createGunzip } from "node:zlib";
+import { eq } from "drizzle-orm";
+import { z } from "zod";
+import { buildNarListing, narListingJson } from "../../lib/nar-listing.js";
+import { NarFormatError, validateNar } from "../../lib/nar-reader.js";
+import { type NarInfo, NarInfoParseError, parseNarInfo, serializeNarInfo } from "../../lib/narinfo.js";
+import { encodeNix32 } from "../../lib/nix32.js";
+import { signNarInfo } from "../../lib/signature.js";
+import { parseStorePath, parseStorePathBasename } from "../../lib/store-path.js";
+import type { Db } from "../db/open.js";
+import { cachePaths } from "../db/schema.js";
+import { KeyedMutex } from "../git/keyed-mutex.js";
+import { PayloadTooLargeError, UnsupportedCompressionError, UploadRejectedError } from "./errors.js";
+import type { SigningKey } from "./keys.js";
+import { DECODABLE_EXTENSIONS, NarFileName, narFileExtension, narFileHash } from "./names.js";
+import { type Body, receiveSmall, receiveToTemp, sizeCap, tempName } from "./receive.js";
+
+export const DEFAULT_LIMITS = {
+  /** Real narinfos are a few hundred bytes; thousands of references still fit. */
+  narinfo: 1024 * 1024,
+  listing: 64 * 1024 * 1024,
+  nar: 64 * 1024 * 1024 * 1024,
+};
+
+export type StorehouseLimits = typeof DEFAULT_LIMITS;
+
+export interface StorehouseOptions {
+  db: Db;
+  /** DATA_DIR/store */
+  dir: string;
+  key: SigningKey;
+  limits?: Partial<StorehouseLimits>;
+}
+
+export type PutResult = "created" | "exists";
+
+export type CachePathRow = typeof cachePaths.$inferSelect;
+
+const COMPRESSIONS = new Set(["none", "br", "gzip"]);
+
+// What an uploaded .ls must look like before it is kept: enough to be a listing, not a full check (the server
+// replaces it with its own, made from the verified NAR, when the narinfo arrives).
+const UploadedListing = z.object({
+  version: z.literal(1),
+  root: z.object({ type: z.string() }).passthrough(),
+});
+
+function decompressor(compression: string): Readable | undefined {
+  if (compression === "br") return createBrotliDecompress();
+  if (compression === "gzip") return createGunzip();
+  return undefined;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+export class Storehouse {
+  readonly narDir: string;
+  readonly narinfoDir: string;
+  readonly lsDir: string;
+  readonly tmpDir: string;
+  readonly limits: StorehouseLimits;
+  private readonly db: Db;
+  private readonly key: SigningKey;
+  private readonly locks = new KeyedMutex();
+
+  private constructor(opts: StorehouseOptions) {
+    this.db = opts.db;
+    this.key = opts.key;
+    this.narDir = join(opts.dir, "nar");
+    this.narinfoDir = join(opts.dir, "narinfo");
+    this.lsDir = join(opts.dir, "ls");
+    this.tmpDir = join(opts.dir, "tmp");
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  }
+
+  /** Creates the folders and clears tmp/: no upload survives a restart, so anything there is debris. */
+  static async open(opts: StorehouseOptions): Promise<Storehouse> {
+    const s = new Storehouse(opts);
+    for (const d of [s.narDir, s.narinfoDir, s.lsDir, s.tmpDir]) await mkdir(d, { recursive: true });
+    for (const f of await readdir(s.tmpDir)) await rm(join(s.tmpDir, f), { recursive: true, force: true });
+    return s;
+  }
+
+  get publicKey(): string {
+    return this.key.publicKey;
+  }
+
+  /** Names must be validated first (names.ts); these only join. */
+  narPath(name: string): string {
+    return join(this.narDir, name);
+  }
+
+  narinfoPath(hash: string): string {
+    return join(this.narinfoDir, `${hash}.narinfo`);
+  }
+
+  listingPath(hash: string): string {
+    return join(this.lsDir, `${hash}.ls`);
+  }
+
+  findPath(hash: string): CachePathRow | undefined {
+    return this.db.select().from(cachePaths).where(eq(cachePaths.hash, hash)).get();
+  }
+
+  /** The signed narinfo text, or undefined when the path is not in the Storehouse. */
+  async narInfoText(hash: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.narinfoPath(hash), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Stores a NAR under its content address. The body must hash to the name: then the file can never change,
+   * which is what makes its long cache lifetime and ETag true.
+   */
+  async putNar(name: string, body: Body): Promise<PutResult> {
+    if (!NarFileName.safeParse(name).success) {
+      throw new UploadRejectedError(
+        "name",
+        `'${name}' is not <52 nix32 characters>.nar[.br|.gz|.bz2|.xz|.zst]`,
+      );
+    }
+    const ext = narFileExtension(name);
+    if (!DECODABLE_EXTENSIONS.has(ext)) throw new UnsupportedCompressionError(ext.slice(1));
+    const got = await receiveToTemp(body, this.tmpDir, this.limits.nar, "the NAR");
+    try {
+      const actual = encodeNix32(got.sha256);
+      if (actual !== narFileHash(name)) {
+        throw new UploadRejectedError(
+          "body",
+          `the file's sha256 is ${actual}, but its name says ${narFileHash(name)}; name a NAR by the nix32 sha256 of its (compressed) bytes`,
+        );
+      }
+      const target = this.narPath(name);
+      if (await exists(target)) return "exists";
+      await rename(got.file, target);
+      return "created";
+    } finally {
+      await rm(got.file, { force: true });
+    }
+  }
+
+  /** Keeps an uploaded `.ls` until its narinfo arrives; it is served only once the path is in the Storehouse. */
+  async putListing(hash: string, body: Body): Promise<PutResult> {
+    const bytes = await receiveSmall(body, this.limits.listing, "the .ls listing");
+    let json: unknown;
+    try {
+      json = JSON.parse(bytes.toString("utf8"));
+    } catch (err) {
+      throw new UploadRejectedError("body", `the .ls listing is not JSON (${(err as Error).message})`);
+    }
+    if (!UploadedListing.safeParse(json).success) {
+      throw new UploadRejectedError("body", 'the .ls listing is not {"version":1,"root":{...}}');
+    }
+    if (this.findPath(hash)) return "exists";
+    await this.writeAtomically(this.listingPath(hash), bytes);
+    return "created";
+  }
+
+  /** Verifies an uploaded narinfo against its NAR and the cache, signs it, and makes the path visible. */
+  async putNarInfo(hash: string, body: Body): Promise<PutResult> {
+    const text = (await receiveSmall(body, this.limits.narinfo, "the narinfo")).toString("utf8");
+    let info: NarInfo;
+    try {
+      info = parseNarInfo(text);
+    } catch (err) {
+      if (err instanceof NarInfoParseError)
+        throw new UploadRejectedError(err.field ?? "narinfo", err.message);
+      throw err;
+    }
+    const release = await this.locks.acquire(hash);
+    try {
+      // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing.
+      if (this.findPath(hash)) return "exists";
+      const checked = await this.verify(hash, info);
+      const signed = signNarInfo(checked.info, this.key.secretKey);
+      if (checked.listing !== undefined) await this.writeAtomically(this.listingPath(hash), checked.listing);
+      await this.writeAtomically(this.narinfoPath(hash), serializeNarInfo(signed));
+      try {
+        this.db
+          .insert(cachePaths)
+          .values({
+            hash,
+            storePath: signed.storePath,
+            narFile: signed.url,
+            narHash: signed.narHash,
+            narSize: signed.narSize,
+            fileSize: checked.fileSize,
+            compression: signed.compression,
+            references: signed.references,
+            deriver: signed.deriver ?? null,
+            ca: signed.ca ?? null,
+          })
+          .onConflictDoNothing()
+          .run();
+      } catch (err) {
+        // Without its row the path would be served but unknown to reference checks: take it back.
+        await rm(this.narinfoPath(hash), { force: true });
+        throw err;
+      }
+      return "created";
+    } finally {
+      release();
+    }
+  }
+
+  private async verify(
+    hash: string,
+    info: NarInfo,
+  ): Promise<{ info: NarInfo; fileSize: number; listing?: string }> {
+    const storePath = parseStorePath(info.storePath);
+    if (storePath.hash !== hash) {
+      throw new UploadRejectedError(
+        "StorePath",
+        `${info.storePath} has hash ${storePath.hash}, but it was uploaded as ${hash}.narinfo`,
+      );
+    }
+    const m = /^nar\/(.*)$/.exec(info.url);
+    const name = m?.[1] ?? "";
+    if (!NarFileName.safeParse(name).success) {
+      throw new UploadRejectedError(
+        "URL",
+        `'${info.url}' is not nar/<52 nix32 characters>.nar[.ext] (relative to the cache), as nix copy writes it`,
+      );
+    }
+    if (!COMPRESSIONS.has(info.compression)) throw new UnsupportedCompressionError(info.compression);
+    const narFile = this.narPath(name);
+    let fileSize: number;
+    try {
+      fileSize = (await stat(narFile)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      throw new UploadRejectedError(
+        "URL",
+        `${info.url} has not been uploaded; PUT the NAR before its narinfo`,
+      );
+    }
+    const fileHash = `sha256:${narFileHash(name)}`;
+    if (info.fileHash !== undefined && info.fileHash !== fileHash) {
+      throw new UploadRejectedError(
+        "FileHash",
+        `expected ${fileHash} (the hash of ${info.url}), got ${info.fileHash}`,
+      );
+    }
+    if (info.fileSize !== undefined && info.fileSize !== fileSize) {
+      throw new UploadRejectedError(
+        "FileSize",
+        `expected ${fileSize} (the size of ${info.url}), got ${info.fileSize}`,
+      );
+    }
+    for (const ref of info.references) {
+      const r = parseStorePathBasename(ref);
+      if (r.hash === hash) {
+        if (r.basename !== storePath.basename) {
+          throw new UploadRejectedError(
+            "References",
+            `${ref} has this path's hash but not its name ${storePath.basename}`,
+          );
+        }
+        continue;
+      }
+      const row = this.findPath(r.hash);
+      if (!row || row.storePath !== `${storePath.storeDir}/${ref}`) {
+        throw new UploadRejectedError(
+          "References",
+          `${ref} is not in the Storehouse; upload the references first (nix copy --to sends them in that order)`,
+        );
+      }
+    }
+
+    const wantListing = await exists(this.listingPath(hash));
+    const digest = await this.readNar(narFile, info, wantListing);
+    const narHash = `sha256:${encodeNix32(digest.narHash)}`;
+    if (digest.narSize !== info.narSize) {
+      throw new UploadRejectedError(
+        "NarSize",
+        `expected ${digest.narSize} (the size of the NAR in ${info.url}), got ${info.narSize}`,
+      );
+    }
+    if (narHash !== info.narHash) {
+      throw new UploadRejectedError(
+        "NarHash",
+        `expected ${narHash} (the hash of the NAR in ${info.url}), got ${info.narHash}`,
+      );
+    }
+    const out: { info: NarInfo; fileSize: number; listing?: string } = {
+      info: { ...info, fileHash, fileSize },
+      fileSize,
+    };
+    if (digest.listing !== undefined) out.listing = digest.listing;
+    return out;
+  }
+
+  /** Decompresses and validates the NAR; never more than NarSize + 1 bytes are inflated (a bomb stops there). */
+  private async readNar(
+    file: string,
+    info: NarInfo,
+    wantListing: boolean,
+  ): Promise<{ narHash: Buffer; narSize: number; listing?: string }> {
+    const stages: Readable[] = [createReadStream(file)];
+    const inflate = decompressor(info.compression);
+    if (inflate) stages.push(inflate);
+    stages.push(sizeCap(info.narSize, "the NAR"));
+    const capped = stages.reduce(
+      (from, to) => from.pipe(to as unknown as NodeJS.WritableStream) as unknown as Readable,
+    );
+    // pipe() does not pass errors on: without this a corrupt stream would leave the reader waiting forever.
+    for (const s of stages.slice(0, -1)) s.on("error", (err) => capped.destroy(err));
+    try {
+      if (wantListing) {
+        const r = await buildNarListing(capped);
+        return { narHash: r.narHash, narSize: r.narSize, listing: narListingJson(r.listing) };
+      }
+      return await validateNar(capped);
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError) {
+        throw new UploadRejectedError(
+          "NarSize",
+          `the NAR in ${info.url} is larger than NarSize ${info.narSize}`,
+        );
+      }
+      if (err instanceof NarFormatError) {
+        throw new UploadRejectedError("URL", `${info.url} is not a valid NAR: ${err.message}`);
+      }
+      const code = String((err as NodeJS.ErrnoException).code ?? "");
+      if (inflate && /^(Z_|ERR__ERROR)/.test(code)) {
+        throw new UploadRejectedError(
+          "Compression",
+          `${info.url} is not valid ${info.compression} data (${(err as Error).message})`,
+        );
+      }
+      throw err;
+    } finally {
+      for (const s of stages) s.destroy();
+    }
+  }
+
+  private async writeAtomically(target: string, data: string | Buffer): Promise<void> {
+    const tmp = tempName(this.tmpDir);
+    try {
+      await writeFile(tmp, data, { flag: "wx", mode: 0o644 });
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** NAR files no accepted narinfo names: left by uploads that failed or were refused, safe to delete. */
+  async orphanNars(): Promise<string[]> {
+    const used = new Set(
+      this.db
+        .select({ f: cachePaths.narFile })
+        .from(cachePaths)
+        .all()
+        .map((r) => r.f),
+    );
+    return (await readdir(this.narDir)).filter((f) => !used.has(`nar/${f}`));
+  }
+}
