@@ -1,0 +1,127 @@
+// The Storehouse beside nginx serving the very same narinfo and NAR bytes, in one run:
+// narinfo requests/s and NAR MiB/s at 1 and 16 connections, measured with wrk on loopback.
+// Run after a build: `npx tsc -p tsconfig.json && node dist/bench/storehouse-vs-nginx.js [seconds]`.
+// Prints figures; asserts nothing. Needs wrk and nginx (npm run setup installs both).
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { basic, prepareUpload } from "../server/storehouse/testing.js";
+import { startTestServer } from "../server/testing/test-server.js";
+
+const seconds = Number(process.argv[2] ?? 5);
+const narMiB = 32;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function put(url: string, token: string, body: Buffer): Promise<void> {
+  const res = await fetch(url, { method: "PUT", headers: { authorization: basic(token) }, body });
+  if (!res.ok) throw new Error(`PUT ${url}: ${res.status} ${await res.text()}`);
+}
+
+async function bytesOf(url: string): Promise<Buffer> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+interface Figure {
+  reqPerSec: number;
+  mibPerSec: number;
+}
+
+async function wrk(url: string, connections: number): Promise<Figure> {
+  const threads = Math.min(2, connections);
+  const r = await execa("wrk", ["-t", String(threads), "-c", String(connections), "-d", `${seconds}s`, url]);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout);
+  if (non2xx) throw new Error(`${url} answered ${non2xx[1]} errors under wrk:\n${r.stdout}`);
+  const req = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? Number.NaN);
+  const m = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(r.stdout);
+  const unit: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 };
+  const mib = m ? Number(m[1]) * (unit[m[2] ?? "MB"] ?? 1) : Number.NaN;
+  return { reqPerSec: req, mibPerSec: mib };
+}
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "flox-bench-cache-"));
+  chmodSync(root, 0o755); // nginx's workers run as an unprivileged user and must reach the files
+  const srv = await startTestServer();
+  let nginx: ReturnType<typeof spawn> | undefined;
+  try {
+    const tok = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "bench" });
+    const token = tok.body.secret as string;
+    const small = await prepareUpload("bench-small", { "bin/hello": { executable: "#!/bin/sh\necho hi\n" } });
+    const big = await prepareUpload("bench-big", {
+      data: randomBytes(narMiB * 1024 * 1024).toString("base64"),
+    });
+    for (const u of [small, big]) {
+      await put(`${srv.url}/cache/${u.info.url}`, token, u.file);
+      await put(`${srv.url}/cache/${u.hash}.narinfo`, token, Buffer.from(u.narinfoText));
+    }
+
+    // nginx gets the bytes our server answers with, under the same URLs.
+    const www = join(root, "www");
+    mkdirSync(join(www, "cache", "nar"), { recursive: true });
+    for (const path of [
+      "cache/nix-cache-info",
+      `cache/${small.hash}.narinfo`,
+      `cache/${big.hash}.narinfo`,
+      `cache/${big.info.url}`,
+    ]) {
+      writeFileSync(join(www, path), await bytesOf(`${srv.url}/${path}`));
+    }
+    const port = await freePort();
+    const conf = join(root, "nginx.conf");
+    writeFileSync(
+      conf,
+      `daemon off; worker_processes 1; pid ${root}/nginx.pid; error_log ${root}/error.log;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
+  types { text/x-nix-narinfo narinfo; application/x-nix-nar nar; }
+  client_body_temp_path ${root}/tmp; proxy_temp_path ${root}/tmp; fastcgi_temp_path ${root}/tmp;
+  uwsgi_temp_path ${root}/tmp; scgi_temp_path ${root}/tmp;
+  server { listen 127.0.0.1:${port}; root ${www}; } }
+`,
+    );
+    mkdirSync(join(root, "tmp"));
+    nginx = spawn("nginx", ["-c", conf, "-e", join(root, "error.log")], { stdio: "ignore" });
+    for (let i = 0; i < 50; i++) {
+      if ((await fetch(`http://127.0.0.1:${port}/cache/nix-cache-info`).catch(() => null))?.ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const peers = { flox: srv.url, nginx: `http://127.0.0.1:${port}` };
+    console.log(`Storehouse vs nginx, same bytes, wrk ${seconds}s per cell (2-core machine, loopback)`);
+    console.log("what                      conns   flox            nginx           flox/nginx");
+    for (const conns of [1, 16]) {
+      const a = await wrk(`${peers.flox}/cache/${small.hash}.narinfo`, conns);
+      const b = await wrk(`${peers.nginx}/cache/${small.hash}.narinfo`, conns);
+      console.log(
+        `narinfo requests/s        ${String(conns).padStart(5)}   ${a.reqPerSec.toFixed(0).padStart(8)}        ${b.reqPerSec.toFixed(0).padStart(8)}        ${(a.reqPerSec / b.reqPerSec).toFixed(2)}`,
+      );
+    }
+    for (const conns of [1, 16]) {
+      const a = await wrk(`${peers.flox}/cache/${big.info.url}`, conns);
+      const b = await wrk(`${peers.nginx}/cache/${big.info.url}`, conns);
+      console.log(
+        `NAR (${(narMiB * 1.33) | 0} MiB) MiB/s       ${String(conns).padStart(5)}   ${a.mibPerSec.toFixed(0).padStart(8)}        ${b.mibPerSec.toFixed(0).padStart(8)}        ${(a.mibPerSec / b.mibPerSec).toFixed(2)}`,
+      );
+    }
+  } finally {
+    nginx?.kill("SIGTERM");
+    await srv.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
