@@ -7,7 +7,11 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
+  awaitEvaluation,
   deliverPush,
+  deliverPushRecord,
+  describeEvaluation,
+  type HookEvaluation,
   type PushRecord,
   PushRecordRejectedError,
   SPOOL_FILE,
@@ -88,6 +92,66 @@ test("spoolPush appends one JSON line per record", async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+const evaluation = (state: string, counts: Partial<HookEvaluation["counts"]> = {}): HookEvaluation => ({
+  id: 7,
+  org: "acme",
+  branch: "main",
+  commitSha: "abcdef0123456789abcdef0123456789abcdef01",
+  state,
+  error: null,
+  counts: { jobs: 3, newBuilds: 3, sharedBuilds: 0, cachedBuilds: 0, failedBuilds: 0, ...counts },
+});
+
+test("deliverPushRecord hands back the evaluation the push queued (none from an older server)", async () => {
+  const s = await serve([
+    [201, { push: { id: 1 }, evaluation: evaluation("queued") }],
+    [201, { push: { id: 2 } }],
+  ]);
+  try {
+    assert.equal(await deliverPushRecord(s.url, "secret", record), {
+      id: 1,
+      evaluation: evaluation("queued"),
+    });
+    assert.equal(await deliverPushRecord(s.url, "secret", record), { id: 2, evaluation: null });
+  } finally {
+    s.server.close();
+  }
+});
+
+test("awaitEvaluation polls until the evaluation finished", async () => {
+  const s = await serve([
+    [200, { evaluation: evaluation("running"), problems: [] }],
+    [
+      200,
+      {
+        evaluation: evaluation("succeeded"),
+        problems: [{ path: "pkgs/x/default.nix", line: 2, message: "m", hint: null }],
+      },
+    ],
+  ]);
+  try {
+    const answer = await awaitEvaluation(s.url, "secret", 1, Date.now() + 60_000);
+    assert.is(answer?.evaluation?.state, "succeeded");
+    assert.is(answer?.problems.length, 1);
+    assert.is(s.hits(), 2);
+  } finally {
+    s.server.close();
+  }
+});
+
+test("describeEvaluation says what is built, shared and new", () => {
+  assert.is(
+    describeEvaluation(evaluation("succeeded")),
+    "evaluation #7 of acme/main at abcdef0: 3 jobs, 3 to build, 0 already built",
+  );
+  assert.is(
+    describeEvaluation(
+      evaluation("succeeded", { jobs: 4, newBuilds: 0, sharedBuilds: 2, cachedBuilds: 1, failedBuilds: 1 }),
+    ),
+    "evaluation #7 of acme/main at abcdef0: 4 jobs, 0 to build, 2 already queued, 1 already built, 1 failed before",
+  );
 });
 
 test.run();

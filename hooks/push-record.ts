@@ -1,6 +1,7 @@
 /**
  * What the `post-receive` hook (hooks/post-receive.ts) does: hands every accepted ref update to the server
- * (`POST /api/v1/internal/pushes`), which keeps a durable record of it and starts CI.
+ * (`POST /api/v1/internal/pushes`), which keeps a durable record of it and queues its evaluation; then waits
+ * (bounded) for each evaluation to finish and prints it, so the push shows what CI made of it.
  *
  * The refs have already moved when this runs, so it never fails the push. When the server cannot
  * take the record, the hook appends it to `<GIT_DIR>/flox-spool.jsonl` (flushed to disk) and warns;
@@ -49,6 +50,36 @@ export interface DeliverOptions {
   timeoutMs?: number;
 }
 
+/** The parts of an evaluation (lib/api-schemas.ts `Evaluation`) the hook prints. */
+export interface HookEvaluation {
+  id: number;
+  org: string;
+  branch: string;
+  commitSha: string;
+  state: string;
+  error: string | null;
+  counts: {
+    jobs: number;
+    newBuilds: number;
+    sharedBuilds: number;
+    cachedBuilds: number;
+    failedBuilds: number;
+  };
+}
+
+export interface HookProblem {
+  path: string;
+  line: number;
+  message: string;
+  hint: string | null;
+}
+
+/** What the server answered: the push id, and the evaluation it queued (absent for tags and deletions). */
+export interface Delivered {
+  id: number | string;
+  evaluation?: HookEvaluation | null;
+}
+
 /** POSTs one record; resolves to the server's push id. Retries network errors and 5xx. */
 export async function deliverPush(
   serverUrl: string,
@@ -56,6 +87,16 @@ export async function deliverPush(
   record: PushRecord,
   options: DeliverOptions = {},
 ): Promise<number | string> {
+  return (await deliverPushRecord(serverUrl, hookSecret, record, options)).id;
+}
+
+/** As deliverPush, with the evaluation the push queued. */
+export async function deliverPushRecord(
+  serverUrl: string,
+  hookSecret: string,
+  record: PushRecord,
+  options: DeliverOptions = {},
+): Promise<Delivered> {
   const attempts = options.attempts ?? 4;
   let wait = options.backoffMs ?? 250;
   let lastError: Error = new Error("no attempt made");
@@ -69,10 +110,14 @@ export async function deliverPush(
       });
       const text = await res.text();
       if (res.ok) {
-        const id = (JSON.parse(text) as { push?: { id?: number | string } }).push?.id;
+        const answer = JSON.parse(text) as {
+          push?: { id?: number | string };
+          evaluation?: HookEvaluation | null;
+        };
+        const id = answer.push?.id;
         if (id === undefined)
           throw new PushRecordRejectedError(res.status, "the server's answer has no push id");
-        return id;
+        return { id, evaluation: answer.evaluation ?? null };
       }
       let message = `HTTP ${res.status}`;
       try {
@@ -114,7 +159,64 @@ export interface PostReceiveIO {
   env?: NodeJS.ProcessEnv;
   write(line: string): void;
   deliver?: DeliverOptions;
+  /** How long the push waits for its evaluations in all, default 120 s; then they go on in the background. */
+  evalWaitMs?: number;
 }
+
+export const DEFAULT_EVAL_WAIT_MS = 120_000;
+/** Seconds per long-poll request: well below any proxy's idle timeout. */
+const POLL_SECONDS = 30;
+
+/** `evaluation #N of acme/main at abc1234: J jobs, B to build[, Q already queued], C already built[, F failed before]`. */
+export function describeEvaluation(e: HookEvaluation): string {
+  const c = e.counts;
+  const parts = [`${c.jobs} job${c.jobs === 1 ? "" : "s"}`, `${c.newBuilds} to build`];
+  // Builds another evaluation queued are shared, not built twice: say so instead of counting them as new.
+  if (c.sharedBuilds > 0) parts.push(`${c.sharedBuilds} already queued`);
+  parts.push(`${c.cachedBuilds} already built`);
+  if (c.failedBuilds > 0) parts.push(`${c.failedBuilds} failed before`);
+  return `evaluation #${e.id} of ${e.org}/${e.branch} at ${e.commitSha.slice(0, 7)}: ${parts.join(", ")}`;
+}
+
+export const evaluationUrl = (serverUrl: string, id: number) =>
+  new URL(`/api/v1/evaluations/${id}`, serverUrl).toString();
+
+/**
+ * Long-polls `GET /internal/pushes/:id/evaluation?wait=30` until the evaluation finished or `deadline`
+ * (ms since the epoch) passed. Resolves to the last answer; null when the server could not be asked.
+ */
+export async function awaitEvaluation(
+  serverUrl: string,
+  hookSecret: string,
+  pushId: number | string,
+  deadline: number,
+): Promise<{ evaluation: HookEvaluation | null; problems: HookProblem[] } | null> {
+  let last: { evaluation: HookEvaluation | null; problems: HookProblem[] } | null = null;
+  for (;;) {
+    const left = deadline - Date.now();
+    const wait = Math.max(0, Math.min(POLL_SECONDS, Math.floor(left / 1000)));
+    try {
+      const url = new URL(
+        `/api/v1/internal/pushes/${encodeURIComponent(String(pushId))}/evaluation`,
+        serverUrl,
+      );
+      url.searchParams.set("wait", String(wait));
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${hookSecret}` },
+        signal: AbortSignal.timeout((wait + 10) * 1000),
+      });
+      if (!res.ok) return last;
+      last = (await res.json()) as { evaluation: HookEvaluation | null; problems: HookProblem[] };
+    } catch {
+      return last;
+    }
+    const state = last.evaluation?.state;
+    if (!state || state === "succeeded" || state === "failed" || state === "skipped") return last;
+    if (Date.now() >= deadline) return last;
+  }
+}
+
+const problemLine = (p: HookProblem) => `${p.path}:${p.line}: ${p.message}${p.hint ? ` (${p.hint})` : ""}`;
 
 /** Hands every update over; always resolves to 0 (the push has happened whatever we do now). */
 export async function postReceive(stdin: string, io: PostReceiveIO): Promise<number> {
@@ -127,6 +229,7 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
   const org = (await gitConfig("flox.org", { cwd: io.cwd })) ?? "";
   const { runFile, missing } = await readRunFile(io.cwd);
 
+  const queued: Array<{ pushId: number | string; evaluation: HookEvaluation }> = [];
   for (const u of updates) {
     const record: PushRecord = { org, ref: u.ref, oldSha: u.oldSha, newSha: u.newSha, pushOptions };
     let reason: string;
@@ -136,8 +239,14 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
       reason = `no run file: ${missing}`;
     } else {
       try {
-        const id = await deliverPush(runFile.serverUrl, runFile.hookSecret, record, io.deliver);
+        const { id, evaluation } = await deliverPushRecord(
+          runFile.serverUrl,
+          runFile.hookSecret,
+          record,
+          io.deliver,
+        );
         say(`recorded push #${id} for ${u.ref}`);
+        if (evaluation) queued.push({ pushId: id, evaluation });
         continue;
       } catch (err) {
         reason = (err as Error).message;
@@ -156,7 +265,39 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
       );
     }
   }
+  if (runFile) await reportEvaluations(queued, runFile.serverUrl, runFile.hookSecret, io, say);
   return 0;
+}
+
+/** Every evaluation the push queued, in order, each once it finished (all within one deadline). */
+async function reportEvaluations(
+  queued: ReadonlyArray<{ pushId: number | string; evaluation: HookEvaluation }>,
+  serverUrl: string,
+  hookSecret: string,
+  io: PostReceiveIO,
+  say: (line: string) => void,
+): Promise<void> {
+  const deadline = Date.now() + (io.evalWaitMs ?? DEFAULT_EVAL_WAIT_MS);
+  for (const { pushId, evaluation: first } of queued) {
+    if (first.state === "skipped") {
+      say("CI skipped (-o skip-ci)");
+      continue;
+    }
+    const answer = await awaitEvaluation(serverUrl, hookSecret, pushId, deadline);
+    const e = answer?.evaluation ?? first;
+    const url = evaluationUrl(serverUrl, e.id);
+    const at = `evaluation #${e.id} of ${e.org}/${e.branch} at ${e.commitSha.slice(0, 7)}`;
+    if (e.state === "succeeded") {
+      say(`${describeEvaluation(e)} — ${url}`);
+      for (const p of answer?.problems ?? []) say(problemLine(p));
+    } else if (e.state === "failed") {
+      say(`${at} failed: ${e.error ?? "no reason given"} — ${url}`);
+    } else if (e.state === "skipped") {
+      say("CI skipped (-o skip-ci)");
+    } else {
+      say(`${at} is still ${e.state}; it continues in the background — ${url}`);
+    }
+  }
 }
 
 async function findGitDir(cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {

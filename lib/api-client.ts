@@ -5,7 +5,13 @@ import {
   type CreateTokenBody,
   CreateTokenResponse,
   ErrorBody,
+  type Evaluation,
+  type EvaluationDetail,
+  EvaluationResponse,
+  EvaluationsResponse,
   HealthResponse,
+  type Jobset,
+  JobsetsResponse,
   type Member,
   MemberResponse,
   MembersResponse,
@@ -131,6 +137,20 @@ export class ApiClient {
   /** Newest first. */
   async listPushes(org: string): Promise<Push[]> {
     return (await this.#request("GET", `/orgs/${seg(org)}/pushes`, PushesResponse)).pushes;
+  }
+
+  async listJobsets(org: string): Promise<Jobset[]> {
+    return (await this.#request("GET", `/orgs/${seg(org)}/jobsets`, JobsetsResponse)).jobsets;
+  }
+
+  /** Newest first. */
+  async listEvaluations(org: string, branch: string): Promise<Evaluation[]> {
+    const path = `/orgs/${seg(org)}/jobsets/${seg(branch)}/evaluations`;
+    return (await this.#request("GET", path, EvaluationsResponse)).evaluations;
+  }
+
+  async getEvaluation(id: number): Promise<EvaluationDetail> {
+    return (await this.#request("GET", `/evaluations/${seg(String(id))}`, EvaluationResponse)).evaluation;
   }
 
   async #request<S extends z.ZodTypeAny>(

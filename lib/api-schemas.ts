@@ -213,3 +213,178 @@ export const HookRunFile = z.object({
   system: z.string(),
 });
 export type HookRunFile = z.infer<typeof HookRunFile>;
+
+// ---- CI: jobsets and evaluations (docs/API.md, "Evaluations") ----
+
+export const EvaluationState = z.enum(["queued", "running", "succeeded", "failed", "skipped"]);
+export type EvaluationState = z.infer<typeof EvaluationState>;
+
+export const BuildState = z.enum([
+  "queued",
+  "cached",
+  "running",
+  "succeeded",
+  "failed",
+  "dependency-failed",
+  "cancelled",
+  "timed-out",
+  "aborted",
+]);
+export type BuildState = z.infer<typeof BuildState>;
+
+/** How the jobs of one evaluation met the build queue. `jobs` = newBuilds + sharedBuilds + cachedBuilds + failedBuilds. */
+export const EvaluationCounts = z.object({
+  jobs: z.number().int().nonnegative(),
+  problems: z.number().int().nonnegative(),
+  /** Builds this evaluation queued ("to build"). */
+  newBuilds: z.number().int().nonnegative(),
+  /** Builds another evaluation had queued or was running already ("already queued"), shared. */
+  sharedBuilds: z.number().int().nonnegative(),
+  /** Outputs already built: in the Storehouse, or a build that succeeded ("already built"). */
+  cachedBuilds: z.number().int().nonnegative(),
+  /** Builds that failed before; not retried by a new evaluation ("failed before"). */
+  failedBuilds: z.number().int().nonnegative(),
+});
+export type EvaluationCounts = z.infer<typeof EvaluationCounts>;
+
+export const Evaluation = z.object({
+  id: z.number().int().positive(),
+  org: Name,
+  /** The jobset: the branch name without `refs/heads/`. */
+  branch: z.string(),
+  pushId: z.number().int().positive(),
+  commitSha: Sha,
+  state: EvaluationState,
+  /** Why the evaluation itself failed (per-package problems are separate). */
+  error: z.string().nullable(),
+  counts: EvaluationCounts,
+  createdAt: Timestamp,
+  startedAt: Timestamp.nullable(),
+  finishedAt: Timestamp.nullable(),
+});
+export type Evaluation = z.infer<typeof Evaluation>;
+
+export const EvalProblem = z.object({
+  /** The package, or null when the problem is outside `pkgs/<name>/`. */
+  attr: z.string().nullable(),
+  path: z.string(),
+  line: z.number().int(),
+  message: z.string(),
+  hint: z.string().nullable(),
+});
+export type EvalProblem = z.infer<typeof EvalProblem>;
+
+export const EvalJob = z.object({
+  attr: z.string(),
+  name: z.string(),
+  system: z.string(),
+  drvPath: z.string(),
+  outputs: z.record(z.string()),
+  build: z.object({ id: z.number().int().positive(), state: BuildState }),
+});
+export type EvalJob = z.infer<typeof EvalJob>;
+
+/** Per attr, against the previous evaluation of the jobset that succeeded. A package with a problem counts as failing. */
+export const EvalComparison = z.object({
+  /** The evaluation compared with; null when this is the jobset's first (then nothing is listed). */
+  previous: z.number().int().positive().nullable(),
+  new: z.array(z.string()),
+  removed: z.array(z.string()),
+  newlyFailed: z.array(z.string()),
+  fixed: z.array(z.string()),
+  stillFailing: z.array(z.string()),
+});
+export type EvalComparison = z.infer<typeof EvalComparison>;
+
+export const EvaluationDetail = Evaluation.extend({
+  jobs: z.array(EvalJob),
+  problems: z.array(EvalProblem),
+  comparison: EvalComparison,
+});
+export type EvaluationDetail = z.infer<typeof EvaluationDetail>;
+
+export const Jobset = z.object({
+  org: Name,
+  branch: z.string(),
+  createdAt: Timestamp,
+  /** The newest evaluation, whatever its state. */
+  latest: Evaluation.nullable(),
+});
+export type Jobset = z.infer<typeof Jobset>;
+
+export const JobsetsResponse = z.object({ jobsets: z.array(Jobset) });
+export type JobsetsResponse = z.infer<typeof JobsetsResponse>;
+
+/** Newest first. */
+export const EvaluationsResponse = z.object({ evaluations: z.array(Evaluation) });
+export type EvaluationsResponse = z.infer<typeof EvaluationsResponse>;
+
+export const EvaluationResponse = z.object({ evaluation: EvaluationDetail });
+export type EvaluationResponse = z.infer<typeof EvaluationResponse>;
+
+/** `POST /internal/pushes`: the record, and the evaluation it started (null for tags and deletions). */
+export const InternalPushResponse = PushResponse.extend({ evaluation: Evaluation.nullable() });
+export type InternalPushResponse = z.infer<typeof InternalPushResponse>;
+
+/** `GET /internal/pushes/:id/evaluation?wait=S`: answered when it finished, or when S seconds passed. */
+export const PushEvaluationResponse = z.object({
+  evaluation: Evaluation.nullable(),
+  problems: z.array(EvalProblem),
+});
+export type PushEvaluationResponse = z.infer<typeof PushEvaluationResponse>;
+
+// ---- Builders: the claim/lease API (docs/API.md, "Builders") ----
+
+const Word = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/, "letters, digits and . _ + - only");
+
+export const ClaimBody = z.object({
+  /** Unique per builder process; leases are counted per name against maxJobs. */
+  builderName: Word,
+  systems: z.array(Word).min(1).max(32),
+  features: z.array(Word).max(64).default([]),
+  maxJobs: z.number().int().min(1).max(1024).default(1),
+});
+export type ClaimBody = z.input<typeof ClaimBody>;
+
+export const ClaimedBuild = z.object({
+  id: z.number().int().positive(),
+  drvPath: z.string(),
+  system: z.string(),
+  requiredFeatures: z.array(z.string()),
+  outputs: z.record(z.string()),
+  timeoutSeconds: z.number().int(),
+  maxSilentSeconds: z.number().int(),
+  attempt: z.number().int().positive(),
+});
+export type ClaimedBuild = z.infer<typeof ClaimedBuild>;
+
+export const Lease = z.object({
+  /** Name the lease with it in every later call; it stops working once the build is requeued or finished. */
+  id: z.string().min(16),
+  /** Milliseconds since the epoch. */
+  expiresAt: z.number().int(),
+  /** Heartbeat well before this many seconds pass. */
+  seconds: z.number().int().positive(),
+});
+export type Lease = z.infer<typeof Lease>;
+
+export const ClaimResponse = z.object({ build: ClaimedBuild, lease: Lease });
+export type ClaimResponse = z.infer<typeof ClaimResponse>;
+
+export const HeartbeatBody = z.object({ lease: z.string().min(1) });
+export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
+
+export const HeartbeatResponse = z.object({ cancel: z.boolean(), leaseExpiresAt: z.number().int() });
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+export const BuildResultBody = z.object({
+  lease: z.string().min(1),
+  status: z.enum(["succeeded", "failed", "timed-out"]),
+  /** The builder could not do its part (substitute, upload, …): the build is requeued, up to 3 attempts. */
+  infrastructureError: z.string().max(4096).optional(),
+  message: z.string().max(4096).optional(),
+});
+export type BuildResultBody = z.infer<typeof BuildResultBody>;
+
+export const BuildResultResponse = z.object({ state: BuildState });
+export type BuildResultResponse = z.infer<typeof BuildResultResponse>;

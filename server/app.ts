@@ -1,8 +1,12 @@
 // The hono app: every HTTP route except git's. Testable without a socket through `app.request()`.
 import { Hono } from "hono";
+import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
+import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
 import type { AppContext, AppEnv } from "./routes/env.js";
+import { evaluationRoutes } from "./routes/evaluations.js";
 import { healthRoutes } from "./routes/health.js";
+import { jobsetRoutes } from "./routes/jobsets.js";
 import { memberRoutes } from "./routes/members.js";
 import { orgRoutes } from "./routes/orgs.js";
 import { pushRoutes } from "./routes/pushes.js";
@@ -13,6 +17,10 @@ import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/rout
 export interface CreateAppOptions {
   /** Mounts the binary cache at /cache; absent in API-only tests. */
   storehouse?: StorehouseRouteOptions;
+  /** Runs the evaluations pushes queue; absent in API-only tests (they stay queued). */
+  evaluator?: Evaluator;
+  /** The builder API (/api/v1/builder/*): lease length, and the Storehouse to publish .drv closures to. */
+  builder?: BuilderRouteOptions;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -23,7 +31,10 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", memberRoutes(ctx))
     .route("/api/v1", userRoutes(ctx))
     .route("/api/v1", tokenRoutes(ctx))
-    .route("/api/v1", pushRoutes(ctx));
+    .route("/api/v1", pushRoutes(ctx, opts.evaluator))
+    .route("/api/v1", jobsetRoutes(ctx))
+    .route("/api/v1", evaluationRoutes(ctx, opts.evaluator))
+    .route("/api/v1", builderRoutes(ctx, opts.builder));
   if (opts.storehouse) app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
 
   app.notFound((c) =>

@@ -8,10 +8,12 @@ import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { createApp } from "./app.js";
+import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
 import { openDb } from "./db/open.js";
 import { listOrgs } from "./domain/orgs.js";
 import { ensureAdminToken } from "./domain/tokens.js";
 import { ConflictError, InvalidInputError } from "./errors.js";
+import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
@@ -96,9 +98,22 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const evaluator = new Evaluator({
+      db,
+      paths,
+      logger,
+      basePath,
+      system: nixSystem(),
+      // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.
+      startDelayMs: Number(process.env.FLOX_TEST_EVAL_DELAY_MS) || 0,
+    });
     const app = createApp(
       { db, paths, hookSecret, logger },
-      { storehouse: { storehouse, privateCache: opts.privateCache ?? false } },
+      {
+        storehouse: { storehouse, privateCache: opts.privateCache ?? false },
+        evaluator,
+        builder: { storehouse, leaseSeconds: leaseSecondsFromEnv() },
+      },
     );
     const api = getRequestListener(app.fetch);
     const git = createGitHandler({ db, reposDir: paths.repos, logger });
@@ -147,11 +162,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     });
     const caughtUp = await reconcilePushes(db, paths.repos, logger);
     gitReady = true;
+    // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
+    evaluator.start();
+    const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, leaseSecondsFromEnv() * 1000));
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
     const close = (graceMs = 10_000) => {
       closing ??= (async () => {
+        // First, so that hooks waiting on an evaluation are let go and the HTTP server can close.
+        const evaluatorStopped = evaluator.close(graceMs);
         await new Promise<void>((done) => {
           const force = setTimeout(() => srv.closeAllConnections(), graceMs);
           force.unref();
@@ -161,6 +181,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           });
           srv.closeIdleConnections();
         });
+        await evaluatorStopped;
+        stopSweeper();
         closeDb();
         logger.info("flox server stopped");
         logger.flush();

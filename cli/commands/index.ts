@@ -16,6 +16,8 @@ export function registerCommands(program: Command): void {
   registerUser(program);
   registerToken(program);
   registerPushes(program);
+  registerCi(program);
+  registerBuilder(program);
 }
 
 function registerServer(program: Command): void {
@@ -223,4 +225,54 @@ function registerPushes(program: Command): void {
     .argument("<org>", "org name")
     .action(async (org: string, _opts, cmd: Command) => (await import("./pushes.js")).listPushes(cmd, org));
   examples(pushes, ["flox pushes acme", "flox pushes acme --json"]);
+}
+
+function registerCi(program: Command): void {
+  const jobsets = program
+    .command("jobsets")
+    .description("list an org's jobsets (one per pushed branch) with their latest evaluation")
+    .argument("<org>", "org name")
+    .action(async (org: string, _opts, cmd: Command) => (await import("./ci.js")).listJobsets(cmd, org));
+  examples(jobsets, ["flox jobsets acme", "flox jobsets acme --json"]);
+
+  const evals = program
+    .command("evals")
+    .description("list the evaluations of a jobset, newest first")
+    .argument("<org/branch>", "the jobset, e.g. acme/main")
+    .action(async (spec: string, _opts, cmd: Command) =>
+      (await import("./ci.js")).listEvaluations(cmd, spec),
+    );
+  examples(evals, ["flox evals acme/main", "flox evals acme/feature/x --json"]);
+
+  const show = program
+    .command("eval")
+    .description("show an evaluation: its jobs with their build state, problems, and what changed")
+    .argument("<id>", "the evaluation's number, e.g. 12 (as the push printed it)")
+    .action(async (id: string, _opts, cmd: Command) => (await import("./ci.js")).showEvaluation(cmd, id));
+  examples(show, ["flox eval 12", "flox eval 12 --json"]);
+}
+
+function registerBuilder(program: Command): void {
+  const builder = program
+    .command("builder")
+    .description(
+      "run a build agent: claim builds from the server, build them in a chroot store, upload the outputs",
+    )
+    .requiredOption("--store <dir>", "this builder's own chroot Nix store (created if missing)")
+    .requiredOption("--systems <list>", "comma-separated systems it builds for, e.g. x86_64-linux")
+    .option("--features <list>", "comma-separated system features it offers, e.g. kvm,big-parallel")
+    .option("--max-jobs <n>", "builds run side by side", "1")
+    .option("--name <name>", "how the server lists this builder (default: HOST-PID)")
+    .action(async (_opts, cmd: Command) => (await import("./builder.js")).builder(cmd));
+  builder.addHelpText(
+    "after",
+    `
+Needs --server URL and --token T (a builder token: flox token create --builder), or FLOX_SERVER and
+FLOX_TOKEN. Runs until SIGTERM/SIGINT; builds it was running go back to the queue.
+
+Examples:
+  flox builder --server http://ci.internal:8080 --token flox_… --store /var/lib/flox-builder --systems x86_64-linux
+  flox builder --store ./b1 --systems x86_64-linux --features kvm --max-jobs 4 --name b1
+`,
+  );
 }

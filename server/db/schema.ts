@@ -96,3 +96,195 @@ export const cachePaths = sqliteTable(
   },
   (t) => [index("cache_paths_nar_file_idx").on(t.narFile)],
 );
+
+// ---- CI: jobsets, evaluations and the build queue (issue 3, section 1) ----
+// One evaluation per pushed branch commit; its jobs point at builds, which are shared by drv path across
+// evaluations and jobsets. All of it lives here so that a killed server resumes exactly where it stopped.
+
+/** A branch of an org's repo: evaluated on every push; publishes a channel later. */
+export const jobsets = sqliteTable(
+  "jobsets",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+    /** The branch name without `refs/heads/`. */
+    branch: text("branch").notNull(),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("jobsets_org_branch_idx").on(t.orgId, t.branch)],
+);
+
+export const evaluationStates = ["queued", "running", "succeeded", "failed", "skipped"] as const;
+
+export const evaluations = sqliteTable(
+  "evaluations",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    jobsetId: integer("jobset_id")
+      .notNull()
+      .references(() => jobsets.id, { onDelete: "cascade" }),
+    /** One evaluation per push record at most: the unique index makes a replayed push a no-op. */
+    pushId: integer("push_id")
+      .notNull()
+      .references(() => pushes.id, { onDelete: "cascade" }),
+    commitSha: text("commit_sha").notNull(),
+    state: text("state", { enum: evaluationStates }).notNull(),
+    /** Why the evaluation failed (not per-package problems: those are eval_problems). */
+    error: text("error"),
+    jobCount: integer("job_count").notNull().default(0),
+    problemCount: integer("problem_count").notNull().default(0),
+    /** Builds this evaluation queued itself. */
+    newBuilds: integer("new_builds").notNull().default(0),
+    /** Jobs whose build another evaluation had queued (or was running) already. */
+    sharedBuilds: integer("shared_builds").notNull().default(0),
+    /** Jobs whose outputs were built already (in the Storehouse, or a succeeded build). */
+    cachedBuilds: integer("cached_builds").notNull().default(0),
+    /** Jobs whose build had failed before (a real failure is not retried by a new evaluation). */
+    failedBuilds: integer("failed_builds").notNull().default(0),
+    createdAt: text("created_at").notNull().default(now),
+    startedAt: text("started_at"),
+    finishedAt: text("finished_at"),
+  },
+  (t) => [
+    uniqueIndex("evaluations_push_idx").on(t.pushId),
+    index("evaluations_jobset_idx").on(t.jobsetId, t.id),
+    index("evaluations_state_idx").on(t.state),
+  ],
+);
+
+export const buildStates = [
+  "queued",
+  "cached",
+  "running",
+  "succeeded",
+  "failed",
+  "dependency-failed",
+  "cancelled",
+  "timed-out",
+  "aborted",
+] as const;
+
+/** One derivation to realise. Unique by drv path: every evaluation and jobset asking for it shares it. */
+export const builds = sqliteTable(
+  "builds",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    drvPath: text("drv_path").notNull(),
+    system: text("system").notNull(),
+    /** From the derivation's `requiredSystemFeatures`. */
+    requiredFeatures: text("required_features", { mode: "json" }).$type<string[]>().notNull(),
+    /** Output name → store path. */
+    outputs: text("outputs", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    state: text("state", { enum: buildStates }).notNull(),
+    /** Higher runs first. */
+    priority: integer("priority").notNull().default(0),
+    timeoutSeconds: integer("timeout_seconds").notNull().default(36000),
+    maxSilentSeconds: integer("max_silent_seconds").notNull().default(7200),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: text("created_at").notNull().default(now),
+    startedAt: text("started_at"),
+    finishedAt: text("finished_at"),
+  },
+  (t) => [uniqueIndex("builds_drv_path_idx").on(t.drvPath), index("builds_state_idx").on(t.state)],
+);
+
+/** `buildId` may start only once `dependsOn` succeeded (or was cached). */
+export const buildDeps = sqliteTable(
+  "build_deps",
+  {
+    buildId: integer("build_id")
+      .notNull()
+      .references(() => builds.id, { onDelete: "cascade" }),
+    dependsOn: integer("depends_on")
+      .notNull()
+      .references(() => builds.id, { onDelete: "cascade" }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.buildId, t.dependsOn] }),
+    index("build_deps_depends_on_idx").on(t.dependsOn),
+  ],
+);
+
+export const evalJobs = sqliteTable(
+  "eval_jobs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    evaluationId: integer("evaluation_id")
+      .notNull()
+      .references(() => evaluations.id, { onDelete: "cascade" }),
+    attr: text("attr").notNull(),
+    name: text("name").notNull(),
+    system: text("system").notNull(),
+    drvPath: text("drv_path").notNull(),
+    outputs: text("outputs", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    buildId: integer("build_id")
+      .notNull()
+      .references(() => builds.id),
+  },
+  (t) => [
+    uniqueIndex("eval_jobs_eval_attr_idx").on(t.evaluationId, t.attr),
+    index("eval_jobs_build_idx").on(t.buildId),
+  ],
+);
+
+export const evalProblems = sqliteTable(
+  "eval_problems",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    evaluationId: integer("evaluation_id")
+      .notNull()
+      .references(() => evaluations.id, { onDelete: "cascade" }),
+    /** The package the problem belongs to (`pkgs/<attr>/…`), null for one outside any package. */
+    attr: text("attr"),
+    path: text("path").notNull(),
+    line: integer("line").notNull(),
+    message: text("message").notNull(),
+    hint: text("hint"),
+  },
+  (t) => [index("eval_problems_eval_idx").on(t.evaluationId)],
+);
+// ---- end of CI block ----
+
+// ---- Build queue: leases and builders (issue 3, sections 2 and 3) ----
+
+/** The lease of a running build: who runs it, which attempt, until when. Gone once the build leaves `running`. */
+export const buildLeases = sqliteTable(
+  "build_leases",
+  {
+    buildId: integer("build_id")
+      .primaryKey()
+      .references(() => builds.id, { onDelete: "cascade" }),
+    /** Random secret the builder names the lease with; a requeued build gets a new one, so stale calls fail. */
+    leaseId: text("lease_id").notNull(),
+    builder: text("builder").notNull(),
+    attempt: integer("attempt").notNull(),
+    /** Milliseconds since the epoch: compared with `Date.now()` by the sweeper. */
+    expiresAt: integer("expires_at").notNull(),
+    claimedAt: text("claimed_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("build_leases_lease_idx").on(t.leaseId),
+    index("build_leases_expires_idx").on(t.expiresAt),
+  ],
+);
+
+/** Builders that claimed work, as they described themselves at their last claim. */
+export const builders = sqliteTable("builders", {
+  name: text("name").primaryKey(),
+  systems: text("systems", { mode: "json" }).$type<string[]>().notNull(),
+  features: text("features", { mode: "json" }).$type<string[]>().notNull(),
+  maxJobs: integer("max_jobs").notNull(),
+  lastSeen: text("last_seen").notNull().default(now),
+});
+
+/** Why a build ended as it did, beyond its state: the last infrastructure error, the builder's exit. */
+export const buildResults = sqliteTable("build_results", {
+  buildId: integer("build_id")
+    .primaryKey()
+    .references(() => builds.id, { onDelete: "cascade" }),
+  builder: text("builder"),
+  message: text("message"),
+  updatedAt: text("updated_at").notNull().default(now),
+});

@@ -3,6 +3,7 @@ import { desc, eq, sql } from "drizzle-orm";
 import type { PushSource } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import { pushes } from "../db/schema.js";
+import { enqueueEvaluation } from "../evaluations/records.js";
 import type { OrgRecord } from "./orgs.js";
 
 export interface PushRecord {
@@ -36,7 +37,11 @@ const toRecord = (org: OrgRecord, row: PushRow): PushRecord => ({
   receivedAt: row.receivedAt,
 });
 
-/** `receivedAt` defaults to now; spooled records bring the time the hook saw them. */
+/**
+ * `receivedAt` defaults to now; spooled records bring the time the hook saw them. A branch update queues its
+ * evaluation in the same transaction, so no recorded push is ever left without one (spooled and reconciled
+ * records included).
+ */
 export function recordPush(
   db: Db,
   org: OrgRecord,
@@ -44,12 +49,16 @@ export function recordPush(
   source: PushSource = "hook",
   receivedAt?: string,
 ): PushRecord {
-  const row = db
-    .insert(pushes)
-    .values({ orgId: org.id, ...update, source, ...(receivedAt ? { receivedAt } : {}) })
-    .returning()
-    .get();
-  return toRecord(org, row);
+  return db.transaction((tx) => {
+    const row = tx
+      .insert(pushes)
+      .values({ orgId: org.id, ...update, source, ...(receivedAt ? { receivedAt } : {}) })
+      .returning()
+      .get();
+    const push = toRecord(org, row);
+    enqueueEvaluation(tx, org, push);
+    return push;
+  });
 }
 
 export function listPushes(db: Db, org: OrgRecord, limit = 100): PushRecord[] {

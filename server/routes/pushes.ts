@@ -1,15 +1,23 @@
 // Push records: the hooks write them (/internal/pushes), readers list them (/orgs/:org/pushes).
 import { Hono } from "hono";
-import { InternalPushBody, Name, type PushesResponse, type PushResponse } from "../../lib/api-schemas.js";
+import {
+  InternalPushBody,
+  type InternalPushResponse,
+  Name,
+  type PushesResponse,
+} from "../../lib/api-schemas.js";
 import { getOrg } from "../domain/orgs.js";
 import { requireRole } from "../domain/permissions.js";
 import { listPushes, recordPush } from "../domain/pushes.js";
+import type { Evaluator } from "../evaluations/evaluator.js";
+import { evaluationOfPush, presentEvaluation } from "../evaluations/records.js";
 import { requireHookSecret, requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { presentPush } from "./present.js";
 import { jsonBody, param } from "./validate.js";
 
-export function pushRoutes(ctx: AppContext): Hono<AppEnv> {
+/** `evaluator` (absent in API-only tests) is told at once that a push queued an evaluation. */
+export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .get("/orgs/:org/pushes", requireToken(ctx), (c) => {
       const org = getOrg(ctx.db, param(c, "org", Name));
@@ -26,6 +34,14 @@ export function pushRoutes(ctx: AppContext): Hono<AppEnv> {
         pushOptions: body.pushOptions,
       });
       ctx.logger.info({ org: org.name, ref: push.ref, newSha: push.newSha, id: push.id }, "push recorded");
-      return c.json({ push: presentPush(push) } satisfies PushResponse, 201);
+      const evaluation = evaluationOfPush(ctx.db, push.id);
+      if (evaluation?.state === "queued") evaluator?.kick();
+      return c.json(
+        {
+          push: presentPush(push),
+          evaluation: evaluation ? presentEvaluation(evaluation) : null,
+        } satisfies InternalPushResponse,
+        201,
+      );
     });
 }

@@ -1,0 +1,363 @@
+// The build agent behind `flox builder`: claims builds from the server under a lease, realises them in its own
+// chroot Nix store (substituting the .drv closure and built inputs from the Storehouse), streams the log,
+// uploads the outputs with `nix copy`, and reports. It speaks the HTTP API only (never imports server/).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  type BuildResultBody,
+  type ClaimBody,
+  type ClaimedBuild,
+  ClaimResponse,
+  HeartbeatResponse,
+} from "../../lib/api-schemas.js";
+
+export interface BuilderOptions {
+  /** `http://HOST:PORT` of the flox server. */
+  server: string;
+  /** A builder token. */
+  token: string;
+  /** Root of this builder's chroot store (`--store DIR`); its own files go in DIR/.flox-builder. */
+  store: string;
+  systems: string[];
+  features?: string[];
+  maxJobs?: number;
+  name?: string;
+  /** How long to wait after the server had nothing, default 1000 ms. */
+  pollMs?: number;
+  /** Progress lines (default: stderr). */
+  say?: (line: string) => void;
+  /** Aborting stops claiming, kills running builds and reports them as infrastructure errors (requeued). */
+  signal?: AbortSignal;
+}
+
+/** Nix's exit codes for a build that ran and failed (100), timed out (101), mismatched a hash (102), … */
+const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
+const TIMEOUT_EXIT = 101;
+const LOG_FLUSH_MS = 500;
+
+class LeaseLostError extends Error {
+  override name = "LeaseLostError";
+}
+
+interface Env {
+  server: string;
+  token: string;
+  store: string;
+  env: Record<string, string>;
+  say: (line: string) => void;
+}
+
+async function api(e: Env, method: string, path: string, body?: unknown, raw?: Buffer): Promise<Response> {
+  const headers: Record<string, string> = { authorization: `Bearer ${e.token}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (raw) headers["content-type"] = "application/octet-stream";
+  const res = await fetch(`${e.server}/api/v1${path}`, {
+    method,
+    headers,
+    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  if (res.status === 409) {
+    await res.body?.cancel();
+    throw new LeaseLostError(`${method} ${path}: the lease is gone`);
+  }
+  if (res.status >= 400) {
+    throw new Error(`${method} ${path}: HTTP ${res.status}: ${(await res.text()).trim().slice(0, 500)}`);
+  }
+  return res;
+}
+
+/** The isolated Nix environment of this builder: its own nix.conf, HOME and caches, never the host's. */
+async function setUp(opts: BuilderOptions): Promise<Env> {
+  const store = resolve(opts.store);
+  const own = join(store, ".flox-builder");
+  const conf = join(own, "etc");
+  const home = join(own, "home");
+  const tmp = join(own, "tmp");
+  for (const d of [conf, home, tmp]) await mkdir(d, { recursive: true });
+  const server = opts.server.replace(/\/+$/, "");
+  const keyRes = await fetch(`${server}/cache/public-key`);
+  if (!keyRes.ok) throw new Error(`GET ${server}/cache/public-key: HTTP ${keyRes.status}`);
+  const key = (await keyRes.text()).trim();
+  const netrc = join(own, "netrc");
+  await writeFile(netrc, `machine ${new URL(server).hostname} login x password ${opts.token}\n`, {
+    mode: 0o600,
+  });
+  await writeFile(
+    join(conf, "nix.conf"),
+    [
+      `substituters = ${server}/cache`,
+      `trusted-public-keys = ${key}`,
+      "require-sigs = true",
+      `netrc-file = ${netrc}`,
+      // Another builder may upload an input a moment after this one looked for it.
+      "narinfo-cache-negative-ttl = 0",
+      "sandbox = false",
+      "build-users-group =",
+      "experimental-features = nix-command",
+      "connect-timeout = 5",
+      "",
+    ].join("\n"),
+  );
+  await writeFile(join(conf, "user.conf"), "");
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("NIX_") && !k.startsWith("XDG_")) env[k] = v;
+  }
+  Object.assign(env, {
+    HOME: home,
+    TMPDIR: tmp,
+    XDG_CACHE_HOME: join(home, ".cache"),
+    XDG_CONFIG_HOME: join(home, ".config"),
+    XDG_DATA_HOME: join(home, ".local/share"),
+    XDG_STATE_HOME: join(home, ".local/state"),
+    NIX_CONF_DIR: conf,
+    NIX_USER_CONF_FILES: join(conf, "user.conf"),
+    NIX_PATH: "",
+  });
+  return { server, token: opts.token, store, env, say: opts.say ?? ((l) => process.stderr.write(`${l}\n`)) };
+}
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
+  }
+}
+
+interface Spawned {
+  child: ChildProcess;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function spawnNix(e: Env, cmd: string, args: string[], onOutput: (chunk: Buffer) => void): Spawned {
+  // A process group of its own: a cancel kills Nix and the builder script it started.
+  const child = spawn(cmd, args, { env: e.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  child.stdout?.on("data", onOutput);
+  child.stderr?.on("data", onOutput);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+    child.once("error", (err) => {
+      onOutput(Buffer.from(`flox builder: could not start ${cmd}: ${err.message}\n`));
+      done({ code: -1, signal: null });
+    });
+    child.once("close", (code, signal) => done({ code, signal }));
+  });
+  return { child, exit };
+}
+
+/** Runs one claimed build to its report. */
+async function runBuild(
+  e: Env,
+  build: ClaimedBuild,
+  leaseId: string,
+  leaseSeconds: number,
+  signal?: AbortSignal,
+) {
+  const id = build.id;
+  const q = `?lease=${encodeURIComponent(leaseId)}`;
+  let pending: Buffer[] = [];
+  let lastOutput = Date.now();
+  let flushing: Promise<void> = Promise.resolve();
+  let leaseLost = false;
+  let stopReason: "cancel" | "timeout" | "silent" | "lease" | "shutdown" | undefined;
+  let current: ChildProcess | undefined;
+
+  const output = (chunk: Buffer) => {
+    lastOutput = Date.now();
+    pending.push(chunk);
+  };
+  const note = (line: string) => output(Buffer.from(`flox builder: ${line}\n`));
+  const flush = () => {
+    flushing = flushing.then(async () => {
+      if (pending.length === 0 || leaseLost) return;
+      const chunk = Buffer.concat(pending);
+      pending = [];
+      try {
+        await api(e, "POST", `/builder/builds/${id}/log${q}`, undefined, chunk);
+      } catch (err) {
+        if (err instanceof LeaseLostError) leaseLost = true;
+        else e.say(`build ${id}: sending the log failed: ${(err as Error).message}`);
+      }
+    });
+    return flushing;
+  };
+  const stop = (why: NonNullable<typeof stopReason>) => {
+    stopReason ??= why;
+    if (current) killGroup(current);
+  };
+
+  const started = Date.now();
+  const logTimer = setInterval(() => void flush(), LOG_FLUSH_MS);
+  const beatMs = Math.max(500, Math.min(5000, (leaseSeconds * 1000) / 3));
+  const beat = setInterval(() => {
+    void (async () => {
+      try {
+        const res = HeartbeatResponse.parse(
+          await (await api(e, "POST", `/builder/builds/${id}/heartbeat`, { lease: leaseId })).json(),
+        );
+        if (res.cancel) {
+          note("the build was cancelled on the server; stopping");
+          stop("cancel");
+        }
+      } catch (err) {
+        if (err instanceof LeaseLostError) {
+          leaseLost = true;
+          stop("lease");
+        } else e.say(`build ${id}: heartbeat failed: ${(err as Error).message}`);
+      }
+    })();
+  }, beatMs);
+  const watch = setInterval(() => {
+    const now = Date.now();
+    if (now - started > build.timeoutSeconds * 1000) {
+      note(`timed out after ${build.timeoutSeconds} s; killing the build`);
+      stop("timeout");
+    } else if (now - lastOutput > build.maxSilentSeconds * 1000) {
+      note(`no output for ${build.maxSilentSeconds} s; killing the build`);
+      stop("silent");
+    }
+  }, 1000);
+  const onAbort = () => stop("shutdown");
+  signal?.addEventListener("abort", onAbort);
+
+  let report: Omit<BuildResultBody, "lease">;
+  try {
+    note(`realising ${build.drvPath} (attempt ${build.attempt})`);
+    const realise = spawnNix(
+      e,
+      "nix-store",
+      [
+        "--store",
+        e.store,
+        "--realise",
+        build.drvPath,
+        "--option",
+        "timeout",
+        String(build.timeoutSeconds),
+        "--option",
+        "max-silent-time",
+        String(build.maxSilentSeconds),
+      ],
+      output,
+    );
+    current = realise.child;
+    if (stopReason) killGroup(realise.child);
+    const r = await realise.exit;
+    current = undefined;
+    if (stopReason === "timeout" || stopReason === "silent" || (!stopReason && r.code === TIMEOUT_EXIT)) {
+      report = { status: "timed-out", message: "the build ran over its time limit or was silent too long" };
+    } else if (stopReason) {
+      report = { status: "failed", infrastructureError: `the builder stopped the build (${stopReason})` };
+    } else if (r.code !== 0 && r.code !== null && BUILD_FAILURE_EXIT.has(r.code)) {
+      report = { status: "failed", message: `nix-store --realise exited ${r.code}` };
+    } else if (r.code !== 0) {
+      report = {
+        status: "failed",
+        infrastructureError: `nix-store --realise exited ${r.code ?? r.signal} before the build could run`,
+      };
+    } else {
+      note("uploading the outputs to the Storehouse");
+      const copy = spawnNix(
+        e,
+        "nix",
+        [
+          "copy",
+          "--store",
+          e.store,
+          "--to",
+          `${e.server}/cache?compression=br`,
+          ...Object.values(build.outputs),
+        ],
+        output,
+      );
+      current = copy.child;
+      if (stopReason) killGroup(copy.child);
+      const c = await copy.exit;
+      current = undefined;
+      report =
+        c.code === 0 && !stopReason
+          ? { status: "succeeded" }
+          : {
+              status: "failed",
+              infrastructureError: `uploading the outputs failed (nix copy exited ${c.code ?? c.signal})`,
+            };
+    }
+  } finally {
+    clearInterval(logTimer);
+    clearInterval(beat);
+    clearInterval(watch);
+    signal?.removeEventListener("abort", onAbort);
+  }
+  if (stopReason === "cancel" || stopReason === "lease" || leaseLost) {
+    e.say(`build ${id}: stopped (${stopReason ?? "lease"}); not reporting`);
+    await flush();
+    return;
+  }
+  note(
+    `result: ${report.infrastructureError ? `infrastructure error: ${report.infrastructureError}` : report.status}`,
+  );
+  await flush();
+  try {
+    const res = await api(e, "POST", `/builder/builds/${id}/result`, { lease: leaseId, ...report });
+    const { state } = (await res.json()) as { state: string };
+    e.say(`build ${id}: ${report.infrastructureError ? "infrastructure error" : report.status} → ${state}`);
+  } catch (err) {
+    e.say(`build ${id}: reporting failed: ${(err as Error).message}`);
+  }
+}
+
+/** Claims and runs builds until `signal` aborts. */
+export async function runBuilder(opts: BuilderOptions): Promise<void> {
+  const e = await setUp(opts);
+  const maxJobs = opts.maxJobs ?? 1;
+  const name = opts.name ?? `${hostname()}-${process.pid}`;
+  const claim: ClaimBody = {
+    builderName: name,
+    systems: opts.systems,
+    features: opts.features ?? [],
+    maxJobs,
+  };
+  const running = new Set<Promise<void>>();
+  const pollMs = opts.pollMs ?? 1000;
+  const sleep = (ms: number) =>
+    new Promise<void>((done) => {
+      const t = setTimeout(done, ms);
+      opts.signal?.addEventListener("abort", () => {
+        clearTimeout(t);
+        done();
+      });
+    });
+  e.say(
+    `flox builder ${name}: ${opts.systems.join(",")}, up to ${maxJobs} jobs, store ${e.store}, server ${e.server}`,
+  );
+  while (!opts.signal?.aborted) {
+    if (running.size >= maxJobs) {
+      await Promise.race(running);
+      continue;
+    }
+    let claimed: ClaimResponse | undefined;
+    try {
+      const res = await api(e, "POST", "/builder/claim", claim);
+      if (res.status === 200) claimed = ClaimResponse.parse(await res.json());
+      else await res.body?.cancel();
+    } catch (err) {
+      e.say(`claiming failed: ${(err as Error).message}; retrying`);
+      await sleep(2000);
+      continue;
+    }
+    if (!claimed) {
+      await sleep(pollMs);
+      continue;
+    }
+    const { build, lease } = claimed;
+    e.say(`build ${build.id}: claimed ${build.drvPath} (attempt ${build.attempt})`);
+    const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, opts.signal)
+      .catch((err) => e.say(`build ${build.id}: ${(err as Error).message}`))
+      .finally(() => running.delete(job));
+    running.add(job);
+  }
+  await Promise.allSettled([...running]);
+}

@@ -1,0 +1,269 @@
+/**
+ * Builders end to end: a real `flox server`, a real `git push`, and two real `flox builder` processes, each with
+ * its own chroot store. The dependency chain builds in order, a failure cascades, a builder killed mid-build
+ * loses its lease to the other, and a stock Nix client with an empty store substitutes and runs an output.
+ * Builds come from the evaluator (the push creates them); nothing here inserts them by hand.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { execa } from "execa";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  commitAll,
+  ensureCompiledHooks,
+  fixtureDir,
+  push,
+  workRepoFromFixture,
+} from "../../hooks/test-repos.js";
+import { projectRoot } from "../../lib/project-root.js";
+import { startTestServer, type TestServer } from "../testing/test-server.js";
+
+let srv: TestServer;
+let tmp = "";
+let work = "";
+let builderToken = "";
+let system = "";
+const running = new Map<string, { child: ChildProcess; log: () => string }>();
+
+interface BuildRow {
+  attr: string;
+  id: number;
+  state: string;
+  attempts: number;
+  started_at: string | null;
+  finished_at: string | null;
+  outputs: string;
+}
+
+function query<T>(sql: string, ...params: unknown[]): T[] {
+  const db = new Database(join(srv.dataDir, "db.sqlite"), { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** The builds of the newest evaluation, by attr. */
+function buildsByAttr(): Record<string, BuildRow> {
+  const rows = query<BuildRow>(`
+    select j.attr, b.id, b.state, b.attempts, b.started_at, b.finished_at, b.outputs
+    from eval_jobs j join builds b on b.id = j.build_id
+    where j.evaluation_id = (select max(id) from evaluations)`);
+  return Object.fromEntries(rows.map((r) => [r.attr, r]));
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > until) {
+      const logs = [...running].map(([n, b]) => `--- ${n}\n${b.log().slice(-3000)}`).join("\n");
+      throw new Error(`timed out waiting for ${what}; builds: ${JSON.stringify(buildsByAttr())}\n${logs}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const finished = (s: string) => s !== "queued" && s !== "running";
+
+function startBuilder(name: string): void {
+  const child = spawn(
+    process.execPath,
+    [
+      join(projectRoot, "cli", "bin", "flox"),
+      "builder",
+      "--server",
+      srv.url,
+      "--token",
+      builderToken,
+      "--store",
+      join(tmp, `store-${name}`),
+      "--systems",
+      system,
+      "--name",
+      name,
+    ],
+    {
+      env: { ...process.env, FLOX_BUILDER_POLL_MS: "200", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let log = "";
+  child.stdout?.setEncoding("utf8").on("data", (c: string) => {
+    log += c;
+  });
+  child.stderr?.setEncoding("utf8").on("data", (c: string) => {
+    log += c;
+  });
+  running.set(name, { child, log: () => log });
+}
+
+async function stopBuilder(name: string, signal: NodeJS.Signals): Promise<void> {
+  const b = running.get(name);
+  if (!b) return;
+  running.delete(name);
+  if (b.child.exitCode !== null || b.child.signalCode !== null) return;
+  const exited = new Promise((r) => b.child.once("exit", r));
+  b.child.kill(signal);
+  const force = setTimeout(() => b.child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(force);
+}
+
+test.before(async () => {
+  await ensureCompiledHooks();
+  tmp = await mkdtemp(join(tmpdir(), "flox-builders-"));
+  srv = await startTestServer({ env: { FLOX_LEASE_SECONDS: "3" } });
+  assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
+  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "builders" });
+  assert.is(t.status, 201, JSON.stringify(t.body));
+  builderToken = t.body.secret;
+  system = JSON.parse(await readFile(join(srv.dataDir, "run", "hooks.json"), "utf8")).system;
+});
+
+test.after(async () => {
+  for (const name of [...running.keys()]) await stopBuilder(name, "SIGTERM");
+  await srv?.stop();
+  if (tmp) {
+    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test("the builder API wants a builder token", async () => {
+  const body = { builderName: "x", systems: [system], features: [], maxJobs: 1 };
+  assert.is((await srv.api("POST", "/api/v1/builder/claim", body, null)).status, 401);
+  const r = await srv.api("POST", "/api/v1/builder/claim", body);
+  assert.is(r.status, 403);
+  assert.match(r.body.error.message, /builder token/);
+});
+
+test("two builders build a dependency chain in order; a failure cascades and its log is kept", async () => {
+  work = await workRepoFromFixture("dep-chain", tmp);
+  await cp(join(fixtureDir("failing-build"), "pkgs"), join(work, "pkgs"), { recursive: true });
+  await mkdir(join(work, "pkgs", "needs-fails"), { recursive: true });
+  await writeFile(
+    join(work, "pkgs", "needs-fails", "default.nix"),
+    `{ runCommand, fails }:\n\nrunCommand "needs-fails" { } "ls \${fails}; mkdir $out"\n`,
+  );
+  await commitAll(work, "chain and a failure");
+  const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
+  assert.is(r.exitCode, 0, r.stderr);
+  await waitFor("the evaluation's builds", () => Object.keys(buildsByAttr()).length === 6);
+
+  startBuilder("b1");
+  startBuilder("b2");
+  const all = await waitFor("every build to finish", () => {
+    const b = buildsByAttr();
+    return Object.values(b).every((x) => finished(x.state)) && b;
+  });
+  const states = Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.state]));
+  assert.equal(states, {
+    a: "succeeded",
+    b: "succeeded",
+    c: "succeeded",
+    hello: "succeeded",
+    fails: "failed",
+    "needs-fails": "dependency-failed",
+  });
+  // In dependency order: each started only after what it needs had finished.
+  const { a, b, c, fails } = all as Record<string, BuildRow>;
+  assert.ok((b?.started_at ?? "") >= (c?.finished_at ?? "~"), "b started before c finished");
+  assert.ok((a?.started_at ?? "") >= (b?.finished_at ?? "~"), "a started before b finished");
+  assert.is(fails?.attempts, 1, "a real build failure is never retried");
+
+  // Every output is in the Storehouse.
+  for (const x of [a, b, c]) {
+    for (const out of Object.values(JSON.parse(x?.outputs ?? "{}") as Record<string, string>)) {
+      const h = out.slice("/nix/store/".length, "/nix/store/".length + 32);
+      assert.is((await fetch(`${srv.url}/cache/${h}.narinfo`)).status, 200, out);
+    }
+  }
+  const log = await readFile(join(srv.dataDir, "logs", `${fails?.id}.log`), "utf8");
+  assert.match(log, /compiling fails 1\.0/);
+  assert.match(log, /error: the build of fails went wrong on purpose/);
+});
+
+test("a builder killed mid-build loses its lease; the other builder finishes the build", async () => {
+  await mkdir(join(work, "pkgs", "slow"), { recursive: true });
+  await writeFile(
+    join(work, "pkgs", "slow", "default.nix"),
+    '{ runCommand }:\n\nrunCommand "slow" { } "sleep 5; mkdir $out"\n',
+  );
+  await commitAll(work, "slow");
+  const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
+  assert.is(r.exitCode, 0, r.stderr);
+  const slow = await waitFor("the slow build", () => buildsByAttr().slow);
+  const holder = await waitFor(
+    "a lease on the slow build",
+    () =>
+      query<{ builder: string }>("select builder from build_leases where build_id = ?", slow.id)[0]?.builder,
+  );
+  // Let it get into the build proper, then kill the builder without a word to the server.
+  await new Promise((r) => setTimeout(r, 1500));
+  await stopBuilder(holder, "SIGKILL");
+  const done = await waitFor("the slow build to finish", () => {
+    const s = buildsByAttr().slow;
+    return s && finished(s.state) && s;
+  });
+  assert.is(done.state, "succeeded");
+  assert.is(done.attempts, 2);
+  const result = query<{ builder: string }>(
+    "select builder from build_results where build_id = ?",
+    slow.id,
+  )[0];
+  assert.ok(
+    result && result.builder !== holder,
+    `finished by ${result?.builder}, the killed one was ${holder}`,
+  );
+  const log = await readFile(join(srv.dataDir, "logs", `${slow.id}.log`), "utf8");
+  assert.match(log, /attempt 1 of build/);
+  assert.match(log, /attempt 2 of build/);
+});
+
+test("a stock Nix client with only our key substitutes an output and runs it", async () => {
+  const a = buildsByAttr().a;
+  const out = (JSON.parse(a?.outputs ?? "{}") as Record<string, string>).out ?? "";
+  assert.match(out, /^\/nix\/store\//);
+  const key = (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim();
+  const client = join(tmp, "client");
+  for (const d of ["nix", "etc", "home"]) await mkdir(join(client, d), { recursive: true });
+  await writeFile(
+    join(client, "etc", "nix.conf"),
+    `substituters = ${srv.url}/cache\ntrusted-public-keys = ${key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
+  );
+  const r = await execa(
+    "/usr/bin/unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "/bin/sh",
+      "-c",
+      '/usr/bin/mount --bind "$0/nix" /nix && nix-store -r "$1" >/dev/null && exec "$1/bin/a"',
+      client,
+      out,
+    ],
+    {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: join(client, "home"),
+        XDG_CACHE_HOME: join(client, "home", ".cache"),
+        NIX_CONF_DIR: join(client, "etc"),
+        NIX_USER_CONF_FILES: join(client, "etc", "nix.conf"),
+      },
+      extendEnv: false,
+      reject: false,
+    },
+  );
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.is(String(r.stdout), "c\nb\na");
+});
+
+test.run();

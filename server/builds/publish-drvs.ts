@@ -1,0 +1,116 @@
+// Puts the .drv closure of a build (the .drv, its input .drvs, and sources such as busybox) into the
+// Storehouse, read from the server's chroot store DIR/nix-root, so that builders can substitute it.
+// Each path goes through the Storehouse's own verified upload (putNar + putNarInfo): NarHash, NarSize and
+// references are checked exactly as for a `nix copy --to` upload, and the narinfo is signed the same way.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { narHashOfPath, narStream } from "../../lib/nar-writer.js";
+import { serializeNarInfo } from "../../lib/narinfo.js";
+import { encodeNix32 } from "../../lib/nix32.js";
+import { parseStorePath } from "../../lib/store-path.js";
+import type { Storehouse } from "../storehouse/store.js";
+
+export interface PublishDrvsOptions {
+  storehouse: Storehouse;
+  /** The chroot store the evaluator wrote into: DATA_DIR/nix-root. */
+  storeRoot: string;
+}
+
+export interface PublishResult {
+  /** Paths of the closure uploaded now. */
+  uploaded: number;
+  /** Paths of the closure the Storehouse held already. */
+  present: number;
+}
+
+/** A Nix query against the chroot store failed (the .drv is missing, say). */
+export class PublishDrvsError extends Error {
+  override name = "PublishDrvsError";
+}
+
+async function nixStore(storeRoot: string, args: string[]): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), "flox-publish-"));
+  try {
+    await writeFile(join(dir, "nix.conf"), "substituters =\n");
+    const r = await execa("nix-store", ["--store", storeRoot, ...args], {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: dir,
+        XDG_CACHE_HOME: join(dir, "cache"),
+        NIX_CONF_DIR: dir,
+        NIX_USER_CONF_FILES: join(dir, "nix.conf"),
+        NIX_PATH: "",
+      },
+      extendEnv: false,
+      reject: false,
+      stdin: "ignore",
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (r.exitCode !== 0) {
+      throw new PublishDrvsError(`nix-store ${args.join(" ")} failed: ${String(r.stderr).trim()}`);
+    }
+    return String(r.stdout)
+      .split("\n")
+      .filter((l) => l.length > 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** References first: the Storehouse accepts a path only once all it refers to is there. */
+function topoOrder(refs: Map<string, string[]>): string[] {
+  const out: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (p: string) => {
+    if (state.get(p)) return;
+    state.set(p, "visiting");
+    for (const r of refs.get(p) ?? []) if (r !== p && refs.has(r)) visit(r);
+    state.set(p, "done");
+    out.push(p);
+  };
+  for (const p of [...refs.keys()].sort()) visit(p);
+  return out;
+}
+
+/**
+ * Makes sure every path in the closure of `drvPaths` (full `/nix/store/…` paths in `storeRoot`) is in the
+ * Storehouse. Idempotent and safe to run concurrently with itself (the Storehouse locks per path).
+ */
+export async function publishDrvClosure(
+  opts: PublishDrvsOptions,
+  drvPaths: readonly string[],
+): Promise<PublishResult> {
+  if (drvPaths.length === 0) return { uploaded: 0, present: 0 };
+  const closure = await nixStore(opts.storeRoot, ["--query", "--requisites", ...drvPaths]);
+  const missing = closure.filter((p) => !opts.storehouse.findPath(parseStorePath(p).hash));
+  if (missing.length === 0) return { uploaded: 0, present: closure.length };
+  const refs = new Map<string, string[]>();
+  for (const p of missing) refs.set(p, await nixStore(opts.storeRoot, ["--query", "--references", p]));
+  let uploaded = 0;
+  for (const p of topoOrder(refs)) {
+    const sp = parseStorePath(p);
+    if (opts.storehouse.findPath(sp.hash)) continue;
+    const onDisk = join(opts.storeRoot, p);
+    const digest = await narHashOfPath(onDisk);
+    const narHash = encodeNix32(digest.narHash);
+    // Uncompressed: the file hash is the NAR hash, so one pass names it.
+    const fileName = `${narHash}.nar`;
+    await opts.storehouse.putNar(fileName, narStream(onDisk));
+    const text = serializeNarInfo({
+      storePath: p,
+      url: `nar/${fileName}`,
+      compression: "none",
+      fileHash: `sha256:${narHash}`,
+      fileSize: digest.narSize,
+      narHash: `sha256:${narHash}`,
+      narSize: digest.narSize,
+      references: (refs.get(p) ?? []).map((r) => r.slice(r.lastIndexOf("/") + 1)).sort(),
+      sigs: [],
+    });
+    if ((await opts.storehouse.putNarInfo(sp.hash, Buffer.from(text))) === "created") uploaded++;
+  }
+  return { uploaded, present: closure.length - uploaded };
+}

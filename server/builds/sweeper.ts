@@ -1,0 +1,24 @@
+// Takes back the leases of builders that stopped calling in (killed, cut off): their builds are requeued.
+import type { Logger } from "pino";
+import type { Db } from "../db/open.js";
+import { DEFAULT_LEASE_SECONDS, sweepExpiredLeases } from "./queue.js";
+
+/** FLOX_LEASE_SECONDS (tests shorten it), else the default 15 s. */
+export function leaseSecondsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.FLOX_LEASE_SECONDS);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_LEASE_SECONDS;
+}
+
+/** Sweeps every `intervalMs` (default 2 s); returns stop(). */
+export function startLeaseSweeper(db: Db, logger: Logger, intervalMs = 2000): () => void {
+  const timer = setInterval(() => {
+    try {
+      const n = sweepExpiredLeases(db);
+      if (n > 0) logger.warn({ leases: n }, "expired build leases taken back; their builds were requeued");
+    } catch (err) {
+      logger.error({ err }, "sweeping expired build leases failed");
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,192 @@
+// The evaluator's side of the build queue: one build per drv path, shared by every evaluation and jobset that
+// asks for it, with the edges "this build needs that one first" read from the derivations themselves.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { and, eq, inArray } from "drizzle-orm";
+import type { BuildState } from "../../lib/api-schemas.js";
+import { type Derivation, parseDerivation, requiredFeatures } from "../../lib/derivation.js";
+import type { Job } from "../../lib/nix-eval.js";
+import type { Db } from "../db/open.js";
+import { buildDeps, builds, cachePaths } from "../db/schema.js";
+
+export type BuildRow = typeof builds.$inferSelect;
+
+/** Does the Storehouse hold this store path (`/nix/store/<hash>-<name>`)? */
+export type IsInStorehouse = (storePath: string) => boolean;
+
+/** What a job's build was when the evaluation met it; each job counts under exactly one of these. */
+export type BuildOutcome = "new" | "shared" | "cached" | "failed";
+
+/** Against the Storehouse's index (`cache_paths`, one row per verified store path, keyed by its hash part). */
+export function storehouseIndex(db: Db): IsInStorehouse {
+  return (storePath) => {
+    const hash = /^\/nix\/store\/([0-9a-df-np-sv-z]{32})-/.exec(storePath)?.[1];
+    if (!hash) return false;
+    return (
+      db.select({ hash: cachePaths.hash }).from(cachePaths).where(eq(cachePaths.hash, hash)).get() !==
+      undefined
+    );
+  };
+}
+
+/** All outputs known and present: a floating content-addressed output (empty path) never counts as built. */
+export function outputsInStorehouse(outputs: Record<string, string>, isIn: IsInStorehouse): boolean {
+  const paths = Object.values(outputs);
+  return paths.length > 0 && paths.every((p) => p !== "" && isIn(p));
+}
+
+/**
+ * Every derivation reachable from `roots` through input derivations, read from the chroot store at `storeRoot`
+ * (the evaluator wrote them there). Reading ahead keeps the database transaction that uses it synchronous.
+ */
+export async function readDrvClosure(
+  storeRoot: string,
+  roots: readonly string[],
+): Promise<Map<string, Derivation>> {
+  const graph = new Map<string, Derivation>();
+  let frontier = [...new Set(roots)];
+  while (frontier.length > 0) {
+    const read = await Promise.all(
+      frontier.map(async (p) => [p, parseDerivation(await readFile(join(storeRoot, p), "utf8"))] as const),
+    );
+    const next = new Set<string>();
+    for (const [p, drv] of read) {
+      graph.set(p, drv);
+      for (const input of Object.keys(drv.inputDrvs)) if (!graph.has(input)) next.add(input);
+    }
+    for (const p of frontier) next.delete(p);
+    frontier = [...next];
+  }
+  return graph;
+}
+
+const requeueable: readonly BuildState[] = ["dependency-failed", "cancelled", "timed-out", "aborted"];
+const waiting: readonly BuildState[] = ["queued", "running"];
+
+export interface RegisteredJob {
+  attr: string;
+  buildId: number;
+  outcome: BuildOutcome;
+}
+
+/**
+ * Finds or creates the build of each job, then records which builds wait for which. Run it inside the
+ * transaction that records the evaluation's jobs.
+ *
+ * - none yet, or one that ended without a verdict of its own (dependency-failed, cancelled, timed-out,
+ *   aborted): queued (`new`), or `cached` at once when the Storehouse has every output;
+ * - queued or running: shared (`shared`); a queued one whose outputs meanwhile reached the Storehouse
+ *   becomes `cached`;
+ * - succeeded or cached: `cached`; failed: `failed` — a real build failure is not retried by a new
+ *   evaluation of the same drv (that is what an explicit restart is for).
+ */
+export function registerBuilds(
+  db: Db,
+  jobs: readonly Job[],
+  graph: ReadonlyMap<string, Derivation>,
+  isInStorehouse: IsInStorehouse,
+): RegisteredJob[] {
+  const byDrv = new Map<string, { id: number; outcome: BuildOutcome }>();
+  const registered: RegisteredJob[] = [];
+  for (const job of jobs) {
+    let known = byDrv.get(job.drvPath);
+    if (!known) {
+      known = findOrCreateBuild(db, job, graph.get(job.drvPath), isInStorehouse);
+      byDrv.set(job.drvPath, known);
+    }
+    registered.push({ attr: job.attr, buildId: known.id, outcome: known.outcome });
+  }
+  addDependencies(db, byDrv, graph);
+  return registered;
+}
+
+function findOrCreateBuild(
+  db: Db,
+  job: Job,
+  drv: Derivation | undefined,
+  isInStorehouse: IsInStorehouse,
+): { id: number; outcome: BuildOutcome } {
+  const cached = outputsInStorehouse(job.outputs, isInStorehouse);
+  const existing = db.select().from(builds).where(eq(builds.drvPath, job.drvPath)).get();
+  if (!existing) {
+    const row = db
+      .insert(builds)
+      .values({
+        drvPath: job.drvPath,
+        system: job.system,
+        requiredFeatures: drv ? requiredFeatures(drv) : [],
+        outputs: job.outputs,
+        state: cached ? "cached" : "queued",
+        ...(cached ? { finishedAt: nowIso() } : {}),
+      })
+      .returning({ id: builds.id })
+      .get();
+    return { id: row.id, outcome: cached ? "cached" : "new" };
+  }
+  const { id, state } = existing;
+  if (requeueable.includes(state) || (state === "queued" && cached)) {
+    db.update(builds)
+      .set({ state: cached ? "cached" : "queued", startedAt: null, finishedAt: cached ? nowIso() : null })
+      .where(and(eq(builds.id, id), eq(builds.state, state)))
+      .run();
+    return { id, outcome: cached ? "cached" : state === "queued" ? "shared" : "new" };
+  }
+  if (waiting.includes(state)) return { id, outcome: "shared" };
+  if (state === "failed") return { id, outcome: "failed" };
+  return { id, outcome: "cached" };
+}
+
+/**
+ * For each build this evaluation still has to run, the builds it waits for: walking its input derivations,
+ * the first ones that are builds of this evaluation or unfinished builds of another. Derivations that are no
+ * build of ours (the base set's, say) are walked through: the builder realises them as part of the closure.
+ */
+function addDependencies(
+  db: Db,
+  mine: ReadonlyMap<string, { id: number; outcome: BuildOutcome }>,
+  graph: ReadonlyMap<string, Derivation>,
+): void {
+  const others = new Map<string, { id: number; state: BuildState }>();
+  const candidates = [...graph.keys()].filter((p) => !mine.has(p));
+  for (let i = 0; i < candidates.length; i += 500) {
+    const chunk = candidates.slice(i, i + 500);
+    for (const b of db
+      .select({ id: builds.id, drvPath: builds.drvPath, state: builds.state })
+      .from(builds)
+      .where(inArray(builds.drvPath, chunk))
+      .all()) {
+      others.set(b.drvPath, b);
+    }
+  }
+  const blocker = (drvPath: string): number | null | undefined => {
+    const own = mine.get(drvPath);
+    if (own) return own.id;
+    const other = others.get(drvPath);
+    if (other) return waiting.includes(other.state) ? other.id : null;
+    return undefined; // not a build: look through it
+  };
+  const memo = new Map<string, Set<number>>();
+  const reach = (drvPath: string): Set<number> => {
+    const seen = memo.get(drvPath);
+    if (seen) return seen;
+    const found = new Set<number>();
+    memo.set(drvPath, found); // derivations form a DAG; this only guards against a malformed store
+    for (const input of Object.keys(graph.get(drvPath)?.inputDrvs ?? {})) {
+      const b = blocker(input);
+      if (typeof b === "number") found.add(b);
+      else if (b === undefined) for (const id of reach(input)) found.add(id);
+    }
+    return found;
+  };
+  for (const [drvPath, build] of mine) {
+    if (build.outcome !== "new" && build.outcome !== "shared") continue;
+    for (const dependsOn of reach(drvPath)) {
+      if (dependsOn === build.id) continue;
+      db.insert(buildDeps).values({ buildId: build.id, dependsOn }).onConflictDoNothing().run();
+    }
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,172 @@
+// The evaluator module without a server process: a bare repo holding a commit the push gate would refuse
+// (so its problems are recorded), the Storehouse predicate, and the comparison's rules.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import pino from "pino";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { gitIn, workRepoFromFixture } from "../../hooks/test-repos.js";
+import { ensureBusyboxDir } from "../../lib/busybox-dir.js";
+import { parseDerivation } from "../../lib/derivation.js";
+import { type Db, openDb } from "../db/open.js";
+import { builds, evalJobs, orgs } from "../db/schema.js";
+import type { OrgRecord } from "../domain/orgs.js";
+import { recordPush } from "../domain/pushes.js";
+import { dataPaths, repoDir } from "../paths.js";
+import { outputsInStorehouse } from "./builds.js";
+import { compareStatus } from "./compare.js";
+import { Evaluator } from "./evaluator.js";
+import { findEvaluation, problemsOf } from "./records.js";
+
+let tmp = "";
+let db: Db;
+let close: () => void;
+let org: OrgRecord;
+const paths = () => dataPaths(join(tmp, "data"));
+
+/** Pushes fixture `name` into the org's bare repo (no hooks there) and records the push: its evaluation is queued. */
+async function pushFixture(name: string, branch: string): Promise<number> {
+  const work = await workRepoFromFixture(name, join(tmp, `w-${name}-${branch}`));
+  const sha = await gitIn(work, "rev-parse", "HEAD");
+  await gitIn(work, "push", "-q", repoDir(paths().repos, org.name), `HEAD:refs/heads/${branch}`);
+  const push = recordPush(db, org, {
+    ref: `refs/heads/${branch}`,
+    oldSha: "0".repeat(40),
+    newSha: sha,
+    pushOptions: [],
+  });
+  const e = db.query.evaluations.findFirst({ where: (t, { eq }) => eq(t.pushId, push.id) }).sync();
+  assert.ok(e, "the push queued an evaluation");
+  return e?.id ?? 0;
+}
+
+async function runEvaluator(isInStorehouse: (p: string) => boolean, id: number): Promise<void> {
+  const ev = new Evaluator({ db, paths: paths(), logger: pino({ level: "silent" }), isInStorehouse });
+  ev.start();
+  await ev.waitFinished(id, 60_000);
+  await ev.close();
+}
+
+test.before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "flox-evaluator-"));
+  const p = paths();
+  await ensureBusyboxDir(p.busybox);
+  await execa("git", ["init", "-q", "--bare", repoDir(p.repos, "acme")]);
+  ({ db, close } = openDb(join(tmp, "db.sqlite")));
+  org = db.insert(orgs).values({ name: "acme", displayName: "acme" }).returning().get();
+});
+
+test.after(async () => {
+  close?.();
+  if (tmp) {
+    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test("per-package problems are recorded with their file and line; the good package still becomes a job", async () => {
+  const id = await pushFixture("eval-error", "main");
+  await runEvaluator(() => false, id);
+  const e = findEvaluation(db, id);
+  assert.is(e?.state, "succeeded", e?.error ?? "");
+  assert.equal(
+    db
+      .select({ attr: evalJobs.attr })
+      .from(evalJobs)
+      .all()
+      .map((j) => j.attr),
+    ["fine"],
+  );
+  const problems = problemsOf(db, id);
+  assert.ok(problems.length >= 3, JSON.stringify(problems));
+  for (const p of problems) {
+    assert.match(p.path, /^pkgs\/[^/]+\//);
+    assert.ok(p.line >= 1);
+    assert.is(p.attr, p.path.split("/")[1]);
+  }
+  assert.ok(
+    problems.some((p) => p.attr === "missing-arg" && /frobnicate/.test(p.message)),
+    JSON.stringify(problems),
+  );
+  assert.is(e?.problemCount, problems.length);
+  assert.is(e?.jobCount, 1);
+});
+
+test("a drv whose outputs are all in the Storehouse is cached at once; its .drv is read for inputs", async () => {
+  const id = await pushFixture("dep-chain", "cached");
+  await runEvaluator(() => true, id);
+  const e = findEvaluation(db, id);
+  assert.is(e?.state, "succeeded", e?.error ?? "");
+  assert.equal([e?.newBuilds, e?.cachedBuilds], [0, 3]);
+  const rows = db
+    .select()
+    .from(builds)
+    .all()
+    .filter((b) => b.state === "cached");
+  assert.is(rows.length, 3);
+  for (const b of rows) assert.ok(b.finishedAt);
+  // The ATerm reader agrees with what Nix wrote: a's derivation takes b's as input.
+  const a = db
+    .select()
+    .from(evalJobs)
+    .all()
+    .find((j) => j.evaluationId === id && j.attr === "a");
+  const b = db
+    .select()
+    .from(evalJobs)
+    .all()
+    .find((j) => j.evaluationId === id && j.attr === "b");
+  const drv = parseDerivation(await readFile(join(paths().nixRoot, a?.drvPath ?? ""), "utf8"));
+  assert.ok(b && Object.keys(drv.inputDrvs).includes(b.drvPath), JSON.stringify(drv.inputDrvs));
+  assert.equal(drv.outputs, a?.outputs);
+});
+
+test("a commit the repo does not have fails the evaluation with a reason", async () => {
+  const push = recordPush(db, org, {
+    ref: "refs/heads/ghost",
+    oldSha: "0".repeat(40),
+    newSha: "1".repeat(40),
+    pushOptions: [],
+  });
+  const e = db.query.evaluations.findFirst({ where: (t, { eq }) => eq(t.pushId, push.id) }).sync();
+  await runEvaluator(() => false, e?.id ?? 0);
+  const after = findEvaluation(db, e?.id ?? 0);
+  assert.is(after?.state, "failed");
+  assert.match(after?.error ?? "", /could not check out commit 1111111/);
+});
+
+test("outputsInStorehouse needs every output, and a known path for each", () => {
+  const outs = { out: "/nix/store/aaaa-x", dev: "/nix/store/bbbb-x-dev" };
+  assert.ok(outputsInStorehouse(outs, () => true));
+  assert.not.ok(outputsInStorehouse(outs, (p) => p.endsWith("-dev")));
+  assert.not.ok(outputsInStorehouse({ out: "" }, () => true));
+  assert.not.ok(outputsInStorehouse({}, () => true));
+});
+
+test("compareStatus sorts attrs into new, removed, newly failed, fixed and still failing", () => {
+  const before = new Map([
+    ["gone", false],
+    ["breaks", false],
+    ["heals", true],
+    ["stuck", true],
+    ["fine", false],
+  ]);
+  const now = new Map([
+    ["added", true],
+    ["breaks", true],
+    ["heals", false],
+    ["stuck", true],
+    ["fine", false],
+  ]);
+  assert.equal(compareStatus(before, now), {
+    new: ["added"],
+    removed: ["gone"],
+    newlyFailed: ["breaks"],
+    fixed: ["heals"],
+    stillFailing: ["stuck"],
+  });
+});
+
+test.run();

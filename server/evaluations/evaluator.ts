@@ -1,0 +1,256 @@
+// Runs the queued evaluations: one at a time per jobset in push order, a few jobsets side by side. Every state
+// change is a database write first, so a killed server resumes at its next start (see start()).
+import { EventEmitter } from "node:events";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eq, sql } from "drizzle-orm";
+import { execa } from "execa";
+import type { Logger } from "pino";
+import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval.js";
+import type { Db } from "../db/open.js";
+import { evalJobs, evalProblems, evaluations } from "../db/schema.js";
+import { type DataPaths, repoDir } from "../paths.js";
+import {
+  type BuildOutcome,
+  type IsInStorehouse,
+  readDrvClosure,
+  registerBuilds,
+  storehouseIndex,
+} from "./builds.js";
+import { claimNext, type EvaluationRow, findEvaluation, finishedStates, requeueRunning } from "./records.js";
+
+export interface EvaluatorOptions {
+  db: Db;
+  paths: DataPaths;
+  logger: Logger;
+  basePath?: string | null | undefined;
+  system?: string | undefined;
+  /** Default: the Storehouse's index (cache_paths). */
+  isInStorehouse?: IsInStorehouse;
+  /** Jobsets evaluated side by side, default 2. */
+  concurrency?: number;
+  /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
+  startDelayMs?: number;
+}
+
+/** The evaluation of a commit could not be done at all (not a per-package problem). */
+export class EvaluationError extends Error {
+  override name = "EvaluationError";
+}
+
+const nowSql = sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
+
+export class Evaluator {
+  readonly #o: EvaluatorOptions;
+  readonly #isIn: IsInStorehouse;
+  readonly #finished = new EventEmitter();
+  readonly #running = new Set<Promise<void>>();
+  #started = false;
+  /** No new evaluations start, and waiters are let go. */
+  #stopping = false;
+  /** Past the grace period: the database may be closed, so late results are dropped (and redone at the next start). */
+  #closed = false;
+
+  constructor(options: EvaluatorOptions) {
+    this.#o = options;
+    this.#isIn = options.isInStorehouse ?? storehouseIndex(options.db);
+    this.#finished.setMaxListeners(0);
+  }
+
+  /** Re-queues what a previous run left `running`, then works through the queue. */
+  start(): void {
+    const requeued = requeueRunning(this.#o.db);
+    if (requeued > 0) this.#o.logger.warn({ requeued }, "evaluations left running by the last run re-queued");
+    this.#started = true;
+    this.kick();
+  }
+
+  /** Something may have been queued: start what can start. */
+  kick(): void {
+    if (!this.#started || this.#stopping) return;
+    while (this.#running.size < (this.#o.concurrency ?? 2)) {
+      const next = claimNext(this.#o.db);
+      if (!next) return;
+      const run: Promise<void> = this.#run(next).finally(() => {
+        this.#running.delete(run);
+        this.#finished.emit(String(next.id));
+        this.kick();
+      });
+      this.#running.add(run);
+    }
+  }
+
+  /** Resolves when evaluation `id` has finished, or after `timeoutMs`, whichever comes first. */
+  async waitFinished(id: number, timeoutMs: number): Promise<void> {
+    const done = () => {
+      const e = findEvaluation(this.#o.db, id);
+      return !e || finishedStates.includes(e.state);
+    };
+    if (done() || this.#stopping) return;
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.#finished.off(String(id), finish);
+        this.#finished.off("stopping", finish);
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.#finished.on(String(id), finish);
+      this.#finished.on("stopping", finish);
+    });
+  }
+
+  /** Stops starting evaluations; waits up to `graceMs` for running ones (those not done are re-queued at the next start). */
+  async close(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    this.#finished.emit("stopping");
+    if (this.#running.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#running]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#closed = true;
+  }
+
+  async #run(e: EvaluationRow): Promise<void> {
+    const log = this.#o.logger.child({ evaluation: e.id, commit: e.commitSha });
+    try {
+      if (this.#o.startDelayMs) await new Promise((r) => setTimeout(r, this.#o.startDelayMs));
+      const result = await this.#evaluate(e);
+      if (this.#closed) return; // the database may be closed: the next start re-queues and redoes it
+      const graph = await readDrvClosure(
+        this.#o.paths.nixRoot,
+        result.jobs.map((j) => j.drvPath),
+      );
+      if (this.#closed) return;
+      const counts = this.#record(e, result.jobs, result.problems, graph);
+      log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
+    } catch (err) {
+      if (this.#closed) return;
+      const message =
+        err instanceof EvaluationError ? err.message : `evaluation failed: ${(err as Error).message}`;
+      log.error({ err }, "evaluation failed");
+      this.#o.db
+        .update(evaluations)
+        .set({ state: "failed", error: message, finishedAt: nowSql })
+        .where(eq(evaluations.id, e.id))
+        .run();
+    }
+  }
+
+  async #evaluate(e: EvaluationRow): Promise<{ jobs: Job[]; problems: Problem[] }> {
+    const org = findEvaluation(this.#o.db, e.id)?.org;
+    if (!org) throw new EvaluationError(`evaluation #${e.id} has no org any more`);
+    const work = await mkdtemp(join(tmpdir(), "flox-evaluation-"));
+    try {
+      const tree = join(work, "tree");
+      await materializeCommit(repoDir(this.#o.paths.repos, org), e.commitSha, tree);
+      const names = await packageNames(tree);
+      if (names.length === 0) return { jobs: [], problems: [] };
+      return await evaluatePackages(
+        {
+          repoDir: tree,
+          storeRoot: this.#o.paths.nixRoot,
+          busyboxDir: this.#o.paths.busybox,
+          ...(this.#o.basePath ? { basePath: this.#o.basePath } : {}),
+          ...(this.#o.system ? { system: this.#o.system } : {}),
+        },
+        names,
+        { instantiate: true },
+      );
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Jobs, problems, builds and the verdict in one transaction: a crash leaves all of it or none. */
+  #record(
+    e: EvaluationRow,
+    jobs: readonly Job[],
+    problems: readonly Problem[],
+    graph: Awaited<ReturnType<typeof readDrvClosure>>,
+  ): Record<BuildOutcome, number> {
+    return this.#o.db.transaction((tx) => {
+      const registered = registerBuilds(tx, jobs, graph, this.#isIn);
+      const counts: Record<BuildOutcome, number> = { new: 0, shared: 0, cached: 0, failed: 0 };
+      for (const [i, job] of jobs.entries()) {
+        const r = registered[i];
+        if (!r) continue;
+        counts[r.outcome]++;
+        tx.insert(evalJobs)
+          .values({
+            evaluationId: e.id,
+            attr: job.attr,
+            name: job.name,
+            system: job.system,
+            drvPath: job.drvPath,
+            outputs: job.outputs,
+            buildId: r.buildId,
+          })
+          .run();
+      }
+      for (const p of problems) {
+        tx.insert(evalProblems)
+          .values({
+            evaluationId: e.id,
+            attr: /^pkgs\/([^/]+)/.exec(p.path)?.[1] ?? null,
+            path: p.path,
+            line: p.line,
+            message: p.message,
+            hint: p.hint ?? null,
+          })
+          .run();
+      }
+      tx.update(evaluations)
+        .set({
+          state: "succeeded",
+          error: null,
+          jobCount: jobs.length,
+          problemCount: problems.length,
+          newBuilds: counts.new,
+          sharedBuilds: counts.shared,
+          cachedBuilds: counts.cached,
+          failedBuilds: counts.failed,
+          finishedAt: nowSql,
+        })
+        .where(eq(evaluations.id, e.id))
+        .run();
+      return counts;
+    });
+  }
+}
+
+/**
+ * The commit's tree as files: `git archive | tar -x`. By post-receive the objects are out of quarantine and
+ * the refs updated, so the plain repo has the commit.
+ */
+export async function materializeCommit(repo: string, sha: string, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  try {
+    await execa("git", ["-C", repo, "archive", "--format=tar", sha], { stdin: "ignore" }).pipe("tar", [
+      "-x",
+      "-C",
+      dest,
+    ]);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new EvaluationError(
+      `could not check out commit ${sha.slice(0, 7)}: ${(e.stderr || e.message).trim().split("\n")[0]}`,
+    );
+  }
+}
+
+/** The package names: directories under pkgs/ (the gate made sure each has a default.nix). */
+async function packageNames(tree: string): Promise<string[]> {
+  const entries = await readdir(join(tree, "pkgs"), { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+}

@@ -1,0 +1,126 @@
+// /builder: what `flox builder` calls (builder tokens only): claim work under a lease, heartbeat, stream the
+// log, report the result. See server/builds/queue.ts for the rules and docs/API.md, "Builders".
+import { appendFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Hono, type MiddlewareHandler } from "hono";
+import { z } from "zod";
+import {
+  BuildResultBody,
+  type BuildResultResponse,
+  ClaimBody,
+  type ClaimResponse,
+  HeartbeatBody,
+  type HeartbeatResponse,
+} from "../../lib/api-schemas.js";
+import { publishDrvClosure } from "../builds/publish-drvs.js";
+import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
+import { ForbiddenError, InvalidInputError } from "../errors.js";
+import type { Storehouse } from "../storehouse/store.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { jsonBody, param } from "./validate.js";
+
+export interface BuilderRouteOptions {
+  /** When given, a claimed build's .drv closure is put in the Storehouse before the builder hears of it. */
+  storehouse?: Storehouse | undefined;
+  leaseSeconds?: number | undefined;
+}
+
+const BuildId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, "a build id is a positive whole number")
+  .transform(Number);
+
+/** One log chunk; the builder sends them every half second or so. */
+const MAX_LOG_CHUNK = 4 * 1024 * 1024;
+
+/** Where a build's log is kept: DATA_DIR/logs/<id>.log, every attempt appended. */
+export function buildLogPath(ctx: AppContext, buildId: number): string {
+  return join(ctx.paths.logs, `${buildId}.log`);
+}
+
+function builderOnly(ctx: AppContext): MiddlewareHandler<AppEnv> {
+  const auth = requireToken(ctx);
+  return async (c, next) =>
+    auth(c, async () => {
+      const token = c.get("token");
+      if (token.scope !== "builder") {
+        throw new ForbiddenError(
+          `the builder API needs a builder token; this is a "${token.scope}" token (an admin makes one with: flox token create --builder)`,
+        );
+      }
+      await next();
+    });
+}
+
+export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): Hono<AppEnv> {
+  const leaseSeconds = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  const auth = builderOnly(ctx);
+  const published = new Set<string>();
+  return new Hono<AppEnv>()
+    .post("/builder/claim", auth, async (c) => {
+      const body = { data: await jsonBody(c, ClaimBody) };
+      const claimed = claimBuild(ctx.db, body.data, leaseSeconds);
+      if (!claimed) return c.body(null, 204);
+      const log = ctx.logger.child({
+        build: claimed.id,
+        builder: body.data.builderName,
+        attempt: claimed.attempt,
+      });
+      if (opts.storehouse && !published.has(claimed.drvPath)) {
+        try {
+          await publishDrvClosure({ storehouse: opts.storehouse, storeRoot: ctx.paths.nixRoot }, [
+            claimed.drvPath,
+          ]);
+          published.add(claimed.drvPath);
+        } catch (err) {
+          log.error({ err }, "could not put the build's .drv closure in the Storehouse");
+          finishBuild(ctx.db, claimed.id, claimed.leaseId, {
+            status: "failed",
+            infrastructureError: `the server could not publish the .drv closure: ${(err as Error).message}`,
+          });
+          return c.body(null, 204);
+        }
+      }
+      await appendFile(
+        buildLogPath(ctx, claimed.id),
+        `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
+      );
+      log.info("build claimed");
+      const { leaseId, leaseExpiresAt, ...build } = claimed;
+      return c.json({
+        build,
+        lease: { id: leaseId, expiresAt: leaseExpiresAt, seconds: leaseSeconds },
+      } satisfies ClaimResponse);
+    })
+    .post("/builder/builds/:id/heartbeat", auth, async (c) => {
+      const id = param(c, "id", BuildId);
+      const body = await jsonBody(c, HeartbeatBody);
+      return c.json(heartbeat(ctx.db, id, body.lease, leaseSeconds) satisfies HeartbeatResponse);
+    })
+    .post("/builder/builds/:id/log", auth, async (c) => {
+      const id = param(c, "id", BuildId);
+      const lease = c.req.query("lease");
+      if (!lease)
+        throw new InvalidInputError(
+          "name the lease: POST …/log?lease=LEASE_ID with the log bytes as the body",
+        );
+      requireLease(ctx.db, id, lease);
+      const bytes = Buffer.from(await c.req.arrayBuffer());
+      if (bytes.length > MAX_LOG_CHUNK) {
+        throw new InvalidInputError(`a log chunk may be at most ${MAX_LOG_CHUNK} bytes; send smaller pieces`);
+      }
+      if (bytes.length > 0) await appendFile(buildLogPath(ctx, id), bytes);
+      return c.body(null, 204);
+    })
+    .post("/builder/builds/:id/result", auth, async (c) => {
+      const id = param(c, "id", BuildId);
+      const body = await jsonBody(c, BuildResultBody);
+      const state = finishBuild(ctx.db, id, body.lease, body);
+      ctx.logger.info(
+        { build: id, state, report: body.status, infra: body.infrastructureError },
+        "build reported",
+      );
+      return c.json({ state } satisfies BuildResultResponse);
+    });
+}

@@ -1,0 +1,51 @@
+// Jobsets (one per pushed branch) and their evaluations, for the org's readers.
+import { Hono } from "hono";
+import { z } from "zod";
+import { type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
+import { getOrg } from "../domain/orgs.js";
+import { requireRole } from "../domain/permissions.js";
+import {
+  getJobset,
+  latestEvaluation,
+  listEvaluations,
+  listJobsets,
+  presentEvaluation,
+} from "../evaluations/records.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { param } from "./validate.js";
+
+/** A branch name as git allows it, roughly: what matters here is that it is one, not a path trick. */
+const Branch = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((b) => !b.split("/").some((part) => part === "" || part === "." || part === ".."), {
+    message: "is not a branch name",
+  });
+
+export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .get("/orgs/:org/jobsets", requireToken(ctx), (c) => {
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, c.get("token"), org, "reader");
+      const jobsets = listJobsets(ctx.db, org).map((j) => {
+        const latest = latestEvaluation(ctx.db, j.id);
+        return {
+          org: org.name,
+          branch: j.branch,
+          createdAt: j.createdAt,
+          latest: latest ? presentEvaluation(latest) : null,
+        };
+      });
+      return c.json({ jobsets } satisfies JobsetsResponse);
+    })
+    .get("/orgs/:org/jobsets/:branch/evaluations", requireToken(ctx), (c) => {
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, c.get("token"), org, "reader");
+      const jobset = getJobset(ctx.db, org, param(c, "branch", Branch));
+      return c.json({
+        evaluations: listEvaluations(ctx.db, [jobset.id]).map(presentEvaluation),
+      } satisfies EvaluationsResponse);
+    });
+}
