@@ -1,6 +1,14 @@
 // A typed client for the HTTP API v1 (docs/API.md): one method per endpoint, every answer checked by its schema.
 import type { z } from "zod";
 import {
+  type Build,
+  type BuildDetail,
+  type Builder,
+  BuildersResponse,
+  BuildResponse,
+  type BuildState,
+  BuildsChangedResponse,
+  BuildsResponse,
   type CreateOrgBody,
   type CreateTokenBody,
   CreateTokenResponse,
@@ -151,6 +159,69 @@ export class ApiClient {
 
   async getEvaluation(id: number): Promise<EvaluationDetail> {
     return (await this.#request("GET", `/evaluations/${seg(String(id))}`, EvaluationResponse)).evaluation;
+  }
+
+  async listBuilds(filter: { state?: BuildState; org?: string; limit?: number } = {}): Promise<Build[]> {
+    const q = new URLSearchParams();
+    if (filter.state) q.set("state", filter.state);
+    if (filter.org) q.set("org", filter.org);
+    if (filter.limit) q.set("limit", String(filter.limit));
+    const path = `/builds${q.size ? `?${q}` : ""}`;
+    return (await this.#request("GET", path, BuildsResponse)).builds;
+  }
+
+  async getBuild(id: number): Promise<BuildDetail> {
+    return (await this.#request("GET", `/builds/${seg(String(id))}`, BuildResponse)).build;
+  }
+
+  async cancelBuild(id: number): Promise<BuildDetail> {
+    return (await this.#request("POST", `/builds/${seg(String(id))}/cancel`, BuildResponse)).build;
+  }
+
+  async restartBuild(id: number): Promise<BuildDetail> {
+    return (await this.#request("POST", `/builds/${seg(String(id))}/restart`, BuildResponse)).build;
+  }
+
+  /** Without a priority, the build goes ahead of everything queued now. */
+  async bumpBuild(id: number, priority?: number): Promise<BuildDetail> {
+    const body = priority === undefined ? {} : { priority };
+    return (await this.#request("POST", `/builds/${seg(String(id))}/priority`, BuildResponse, body)).build;
+  }
+
+  /** The builds whose state changed. */
+  async cancelEvaluation(id: number): Promise<number[]> {
+    return (await this.#request("POST", `/evaluations/${seg(String(id))}/cancel`, BuildsChangedResponse))
+      .changed;
+  }
+
+  async restartEvaluation(id: number): Promise<number[]> {
+    return (await this.#request("POST", `/evaluations/${seg(String(id))}/restart`, BuildsChangedResponse))
+      .changed;
+  }
+
+  async listBuilders(): Promise<Builder[]> {
+    return (await this.#request("GET", "/builders", BuildersResponse)).builders;
+  }
+
+  /**
+   * The build's log from `offset` as a byte stream; with `follow`, it stays open and carries new bytes until
+   * the build finished. No timeout: a followed build may run for hours.
+   */
+  async buildLog(
+    id: number,
+    opts: { offset?: number; follow?: boolean } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const q = new URLSearchParams({ offset: String(opts.offset ?? 0) });
+    if (opts.follow) q.set("follow", "1");
+    const url = `${this.server}/api/v1/builds/${seg(String(id))}/log?${q}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.#token ? { authorization: `Bearer ${this.#token}` } : {} });
+    } catch (err) {
+      throw new ApiUnreachableError(this.server, networkReason(err, this.#timeoutMs));
+    }
+    if (!res.ok || !res.body) throw errorFromAnswer(res, await res.text(), url);
+    return res.body;
   }
 
   async #request<S extends z.ZodTypeAny>(

@@ -333,6 +333,39 @@ export const PushEvaluationResponse = z.object({
 });
 export type PushEvaluationResponse = z.infer<typeof PushEvaluationResponse>;
 
+// ---- `git push -o wait`: the post-receive hook keeps the push open until its builds finished ----
+
+/** `POST /internal/receives/waiting`: the hook names its push by org and its `git receive-pack` (its parent). */
+export const ReceiveWaitingBody = z.object({ org: Name, pid: z.number().int().positive() }).strict();
+export type ReceiveWaitingBody = z.infer<typeof ReceiveWaitingBody>;
+
+/** The push's repo lock is given up; `receive` names the push in the calls that follow. */
+export const ReceiveWaitingResponse = z.object({ receive: z.string() });
+export type ReceiveWaitingResponse = z.infer<typeof ReceiveWaitingResponse>;
+
+/** `POST /internal/receives/:id/verdict`: `ok: false` makes `git push` print `message` and exit non-zero. */
+export const ReceiveVerdictBody = z.object({ ok: z.boolean(), message: z.string().max(4000) }).strict();
+export type ReceiveVerdictBody = z.infer<typeof ReceiveVerdictBody>;
+
+/** `delivered`: false when the client is gone (nobody will see it). */
+export const ReceiveVerdictResponse = z.object({ delivered: z.boolean() });
+export type ReceiveVerdictResponse = z.infer<typeof ReceiveVerdictResponse>;
+
+/** `GET /internal/evaluations/:id/progress?wait=S&since=V&receive=R`: answered when `version` differs from V. */
+export const EvaluationProgressResponse = z.object({
+  evaluation: Evaluation,
+  /** Per-package problems, once the evaluation finished. */
+  problems: z.array(EvalProblem),
+  jobs: z.array(
+    z.object({ attr: z.string(), build: z.object({ id: z.number().int().positive(), state: BuildState }) }),
+  ),
+  /** Changes whenever the evaluation's state or one of its builds' states does. */
+  version: z.string(),
+  /** False once the push `receive` names has lost its client (Ctrl-C): nobody is watching any more. */
+  connected: z.boolean(),
+});
+export type EvaluationProgressResponse = z.infer<typeof EvaluationProgressResponse>;
+
 // ---- Builders: the claim/lease API (docs/API.md, "Builders") ----
 
 const Word = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/, "letters, digits and . _ + - only");
@@ -388,3 +421,76 @@ export type BuildResultBody = z.infer<typeof BuildResultBody>;
 
 export const BuildResultResponse = z.object({ state: BuildState });
 export type BuildResultResponse = z.infer<typeof BuildResultResponse>;
+
+// ---- Builds and builders, as people see them (docs/API.md, "Builds") ----
+
+export const BuildRef = z.object({ id: z.number().int().positive(), state: BuildState });
+export type BuildRef = z.infer<typeof BuildRef>;
+
+export const Build = z.object({
+  id: z.number().int().positive(),
+  drvPath: z.string(),
+  system: z.string(),
+  requiredFeatures: z.array(z.string()),
+  outputs: z.record(z.string()),
+  state: BuildState,
+  /** Higher runs first. */
+  priority: z.number().int(),
+  attempts: z.number().int().nonnegative(),
+  /** Who runs it now, or ran its last attempt. */
+  builder: z.string().nullable(),
+  /** Why it ended as it did (the last infrastructure error, Nix's exit), when known. */
+  message: z.string().nullable(),
+  /** Where it is wanted: the newest job per org, branch and attr (at most 10). */
+  jobs: z.array(
+    z.object({ org: z.string(), branch: z.string(), attr: z.string(), evaluation: z.number().int() }),
+  ),
+  createdAt: Timestamp,
+  startedAt: Timestamp.nullable(),
+  finishedAt: Timestamp.nullable(),
+});
+export type Build = z.infer<typeof Build>;
+
+export const BuildDetail = Build.extend({
+  /** The builds it waits for. */
+  dependsOn: z.array(BuildRef),
+  /** The builds waiting for it. */
+  dependents: z.array(BuildRef),
+});
+export type BuildDetail = z.infer<typeof BuildDetail>;
+
+export const BuildsResponse = z.object({ builds: z.array(Build) });
+export type BuildsResponse = z.infer<typeof BuildsResponse>;
+
+export const BuildResponse = z.object({ build: BuildDetail });
+export type BuildResponse = z.infer<typeof BuildResponse>;
+
+/** `POST /builds/:id/priority`: a number, or nothing to go ahead of everything queued now. */
+export const PriorityBody = z.object({ priority: z.number().int().min(-1000000).max(1000000).optional() });
+export type PriorityBody = z.infer<typeof PriorityBody>;
+
+/** What a cancel or restart changed: the builds whose state it set. */
+export const BuildsChangedResponse = z.object({ changed: z.array(z.number().int().positive()) });
+export type BuildsChangedResponse = z.infer<typeof BuildsChangedResponse>;
+
+export const Builder = z.object({
+  name: z.string(),
+  systems: z.array(z.string()),
+  features: z.array(z.string()),
+  maxJobs: z.number().int(),
+  lastSeen: Timestamp,
+  /** Called in within the last minute, or holds a live lease. */
+  connected: z.boolean(),
+  running: z.array(
+    z.object({
+      build: z.number().int().positive(),
+      drvPath: z.string(),
+      attempt: z.number().int(),
+      since: Timestamp,
+    }),
+  ),
+});
+export type Builder = z.infer<typeof Builder>;
+
+export const BuildersResponse = z.object({ builders: z.array(Builder) });
+export type BuildersResponse = z.infer<typeof BuildersResponse>;

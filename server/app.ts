@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
 import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
+import { buildRoutes } from "./routes/builds.js";
 import type { AppContext, AppEnv } from "./routes/env.js";
 import { evaluationRoutes } from "./routes/evaluations.js";
 import { healthRoutes } from "./routes/health.js";
@@ -34,7 +35,8 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", pushRoutes(ctx, opts.evaluator))
     .route("/api/v1", jobsetRoutes(ctx))
     .route("/api/v1", evaluationRoutes(ctx, opts.evaluator))
-    .route("/api/v1", builderRoutes(ctx, opts.builder));
+    .route("/api/v1", builderRoutes(ctx, opts.builder))
+    .route("/api/v1", buildRoutes(ctx));
   if (opts.storehouse) app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
 
   app.notFound((c) =>

@@ -119,13 +119,24 @@ async function setUp(opts: BuilderOptions): Promise<Env> {
   return { server, token: opts.token, store, env, say: opts.say ?? ((l) => process.stderr.write(`${l}\n`)) };
 }
 
-function killGroup(child: ChildProcess): void {
+/** Nix kills the builder it started (in a session of its own) when it is interrupted, but not when killed. */
+const NIX_GRACE_MS = 5000;
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
-    process.kill(-child.pid, "SIGKILL");
+    process.kill(-child.pid, signal);
   } catch {
-    child.kill("SIGKILL");
+    child.kill(signal);
   }
+}
+
+/** SIGTERM first, so Nix stops its builder; SIGKILL for whatever is left after a grace period. */
+function killGroup(child: ChildProcess): void {
+  signalGroup(child, "SIGTERM");
+  const force = setTimeout(() => signalGroup(child, "SIGKILL"), NIX_GRACE_MS);
+  force.unref();
+  child.once("close", () => clearTimeout(force));
 }
 
 interface Spawned {
@@ -324,11 +335,13 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
   const pollMs = opts.pollMs ?? 1000;
   const sleep = (ms: number) =>
     new Promise<void>((done) => {
-      const t = setTimeout(done, ms);
-      opts.signal?.addEventListener("abort", () => {
+      const wake = () => {
         clearTimeout(t);
+        opts.signal?.removeEventListener("abort", wake);
         done();
-      });
+      };
+      const t = setTimeout(wake, ms);
+      opts.signal?.addEventListener("abort", wake);
     });
   e.say(
     `flox builder ${name}: ${opts.systems.join(",")}, up to ${maxJobs} jobs, store ${e.store}, server ${e.server}`,

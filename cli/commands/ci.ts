@@ -15,7 +15,7 @@ const stateColor: Partial<Record<string, (s: string) => string>> = {
   aborted: red,
   skipped: dim,
 };
-const paintState = (state: string) => (stateColor[state] ?? ((s: string) => s))(state);
+export const paintState = (state: string) => (stateColor[state] ?? ((s: string) => s))(state);
 
 /** `3 jobs, 1 to build, 2 already built` — the words the push prints (hooks/push-record.ts). */
 export function describeCounts(e: Evaluation): string {

@@ -17,6 +17,7 @@ export function registerCommands(program: Command): void {
   registerToken(program);
   registerPushes(program);
   registerCi(program);
+  registerBuilds(program);
   registerBuilder(program);
 }
 
@@ -275,4 +276,63 @@ Examples:
   flox builder --store ./b1 --systems x86_64-linux --features kvm --max-jobs 4 --name b1
 `,
   );
+}
+
+function registerBuilds(program: Command): void {
+  const load = () => import("./builds.js");
+  const builds = program
+    .command("builds")
+    .description("list builds, newest first (those of the orgs this token may read)")
+    .option("--state <state>", "only builds in this state, e.g. running, queued, failed")
+    .option("--org <org>", "only builds an org's evaluations want")
+    .option("--limit <n>", "at most this many (default 100)")
+    .action(async (opts, cmd: Command) => (await load()).listBuilds(cmd, opts));
+  examples(builds, ["flox builds --state running", "flox builds --org acme --state failed --json"]);
+
+  const build = program
+    .command("build")
+    .description("show one build: derivation, outputs, state, builder, what it waits for")
+    .argument("<id>", "the build's number")
+    .action(async (id: string, _opts, cmd: Command) => (await load()).showBuild(cmd, id));
+  examples(build, ["flox build 17", "flox build 17 --json"]);
+
+  const log = program
+    .command("log")
+    .description("print a build's log; --follow streams it until the build finished")
+    .argument("<id>", "the build's number")
+    .option("-f, --follow", "keep printing new output until the build finished; exit 1 unless it succeeded")
+    .action(async (id: string, opts, cmd: Command) => (await load()).showLog(cmd, id, opts));
+  examples(log, ["flox log 17", "flox log 17 --follow"]);
+
+  const cancel = program
+    .command("cancel")
+    .description("cancel a queued or running build, or with --eval every such build of an evaluation")
+    .argument("<id>", "a build number, or an evaluation number with --eval")
+    .option("--eval", "the number is an evaluation's")
+    .action(async (id: string, opts, cmd: Command) => (await load()).cancel(cmd, id, opts));
+  examples(cancel, ["flox cancel 17", "flox cancel --eval 4"]);
+
+  const restart = program
+    .command("restart")
+    .description(
+      "requeue a build that ended without success (and what was waiting for it), or with --eval every such build of an evaluation",
+    )
+    .argument("<id>", "a build number, or an evaluation number with --eval")
+    .option("--eval", "the number is an evaluation's")
+    .action(async (id: string, opts, cmd: Command) => (await load()).restart(cmd, id, opts));
+  examples(restart, ["flox restart 17", "flox restart --eval 4"]);
+
+  const bump = program
+    .command("bump")
+    .description("move a queued build ahead of everything queued now (or set its priority)")
+    .argument("<id>", "the build's number")
+    .option("--priority <n>", "set this priority instead (higher runs first; the default is 0)")
+    .action(async (id: string, opts, cmd: Command) => (await load()).bump(cmd, id, opts));
+  examples(bump, ["flox bump 17", "flox bump 17 --priority -5"]);
+
+  const builders = program
+    .command("builders")
+    .description("the builders that called in: connected or not, systems, what each runs now")
+    .action(async (_opts, cmd: Command) => (await load()).listBuilders(cmd));
+  examples(builders, ["flox builders", "flox builders --json"]);
 }

@@ -4,11 +4,9 @@
  * loses its lease to the other, and a stock Nix client with an empty store substitutes and runs an output.
  * Builds come from the evaluator (the push creates them); nothing here inserts them by hand.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,7 +17,14 @@ import {
   push,
   workRepoFromFixture,
 } from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
+import {
+  type BuilderProcess,
+  buildFinished,
+  queryDb,
+  serverSystem,
+  startBuilderProcess,
+  waitFor as waitUntil,
+} from "../testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
 let srv: TestServer;
@@ -27,7 +32,7 @@ let tmp = "";
 let work = "";
 let builderToken = "";
 let system = "";
-const running = new Map<string, { child: ChildProcess; log: () => string }>();
+const running = new Map<string, BuilderProcess>();
 
 interface BuildRow {
   attr: string;
@@ -39,14 +44,7 @@ interface BuildRow {
   outputs: string;
 }
 
-function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new Database(join(srv.dataDir, "db.sqlite"), { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
+const query = <T>(sql: string, ...params: unknown[]) => queryDb<T>(srv.dataDir, sql, ...params);
 
 /** The builds of the newest evaluation, by attr. */
 function buildsByAttr(): Record<string, BuildRow> {
@@ -57,63 +55,27 @@ function buildsByAttr(): Record<string, BuildRow> {
   return Object.fromEntries(rows.map((r) => [r.attr, r]));
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > until) {
-      const logs = [...running].map(([n, b]) => `--- ${n}\n${b.log().slice(-3000)}`).join("\n");
-      throw new Error(`timed out waiting for ${what}; builds: ${JSON.stringify(buildsByAttr())}\n${logs}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+const explain = () =>
+  `builds: ${JSON.stringify(buildsByAttr())}\n${[...running.values()].map((b) => `--- ${b.name}\n${b.log().slice(-3000)}`).join("\n")}`;
+
+function waitFor<T>(what: string, probe: () => T | undefined | false): Promise<T> {
+  return waitUntil(what, probe, { explain });
 }
 
-const finished = (s: string) => s !== "queued" && s !== "running";
+const finished = buildFinished;
 
 function startBuilder(name: string): void {
-  const child = spawn(
-    process.execPath,
-    [
-      join(projectRoot, "cli", "bin", "flox"),
-      "builder",
-      "--server",
-      srv.url,
-      "--token",
-      builderToken,
-      "--store",
-      join(tmp, `store-${name}`),
-      "--systems",
-      system,
-      "--name",
-      name,
-    ],
-    {
-      env: { ...process.env, FLOX_BUILDER_POLL_MS: "200", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+  running.set(
+    name,
+    startBuilderProcess(srv, { name, token: builderToken, store: join(tmp, `store-${name}`), system }),
   );
-  let log = "";
-  child.stdout?.setEncoding("utf8").on("data", (c: string) => {
-    log += c;
-  });
-  child.stderr?.setEncoding("utf8").on("data", (c: string) => {
-    log += c;
-  });
-  running.set(name, { child, log: () => log });
 }
 
 async function stopBuilder(name: string, signal: NodeJS.Signals): Promise<void> {
   const b = running.get(name);
   if (!b) return;
   running.delete(name);
-  if (b.child.exitCode !== null || b.child.signalCode !== null) return;
-  const exited = new Promise((r) => b.child.once("exit", r));
-  b.child.kill(signal);
-  const force = setTimeout(() => b.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(force);
+  await b.stop(signal);
 }
 
 test.before(async () => {
@@ -124,7 +86,7 @@ test.before(async () => {
   const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "builders" });
   assert.is(t.status, 201, JSON.stringify(t.body));
   builderToken = t.body.secret;
-  system = JSON.parse(await readFile(join(srv.dataDir, "run", "hooks.json"), "utf8")).system;
+  system = await serverSystem(srv.dataDir);
 });
 
 test.after(async () => {

@@ -284,6 +284,8 @@ export function cancelBuild(db: Db, buildId: number): BuildState {
     if (!build) throw new NotFoundError(`there is no build ${buildId}`);
     if (build.state !== "queued" && build.state !== "running") return build.state;
     tx.update(builds).set({ state: "cancelled", finishedAt: nowSql }).where(eq(builds.id, buildId)).run();
+    // What waits on it can never start now; like a failure, that is a dependency failure (a restart undoes both).
+    cascadeDependencyFailed(tx, buildId);
     return "cancelled";
   });
 }

@@ -2,10 +2,11 @@
 // asks for it, with the edges "this build needs that one first" read from the derivations themselves.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api-schemas.js";
 import { type Derivation, parseDerivation, requiredFeatures } from "../../lib/derivation.js";
 import type { Job } from "../../lib/nix-eval.js";
+import { cascadeDependencyFailed } from "../builds/queue.js";
 import type { Db } from "../db/open.js";
 import { buildDeps, builds, cachePaths } from "../db/schema.js";
 
@@ -97,7 +98,40 @@ export function registerBuilds(
     registered.push({ attr: job.attr, buildId: known.id, outcome: known.outcome });
   }
   addDependencies(db, byDrv, graph);
-  return registered;
+  const doomed = failUnbuildable(
+    db,
+    [...byDrv.values()].map((b) => b.id),
+  );
+  return registered.map((r) => (doomed.has(r.buildId) ? { ...r, outcome: "failed" } : r));
+}
+
+/**
+ * A queued build that waits on one that ended without success (a failure the new evaluation does not retry)
+ * can never start: it is dependency-failed now, with everything queued behind it. Returns those of `ids`.
+ */
+function failUnbuildable(db: Db, ids: number[]): Set<number> {
+  const dead = new Set<number>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const rows = db.all<{ id: number }>(sql`
+      select distinct d.depends_on as id from build_deps d
+      join ${builds} b on b.id = d.build_id
+      join ${builds} x on x.id = d.depends_on
+      where b.state = 'queued' and b.id in (select value from json_each(${JSON.stringify(chunk)}))
+        and x.state in ('failed', 'dependency-failed', 'cancelled', 'timed-out', 'aborted')`);
+    for (const r of rows) cascadeDependencyFailed(db, r.id);
+  }
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    for (const b of db
+      .select({ id: builds.id })
+      .from(builds)
+      .where(and(inArray(builds.id, chunk), eq(builds.state, "dependency-failed")))
+      .all()) {
+      dead.add(b.id);
+    }
+  }
+  return dead;
 }
 
 function findOrCreateBuild(

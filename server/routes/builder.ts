@@ -1,7 +1,6 @@
 // /builder: what `flox builder` calls (builder tokens only): claim work under a lease, heartbeat, stream the
 // log, report the result. See server/builds/queue.ts for the rules and docs/API.md, "Builders".
 import { appendFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import {
@@ -12,6 +11,7 @@ import {
   HeartbeatBody,
   type HeartbeatResponse,
 } from "../../lib/api-schemas.js";
+import { buildLogPath } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
@@ -33,11 +33,6 @@ const BuildId = z
 
 /** One log chunk; the builder sends them every half second or so. */
 const MAX_LOG_CHUNK = 4 * 1024 * 1024;
-
-/** Where a build's log is kept: DATA_DIR/logs/<id>.log, every attempt appended. */
-export function buildLogPath(ctx: AppContext, buildId: number): string {
-  return join(ctx.paths.logs, `${buildId}.log`);
-}
 
 function builderOnly(ctx: AppContext): MiddlewareHandler<AppEnv> {
   const auth = requireToken(ctx);
@@ -83,7 +78,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
         }
       }
       await appendFile(
-        buildLogPath(ctx, claimed.id),
+        buildLogPath(ctx.paths.logs, claimed.id),
         `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
       );
       log.info("build claimed");
@@ -110,7 +105,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       if (bytes.length > MAX_LOG_CHUNK) {
         throw new InvalidInputError(`a log chunk may be at most ${MAX_LOG_CHUNK} bytes; send smaller pieces`);
       }
-      if (bytes.length > 0) await appendFile(buildLogPath(ctx, id), bytes);
+      if (bytes.length > 0) await appendFile(buildLogPath(ctx.paths.logs, id), bytes);
       return c.body(null, 204);
     })
     .post("/builder/builds/:id/result", auth, async (c) => {

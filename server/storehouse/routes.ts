@@ -1,9 +1,13 @@
 // /cache: the Storehouse as a Nix binary cache (the layout `nix copy --to http://…` reads and writes).
 // Answers are plain text, not the API's JSON: the people reading them are looking at nix's error output.
 import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import { buildLogPath } from "../builds/build-log.js";
+import { findBuildByDrv } from "../builds/records.js";
 import { toHttpError } from "../http-errors.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
 import { cacheReader, cacheWriter } from "./auth.js";
@@ -11,6 +15,9 @@ import { PayloadTooLargeError } from "./errors.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
 import { bytesResponse, fileResponse, IMMUTABLE, IMMUTABLE_PRIVATE } from "./serve-file.js";
 import type { PutResult, Storehouse } from "./store.js";
+
+/** `<32 nix32 chars>-<name>.drv`, nothing else: it becomes a database lookup. */
+const DrvBaseName = z.string().regex(/^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,207}\.drv$/);
 
 export interface StorehouseRouteOptions {
   storehouse: Storehouse;
@@ -84,6 +91,24 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
     .put("/nar/:file", write, async (c) => {
       tooLargeByHeader(c, storehouse.limits.nar, "the NAR");
       return stored(c, await storehouse.putNar(c.req.param("file"), c.req.raw.body));
+    })
+    // `nix log --store URL PATH` reads the output's Deriver, then log/<drv>: the log of that derivation's build.
+    .get("/log/:drv", read, async (c) => {
+      const drv = c.req.param("drv");
+      const build = DrvBaseName.safeParse(drv).success
+        ? findBuildByDrv(ctx.db, `/nix/store/${drv}`)
+        : undefined;
+      if (!build) return notFound(c, `log/${drv}`);
+      const path = buildLogPath(ctx.paths.logs, build.id);
+      const info = await stat(path).catch(() => undefined);
+      if (!info) return notFound(c, `log/${drv}`);
+      const res = await fileResponse(c.req.raw, path, {
+        contentType: "text/plain; charset=utf-8",
+        // A log grows while its build runs and again at a restart: revalidate, never keep.
+        etag: `"log-${build.id}-${info.size}-${Math.trunc(info.mtimeMs)}"`,
+        cacheControl: "no-cache",
+      });
+      return res ?? notFound(c, `log/${drv}`);
     })
     .get("/:file", read, async (c) => {
       const name = c.req.param("file");

@@ -1,0 +1,284 @@
+// Builds as people see them: listed, shown, cancelled, restarted and bumped through the API. The queue's own
+// moves (claim, lease, result) are in queue.ts; this module only reads builds and changes them on request.
+import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
+import type { Build, BuildDetail, Builder, BuildState } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import {
+  builders,
+  buildLeases,
+  buildResults,
+  builds,
+  evalJobs,
+  evaluations,
+  jobsets,
+  orgs,
+} from "../db/schema.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import { cancelBuild } from "./queue.js";
+
+export type BuildRow = typeof builds.$inferSelect;
+
+/** Ended without a verdict of success: a restart puts these back in the queue. */
+export const restartableStates: readonly BuildState[] = [
+  "failed",
+  "dependency-failed",
+  "cancelled",
+  "timed-out",
+  "aborted",
+];
+export const unfinishedStates: readonly BuildState[] = ["queued", "running"];
+
+export function getBuild(db: Db, id: number): BuildRow {
+  const row = db.select().from(builds).where(eq(builds.id, id)).get();
+  if (!row) throw new NotFoundError(`there is no build ${id}; list them with: flox builds`);
+  return row;
+}
+
+/** The newest build of a derivation (`/nix/store/<hash>-<name>.drv`), or undefined. */
+export function findBuildByDrv(db: Db, drvPath: string): BuildRow | undefined {
+  return db.select().from(builds).where(eq(builds.drvPath, drvPath)).get();
+}
+
+/** Ids of the orgs whose evaluations have a job on this build: who may see and steer it. */
+export function orgIdsOfBuild(db: Db, buildId: number): number[] {
+  return db
+    .selectDistinct({ id: jobsets.orgId })
+    .from(evalJobs)
+    .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
+    .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
+    .where(eq(evalJobs.buildId, buildId))
+    .all()
+    .map((r) => r.id);
+}
+
+export interface BuildFilter {
+  state?: BuildState | undefined;
+  /** Only builds that are jobs of these orgs' evaluations; undefined = every build (admin). */
+  orgIds?: number[] | undefined;
+  limit: number;
+}
+
+export function listBuilds(db: Db, filter: BuildFilter): BuildRow[] {
+  const where: SQL[] = [];
+  if (filter.state) where.push(eq(builds.state, filter.state));
+  if (filter.orgIds) {
+    if (filter.orgIds.length === 0) return [];
+    where.push(
+      inArray(
+        builds.id,
+        db
+          .select({ id: evalJobs.buildId })
+          .from(evalJobs)
+          .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
+          .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
+          .where(inArray(jobsets.orgId, filter.orgIds)),
+      ),
+    );
+  }
+  return db
+    .select()
+    .from(builds)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(builds.id))
+    .limit(filter.limit)
+    .all();
+}
+
+/** Where each build is wanted: the newest job per org and attr, at most a few per build. */
+function jobsOfBuilds(db: Db, ids: number[]): Map<number, Build["jobs"]> {
+  const out = new Map<number, Build["jobs"]>();
+  if (ids.length === 0) return out;
+  const rows = db
+    .select({
+      buildId: evalJobs.buildId,
+      attr: evalJobs.attr,
+      evaluation: evalJobs.evaluationId,
+      org: orgs.name,
+      branch: jobsets.branch,
+    })
+    .from(evalJobs)
+    .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
+    .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
+    .innerJoin(orgs, eq(orgs.id, jobsets.orgId))
+    .where(inArray(evalJobs.buildId, ids))
+    .orderBy(desc(evalJobs.evaluationId))
+    .all();
+  for (const r of rows) {
+    const list = out.get(r.buildId) ?? [];
+    const seen = list.some((j) => j.org === r.org && j.branch === r.branch && j.attr === r.attr);
+    if (!seen && list.length < 10)
+      list.push({ org: r.org, branch: r.branch, attr: r.attr, evaluation: r.evaluation });
+    out.set(r.buildId, list);
+  }
+  return out;
+}
+
+/** The API's view of builds: with where they are wanted, who runs (or ran) them, and why they ended so. */
+export function presentBuilds(db: Db, rows: readonly BuildRow[]): Build[] {
+  const ids = rows.map((r) => r.id);
+  const jobs = jobsOfBuilds(db, ids);
+  const leases = new Map(
+    ids.length
+      ? db
+          .select()
+          .from(buildLeases)
+          .where(inArray(buildLeases.buildId, ids))
+          .all()
+          .map((l) => [l.buildId, l] as const)
+      : [],
+  );
+  const results = new Map(
+    ids.length
+      ? db
+          .select()
+          .from(buildResults)
+          .where(inArray(buildResults.buildId, ids))
+          .all()
+          .map((r) => [r.buildId, r] as const)
+      : [],
+  );
+  return rows.map((b) => ({
+    id: b.id,
+    drvPath: b.drvPath,
+    system: b.system,
+    requiredFeatures: b.requiredFeatures,
+    outputs: b.outputs,
+    state: b.state,
+    priority: b.priority,
+    attempts: b.attempts,
+    builder: leases.get(b.id)?.builder ?? results.get(b.id)?.builder ?? null,
+    message: results.get(b.id)?.message ?? null,
+    jobs: jobs.get(b.id) ?? [],
+    createdAt: b.createdAt,
+    startedAt: b.startedAt,
+    finishedAt: b.finishedAt,
+  }));
+}
+
+/** One build with the builds it waits for and the ones waiting for it. */
+export function presentBuildDetail(db: Db, row: BuildRow): BuildDetail {
+  const [build] = presentBuilds(db, [row]);
+  if (!build) throw new Error("presentBuilds lost a row");
+  const dependsOn = db.all<{ id: number; state: BuildState }>(
+    sql`select b.id, b.state from build_deps d join ${builds} b on b.id = d.depends_on where d.build_id = ${row.id} order by b.id`,
+  );
+  const dependents = db.all<{ id: number; state: BuildState }>(
+    sql`select b.id, b.state from build_deps d join ${builds} b on b.id = d.build_id where d.depends_on = ${row.id} order by b.id`,
+  );
+  return { ...build, dependsOn, dependents };
+}
+
+/**
+ * Puts a build that ended without success back in the queue with fresh attempts, and with it every build that
+ * was dependency-failed because of it (transitively): they had no verdict of their own. Returns the ids requeued.
+ */
+export function restartBuild(db: Db, id: number): number[] {
+  return db.transaction(
+    (tx) => {
+      const build = tx.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).get();
+      if (!build) throw new NotFoundError(`there is no build ${id}`);
+      if (!restartableStates.includes(build.state)) {
+        throw new ConflictError(
+          `build ${id} is ${build.state}; only a build that ended without success (${restartableStates.join(", ")}) can be restarted`,
+        );
+      }
+      const dependents = tx.all<{ id: number }>(sql`
+        with recursive dependents(id) as (
+          select build_id from build_deps where depends_on = ${id}
+          union
+          select d.build_id from build_deps d join dependents p on d.depends_on = p.id
+        )
+        select b.id from ${builds} b where b.id in (select id from dependents) and b.state = 'dependency-failed'`);
+      const ids = [id, ...dependents.map((d) => d.id)];
+      tx.update(builds)
+        .set({ state: "queued", attempts: 0, startedAt: null, finishedAt: null })
+        .where(inArray(builds.id, ids))
+        .run();
+      tx.delete(buildResults).where(inArray(buildResults.buildId, ids)).run();
+      return ids;
+    },
+    { behavior: "immediate" },
+  );
+}
+
+/** Sets a queued build's priority; without one, it goes ahead of every build queued now. */
+export function bumpBuild(db: Db, id: number, priority?: number): number {
+  return db.transaction(
+    (tx) => {
+      const build = tx.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).get();
+      if (!build) throw new NotFoundError(`there is no build ${id}`);
+      if (build.state !== "queued") {
+        throw new ConflictError(`build ${id} is ${build.state}; only a queued build can be bumped`);
+      }
+      const top = tx.get<{ p: number | null }>(
+        sql`select max(priority) as p from ${builds} where state = 'queued' and id != ${id}`,
+      );
+      const value = priority ?? Math.max(0, top?.p ?? 0) + 1;
+      tx.update(builds).set({ priority: value }).where(eq(builds.id, id)).run();
+      return value;
+    },
+    { behavior: "immediate" },
+  );
+}
+
+/** The build ids of an evaluation's jobs. */
+export function buildIdsOfEvaluation(db: Db, evaluationId: number): number[] {
+  return db
+    .selectDistinct({ id: evalJobs.buildId })
+    .from(evalJobs)
+    .where(eq(evalJobs.evaluationId, evaluationId))
+    .all()
+    .map((r) => r.id);
+}
+
+/** Cancels every queued or running build of an evaluation (shared builds are cancelled for all who share them). */
+export function cancelEvaluationBuilds(db: Db, evaluationId: number): number[] {
+  return buildIdsOfEvaluation(db, evaluationId).filter((id) => cancelBuild(db, id) === "cancelled");
+}
+
+/** Restarts the builds of an evaluation that ended without success. */
+export function restartEvaluationBuilds(db: Db, evaluationId: number): number[] {
+  const restarted = new Set<number>();
+  for (const id of buildIdsOfEvaluation(db, evaluationId)) {
+    if (restarted.has(id)) continue;
+    const row = db.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).get();
+    if (row && restartableStates.includes(row.state)) for (const r of restartBuild(db, id)) restarted.add(r);
+  }
+  return [...restarted].sort((a, b) => a - b);
+}
+
+/** A builder counts as connected while it called within this long. */
+const CONNECTED_MS = 60_000;
+
+export function listBuilders(db: Db, now = Date.now()): Builder[] {
+  const leases = db
+    .select({ lease: buildLeases, drvPath: builds.drvPath })
+    .from(buildLeases)
+    .innerJoin(builds, eq(builds.id, buildLeases.buildId))
+    .where(sql`${buildLeases.expiresAt} > ${now}`)
+    .all();
+  return db
+    .select()
+    .from(builders)
+    .orderBy(builders.name)
+    .all()
+    .map((b) => {
+      const running = leases
+        .filter((l) => l.lease.builder === b.name)
+        .map((l) => ({
+          build: l.lease.buildId,
+          drvPath: l.drvPath,
+          attempt: l.lease.attempt,
+          since: l.lease.claimedAt,
+        }));
+      return {
+        name: b.name,
+        systems: b.systems,
+        features: b.features,
+        maxJobs: b.maxJobs,
+        lastSeen: b.lastSeen,
+        connected: running.length > 0 || now - Date.parse(b.lastSeen) < CONNECTED_MS,
+        running,
+      };
+    });
+}

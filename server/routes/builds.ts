@@ -1,0 +1,176 @@
+// Builds and builders for people: list, show, log (followed live), cancel, restart, bump; the builders and
+// what they run. A build is shared by every org whose evaluations want it: any of them may see and steer it.
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { z } from "zod";
+import {
+  type BuildersResponse,
+  type BuildResponse,
+  BuildState,
+  type BuildsChangedResponse,
+  type BuildsResponse,
+  Name,
+  PriorityBody,
+  type Role,
+} from "../../lib/api-schemas.js";
+import { buildLogPath, readLogFrom } from "../builds/build-log.js";
+import { cancelBuild } from "../builds/queue.js";
+import {
+  bumpBuild,
+  cancelEvaluationBuilds,
+  getBuild,
+  listBuilders,
+  listBuilds,
+  orgIdsOfBuild,
+  presentBuildDetail,
+  presentBuilds,
+  restartBuild,
+  restartEvaluationBuilds,
+  unfinishedStates,
+} from "../builds/records.js";
+import type { Db } from "../db/open.js";
+import { getOrg } from "../domain/orgs.js";
+import { readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
+import type { TokenRecord } from "../domain/tokens.js";
+import { ForbiddenError, InvalidInputError } from "../errors.js";
+import { getEvaluation } from "../evaluations/records.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { jsonBody, param } from "./validate.js";
+
+const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const ListQuery = z.object({
+  state: BuildState.optional(),
+  org: Name.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+const LogQuery = z.object({
+  offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  follow: z.enum(["0", "1", "true", "false"]).optional(),
+});
+/** How often a followed log looks for new bytes. */
+const FOLLOW_POLL_MS = 300;
+
+/** The build, if this token has at least `needed` in one of the orgs that want it. */
+function requireBuildRole(db: Db, token: TokenRecord, buildId: number, needed: Role) {
+  const build = getBuild(db, buildId);
+  if (token.scope === "admin") return build;
+  const ok = orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
+  if (!ok) {
+    throw new ForbiddenError(
+      `this token may not ${needed === "reader" ? "read" : "steer"} build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
+    );
+  }
+  return build;
+}
+
+function query<S extends z.ZodTypeAny>(raw: Record<string, string>, schema: S): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new InvalidInputError(`invalid query: ${msg}`);
+  }
+  return parsed.data;
+}
+
+export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
+  const { db } = ctx;
+  const auth = requireToken(ctx);
+  const detail = (id: number) =>
+    ({ build: presentBuildDetail(db, getBuild(db, id)) }) satisfies BuildResponse;
+  return new Hono<AppEnv>()
+    .get("/builds", auth, (c) => {
+      const q = query(c.req.query(), ListQuery);
+      const token = c.get("token");
+      let orgIds = readableOrgIds(db, token);
+      if (q.org) {
+        const org = getOrg(db, q.org);
+        requireRole(db, token, org, "reader");
+        orgIds = [org.id];
+      }
+      const rows = listBuilds(db, { state: q.state, orgIds, limit: q.limit });
+      return c.json({ builds: presentBuilds(db, rows) } satisfies BuildsResponse);
+    })
+    .get("/builds/:id", auth, (c) => {
+      const id = param(c, "id", Id);
+      requireBuildRole(db, c.get("token"), id, "reader");
+      return c.json(detail(id));
+    })
+    .get("/builds/:id/log", auth, async (c) => {
+      const id = param(c, "id", Id);
+      requireBuildRole(db, c.get("token"), id, "reader");
+      const q = query(c.req.query(), LogQuery);
+      const path = buildLogPath(ctx.paths.logs, id);
+      const follow = q.follow === "1" || q.follow === "true";
+      c.header("content-type", "text/plain; charset=utf-8");
+      c.header("cache-control", "no-store");
+      c.header("x-content-type-options", "nosniff");
+      if (!follow) {
+        // Whole log from the offset, in pieces: a log is as long as the build made it.
+        return stream(c, async (s) => {
+          let offset = q.offset;
+          for (;;) {
+            const chunk = await readLogFrom(path, offset);
+            if (chunk.length === 0) return;
+            await s.write(chunk);
+            offset += chunk.length;
+          }
+        });
+      }
+      // Followed: new bytes as they arrive, until the build finished and every byte was sent.
+      return stream(c, async (s) => {
+        let offset = q.offset;
+        let aborted = false;
+        s.onAbort(() => {
+          aborted = true;
+        });
+        while (!aborted) {
+          const done = !unfinishedStates.includes(getBuild(db, id).state);
+          const chunk = await readLogFrom(path, offset);
+          if (chunk.length > 0) {
+            await s.write(chunk);
+            offset += chunk.length;
+            continue;
+          }
+          if (done) return;
+          await s.sleep(FOLLOW_POLL_MS);
+        }
+      });
+    })
+    .post("/builds/:id/cancel", auth, (c) => {
+      const id = param(c, "id", Id);
+      requireBuildRole(db, c.get("token"), id, "member");
+      cancelBuild(db, id);
+      ctx.logger.info({ build: id, by: c.get("token").id }, "build cancel requested");
+      return c.json(detail(id));
+    })
+    .post("/builds/:id/restart", auth, (c) => {
+      const id = param(c, "id", Id);
+      requireBuildRole(db, c.get("token"), id, "member");
+      const changed = restartBuild(db, id);
+      ctx.logger.info({ build: id, changed, by: c.get("token").id }, "build restarted");
+      return c.json(detail(id));
+    })
+    .post("/builds/:id/priority", auth, async (c) => {
+      const id = param(c, "id", Id);
+      requireBuildRole(db, c.get("token"), id, "member");
+      const body = await jsonBody(c, PriorityBody);
+      bumpBuild(db, id, body.priority);
+      return c.json(detail(id));
+    })
+    .post("/evaluations/:id/cancel", auth, (c) => {
+      const e = getEvaluation(db, param(c, "id", Id));
+      requireRole(db, c.get("token"), getOrg(db, e.org), "member");
+      const changed = cancelEvaluationBuilds(db, e.id);
+      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
+      return c.json({ changed } satisfies BuildsChangedResponse);
+    })
+    .post("/evaluations/:id/restart", auth, (c) => {
+      const e = getEvaluation(db, param(c, "id", Id));
+      requireRole(db, c.get("token"), getOrg(db, e.org), "member");
+      const changed = restartEvaluationBuilds(db, e.id);
+      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
+      return c.json({ changed } satisfies BuildsChangedResponse);
+    })
+    .get("/builders", auth, (c) => c.json({ builders: listBuilders(db) } satisfies BuildersResponse));
+}
