@@ -33,6 +33,12 @@ export interface Job {
   drvPath: string;
   /** Output name → store path. */
   outputs: Record<string, string>;
+  /** From `meta.timeout`: the build's time limit in seconds (null: the server's default). */
+  timeoutSeconds?: number | null;
+  /** From `meta.maxSilent`: seconds without output before the build is killed. */
+  maxSilentSeconds?: number | null;
+  /** From `meta.schedulingPriority`: higher runs first. */
+  priority?: number | null;
 }
 
 export interface EvalOptions {

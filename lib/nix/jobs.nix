@@ -1,6 +1,7 @@
 # What the push gate and the evaluator read from an org's repo: for each package, the
-# derivation's name, system, .drv path and output paths, as plain JSON-able data. Only
-# these are forced, so `meta` and anything else a package carries stay unevaluated.
+# derivation's name, system, .drv path and output paths, as plain JSON-able data, and the
+# scheduling hints Hydra also reads from `meta` (timeout, maxSilent, schedulingPriority).
+# Nothing else a package carries is forced.
 {
   repo,
   busybox ? null,
@@ -21,14 +22,31 @@ let
       ;
   };
   names = if namesJson == null then builtins.attrNames pkgs else builtins.fromJSON namesJson;
+  # A broken `meta` must not sink the package: its hints are simply absent then.
+  metaOf =
+    p:
+    let
+      m = builtins.tryEval (p.meta or { });
+    in
+    if m.success && builtins.isAttrs m.value then m.value else { };
+  hint =
+    meta: key: min:
+    let
+      v = builtins.tryEval (meta.${key} or null);
+    in
+    if v.success && builtins.isInt v.value && v.value >= min then v.value else null;
   describe =
     name:
     let
       p = pkgs.${name};
+      meta = metaOf p;
     in
     if builtins.isAttrs p && p.type or null == "derivation" then
       {
         inherit (p) name system drvPath;
+        timeoutSeconds = hint meta "timeout" 1;
+        maxSilentSeconds = hint meta "maxSilent" 1;
+        priority = hint meta "schedulingPriority" (-1000000);
         outputs = builtins.listToAttrs (
           map (o: {
             name = o;

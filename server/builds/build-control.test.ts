@@ -337,4 +337,51 @@ test("a server killed mid-queue restarts without losing or duplicating a build",
   await b3.stop();
 });
 
+test("meta.timeout and meta.maxSilent end a build as timed-out, never retried; meta.schedulingPriority orders", async () => {
+  await stopBuilders();
+  await pushPackages(
+    {
+      "too-slow": `{ runCommand }:\n\nrunCommand "too-slow" { meta.timeout = 2; } "echo working; sleep 60; mkdir $out"\n`,
+      "too-quiet": `{ runCommand }:\n\nrunCommand "too-quiet" { meta.maxSilent = 2; } "echo one line; sleep 60; mkdir $out"\n`,
+      urgent: `{ runCommand }:\n\nrunCommand "urgent" { meta.schedulingPriority = 50; } "mkdir $out"\n`,
+    },
+    "limits",
+  );
+  const fresh = await until("the new builds", () => {
+    const x = buildsByAttr();
+    return x["too-slow"] && x["too-quiet"] && x.urgent && x;
+  });
+  const prio = queryDb<{ id: number; priority: number; timeout_seconds: number; max_silent_seconds: number }>(
+    dataDir,
+    "select id, priority, timeout_seconds, max_silent_seconds from builds where id in (?, ?, ?) order by id",
+    fresh["too-slow"]?.id,
+    fresh["too-quiet"]?.id,
+    fresh.urgent?.id,
+  );
+  const byId = new Map(prio.map((r) => [r.id, r]));
+  assert.is(byId.get(fresh["too-slow"]?.id ?? 0)?.timeout_seconds, 2);
+  assert.is(byId.get(fresh["too-quiet"]?.id ?? 0)?.max_silent_seconds, 2);
+  assert.is(byId.get(fresh.urgent?.id ?? 0)?.priority, 50);
+  const b4 = startBuilder("b4");
+  const done = await until(
+    "the limited builds to end",
+    () => {
+      const x = buildsByAttr();
+      return ["too-slow", "too-quiet", "urgent"].every((k) => buildFinished(x[k]?.state ?? "queued")) && x;
+    },
+    60_000,
+  );
+  assert.is(done["too-slow"]?.state, "timed-out");
+  assert.is(done["too-quiet"]?.state, "timed-out");
+  assert.is(done["too-slow"]?.attempts, 1, "a timeout is the build's own failure: not retried");
+  assert.is(done.urgent?.state, "succeeded");
+  assert.ok(
+    (done.urgent?.started_at ?? "~") <= (done["too-slow"]?.started_at ?? ""),
+    "the high-priority build ran first",
+  );
+  const log = await readFile(join(dataDir, "logs", `${fresh["too-quiet"]?.id}.log`), "utf8");
+  assert.match(log, /one line/);
+  await b4.stop();
+});
+
 test.run();

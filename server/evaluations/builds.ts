@@ -151,6 +151,9 @@ function findOrCreateBuild(
         requiredFeatures: drv ? requiredFeatures(drv) : [],
         outputs: job.outputs,
         state: cached ? "cached" : "queued",
+        ...(job.timeoutSeconds ? { timeoutSeconds: job.timeoutSeconds } : {}),
+        ...(job.maxSilentSeconds ? { maxSilentSeconds: job.maxSilentSeconds } : {}),
+        ...(typeof job.priority === "number" ? { priority: job.priority } : {}),
         ...(cached ? { finishedAt: nowIso() } : {}),
       })
       .returning({ id: builds.id })
