@@ -8,6 +8,7 @@ import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { createApp } from "./app.js";
+import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
 import { openDb } from "./db/open.js";
 import { listOrgs } from "./domain/orgs.js";
@@ -104,6 +105,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       basePath,
       system: nixSystem(),
+      publishDrvs: (drvPaths) => publishDrvClosure({ storehouse, storeRoot: paths.nixRoot }, drvPaths),
       // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.
       startDelayMs: Number(process.env.FLOX_TEST_EVAL_DELAY_MS) || 0,
     });

@@ -125,6 +125,18 @@ test("a push of a dependency chain prints its evaluation; builds wait on each ot
       `one build row for ${j.drvPath}`,
     );
   }
+  // The evaluator put each queued .drv (and its closure) in the Storehouse before any builder asked for it.
+  for (const j of e.body.evaluation.jobs as Array<{ drvPath: string }>) {
+    const hash = j.drvPath.slice("/nix/store/".length, "/nix/store/".length + 32);
+    const until = Date.now() + 30_000;
+    let status = 0;
+    while (Date.now() < until) {
+      status = (await fetch(`${srv.url}/cache/${hash}.narinfo`)).status;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.is(status, 200, `${j.drvPath} is in the Storehouse`);
+  }
 });
 
 test("the same tree on another branch shares the queued builds instead of queueing them again", async () => {

@@ -30,6 +30,12 @@ export interface EvaluatorOptions {
   isInStorehouse?: IsInStorehouse;
   /** Jobsets evaluated side by side, default 2. */
   concurrency?: number;
+  /**
+   * Puts the .drv closures of the builds an evaluation queued into the Storehouse, so that builders can
+   * substitute them. Runs after the evaluation is recorded, in the background; the claim route does it again
+   * (idempotently) for any build it hands out, so a failure here costs time, never correctness.
+   */
+  publishDrvs?: (drvPaths: string[]) => Promise<unknown>;
   /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
   startDelayMs?: number;
 }
@@ -129,8 +135,15 @@ export class Evaluator {
         result.jobs.map((j) => j.drvPath),
       );
       if (this.#closed) return;
-      const counts = this.#record(e, result.jobs, result.problems, graph);
+      const { counts, queued } = this.#record(e, result.jobs, result.problems, graph);
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
+      if (queued.length > 0 && this.#o.publishDrvs) {
+        const started = Date.now();
+        this.#o
+          .publishDrvs(queued)
+          .then(() => log.info({ drvs: queued.length, ms: Date.now() - started }, ".drv closures published"))
+          .catch((err) => log.warn({ err }, "publishing .drv closures failed; the claim will retry"));
+      }
     } catch (err) {
       if (this.#closed) return;
       const message =
@@ -175,14 +188,16 @@ export class Evaluator {
     jobs: readonly Job[],
     problems: readonly Problem[],
     graph: Awaited<ReturnType<typeof readDrvClosure>>,
-  ): Record<BuildOutcome, number> {
+  ): { counts: Record<BuildOutcome, number>; queued: string[] } {
     return this.#o.db.transaction((tx) => {
       const registered = registerBuilds(tx, jobs, graph, this.#isIn);
       const counts: Record<BuildOutcome, number> = { new: 0, shared: 0, cached: 0, failed: 0 };
+      const queued: string[] = [];
       for (const [i, job] of jobs.entries()) {
         const r = registered[i];
         if (!r) continue;
         counts[r.outcome]++;
+        if (r.outcome === "new") queued.push(job.drvPath);
         tx.insert(evalJobs)
           .values({
             evaluationId: e.id,
@@ -221,7 +236,7 @@ export class Evaluator {
         })
         .where(eq(evaluations.id, e.id))
         .run();
-      return counts;
+      return { counts, queued };
     });
   }
 }
