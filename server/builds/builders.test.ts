@@ -189,18 +189,15 @@ test("a builder killed mid-build loses its lease; the other builder finishes the
   assert.match(log, /attempt 2 of build/);
 });
 
-test("a stock Nix client with only our key substitutes an output and runs it", async () => {
-  const a = buildsByAttr().a;
-  const out = (JSON.parse(a?.outputs ?? "{}") as Record<string, string>).out ?? "";
-  assert.match(out, /^\/nix\/store\//);
-  const key = (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim();
-  const client = join(tmp, "client");
+/** Runs `script` as a brand-new machine's Nix: an empty /nix in a private mount namespace, trusting only `key`. */
+async function freshClient(name: string, key: string, script: string, out: string) {
+  const client = join(tmp, name);
   for (const d of ["nix", "etc", "home"]) await mkdir(join(client, d), { recursive: true });
   await writeFile(
     join(client, "etc", "nix.conf"),
     `substituters = ${srv.url}/cache\ntrusted-public-keys = ${key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
   );
-  const r = await execa(
+  return execa(
     "/usr/bin/unshare",
     [
       "--mount",
@@ -208,7 +205,7 @@ test("a stock Nix client with only our key substitutes an output and runs it", a
       "private",
       "/bin/sh",
       "-c",
-      '/usr/bin/mount --bind "$0/nix" /nix && nix-store -r "$1" >/dev/null && exec "$1/bin/a"',
+      `/usr/bin/mount --bind "$0/nix" /nix && ${script}`,
       client,
       out,
     ],
@@ -224,8 +221,34 @@ test("a stock Nix client with only our key substitutes an output and runs it", a
       reject: false,
     },
   );
+}
+
+test("a stock Nix client with only our key substitutes an output and runs it; with another key it is refused", async () => {
+  const a = buildsByAttr().a;
+  const out = (JSON.parse(a?.outputs ?? "{}") as Record<string, string>).out ?? "";
+  assert.match(out, /^\/nix\/store\//);
+  const key = (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim();
+  const r = await freshClient("client", key, 'nix-store -r "$1" >/dev/null && exec "$1/bin/a"', out);
   assert.is(r.exitCode, 0, String(r.stderr));
   assert.is(String(r.stdout), "c\nb\na");
+
+  // Same server, a key that did not sign it: a built (input-addressed) output must not be accepted.
+  const other = join(tmp, "other-key");
+  await mkdir(other, { recursive: true });
+  await execa("nix-store", [
+    "--generate-binary-cache-key",
+    "someone-else-1",
+    join(other, "sk"),
+    join(other, "pk"),
+  ]);
+  const otherKey = (await readFile(join(other, "pk"), "utf8")).trim();
+  const refused = await freshClient("client-other", otherKey, 'nix-store -r "$1"', out);
+  assert.is.not(refused.exitCode, 0, "a path signed by an untrusted key was accepted");
+  assert.match(
+    String(refused.stderr),
+    /is not signed by any of the keys in 'trusted-public-keys'/,
+    String(refused.stderr),
+  );
 });
 
 test.run();
