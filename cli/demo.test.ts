@@ -7,20 +7,35 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compiledPath } from "../lib/project-root.js";
 
-test("npm run demo -- --once pushes the sample repo and shows a refused push", async () => {
+test("npm run demo -- --once pushes the sample repo, builds it on a builder, and shows a refused push", async () => {
   const dir = mkdtempSync(join(tmpdir(), "flox-demo-test-"));
   try {
     const run = await execa(process.execPath, [compiledPath("cli/demo.ts"), "--once"], {
       env: { FLOX_DEMO_DIR: dir },
       all: true,
       reject: false,
-      timeout: 120_000,
+      timeout: 300_000,
     });
     assert.is(run.exitCode, 0, run.all);
     assert.match(run.all ?? "", /remote: checked refs\/heads\/main: 6 packages evaluate/);
     assert.match(run.all ?? "", /remote: pkgs\/broken\/default\.nix:2: undefined variable 'greeting'/);
     assert.match(run.all ?? "", /! \[remote rejected\] broken -> broken/);
     assert.match(run.all ?? "", /git repo\s+http:\/\/127\.0\.0\.1:\d+\/demo\/nixexprs\.git/);
+    assert.match(
+      run.all ?? "",
+      /remote: evaluation #1 of demo\/main at [0-9a-f]{7}: 6 jobs, 6 to build, 0 already built/,
+    );
+    // The builds table `flox builds --org demo` printed: every sample package built by the demo's builder.
+    for (const pkg of ["greeting", "hello", "hello-lib", "shout", "toolbox", "wordcount"]) {
+      assert.match(
+        run.all ?? "",
+        new RegExp(`#\\d+\\s+succeeded\\s+\\S+\\s+demo/main#${pkg}\\s+demo-builder`),
+      );
+    }
+    assert.match(
+      run.all ?? "",
+      /binary cache\s+http:\/\/127\.0\.0\.1:\d+\/cache\s+\(trusted-public-keys = flox-/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

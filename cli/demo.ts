@@ -1,8 +1,9 @@
-// `npm run demo`: a server on embedded defaults, a demo org, and the sample repo pushed through the gate.
-// The server keeps running until Ctrl-C so the printed URLs can be tried; `--once` stops after the push.
+// `npm run demo`: a server on embedded defaults, a demo org, a builder, and the sample repo pushed through the
+// gate and built into the Storehouse. The server and builder keep running until Ctrl-C so the printed URLs can
+// be tried; `--once` stops after the builds.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa } from "execa";
@@ -52,18 +53,60 @@ async function startServer(): Promise<{ url: string; stop: () => void }> {
   return { url, stop: () => child.kill("SIGTERM") };
 }
 
+/** A `flox builder` beside the server, its output in a file so it does not drown the demo's own lines. */
+function startBuilder(url: string, token: string, system: string): { stop: () => void; log: string } {
+  const log = join(home, "builder.log");
+  const out = createWriteStream(log);
+  const child = spawn(
+    process.execPath,
+    [
+      join(projectRoot, "cli/bin/flox"),
+      "builder",
+      ...["--server", url, "--token", token, "--store", join(home, "builder-store")],
+      ...["--systems", system, "--name", "demo-builder", "--max-jobs", "2"],
+    ],
+    { env: { ...process.env, FLOX_BUILDER_POLL_MS: "250" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  return { stop: () => child.kill("SIGTERM"), log };
+}
+
+interface DemoJob {
+  attr: string;
+  build: { id: number; state: string };
+}
+
+/** Polls the evaluation until none of its builds is queued or running. */
+async function waitForBuilds(url: string, token: string, evaluation: number): Promise<DemoJob[]> {
+  const until = Date.now() + 10 * 60_000;
+  for (;;) {
+    const e = (await api(url, token, "GET", `/evaluations/${evaluation}`)) as {
+      evaluation: { state: string; jobs: DemoJob[] };
+    };
+    const jobs = e.evaluation.jobs;
+    const busy = jobs.some((j) => j.build.state === "queued" || j.build.state === "running");
+    if (e.evaluation.state === "succeeded" && !busy) return jobs;
+    if (e.evaluation.state === "failed") throw new Error(`evaluation #${evaluation} failed`);
+    if (Date.now() > until)
+      throw new Error(`the builds of evaluation #${evaluation} did not finish in 10 minutes`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function main(): Promise<void> {
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
 
   step(`starting flox server (data in ${dataDir})`);
   const server = await startServer();
+  let stopAll = () => server.stop();
   process.on("SIGINT", () => {
-    server.stop();
+    stopAll();
     process.exit(0);
   });
 
-  step("creating org 'demo' and a member token");
+  step("creating org 'demo', a member token and a builder token");
   await api(server.url, adminToken, "POST", "/orgs", { name: "demo", displayName: "Demo org" });
   const created = (await api(server.url, adminToken, "POST", "/tokens", {
     scope: "org",
@@ -71,10 +114,26 @@ async function main(): Promise<void> {
     role: "member",
     name: "demo-pusher",
   })) as { secret: string };
+  const builderToken = (
+    (await api(server.url, adminToken, "POST", "/tokens", { scope: "builder", name: "demo-builder" })) as {
+      secret: string;
+    }
+  ).secret;
+  const { system } = JSON.parse(readFileSync(join(dataDir, "run/hooks.json"), "utf8")) as { system: string };
+
+  step("starting a builder (its own chroot store; it claims builds from the server over HTTP)");
+  const builder = startBuilder(server.url, builderToken, system);
+  process.stdout.write(`  builder log: ${builder.log}\n`);
+  stopAll = () => {
+    builder.stop();
+    server.stop();
+  };
   const repoUrl = `${server.url}/demo/nixexprs.git`;
   const pushUrl = repoUrl.replace("http://", `http://demo:${created.secret}@`);
 
-  step("pushing the sample repo (fixtures/repos/good) through the push gate");
+  step(
+    "pushing the sample repo (fixtures/repos/good) with -o wait: gate, evaluation, then every build, live",
+  );
   cpSync(join(projectRoot, "fixtures/repos/good"), work, { recursive: true });
   const git = (...args: string[]) =>
     execa("git", args, {
@@ -92,8 +151,25 @@ async function main(): Promise<void> {
   await git("init", "-q", "--initial-branch=main");
   await git("add", "-A");
   await git("commit", "-qm", "sample packages");
-  const accepted = await git("push", pushUrl, "main");
-  if (accepted.exitCode !== 0) throw new Error("the sample repo was refused by the push gate");
+  const accepted = await git("push", "-o", "wait", pushUrl, "main");
+  if (accepted.exitCode !== 0) throw new Error("the sample repo was refused, or one of its builds failed");
+
+  const evals = (await api(server.url, created.secret, "GET", "/orgs/demo/jobsets/main/evaluations")) as {
+    evaluations: Array<{ id: number }>;
+  };
+  const evaluation = evals.evaluations[0]?.id;
+  if (evaluation === undefined) throw new Error("the push made no evaluation");
+  const jobs = await waitForBuilds(server.url, created.secret, evaluation);
+  step(`evaluation #${evaluation}: every package built and signed into the Storehouse`);
+  const floxCli = (...args: string[]) =>
+    execa(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args], {
+      env: { FLOX_SERVER: server.url, FLOX_TOKEN: created.secret },
+      stdout: "inherit",
+      stderr: "inherit",
+      reject: false,
+    });
+  await floxCli("builds", "--org", "demo");
+  const hello = jobs.find((j) => j.attr === "hello");
 
   step("pushing a broken package on branch 'broken': the gate refuses it and says why");
   mkdirSync(join(work, "pkgs/broken"), { recursive: true });
@@ -108,23 +184,26 @@ async function main(): Promise<void> {
   const refused = await git("push", pushUrl, "broken");
   if (refused.exitCode === 0) throw new Error("the broken package got through the push gate");
 
+  const publicKey = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
   step("flox is up");
   process.stdout.write(
     [
       `  server       ${server.url}`,
       `  git repo     ${repoUrl}   (clone with: git clone http://x:${created.secret}@${repoUrl.slice(7)})`,
-      `  API          ${server.url}/api/v1/orgs/demo/pushes`,
+      `  evaluation   ${server.url}/api/v1/evaluations/${evaluation}`,
+      `  binary cache ${server.url}/cache   (trusted-public-keys = ${publicKey})`,
+      ...(hello ? [`  a build log  node cli/bin/flox log ${hello.build.id}`] : []),
       `  admin token  ${adminToken}`,
       `  member token ${created.secret}`,
-      `  CLI          export FLOX_SERVER=${server.url} FLOX_TOKEN=${adminToken}; node cli/bin/flox org list`,
+      `  CLI          export FLOX_SERVER=${server.url} FLOX_TOKEN=${adminToken}; node cli/bin/flox builds`,
       "",
     ].join("\n"),
   );
   if (once) {
-    server.stop();
+    stopAll();
     return;
   }
-  process.stdout.write("Press Ctrl-C to stop the server.\n");
+  process.stdout.write("Press Ctrl-C to stop the server and the builder.\n");
 }
 
 main().catch((err: Error) => {
