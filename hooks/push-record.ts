@@ -1,7 +1,8 @@
 /**
  * What the `post-receive` hook (hooks/post-receive.ts) does: hands every accepted ref update to the server
  * (`POST /api/v1/internal/pushes`), which keeps a durable record of it and queues its evaluation; then waits
- * (bounded) for each evaluation to finish and prints it, so the push shows what CI made of it.
+ * (bounded) for each evaluation to finish and prints it, so the push shows what CI made of it. With `-o wait` it
+ * waits without a bound for the evaluations and their builds instead (push-wait.ts).
  *
  * The refs have already moved when this runs, so it never fails the push. When the server cannot
  * take the record, the hook appends it to `<GIT_DIR>/flox-spool.jsonl` (flushed to disk) and warns;
@@ -11,6 +12,7 @@ import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { git, gitConfig } from "./git-tree.js";
 import { parseUpdates, readPushOptions } from "./hook-input.js";
+import { holdPushOpen, WAIT_OPTION, waitForResults } from "./push-wait.js";
 import { readRunFile } from "./run-file.js";
 
 export const SPOOL_FILE = "flox-spool.jsonl";
@@ -161,6 +163,8 @@ export interface PostReceiveIO {
   deliver?: DeliverOptions;
   /** How long the push waits for its evaluations in all, default 120 s; then they go on in the background. */
   evalWaitMs?: number;
+  /** The `git receive-pack` running this hook (default: our parent process); names the push for `-o wait`. */
+  receivePackPid?: number;
 }
 
 export const DEFAULT_EVAL_WAIT_MS = 120_000;
@@ -230,6 +234,8 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
   const { runFile, missing } = await readRunFile(io.cwd);
 
   const queued: Array<{ pushId: number | string; evaluation: HookEvaluation }> = [];
+  /** Branch updates the server did not get: no CI runs for them (yet). */
+  const notHandedOver: string[] = [];
   for (const u of updates) {
     const record: PushRecord = { org, ref: u.ref, oldSha: u.oldSha, newSha: u.newSha, pushOptions };
     let reason: string;
@@ -252,6 +258,7 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
         reason = (err as Error).message;
       }
     }
+    if (u.ref.startsWith("refs/heads/") && !/^0+$/.test(u.newSha)) notHandedOver.push(u.ref);
     try {
       const file = await spoolPush(gitDir, record, reason);
       say(
@@ -265,7 +272,35 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
       );
     }
   }
-  if (runFile) await reportEvaluations(queued, runFile.serverUrl, runFile.hookSecret, io, say);
+  if (!runFile) return 0;
+  if (pushOptions.includes(WAIT_OPTION) && (queued.length > 0 || notHandedOver.length > 0)) {
+    const { serverUrl, hookSecret } = runFile;
+    let receive: string | undefined;
+    try {
+      receive = await holdPushOpen(serverUrl, hookSecret, org, io.receivePackPid ?? process.ppid);
+    } catch (err) {
+      say(
+        `flox: warning: -o wait: cannot keep this push open (${(err as Error).message}); not waiting for builds`,
+      );
+    }
+    if (receive !== undefined) {
+      const heartbeatSeconds = Number(env.FLOX_WAIT_HEARTBEAT_SECONDS);
+      await waitForResults(
+        serverUrl,
+        hookSecret,
+        receive,
+        queued.map((q) => q.evaluation),
+        notHandedOver,
+        {
+          say,
+          sayEvaluation: (e, problems) => sayEvaluation(e, problems, serverUrl, say),
+          ...(heartbeatSeconds > 0 ? { heartbeatMs: heartbeatSeconds * 1000 } : {}),
+        },
+      );
+      return 0;
+    }
+  }
+  await reportEvaluations(queued, runFile.serverUrl, runFile.hookSecret, io, say);
   return 0;
 }
 
@@ -284,19 +319,28 @@ async function reportEvaluations(
       continue;
     }
     const answer = await awaitEvaluation(serverUrl, hookSecret, pushId, deadline);
-    const e = answer?.evaluation ?? first;
-    const url = evaluationUrl(serverUrl, e.id);
-    const at = `evaluation #${e.id} of ${e.org}/${e.branch} at ${e.commitSha.slice(0, 7)}`;
-    if (e.state === "succeeded") {
-      say(`${describeEvaluation(e)} — ${url}`);
-      for (const p of answer?.problems ?? []) say(problemLine(p));
-    } else if (e.state === "failed") {
-      say(`${at} failed: ${e.error ?? "no reason given"} — ${url}`);
-    } else if (e.state === "skipped") {
-      say("CI skipped (-o skip-ci)");
-    } else {
-      say(`${at} is still ${e.state}; it continues in the background — ${url}`);
-    }
+    sayEvaluation(answer?.evaluation ?? first, answer?.problems ?? [], serverUrl, say);
+  }
+}
+
+/** An evaluation's line (and its problems' lines) as the push shows it. */
+function sayEvaluation(
+  e: HookEvaluation,
+  problems: readonly HookProblem[],
+  serverUrl: string,
+  say: (line: string) => void,
+): void {
+  const url = evaluationUrl(serverUrl, e.id);
+  const at = `evaluation #${e.id} of ${e.org}/${e.branch} at ${e.commitSha.slice(0, 7)}`;
+  if (e.state === "succeeded") {
+    say(`${describeEvaluation(e)} — ${url}`);
+    for (const p of problems) say(problemLine(p));
+  } else if (e.state === "failed") {
+    say(`${at} failed: ${e.error ?? "no reason given"} — ${url}`);
+  } else if (e.state === "skipped") {
+    say("CI skipped (-o skip-ci)");
+  } else {
+    say(`${at} is still ${e.state}; it continues in the background — ${url}`);
   }
 }
 

@@ -1,5 +1,6 @@
 // Serves /<org>/nixexprs.git over smart HTTP: our checks first, then git runs (pushes through node-git-server,
 // fetches through upload-pack.ts, which speaks protocol v2).
+import type { ChildProcess } from "node:child_process";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Git } from "node-git-server";
 import type { Logger } from "pino";
@@ -9,6 +10,8 @@ import { repoDir } from "../paths.js";
 import { authenticateGit, authorizeGit } from "./git-auth.js";
 import { classifyGitUrl } from "./git-url.js";
 import { KeyedMutex } from "./keyed-mutex.js";
+import { type ReceiveContext, Receives } from "./receive-context.js";
+import { failBeforeFinalFlush } from "./sideband.js";
 import { advertiseUploadPack, serveUploadPack } from "./upload-pack.js";
 
 export interface GitHandlerOptions {
@@ -17,6 +20,8 @@ export interface GitHandlerOptions {
   logger: Logger;
   /** How long git may take to start after the first chunk of a request body (see `watchStart`). */
   startTimeoutMs?: number;
+  /** Where receive-pack requests are registered for the hooks' internal routes (`-o wait`); default: a private one. */
+  receives?: Receives;
 }
 
 /** Returns false when the request is not for git, so the caller can hand it to the API. */
@@ -39,11 +44,24 @@ function plain(
 export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
   const { db, logger } = opts;
   const receiveLock = new KeyedMutex();
+  const receives = opts.receives ?? new Receives();
+  const receiving = new WeakMap<IncomingMessage, ReceiveContext>();
   const startTimeoutMs = opts.startTimeoutMs ?? 3_000;
   // We authorise before node-git-server sees a request and never let it create repos.
   const git = new Git(opts.reposDir, { autoCreate: false });
   const started = new WeakSet<IncomingMessage>();
-  const accept = (action: { req: IncomingMessage; accept(): void }) => {
+  const accept = (action: {
+    req: IncomingMessage;
+    accept(): void;
+    once(event: "service", listener: (ps: ChildProcess) => void): unknown;
+  }) => {
+    const receive = receiving.get(action.req);
+    // One event per ref of a push; git starts once, after the first accept.
+    if (receive && !started.has(action.req)) {
+      action.once("service", (ps) => {
+        receive.pid = ps.pid ?? null;
+      });
+    }
     started.add(action.req);
     action.accept();
   };
@@ -108,9 +126,13 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
       else serveUploadPack(repo, req, res, logger);
     } else if (route.service === "receive-pack") {
       // Pushes to one repo run one after another, so a pre-receive hook always sees the refs as they are now.
+      // A `-o wait` push gives the lock up while it waits for builds (POST /internal/receives/waiting).
       void receiveLock.acquire(org.name).then((release) => {
-        res.once("close", release);
-        if (res.destroyed || req.destroyed) return release();
+        const receive = receives.open(org.name, release);
+        res.once("close", () => receives.close(receive));
+        if (res.destroyed || req.destroyed) return receives.close(receive);
+        receiving.set(req, receive);
+        failBeforeFinalFlush(res, () => receive.failure);
         git.handle(req, res);
         watchStart(req, res, org.name);
       });

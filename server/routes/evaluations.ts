@@ -1,10 +1,13 @@
 // Evaluations: read by the org's readers (/evaluations/:id), awaited by the post-receive hook (/internal/...).
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import type {
   EvalJob,
   EvalProblem,
+  EvaluationProgressResponse,
   EvaluationResponse,
   PushEvaluationResponse,
 } from "../../lib/api-schemas.js";
@@ -15,7 +18,14 @@ import { requireRole } from "../domain/permissions.js";
 import { InvalidInputError } from "../errors.js";
 import { compareWithPrevious } from "../evaluations/compare.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
-import { evaluationOfPush, getEvaluation, presentEvaluation, problemsOf } from "../evaluations/records.js";
+import {
+  evaluationOfPush,
+  findEvaluation,
+  finishedStates,
+  getEvaluation,
+  presentEvaluation,
+  problemsOf,
+} from "../evaluations/records.js";
 import { requireHookSecret, requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { param } from "./validate.js";
@@ -23,6 +33,8 @@ import { param } from "./validate.js";
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** The hook asks for 30 s at a time; more would only hold a connection that a proxy may cut. */
 const MAX_WAIT_SECONDS = 60;
+/** How often a progress long-poll looks at the build states again. */
+const PROGRESS_POLL_MS = 250;
 
 function jobsOf(db: Db, evaluationId: number): EvalJob[] {
   return db
@@ -40,6 +52,24 @@ function jobsOf(db: Db, evaluationId: number): EvalJob[] {
       outputs: job.outputs,
       build: { id: job.buildId, state },
     }));
+}
+
+/** The evaluation's state and its jobs' build states, with a short digest of them that changes with any of them. */
+function progressOf(db: Db, evaluationId: number) {
+  const evaluation = findEvaluation(db, evaluationId);
+  const jobs = db
+    .select({ attr: evalJobs.attr, id: builds.id, state: builds.state })
+    .from(evalJobs)
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+    .where(eq(evalJobs.evaluationId, evaluationId))
+    .orderBy(asc(evalJobs.attr))
+    .all()
+    .map((j) => ({ attr: j.attr, build: { id: j.id, state: j.state } }));
+  const version = createHash("sha256")
+    .update(`${evaluation?.state}|${jobs.map((j) => `${j.build.id}:${j.build.state}`).join(",")}`)
+    .digest("hex")
+    .slice(0, 16);
+  return { evaluation, jobs, version };
 }
 
 function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
@@ -83,5 +113,31 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
         evaluation: e ? presentEvaluation(e) : null,
         problems: e ? presentProblems(ctx.db, e.id) : [],
       } satisfies PushEvaluationResponse);
+    })
+    .get("/internal/evaluations/:id/progress", requireHookSecret(ctx), async (c) => {
+      // `git push -o wait`: answered as soon as the state differs from `since` (a `version` the hook saw), when
+      // the push named by `receive` lost its client, or after `wait` seconds.
+      const id = param(c, "id", Id);
+      const wait = waitSeconds(c.req.query("wait"));
+      const since = c.req.query("since");
+      const receive = c.req.query("receive");
+      getEvaluation(ctx.db, id);
+      const connected = () => receive === undefined || ctx.receives?.get(receive)?.open === true;
+      const until = Date.now() + wait * 1000;
+      const signal = c.req.raw.signal;
+      let p = progressOf(ctx.db, id);
+      while (p.version === since && connected() && Date.now() < until && !signal.aborted) {
+        await sleep(Math.min(PROGRESS_POLL_MS, Math.max(0, until - Date.now())));
+        if (signal.aborted) break;
+        p = progressOf(ctx.db, id);
+      }
+      const e = p.evaluation ?? getEvaluation(ctx.db, id);
+      return c.json({
+        evaluation: presentEvaluation(e),
+        problems: finishedStates.includes(e.state) ? presentProblems(ctx.db, id) : [],
+        jobs: p.jobs,
+        version: p.version,
+        connected: connected(),
+      } satisfies EvaluationProgressResponse);
     });
 }

@@ -1,14 +1,20 @@
-// Push records: the hooks write them (/internal/pushes), readers list them (/orgs/:org/pushes).
+// Push records: the hooks write them (/internal/pushes), readers list them (/orgs/:org/pushes). A `-o wait` push
+// gives its repo lock up and reports its verdict through /internal/receives.
 import { Hono } from "hono";
 import {
   InternalPushBody,
   type InternalPushResponse,
   Name,
   type PushesResponse,
+  ReceiveVerdictBody,
+  type ReceiveVerdictResponse,
+  ReceiveWaitingBody,
+  type ReceiveWaitingResponse,
 } from "../../lib/api-schemas.js";
 import { getOrg } from "../domain/orgs.js";
 import { requireRole } from "../domain/permissions.js";
 import { listPushes, recordPush } from "../domain/pushes.js";
+import { NotFoundError } from "../errors.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
 import { evaluationOfPush, presentEvaluation } from "../evaluations/records.js";
 import { requireHookSecret, requireToken } from "./auth.js";
@@ -43,5 +49,27 @@ export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv>
         } satisfies InternalPushResponse,
         201,
       );
+    })
+    .post("/internal/receives/waiting", requireHookSecret(ctx), async (c) => {
+      // The hook's refs are in and recorded; it is about to wait for builds, which must not keep other pushes out.
+      const body = await jsonBody(c, ReceiveWaitingBody);
+      const receive = ctx.receives?.byProcess(body.org, body.pid);
+      if (!receive?.open) {
+        throw new NotFoundError(
+          `no push to ${body.org} is served by git process ${body.pid} (its client may have gone); not waiting`,
+        );
+      }
+      receive.releaseLock();
+      ctx.logger.info(
+        { org: receive.org, receive: receive.id },
+        "push waits for its builds; repo lock released",
+      );
+      return c.json({ receive: receive.id } satisfies ReceiveWaitingResponse);
+    })
+    .post("/internal/receives/:id/verdict", requireHookSecret(ctx), async (c) => {
+      const body = await jsonBody(c, ReceiveVerdictBody);
+      const receive = ctx.receives?.get(c.req.param("id"));
+      if (receive?.open) receive.failure = body.ok ? null : body.message;
+      return c.json({ delivered: receive?.open === true } satisfies ReceiveVerdictResponse);
     });
 }
