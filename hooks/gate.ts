@@ -5,9 +5,10 @@
  * The result depends on the tree alone (and the settings), so callers may reuse it for every ref
  * that points at the same tree.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseFloxToml } from "../lib/flox-toml.js";
 import { evaluatePackages, type Job, parseNixFiles } from "../lib/nix-eval.js";
 import { type GitTreeEntry, listTree, materializeTree, TreeTooLargeError } from "./git-tree.js";
 import { checkLayout, formatSize, isUnsafeComponent, type Problem } from "./layout-rules.js";
@@ -86,7 +87,7 @@ export async function checkTree(
       repo,
       nixFiles.filter((e) => written.has(e)).map((e) => e.path),
     );
-    const problems = [...layout, ...parsed];
+    const problems = [...layout, ...parsed, ...(await checkSettings(repo, safe, packages))];
     if (problems.length > 0 || packages.length === 0) {
       return { problems: sortProblems(problems), packages, evaluated: false, jobs: [] };
     }
@@ -106,6 +107,14 @@ export async function checkTree(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** flox.toml, when the tree has one: valid TOML, known settings, gate jobs that are packages. */
+async function checkSettings(repo: string, entries: GitTreeEntry[], packages: string[]): Promise<Problem[]> {
+  if (!entries.some((e) => e.path === "flox.toml" && isBlob(e))) return [];
+  const text = await readFile(join(repo, "flox.toml"), "utf8").catch(() => null);
+  if (text === null) return []; // over the size limit: reported by the layout rules, not written out
+  return parseFloxToml(text, packages).problems.map((p) => ({ path: "flox.toml", ...p }));
 }
 
 function sortProblems(problems: Problem[]): Problem[] {

@@ -9,6 +9,11 @@ import {
   type BuildState,
   BuildsChangedResponse,
   BuildsResponse,
+  type Channel,
+  ChannelHistoryResponse,
+  type ChannelPoint,
+  ChannelResponse,
+  ChannelsResponse,
   type CreateOrgBody,
   type CreateTokenBody,
   CreateTokenResponse,
@@ -224,6 +229,28 @@ export class ApiClient {
     return res.body;
   }
 
+  async listChannels(): Promise<ChannelsResponse["channels"]> {
+    return (await this.#request("GET", "/channels", ChannelsResponse)).channels;
+  }
+
+  /** `acme` (branch main) or `acme/BRANCH`. */
+  async getChannel(name: string): Promise<Channel> {
+    return (await this.#request("GET", channelPath(name), ChannelResponse)).channel;
+  }
+
+  async channelHistory(name: string): Promise<ChannelPoint[]> {
+    return (await this.#request("GET", `${channelPath(name, true)}/history`, ChannelHistoryResponse)).history;
+  }
+
+  async pinChannel(name: string, evaluation: number): Promise<Channel> {
+    const path = `${channelPath(name, true)}/pin`;
+    return (await this.#request("POST", path, ChannelResponse, { evaluation })).channel;
+  }
+
+  async unpinChannel(name: string): Promise<Channel> {
+    return (await this.#request("POST", `${channelPath(name, true)}/unpin`, ChannelResponse, {})).channel;
+  }
+
   async #request<S extends z.ZodTypeAny>(
     method: Method,
     path: string,
@@ -274,6 +301,14 @@ export class ApiClient {
     }
     return parsed.data;
   }
+}
+
+/** `/channels/ORG[/BRANCH]`; with `withBranch`, main is spelled out (the history and pin routes need it). */
+function channelPath(name: string, withBranch = false): string {
+  const slash = name.indexOf("/");
+  const org = slash < 0 ? name : name.slice(0, slash);
+  const branch = slash < 0 ? (withBranch ? "main" : undefined) : name.slice(slash + 1);
+  return `/channels/${seg(org)}${branch === undefined ? "" : `/${seg(branch)}`}`;
 }
 
 function seg(value: string): string {

@@ -1,9 +1,12 @@
 // The hono app: every HTTP route except git's. Testable without a socket through `app.request()`.
 import { Hono } from "hono";
+import type { ChannelPublisher } from "./channels/channels.js";
+import { channelRoutes } from "./channels/routes.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
 import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
 import { buildRoutes } from "./routes/builds.js";
+import { channelApiRoutes } from "./routes/channels.js";
 import type { AppContext, AppEnv } from "./routes/env.js";
 import { evaluationRoutes } from "./routes/evaluations.js";
 import { healthRoutes } from "./routes/health.js";
@@ -22,6 +25,8 @@ export interface CreateAppOptions {
   evaluator?: Evaluator;
   /** The builder API (/api/v1/builder/*): lease length, and the Storehouse to publish .drv closures to. */
   builder?: BuilderRouteOptions;
+  /** Moves channels; the channel API pokes it on unpin. */
+  channels?: ChannelPublisher;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -36,8 +41,12 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", jobsetRoutes(ctx))
     .route("/api/v1", evaluationRoutes(ctx, opts.evaluator))
     .route("/api/v1", builderRoutes(ctx, opts.builder))
-    .route("/api/v1", buildRoutes(ctx));
-  if (opts.storehouse) app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
+    .route("/api/v1", buildRoutes(ctx))
+    .route("/api/v1", channelApiRoutes(ctx, opts.channels));
+  if (opts.storehouse) {
+    app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
+    app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
+  }
 
   app.notFound((c) =>
     c.json(

@@ -14,6 +14,8 @@ export interface DataPaths {
   serverLog: string;
   store: string;
   keys: string;
+  /** Channel tarballs, one directory per channel point (made on first request). */
+  channels: string;
 }
 
 export function dataPaths(dataDir: string): DataPaths {
@@ -29,6 +31,7 @@ export function dataPaths(dataDir: string): DataPaths {
     serverLog: join(dataDir, "logs", "server.log"),
     store: join(dataDir, "store"),
     keys: join(dataDir, "keys"),
+    channels: join(dataDir, "channels"),
   };
 }
 

@@ -10,6 +10,7 @@ import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { createApp } from "./app.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
+import { ChannelPublisher } from "./channels/channels.js";
 import { openDb } from "./db/open.js";
 import { listOrgs } from "./domain/orgs.js";
 import { ensureAdminToken } from "./domain/tokens.js";
@@ -17,6 +18,7 @@ import { ConflictError, InvalidInputError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
+import { Receives } from "./git/receive-context.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { reconcilePushes } from "./reconcile.js";
@@ -99,6 +101,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const channels = new ChannelPublisher(db, logger);
     const evaluator = new Evaluator({
       db,
       paths,
@@ -106,19 +109,23 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       basePath,
       system: nixSystem(),
       publishDrvs: (drvPaths) => publishDrvClosure({ storehouse, storeRoot: paths.nixRoot }, drvPaths),
+      // Every job may already be built: the channel may move at once.
+      onRecorded: () => channels.poke(),
       // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.
       startDelayMs: Number(process.env.FLOX_TEST_EVAL_DELAY_MS) || 0,
     });
+    const receives = new Receives();
     const app = createApp(
-      { db, paths, hookSecret, logger },
+      { db, paths, hookSecret, logger, receives },
       {
         storehouse: { storehouse, privateCache: opts.privateCache ?? false },
         evaluator,
-        builder: { storehouse, leaseSeconds: leaseSecondsFromEnv() },
+        builder: { storehouse, leaseSeconds: leaseSecondsFromEnv(), onBuildFinished: () => channels.poke() },
+        channels,
       },
     );
     const api = getRequestListener(app.fetch);
-    const git = createGitHandler({ db, reposDir: paths.repos, logger });
+    const git = createGitHandler({ db, reposDir: paths.repos, logger, receives });
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
     let gitReady = false;
     const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -167,6 +174,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
     evaluator.start();
     const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, leaseSecondsFromEnv() * 1000));
+    channels.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -185,6 +193,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         });
         await evaluatorStopped;
         stopSweeper();
+        channels.stop();
         closeDb();
         logger.info("flox server stopped");
         logger.flush();

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api-schemas.js";
-import type { Db } from "../db/open.js";
+import type { Db, Tx } from "../db/open.js";
 import { builders, buildLeases, buildResults, builds, cachePaths } from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 
@@ -12,7 +12,6 @@ import { ConflictError, NotFoundError } from "../errors.js";
 export const MAX_ATTEMPTS = 3;
 export const DEFAULT_LEASE_SECONDS = 15;
 
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 type DbOrTx = Db | Tx;
 
 export interface ClaimRequest {

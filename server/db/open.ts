@@ -7,6 +7,8 @@ import { projectRoot } from "../../lib/project-root.js";
 import * as schema from "./schema.js";
 
 export type Db = BetterSQLite3Database<typeof schema>;
+/** What a `db.transaction` callback gets; functions that work inside or outside one take `Db | Tx`. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export interface OpenDb {
   db: Db;

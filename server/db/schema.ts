@@ -111,6 +111,8 @@ export const jobsets = sqliteTable(
       .references(() => orgs.id, { onDelete: "cascade" }),
     /** The branch name without `refs/heads/`. */
     branch: text("branch").notNull(),
+    /** Pinned channels stay where they were put: new green evaluations do not move them (`flox channel unpin`). */
+    channelPinned: integer("channel_pinned", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull().default(now),
   },
   (t) => [uniqueIndex("jobsets_org_branch_idx").on(t.orgId, t.branch)],
@@ -133,6 +135,8 @@ export const evaluations = sqliteTable(
     state: text("state", { enum: evaluationStates }).notNull(),
     /** Why the evaluation failed (not per-package problems: those are eval_problems). */
     error: text("error"),
+    /** `[channel] gate` of the commit's flox.toml: the jobs that must succeed to publish it; null = all of them. */
+    channelGate: text("channel_gate", { mode: "json" }).$type<string[]>(),
     jobCount: integer("job_count").notNull().default(0),
     problemCount: integer("problem_count").notNull().default(0),
     /** Builds this evaluation queued itself. */
@@ -288,3 +292,29 @@ export const buildResults = sqliteTable("build_results", {
   message: text("message"),
   updatedAt: text("updated_at").notNull().default(now),
 });
+
+// ---- Channels (issue 4, section 1) ----
+
+/**
+ * Where a jobset's channel pointed, newest last: the channel is its jobset's newest point. A point is added
+ * when a green evaluation advances the channel, or when someone pins an earlier evaluation.
+ */
+export const channelPoints = sqliteTable(
+  "channel_points",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    jobsetId: integer("jobset_id")
+      .notNull()
+      .references(() => jobsets.id, { onDelete: "cascade" }),
+    evaluationId: integer("evaluation_id")
+      .notNull()
+      .references(() => evaluations.id, { onDelete: "cascade" }),
+    commitSha: text("commit_sha").notNull(),
+    /** `advanced` (by CI), `pinned` (by a person, to an earlier or later evaluation). */
+    reason: text("reason", { enum: ["advanced", "pinned"] }).notNull(),
+    /** The token's name (or user) that pinned it; null when CI advanced it. */
+    actor: text("actor"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [index("channel_points_jobset_idx").on(t.jobsetId, t.id)],
+);

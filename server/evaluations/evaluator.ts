@@ -1,12 +1,13 @@
 // Runs the queued evaluations: one at a time per jobset in push order, a few jobsets side by side. Every state
 // change is a database write first, so a killed server resumes at its next start (see start()).
 import { EventEmitter } from "node:events";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { execa } from "execa";
 import type { Logger } from "pino";
+import { parseFloxToml } from "../../lib/flox-toml.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval.js";
 import type { Db } from "../db/open.js";
 import { evalJobs, evalProblems, evaluations } from "../db/schema.js";
@@ -36,6 +37,8 @@ export interface EvaluatorOptions {
    * (idempotently) for any build it hands out, so a failure here costs time, never correctness.
    */
   publishDrvs?: (drvPaths: string[]) => Promise<unknown>;
+  /** Called after an evaluation's results are recorded (channels may advance). */
+  onRecorded?: () => void;
   /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
   startDelayMs?: number;
 }
@@ -135,8 +138,9 @@ export class Evaluator {
         result.jobs.map((j) => j.drvPath),
       );
       if (this.#closed) return;
-      const { counts, queued } = this.#record(e, result.jobs, result.problems, graph);
+      const { counts, queued } = this.#record(e, result, graph);
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
+      this.#o.onRecorded?.();
       if (queued.length > 0 && this.#o.publishDrvs) {
         const started = Date.now();
         this.#o
@@ -157,7 +161,7 @@ export class Evaluator {
     }
   }
 
-  async #evaluate(e: EvaluationRow): Promise<{ jobs: Job[]; problems: Problem[] }> {
+  async #evaluate(e: EvaluationRow): Promise<{ jobs: Job[]; problems: Problem[]; gate: string[] | null }> {
     const org = findEvaluation(this.#o.db, e.id)?.org;
     if (!org) throw new EvaluationError(`evaluation #${e.id} has no org any more`);
     const work = await mkdtemp(join(tmpdir(), "flox-evaluation-"));
@@ -165,8 +169,9 @@ export class Evaluator {
       const tree = join(work, "tree");
       await materializeCommit(repoDir(this.#o.paths.repos, org), e.commitSha, tree);
       const names = await packageNames(tree);
-      if (names.length === 0) return { jobs: [], problems: [] };
-      return await evaluatePackages(
+      const settings = await readSettings(tree, names);
+      if (names.length === 0) return { jobs: [], problems: settings.problems, gate: settings.gate };
+      const result = await evaluatePackages(
         {
           repoDir: tree,
           storeRoot: this.#o.paths.nixRoot,
@@ -177,6 +182,7 @@ export class Evaluator {
         names,
         { instantiate: true },
       );
+      return { ...result, problems: [...settings.problems, ...result.problems], gate: settings.gate };
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -185,8 +191,7 @@ export class Evaluator {
   /** Jobs, problems, builds and the verdict in one transaction: a crash leaves all of it or none. */
   #record(
     e: EvaluationRow,
-    jobs: readonly Job[],
-    problems: readonly Problem[],
+    { jobs, problems, gate }: { jobs: readonly Job[]; problems: readonly Problem[]; gate: string[] | null },
     graph: Awaited<ReturnType<typeof readDrvClosure>>,
   ): { counts: Record<BuildOutcome, number>; queued: string[] } {
     return this.#o.db.transaction((tx) => {
@@ -226,6 +231,7 @@ export class Evaluator {
         .set({
           state: "succeeded",
           error: null,
+          channelGate: gate,
           jobCount: jobs.length,
           problemCount: problems.length,
           newBuilds: counts.new,
@@ -259,6 +265,17 @@ export async function materializeCommit(repo: string, sha: string, dest: string)
       `could not check out commit ${sha.slice(0, 7)}: ${(e.stderr || e.message).trim().split("\n")[0]}`,
     );
   }
+}
+
+/** The commit's flox.toml (the gate checked it; a problem here is recorded, and the default policy used). */
+async function readSettings(
+  tree: string,
+  names: string[],
+): Promise<{ gate: string[] | null; problems: Problem[] }> {
+  const text = await readFile(join(tree, "flox.toml"), "utf8").catch(() => null);
+  if (text === null) return { gate: null, problems: [] };
+  const { settings, problems } = parseFloxToml(text, names);
+  return { gate: settings.channel.gate, problems: problems.map((p) => ({ path: "flox.toml", ...p })) };
 }
 
 /** The package names: directories under pkgs/ (the gate made sure each has a default.nix). */

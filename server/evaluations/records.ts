@@ -122,12 +122,16 @@ export function listJobsets(db: Db, org: OrgRecord): JobsetRow[] {
   return db.select().from(jobsets).where(eq(jobsets.orgId, org.id)).orderBy(asc(jobsets.branch)).all();
 }
 
-export function getJobset(db: Db, org: OrgRecord, branch: string): JobsetRow {
-  const row = db
+export function findJobset(db: Db, org: OrgRecord, branch: string): JobsetRow | undefined {
+  return db
     .select()
     .from(jobsets)
     .where(and(eq(jobsets.orgId, org.id), eq(jobsets.branch, branch)))
     .get();
+}
+
+export function getJobset(db: Db, org: OrgRecord, branch: string): JobsetRow {
+  const row = findJobset(db, org, branch);
   if (!row) {
     throw new NotFoundError(
       `org "${org.name}" has no jobset "${branch}" (a branch becomes one at its first push); \`flox jobsets ${org.name}\` lists them`,

@@ -24,6 +24,8 @@ export interface BuilderRouteOptions {
   /** When given, a claimed build's .drv closure is put in the Storehouse before the builder hears of it. */
   storehouse?: Storehouse | undefined;
   leaseSeconds?: number | undefined;
+  /** Called after a builder reported a result (channels may advance). */
+  onBuildFinished?: (() => void) | undefined;
 }
 
 const BuildId = z
@@ -112,6 +114,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       const id = param(c, "id", BuildId);
       const body = await jsonBody(c, BuildResultBody);
       const state = finishBuild(ctx.db, id, body.lease, body);
+      opts.onBuildFinished?.();
       ctx.logger.info(
         { build: id, state, report: body.status, infra: body.infrastructureError },
         "build reported",

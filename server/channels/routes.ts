@@ -1,0 +1,81 @@
+// /channels/<org>[/<branch>]: Nix channel URLs, for `nix-channel --add http://HOST/channels/acme acme`.
+// Plain text like the Storehouse (people read these answers in nix's error output), under the cache's read
+// setting. The URL stays the same while the channel moves, so answers are revalidated (ETag, 304), never kept.
+import { Hono } from "hono";
+import { Name } from "../../lib/api-schemas.js";
+import { findOrg } from "../domain/orgs.js";
+import { findJobset } from "../evaluations/records.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { cacheReader } from "../storehouse/auth.js";
+import { bytesResponse, fileResponse } from "../storehouse/serve-file.js";
+import { channelName, currentPoint, publishedJobs, splitChannelName } from "./channels.js";
+import { channelExpression, channelTarball, type TarballKind } from "./tarball.js";
+
+const FILES: Record<string, TarballKind | "binary-cache-url"> = {
+  "nixexprs.tar.xz": "xz",
+  "nixexprs.tar.bz2": "bz2",
+  "binary-cache-url": "binary-cache-url",
+};
+
+function text(status: 200 | 404, body: string): Response {
+  return new Response(`${body}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
+  });
+}
+
+export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }): Hono<AppEnv> {
+  const { db } = ctx;
+  return new Hono<AppEnv>().get("/*", cacheReader(ctx, opts.privateCache), async (c) => {
+    const rest = decodeURIComponent(c.req.path.replace(/^\/channels\/?/, "")).replace(/\/+$/, "");
+    const parts = rest.split("/");
+    const last = parts[parts.length - 1] ?? "";
+    const file = FILES[last];
+    if (file) parts.pop();
+    const name = parts.join("/");
+    const { org: orgName, branch } = splitChannelName(name);
+    const org = Name.safeParse(orgName).success ? findOrg(db, orgName) : undefined;
+    const jobset =
+      org && !branch.split("/").some((p) => p === "" || p === "." || p === "..")
+        ? findJobset(db, org, branch)
+        : undefined;
+    if (!org || !jobset) {
+      return text(404, `there is no channel "${name}" here; channels are ORG (branch main) or ORG/BRANCH`);
+    }
+    const point = currentPoint(db, jobset.id);
+    if (!point) {
+      return text(
+        404,
+        `channel "${name}" has no green evaluation yet: it is published once every job of an evaluation of ${org.name}/${branch} is built`,
+      );
+    }
+    const origin = new URL(c.req.url).origin;
+    if (file === "binary-cache-url") return text(200, `${origin}/cache`);
+    if (!file) {
+      // nix-channel fetches this first and only needs a 2xx; people get a summary.
+      return bytesResponse(
+        c.req.raw,
+        `flox channel ${name}: evaluation #${point.evaluationId} of ${org.name}/${branch} at ${point.commitSha}\n` +
+          `published ${point.createdAt}; nixexprs.tar.xz and nixexprs.tar.bz2 here; binary cache ${origin}/cache\n`,
+        {
+          contentType: "text/plain; charset=utf-8",
+          etag: `"point-${point.id}"`,
+          cacheControl: "no-cache",
+        },
+      );
+    }
+    const topDir = `${channelName(org.name, branch).replace(/\//g, "-")}-${point.evaluationId}`;
+    const tarball = await channelTarball(ctx.paths.channels, point.id, file, topDir, () =>
+      channelExpression(
+        `channel ${name}: evaluation #${point.evaluationId} of ${org.name}/${branch} at ${point.commitSha}`,
+        publishedJobs(db, point.evaluationId),
+      ),
+    );
+    const res = await fileResponse(c.req.raw, tarball.path, {
+      contentType: file === "xz" ? "application/x-xz" : "application/x-bzip2",
+      etag: tarball.etag,
+      cacheControl: "no-cache",
+    });
+    return res ?? text(404, `the tarball of channel "${name}" vanished; try again`);
+  });
+}
