@@ -32,7 +32,7 @@ test("every problem is reported with its line, and the default policy stays", ()
 });
 
 test("TOML syntax errors name their line", () => {
-  const r = parseFloxToml('[channel]\ngate = = 1\n[repo]\n', pkgs);
+  const r = parseFloxToml("[channel]\ngate = = 1\n[repo]\n", pkgs);
   assert.is(r.problems.length, 1);
   assert.is(r.problems[0]?.line, 2);
   assert.match(r.problems[0]?.message ?? "", /^not valid TOML: /);
