@@ -15,6 +15,7 @@ import {
   ChannelResponse,
   ChannelsResponse,
   type CreateOrgBody,
+  type CreateProfileBody,
   type CreateTokenBody,
   CreateTokenResponse,
   ErrorBody,
@@ -22,7 +23,10 @@ import {
   type EvaluationDetail,
   EvaluationResponse,
   EvaluationsResponse,
+  GenerationDiffResponse,
+  GenerationsResponse,
   HealthResponse,
+  type InstallBody,
   type Jobset,
   JobsetsResponse,
   type Member,
@@ -31,11 +35,18 @@ import {
   type Org,
   OrgResponse,
   OrgsResponse,
+  type Profile,
+  ProfileEditResponse,
+  ProfileResponse,
+  ProfilesResponse,
   type Push,
   PushesResponse,
+  type RemoveBody,
   type Role,
+  type RollbackBody,
   type TokenInfo,
   TokensResponse,
+  type UpgradeBody,
   type User,
   UserResponse,
   UsersResponse,
@@ -249,6 +260,37 @@ export class ApiClient {
 
   async unpinChannel(name: string): Promise<Channel> {
     return (await this.#request("POST", `${channelPath(name, true)}/unpin`, ChannelResponse, {})).channel;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    return (await this.#request("GET", "/profiles", ProfilesResponse)).profiles;
+  }
+
+  async createProfile(org: string, body: CreateProfileBody): Promise<Profile> {
+    return (await this.#request("POST", `/orgs/${seg(org)}/profiles`, ProfileResponse, body)).profile;
+  }
+
+  async getProfile(org: string, name: string): Promise<Profile> {
+    return (await this.#request("GET", `/profiles/${seg(org)}/${seg(name)}`, ProfileResponse)).profile;
+  }
+
+  /** `action`: install, remove, upgrade or rollback, with its body. */
+  async editProfile(
+    org: string,
+    name: string,
+    action: "install" | "remove" | "upgrade" | "rollback",
+    body: InstallBody | RemoveBody | UpgradeBody | RollbackBody,
+  ): Promise<ProfileEditResponse> {
+    return this.#request("POST", `/profiles/${seg(org)}/${seg(name)}/${action}`, ProfileEditResponse, body);
+  }
+
+  async profileGenerations(org: string, name: string): Promise<GenerationsResponse> {
+    return this.#request("GET", `/profiles/${seg(org)}/${seg(name)}/generations`, GenerationsResponse);
+  }
+
+  async profileDiff(org: string, name: string, from: number, to: number): Promise<GenerationDiffResponse> {
+    const path = `/profiles/${seg(org)}/${seg(name)}/diff?from=${from}&to=${to}`;
+    return this.#request("GET", path, GenerationDiffResponse);
   }
 
   async #request<S extends z.ZodTypeAny>(

@@ -4,6 +4,7 @@ import type { ChannelPublisher } from "./channels/channels.js";
 import { channelRoutes } from "./channels/routes.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
+import type { ProfileEditor } from "./profiles/profiles.js";
 import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
 import { buildRoutes } from "./routes/builds.js";
 import { channelApiRoutes } from "./routes/channels.js";
@@ -13,6 +14,7 @@ import { healthRoutes } from "./routes/health.js";
 import { jobsetRoutes } from "./routes/jobsets.js";
 import { memberRoutes } from "./routes/members.js";
 import { orgRoutes } from "./routes/orgs.js";
+import { profileRoutes } from "./routes/profiles.js";
 import { pushRoutes } from "./routes/pushes.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
@@ -27,6 +29,8 @@ export interface CreateAppOptions {
   builder?: BuilderRouteOptions;
   /** Moves channels; the channel API pokes it on unpin. */
   channels?: ChannelPublisher;
+  /** Makes profile generations; absent in API-only tests (edits then fail). */
+  profiles?: ProfileEditor;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -42,7 +46,8 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", evaluationRoutes(ctx, opts.evaluator))
     .route("/api/v1", builderRoutes(ctx, opts.builder))
     .route("/api/v1", buildRoutes(ctx))
-    .route("/api/v1", channelApiRoutes(ctx, opts.channels));
+    .route("/api/v1", channelApiRoutes(ctx, opts.channels))
+    .route("/api/v1", profileRoutes(ctx, opts.profiles));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));

@@ -21,6 +21,7 @@ import { createGitHandler } from "./git/git-handler.js";
 import { Receives } from "./git/receive-context.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { dataPaths, repoDir } from "./paths.js";
+import { ProfileEditor } from "./profiles/profiles.js";
 import { reconcilePushes } from "./reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
 import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
@@ -102,6 +103,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
     const channels = new ChannelPublisher(db, logger);
+    // Set once listening: the chroot store substitutes profile packages from this server's own Storehouse.
+    let selfUrl = "";
+    const profiles = new ProfileEditor({
+      db,
+      storehouse,
+      logger,
+      userEnv: () => ({
+        storeRoot: paths.nixRoot,
+        cacheUrl: `${selfUrl}/cache`,
+        publicKey: storehouse.publicKey,
+        readSecret: hookSecret,
+      }),
+    });
     const evaluator = new Evaluator({
       db,
       paths,
@@ -122,6 +136,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         evaluator,
         builder: { storehouse, leaseSeconds: leaseSecondsFromEnv(), onBuildFinished: () => channels.poke() },
         channels,
+        profiles,
       },
     );
     const api = getRequestListener(app.fetch);
@@ -159,6 +174,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const bound = srv.address();
     const port = typeof bound === "object" && bound ? bound.port : address.port;
     const url = urlOf(address.host, port);
+    selfUrl = localUrl(address.host, port);
 
     await writeRunFile(paths.hooksRunFile, {
       serverUrl: localUrl(address.host, port),

@@ -318,3 +318,74 @@ export const channelPoints = sqliteTable(
   },
   (t) => [index("channel_points_jobset_idx").on(t.jobsetId, t.id)],
 );
+
+// ---- Profiles and generations (issue 4, section 2) ----
+
+/** A named set of packages of an org (`acme/dev`), rolled onto machines as numbered generations. */
+export const profiles = sqliteTable(
+  "profiles",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The live generation's number; null until the first install. */
+    current: integer("current"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("profiles_org_name_idx").on(t.orgId, t.name)],
+);
+
+/** An entry of a generation: a channel attribute it follows, or a store path it pins. */
+export interface ProfileEntry {
+  /** How people name it in `flox profile remove` (the attr, or the store path's name). */
+  label: string;
+  /** `acme#hello` (follows the channel) or `/nix/store/…` (pinned). */
+  source: string;
+  /** The derivation name. */
+  name: string;
+  system: string;
+  /** Output name → store path, as resolved when this generation was made. */
+  outputs: Record<string, string>;
+  /** Lower wins a file two entries provide (nix-env's meta.priority). */
+  priority: number;
+}
+
+export const profileGenerations = sqliteTable(
+  "profile_generations",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    profileId: integer("profile_id")
+      .notNull()
+      .references(() => profiles.id, { onDelete: "cascade" }),
+    number: integer("number").notNull(),
+    /** The user environment (`/nix/store/…-user-environment`), in the Storehouse. */
+    storePath: text("store_path").notNull(),
+    entries: text("entries", { mode: "json" }).$type<ProfileEntry[]>().notNull(),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("profile_generations_number_idx").on(t.profileId, t.number)],
+);
+
+/** Every change to a profile, with who made it, from where, with which command, and why. */
+export const profileEvents = sqliteTable(
+  "profile_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    profileId: integer("profile_id")
+      .notNull()
+      .references(() => profiles.id, { onDelete: "cascade" }),
+    /** create, install, remove, upgrade, rollback. */
+    action: text("action").notNull(),
+    /** The live generation before and after (null before the first). */
+    fromGeneration: integer("from_generation"),
+    toGeneration: integer("to_generation"),
+    author: text("author").notNull(),
+    host: text("host"),
+    command: text("command"),
+    reason: text("reason"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [index("profile_events_profile_idx").on(t.profileId, t.id)],
+);

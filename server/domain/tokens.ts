@@ -21,6 +21,11 @@ export interface TokenRecord {
   revokedAt: string | null;
 }
 
+/** Who did something, for history records: the user, else the token's name, else its kind and id. */
+export function actorOf(t: TokenRecord): string {
+  return t.user ?? t.name ?? `${t.scope} token #${t.id}`;
+}
+
 export interface TokenSpec {
   scope: TokenScope;
   orgId?: number;

@@ -24,7 +24,7 @@ import {
 import type { Db } from "../db/open.js";
 import { getOrg, listOrgs, type OrgRecord } from "../domain/orgs.js";
 import { readableOrgIds, requireRole } from "../domain/permissions.js";
-import type { TokenRecord } from "../domain/tokens.js";
+import { actorOf } from "../domain/tokens.js";
 import { getJobset, type JobsetRow, listJobsets } from "../evaluations/records.js";
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
@@ -71,8 +71,6 @@ function detail(db: Db, origin: string, org: OrgRecord, jobset: JobsetRow): Chan
   }
   return { ...s, packages };
 }
-
-const actorOf = (t: TokenRecord) => t.name ?? `${t.scope} token #${t.id}`;
 
 export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher): Hono<AppEnv> {
   const { db } = ctx;

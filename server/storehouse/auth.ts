@@ -21,7 +21,11 @@ function authenticate(ctx: AppContext, authorization: string | undefined, purpos
 /** Any live token may read a private cache; a public one needs none. */
 export function cacheReader(ctx: AppContext, privateCache: boolean): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (privateCache) c.set("token", authenticate(ctx, c.req.header("authorization"), "this private cache"));
+    // The server itself reads its private cache with the hook secret (its chroot store substitutes from it).
+    const own = privateCache && credentialFrom(c.req.header("authorization")) === ctx.hookSecret;
+    if (privateCache && !own) {
+      c.set("token", authenticate(ctx, c.req.header("authorization"), "this private cache"));
+    }
     await next();
   };
 }

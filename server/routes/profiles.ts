@@ -1,0 +1,210 @@
+// Profiles: create, show, install/remove/upgrade/rollback (members), generations and diffs (readers).
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import {
+  CreateProfileBody,
+  type Generation,
+  type GenerationDiffResponse,
+  type GenerationsResponse,
+  InstallBody,
+  Name,
+  type Profile,
+  type ProfileEditResponse,
+  type ProfileEvent,
+  type ProfileResponse,
+  type ProfilesResponse,
+  RemoveBody,
+  RollbackBody,
+  UpgradeBody,
+} from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import { getOrg, listOrgs } from "../domain/orgs.js";
+import { readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
+import { actorOf, type TokenRecord } from "../domain/tokens.js";
+import { InvalidInputError } from "../errors.js";
+import {
+  type CanRead,
+  type ChangeMeta,
+  createProfile,
+  currentGeneration,
+  diffEntries,
+  type EditResult,
+  type GenerationRow,
+  getGeneration,
+  getProfile,
+  listEvents,
+  listGenerations,
+  listProfiles,
+  type ProfileEditor,
+  type ProfileEventRow,
+  type ProfileRow,
+} from "../profiles/profiles.js";
+import { requireToken } from "./auth.js";
+import type { AppContext, AppEnv } from "./env.js";
+import { jsonBody, param } from "./validate.js";
+
+const Number_ = z.coerce.number().int().positive().max(1_000_000_000);
+
+const presentEvent = (e: ProfileEventRow): ProfileEvent => ({
+  action: e.action,
+  from: e.fromGeneration,
+  to: e.toGeneration,
+  author: e.author,
+  host: e.host,
+  command: e.command,
+  reason: e.reason,
+  createdAt: e.createdAt,
+});
+
+function presentGenerations(db: Db, profile: ProfileRow): Generation[] {
+  const events = listEvents(db, profile.id);
+  const gens = listGenerations(db, profile.id);
+  return gens.map((g, i) => present(g, profile, events, gens[i - 1]));
+}
+
+function present(
+  g: GenerationRow,
+  profile: ProfileRow,
+  events: ProfileEventRow[],
+  previous: GenerationRow | undefined,
+): Generation {
+  const madeBy = events.find((e) => e.toGeneration === g.number && e.action !== "rollback");
+  return {
+    number: g.number,
+    storePath: g.storePath,
+    entries: g.entries,
+    live: profile.current === g.number,
+    createdAt: g.createdAt,
+    madeBy: madeBy ? presentEvent(madeBy) : null,
+    changes: diffEntries(previous?.entries ?? [], g.entries),
+  };
+}
+
+function presentProfile(db: Db, org: string, p: ProfileRow): Profile {
+  const g = currentGeneration(db, p);
+  return {
+    org,
+    name: p.name,
+    current: p.current,
+    storePath: g?.storePath ?? null,
+    entries: g?.entries ?? [],
+    createdAt: p.createdAt,
+  };
+}
+
+const metaOf = (
+  token: TokenRecord,
+  body: { host?: string; command?: string; reason?: string },
+): ChangeMeta => ({
+  author: actorOf(token),
+  host: body.host,
+  command: body.command,
+  reason: body.reason,
+});
+
+export function profileRoutes(ctx: AppContext, editor?: ProfileEditor): Hono<AppEnv> {
+  const { db } = ctx;
+  const auth = requireToken(ctx);
+  const open = (c: Context<AppEnv>, role: "reader" | "member") => {
+    const org = getOrg(db, param(c, "org", Name));
+    requireRole(db, c.get("token"), org, role);
+    return { org, profile: getProfile(db, org, param(c, "name", Name)) };
+  };
+  const needEditor = (): ProfileEditor => {
+    if (!editor) throw new Error("this app was made without a profile editor (API-only tests)");
+    return editor;
+  };
+  const canRead =
+    (token: TokenRecord): CanRead =>
+    (org) =>
+      roleAtLeast(roleIn(db, token, org), "reader");
+  const answer = (c: Context<AppEnv>, org: string, r: EditResult) => {
+    const events = listEvents(db, r.profile.id);
+    const gens = listGenerations(db, r.profile.id);
+    const generation = r.generation
+      ? present(
+          r.generation,
+          r.profile,
+          events,
+          gens.filter((g) => g.number < (r.generation?.number ?? 0)).pop(),
+        )
+      : null;
+    return c.json({ profile: presentProfile(db, org, r.profile), generation } satisfies ProfileEditResponse);
+  };
+  return new Hono<AppEnv>()
+    .get("/profiles", auth, (c) => {
+      const orgs = listOrgs(db, readableOrgIds(db, c.get("token")));
+      const names = new Map(orgs.map((o) => [o.id, o.name]));
+      const list = listProfiles(
+        db,
+        orgs.map((o) => o.id),
+      ).map((p) => presentProfile(db, names.get(p.orgId) ?? "?", p));
+      return c.json({ profiles: list } satisfies ProfilesResponse);
+    })
+    .post("/orgs/:org/profiles", auth, async (c) => {
+      const org = getOrg(db, param(c, "org", Name));
+      requireRole(db, c.get("token"), org, "member");
+      const body = await jsonBody(c, CreateProfileBody);
+      const p = createProfile(db, org, body.name, metaOf(c.get("token"), body));
+      return c.json({ profile: presentProfile(db, org.name, p) } satisfies ProfileResponse, 201);
+    })
+    .get("/profiles/:org/:name", auth, (c) => {
+      const { org, profile } = open(c, "reader");
+      return c.json({ profile: presentProfile(db, org.name, profile) } satisfies ProfileResponse);
+    })
+    .get("/profiles/:org/:name/generations", auth, (c) => {
+      const { profile } = open(c, "reader");
+      return c.json({
+        generations: presentGenerations(db, profile),
+        events: listEvents(db, profile.id).map(presentEvent),
+      } satisfies GenerationsResponse);
+    })
+    .get("/profiles/:org/:name/diff", auth, (c) => {
+      const { profile } = open(c, "reader");
+      const from = Number_.safeParse(c.req.query("from"));
+      const to = Number_.safeParse(c.req.query("to"));
+      if (!from.success || !to.success) {
+        throw new InvalidInputError("give two generation numbers: …/diff?from=N&to=M");
+      }
+      const a = getGeneration(db, profile, from.data);
+      const b = getGeneration(db, profile, to.data);
+      return c.json({
+        from: a.number,
+        to: b.number,
+        ...diffEntries(a.entries, b.entries),
+      } satisfies GenerationDiffResponse);
+    })
+    .post("/profiles/:org/:name/install", auth, async (c) => {
+      const { org, profile } = open(c, "member");
+      const body = await jsonBody(c, InstallBody);
+      const token = c.get("token");
+      const r = await needEditor().install(
+        profile,
+        body.refs,
+        body.priority,
+        canRead(token),
+        metaOf(token, body),
+      );
+      return answer(c, org.name, r);
+    })
+    .post("/profiles/:org/:name/remove", auth, async (c) => {
+      const { org, profile } = open(c, "member");
+      const body = await jsonBody(c, RemoveBody);
+      return answer(
+        c,
+        org.name,
+        await needEditor().remove(profile, body.labels, metaOf(c.get("token"), body)),
+      );
+    })
+    .post("/profiles/:org/:name/upgrade", auth, async (c) => {
+      const { org, profile } = open(c, "member");
+      const body = await jsonBody(c, UpgradeBody);
+      const token = c.get("token");
+      return answer(c, org.name, await needEditor().upgrade(profile, canRead(token), metaOf(token, body)));
+    })
+    .post("/profiles/:org/:name/rollback", auth, async (c) => {
+      const { org, profile } = open(c, "member");
+      const body = await jsonBody(c, RollbackBody);
+      return answer(c, org.name, await needEditor().rollback(profile, body.to, metaOf(c.get("token"), body)));
+    });
+}
