@@ -389,3 +389,23 @@ export const profileEvents = sqliteTable(
   },
   (t) => [index("profile_events_profile_idx").on(t.profileId, t.id)],
 );
+
+// ---- Auto-upgrade schedules (issue 4, section 3) ----
+
+/**
+ * When a profile's followed entries are re-resolved. No row means the default, `on-publish`: as soon as a channel
+ * an entry follows advances. `cron` runs at the expression's times (croner, server time zone); a run missed while
+ * the server was down is made up at start (like NixOS autoUpgrade's `persistent`). `off`: only by hand.
+ */
+export const profileSchedules = sqliteTable("profile_schedules", {
+  profileId: integer("profile_id")
+    .primaryKey()
+    .references(() => profiles.id, { onDelete: "cascade" }),
+  kind: text("kind", { enum: ["on-publish", "cron", "off"] }).notNull(),
+  cron: text("cron"),
+  /** Machines apply a new generation after a random delay up to this (each its own), so a fleet does not move at once. */
+  jitterSeconds: integer("jitter_seconds").notNull().default(0),
+  /** When the schedule last ran (cron: the slot it ran for); catch-up compares the slots since with now. */
+  lastRunAt: text("last_run_at"),
+  updatedAt: text("updated_at").notNull().default(now),
+});
