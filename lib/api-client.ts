@@ -44,6 +44,9 @@ import {
   type RemoveBody,
   type Role,
   type RollbackBody,
+  type Schedule,
+  type ScheduleBody,
+  ScheduleResponse,
   type TokenInfo,
   TokensResponse,
   type UpgradeBody,
@@ -291,6 +294,16 @@ export class ApiClient {
   async profileDiff(org: string, name: string, from: number, to: number): Promise<GenerationDiffResponse> {
     const path = `/profiles/${seg(org)}/${seg(name)}/diff?from=${from}&to=${to}`;
     return this.#request("GET", path, GenerationDiffResponse);
+  }
+
+  async getSchedule(org: string, name: string): Promise<Schedule> {
+    return (await this.#request("GET", `/profiles/${seg(org)}/${seg(name)}/schedule`, ScheduleResponse))
+      .schedule;
+  }
+
+  async setSchedule(org: string, name: string, body: ScheduleBody): Promise<Schedule> {
+    const path = `/profiles/${seg(org)}/${seg(name)}/schedule`;
+    return (await this.#request("PUT", path, ScheduleResponse, body)).schedule;
   }
 
   async #request<S extends z.ZodTypeAny>(

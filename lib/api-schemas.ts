@@ -649,3 +649,33 @@ export const GenerationDiffResponse = z.object({
   changed: z.array(z.string()),
 });
 export type GenerationDiffResponse = z.infer<typeof GenerationDiffResponse>;
+
+// ---- Auto-upgrade schedules (docs/API.md, "Schedules") ----
+
+export const ScheduleBody = z
+  .object({
+    kind: z.enum(["on-publish", "cron", "off"]),
+    /** With kind cron: 5 fields, or 6 with seconds first (croner). */
+    cron: z.string().min(1).max(200).optional(),
+    /** Machines apply a new generation after their own random delay up to this. */
+    jitterSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .optional(),
+  })
+  .strict();
+export type ScheduleBody = z.infer<typeof ScheduleBody>;
+
+export const Schedule = z.object({
+  kind: z.enum(["on-publish", "cron", "off"]),
+  cron: z.string().nullable(),
+  jitterSeconds: z.number().int(),
+  lastRunAt: Timestamp.nullable(),
+  nextRunAt: Timestamp.nullable(),
+});
+export type Schedule = z.infer<typeof Schedule>;
+
+export const ScheduleResponse = z.object({ schedule: Schedule });
+export type ScheduleResponse = z.infer<typeof ScheduleResponse>;

@@ -5,6 +5,7 @@ import { channelRoutes } from "./channels/routes.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
 import type { ProfileEditor } from "./profiles/profiles.js";
+import type { ProfileScheduler } from "./profiles/schedules.js";
 import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
 import { buildRoutes } from "./routes/builds.js";
 import { channelApiRoutes } from "./routes/channels.js";
@@ -31,6 +32,8 @@ export interface CreateAppOptions {
   channels?: ChannelPublisher;
   /** Makes profile generations; absent in API-only tests (edits then fail). */
   profiles?: ProfileEditor;
+  /** Runs auto-upgrade schedules; told when one changes. */
+  scheduler?: ProfileScheduler;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -47,7 +50,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", builderRoutes(ctx, opts.builder))
     .route("/api/v1", buildRoutes(ctx))
     .route("/api/v1", channelApiRoutes(ctx, opts.channels))
-    .route("/api/v1", profileRoutes(ctx, opts.profiles));
+    .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));

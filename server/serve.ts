@@ -22,6 +22,7 @@ import { Receives } from "./git/receive-context.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { ProfileEditor } from "./profiles/profiles.js";
+import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
 import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
@@ -128,6 +129,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.
       startDelayMs: Number(process.env.FLOX_TEST_EVAL_DELAY_MS) || 0,
     });
+    const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger });
     const receives = new Receives();
     const app = createApp(
       { db, paths, hookSecret, logger, receives },
@@ -137,6 +139,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         builder: { storehouse, leaseSeconds: leaseSecondsFromEnv(), onBuildFinished: () => channels.poke() },
         channels,
         profiles,
+        scheduler,
       },
     );
     const api = getRequestListener(app.fetch);
@@ -191,6 +194,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     evaluator.start();
     const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, leaseSecondsFromEnv() * 1000));
     channels.start();
+    scheduler.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -209,6 +213,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         });
         await evaluatorStopped;
         stopSweeper();
+        scheduler.stop();
         channels.stop();
         closeDb();
         logger.info("flox server stopped");

@@ -482,4 +482,25 @@ Examples:
       (await load()).diff(cmd, spec, from, to),
     );
   examples(diff, ["flox profile diff acme/dev 3 5"]);
+  const schedule = profile
+    .command("schedule")
+    .description("show or set when followed entries are upgraded: on-publish (default), cron, or off")
+    .argument("<profile>", "ORG/NAME")
+    .option(
+      "--cron <expr>",
+      "upgrade at these times (5 fields, or 6 with seconds first); missed runs are made up",
+    )
+    .option(
+      "--jitter <duration>",
+      "machines apply a new generation after their own random delay up to this (30m, 2h)",
+    )
+    .option("--on-publish", "upgrade as soon as a followed channel advances (the default)")
+    .option("--off", "upgrade only by hand")
+    .action(async (spec: string, opts, cmd: Command) => (await load()).schedule(cmd, spec, opts));
+  examples(schedule, [
+    "flox profile schedule acme/dev",
+    "flox profile schedule acme/dev --cron '0 4 * * *' --jitter 30m",
+    "flox profile schedule acme/dev --on-publish",
+    "flox profile schedule acme/dev --off",
+  ]);
 }

@@ -184,3 +184,45 @@ export async function diff(cmd: Command, spec: string, fromText: string, toText:
     );
   });
 }
+
+/** `30m`, `2h`, `45s`, `90` (seconds), `1d` → seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(text.trim());
+  if (!m?.[1]) {
+    throw new CliError(`--jitter ${text}: give a duration like 30m, 2h, 45s or 1d`, exitCodes.usage);
+  }
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+export async function schedule(
+  cmd: Command,
+  spec: string,
+  opts: { cron?: string; jitter?: string; onPublish?: boolean; off?: boolean },
+): Promise<void> {
+  const { org, name } = splitProfile(spec);
+  const chosen = [opts.cron !== undefined, opts.onPublish === true, opts.off === true].filter(Boolean).length;
+  if (chosen > 1) throw new CliError("give one of --cron EXPR, --on-publish, --off", exitCodes.usage);
+  if (opts.jitter !== undefined && opts.cron === undefined && !opts.onPublish) {
+    throw new CliError("--jitter goes with --cron or --on-publish", exitCodes.usage);
+  }
+  const { client, json } = await connect(cmd);
+  const s =
+    chosen === 0
+      ? await client.getSchedule(org, name)
+      : await client.setSchedule(org, name, {
+          kind: opts.off ? "off" : opts.onPublish ? "on-publish" : "cron",
+          ...(opts.cron !== undefined ? { cron: opts.cron } : {}),
+          ...(opts.jitter !== undefined ? { jitterSeconds: parseDuration(opts.jitter) } : {}),
+        });
+  emit(json, { schedule: s }, () => {
+    const what =
+      s.kind === "cron"
+        ? `cron ${s.cron}${s.nextRunAt ? `, next ${shortTime(s.nextRunAt)} UTC` : ""}`
+        : s.kind === "on-publish"
+          ? "on-publish: upgrades as soon as a followed channel advances"
+          : "off: upgrades only by hand (flox profile upgrade)";
+    const jitter = s.jitterSeconds ? `; machines spread over ${s.jitterSeconds} s` : "";
+    process.stdout.write(`${org}/${name}: ${what}${jitter}\n`);
+  });
+}

@@ -15,6 +15,8 @@ import {
   type ProfilesResponse,
   RemoveBody,
   RollbackBody,
+  ScheduleBody,
+  type ScheduleResponse,
   UpgradeBody,
 } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
@@ -39,6 +41,7 @@ import {
   type ProfileEventRow,
   type ProfileRow,
 } from "../profiles/profiles.js";
+import { type ProfileScheduler, scheduleOf, setSchedule } from "../profiles/schedules.js";
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { jsonBody, param } from "./validate.js";
@@ -102,7 +105,11 @@ const metaOf = (
   reason: body.reason,
 });
 
-export function profileRoutes(ctx: AppContext, editor?: ProfileEditor): Hono<AppEnv> {
+export function profileRoutes(
+  ctx: AppContext,
+  editor?: ProfileEditor,
+  scheduler?: ProfileScheduler,
+): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
   const open = (c: Context<AppEnv>, role: "reader" | "member") => {
@@ -201,6 +208,18 @@ export function profileRoutes(ctx: AppContext, editor?: ProfileEditor): Hono<App
       const body = await jsonBody(c, UpgradeBody);
       const token = c.get("token");
       return answer(c, org.name, await needEditor().upgrade(profile, canRead(token), metaOf(token, body)));
+    })
+    .get("/profiles/:org/:name/schedule", auth, (c) => {
+      const { profile } = open(c, "reader");
+      return c.json({ schedule: scheduleOf(db, profile.id) } satisfies ScheduleResponse);
+    })
+    .put("/profiles/:org/:name/schedule", auth, async (c) => {
+      const { org, profile } = open(c, "member");
+      const body = await jsonBody(c, ScheduleBody);
+      setSchedule(db, profile.id, body);
+      scheduler?.reload(profile.id);
+      ctx.logger.info({ profile: `${org.name}/${profile.name}`, ...body }, "profile schedule set");
+      return c.json({ schedule: scheduleOf(db, profile.id) } satisfies ScheduleResponse);
     })
     .post("/profiles/:org/:name/rollback", auth, async (c) => {
       const { org, profile } = open(c, "member");

@@ -1,0 +1,187 @@
+// Auto-upgrade schedules: when a profile's followed entries are re-resolved (ProfileEditor.upgrade, which makes a
+// generation only when something moved). `on-publish` (the default) upgrades as soon as a channel one of its
+// entries follows advances; `cron` at the expression's times, and once at start for a slot missed while the
+// server was down (NixOS autoUpgrade's `persistent`); `off` only by hand. Green CI is inherent: channels only
+// ever hold built evaluations.
+import { hostname } from "node:os";
+import { Cron } from "croner";
+import { eq } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { Advanced, ChannelPublisher } from "../channels/channels.js";
+import { channelName } from "../channels/channels.js";
+import type { Db } from "../db/open.js";
+import { profileSchedules, profiles } from "../db/schema.js";
+import { InvalidInputError } from "../errors.js";
+import { currentGeneration, type ProfileEditor, type ProfileRow } from "./profiles.js";
+
+export type ScheduleRow = typeof profileSchedules.$inferSelect;
+export type ScheduleKind = ScheduleRow["kind"];
+
+export interface Schedule {
+  kind: ScheduleKind;
+  cron: string | null;
+  jitterSeconds: number;
+  lastRunAt: string | null;
+  /** The next cron slot; null for on-publish and off. */
+  nextRunAt: string | null;
+}
+
+/** Throws a user-facing error naming what is wrong with the expression. */
+export function checkCron(expr: string): void {
+  try {
+    new Cron(expr, { paused: true }).stop();
+  } catch (err) {
+    throw new InvalidInputError(
+      `"${expr}" is not a cron expression: ${(err as Error).message} (e.g. "0 4 * * *" for 04:00 daily; a sixth leading field is seconds)`,
+    );
+  }
+}
+
+export function scheduleOf(db: Db, profileId: number): Schedule {
+  const row = db.select().from(profileSchedules).where(eq(profileSchedules.profileId, profileId)).get();
+  if (!row) return { kind: "on-publish", cron: null, jitterSeconds: 0, lastRunAt: null, nextRunAt: null };
+  const next = row.kind === "cron" && row.cron ? new Cron(row.cron, { paused: true }).nextRun() : null;
+  return {
+    kind: row.kind,
+    cron: row.cron,
+    jitterSeconds: row.jitterSeconds,
+    lastRunAt: row.lastRunAt,
+    nextRunAt: next ? next.toISOString() : null,
+  };
+}
+
+export function setSchedule(
+  db: Db,
+  profileId: number,
+  spec: { kind: ScheduleKind; cron?: string | undefined; jitterSeconds?: number | undefined },
+): void {
+  if (spec.kind === "cron") {
+    if (!spec.cron)
+      throw new InvalidInputError("a cron schedule needs an expression, e.g. --cron '0 4 * * *'");
+    checkCron(spec.cron);
+  }
+  const values = {
+    kind: spec.kind,
+    cron: spec.kind === "cron" ? (spec.cron ?? null) : null,
+    jitterSeconds: spec.jitterSeconds ?? 0,
+    // A new schedule starts now: catch-up never runs for slots before it existed.
+    lastRunAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+  };
+  db.insert(profileSchedules)
+    .values({ profileId, ...values })
+    .onConflictDoUpdate({ target: profileSchedules.profileId, set: values })
+    .run();
+}
+
+export interface ProfileSchedulerOptions {
+  db: Db;
+  editor: ProfileEditor;
+  channels: ChannelPublisher;
+  logger: Logger;
+}
+
+/** Runs the schedules of every profile; `reload(profileId)` after a schedule changed. */
+export class ProfileScheduler {
+  readonly #o: ProfileSchedulerOptions;
+  readonly #crons = new Map<number, Cron>();
+  readonly #onAdvanced = (a: Advanced) => this.#published(a);
+
+  constructor(options: ProfileSchedulerOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    this.#o.channels.on("advanced", this.#onAdvanced);
+    for (const row of this.#o.db.select().from(profileSchedules).all()) this.#arm(row, true);
+  }
+
+  stop(): void {
+    this.#o.channels.off("advanced", this.#onAdvanced);
+    for (const c of this.#crons.values()) c.stop();
+    this.#crons.clear();
+  }
+
+  reload(profileId: number): void {
+    this.#crons.get(profileId)?.stop();
+    this.#crons.delete(profileId);
+    const row = this.#o.db
+      .select()
+      .from(profileSchedules)
+      .where(eq(profileSchedules.profileId, profileId))
+      .get();
+    if (row) this.#arm(row, false);
+  }
+
+  #arm(row: ScheduleRow, catchUp: boolean): void {
+    if (row.kind !== "cron" || !row.cron) return;
+    // protect: a run still going when the next slot comes is not doubled.
+    const cron = new Cron(row.cron, { protect: true, catch: true }, (self: Cron) =>
+      this.#run(row.profileId, "cron", `cron ${row.cron}`, self.currentRun() ?? new Date()),
+    );
+    this.#crons.set(row.profileId, cron);
+    if (catchUp) {
+      const since = new Date(row.lastRunAt ?? row.updatedAt);
+      const missed = new Cron(row.cron, { paused: true }).nextRun(since);
+      if (missed && missed.getTime() <= Date.now()) {
+        this.#o.logger.info(
+          { profile: row.profileId, missed: missed.toISOString() },
+          "schedule: catching up",
+        );
+        void this.#run(
+          row.profileId,
+          "cron",
+          `catch-up of the ${missed.toISOString()} run (${row.cron})`,
+          missed,
+        );
+      }
+    }
+  }
+
+  /** A channel moved: every on-publish profile with an entry following it upgrades. */
+  #published(a: Advanced): void {
+    const name = channelName(a.org, a.branch);
+    for (const p of this.#o.db.select().from(profiles).all()) {
+      if (scheduleOf(this.#o.db, p.id).kind !== "on-publish") continue;
+      const follows = currentGeneration(this.#o.db, p)?.entries.some((e) => e.source.startsWith(`${name}#`));
+      if (follows) {
+        void this.#run(
+          p.id,
+          "on-publish",
+          `channel ${name} advanced to evaluation #${a.evaluationId}`,
+          new Date(),
+        );
+      }
+    }
+  }
+
+  async #run(profileId: number, kind: string, reason: string, slot: Date): Promise<void> {
+    const { db, editor, logger } = this.#o;
+    const profile: ProfileRow | undefined = db
+      .select()
+      .from(profiles)
+      .where(eq(profiles.id, profileId))
+      .get();
+    if (!profile) return;
+    try {
+      const r = await editor.upgrade(profile, () => true, {
+        author: `schedule (${kind})`,
+        host: hostname(),
+        command: "auto-upgrade",
+        reason,
+      });
+      if (kind === "cron") {
+        db.update(profileSchedules)
+          .set({ lastRunAt: slot.toISOString() })
+          .where(eq(profileSchedules.profileId, profileId))
+          .run();
+      }
+      logger.info(
+        { profile: profileId, kind, generation: r.generation?.number ?? null },
+        r.generation ? "schedule: new generation" : "schedule: nothing changed",
+      );
+    } catch (err) {
+      logger.error({ err, profile: profileId, kind }, "scheduled upgrade failed");
+    }
+  }
+}
