@@ -409,3 +409,107 @@ export const profileSchedules = sqliteTable("profile_schedules", {
   lastRunAt: text("last_run_at"),
   updatedAt: text("updated_at").notNull().default(now),
 });
+
+// ---- Machines and subscriptions (issue 4, section 4) ----
+
+/**
+ * An endpoint that follows profiles and channels (`flox machine register NAME` with a machine token). It belongs to
+ * the org its token was made for and may follow only that org's profiles and channels.
+ */
+export const machines = sqliteTable(
+  "machines",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The machine token it registered with: one machine per token. */
+    tokenId: integer("token_id")
+      .notNull()
+      .references(() => tokens.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull().default(now),
+    /** Its last connect, disconnect or report (the event stream itself is not written per heartbeat). */
+    lastSeenAt: text("last_seen_at"),
+  },
+  (t) => [
+    uniqueIndex("machines_org_name_idx").on(t.orgId, t.name),
+    uniqueIndex("machines_token_idx").on(t.tokenId),
+  ],
+);
+
+/** What a machine follows: one profile or one channel (jobset) per row. */
+export const subscriptions = sqliteTable(
+  "subscriptions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    machineId: integer("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    profileId: integer("profile_id").references(() => profiles.id, { onDelete: "cascade" }),
+    jobsetId: integer("jobset_id").references(() => jobsets.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("subscriptions_machine_profile_idx").on(t.machineId, t.profileId),
+    uniqueIndex("subscriptions_machine_jobset_idx").on(t.machineId, t.jobsetId),
+    index("subscriptions_profile_idx").on(t.profileId),
+    index("subscriptions_jobset_idx").on(t.jobsetId),
+  ],
+);
+
+/**
+ * The append-only feed machines follow; its id is the SSE event id (`Last-Event-ID`). `profile`: a profile's live
+ * generation changed (a new generation, or a rollback); `channel`: a channel moved (CI advanced it, or a pin).
+ * Written in the same transaction as the change itself, so no change is ever missing from it.
+ */
+export const changeEvents = sqliteTable(
+  "change_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    kind: text("kind", { enum: ["profile", "channel"] }).notNull(),
+    profileId: integer("profile_id").references(() => profiles.id, { onDelete: "cascade" }),
+    jobsetId: integer("jobset_id").references(() => jobsets.id, { onDelete: "cascade" }),
+    /** profile: install, remove, upgrade, rollback; channel: advanced, pinned. */
+    action: text("action").notNull(),
+    /** profile: the generation now live, the one before, and its user environment. */
+    generation: integer("generation"),
+    fromGeneration: integer("from_generation"),
+    storePath: text("store_path"),
+    /** profile: machines apply it after a random delay up to this (the schedule's jitter; upgrades only). */
+    jitterSeconds: integer("jitter_seconds").notNull().default(0),
+    /** channel: the point, its evaluation and commit. */
+    pointId: integer("point_id"),
+    evaluationId: integer("evaluation_id"),
+    commitSha: text("commit_sha"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [
+    index("change_events_profile_idx").on(t.profileId, t.id),
+    index("change_events_jobset_idx").on(t.jobsetId, t.id),
+  ],
+);
+
+/** What each machine last reported for a profile: the generation it runs, and whether the last switch failed. */
+export const machineProfiles = sqliteTable(
+  "machine_profiles",
+  {
+    machineId: integer("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    profileId: integer("profile_id")
+      .notNull()
+      .references(() => profiles.id, { onDelete: "cascade" }),
+    /** The generation it runs: the last one it reported `ok`; null before the first. */
+    running: integer("running"),
+    /** The last report: which generation, ok or failed, and the machine's message. */
+    generation: integer("generation").notNull(),
+    status: text("status", { enum: ["ok", "failed"] }).notNull(),
+    message: text("message"),
+    reportedAt: text("reported_at").notNull().default(now),
+  },
+  (t) => [
+    primaryKey({ columns: [t.machineId, t.profileId] }),
+    index("machine_profiles_profile_idx").on(t.profileId),
+  ],
+);
