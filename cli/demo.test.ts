@@ -32,6 +32,11 @@ test("npm run demo -- --once pushes the sample repo, builds it on a builder, and
         new RegExp(`#\\d+\\s+succeeded\\s+\\S+\\s+demo/main#${pkg}\\s+demo-builder`),
       );
     }
+    assert.match(run.all ?? "", /channel demo: evaluation #1 at [0-9a-f]{7}/);
+    assert.match(
+      run.all ?? "",
+      /demo\/dev: generation 1 \(\+hello \+wordcount\) is live\n\s+\/nix\/store\/[0-9a-z]{32}-user-environment/,
+    );
     assert.match(
       run.all ?? "",
       /binary cache\s+http:\/\/127\.0\.0\.1:\d+\/cache\s+\(trusted-public-keys = flox-/,

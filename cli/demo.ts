@@ -94,6 +94,19 @@ async function waitForBuilds(url: string, token: string, evaluation: number): Pr
   }
 }
 
+/** Polls the channel until it points at `evaluation` (the publisher moves it moments after the last build). */
+async function waitForChannel(url: string, token: string, evaluation: number): Promise<void> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const c = (await api(url, token, "GET", "/channels/demo")) as {
+      channel: { current: { evaluation: number } | null };
+    };
+    if ((c.channel.current?.evaluation ?? 0) >= evaluation) return;
+    if (Date.now() > until) throw new Error(`channel demo did not reach evaluation #${evaluation}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 async function main(): Promise<void> {
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
@@ -171,6 +184,15 @@ async function main(): Promise<void> {
   await floxCli("builds", "--org", "demo");
   const hello = jobs.find((j) => j.attr === "hello");
 
+  step("channel 'demo' follows the green evaluation; any Nix can nix-channel --add it");
+  await waitForChannel(server.url, created.secret, evaluation);
+  await floxCli("channel", "show", "demo");
+
+  step("profile demo/dev: a Nix user environment in the Storehouse, upgraded whenever the channel moves");
+  await floxCli("profile", "create", "demo/dev", "--reason", "the demo's tools");
+  await floxCli("profile", "install", "demo/dev", "demo#hello", "demo#wordcount", "--reason", "first tools");
+  await floxCli("profile", "generations", "demo/dev");
+
   step("pushing a broken package on branch 'broken': the gate refuses it and says why");
   mkdirSync(join(work, "pkgs/broken"), { recursive: true });
   writeFileSync(
@@ -193,6 +215,8 @@ async function main(): Promise<void> {
       `  evaluation   ${server.url}/api/v1/evaluations/${evaluation}`,
       `  binary cache ${server.url}/cache   (trusted-public-keys = ${publicKey})`,
       ...(hello ? [`  a build log  node cli/bin/flox log ${hello.build.id}`] : []),
+      `  channel      ${server.url}/channels/demo   (nix-channel --add ${server.url}/channels/demo demo)`,
+      `  profile      node cli/bin/flox profile show demo/dev`,
       `  admin token  ${adminToken}`,
       `  member token ${created.secret}`,
       `  CLI          export FLOX_SERVER=${server.url} FLOX_TOKEN=${adminToken}; node cli/bin/flox builds`,
