@@ -20,6 +20,15 @@ export type TokenScope = z.infer<typeof TokenScope>;
 export const tokenSecretRegex = /^flox_[A-Za-z0-9_-]{43}$/;
 
 /** A git object id: sha1 (40 hex) or sha256 (64 hex). */
+/** A branch name as git allows it, roughly: what matters is that it is one, not a path trick (`..`, empty parts). */
+export const Branch = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((b) => !b.split("/").some((part) => part === "" || part === "." || part === ".."), {
+    message: "is not a branch name",
+  });
+
 export const Sha = z
   .string()
   .regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/, "must be a 40- or 64-character hex object id");

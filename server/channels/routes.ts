@@ -2,7 +2,7 @@
 // Plain text like the Storehouse (people read these answers in nix's error output), under the cache's read
 // setting. The URL stays the same while the channel moves, so answers are revalidated (ETag, 304), never kept.
 import { Hono } from "hono";
-import { Name } from "../../lib/api-schemas.js";
+import { Branch, Name } from "../../lib/api-schemas.js";
 import { findOrg } from "../domain/orgs.js";
 import { findJobset } from "../evaluations/records.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
@@ -35,10 +35,7 @@ export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }):
     const name = parts.join("/");
     const { org: orgName, branch } = splitChannelName(name);
     const org = Name.safeParse(orgName).success ? findOrg(db, orgName) : undefined;
-    const jobset =
-      org && !branch.split("/").some((p) => p === "" || p === "." || p === "..")
-        ? findJobset(db, org, branch)
-        : undefined;
+    const jobset = org && Branch.safeParse(branch).success ? findJobset(db, org, branch) : undefined;
     if (!org || !jobset) {
       return text(404, `there is no channel "${name}" here; channels are ORG (branch main) or ORG/BRANCH`);
     }

@@ -1,7 +1,7 @@
 // Channels as JSON: where each points, its history, pin and unpin. The Nix channel URLs are server/channels/routes.ts.
 import { type Context, Hono } from "hono";
-import { z } from "zod";
 import {
+  Branch,
   type Channel,
   type ChannelHistoryResponse,
   type ChannelPoint,
@@ -29,14 +29,6 @@ import { getJobset, type JobsetRow, listJobsets } from "../evaluations/records.j
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { jsonBody, param } from "./validate.js";
-
-const Branch = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((b) => !b.split("/").some((part) => part === "" || part === "." || part === ".."), {
-    message: "is not a branch name",
-  });
 
 const presentPoint = (p: ChannelPointRow): ChannelPoint => ({
   id: p.id,
@@ -110,6 +102,7 @@ export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher):
       const { org, jobset } = resolve(c, "member");
       const body = await jsonBody(c, PinChannelBody);
       const point = pinChannel(db, jobset, body.evaluation, actorOf(token));
+      publisher?.emit("pinned", point);
       ctx.logger.info({ channel: channelName(org.name, jobset.branch), point: point.id }, "channel pinned");
       const fresh = getJobset(db, org, jobset.branch);
       return c.json({ channel: detail(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);

@@ -1,7 +1,6 @@
 // Jobsets (one per pushed branch) and their evaluations, for the org's readers.
 import { Hono } from "hono";
-import { z } from "zod";
-import { type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
+import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
 import { getOrg } from "../domain/orgs.js";
 import { requireRole } from "../domain/permissions.js";
 import {
@@ -14,15 +13,6 @@ import {
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { param } from "./validate.js";
-
-/** A branch name as git allows it, roughly: what matters here is that it is one, not a path trick. */
-const Branch = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((b) => !b.split("/").some((part) => part === "" || part === "." || part === ".."), {
-    message: "is not a branch name",
-  });
 
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
