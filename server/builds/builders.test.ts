@@ -25,6 +25,7 @@ import {
   startBuilderProcess,
   waitFor as waitUntil,
 } from "../testing/ci-harness.js";
+import { runFreshNix } from "../testing/fresh-nix.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
 let srv: TestServer;
@@ -189,38 +190,8 @@ test("a builder killed mid-build loses its lease; the other builder finishes the
   assert.match(log, /attempt 2 of build/);
 });
 
-/** Runs `script` as a brand-new machine's Nix: an empty /nix in a private mount namespace, trusting only `key`. */
 async function freshClient(name: string, key: string, script: string, out: string) {
-  const client = join(tmp, name);
-  for (const d of ["nix", "etc", "home"]) await mkdir(join(client, d), { recursive: true });
-  await writeFile(
-    join(client, "etc", "nix.conf"),
-    `substituters = ${srv.url}/cache\ntrusted-public-keys = ${key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
-  );
-  return execa(
-    "/usr/bin/unshare",
-    [
-      "--mount",
-      "--propagation",
-      "private",
-      "/bin/sh",
-      "-c",
-      `/usr/bin/mount --bind "$0/nix" /nix && ${script}`,
-      client,
-      out,
-    ],
-    {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: join(client, "home"),
-        XDG_CACHE_HOME: join(client, "home", ".cache"),
-        NIX_CONF_DIR: join(client, "etc"),
-        NIX_USER_CONF_FILES: join(client, "etc", "nix.conf"),
-      },
-      extendEnv: false,
-      reject: false,
-    },
-  );
+  return runFreshNix({ dir: join(tmp, name), cacheUrl: `${srv.url}/cache`, key, script, args: [out] });
 }
 
 test("a stock Nix client with only our key substitutes an output and runs it; with another key it is refused", async () => {

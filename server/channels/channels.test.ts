@@ -25,6 +25,7 @@ import {
   startBuilderProcess,
   waitFor,
 } from "../testing/ci-harness.js";
+import { runFreshNix } from "../testing/fresh-nix.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
 let srv: TestServer;
@@ -146,35 +147,13 @@ test("a green push publishes the channel; a stock nix-channel + nix-env installs
 
   // A brand-new machine: empty /nix, only our key trusted.
   const key = (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim();
-  const client = join(tmp, "client");
-  for (const d of ["nix", "etc", "home"]) await mkdir(join(client, d), { recursive: true });
-  await writeFile(
-    join(client, "etc", "nix.conf"),
-    `substituters = ${srv.url}/cache\ntrusted-public-keys = ${key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
-  );
   const script = [
-    '/usr/bin/mount --bind "$0/nix" /nix',
     `nix-channel --add ${c.url} acme`,
     "nix-channel --update",
     "nix-env -iA acme.a",
     'exec "$HOME/.nix-profile/bin/a"',
   ].join(" && ");
-  const run = await execa(
-    "/usr/bin/unshare",
-    ["--mount", "--propagation", "private", "/bin/sh", "-c", script, client],
-    {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: join(client, "home"),
-        USER: "root",
-        XDG_CACHE_HOME: join(client, "home", ".cache"),
-        NIX_CONF_DIR: join(client, "etc"),
-        NIX_USER_CONF_FILES: join(client, "etc", "nix.conf"),
-      },
-      extendEnv: false,
-      reject: false,
-    },
-  );
+  const run = await runFreshNix({ dir: join(tmp, "client"), cacheUrl: `${srv.url}/cache`, key, script });
   assert.is(run.exitCode, 0, `${run.stdout}\n${run.stderr}`);
   assert.is(String(run.stdout).trim().split("\n").slice(-3).join("\n"), "c\nb\na");
 });

@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
 import { type BuilderProcess, serverSystem, startBuilderProcess, waitFor } from "../testing/ci-harness.js";
+import { runFreshNix } from "../testing/fresh-nix.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
 let srv: TestServer;
@@ -56,37 +57,13 @@ async function pushAll(message: string): Promise<number> {
 /** Realises `path` with a brand-new machine's Nix (empty /nix, only our key) and runs `program` from it. */
 async function realiseAndRun(name: string, path: string, program: string) {
   const key = (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim();
-  const client = join(tmp, name);
-  for (const d of ["nix", "etc", "home"]) await mkdir(join(client, d), { recursive: true });
-  await writeFile(
-    join(client, "etc", "nix.conf"),
-    `substituters = ${srv.url}/cache\ntrusted-public-keys = ${key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
-  );
-  return execa(
-    "/usr/bin/unshare",
-    [
-      "--mount",
-      "--propagation",
-      "private",
-      "/bin/sh",
-      "-c",
-      '/usr/bin/mount --bind "$0/nix" /nix && nix-store -r "$1" >/dev/null && exec "$1/bin/$2"',
-      client,
-      path,
-      program,
-    ],
-    {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: join(client, "home"),
-        XDG_CACHE_HOME: join(client, "home", ".cache"),
-        NIX_CONF_DIR: join(client, "etc"),
-        NIX_USER_CONF_FILES: join(client, "etc", "nix.conf"),
-      },
-      extendEnv: false,
-      reject: false,
-    },
-  );
+  return runFreshNix({
+    dir: join(tmp, name),
+    cacheUrl: `${srv.url}/cache`,
+    key,
+    script: 'nix-store -r "$1" >/dev/null && exec "$1/bin/$2"',
+    args: [path, program],
+  });
 }
 
 test.before(async () => {
@@ -210,6 +187,8 @@ test("concurrent installs both land, one generation after the other; remove, rol
 });
 
 test("upgrade follows the channel; with nothing new it makes no generation", async () => {
+  // By hand: the default on-publish schedule would upgrade on its own (schedules.test.ts covers that).
+  assert.is((await flox(["profile", "schedule", "acme/dev", "--off"])).exitCode, 0);
   const file = join(work, "pkgs", "a", "default.nix");
   await writeFile(file, (await readFile(file, "utf8")).replace("echo a", "echo a2"));
   await channelAt(await pushAll("a changes"));

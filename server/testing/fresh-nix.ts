@@ -1,0 +1,49 @@
+// A brand-new machine's Nix for end-to-end tests: an empty /nix bind-mounted in a private mount namespace (so the
+// host's store is untouched and nix-channel, nix-env and nix-store -r behave as on a fresh install), substituting
+// only from the test server's Storehouse with only `key` trusted (NIX-PROTOCOLS.md, "Isolating a stock Nix client").
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+
+/**
+ * Runs `script` (sh) in it; `$0` is the client's directory, `$1`… are `args`. The first thing the script must do
+ * is nothing: the bind mount is done before it.
+ */
+export async function runFreshNix(opts: {
+  dir: string;
+  cacheUrl: string;
+  key: string;
+  script: string;
+  args?: string[];
+}) {
+  for (const d of ["nix", "etc", "home"]) await mkdir(join(opts.dir, d), { recursive: true });
+  await writeFile(
+    join(opts.dir, "etc", "nix.conf"),
+    `substituters = ${opts.cacheUrl}\ntrusted-public-keys = ${opts.key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
+  );
+  return execa(
+    "/usr/bin/unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "/bin/sh",
+      "-c",
+      `/usr/bin/mount --bind "$0/nix" /nix && ${opts.script}`,
+      opts.dir,
+      ...(opts.args ?? []),
+    ],
+    {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: join(opts.dir, "home"),
+        USER: "root",
+        XDG_CACHE_HOME: join(opts.dir, "home", ".cache"),
+        NIX_CONF_DIR: join(opts.dir, "etc"),
+        NIX_USER_CONF_FILES: join(opts.dir, "etc", "nix.conf"),
+      },
+      extendEnv: false,
+      reject: false,
+    },
+  );
+}
