@@ -1,0 +1,56 @@
+// flox agent: the endpoint agent (the implementation is fs-agent/); flox agent exec: a command with the
+// mount as its /nix/store.
+import type { Command } from "commander";
+import { globals } from "../context.js";
+
+interface AgentFlags {
+  mount: string;
+  cacheDir: string;
+  cacheSize: string;
+  negativeTimeout: string;
+  opTimeout: string;
+  requestTimeout: string;
+  untuned?: boolean;
+}
+
+export async function agent(cmd: Command): Promise<void> {
+  const flags = cmd.opts<AgentFlags>();
+  const g = globals(cmd);
+  const server = g.server ?? process.env.FLOX_SERVER;
+  const token = g.token ?? process.env.FLOX_TOKEN;
+  const usage = (m: string): never => cmd.error(`error: ${m}`, { exitCode: 2, code: "flox.usage" });
+  if (!server) usage("which server? pass --server URL or set FLOX_SERVER");
+  const seconds = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) usage(`${name} ${v} is not a number of seconds`);
+    return n;
+  };
+  const { runAgentCommand, parseSize } = await import("../../fs-agent/agent.js");
+  let cacheSizeBytes = 0;
+  try {
+    cacheSizeBytes = parseSize(flags.cacheSize);
+  } catch (err) {
+    usage(`--cache-size: ${(err as Error).message}`);
+  }
+  await runAgentCommand({
+    server: server as string,
+    ...(token ? { token } : {}),
+    mount: flags.mount,
+    cacheDir: flags.cacheDir,
+    cacheSizeBytes,
+    negativeTimeout: seconds("--negative-timeout", flags.negativeTimeout),
+    opTimeoutMs: seconds("--op-timeout", flags.opTimeout) * 1000,
+    requestTimeoutMs: seconds("--request-timeout", flags.requestTimeout) * 1000,
+    ...(flags.untuned ? { untuned: true } : {}),
+  });
+}
+
+export async function agentExec(cmd: Command, command: string[]): Promise<void> {
+  // --mount is the parent's option (`flox agent exec --mount DIR -- CMD`).
+  const { mount } = cmd.optsWithGlobals<{ mount?: string }>();
+  if (!mount) cmd.error("error: which mount? flox agent exec --mount DIR -- CMD [ARGS…]", { exitCode: 2 });
+  if (command.length === 0)
+    cmd.error("error: which command? flox agent exec --mount DIR -- CMD [ARGS…]", { exitCode: 2 });
+  const { execInStore } = await import("../../fs-agent/exec.js");
+  process.exitCode = await execInStore(mount as string, command);
+}

@@ -1,0 +1,128 @@
+// `flox agent`: mounts the Storehouse at a directory through the local cache, serves a status socket, and
+// unmounts on SIGTERM/SIGINT. It speaks HTTP to the server only (../shared/DESIGN.md).
+import { mkdir, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { join, resolve } from "node:path";
+import { CacheIndex } from "./cache-index.js";
+import { FuseStore, type MountOptions } from "./fuse-store.js";
+import { CacheRemote } from "./remote.js";
+import { StoreCache } from "./store-cache.js";
+
+export interface AgentOptions extends MountOptions {
+  server: string;
+  token?: string;
+  mount: string;
+  cacheDir: string;
+  /** Quota in bytes (default 10 GiB). */
+  cacheSizeBytes?: number;
+  /** Longest wait for the server per request (default 10 s): uncached paths fail with EIO after it. */
+  requestTimeoutMs?: number;
+  /** Unix socket for status (default CACHE_DIR/agent.sock). */
+  statusSocket?: string;
+  log?: (msg: string) => void;
+}
+
+export interface RunningAgent {
+  store: FuseStore;
+  cache: StoreCache;
+  remote: CacheRemote;
+  statusSocket: string;
+  status(): AgentStatus;
+  stop(): Promise<void>;
+}
+
+export interface AgentStatus {
+  mount: string;
+  server: string;
+  online: boolean;
+  ops: FuseStore["counters"];
+  remote: CacheRemote["counters"];
+  cache: ReturnType<StoreCache["figures"]>;
+}
+
+/** "10G", "512M", "1.5GiB", "1000" → bytes. */
+export function parseSize(s: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?b)?$/i.exec(s.trim());
+  if (!m) throw new Error(`'${s}' is not a size (e.g. 10G, 512M, 1000000)`);
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? "").toLowerCase()] ?? 1;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`flox agent: ${m}\n`));
+  const cacheDir = resolve(opts.cacheDir);
+  await mkdir(cacheDir, { recursive: true });
+  const index = new CacheIndex(join(cacheDir, "index.sqlite"));
+  const remote = new CacheRemote({
+    server: opts.server,
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+  });
+  // The key is kept: a restarted agent serves its cache even when the server is away.
+  const savedKey = index.getMeta(`public-key ${remote.cacheUrl}`);
+  await remote.start(savedKey);
+  index.setMeta(`public-key ${remote.cacheUrl}`, remote.publicKey);
+  const cache = await StoreCache.open(
+    { dir: cacheDir, remote, quotaBytes: opts.cacheSizeBytes ?? 10 * 1024 ** 3 },
+    index,
+  );
+  const store = new FuseStore(resolve(opts.mount), cache, opts, log);
+  await store.mount();
+
+  const status = (): AgentStatus => ({
+    mount: store.mountPoint,
+    server: opts.server,
+    online: remote.online,
+    ops: { ...store.counters },
+    remote: { ...remote.counters },
+    cache: cache.figures(),
+  });
+  const statusSocket = opts.statusSocket ?? join(cacheDir, "agent.sock");
+  await rm(statusSocket, { force: true });
+  const http: Server = createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/status") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(status()));
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("GET /status\n");
+  });
+  await new Promise<void>((ok) => http.listen(statusSocket, ok));
+
+  let stopping: Promise<void> | undefined;
+  return {
+    store,
+    cache,
+    remote,
+    statusSocket,
+    status,
+    stop() {
+      stopping ??= (async () => {
+        await new Promise<void>((ok) => http.close(() => ok()));
+        await store.unmount().catch((err) => log(`unmount ${store.mountPoint}: ${(err as Error).message}`));
+        remote.close();
+        await cache.close();
+        await rm(statusSocket, { force: true });
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The long-running command: start, print one line, stop cleanly on SIGTERM/SIGINT. */
+export async function runAgentCommand(opts: AgentOptions): Promise<void> {
+  const agent = await startAgent(opts);
+  process.stdout.write(`flox agent: ${opts.server}/cache mounted at ${agent.store.mountPoint}\n`);
+  await new Promise<void>((done) => {
+    const stop = (sig: string) => {
+      process.stderr.write(`flox agent: ${sig}, unmounting ${agent.store.mountPoint}\n`);
+      agent.stop().then(done, (err) => {
+        process.stderr.write(`flox agent: ${(err as Error).message}\n`);
+        done();
+      });
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}

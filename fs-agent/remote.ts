@@ -1,0 +1,184 @@
+// The agent's only view of the server: the Storehouse's HTTP cache (/cache), with bounded waits and a
+// reconnect loop with backoff. It never throws "missing" for a server that is away: callers tell ENOENT
+// (a 404 narinfo) from EIO (anything else) by the error class.
+import { Readable } from "node:stream";
+import { type NarInfo, parseNarInfo } from "../lib/narinfo.js";
+import { verifyNarInfo } from "../lib/signature.js";
+
+/** The server could not be asked (refused, timed out, 5xx): an EIO, never a cached miss. */
+export class ServerUnavailableError extends Error {
+  override name = "ServerUnavailableError";
+}
+
+/** The server answered, but with something the agent refuses (bad signature, wrong path, bad narinfo). */
+export class UntrustedPathError extends Error {
+  override name = "UntrustedPathError";
+}
+
+export interface RemoteOptions {
+  /** The server's base URL, e.g. http://127.0.0.1:8080 (the cache is at /cache). */
+  server: string;
+  token?: string;
+  /** Longest wait for an answer (headers) or between two chunks of a NAR; default 10 s. */
+  requestTimeoutMs?: number;
+  /** Reconnect probe interval bounds while the server is away (default 250 ms doubling to 10 s). */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface RemoteCounters {
+  narinfoRequests: number;
+  narRequests: number;
+  bytesFetched: number;
+}
+
+export class CacheRemote {
+  readonly cacheUrl: string;
+  readonly counters: RemoteCounters = { narinfoRequests: 0, narRequests: 0, bytesFetched: 0 };
+  #publicKey: string | undefined;
+  #token: string | undefined;
+  #timeout: number;
+  #backoffMin: number;
+  #backoffMax: number;
+  /** While the server is away: requests fail at once until a probe gets through. */
+  #down = false;
+  #probe: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(opts: RemoteOptions) {
+    this.cacheUrl = `${opts.server.replace(/\/+$/, "")}/cache`;
+    this.#token = opts.token;
+    this.#timeout = opts.requestTimeoutMs ?? 10_000;
+    this.#backoffMin = opts.backoffMinMs ?? 250;
+    this.#backoffMax = opts.backoffMaxMs ?? 10_000;
+  }
+
+  get online(): boolean {
+    return !this.#down;
+  }
+
+  get publicKey(): string {
+    if (!this.#publicKey) throw new Error("CacheRemote.start() was not called");
+    return this.#publicKey;
+  }
+
+  /** Fetches the server's signing key (kept for the agent's lifetime) and checks nix-cache-info. */
+  async start(knownKey?: string): Promise<void> {
+    try {
+      const res = await this.#get("/public-key");
+      if (res.status !== 200)
+        throw new ServerUnavailableError(`GET ${this.cacheUrl}/public-key: ${res.status}`);
+      this.#publicKey = (await res.text()).trim();
+    } catch (err) {
+      // A restarted agent keeps serving its cache with the key it saved before, and reconnects later.
+      if (!knownKey || !(err instanceof ServerUnavailableError)) throw err;
+      this.#publicKey = knownKey;
+      this.#markDown();
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#probe) clearTimeout(this.#probe);
+  }
+
+  /** The verified narinfo of `hash`, or undefined when the Storehouse does not have it (a 404). */
+  async narInfo(hash: string): Promise<NarInfo | undefined> {
+    this.counters.narinfoRequests++;
+    const res = await this.#get(`/${hash}.narinfo`);
+    if (res.status === 404 || res.status === 410) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new ServerUnavailableError(`GET ${hash}.narinfo: HTTP ${res.status}`);
+    }
+    const text = await this.#withTimeout(res.text());
+    let info: NarInfo;
+    try {
+      info = parseNarInfo(text);
+    } catch (err) {
+      throw new UntrustedPathError(`${hash}.narinfo: ${(err as Error).message}`);
+    }
+    if (!info.storePath.startsWith(`/nix/store/${hash}-`)) {
+      throw new UntrustedPathError(`${hash}.narinfo names another path: ${info.storePath}`);
+    }
+    if (!verifyNarInfo(info, [this.publicKey])) {
+      throw new UntrustedPathError(`${info.storePath}: no valid signature by the server's key`);
+    }
+    return info;
+  }
+
+  /**
+   * The NAR file of `info` (still compressed), as a stream that fails when no byte arrives for the
+   * request timeout: a server that goes away mid-download gives an EIO in bounded time.
+   */
+  async nar(info: NarInfo): Promise<Readable> {
+    this.counters.narRequests++;
+    const url = /^https?:\/\//.test(info.url) ? info.url : `/${info.url}`;
+    const res = await this.#get(url);
+    if (res.status !== 200 || !res.body) {
+      await res.body?.cancel();
+      throw new ServerUnavailableError(`GET ${info.url}: HTTP ${res.status}`);
+    }
+    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    let idle = setTimeout(
+      () => body.destroy(new ServerUnavailableError(`${info.url}: no data for ${this.#timeout} ms`)),
+      this.#timeout,
+    );
+    body.on("data", (chunk: Buffer) => {
+      this.counters.bytesFetched += chunk.length;
+      idle.refresh();
+    });
+    body.once("close", () => clearTimeout(idle));
+    idle = idle.unref();
+    return body;
+  }
+
+  async #get(path: string): Promise<Response> {
+    if (this.#down) throw new ServerUnavailableError(`the server at ${this.cacheUrl} is away (reconnecting)`);
+    const url = /^https?:\/\//.test(path) ? path : `${this.cacheUrl}${path}`;
+    const headers: Record<string, string> = {};
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    try {
+      const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.#timeout) });
+      if (res.status >= 500) this.#markDown();
+      return res;
+    } catch (err) {
+      this.#markDown();
+      throw new ServerUnavailableError(`GET ${url}: ${(err as Error).message}`);
+    }
+  }
+
+  async #withTimeout<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      this.#markDown();
+      throw new ServerUnavailableError((err as Error).message);
+    }
+  }
+
+  #markDown(): void {
+    if (this.#down || this.#closed) return;
+    this.#down = true;
+    let delay = this.#backoffMin;
+    const probe = async () => {
+      try {
+        const res = await fetch(`${this.cacheUrl}/nix-cache-info`, {
+          signal: AbortSignal.timeout(this.#timeout),
+        });
+        await res.body?.cancel();
+        if (res.status < 500) {
+          this.#down = false;
+          return;
+        }
+      } catch {}
+      if (this.#closed) return;
+      delay = Math.min(delay * 2, this.#backoffMax);
+      this.#probe = setTimeout(probe, delay).unref();
+    };
+    this.#probe = setTimeout(probe, delay).unref();
+  }
+}

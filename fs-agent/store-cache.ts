@@ -1,0 +1,385 @@
+// The local store cache: CACHE_DIR/store/<hash>-<name> are unpacked, verified store paths; the index
+// (cache-index.ts) remembers them across restarts. One fetch per path however many callers ask at once;
+// eviction (LRU by last access, high/low watermarks) runs in the background and never removes a pinned
+// path, a path in use (open files, an op in flight) or one being fetched.
+import { randomBytes } from "node:crypto";
+import { chmod, lstat, mkdir, readdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline, type Readable } from "node:stream";
+import { createBrotliDecompress, createGunzip } from "node:zlib";
+import { parseNixHash } from "../lib/hash.js";
+import { removeReadOnlyTree, unpackNar } from "../lib/nar-unpack.js";
+import { type NarInfo, parseNarInfo, serializeNarInfo } from "../lib/narinfo.js";
+import { parseStorePathBasename } from "../lib/store-path.js";
+import { CacheIndex } from "./cache-index.js";
+import { type CacheRemote, UntrustedPathError } from "./remote.js";
+
+/** The Storehouse has no such path (a 404 narinfo): ENOENT. */
+export class NotInStorehouseError extends Error {
+  override name = "NotInStorehouseError";
+}
+
+/** Admitting the path would pass the quota and nothing can be evicted (all pinned or in use): ENOSPC. */
+export class CacheFullError extends Error {
+  override name = "CacheFullError";
+}
+
+export interface StoreCacheOptions {
+  dir: string;
+  remote: CacheRemote;
+  /** Quota in bytes (NAR sizes, close to what the unpacked files take). */
+  quotaBytes: number;
+  /** Background eviction starts above high × quota and stops at low × quota (defaults 0.9 and 0.7). */
+  highWatermark?: number;
+  lowWatermark?: number;
+  /** How often access times go to the index (default 5 s). */
+  flushMs?: number;
+}
+
+interface Entry {
+  narSize: number;
+  info: NarInfo;
+  lastAccess: number;
+}
+
+export interface CacheFigures {
+  quotaBytes: number;
+  usedBytes: number;
+  paths: number;
+  pinnedPaths: number;
+  inUsePaths: number;
+  fetching: string[];
+  fetches: number;
+  evictions: number;
+  refused: number;
+}
+
+const NARINFO_MEMO_LIMIT = 10_000;
+
+export class StoreCache {
+  readonly storeDir: string;
+  readonly #trashDir: string;
+  readonly #index: CacheIndex;
+  readonly #remote: CacheRemote;
+  readonly #quota: number;
+  readonly #high: number;
+  readonly #low: number;
+  readonly #paths = new Map<string, Entry>();
+  readonly #fetching = new Map<string, Promise<string>>();
+  readonly #evicting = new Map<string, Promise<void>>();
+  readonly #infos = new Map<string, Promise<NarInfo | undefined>>();
+  readonly #holds = new Map<string, number>();
+  readonly #pins = new Map<string, Set<string>>();
+  readonly #dirtyAccess = new Map<string, number>();
+  readonly #flushTimer: NodeJS.Timeout;
+  #used = 0;
+  #reserved = 0;
+  #gcRunning: Promise<void> | undefined;
+  #counts = { fetches: 0, evictions: 0, refused: 0 };
+
+  private constructor(opts: StoreCacheOptions, index: CacheIndex) {
+    this.storeDir = join(opts.dir, "store");
+    this.#trashDir = join(opts.dir, "trash");
+    this.#index = index;
+    this.#remote = opts.remote;
+    this.#quota = opts.quotaBytes;
+    this.#high = opts.highWatermark ?? 0.9;
+    this.#low = opts.lowWatermark ?? 0.7;
+    this.#flushTimer = setInterval(() => this.flushAccessTimes(), opts.flushMs ?? 5000).unref();
+  }
+
+  /** Opens (or creates) the cache in `opts.dir`, reconciling the index with the disk after a crash. */
+  static async open(opts: StoreCacheOptions, index?: CacheIndex): Promise<StoreCache> {
+    await mkdir(join(opts.dir, "store"), { recursive: true });
+    await mkdir(join(opts.dir, "trash"), { recursive: true });
+    const c = new StoreCache(opts, index ?? new CacheIndex(join(opts.dir, "index.sqlite")));
+    await c.#reconcile();
+    return c;
+  }
+
+  get index(): CacheIndex {
+    return this.#index;
+  }
+
+  async #reconcile(): Promise<void> {
+    const rows = new Map(this.#index.all().map((r) => [r.basename, r]));
+    const onDisk = new Set(await readdir(this.storeDir));
+    for (const name of onDisk) {
+      // Half-made fetches (temp dirs) and dirs renamed in but never recorded: the index is the truth.
+      if (!rows.has(name)) await removeReadOnlyTree(join(this.storeDir, name));
+    }
+    for (const [b, row] of rows) {
+      if (!onDisk.has(b)) {
+        this.#index.remove(b);
+        continue;
+      }
+      this.#paths.set(b, {
+        narSize: row.narSize,
+        info: parseNarInfo(row.narinfo),
+        lastAccess: row.lastAccess,
+      });
+      this.#used += row.narSize;
+    }
+    for (const { basename, reason } of this.#index.pins()) this.#pinSet(basename).add(reason);
+    void this.#emptyTrash();
+  }
+
+  async #emptyTrash(): Promise<void> {
+    for (const name of await readdir(this.#trashDir).catch(() => [])) {
+      await removeReadOnlyTree(join(this.#trashDir, name)).catch(() => {});
+    }
+  }
+
+  localPath(basename: string): string {
+    return join(this.storeDir, basename);
+  }
+
+  has(basename: string): boolean {
+    return this.#paths.has(basename);
+  }
+
+  /** The basenames held locally (what listing the mount root shows). */
+  list(): string[] {
+    return [...this.#paths.keys()];
+  }
+
+  /** The verified narinfo of a path (local first, then the server); undefined when the Storehouse lacks it. */
+  info(basename: string): Promise<NarInfo | undefined> {
+    const local = this.#paths.get(basename);
+    if (local) return Promise.resolve(local.info);
+    const memo = this.#infos.get(basename);
+    if (memo) return memo;
+    const { hash } = parseStorePathBasename(basename);
+    const p = this.#remote.narInfo(hash).then((info) => {
+      if (info && info.storePath !== `/nix/store/${basename}`) return undefined; // same hash, other name
+      return info;
+    });
+    if (this.#infos.size >= NARINFO_MEMO_LIMIT) this.#infos.clear();
+    this.#infos.set(basename, p);
+    // Only answers are remembered: a server that was away is asked again next time, and misses are the
+    // kernel's negative cache's business (the store is append-only, so a miss may appear later).
+    p.then(
+      (info) => {
+        if (!info) this.#infos.delete(basename);
+      },
+      () => this.#infos.delete(basename),
+    );
+    return p;
+  }
+
+  /** Marks a path in use: eviction skips it until release(). Take it before ensure(). */
+  hold(basename: string): void {
+    this.#holds.set(basename, (this.#holds.get(basename) ?? 0) + 1);
+  }
+
+  release(basename: string): void {
+    const n = (this.#holds.get(basename) ?? 1) - 1;
+    if (n <= 0) this.#holds.delete(basename);
+    else this.#holds.set(basename, n);
+  }
+
+  /** The local directory of a store path, fetching it first when needed (once, however many ask). */
+  async ensure(basename: string): Promise<string> {
+    const entry = this.#paths.get(basename);
+    if (entry) {
+      this.#touch(basename, entry);
+      return this.localPath(basename);
+    }
+    let p = this.#fetching.get(basename);
+    if (!p) {
+      p = this.#fetch(basename).finally(() => this.#fetching.delete(basename));
+      this.#fetching.set(basename, p);
+    }
+    return p;
+  }
+
+  #touch(basename: string, entry: Entry): void {
+    const now = Date.now();
+    // Access times matter to the second for LRU; skip the map write for hot paths.
+    if (now - entry.lastAccess < 1000) return;
+    entry.lastAccess = now;
+    this.#dirtyAccess.set(basename, now);
+  }
+
+  flushAccessTimes(): void {
+    if (this.#dirtyAccess.size === 0) return;
+    const batch = [...this.#dirtyAccess];
+    this.#dirtyAccess.clear();
+    this.#index.touchMany(batch);
+  }
+
+  async #fetch(basename: string): Promise<string> {
+    await this.#evicting.get(basename);
+    const info = await this.info(basename);
+    if (!info) throw new NotInStorehouseError(`/nix/store/${basename} is not in the Storehouse`);
+    await this.#makeRoom(info.narSize);
+    this.#reserved += info.narSize;
+    const target = this.localPath(basename);
+    const tmp = join(this.storeDir, `.tmp-${randomBytes(6).toString("hex")}-${basename}`);
+    try {
+      const body = await this.#remote.nar(info);
+      await unpackNar(decompressed(info.compression, body), tmp, {
+        expect: { narHash: parseNixHash(info.narHash, "sha256").digest, narSize: info.narSize },
+      });
+      await rename(tmp, target);
+    } catch (err) {
+      await removeReadOnlyTree(tmp).catch(() => {});
+      if (err instanceof Error && /NarMismatch|NarFormat/.test(err.name)) {
+        this.#counts.refused++;
+        throw new UntrustedPathError(`${info.storePath}: the NAR from the server is refused: ${err.message}`);
+      }
+      throw err;
+    } finally {
+      this.#reserved -= info.narSize;
+    }
+    const now = Date.now();
+    this.#index.insert({ basename, narSize: info.narSize, narinfo: serializeNarInfo(info), lastAccess: now });
+    this.#paths.set(basename, { narSize: info.narSize, info, lastAccess: now });
+    this.#infos.delete(basename);
+    this.#used += info.narSize;
+    this.#counts.fetches++;
+    if (this.#used > this.#high * this.#quota) void this.gc();
+    return target;
+  }
+
+  /** Before a fetch: evict until the cache plus what is being fetched fits the quota, or refuse. */
+  async #makeRoom(size: number): Promise<void> {
+    if (this.#used + this.#reserved + size <= this.#quota) return;
+    await this.gc(Math.min(this.#low * this.#quota, Math.max(0, this.#quota - size - this.#reserved)));
+    // Over the quota by at most this one path: allowed only when what is there already fits.
+    if (this.#used + this.#reserved > this.#quota) {
+      throw new CacheFullError(
+        `the cache is full (${this.#used} of ${this.#quota} bytes) and everything in it is pinned or in use`,
+      );
+    }
+  }
+
+  /** Evicts least recently used paths that are not pinned or in use until `target` bytes (default low watermark). */
+  gc(target?: number): Promise<void> {
+    const run = async () => {
+      const goal = target ?? this.#low * this.#quota;
+      if (this.#used <= goal) return;
+      this.flushAccessTimes();
+      const candidates = [...this.#paths].sort((a, b) => a[1].lastAccess - b[1].lastAccess);
+      for (const [b] of candidates) {
+        if (this.#used <= goal) break;
+        if (this.#pins.get(b)?.size || this.#holds.has(b) || this.#fetching.has(b)) continue;
+        await this.#evict(b);
+      }
+    };
+    const prev = this.#gcRunning ?? Promise.resolve();
+    const next = prev.then(run, run).finally(() => {
+      if (this.#gcRunning === next) this.#gcRunning = undefined;
+    });
+    this.#gcRunning = next;
+    return next;
+  }
+
+  async #evict(basename: string): Promise<void> {
+    const entry = this.#paths.get(basename);
+    if (!entry) return;
+    // From here a lookup waits for the eviction to finish, then fetches the path again.
+    this.#paths.delete(basename);
+    this.#used -= entry.narSize;
+    this.#counts.evictions++;
+    const done = (async () => {
+      const trash = join(this.#trashDir, `${randomBytes(6).toString("hex")}-${basename}`);
+      const local = this.localPath(basename);
+      // A read-only directory moves to another parent only with write permission on it (its `..`).
+      if ((await lstat(local)).isDirectory()) await chmod(local, 0o755);
+      await rename(local, trash);
+      this.#index.remove(basename);
+      void removeReadOnlyTree(trash).catch(() => {});
+    })().finally(() => this.#evicting.delete(basename));
+    this.#evicting.set(basename, done);
+    await done;
+  }
+
+  #pinSet(basename: string): Set<string> {
+    let s = this.#pins.get(basename);
+    if (!s) {
+      s = new Set();
+      this.#pins.set(basename, s);
+    }
+    return s;
+  }
+
+  /**
+   * Pins store paths (full paths or basenames) under `reason` (e.g. `profile:acme/dev@12`, `download`):
+   * fetches them now and keeps them out of eviction until unpin(reason). Profile sync and `flox download`
+   * call this with a generation's closure (see closure()).
+   */
+  async pin(storePaths: readonly string[], reason: string): Promise<void> {
+    const names = storePaths.map((p) => p.replace(/^\/nix\/store\//, ""));
+    // Pinned first, so nothing fetched for this pin is evicted before the last one arrives.
+    this.#index.pin(names, reason);
+    for (const b of names) this.#pinSet(b).add(reason);
+    for (const b of names) await this.ensure(b);
+  }
+
+  unpin(reason: string, storePaths?: readonly string[]): void {
+    const names = storePaths?.map((p) => p.replace(/^\/nix\/store\//, ""));
+    this.#index.unpin(reason, names);
+    for (const [b, reasons] of this.#pins) {
+      if (names && !names.includes(b)) continue;
+      reasons.delete(reason);
+      if (reasons.size === 0) this.#pins.delete(b);
+    }
+  }
+
+  /** The closure of `roots` (basenames), read from narinfos: what pin() takes for a whole generation. */
+  async closure(roots: readonly string[]): Promise<string[]> {
+    const seen = new Set<string>();
+    const todo = roots.map((p) => p.replace(/^\/nix\/store\//, ""));
+    while (todo.length > 0) {
+      const b = todo.pop() as string;
+      if (seen.has(b)) continue;
+      seen.add(b);
+      const info = await this.info(b);
+      if (!info) throw new NotInStorehouseError(`/nix/store/${b} is not in the Storehouse`);
+      for (const r of info.references) if (!seen.has(r)) todo.push(r);
+    }
+    return [...seen].sort();
+  }
+
+  figures(): CacheFigures {
+    let pinned = 0;
+    for (const b of this.#paths.keys()) if (this.#pins.get(b)?.size) pinned++;
+    return {
+      quotaBytes: this.#quota,
+      usedBytes: this.#used,
+      paths: this.#paths.size,
+      pinnedPaths: pinned,
+      inUsePaths: this.#holds.size,
+      fetching: [...this.#fetching.keys()],
+      ...this.#counts,
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#flushTimer);
+    await this.#gcRunning;
+    this.flushAccessTimes();
+    this.#index.close();
+  }
+}
+
+/** The NAR bytes of a NAR file: zlib's async streams decompress on the thread pool, off the event loop. */
+function decompressed(compression: string, body: Readable): Readable {
+  const z =
+    compression === "none"
+      ? undefined
+      : compression === "br"
+        ? createBrotliDecompress()
+        : compression === "gzip"
+          ? createGunzip()
+          : null;
+  if (z === null) {
+    body.destroy();
+    throw new UntrustedPathError(
+      `Compression: ${compression} is not supported by the agent (none, br, gzip)`,
+    );
+  }
+  if (!z) return body;
+  return pipeline(body, z, () => {});
+}
