@@ -21,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerChannels(program);
   registerProfiles(program);
   registerBuilder(program);
+  registerAgent(program);
 }
 
 function registerServer(program: Command): void {
@@ -276,6 +277,45 @@ FLOX_TOKEN. Runs until SIGTERM/SIGINT; builds it was running go back to the queu
 Examples:
   flox builder --server http://ci.internal:8080 --token flox_… --store /var/lib/flox-builder --systems x86_64-linux
   flox builder --store ./b1 --systems x86_64-linux --features kvm --max-jobs 4 --name b1
+`,
+  );
+}
+
+function registerAgent(program: Command): void {
+  const agent = program
+    .command("agent")
+    .description("mount the Storehouse as a lazy, read-only /nix/store (FUSE) backed by a local cache")
+    .option("--mount <dir>", "where to mount: /nix/store on a machine without Nix, else any directory")
+    .option("--cache-dir <dir>", "the local cache: unpacked store paths and its index (index.sqlite)")
+    .option("--cache-size <size>", "cache quota, e.g. 10G or 512M", "10G")
+    .option("--negative-timeout <s>", "how long the kernel remembers a missing top-level name", "30")
+    .option("--op-timeout <s>", "longest a filesystem call may wait for a fetch", "120")
+    .option("--request-timeout <s>", "longest wait for the server: uncached paths fail with EIO after it", "10")
+    .option("--untuned", "no kernel caching options (for benchmarks)")
+    .action(async (_opts, cmd: Command) => {
+      const o = cmd.opts();
+      if (!o.mount || !o.cacheDir)
+        cmd.error("error: --mount DIR and --cache-dir DIR are required", { exitCode: 2 });
+      await (await import("./agent.js")).agent(cmd);
+    });
+  agent
+    .command("exec")
+    .description("run a command in a private mount namespace whose /nix/store is the agent's mount (root)")
+    .argument("<command...>", "the command and its arguments (after --)")
+    .action(async (command: string[], _opts, cmd: Command) =>
+      (await import("./agent.js")).agentExec(cmd, command),
+    );
+  agent.addHelpText(
+    "after",
+    `
+Needs --server URL (and --token T when the cache is private), or FLOX_SERVER/FLOX_TOKEN. Runs until
+SIGTERM/SIGINT, then unmounts. Status (ops, fetches, cache figures) as JSON: GET /status on the unix
+socket CACHE_DIR/agent.sock, e.g. curl --unix-socket CACHE_DIR/agent.sock http://agent/status
+
+Examples:
+  flox agent --server http://flox.internal:8080 --mount /nix/store --cache-dir /var/cache/flox --cache-size 20G
+  flox agent --server http://127.0.0.1:8080 --mount /tmp/flox-store --cache-dir /tmp/flox-cache &
+  flox agent exec --mount /tmp/flox-store -- /nix/store/…-hello/bin/hello
 `,
   );
 }
