@@ -32,7 +32,7 @@ export async function agent(cmd: Command): Promise<void> {
   } catch (err) {
     usage(`--cache-size: ${(err as Error).message}`);
   }
-  await runAgentCommand({
+  const options = {
     server: server as string,
     ...(token ? { token } : {}),
     mount: flags.mount,
@@ -42,7 +42,20 @@ export async function agent(cmd: Command): Promise<void> {
     opTimeoutMs: seconds("--op-timeout", flags.opTimeout) * 1000,
     requestTimeoutMs: seconds("--request-timeout", flags.requestTimeout) * 1000,
     ...(flags.untuned ? { untuned: true } : {}),
-  });
+  };
+  const { CliError } = await import("../output.js");
+  try {
+    await runAgentCommand(options);
+  } catch (err) {
+    const message = (err as Error).message;
+    if ((err as Error).name === "ServerUnavailableError")
+      throw new CliError(
+        `cannot reach ${server}/cache (${message}); is the server running? (a cache dir used before starts offline)`,
+      );
+    if (/Mountpoint|fuse/i.test(message))
+      throw new CliError(`cannot mount ${flags.mount}: ${message} (needs /dev/fuse and root)`);
+    throw err;
+  }
 }
 
 export async function agentExec(cmd: Command, command: string[]): Promise<void> {
