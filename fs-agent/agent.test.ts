@@ -189,6 +189,37 @@ test("server away: cached paths work, an uncached one fails with EIO in bounded 
   assert.is(ok, "later");
 });
 
+test("GC under quota pressure through the mount: a path with an open file stays until it is closed", async () => {
+  await agent?.stop();
+  const narSize = async (p: string) =>
+    parseNarInfo(await (await fetch(`${server.url}/cache/${base(p).slice(0, 32)}.narinfo`)).text()).narSize;
+  const small = Math.max(...(await Promise.all([single, later, dep].map(narSize))));
+  const quota = (await narSize(other)) + small + 100;
+  agent = await startAgent(server.url, { mount: mnt, cacheDir: join(root, "small-cache") }, [
+    "--cache-size",
+    String(quota),
+  ]);
+  const holder = sh(`exec 3< ${at(other, "numbers")}; echo open; sleep 4`);
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const p of [single, later, dep]) {
+    assert.ok((await sh(`stat ${join(mnt, base(p))}`)).exitCode === 0);
+    await new Promise((r) => setTimeout(r, 1100)); // distinct access times
+  }
+  let listed = readdirSync(mnt);
+  assert.ok(listed.includes(base(other)), "the path with an open file stays");
+  assert.ok(listed.includes(base(dep)));
+  assert.not.ok(listed.includes(base(single)), "the least recently used path went");
+  const st = await agent?.status();
+  assert.ok(st.cache.usedBytes <= quota + small, `${st.cache.usedBytes} > ${quota} + ${small}`);
+  assert.match((await holder).stdout, /open/);
+  // Closed: now it may go, and an evicted path comes back when touched.
+  assert.is(readFileSync(join(mnt, base(single)), "utf8"), "single file\n");
+  listed = readdirSync(mnt);
+  assert.not.ok(listed.includes(base(other)));
+  assert.ok(listed.includes(base(single)));
+  assert.is((await sh(`wc -l < ${at(other, "numbers")}`)).stdout.trim(), "5000");
+});
+
 test("SIGTERM unmounts and leaves no stale mount", async () => {
   assert.ok(await isMounted(mnt));
   const a = agent as AgentProcess;
