@@ -2,6 +2,7 @@
 // programs find their own /nix/store/... paths on a machine that has a /nix/store of its own (or none).
 import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
+import { constants } from "node:os";
 import { resolve } from "node:path";
 
 /** The shell the namespace runs: bind the mount over /nix/store, then exec the command. */
@@ -28,7 +29,7 @@ export async function execInStore(mount: string, command: readonly string[]): Pr
   const [cmd, ...args] = namespaceArgv(mount, command);
   const child = spawn(cmd as string, args, { stdio: "inherit" });
   return new Promise((ok) => {
-    child.once("exit", (code, signal) => ok(code ?? (signal ? 128 + 1 : 1)));
+    child.once("exit", (code, signal) => ok(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
     child.once("error", (err) => {
       process.stderr.write(`flox agent exec: ${err.message}\n`);
       ok(127);
