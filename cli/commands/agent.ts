@@ -65,5 +65,6 @@ export async function agentExec(cmd: Command, command: string[]): Promise<void> 
   if (command.length === 0)
     cmd.error("error: which command? flox agent exec --mount DIR -- CMD [ARGS…]", { exitCode: 2 });
   const { execInStore } = await import("../../fs-agent/exec.js");
-  process.exitCode = await execInStore(mount as string, command);
+  // The command's own exit status is ours (main() would turn anything that returns into 0).
+  process.exit(await execInStore(mount as string, command));
 }
