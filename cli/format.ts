@@ -8,13 +8,15 @@ export function shortTime(iso: string | null | undefined): string {
   return m ? `${m[1]} ${m[2]}` : iso;
 }
 
-/** What a token may do, in a few words: `admin`, `org acme (member)`, `user alice`. */
+/** What a token may do, in a few words: `admin`, `org acme (member)`, `user alice`, `machine of org acme`. */
 export function describeScope(t: Pick<TokenInfo, "scope" | "org" | "role" | "user">): string {
   switch (t.scope) {
     case "org":
       return `org ${t.org ?? "?"} (${t.role ?? "?"})`;
     case "user":
       return `user ${t.user ?? "?"}`;
+    case "machine":
+      return t.org ? `machine of org ${t.org}` : "machine";
     default:
       return t.scope;
   }

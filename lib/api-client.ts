@@ -29,6 +29,9 @@ import {
   type InstallBody,
   type Jobset,
   JobsetsResponse,
+  type Machine,
+  MachineResponse,
+  MachinesResponse,
   type Member,
   MemberResponse,
   MembersResponse,
@@ -38,15 +41,19 @@ import {
   type Profile,
   ProfileEditResponse,
   ProfileResponse,
+  type ProfileStatus,
+  ProfileStatusResponse,
   ProfilesResponse,
   type Push,
   PushesResponse,
   type RemoveBody,
+  type ReportBody,
   type Role,
   type RollbackBody,
   type Schedule,
   type ScheduleBody,
   ScheduleResponse,
+  type SubscriptionBody,
   type TokenInfo,
   TokensResponse,
   type UpgradeBody,
@@ -304,6 +311,60 @@ export class ApiClient {
   async setSchedule(org: string, name: string, body: ScheduleBody): Promise<Schedule> {
     const path = `/profiles/${seg(org)}/${seg(name)}/schedule`;
     return (await this.#request("PUT", path, ScheduleResponse, body)).schedule;
+  }
+
+  /** With a machine token: registers this machine under `name` (again: a no-op). */
+  async registerMachine(name: string): Promise<Machine> {
+    return (await this.#request("POST", "/machines", MachineResponse, { name })).machine;
+  }
+
+  /** People: the machines of the orgs they may read; a machine token: itself. */
+  async listMachines(): Promise<Machine[]> {
+    return (await this.#request("GET", "/machines", MachinesResponse)).machines;
+  }
+
+  async machineMe(): Promise<Machine> {
+    return (await this.#request("GET", "/machines/me", MachineResponse)).machine;
+  }
+
+  async subscribe(body: SubscriptionBody): Promise<Machine> {
+    return (await this.#request("POST", "/machines/me/subscriptions", MachineResponse, body)).machine;
+  }
+
+  async unsubscribe(body: SubscriptionBody): Promise<Machine> {
+    const q = new URLSearchParams(body.profile ? { profile: body.profile } : { channel: body.channel ?? "" });
+    return (await this.#request("DELETE", `/machines/me/subscriptions?${q}`, MachineResponse)).machine;
+  }
+
+  async report(body: ReportBody): Promise<void> {
+    await this.#request("POST", "/machines/me/reports", null, body);
+  }
+
+  async profileStatus(org: string, name: string): Promise<ProfileStatus> {
+    return (await this.#request("GET", `/profiles/${seg(org)}/${seg(name)}/status`, ProfileStatusResponse))
+      .status;
+  }
+
+  /**
+   * The machine's event stream (`text/event-stream`), resuming after `lastEventId`; read it with `readSse`
+   * (lib/sse.ts). No timeout: it stays open until `signal` aborts or the server goes.
+   */
+  async machineEvents(lastEventId: number, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const url = `${this.server}/api/v1/machines/me/events`;
+    const headers: Record<string, string> = {
+      accept: "text/event-stream",
+      "last-event-id": String(lastEventId),
+    };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new ApiUnreachableError(this.server, networkReason(err, this.#timeoutMs));
+    }
+    if (!res.ok || !res.body) throw errorFromAnswer(res, await res.text(), url);
+    return res.body;
   }
 
   async #request<S extends z.ZodTypeAny>(

@@ -4,6 +4,7 @@ import type { ChannelPublisher } from "./channels/channels.js";
 import { channelRoutes } from "./channels/routes.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
+import type { MachineHub } from "./machines/hub.js";
 import type { ProfileEditor } from "./profiles/profiles.js";
 import type { ProfileScheduler } from "./profiles/schedules.js";
 import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
@@ -13,6 +14,7 @@ import type { AppContext, AppEnv } from "./routes/env.js";
 import { evaluationRoutes } from "./routes/evaluations.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobsetRoutes } from "./routes/jobsets.js";
+import { machineRoutes } from "./routes/machines.js";
 import { memberRoutes } from "./routes/members.js";
 import { orgRoutes } from "./routes/orgs.js";
 import { profileRoutes } from "./routes/profiles.js";
@@ -34,6 +36,8 @@ export interface CreateAppOptions {
   profiles?: ProfileEditor;
   /** Runs auto-upgrade schedules; told when one changes. */
   scheduler?: ProfileScheduler;
+  /** Wakes machines' event streams; API-only tests get one of their own. */
+  machines?: MachineHub;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -50,7 +54,8 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", builderRoutes(ctx, opts.builder))
     .route("/api/v1", buildRoutes(ctx))
     .route("/api/v1", channelApiRoutes(ctx, opts.channels))
-    .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler));
+    .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler))
+    .route("/api/v1", machineRoutes(ctx, opts.machines ? { hub: opts.machines } : {}));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));

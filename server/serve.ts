@@ -20,6 +20,7 @@ import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
 import { Receives } from "./git/receive-context.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
+import { MachineHub } from "./machines/hub.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { ProfileEditor } from "./profiles/profiles.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
@@ -104,6 +105,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
     const channels = new ChannelPublisher(db, logger);
+    // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
+    const machineHub = new MachineHub(db, logger);
+    channels.on("advanced", () => machineHub.poke());
+    channels.on("pinned", () => machineHub.poke());
     // Set once listening: the chroot store substitutes profile packages from this server's own Storehouse.
     let selfUrl = "";
     const profiles = new ProfileEditor({
@@ -116,6 +121,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         publicKey: storehouse.publicKey,
         readSecret: hookSecret,
       }),
+      onLive: () => machineHub.poke(),
     });
     const evaluator = new Evaluator({
       db,
@@ -140,6 +146,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         channels,
         profiles,
         scheduler,
+        machines: machineHub,
       },
     );
     const api = getRequestListener(app.fetch);
@@ -195,6 +202,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, leaseSecondsFromEnv() * 1000));
     channels.start();
     scheduler.start();
+    machineHub.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -202,6 +210,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       closing ??= (async () => {
         // First, so that hooks waiting on an evaluation are let go and the HTTP server can close.
         const evaluatorStopped = evaluator.close(graceMs);
+        // Machines' event streams never end on their own; their clients reconnect to the next run.
+        machineHub.close();
         await new Promise<void>((done) => {
           const force = setTimeout(() => srv.closeAllConnections(), graceMs);
           force.unref();

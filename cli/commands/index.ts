@@ -21,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerChannels(program);
   registerProfiles(program);
   registerBuilder(program);
+  registerMachines(program);
   registerAgent(program);
 }
 
@@ -186,7 +187,10 @@ function registerToken(program: Command): void {
       ]),
     )
     .addOption(
-      new Option("--machine", "a token for an endpoint (`flox agent`)").conflicts(["org", "role", "user"]),
+      new Option(
+        "--machine",
+        "a token for a machine of --org ORG (flox machine register, flox sync)",
+      ).conflicts(["role", "user"]),
     )
     .addOption(
       new Option("--user <user>", "a token that acts as this user, with their org roles").conflicts("org"),
@@ -196,14 +200,15 @@ function registerToken(program: Command): void {
   create.addHelpText(
     "after",
     `
-Give exactly one of: --org ORG --role ROLE, --admin, --builder, --machine, --user USER.
-Org owners may create tokens for their own org; everything else needs an admin token.
+Give exactly one of: --org ORG --role ROLE, --admin, --builder, --machine --org ORG, --user USER.
+Org owners may create org and machine tokens for their own org; everything else needs an admin token.
 
 Examples:
   flox token create --org acme --role member --name ci
   flox token create --org acme --role reader
   flox token create --user alice --name "alice laptop"
   flox token create --builder --name builder-1
+  flox token create --machine --org acme --name web-1
   flox token create --admin --json
 `,
   );
@@ -290,7 +295,11 @@ function registerAgent(program: Command): void {
     .option("--cache-size <size>", "cache quota, e.g. 10G or 512M", "10G")
     .option("--negative-timeout <s>", "how long the kernel remembers a missing top-level name", "30")
     .option("--op-timeout <s>", "longest a filesystem call may wait for a fetch", "120")
-    .option("--request-timeout <s>", "longest wait for the server: uncached paths fail with EIO after it", "10")
+    .option(
+      "--request-timeout <s>",
+      "longest wait for the server: uncached paths fail with EIO after it",
+      "10",
+    )
     .option("--untuned", "no kernel caching options (for benchmarks)")
     .action(async (_opts, cmd: Command) => {
       const o = cmd.opts();
@@ -543,4 +552,79 @@ Examples:
     "flox profile schedule acme/dev --on-publish",
     "flox profile schedule acme/dev --off",
   ]);
+  const status = profile
+    .command("status")
+    .description("the rollout: how many machines run which generation, who lags, who failed")
+    .argument("<profile>", "ORG/NAME")
+    .action(async (spec: string, _opts, cmd: Command) =>
+      (await import("./machines.js")).profileStatus(cmd, spec),
+    );
+  examples(status, ["flox profile status acme/dev", "flox profile status acme/dev --json"]);
+}
+
+function registerMachines(program: Command): void {
+  const load = () => import("./machines.js");
+  const machine = program
+    .command("machine")
+    .description("this machine's registration (with a machine token)");
+  examples(machine, ["flox machine register web-1"]);
+  const register = machine
+    .command("register")
+    .description("register this machine under NAME; its token binds it to one org")
+    .argument("<name>", "the machine's name, e.g. its host name")
+    .action(async (name: string, _opts, cmd: Command) => (await load()).registerMachine(cmd, name));
+  register.addHelpText(
+    "after",
+    `
+Needs a machine token: an org owner makes one with flox token create --machine --org ORG. The machine
+may then follow that org's profiles and channels (flox subscribe), and nothing else.
+
+Examples:
+  FLOX_TOKEN=flox_… flox machine register web-1
+`,
+  );
+  const machines = program
+    .command("machines")
+    .description("the machines of the orgs this token may read: what each follows and runs")
+    .action(async (_opts, cmd: Command) => (await load()).listMachines(cmd));
+  examples(machines, ["flox machines", "flox machines --json"]);
+  const subscribe = program
+    .command("subscribe")
+    .description("make this machine follow a profile (or --channel a channel) of its org")
+    .argument("[profile]", "ORG/NAME")
+    .option("--channel <channel>", "follow a channel instead: ORG or ORG/BRANCH")
+    .action(async (spec: string | undefined, opts, cmd: Command) =>
+      (await load()).subscribe(cmd, spec, opts),
+    );
+  examples(subscribe, ["flox subscribe acme/dev", "flox subscribe --channel acme"]);
+  const unsubscribe = program
+    .command("unsubscribe")
+    .description("stop following a profile (or --channel a channel); its links stay as they are")
+    .argument("[profile]", "ORG/NAME")
+    .option("--channel <channel>", "a channel instead: ORG or ORG/BRANCH")
+    .action(async (spec: string | undefined, opts, cmd: Command) =>
+      (await load()).unsubscribe(cmd, spec, opts),
+    );
+  examples(unsubscribe, ["flox unsubscribe acme/dev", "flox unsubscribe --channel acme"]);
+  const sync = program
+    .command("sync")
+    .description(
+      "keep PROFILES_DIR/ORG/PROFILE on each followed profile's live generation, switched atomically",
+    )
+    .requiredOption("--profiles-dir <dir>", "where the profile links live (created if missing)")
+    .option("--once", "catch up, then exit (1 if a switch failed) instead of following")
+    .action(async (opts, cmd: Command) => (await load()).sync(cmd, opts));
+  sync.addHelpText(
+    "after",
+    `
+Needs the machine's token (--token, FLOX_TOKEN or flox login). Follows the server's event stream,
+reconnecting with backoff and resuming after the last event seen (kept in DIR/.flox-sync.json). For
+each profile it keeps DIR/ORG/NAME -> NAME-N-link -> /nix/store/…-user-environment, as Nix keeps
+profiles, and reports each switch (flox profile status). It does not fetch store paths.
+
+Examples:
+  flox sync --server http://flox.internal:8080 --token flox_… --profiles-dir /var/lib/flox/profiles
+  flox sync --profiles-dir ./profiles --once
+`,
+  );
 }

@@ -19,25 +19,29 @@ interface CreateOptions {
 /** Turns the flags into a request body, or stops with a usage error (exit 2) that says what to give. */
 export function tokenBodyFromOptions(opts: CreateOptions): CreateTokenBody | string {
   const chosen = [
-    opts.org !== undefined && "--org",
+    opts.org !== undefined && !opts.machine && "--org",
     opts.admin && "--admin",
     opts.builder && "--builder",
     opts.machine && "--machine",
     opts.user !== undefined && "--user",
   ].filter((x): x is string => typeof x === "string");
-  const oneOf = "give one of --org ORG --role ROLE, --admin, --builder, --machine, --user USER";
+  const oneOf = "give one of --org ORG --role ROLE, --admin, --builder, --machine --org ORG, --user USER";
   if (chosen.length === 0) return `which kind of token? ${oneOf}`;
   if (chosen.length > 1) return `${chosen.join(" and ")} cannot be combined: ${oneOf}`;
   if (opts.role !== undefined && opts.org === undefined) return "--role goes with --org ORG";
   const name = opts.name ? { name: opts.name } : {};
+  if (opts.machine) {
+    if (opts.org === undefined)
+      return "--machine needs --org ORG: a machine follows the profiles and channels of one org";
+    return { scope: "machine", org: opts.org, ...name };
+  }
   if (opts.org !== undefined) {
     if (opts.role === undefined) return `--org ${opts.org} needs --role owner, member or reader`;
     return { scope: "org", org: opts.org, role: opts.role, ...name };
   }
   if (opts.user !== undefined) return { scope: "user", user: opts.user, ...name };
   if (opts.admin) return { scope: "admin", ...name };
-  if (opts.builder) return { scope: "builder", ...name };
-  return { scope: "machine", ...name };
+  return { scope: "builder", ...name };
 }
 
 export async function createToken(cmd: Command): Promise<void> {
@@ -67,7 +71,11 @@ function usageLines(server: string, token: TokenInfo, secret: string): string[] 
     case "builder":
       return [env, dim("# then start a build agent with it (flox builder)")];
     case "machine":
-      return [env, dim("# then start the endpoint agent with it (flox agent --token …)")];
+      return [
+        env,
+        dim("# then, on the machine: flox machine register NAME && flox subscribe ORG/PROFILE"),
+        dim("#   and keep its profiles current: flox sync --profiles-dir DIR"),
+      ];
   }
 }
 

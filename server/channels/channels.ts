@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Db, Tx } from "../db/open.js";
 import { builds, channelPoints, evalJobs, evaluations, jobsets, orgs } from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
+import { appendChannelChange } from "../machines/feed.js";
 
 export type ChannelPointRow = typeof channelPoints.$inferSelect;
 export type JobsetRow = typeof jobsets.$inferSelect;
@@ -101,6 +102,13 @@ export function advanceChannels(db: Db): Advanced[] {
           .values({ jobsetId: e.jobsetId, evaluationId: e.id, commitSha: e.commitSha, reason: "advanced" })
           .returning({ id: channelPoints.id })
           .get();
+        appendChannelChange(tx, {
+          jobsetId: e.jobsetId,
+          action: "advanced",
+          pointId: point.id,
+          evaluationId: e.id,
+          commitSha: e.commitSha,
+        });
         const names = tx
           .select({ org: orgs.name, branch: jobsets.branch })
           .from(jobsets)
@@ -140,11 +148,19 @@ export function pinChannel(db: Db, jobset: JobsetRow, evaluationId: number, acto
         );
       }
       tx.update(jobsets).set({ channelPinned: true }).where(eq(jobsets.id, jobset.id)).run();
-      return tx
+      const point = tx
         .insert(channelPoints)
         .values({ jobsetId: jobset.id, evaluationId, commitSha: e.commitSha, reason: "pinned", actor })
         .returning()
         .get();
+      appendChannelChange(tx, {
+        jobsetId: jobset.id,
+        action: "pinned",
+        pointId: point.id,
+        evaluationId,
+        commitSha: e.commitSha,
+      });
+      return point;
     },
     { behavior: "immediate" },
   );
@@ -183,9 +199,10 @@ export function publishedJobs(db: Db, evaluationId: number): ChannelJob[] {
 
 /**
  * Runs advanceChannels when poked (after a build finished, an evaluation was recorded) and every `intervalMs`
- * as a guarantee; emits `advanced` with each move, for what follows channels (profiles, subscriptions).
+ * as a guarantee; emits `advanced` with each move, for what follows channels (profiles, subscriptions). The pin
+ * route emits `pinned` on it.
  */
-export class ChannelPublisher extends EventEmitter<{ advanced: [Advanced] }> {
+export class ChannelPublisher extends EventEmitter<{ advanced: [Advanced]; pinned: [ChannelPointRow] }> {
   readonly #db: Db;
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;

@@ -12,6 +12,7 @@ import { findOrg, type OrgRecord } from "../domain/orgs.js";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.js";
 import { findJobset } from "../evaluations/records.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
+import { appendProfileChange } from "../machines/feed.js";
 import type { Storehouse } from "../storehouse/store.js";
 import { buildUserEnv, type UserEnvOptions } from "./user-env.js";
 
@@ -211,6 +212,8 @@ export interface ProfileEditorOptions {
   logger: Logger;
   /** How the user environment is built (the server's chroot store substituting from its own Storehouse). */
   userEnv: () => UserEnvOptions;
+  /** Called once a generation became live (a new one, or a rollback), after its transaction committed. */
+  onLive?: (profileId: number) => void;
 }
 
 /** Edits are serialized per profile: two installs at once both land, one generation after the other. */
@@ -259,7 +262,7 @@ export class ProfileEditor {
       storePath,
     ]);
     const { db } = this.#o;
-    return db.transaction((tx) => {
+    const result = db.transaction((tx) => {
       const top = tx
         .select({ n: max(profileGenerations.number) })
         .from(profileGenerations)
@@ -286,12 +289,21 @@ export class ProfileEditor {
           ...eventMeta(meta),
         })
         .run();
+      appendProfileChange(tx, {
+        profileId: profile.id,
+        action,
+        generation: number,
+        from: profile.current,
+        storePath,
+      });
       this.#o.logger.info(
         { profile: profile.id, generation: number, storePath, action },
         "profile generation made",
       );
       return { profile: updated, generation };
     });
+    this.#o.onLive?.(profile.id);
+    return result;
   }
 
   /** Adds (or replaces, by label) entries. */
@@ -356,7 +368,7 @@ export class ProfileEditor {
         target = prev.number;
       }
       const generation = getGeneration(db, p, target);
-      return db.transaction((tx) => {
+      const result = db.transaction((tx) => {
         const updated = tx
           .update(profiles)
           .set({ current: target })
@@ -372,8 +384,17 @@ export class ProfileEditor {
             ...eventMeta(meta),
           })
           .run();
+        appendProfileChange(tx, {
+          profileId: p.id,
+          action: "rollback",
+          generation: generation.number,
+          from: p.current,
+          storePath: generation.storePath,
+        });
         return { profile: updated, generation };
       });
+      this.#o.onLive?.(p.id);
+      return result;
     });
   }
 }

@@ -1,4 +1,4 @@
-// /tokens: admins manage every token; org owners manage their org's `org` tokens.
+// /tokens: admins manage every token; org owners manage their org's `org` and `machine` tokens.
 import { Hono } from "hono";
 import { z } from "zod";
 import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api-schemas.js";
@@ -23,9 +23,9 @@ export function tokenRoutes(ctx: AppContext): Hono<AppEnv> {
     .post("/tokens", auth, async (c) => {
       const caller = c.get("token");
       const body = await jsonBody(c, CreateTokenBody);
-      if (caller.scope !== "admin" && body.scope !== "org") {
+      if (caller.scope !== "admin" && body.scope !== "org" && body.scope !== "machine") {
         throw new ForbiddenError(
-          `only an admin token may create "${body.scope}" tokens; org owners may create "org" tokens for their org`,
+          `only an admin token may create "${body.scope}" tokens; org owners may create "org" and "machine" tokens for their org`,
         );
       }
       const spec: TokenSpec = { scope: body.scope, name: body.name, role: body.role };

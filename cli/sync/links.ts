@@ -1,0 +1,61 @@
+// Profile links on a machine, laid out as Nix lays out profiles:
+//   DIR/acme/dev          -> dev-7-link            (switched atomically: a temp symlink renamed over it)
+//   DIR/acme/dev-7-link   -> /nix/store/…-user-environment
+// so `DIR/acme/dev/bin/hello` is generation 7's, and older generations stay one link away for a rollback by hand.
+import { randomBytes } from "node:crypto";
+import { mkdir, readlink, rename, rm, symlink } from "node:fs/promises";
+import { join } from "node:path";
+
+const segment = /^[a-z0-9][a-z0-9-]{0,38}$/;
+const storePath = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/;
+
+async function linkTarget(path: string): Promise<string | null> {
+  try {
+    return await readlink(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Points `path` at `target` in one step: readers see the old link or the new one, never none. */
+export async function replaceSymlink(path: string, target: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  await symlink(target, tmp);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The generation `DIR/org/name` points at now (through its `name-N-link`), or null. */
+export async function linkedGeneration(dir: string, org: string, name: string): Promise<number | null> {
+  const target = await linkTarget(join(dir, org, name));
+  const m = target ? /^(.+)-([0-9]+)-link$/.exec(target) : null;
+  return m && m[1] === name ? Number(m[2]) : null;
+}
+
+/**
+ * Makes `DIR/org/name` generation `generation` (store path `path`). Answers false when it was already. Names and
+ * the store path come from the server and are checked all the same: they become paths here.
+ */
+export async function switchProfile(
+  dir: string,
+  org: string,
+  name: string,
+  generation: number,
+  path: string,
+): Promise<boolean> {
+  if (!segment.test(org) || !segment.test(name)) throw new Error(`${org}/${name} is not a profile name`);
+  if (!storePath.test(path)) throw new Error(`${path} is not a store path`);
+  if (!Number.isInteger(generation) || generation < 1) throw new Error(`${generation} is not a generation`);
+  const base = join(dir, org);
+  await mkdir(base, { recursive: true });
+  const genLink = `${name}-${generation}-link`;
+  const link = join(base, name);
+  if ((await linkTarget(link)) === genLink && (await linkTarget(join(base, genLink))) === path) return false;
+  await replaceSymlink(join(base, genLink), path);
+  await replaceSymlink(link, genLink);
+  return true;
+}

@@ -1,0 +1,203 @@
+// `flox sync`: follows the machine's event stream and keeps DIR/<org>/<profile> on each profile's live generation,
+// reporting every switch. It manages links only; fetching the store paths is the endpoint agent's job.
+//
+// On (re)connect the server sends the events missed since the last one seen, then a snapshot of each subscription,
+// then `ready`. Those are gathered and only the newest state per profile is applied: a machine that was away
+// during several generations goes straight to the live one (the ones in between are skipped, not applied).
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ApiClient, ApiError } from "../../lib/api-client.js";
+import { ChannelChange, ProfileChange, type ReportBody } from "../../lib/api-schemas.js";
+import { readSse } from "../../lib/sse.js";
+import { switchProfile } from "./links.js";
+
+export interface SyncOptions {
+  server: string;
+  token: string;
+  profilesDir: string;
+  /** Stop once caught up (exit 1 if a switch failed) instead of following. */
+  once?: boolean;
+  /** A connection that carried nothing (not even a heartbeat) this long is dropped and made again. */
+  silenceMs?: number;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+const STATE_FILE = ".flox-sync.json";
+
+interface State {
+  server: string;
+  lastEventId: number;
+}
+
+async function loadState(dir: string, server: string): Promise<number> {
+  try {
+    const s = JSON.parse(await readFile(join(dir, STATE_FILE), "utf8")) as State;
+    // Event ids are one server's: another server's would skip events.
+    return s.server === server && Number.isInteger(s.lastEventId) ? s.lastEventId : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function saveState(dir: string, state: State): Promise<void> {
+  const tmp = join(dir, `${STATE_FILE}.tmp-${process.pid}`);
+  await writeFile(tmp, `${JSON.stringify(state)}\n`);
+  await rename(tmp, join(dir, STATE_FILE));
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((done) => {
+    if (signal.aborted) return done();
+    const onAbort = () => {
+      clearTimeout(t);
+      done();
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      done();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+
+/** Runs until `signal` aborts (answers 0), or a fatal answer (401, 403, 404: answers 1); with `once`, see there. */
+export async function runSync(o: SyncOptions): Promise<number> {
+  const log = o.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const signal = o.signal ?? new AbortController().signal;
+  const client = new ApiClient({ server: o.server, token: o.token });
+  const dir = o.profilesDir;
+  await mkdir(dir, { recursive: true });
+  let lastId = await loadState(dir, client.server);
+  let failures = 0;
+  // Switches run one at a time, in the order decided; a newer event for a profile replaces a waiting (jittered) one.
+  let queue: Promise<void> = Promise.resolve();
+  const waiting = new Map<string, NodeJS.Timeout>();
+
+  const report = async (body: ReportBody) => {
+    try {
+      await client.report(body);
+    } catch (err) {
+      // The next connect sends a snapshot, and the switch (a no-op then) is reported again.
+      log(`${body.profile}: could not report generation ${body.generation}: ${(err as Error).message}`);
+    }
+  };
+
+  const apply = async (e: ProfileChange) => {
+    if (e.generation === null || e.storePath === null) return;
+    const [org = "", name = ""] = e.profile.split("/");
+    try {
+      const changed = await switchProfile(dir, org, name, e.generation, e.storePath);
+      log(
+        changed
+          ? `${e.profile}: generation ${e.generation} is live (${e.storePath})`
+          : `${e.profile}: generation ${e.generation} was live already`,
+      );
+      await report({ profile: e.profile, generation: e.generation, status: "ok" });
+    } catch (err) {
+      failures++;
+      const message = (err as Error).message;
+      log(`${e.profile}: switching to generation ${e.generation} failed: ${message}`);
+      await report({ profile: e.profile, generation: e.generation, status: "failed", message });
+    }
+  };
+
+  const enqueue = (e: ProfileChange) => {
+    clearTimeout(waiting.get(e.profile));
+    waiting.delete(e.profile);
+    const run = () => {
+      queue = queue.then(() => apply(e));
+    };
+    if (e.jitterSeconds > 0 && !e.snapshot) {
+      const delay = Math.floor(Math.random() * e.jitterSeconds * 1000);
+      log(`${e.profile}: generation ${e.generation} in ${Math.round(delay / 1000)} s (jitter)`);
+      waiting.set(
+        e.profile,
+        setTimeout(() => {
+          waiting.delete(e.profile);
+          run();
+        }, delay),
+      );
+    } else run();
+  };
+
+  const persist = () => {
+    const id = lastId;
+    queue = queue.then(() => saveState(dir, { server: client.server, lastEventId: id }).catch(() => {}));
+  };
+
+  let backoff = 500;
+  try {
+    while (!signal.aborted) {
+      const conn = new AbortController();
+      const stopConn = () => conn.abort();
+      signal.addEventListener("abort", stopConn, { once: true });
+      let silence: NodeJS.Timeout | undefined;
+      const since = Date.now();
+      const alive = () => {
+        clearTimeout(silence);
+        silence = setTimeout(() => conn.abort(), o.silenceMs ?? 45_000);
+      };
+      try {
+        const body = await client.machineEvents(lastId, conn.signal);
+        log(`connected to ${client.server}${lastId ? `, resuming after event ${lastId}` : ""}`);
+        alive();
+        let caughtUp = false;
+        const pending = new Map<string, ProfileChange>();
+        for await (const item of readSse(body)) {
+          alive();
+          if (item.type !== "event") continue;
+          if (item.hasId && /^[0-9]+$/.test(item.lastEventId)) lastId = Number(item.lastEventId);
+          if (item.event === "profile") {
+            const e = ProfileChange.parse(JSON.parse(item.data));
+            if (caughtUp) {
+              enqueue(e);
+              persist();
+            } else pending.set(e.profile, e);
+          } else if (item.event === "channel") {
+            const e = ChannelChange.parse(JSON.parse(item.data));
+            if (e.evaluation !== null) {
+              log(
+                `channel ${e.channel}: evaluation ${e.evaluation} (${(e.commitSha ?? "").slice(0, 7)}, ${e.action})`,
+              );
+            }
+            if (caughtUp) persist();
+          } else if (item.event === "ready") {
+            caughtUp = true;
+            for (const e of pending.values()) enqueue(e);
+            pending.clear();
+            persist();
+            log(`caught up (event ${lastId})`);
+            if (o.once) {
+              await queue;
+              return failures ? 1 : 0;
+            }
+          }
+        }
+        if (!signal.aborted) log("the server closed the stream");
+        // A stream that lasted was a good one: start the backoff over. One that ends at once must not loop fast.
+        if (Date.now() - since > 10_000) backoff = 500;
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof ApiError && [401, 403, 404].includes(err.status)) {
+          log(`error: ${err.message}`);
+          return 1;
+        }
+        const why = conn.signal.aborted ? "no word from the server for too long" : (err as Error).message;
+        log(`disconnected: ${why}`);
+      } finally {
+        clearTimeout(silence);
+        signal.removeEventListener("abort", stopConn);
+        conn.abort();
+      }
+      if (signal.aborted) break;
+      const wait = Math.round(backoff * (0.5 + Math.random() / 2));
+      log(`reconnecting in ${(wait / 1000).toFixed(1)} s`);
+      await sleep(wait, signal);
+      backoff = Math.min(backoff * 2, 30_000);
+    }
+    return 0;
+  } finally {
+    for (const t of waiting.values()) clearTimeout(t);
+    await queue;
+  }
+}
