@@ -307,13 +307,17 @@ function registerAgent(program: Command): void {
         cmd.error("error: --mount DIR and --cache-dir DIR are required", { exitCode: 2 });
       await (await import("./agent.js")).agent(cmd);
     });
-  agent
+  const exec = agent
     .command("exec")
     .description("run a command in a private mount namespace whose /nix/store is the agent's mount (root)")
     .argument("<command...>", "the command and its arguments (after --)")
     .action(async (command: string[], _opts, cmd: Command) =>
       (await import("./agent.js")).agentExec(cmd, command),
     );
+  examples(exec, [
+    "flox agent exec --mount /tmp/flox-store -- /nix/store/…-hello/bin/hello",
+    "flox agent exec --mount /tmp/flox-store -- sh -c 'ls /nix/store'",
+  ]);
   agent.addHelpText(
     "after",
     `
