@@ -1,10 +1,12 @@
 // `flox agent`: mounts the Storehouse at a directory through the local cache, serves a status socket, and
 // unmounts on SIGTERM/SIGINT. It speaks HTTP to the server only (../shared/DESIGN.md).
 import { mkdir, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join, resolve } from "node:path";
+import { runSync } from "../lib/profile-sync.js";
 import { CacheIndex } from "./cache-index.js";
 import { FuseStore, type MountOptions } from "./fuse-store.js";
+import { ProfileKeeper, type ProfileState } from "./profiles.js";
 import { CacheRemote } from "./remote.js";
 import { StoreCache } from "./store-cache.js";
 
@@ -19,6 +21,10 @@ export interface AgentOptions extends MountOptions {
   requestTimeoutMs?: number;
   /** Unix socket for status (default CACHE_DIR/agent.sock). */
   statusSocket?: string;
+  /** Keep the machine's subscribed profiles as DIR/org/name (needs a machine token), pinning their closures. */
+  profilesDir?: string;
+  /** How long an old generation's closure stays pinned after a switch (default 10 min). */
+  unpinGraceMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -27,6 +33,7 @@ export interface RunningAgent {
   cache: StoreCache;
   remote: CacheRemote;
   statusSocket: string;
+  profiles: ProfileKeeper;
   status(): AgentStatus;
   stop(): Promise<void>;
 }
@@ -38,6 +45,10 @@ export interface AgentStatus {
   ops: FuseStore["counters"];
   remote: CacheRemote["counters"];
   cache: ReturnType<StoreCache["figures"]>;
+  profilesDir: string | null;
+  profiles: ProfileState[];
+  pins: string[];
+  pendingUnpins: string[];
 }
 
 /** "10G", "512M", "1.5GiB", "1000" → bytes. */
@@ -69,6 +80,29 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const store = new FuseStore(resolve(opts.mount), cache, opts, log);
   await store.mount();
 
+  const profiles = new ProfileKeeper(cache, {
+    graceMs: opts.unpinGraceMs ?? 10 * 60_000,
+    ...(opts.profilesDir ? { profilesDir: resolve(opts.profilesDir) } : {}),
+    log,
+  });
+  const syncStop = new AbortController();
+  let syncing: Promise<number> | undefined;
+  if (opts.profilesDir) {
+    if (!opts.token) throw new Error("--profiles-dir needs a machine token (--token or FLOX_TOKEN)");
+    syncing = runSync({
+      server: opts.server,
+      token: opts.token,
+      profilesDir: resolve(opts.profilesDir),
+      signal: syncStop.signal,
+      log: (line) => log(`sync: ${line}`),
+      beforeSwitch: profiles.beforeSwitch,
+      afterSwitch: profiles.afterSwitch,
+    }).catch((err) => {
+      log(`sync: stopped: ${(err as Error).message}`);
+      return 1;
+    });
+  }
+
   const status = (): AgentStatus => ({
     mount: store.mountPoint,
     server: opts.server,
@@ -76,6 +110,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ops: { ...store.counters },
     remote: { ...remote.counters },
     cache: cache.figures(),
+    profilesDir: opts.profilesDir ? resolve(opts.profilesDir) : null,
+    profiles: [...profiles.current.values()],
+    pins: cache.pinReasons(),
+    pendingUnpins: profiles.pendingUnpins(),
   });
   const statusSocket = opts.statusSocket ?? join(cacheDir, "agent.sock");
   await rm(statusSocket, { force: true });
@@ -85,9 +123,24 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       res.end(JSON.stringify(status()));
       return;
     }
+    if (req.method === "POST" && req.url?.startsWith("/download?")) {
+      void download(req, res);
+      return;
+    }
     res.writeHead(404, { "content-type": "text/plain" });
-    res.end("GET /status\n");
+    res.end("GET /status, POST /download?profile=ORG/NAME\n");
   });
+  // One JSON line per progress step, then {"done": …} or {"error": …}: the client draws the bar.
+  const download = async (req: IncomingMessage, res: ServerResponse) => {
+    const profile = new URL(req.url ?? "/", "http://agent").searchParams.get("profile") ?? "";
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    try {
+      const done = await profiles.download(profile, (p) => res.write(`${JSON.stringify({ progress: p })}\n`));
+      res.end(`${JSON.stringify({ done })}\n`);
+    } catch (err) {
+      res.end(`${JSON.stringify({ error: (err as Error).message })}\n`);
+    }
+  };
   await new Promise<void>((ok) => http.listen(statusSocket, ok));
 
   let stopping: Promise<void> | undefined;
@@ -95,10 +148,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     store,
     cache,
     remote,
+    profiles,
     statusSocket,
     status,
     stop() {
       stopping ??= (async () => {
+        syncStop.abort();
+        await syncing;
+        profiles.close();
+        http.closeAllConnections();
         await new Promise<void>((ok) => http.close(() => ok()));
         await store.unmount().catch((err) => log(`unmount ${store.mountPoint}: ${(err as Error).message}`));
         remote.close();

@@ -49,9 +49,20 @@ export interface CacheFigures {
   pinnedPaths: number;
   inUsePaths: number;
   fetching: string[];
+  /** The fetches in flight: bytes of the NAR file (as sent, compressed) done of total, and the rate so far. */
+  inFlight: InFlightFetch[];
   fetches: number;
   evictions: number;
   refused: number;
+}
+
+export interface InFlightFetch {
+  path: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second since the fetch started. */
+  rate: number;
+  startedAt: number;
 }
 
 const NARINFO_MEMO_LIMIT = 10_000;
@@ -71,6 +82,7 @@ export class StoreCache {
   readonly #holds = new Map<string, number>();
   readonly #pins = new Map<string, Set<string>>();
   readonly #dirtyAccess = new Map<string, number>();
+  readonly #progress = new Map<string, { total: number; done: number; started: number }>();
   readonly #flushTimer: NodeJS.Timeout;
   #used = 0;
   #reserved = 0;
@@ -216,8 +228,13 @@ export class StoreCache {
     this.#reserved += info.narSize;
     const target = this.localPath(basename);
     const tmp = join(this.storeDir, `.tmp-${randomBytes(6).toString("hex")}-${basename}`);
+    const progress = { total: info.fileSize ?? info.narSize, done: 0, started: Date.now() };
+    this.#progress.set(basename, progress);
     try {
       const body = await this.#remote.nar(info);
+      body.on("data", (chunk: Buffer) => {
+        progress.done += chunk.length;
+      });
       await unpackNar(decompressed(info.compression, body), tmp, {
         expect: { narHash: parseNixHash(info.narHash, "sha256").digest, narSize: info.narSize },
       });
@@ -231,6 +248,7 @@ export class StoreCache {
       throw err;
     } finally {
       this.#reserved -= info.narSize;
+      this.#progress.delete(basename);
     }
     const now = Date.now();
     this.#index.insert({ basename, narSize: info.narSize, narinfo: serializeNarInfo(info), lastAccess: now });
@@ -309,12 +327,35 @@ export class StoreCache {
    * fetches them now and keeps them out of eviction until unpin(reason). Profile sync and `flox download`
    * call this with a generation's closure (see closure()).
    */
-  async pin(storePaths: readonly string[], reason: string): Promise<void> {
+  async pin(storePaths: readonly string[], reason: string, opts: { fetch?: boolean } = {}): Promise<void> {
     const names = storePaths.map((p) => p.replace(/^\/nix\/store\//, ""));
     // Pinned first, so nothing fetched for this pin is evicted before the last one arrives.
     this.#index.pin(names, reason);
     for (const b of names) this.#pinSet(b).add(reason);
+    // fetch: false (profile sync): kept once fetched, but fetched only when touched (or downloaded).
+    if (opts.fetch === false) return;
     for (const b of names) await this.ensure(b);
+  }
+
+  /** The pin reasons in force (e.g. `profile:acme/dev@12`, `download:acme/dev`). */
+  pinReasons(): string[] {
+    const all = new Set<string>();
+    for (const reasons of this.#pins.values()) for (const r of reasons) all.add(r);
+    return [...all].sort();
+  }
+
+  /** The paths pinned by `reason` (held or not). */
+  pinnedBy(reason: string): string[] {
+    const out: string[] = [];
+    for (const [b, reasons] of this.#pins) if (reasons.has(reason)) out.push(b);
+    return out.sort();
+  }
+
+  /** Bytes of `basename`'s NAR file fetched so far: all of it when cached, part when in flight, else 0. */
+  fetchedBytes(basename: string): number {
+    const entry = this.#paths.get(basename);
+    if (entry) return entry.info.fileSize ?? entry.narSize;
+    return this.#progress.get(basename)?.done ?? 0;
   }
 
   unpin(reason: string, storePaths?: readonly string[]): void {
@@ -352,6 +393,16 @@ export class StoreCache {
       pinnedPaths: pinned,
       inUsePaths: this.#holds.size,
       fetching: [...this.#fetching.keys()],
+      inFlight: [...this.#progress].map(([b, p]) => {
+        const secs = Math.max((Date.now() - p.started) / 1000, 0.001);
+        return {
+          path: `/nix/store/${b}`,
+          bytesDone: p.done,
+          bytesTotal: p.total,
+          rate: Math.round(p.done / secs),
+          startedAt: p.started,
+        };
+      }),
       ...this.#counts,
     };
   }

@@ -11,6 +11,8 @@ interface AgentFlags {
   opTimeout: string;
   requestTimeout: string;
   untuned?: boolean;
+  profilesDir?: string;
+  unpinGrace: string;
 }
 
 export async function agent(cmd: Command): Promise<void> {
@@ -20,6 +22,8 @@ export async function agent(cmd: Command): Promise<void> {
   const token = g.token ?? process.env.FLOX_TOKEN;
   const usage = (m: string): never => cmd.error(`error: ${m}`, { exitCode: 2, code: "flox.usage" });
   if (!server) usage("which server? pass --server URL or set FLOX_SERVER");
+  if (flags.profilesDir && !token)
+    usage("--profiles-dir needs the machine's token: pass --token T or set FLOX_TOKEN");
   const seconds = (name: string, v: string): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) usage(`${name} ${v} is not a number of seconds`);
@@ -42,6 +46,8 @@ export async function agent(cmd: Command): Promise<void> {
     opTimeoutMs: seconds("--op-timeout", flags.opTimeout) * 1000,
     requestTimeoutMs: seconds("--request-timeout", flags.requestTimeout) * 1000,
     ...(flags.untuned ? { untuned: true } : {}),
+    ...(flags.profilesDir ? { profilesDir: flags.profilesDir } : {}),
+    unpinGraceMs: seconds("--unpin-grace", flags.unpinGrace) * 1000,
   };
   const { CliError } = await import("../output.js");
   try {

@@ -301,6 +301,11 @@ function registerAgent(program: Command): void {
       "10",
     )
     .option("--untuned", "no kernel caching options (for benchmarks)")
+    .option(
+      "--profiles-dir <dir>",
+      "keep this machine's subscribed profiles as DIR/ORG/NAME (machine token), their closures pinned",
+    )
+    .option("--unpin-grace <s>", "how long an old generation's closure stays pinned after a switch", "600")
     .action(async (_opts, cmd: Command) => {
       const o = cmd.opts();
       if (!o.mount || !o.cacheDir)
@@ -318,6 +323,38 @@ function registerAgent(program: Command): void {
     "flox agent exec --mount /tmp/flox-store -- /nix/store/…-hello/bin/hello",
     "flox agent exec --mount /tmp/flox-store -- sh -c 'ls /nix/store'",
   ]);
+  const loadStatus = () => import("./agent-status.js");
+  const status = agent
+    .command("status")
+    .description("the running agent's status once: fetches in flight, cache figures, profiles, pins")
+    .option("--socket <path>", "the agent's status socket (default CACHE_DIR/agent.sock)")
+    .action(async (_opts, cmd: Command) => (await loadStatus()).agentStatus(cmd));
+  examples(status, [
+    "flox agent status --cache-dir /var/cache/flox",
+    "flox agent status --cache-dir /var/cache/flox --json",
+  ]);
+  const watch = program
+    .command("watch")
+    .description("live progress bars of the agent's fetches in flight, and its cache figures")
+    .option("--cache-dir <dir>", "the agent's cache dir (its socket is CACHE_DIR/agent.sock)")
+    .option("--socket <path>", "the agent's status socket")
+    .option("--interval <ms>", "refresh every this many milliseconds", "500")
+    .option("--count <n>", "stop after this many refreshes")
+    .action(async (opts, cmd: Command) => (await loadStatus()).watch(cmd, opts));
+  examples(watch, [
+    "flox watch --cache-dir /var/cache/flox",
+    "flox watch --cache-dir /var/cache/flox --count 1 | cat",
+  ]);
+  const download = program
+    .command("download")
+    .description(
+      "fetch the whole closure of a profile's live generation into the agent's cache now, pinned (offline use)",
+    )
+    .argument("<profile>", "ORG/NAME, a profile the agent keeps (flox agent --profiles-dir)")
+    .option("--cache-dir <dir>", "the agent's cache dir (its socket is CACHE_DIR/agent.sock)")
+    .option("--socket <path>", "the agent's status socket")
+    .action(async (profile: string, _opts, cmd: Command) => (await loadStatus()).download(cmd, profile));
+  examples(download, ["flox download acme/dev --cache-dir /var/cache/flox"]);
   agent.addHelpText(
     "after",
     `
@@ -329,6 +366,7 @@ Examples:
   flox agent --server http://flox.internal:8080 --mount /nix/store --cache-dir /var/cache/flox --cache-size 20G
   flox agent --server http://127.0.0.1:8080 --mount /tmp/flox-store --cache-dir /tmp/flox-cache &
   flox agent exec --mount /tmp/flox-store -- /nix/store/…-hello/bin/hello
+  FLOX_TOKEN=<machine token> flox agent --mount /nix/store --cache-dir /var/cache/flox --profiles-dir /var/lib/flox/profiles
 `,
   );
 }

@@ -1,10 +1,10 @@
 // flox machine register, flox machines, flox subscribe / unsubscribe, flox profile status, flox sync.
 import type { Command } from "commander";
 import type { Machine, SubscriptionBody } from "../../lib/api-schemas.js";
+import { runSync } from "../../lib/profile-sync.js";
 import { connect } from "../context.js";
 import { shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes, green, red } from "../output.js";
-import { runSync } from "../sync/sync.js";
 import { printTable } from "../table.js";
 import { splitProfile } from "./profiles.js";
 

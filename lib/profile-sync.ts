@@ -1,15 +1,16 @@
-// `flox sync`: follows the machine's event stream and keeps DIR/<org>/<profile> on each profile's live generation,
-// reporting every switch. It manages links only; fetching the store paths is the endpoint agent's job.
+// Profile sync, shared by `flox sync` and the endpoint agent (`flox agent --profiles-dir`): follows the machine's
+// event stream and keeps DIR/<org>/<profile> on each profile's live generation, reporting every switch. It manages
+// links only; the agent pins each generation's closure through beforeSwitch/afterSwitch.
 //
 // On (re)connect the server sends the events missed since the last one seen, then a snapshot of each subscription,
 // then `ready`. Those are gathered and only the newest state per profile is applied: a machine that was away
 // during several generations goes straight to the live one (the ones in between are skipped, not applied).
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ApiClient, ApiError } from "../../lib/api-client.js";
-import { ChannelChange, ProfileChange, type ReportBody } from "../../lib/api-schemas.js";
-import { readSse } from "../../lib/sse.js";
-import { switchProfile } from "./links.js";
+import { ApiClient, ApiError } from "./api-client.js";
+import { ChannelChange, ProfileChange, type ReportBody } from "./api-schemas.js";
+import { switchProfile } from "./profile-links.js";
+import { readSse } from "./sse.js";
 
 export interface SyncOptions {
   server: string;
@@ -21,6 +22,19 @@ export interface SyncOptions {
   silenceMs?: number;
   log?: (line: string) => void;
   signal?: AbortSignal;
+  /**
+   * Runs before a generation's link is made (the endpoint agent pins its closure here); when it throws, the
+   * switch fails and is reported so. `afterSwitch` runs once the link points at it (the agent schedules the
+   * unpinning of the generation before).
+   */
+  beforeSwitch?: (e: LiveGeneration) => Promise<void>;
+  afterSwitch?: (e: LiveGeneration) => Promise<void> | void;
+}
+
+export interface LiveGeneration {
+  profile: string;
+  generation: number;
+  storePath: string;
 }
 
 const STATE_FILE = ".flox-sync.json";
@@ -85,8 +99,11 @@ export async function runSync(o: SyncOptions): Promise<number> {
   const apply = async (e: ProfileChange) => {
     if (e.generation === null || e.storePath === null) return;
     const [org = "", name = ""] = e.profile.split("/");
+    const live = { profile: e.profile, generation: e.generation, storePath: e.storePath };
     try {
+      await o.beforeSwitch?.(live);
       const changed = await switchProfile(dir, org, name, e.generation, e.storePath);
+      await o.afterSwitch?.(live);
       log(
         changed
           ? `${e.profile}: generation ${e.generation} is live (${e.storePath})`
