@@ -92,7 +92,7 @@ export async function watch(cmd: Command, opts: { interval: string; count?: stri
   const multi = tty
     ? new MultiBar(
         {
-          format: " {bar} {percentage}% | {name} | {done} of {total} at {rate}/s",
+          format: " {bar} {percentage}% | {name} | {done} of {totalSize} at {rate}/s",
           hideCursor: true,
           stream: process.stdout,
           clearOnComplete: false,
@@ -127,7 +127,7 @@ export async function watch(cmd: Command, opts: { interval: string; count?: stri
         const payload = {
           name: short(f.path),
           done: bytes(f.bytesDone),
-          total: bytes(f.bytesTotal),
+          totalSize: bytes(f.bytesTotal),
           rate: bytes(f.rate),
         };
         let bar = bars.get(f.path);
@@ -161,7 +161,10 @@ export async function download(cmd: Command, profile: string): Promise<void> {
   const tty = process.stderr.isTTY === true;
   const bar = tty
     ? new SingleBar(
-        { format: " {bar} {percentage}% | {done} of {total} | {pathsDone}/{paths} paths", hideCursor: true },
+        {
+          format: " {bar} {percentage}% | {done} of {totalSize} | {pathsDone}/{paths} paths",
+          hideCursor: true,
+        },
         Presets.shades_classic,
       )
     : undefined;
@@ -170,7 +173,7 @@ export async function download(cmd: Command, profile: string): Promise<void> {
     const last = await requestDownload(socket, profile, (p) => {
       const payload = {
         done: bytes(p.bytesDone),
-        total: bytes(p.bytesTotal),
+        totalSize: bytes(p.bytesTotal),
         pathsDone: p.pathsDone,
         paths: p.paths,
       };
