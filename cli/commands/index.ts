@@ -360,7 +360,11 @@ function registerAgent(program: Command): void {
     `
 Needs --server URL (and --token T when the cache is private), or FLOX_SERVER/FLOX_TOKEN. Runs until
 SIGTERM/SIGINT, then unmounts. Status (ops, fetches, cache figures) as JSON: GET /status on the unix
-socket CACHE_DIR/agent.sock, e.g. curl --unix-socket CACHE_DIR/agent.sock http://agent/status
+socket CACHE_DIR/agent.sock, e.g. curl --unix-socket CACHE_DIR/agent.sock http://agent/status, or
+flox agent status --cache-dir DIR [--json]; flox watch --cache-dir DIR shows fetches as live progress bars.
+With --profiles-dir DIR and a machine token it keeps the subscribed profiles as DIR/ORG/NAME (as flox sync
+does), pins each live generation's closure (fetched lazily; flox download ORG/NAME fetches it all now) and
+unpins the one before after --unpin-grace seconds.
 
 Examples:
   flox agent --server http://flox.internal:8080 --mount /nix/store --cache-dir /var/cache/flox --cache-size 20G
