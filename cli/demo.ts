@@ -3,7 +3,16 @@
 // be tried; `--once` stops after the builds.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa } from "execa";
@@ -74,6 +83,7 @@ function startBuilder(url: string, token: string, system: string): { stop: () =>
 
 interface DemoJob {
   attr: string;
+  outputs: Record<string, string>;
   build: { id: number; state: string };
 }
 
@@ -94,6 +104,63 @@ async function waitForBuilds(url: string, token: string, evaluation: number): Pr
   }
 }
 
+/**
+ * The endpoint agent: the Storehouse as a lazy FUSE /nix/store; one program run through it fetches only its
+ * closure. Needs root and /dev/fuse (as on CI); elsewhere the demo says so and goes on.
+ */
+async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Promise<void> } | false> {
+  step("flox agent: the Storehouse mounted as a lazy /nix/store; running hello fetches only hello's closure");
+  if (process.getuid?.() !== 0 || !existsSync("/dev/fuse")) {
+    process.stdout.write(
+      "  skipped: the agent needs root and /dev/fuse (see README, 'The endpoint agent')\n",
+    );
+    return false;
+  }
+  const mount = join(home, "mnt");
+  const cacheDir = join(home, "agent-cache");
+  mkdirSync(mount, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [join(projectRoot, "cli/bin/flox"), "agent", "--server", url, "--mount", mount, "--cache-dir", cacheDir],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const log = createWriteStream(join(home, "agent.log"));
+  child.stderr.pipe(log);
+  const lines = createInterface({ input: child.stdout });
+  const mounted = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 30_000);
+    child.once("exit", () => resolve(false));
+    lines.on("line", (line) => {
+      if (/mounted at/.test(line)) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+  });
+  if (!mounted) {
+    process.stdout.write(`  the agent did not mount; its log: ${join(home, "agent.log")}\n`);
+    child.kill("SIGTERM");
+    return false;
+  }
+  const out = jobs.find((j) => j.attr === "hello")?.outputs.out;
+  if (out) {
+    await execa(
+      process.execPath,
+      [join(projectRoot, "cli/bin/flox"), "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`],
+      { stdout: "inherit", stderr: "inherit", reject: false },
+    );
+    process.stdout.write(`  cached now (ls ${mount}): ${readdirSync(mount).join(", ")}\n`);
+  }
+  // Stopping waits for the agent to unmount, so the next demo can wipe its directory.
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    stop: async () => {
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    },
+  };
+}
+
 /** Polls the channel until it points at `evaluation` (the publisher moves it moments after the last build). */
 async function waitForChannel(url: string, token: string, evaluation: number): Promise<void> {
   const until = Date.now() + 60_000;
@@ -108,15 +175,20 @@ async function waitForChannel(url: string, token: string, evaluation: number): P
 }
 
 async function main(): Promise<void> {
+  // A demo killed hard may have left its agent's mount behind.
+  await execa("fusermount", ["-u", join(home, "mnt")], { reject: false });
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
 
   step(`starting flox server (data in ${dataDir})`);
   const server = await startServer();
-  let stopAll = () => server.stop();
+  // Stopped in reverse order of start: agent, builder, server.
+  const running: Array<() => void | Promise<void>> = [() => server.stop()];
+  const stopAll = async () => {
+    for (const stop of running.reverse()) await stop();
+  };
   process.on("SIGINT", () => {
-    stopAll();
-    process.exit(0);
+    void stopAll().then(() => process.exit(0));
   });
 
   step("creating org 'demo', a member token and a builder token");
@@ -137,10 +209,7 @@ async function main(): Promise<void> {
   step("starting a builder (its own chroot store; it claims builds from the server over HTTP)");
   const builder = startBuilder(server.url, builderToken, system);
   process.stdout.write(`  builder log: ${builder.log}\n`);
-  stopAll = () => {
-    builder.stop();
-    server.stop();
-  };
+  running.push(() => builder.stop());
   const repoUrl = `${server.url}/demo/nixexprs.git`;
   const pushUrl = repoUrl.replace("http://", `http://demo:${created.secret}@`);
 
@@ -193,6 +262,9 @@ async function main(): Promise<void> {
   await floxCli("profile", "install", "demo/dev", "demo#hello", "demo#wordcount", "--reason", "first tools");
   await floxCli("profile", "generations", "demo/dev");
 
+  const lazy = hello ? await showAgent(server.url, jobs) : false;
+  if (lazy) running.push(() => lazy.stop());
+
   step("pushing a broken package on branch 'broken': the gate refuses it and says why");
   mkdirSync(join(work, "pkgs/broken"), { recursive: true });
   writeFileSync(
@@ -224,10 +296,10 @@ async function main(): Promise<void> {
     ].join("\n"),
   );
   if (once) {
-    stopAll();
+    await stopAll();
     return;
   }
-  process.stdout.write("Press Ctrl-C to stop the server and the builder.\n");
+  process.stdout.write("Press Ctrl-C to stop the server, the builder and the agent.\n");
 }
 
 main().catch((err: Error) => {
