@@ -97,6 +97,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log: (line) => log(`sync: ${line}`),
       beforeSwitch: profiles.beforeSwitch,
       afterSwitch: profiles.afterSwitch,
+      caughtUp: profiles.caughtUp,
     }).catch((err) => {
       log(`sync: stopped: ${(err as Error).message}`);
       return 1;

@@ -385,6 +385,25 @@ test("flox agent status --json shows a slow fetch in flight; flox watch prints i
   assert.equal(s.cache.inFlight, []);
 });
 
+test("a profile no longer followed is unpinned after the grace, at the next connect; following it again pins it", async () => {
+  const live = linked();
+  assert.ok(live);
+  const reason = `profile:acme/dev@${live.generation}`;
+  assert.ok(pins(reason).length > 0);
+  assert.is((await flox(["unsubscribe", "acme/dev"], machineToken)).exitCode, 0);
+  await agent?.stop();
+  await runAgent(["--unpin-grace", "1"]);
+  await waitFor(`${reason} unpinned`, () => pins(reason).length === 0, {
+    timeoutMs: 15_000,
+    explain: () => agent?.stderr() ?? "",
+  });
+  assert.equal(linked(), live, "the links stay as they are");
+  assert.is((await flox(["subscribe", "acme/dev"], machineToken)).exitCode, 0);
+  await agent?.stop();
+  await runAgent();
+  await waitFor(`${reason} pinned again`, () => pins(reason).length > 0, { timeoutMs: 15_000 });
+});
+
 test("flox download fetches the whole closure (pinned) so a later run works with the server stopped", async () => {
   const gen3 = (await json(["profile", "install", "acme/dev", "acme#extra"])).generation.storePath;
   await waitLinked(3, gen3);

@@ -56,19 +56,32 @@ export class ProfileKeeper {
   afterSwitch = (e: LiveGeneration): void => {
     const keep = profileReason(e.profile, e.generation);
     for (const reason of this.#cache.pinReasons()) {
-      if (!reason.startsWith(`profile:${e.profile}@`) || reason === keep || this.#unpins.has(reason))
-        continue;
-      const t = setTimeout(() => {
-        this.#unpins.delete(reason);
-        this.#cache.unpin(reason);
-        this.#log(
-          `${reason.slice("profile:".length)}: unpinned (${this.#graceMs / 1000} s after the switch)`,
-        );
-      }, this.#graceMs);
-      t.unref();
-      this.#unpins.set(reason, t);
+      if (reason.startsWith(`profile:${e.profile}@`) && reason !== keep)
+        this.#unpinLater(reason, "the switch");
     }
   };
+
+  /** After a (re)connect: the generations of profiles no longer followed are unpinned after the grace too. */
+  caughtUp = (followed: string[]): void => {
+    const keep = new Set(followed);
+    for (const reason of this.#cache.pinReasons()) {
+      const m = /^profile:(.+)@[0-9]+$/.exec(reason);
+      if (!m?.[1] || keep.has(m[1])) continue;
+      this.current.delete(m[1]);
+      this.#unpinLater(reason, "the unsubscribe");
+    }
+  };
+
+  #unpinLater(reason: string, why: string): void {
+    if (this.#unpins.has(reason)) return;
+    const t = setTimeout(() => {
+      this.#unpins.delete(reason);
+      this.#cache.unpin(reason);
+      this.#log(`${reason.slice("profile:".length)}: unpinned (${this.#graceMs / 1000} s after ${why})`);
+    }, this.#graceMs);
+    t.unref();
+    this.#unpins.set(reason, t);
+  }
 
   /** Pins that wait for their grace period to end. */
   pendingUnpins(): string[] {

@@ -29,6 +29,8 @@ export interface SyncOptions {
    */
   beforeSwitch?: (e: LiveGeneration) => Promise<void>;
   afterSwitch?: (e: LiveGeneration) => Promise<void> | void;
+  /** At each `ready`: the profiles this machine follows now (a snapshot comes for each), e.g. to drop the others'. */
+  caughtUp?: (profiles: string[]) => void;
 }
 
 export interface LiveGeneration {
@@ -180,6 +182,7 @@ export async function runSync(o: SyncOptions): Promise<number> {
             if (caughtUp) persist();
           } else if (item.event === "ready") {
             caughtUp = true;
+            o.caughtUp?.([...pending.keys()]);
             for (const e of pending.values()) enqueue(e);
             pending.clear();
             persist();
