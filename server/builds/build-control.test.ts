@@ -11,11 +11,11 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
 import {
   type BuilderProcess,
   buildFinished,
   queryDb,
+  runFlox,
   serverSystem,
   startBuilderProcess,
   waitFor,
@@ -63,14 +63,8 @@ const allFinished = () => {
   return Object.values(b).every((x) => buildFinished(x.state)) && b;
 };
 
-async function flox(args: string[], token = memberToken) {
-  const r = await execa(process.execPath, [join(projectRoot, "cli", "bin", "flox"), ...args], {
-    env: { ...process.env, FLOX_SERVER: srv.url, FLOX_TOKEN: token, NO_COLOR: "1", XDG_CONFIG_HOME: tmp },
-    reject: false,
-    stdin: "ignore",
-    timeout: 120_000,
-  });
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+function flox(args: string[], token = memberToken) {
+  return runFlox(srv.url, token, tmp, args);
 }
 
 async function pushPackages(pkgs: Record<string, string>, message: string): Promise<void> {

@@ -16,11 +16,11 @@ import {
   push,
   workRepoFromFixture,
 } from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
 import {
   type BuilderProcess,
   buildFinished,
   queryDb,
+  runFlox,
   serverSystem,
   startBuilderProcess,
   waitFor,
@@ -62,19 +62,8 @@ async function pushWork(message: string) {
   return push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
 }
 
-async function flox(args: string[]) {
-  const r = await execa(process.execPath, [join(projectRoot, "cli", "bin", "flox"), ...args], {
-    env: {
-      ...process.env,
-      FLOX_SERVER: srv.url,
-      FLOX_TOKEN: srv.adminToken,
-      NO_COLOR: "1",
-      XDG_CONFIG_HOME: tmp,
-    },
-    reject: false,
-    stdin: "ignore",
-  });
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+function flox(args: string[]) {
+  return runFlox(srv.url, srv.adminToken, tmp, args);
 }
 
 test.before(async () => {

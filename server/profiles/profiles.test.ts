@@ -10,8 +10,13 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
-import { type BuilderProcess, serverSystem, startBuilderProcess, waitFor } from "../testing/ci-harness.js";
+import {
+  type BuilderProcess,
+  runFlox,
+  serverSystem,
+  startBuilderProcess,
+  waitFor,
+} from "../testing/ci-harness.js";
 import { runFreshNix } from "../testing/fresh-nix.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
@@ -21,14 +26,8 @@ let work = "";
 let builder: BuilderProcess | undefined;
 let member = "";
 
-async function flox(args: string[]) {
-  const r = await execa(process.execPath, [join(projectRoot, "cli", "bin", "flox"), ...args], {
-    env: { ...process.env, FLOX_SERVER: srv.url, FLOX_TOKEN: member, NO_COLOR: "1", XDG_CONFIG_HOME: tmp },
-    reject: false,
-    stdin: "ignore",
-    timeout: 300_000,
-  });
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+function flox(args: string[]) {
+  return runFlox(srv.url, member, tmp, args);
 }
 
 async function json(args: string[]) {

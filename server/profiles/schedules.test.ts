@@ -12,7 +12,13 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
-import { type BuilderProcess, serverSystem, startBuilderProcess, waitFor } from "../testing/ci-harness.js";
+import {
+  type BuilderProcess,
+  runFlox,
+  serverSystem,
+  startBuilderProcess,
+  waitFor,
+} from "../testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
 let srv: TestServer;
@@ -22,20 +28,9 @@ let work = "";
 let builder: BuilderProcess | undefined;
 
 async function flox(args: string[]) {
-  const r = await execa(process.execPath, [join(projectRoot, "cli", "bin", "flox"), ...args], {
-    env: {
-      ...process.env,
-      FLOX_SERVER: srv.url,
-      FLOX_TOKEN: srv.adminToken,
-      NO_COLOR: "1",
-      XDG_CONFIG_HOME: tmp,
-    },
-    reject: false,
-    stdin: "ignore",
-    timeout: 300_000,
-  });
+  const r = await runFlox(srv.url, srv.adminToken, tmp, args);
   assert.is(r.exitCode, 0, `flox ${args.join(" ")}: ${r.stderr}`);
-  return String(r.stdout);
+  return r.stdout;
 }
 
 async function generations(name: string) {

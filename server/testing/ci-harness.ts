@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { execa } from "execa";
 import { projectRoot } from "../../lib/project-root.js";
 import type { TestServer } from "./test-server.js";
 
@@ -96,3 +97,34 @@ export async function serverSystem(dataDir: string): Promise<string> {
 }
 
 export const buildFinished = (state: string) => state !== "queued" && state !== "running";
+
+export interface FloxRun {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The real `flox` CLI against `server` with `token` (no colour, its own config dir `configHome` so nothing of the
+ * host's `flox login` is read). Never throws on a non-zero exit: tests assert on it.
+ */
+export async function runFlox(
+  server: string,
+  token: string,
+  configHome: string,
+  args: string[],
+): Promise<FloxRun> {
+  const r = await execa(process.execPath, [join(projectRoot, "cli", "bin", "flox"), ...args], {
+    env: {
+      ...process.env,
+      FLOX_SERVER: server,
+      FLOX_TOKEN: token,
+      NO_COLOR: "1",
+      XDG_CONFIG_HOME: configHome,
+    },
+    reject: false,
+    stdin: "ignore",
+    timeout: 300_000,
+  });
+  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
