@@ -19,6 +19,7 @@ import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
 import { Receives } from "./git/receive-context.js";
+import { killChildren } from "./kill-children.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { MachineHub } from "./machines/hub.js";
 import { dataPaths, repoDir } from "./paths.js";
@@ -222,6 +223,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           srv.closeIdleConnections();
         });
         await evaluatorStopped;
+        const killed = await killChildren();
+        if (killed > 0)
+          logger.warn({ killed }, "child processes still running after the grace period killed");
         stopSweeper();
         scheduler.stop();
         channels.stop();

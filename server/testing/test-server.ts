@@ -71,7 +71,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
 
   const cleanup = () => {
-    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    // Retries: a child the server killed at shutdown may still be letting go of a file for a moment.
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   };
 
   let url: string;
