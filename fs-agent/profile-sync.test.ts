@@ -27,6 +27,7 @@ import {
   serverSystem,
   startBuilderProcess,
   waitFor,
+  waitForChannelAt,
 } from "../server/testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../server/testing/test-server.js";
 import { type AgentProcess, forceUnmount, sh, startAgent } from "./testing.js";
@@ -170,14 +171,8 @@ const inStore = (script: string, timeoutMs = 60_000) =>
     timeoutMs,
   );
 
-async function channelAt(evaluation: number) {
-  await waitFor(
-    `channel acme at evaluation ${evaluation}`,
-    async () =>
-      (await srv.api("GET", "/api/v1/channels/acme")).body.channel?.current?.evaluation >= evaluation,
-    { explain: () => builder?.log() ?? "" },
-  );
-}
+const channelAt = (evaluation: number) =>
+  waitForChannelAt(srv, "acme", evaluation, () => builder?.log() ?? "");
 
 let gen1 = "";
 let big = "";

@@ -17,10 +17,12 @@ import { projectRoot } from "../../lib/project-root.js";
 import { readSse, type SseItem } from "../../lib/sse.js";
 import {
   type BuilderProcess,
+  latestEvaluationId,
   queryDb,
   serverSystem,
   startBuilderProcess,
   waitFor,
+  waitForChannelAt,
 } from "../testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
@@ -133,21 +135,14 @@ async function waitReported(name: string, generation: number, state: "ok" | "fai
   );
 }
 
-async function channelAt(evaluation: number) {
-  await waitFor(
-    `channel acme at evaluation ${evaluation}`,
-    async () =>
-      (await srv.api("GET", "/api/v1/channels/acme")).body.channel?.current?.evaluation >= evaluation,
-    { explain: () => builder?.log() ?? "" },
-  );
-}
+const channelAt = (evaluation: number) =>
+  waitForChannelAt(srv, "acme", evaluation, () => builder?.log() ?? "");
 
 async function pushAll(message: string): Promise<number> {
   await commitAll(work, message);
   const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, r.stderr);
-  const evals = await srv.api("GET", "/api/v1/orgs/acme/jobsets/main/evaluations");
-  return evals.body.evaluations[0].id;
+  return latestEvaluationId(srv, "acme");
 }
 
 /** Opens the raw event stream and collects what arrives until `until` says stop (or `ms` pass). */

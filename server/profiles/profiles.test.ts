@@ -12,10 +12,11 @@ import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import {
   type BuilderProcess,
+  latestEvaluationId,
   runFlox,
   serverSystem,
   startBuilderProcess,
-  waitFor,
+  waitForChannelAt,
 } from "../testing/ci-harness.js";
 import { runFreshNix } from "../testing/fresh-nix.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
@@ -36,21 +37,14 @@ async function json(args: string[]) {
   return JSON.parse(r.stdout);
 }
 
-async function channelAt(evaluation: number) {
-  await waitFor(
-    `channel acme at evaluation ${evaluation}`,
-    async () =>
-      (await srv.api("GET", "/api/v1/channels/acme")).body.channel?.current?.evaluation >= evaluation,
-    { explain: () => builder?.log() ?? "" },
-  );
-}
+const channelAt = (evaluation: number) =>
+  waitForChannelAt(srv, "acme", evaluation, () => builder?.log() ?? "");
 
 async function pushAll(message: string): Promise<number> {
   await commitAll(work, message);
   const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, r.stderr);
-  const evals = await srv.api("GET", "/api/v1/orgs/acme/jobsets/main/evaluations");
-  return evals.body.evaluations[0].id;
+  return latestEvaluationId(srv, "acme");
 }
 
 /** Realises `path` with a brand-new machine's Nix (empty /nix, only our key) and runs `program` from it. */

@@ -128,3 +128,28 @@ export async function runFlox(
   });
   return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
+
+/** Waits until channel `acme` (the org's main branch) points at `evaluation` or a later one. */
+export async function waitForChannelAt(
+  srv: Pick<TestServer, "api">,
+  org: string,
+  evaluation: number,
+  explain?: () => string,
+): Promise<void> {
+  await waitFor(
+    `channel ${org} at evaluation ${evaluation}`,
+    async () =>
+      (await srv.api("GET", `/api/v1/channels/${org}`)).body.channel?.current?.evaluation >= evaluation,
+    explain ? { explain } : {},
+  );
+}
+
+/** The id of the newest evaluation of `org/branch` (the one the last push queued). */
+export async function latestEvaluationId(
+  srv: Pick<TestServer, "api">,
+  org: string,
+  branch = "main",
+): Promise<number> {
+  const r = await srv.api("GET", `/api/v1/orgs/${org}/jobsets/${encodeURIComponent(branch)}/evaluations`);
+  return r.body.evaluations[0].id;
+}
