@@ -12,7 +12,14 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { buildNarListing, type NarListingNode, narListingJson } from "./nar-listing.js";
+import {
+  buildNarListing,
+  listingNodeAt,
+  type NarListingNode,
+  NarListingParseError,
+  narListingJson,
+  parseNarListing,
+} from "./nar-listing.js";
 import { NarFormatError } from "./nar-reader.js";
 import { narChunks } from "./nar-writer.js";
 
@@ -158,6 +165,57 @@ test("roots that are a file, an executable and a symlink", async () => {
     assert.is(narListingJson(fromUs.listing), theirs.ls, name);
     assert.equal(JSON.parse(JSON.stringify(fromUs.listing)), JSON.parse(theirs.ls));
   }
+});
+
+test("per-file hashes are what nix-hash --flat gives each file, and parse back from the JSON", async () => {
+  const { listing } = await buildNarListing(real.nar, { fileHashes: true });
+  const files = regulars(listing.root);
+  for (const [path, node] of files.filter(([p]) => ["hello", "big", "empty", "run"].includes(p[0] ?? ""))) {
+    const want = execFileSync("nix-hash", ["--type", "sha256", "--flat", "--base32", join(tree, ...path)], {
+      encoding: "utf8",
+    }).trim();
+    assert.is((node as { sha256?: string }).sha256, want, path.join("/"));
+  }
+  const json = narListingJson(listing);
+  // Without the hashes the document is still Nix's own, byte for byte.
+  assert.is(json.replace(/,"sha256":"[0-9a-z]{52}"/g, ""), real.ls);
+  assert.equal(parseNarListing(json, real.narSize), listing);
+  assert.equal(listingNodeAt(listing, "deep/d0/d1")?.type, "directory");
+  assert.is(listingNodeAt(listing, "hello/x"), undefined);
+  assert.is(listingNodeAt(listing, "nope"), undefined);
+});
+
+test("a listing from the network is refused when it could not come from a NAR", () => {
+  const doc = (root: unknown) => JSON.stringify({ version: 1, root });
+  const file = { type: "regular", size: 3, narOffset: 100 };
+  const bad: [string, string][] = [
+    ["{", "not JSON"],
+    [JSON.stringify({ version: 2, root: file }), "version"],
+    [doc({ type: "fifo" }), "type"],
+    [doc({ ...file, size: -1 }), "size"],
+    [doc({ ...file, size: 1.5 }), "size"],
+    [doc({ ...file, narOffset: 999 }), "beyond"],
+    [doc({ ...file, sha256: "abc" }), "sha256"],
+    [doc({ ...file, executable: "yes" }), "executable"],
+    [doc({ type: "symlink", target: "" }), "target"],
+    [doc({ type: "symlink", target: "a\0b" }), "target"],
+    [doc({ type: "directory", entries: { "a/b": file } }), "file name"],
+    [doc({ type: "directory", entries: { "..": file } }), "file name"],
+    [doc({ type: "directory", entries: { [`${"n".repeat(256)}`]: file } }), "too long"],
+    [doc({ type: "directory", entries: [] }), "entries"],
+  ];
+  for (const [text, why] of bad) {
+    try {
+      parseNarListing(text, 200);
+      assert.unreachable(text);
+    } catch (e) {
+      assert.instance(e, NarListingParseError, text);
+      assert.match((e as Error).message, why, text);
+    }
+  }
+  let deepDoc: unknown = file;
+  for (let i = 0; i < 600; i++) deepDoc = { type: "directory", entries: { d: deepDoc } };
+  assert.throws(() => parseNarListing(doc(deepDoc), 200), /too deep/);
 });
 
 test("a malformed NAR gives no listing", async () => {

@@ -4,7 +4,7 @@
  * fingerprint. Uses Node's built-in ed25519; libsodium's 64-byte secret key is seed + public.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from "node:crypto";
-import { formatNixHash, HashParseError, parseNixHash } from "./hash.js";
+import { formatNixHash, HashParseError, parseNixHash, sha256 } from "./hash.js";
 import type { NarInfo } from "./narinfo.js";
 import { parseStorePath } from "./store-path.js";
 
@@ -193,4 +193,23 @@ export function verifyNarInfo(info: NarInfo, publicKeys: readonly (string | Publ
   const fp = narInfoFingerprint(info);
   const keys = publicKeys.map((k) => (typeof k === "string" ? parsePublicKey(k) : k));
   return info.sigs.some((sig) => verifySignature(keys, fp, sig));
+}
+
+/** The Storehouse sends a listing's signature (by its narinfo key) in this header of the `.ls` answer. */
+export const LISTING_SIGNATURE_HEADER = "x-flox-listing-signature";
+
+/**
+ * What flox signs for a `.ls` listing: the path, its NAR hash and the listing's own sha256. Nix has no
+ * signature for listings; this one lets a client trust metadata (and per-file hashes) before the NAR.
+ */
+export function listingFingerprint(storePath: string, narHash: string, listing: string | Uint8Array): string {
+  parseStorePath(storePath);
+  let hash: string;
+  try {
+    hash = formatNixHash(parseNixHash(narHash, "sha256").digest, "nix32");
+  } catch (e) {
+    if (e instanceof HashParseError) throw new FingerprintError(e.message);
+    throw e;
+  }
+  return `1;flox-listing;${storePath};${hash};${formatNixHash(sha256(listing), "nix32")}`;
 }

@@ -1,9 +1,16 @@
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseNarInfo, serializeNarInfo } from "../../lib/narinfo.js";
-import { verifyNarInfo } from "../../lib/signature.js";
+import { encodeNix32 } from "../../lib/nix32.js";
+import {
+  LISTING_SIGNATURE_HEADER,
+  listingFingerprint,
+  verifyNarInfo,
+  verifySignature,
+} from "../../lib/signature.js";
 import { rawRequest, startTestServer, type TestServer } from "../testing/test-server.js";
 import { basic, prepareUpload, type Upload } from "./testing.js";
 
@@ -227,7 +234,29 @@ test("a .ls listing is served once its path is accepted, rebuilt from the verifi
   const tool = listing.root.entries.bin.entries.tool;
   assert.is(tool.executable, true);
   assert.ok(u.nar.subarray(tool.narOffset, tool.narOffset + tool.size).equals(Buffer.from("tool")));
+  assert.is(tool.sha256, encodeNix32(createHash("sha256").update("tool").digest()));
   assert.is((await cache(`${u.hash}.ls`, { method: "HEAD" })).status, 200);
+});
+
+test("every accepted path has a listing signed with the server's key, bound to its NAR hash", async () => {
+  const u = await prepareUpload("signed-ls", { "share/a": "a\n", "bin/b": { executable: "b" } });
+  assert.is((await upload(u)).status, 201);
+  const ls = await cache(`${u.hash}.ls`);
+  assert.is(ls.status, 200);
+  const body = Buffer.from(await ls.arrayBuffer());
+  const sig = ls.headers.get(LISTING_SIGNATURE_HEADER) ?? "";
+  const key = (await (await cache("public-key")).text()).trim();
+  const info = parseNarInfo(await (await cache(`${u.hash}.narinfo`)).text());
+  assert.ok(verifySignature([key], listingFingerprint(info.storePath, info.narHash, body), sig));
+  // Bound to these bytes and this path: any other listing or path fails.
+  const altered = Buffer.from(body.toString("utf8").replace('"size":2', '"size":3'));
+  assert.not.ok(verifySignature([key], listingFingerprint(info.storePath, info.narHash, altered), sig));
+  const other = info.storePath.replace("signed-ls", "signed-lt");
+  assert.not.ok(verifySignature([key], listingFingerprint(other, info.narHash, body), sig));
+  // The signature comes with a revalidation too, so a client cache can keep both.
+  const again = await cache(`${u.hash}.ls`, { headers: { "if-none-match": ls.headers.get("etag") ?? "" } });
+  assert.is(again.status, 304);
+  assert.is(again.headers.get(LISTING_SIGNATURE_HEADER), sig);
 });
 
 function walk(dir: string, root = dir, out: string[] = []): string[] {

@@ -1,11 +1,12 @@
 // /cache: the Storehouse as a Nix binary cache (the layout `nix copy --to http://…` reads and writes).
 // Answers are plain text, not the API's JSON: the people reading them are looking at nix's error output.
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
+import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLogPath } from "../builds/build-log.js";
 import { findBuildByDrv } from "../builds/records.js";
 import { toHttpError } from "../http-errors.js";
@@ -123,11 +124,13 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
           cacheControl: immutable,
         });
       }
+      const sig = await readFile(storehouse.listingSigPath(parsed.hash), "utf8").catch(() => undefined);
       const res = await fileResponse(c.req.raw, storehouse.listingPath(parsed.hash), {
         contentType: "application/json",
         // The listing is made from the verified NAR once the narinfo is accepted and never changes after.
         etag: `"ls-${etagOf(narinfo).slice(1)}`,
         cacheControl: immutable,
+        ...(sig ? { headers: { [LISTING_SIGNATURE_HEADER]: sig.trim() } } : {}),
       });
       return res ?? notFound(c, name);
     })

@@ -15,6 +15,8 @@ export interface Served {
   cacheControl: string;
   /** Whether Range requests are honoured (NARs: Nix resumes and reads single files with them). */
   ranges?: boolean;
+  /** More headers for 200, 206 and 304 answers alike. */
+  headers?: Record<string, string>;
 }
 
 /** Does If-None-Match name this ETag? Weak comparison, as RFC 9110 asks for this header. */
@@ -53,6 +55,7 @@ export function parseRange(header: string | undefined, size: number): RangeResul
 
 function baseHeaders(s: Served): Record<string, string> {
   const h: Record<string, string> = {
+    ...s.headers,
     "content-type": s.contentType,
     etag: s.etag,
     "cache-control": s.cacheControl,

@@ -9,10 +9,10 @@ import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { buildNarListing, narListingJson } from "../../lib/nar-listing.js";
-import { NarFormatError, validateNar } from "../../lib/nar-reader.js";
+import { NarFormatError } from "../../lib/nar-reader.js";
 import { type NarInfo, NarInfoParseError, parseNarInfo, serializeNarInfo } from "../../lib/narinfo.js";
 import { encodeNix32 } from "../../lib/nix32.js";
-import { signNarInfo } from "../../lib/signature.js";
+import { listingFingerprint, signFingerprint, signNarInfo } from "../../lib/signature.js";
 import { parseStorePath, parseStorePathBasename } from "../../lib/store-path.js";
 import type { Db } from "../db/open.js";
 import { cachePaths } from "../db/schema.js";
@@ -122,6 +122,11 @@ export class Storehouse {
     return join(this.lsDir, `${hash}.ls`);
   }
 
+  /** The server's signature of the listing (lib/signature.ts listingFingerprint); absent for older paths. */
+  listingSigPath(hash: string): string {
+    return join(this.lsDir, `${hash}.ls.sig`);
+  }
+
   findPath(hash: string): CachePathRow | undefined {
     return this.db.select().from(cachePaths).where(eq(cachePaths.hash, hash)).get();
   }
@@ -214,7 +219,9 @@ export class Storehouse {
       if (this.findPath(hash)) return "exists";
       const checked = await this.verify(hash, info);
       const signed = signNarInfo(checked.info, this.key.secretKey);
-      if (checked.listing !== undefined) await this.writeAtomically(this.listingPath(hash), checked.listing);
+      await this.writeAtomically(this.listingPath(hash), checked.listing);
+      const fp = listingFingerprint(signed.storePath, signed.narHash, checked.listing);
+      await this.writeAtomically(this.listingSigPath(hash), signFingerprint(this.key.secretKey, fp));
       await this.writeAtomically(this.narinfoPath(hash), serializeNarInfo(signed));
       try {
         this.db
@@ -247,7 +254,7 @@ export class Storehouse {
   private async verify(
     hash: string,
     info: NarInfo,
-  ): Promise<{ info: NarInfo; fileSize: number; listing?: string }> {
+  ): Promise<{ info: NarInfo; fileSize: number; listing: string }> {
     const storePath = parseStorePath(info.storePath);
     if (storePath.hash !== hash) {
       throw new UploadRejectedError(
@@ -308,8 +315,9 @@ export class Storehouse {
       }
     }
 
-    const wantListing = await exists(this.listingPath(hash));
-    const digest = await this.readNar(narFile, info, wantListing);
+    // Every accepted path gets its listing (with per-file hashes): the agent serves metadata from it and
+    // fetches single files of big paths by Range. Made here, from the NAR just verified, never taken on trust.
+    const digest = await this.readNar(narFile, info);
     const narHash = `sha256:${encodeNix32(digest.narHash)}`;
     if (digest.narSize !== info.narSize) {
       throw new UploadRejectedError(
@@ -323,20 +331,14 @@ export class Storehouse {
         `expected ${narHash} (the hash of the NAR in ${info.url}), got ${info.narHash}`,
       );
     }
-    const out: { info: NarInfo; fileSize: number; listing?: string } = {
-      info: { ...info, fileHash, fileSize },
-      fileSize,
-    };
-    if (digest.listing !== undefined) out.listing = digest.listing;
-    return out;
+    return { info: { ...info, fileHash, fileSize }, fileSize, listing: digest.listing };
   }
 
   /** Decompresses and validates the NAR; never more than NarSize + 1 bytes are inflated (a bomb stops there). */
   private async readNar(
     file: string,
     info: NarInfo,
-    wantListing: boolean,
-  ): Promise<{ narHash: Buffer; narSize: number; listing?: string }> {
+  ): Promise<{ narHash: Buffer; narSize: number; listing: string }> {
     const stages: Readable[] = [createReadStream(file)];
     const inflate = decompressor(info.compression);
     if (inflate) stages.push(inflate);
@@ -347,11 +349,8 @@ export class Storehouse {
     // pipe() does not pass errors on: without this a corrupt stream would leave the reader waiting forever.
     for (const s of stages.slice(0, -1)) s.on("error", (err) => capped.destroy(err));
     try {
-      if (wantListing) {
-        const r = await buildNarListing(capped);
-        return { narHash: r.narHash, narSize: r.narSize, listing: narListingJson(r.listing) };
-      }
-      return await validateNar(capped);
+      const r = await buildNarListing(capped, { fileHashes: true });
+      return { narHash: r.narHash, narSize: r.narSize, listing: narListingJson(r.listing) };
     } catch (err) {
       if (err instanceof PayloadTooLargeError) {
         throw new UploadRejectedError(
