@@ -504,11 +504,35 @@ export const Builder = z.object({
       since: Timestamp,
     }),
   ),
+  /** Builds it runs for orgs the asker may not read: counted, not shown. */
+  otherRunning: z.number().int(),
 });
 export type Builder = z.infer<typeof Builder>;
 
-export const BuildersResponse = z.object({ builders: z.array(Builder) });
+/** Over every org: the builders are shared, and the queue's length is how long a new build waits. */
+export const BuildQueue = z.object({ queued: z.number().int(), running: z.number().int() });
+export type BuildQueue = z.infer<typeof BuildQueue>;
+
+export const BuildersResponse = z.object({ builders: z.array(Builder), queue: BuildQueue });
 export type BuildersResponse = z.infer<typeof BuildersResponse>;
+
+/** `GET /storehouse`: the binary cache in figures (no path names: those are the orgs' business). */
+export const StorehouseSummary = z.object({
+  /** The cache URL for `substituters` / `nix copy --to`. */
+  url: z.string(),
+  /** For `trusted-public-keys`. */
+  publicKey: z.string(),
+  /** Reads need a token (`flox server --private-cache`). */
+  private: z.boolean(),
+  paths: z.number().int(),
+  narBytes: z.number().int(),
+  fileBytes: z.number().int(),
+  lastUploadAt: Timestamp.nullable(),
+});
+export type StorehouseSummary = z.infer<typeof StorehouseSummary>;
+
+export const StorehouseResponse = z.object({ storehouse: StorehouseSummary });
+export type StorehouseResponse = z.infer<typeof StorehouseResponse>;
 
 // ---- Channels (docs/API.md, "Channels") ----
 
@@ -546,8 +570,20 @@ export type ChannelResponse = z.infer<typeof ChannelResponse>;
 export const ChannelsResponse = z.object({ channels: z.array(Channel.omit({ packages: true })) });
 export type ChannelsResponse = z.infer<typeof ChannelsResponse>;
 
+/** What a move changed in the published packages (attr names, sorted); `changed`: same attr, other out path. */
+export const PackageChanges = z.object({
+  added: z.array(z.string()),
+  removed: z.array(z.string()),
+  changed: z.array(z.string()),
+});
+export type PackageChanges = z.infer<typeof PackageChanges>;
+
+/** A point of a channel's history with what it changed against the point before (the first: all added). */
+export const ChannelHistoryPoint = ChannelPoint.extend({ changes: PackageChanges });
+export type ChannelHistoryPoint = z.infer<typeof ChannelHistoryPoint>;
+
 /** Oldest first. */
-export const ChannelHistoryResponse = z.object({ history: z.array(ChannelPoint) });
+export const ChannelHistoryResponse = z.object({ history: z.array(ChannelHistoryPoint) });
 export type ChannelHistoryResponse = z.infer<typeof ChannelHistoryResponse>;
 
 export const PinChannelBody = z.object({ evaluation: z.number().int().positive() }).strict();

@@ -19,6 +19,7 @@ import { memberRoutes } from "./routes/members.js";
 import { orgRoutes } from "./routes/orgs.js";
 import { profileRoutes } from "./routes/profiles.js";
 import { pushRoutes } from "./routes/pushes.js";
+import { storehouseApiRoutes } from "./routes/storehouse.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
 import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/routes.js";
@@ -59,6 +60,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
+    app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse));
   }
 
   app.notFound((c) =>

@@ -1,7 +1,7 @@
 // Builds as people see them: listed, shown, cancelled, restarted and bumped through the API. The queue's own
 // moves (claim, lease, result) are in queue.ts; this module only reads builds and changes them on request.
 import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
-import type { Build, BuildDetail, Builder, BuildState } from "../../lib/api-schemas.js";
+import type { Build, BuildDetail, Builder, BuildQueue, BuildState } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import {
   builders,
@@ -250,7 +250,15 @@ export function restartEvaluationBuilds(db: Db, evaluationId: number): number[] 
 /** A builder counts as connected while it called within this long. */
 const CONNECTED_MS = 60_000;
 
-export function listBuilders(db: Db, now = Date.now()): Builder[] {
+/**
+ * Every builder, with the builds it runs now. `visible` says which builds the asker may see (a build is its orgs'
+ * business): the others are only counted, in `otherRunning`.
+ */
+export function listBuilders(
+  db: Db,
+  visible: (buildId: number) => boolean = () => true,
+  now = Date.now(),
+): Builder[] {
   const leases = db
     .select({ lease: buildLeases, drvPath: builds.drvPath })
     .from(buildLeases)
@@ -263,8 +271,9 @@ export function listBuilders(db: Db, now = Date.now()): Builder[] {
     .orderBy(builders.name)
     .all()
     .map((b) => {
-      const running = leases
-        .filter((l) => l.lease.builder === b.name)
+      const mine = leases.filter((l) => l.lease.builder === b.name);
+      const running = mine
+        .filter((l) => visible(l.lease.buildId))
         .map((l) => ({
           build: l.lease.buildId,
           drvPath: l.drvPath,
@@ -277,8 +286,21 @@ export function listBuilders(db: Db, now = Date.now()): Builder[] {
         features: b.features,
         maxJobs: b.maxJobs,
         lastSeen: b.lastSeen,
-        connected: running.length > 0 || now - Date.parse(b.lastSeen) < CONNECTED_MS,
+        connected: mine.length > 0 || now - Date.parse(b.lastSeen) < CONNECTED_MS,
         running,
+        otherRunning: mine.length - running.length,
       };
     });
+}
+
+/** How many builds wait in the queue and how many run, over every org (the builders are shared). */
+export function queueFigures(db: Db): BuildQueue {
+  const rows = db
+    .select({ state: builds.state, n: sql<number>`count(*)` })
+    .from(builds)
+    .where(inArray(builds.state, ["queued", "running"]))
+    .groupBy(builds.state)
+    .all();
+  const n = (state: string) => rows.find((r) => r.state === state)?.n ?? 0;
+  return { queued: n("queued"), running: n("running") };
 }

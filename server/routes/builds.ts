@@ -24,6 +24,7 @@ import {
   orgIdsOfBuild,
   presentBuildDetail,
   presentBuilds,
+  queueFigures,
   restartBuild,
   restartEvaluationBuilds,
   unfinishedStates,
@@ -62,6 +63,14 @@ function requireBuildRole(db: Db, token: TokenRecord, buildId: number, needed: R
     );
   }
   return build;
+}
+
+/** The builders and the queue, showing only the running builds this token may read. */
+export function buildersOf(db: Db, token: TokenRecord): BuildersResponse {
+  const visible = (id: number) =>
+    token.scope === "admin" ||
+    orgIdsOfBuild(db, id).some((org) => roleAtLeast(roleIn(db, token, { id: org }), "reader"));
+  return { builders: listBuilders(db, visible), queue: queueFigures(db) };
 }
 
 function query<S extends z.ZodTypeAny>(raw: Record<string, string>, schema: S): z.output<S> {
@@ -172,5 +181,5 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
       return c.json({ changed } satisfies BuildsChangedResponse);
     })
-    .get("/builders", auth, (c) => c.json({ builders: listBuilders(db) } satisfies BuildersResponse));
+    .get("/builders", auth, (c) => c.json(buildersOf(db, c.get("token")) satisfies BuildersResponse));
 }

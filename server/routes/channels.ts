@@ -2,67 +2,28 @@
 import { type Context, Hono } from "hono";
 import {
   Branch,
-  type Channel,
   type ChannelHistoryResponse,
-  type ChannelPoint,
   type ChannelResponse,
   type ChannelsResponse,
   Name,
   PinChannelBody,
 } from "../../lib/api-schemas.js";
 import {
-  type ChannelPointRow,
   type ChannelPublisher,
-  channelHistory,
   channelName,
-  currentPoint,
   DEFAULT_BRANCH,
   pinChannel,
-  publishedJobs,
   unpinChannel,
 } from "../channels/channels.js";
-import type { Db } from "../db/open.js";
-import { getOrg, listOrgs, type OrgRecord } from "../domain/orgs.js";
-import { readableOrgIds, requireRole } from "../domain/permissions.js";
+import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";
+import { getOrg } from "../domain/orgs.js";
+import { requireRole } from "../domain/permissions.js";
 import { actorOf } from "../domain/tokens.js";
-import { getJobset, type JobsetRow, listJobsets } from "../evaluations/records.js";
+import { getJobset, listJobsets } from "../evaluations/records.js";
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
+import { orgsOfQuery } from "./org-filter.js";
 import { jsonBody, param } from "./validate.js";
-
-const presentPoint = (p: ChannelPointRow): ChannelPoint => ({
-  id: p.id,
-  evaluation: p.evaluationId,
-  commitSha: p.commitSha,
-  reason: p.reason,
-  actor: p.actor,
-  createdAt: p.createdAt,
-});
-
-function summary(db: Db, origin: string, org: OrgRecord, jobset: JobsetRow): Omit<Channel, "packages"> {
-  const name = channelName(org.name, jobset.branch);
-  const point = currentPoint(db, jobset.id);
-  return {
-    name,
-    org: org.name,
-    branch: jobset.branch,
-    url: `${origin}/channels/${name.split("/").map(encodeURIComponent).join("/")}`,
-    pinned: jobset.channelPinned,
-    current: point ? presentPoint(point) : null,
-  };
-}
-
-function detail(db: Db, origin: string, org: OrgRecord, jobset: JobsetRow): Channel {
-  const s = summary(db, origin, org, jobset);
-  const packages: Record<string, string> = {};
-  if (s.current) {
-    for (const job of publishedJobs(db, s.current.evaluation)) {
-      const out = job.outputs.out ?? Object.values(job.outputs)[0];
-      if (out) packages[job.attr] = out;
-    }
-  }
-  return { ...s, packages };
-}
 
 export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher): Hono<AppEnv> {
   const { db } = ctx;
@@ -77,24 +38,27 @@ export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher):
   const origin = (url: string) => new URL(url).origin;
   return new Hono<AppEnv>()
     .get("/channels", auth, (c) => {
-      const ids = readableOrgIds(db, c.get("token"));
-      const channels = listOrgs(db, ids).flatMap((o) =>
-        listJobsets(db, o).map((j) => summary(db, origin(c.req.url), o, j)),
+      const channels = orgsOfQuery(db, c.get("token"), c.req.query("org")).flatMap((o) =>
+        listJobsets(db, o).map((j) => presentChannelSummary(db, origin(c.req.url), o, j)),
       );
       return c.json({ channels } satisfies ChannelsResponse);
     })
     .get("/channels/:org", auth, (c) => {
       const { org, jobset } = resolve(c, "reader");
-      return c.json({ channel: detail(db, origin(c.req.url), org, jobset) } satisfies ChannelResponse);
+      return c.json({
+        channel: presentChannel(db, origin(c.req.url), org, jobset),
+      } satisfies ChannelResponse);
     })
     .get("/channels/:org/:branch", auth, (c) => {
       const { org, jobset } = resolve(c, "reader");
-      return c.json({ channel: detail(db, origin(c.req.url), org, jobset) } satisfies ChannelResponse);
+      return c.json({
+        channel: presentChannel(db, origin(c.req.url), org, jobset),
+      } satisfies ChannelResponse);
     })
     .get("/channels/:org/:branch/history", auth, (c) => {
       const { jobset } = resolve(c, "reader");
       return c.json({
-        history: channelHistory(db, jobset.id).map(presentPoint),
+        history: presentChannelHistory(db, jobset.id),
       } satisfies ChannelHistoryResponse);
     })
     .post("/channels/:org/:branch/pin", auth, async (c) => {
@@ -105,13 +69,13 @@ export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher):
       publisher?.emit("pinned", point);
       ctx.logger.info({ channel: channelName(org.name, jobset.branch), point: point.id }, "channel pinned");
       const fresh = getJobset(db, org, jobset.branch);
-      return c.json({ channel: detail(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);
+      return c.json({ channel: presentChannel(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);
     })
     .post("/channels/:org/:branch/unpin", auth, (c) => {
       const { org, jobset } = resolve(c, "member");
       unpinChannel(db, jobset);
       publisher?.poke();
       const fresh = getJobset(db, org, jobset.branch);
-      return c.json({ channel: detail(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);
+      return c.json({ channel: presentChannel(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);
     });
 }

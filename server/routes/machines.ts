@@ -34,6 +34,7 @@ import {
 import { getProfile } from "../profiles/profiles.js";
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
+import { orgsOfQuery } from "./org-filter.js";
 import { jsonBody, param } from "./validate.js";
 
 export interface MachineRouteOptions {
@@ -95,7 +96,10 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
         const own = findMachineOfToken(db, token.id);
         return c.json({ machines: own ? [me(own.id)] : [] } satisfies MachinesResponse);
       }
-      const machines = listMachines(db, { orgIds: readableOrgIds(db, token) }, connected);
+      const org = c.req.query("org");
+      const orgIds =
+        org === undefined ? readableOrgIds(db, token) : orgsOfQuery(db, token, org).map((o) => o.id);
+      const machines = listMachines(db, { orgIds }, connected);
       return c.json({ machines } satisfies MachinesResponse);
     })
     .get("/machines/me", auth, (c) => {

@@ -3,14 +3,11 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import {
   CreateProfileBody,
-  type Generation,
   type GenerationDiffResponse,
   type GenerationsResponse,
   InstallBody,
   Name,
-  type Profile,
   type ProfileEditResponse,
-  type ProfileEvent,
   type ProfileResponse,
   type ProfilesResponse,
   RemoveBody,
@@ -19,81 +16,31 @@ import {
   type ScheduleResponse,
   UpgradeBody,
 } from "../../lib/api-schemas.js";
-import type { Db } from "../db/open.js";
-import { getOrg, listOrgs } from "../domain/orgs.js";
-import { readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
+import { getOrg } from "../domain/orgs.js";
+import { requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import { actorOf, type TokenRecord } from "../domain/tokens.js";
 import { InvalidInputError } from "../errors.js";
+import { presentEvent, presentGeneration, presentGenerations, presentProfile } from "../profiles/present.js";
 import {
   type CanRead,
   type ChangeMeta,
   createProfile,
-  currentGeneration,
   diffEntries,
   type EditResult,
-  type GenerationRow,
   getGeneration,
   getProfile,
   listEvents,
   listGenerations,
   listProfiles,
   type ProfileEditor,
-  type ProfileEventRow,
-  type ProfileRow,
 } from "../profiles/profiles.js";
 import { type ProfileScheduler, scheduleOf, setSchedule } from "../profiles/schedules.js";
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
+import { orgsOfQuery } from "./org-filter.js";
 import { jsonBody, param } from "./validate.js";
 
 const Number_ = z.coerce.number().int().positive().max(1_000_000_000);
-
-const presentEvent = (e: ProfileEventRow): ProfileEvent => ({
-  action: e.action,
-  from: e.fromGeneration,
-  to: e.toGeneration,
-  author: e.author,
-  host: e.host,
-  command: e.command,
-  reason: e.reason,
-  createdAt: e.createdAt,
-});
-
-function presentGenerations(db: Db, profile: ProfileRow): Generation[] {
-  const events = listEvents(db, profile.id);
-  const gens = listGenerations(db, profile.id);
-  return gens.map((g, i) => present(g, profile, events, gens[i - 1]));
-}
-
-function present(
-  g: GenerationRow,
-  profile: ProfileRow,
-  events: ProfileEventRow[],
-  previous: GenerationRow | undefined,
-): Generation {
-  const madeBy = events.find((e) => e.toGeneration === g.number && e.action !== "rollback");
-  return {
-    number: g.number,
-    storePath: g.storePath,
-    entries: g.entries,
-    live: profile.current === g.number,
-    createdAt: g.createdAt,
-    madeBy: madeBy ? presentEvent(madeBy) : null,
-    changes: diffEntries(previous?.entries ?? [], g.entries),
-  };
-}
-
-function presentProfile(db: Db, org: string, p: ProfileRow): Profile {
-  const g = currentGeneration(db, p);
-  return {
-    org,
-    name: p.name,
-    current: p.current,
-    storePath: g?.storePath ?? null,
-    entries: g?.entries ?? [],
-    createdAt: p.createdAt,
-  };
-}
 
 const metaOf = (
   token: TokenRecord,
@@ -129,7 +76,7 @@ export function profileRoutes(
     const events = listEvents(db, r.profile.id);
     const gens = listGenerations(db, r.profile.id);
     const generation = r.generation
-      ? present(
+      ? presentGeneration(
           r.generation,
           r.profile,
           events,
@@ -140,7 +87,7 @@ export function profileRoutes(
   };
   return new Hono<AppEnv>()
     .get("/profiles", auth, (c) => {
-      const orgs = listOrgs(db, readableOrgIds(db, c.get("token")));
+      const orgs = orgsOfQuery(db, c.get("token"), c.req.query("org"));
       const names = new Map(orgs.map((o) => [o.id, o.name]));
       const list = listProfiles(
         db,

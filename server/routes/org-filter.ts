@@ -1,0 +1,17 @@
+// `?org=NAME` on the list endpoints (channels, profiles, machines): that org only, after the same reader check its
+// own routes make; without it, every org the token may read.
+import { Name } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import { getOrg, listOrgs, type OrgRecord } from "../domain/orgs.js";
+import { readableOrgIds, requireRole } from "../domain/permissions.js";
+import type { TokenRecord } from "../domain/tokens.js";
+import { InvalidInputError } from "../errors.js";
+
+export function orgsOfQuery(db: Db, token: TokenRecord, org: string | undefined): OrgRecord[] {
+  if (org === undefined) return listOrgs(db, readableOrgIds(db, token));
+  const name = Name.safeParse(org);
+  if (!name.success) throw new InvalidInputError(`?org= takes an org name, not ${JSON.stringify(org)}`);
+  const record = getOrg(db, name.data);
+  requireRole(db, token, record, "reader");
+  return [record];
+}

@@ -1,0 +1,100 @@
+// The data of the fleet pages (channels, profiles, machines, Storehouse, builders). Each is made of the same
+// presenters as its /api/v1 twin, so `Accept: application/json` on a page answers exactly what the API says.
+import type {
+  BuildersResponse,
+  Channel,
+  ChannelHistoryPoint,
+  ChannelsResponse,
+  Generation,
+  Machine,
+  Profile,
+  ProfileEvent,
+  ProfileStatus,
+  StorehouseSummary,
+} from "../../lib/api-schemas.js";
+import { channelName } from "../channels/channels.js";
+import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";
+import type { Db } from "../db/open.js";
+import type { OrgRecord } from "../domain/orgs.js";
+import type { TokenRecord } from "../domain/tokens.js";
+import { NotFoundError } from "../errors.js";
+import { findJobset, listJobsets } from "../evaluations/records.js";
+import { listMachines, profileStatus } from "../machines/machines.js";
+import { presentEvent, presentGenerations, presentProfile } from "../profiles/present.js";
+import { findProfile, listEvents, listProfiles } from "../profiles/profiles.js";
+import { type Schedule, scheduleOf } from "../profiles/schedules.js";
+import { buildersOf } from "../routes/builds.js";
+import { storehouseSummary } from "../routes/storehouse.js";
+import type { StorehouseRouteOptions } from "../storehouse/routes.js";
+
+/** Is a machine's event stream open now (MachineHub.connected). */
+export type Connected = (machineId: number) => boolean;
+
+/** `/ORG/channels` = `GET /api/v1/channels?org=ORG`. */
+export function orgChannelsData(db: Db, origin: string, org: OrgRecord): ChannelsResponse {
+  return { channels: listJobsets(db, org).map((j) => presentChannelSummary(db, origin, org, j)) };
+}
+
+/** `/ORG/channels/BRANCH` = `GET /api/v1/channels/ORG/BRANCH` (`channel`) + `…/history` (`history`). */
+export interface ChannelPageData {
+  channel: Channel;
+  history: ChannelHistoryPoint[];
+}
+
+export function channelData(db: Db, origin: string, org: OrgRecord, branch: string): ChannelPageData {
+  const jobset = findJobset(db, org, branch);
+  if (!jobset) {
+    throw new NotFoundError(
+      `org "${org.name}" has no channel ${channelName(org.name, branch)}: a push to branch ${branch} makes one`,
+    );
+  }
+  return { channel: presentChannel(db, origin, org, jobset), history: presentChannelHistory(db, jobset.id) };
+}
+
+/** `/ORG/profiles` = `GET /api/v1/profiles?org=ORG`. */
+export function orgProfilesData(db: Db, org: OrgRecord): { profiles: Profile[] } {
+  return { profiles: listProfiles(db, [org.id]).map((p) => presentProfile(db, org.name, p)) };
+}
+
+/**
+ * `/ORG/profiles/NAME` = `GET /api/v1/profiles/ORG/NAME` (`profile`) + `…/generations` (`generations`, `events`)
+ * + `…/schedule` (`schedule`) + `…/status` (`status`).
+ */
+export interface ProfilePageData {
+  profile: Profile;
+  generations: Generation[];
+  events: ProfileEvent[];
+  schedule: Schedule;
+  status: ProfileStatus;
+}
+
+export function profileData(db: Db, org: OrgRecord, name: string, connected: Connected): ProfilePageData {
+  const p = findProfile(db, org, name);
+  if (!p) throw new NotFoundError(`org "${org.name}" has no profile "${name}"`);
+  return {
+    profile: presentProfile(db, org.name, p),
+    generations: presentGenerations(db, p),
+    events: listEvents(db, p.id).map(presentEvent),
+    schedule: scheduleOf(db, p.id),
+    status: profileStatus(db, org.name, p, connected),
+  };
+}
+
+/** `/ORG/machines` = `GET /api/v1/machines?org=ORG`. */
+export function orgMachinesData(db: Db, org: OrgRecord, connected: Connected): { machines: Machine[] } {
+  return { machines: listMachines(db, { orgIds: [org.id] }, connected) };
+}
+
+/** `/-/storehouse` = `GET /api/v1/storehouse`: figures only, the same for every viewer. */
+export function storehouseData(
+  db: Db,
+  opts: StorehouseRouteOptions,
+  origin: string,
+): { storehouse: StorehouseSummary } {
+  return { storehouse: storehouseSummary(db, opts, origin) };
+}
+
+/** `/-/builders` = `GET /api/v1/builders`: running builds of orgs the viewer may not read are only counted. */
+export function buildersData(db: Db, token: TokenRecord): BuildersResponse {
+  return buildersOf(db, token);
+}
