@@ -23,6 +23,9 @@ import { storehouseApiRoutes } from "./routes/storehouse.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
 import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/routes.js";
+import { webNotFound } from "./web/errors.js";
+import { wantsHtml } from "./web/negotiate.js";
+import { webRoutes } from "./web/routes.js";
 
 export interface CreateAppOptions {
   /** Mounts the binary cache at /cache; absent in API-only tests. */
@@ -62,12 +65,19 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
     app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse));
   }
+  // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).
+  app.route("/", webRoutes(ctx));
 
   app.notFound((c) =>
-    c.json(
-      errorBody("not_found", `there is no endpoint ${c.req.method} ${c.req.path}; docs/API.md lists them`),
-      404,
-    ),
+    wantsHtml(c)
+      ? webNotFound(c)
+      : c.json(
+          errorBody(
+            "not_found",
+            `there is no endpoint ${c.req.method} ${c.req.path}; docs/API.md lists them`,
+          ),
+          404,
+        ),
   );
   app.onError((err, c) => {
     const known = toHttpError(err);

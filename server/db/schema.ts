@@ -513,3 +513,26 @@ export const machineProfiles = sqliteTable(
     index("machine_profiles_profile_idx").on(t.profileId),
   ],
 );
+
+// ---- Web sessions (issue 6) ----
+
+/**
+ * A browser's login: made by `POST /login` with a token, named by a random cookie whose sha256 is the id (the
+ * cookie itself is never stored). It acts as its token: revoking the token ends the session at the next request.
+ */
+export const webSessions = sqliteTable(
+  "web_sessions",
+  {
+    /** sha256 hex of the cookie's secret. */
+    id: text("id").primaryKey(),
+    tokenId: integer("token_id")
+      .notNull()
+      .references(() => tokens.id, { onDelete: "cascade" }),
+    /** The per-session CSRF token every action form carries (`_csrf`). */
+    csrf: text("csrf").notNull(),
+    createdAt: text("created_at").notNull().default(now),
+    /** ISO time after which the cookie no longer counts. */
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("web_sessions_token_idx").on(t.tokenId)],
+);

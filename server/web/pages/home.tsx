@@ -1,0 +1,59 @@
+// GET / : the orgs the viewer may read (JSON: the same as GET /api/v1/orgs).
+import { Hono } from "hono";
+import type { OrgsResponse } from "../../../lib/api-schemas.js";
+import { listOrgs } from "../../domain/orgs.js";
+import { readableOrgIds } from "../../domain/permissions.js";
+import type { AppContext } from "../../routes/env.js";
+import { presentOrg } from "../../routes/present.js";
+import { Card, Time } from "../components.js";
+import { Layout, PageHead } from "../layout.js";
+import { respond } from "../negotiate.js";
+import { requireViewer, resolveViewer, type WebEnv } from "../viewer.js";
+
+export function homeRoutes(ctx: AppContext): Hono<WebEnv> {
+  return new Hono<WebEnv>().get("/", resolveViewer(ctx), (c) => {
+    const viewer = requireViewer(c);
+    const origin = new URL(c.req.url).origin;
+    const data: OrgsResponse = {
+      orgs: listOrgs(ctx.db, readableOrgIds(ctx.db, viewer.token)).map((o) => presentOrg(o, origin)),
+    };
+    return respond(c, data, ({ orgs }) => (
+      <Layout title="Orgs" viewer={viewer}>
+        <PageHead title="Orgs" sub="Each org has one nixexprs repo; every branch is a jobset." />
+        <Card flush>
+          {orgs.length === 0 ? (
+            <div class="empty">
+              No orgs you can see yet. An admin makes one with <code>flox org create NAME</code>.
+            </div>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th>Org</th>
+                  <th>Repository</th>
+                  <th class="num">Created</th>
+                </tr>
+              </thead>
+              <tbody>
+                {orgs.map((o) => (
+                  <tr>
+                    <td>
+                      <a href={`/${o.name}`}>
+                        <strong>{o.displayName}</strong>
+                      </a>{" "}
+                      {o.displayName !== o.name ? <span class="muted">{o.name}</span> : null}
+                    </td>
+                    <td class="mono small">{o.repoUrl}</td>
+                    <td class="num">
+                      <Time at={o.createdAt} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Card>
+      </Layout>
+    ));
+  });
+}

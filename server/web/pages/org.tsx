@@ -1,0 +1,145 @@
+// GET /:org : the org's jobsets with their latest evaluation's counts, and where its channels, profiles and
+// machines are. JSON: {org, jobsets} — GET /api/v1/orgs/:org and GET /api/v1/orgs/:org/jobsets in one.
+import { Hono } from "hono";
+import type { Jobset, Org } from "../../../lib/api-schemas.js";
+import { latestEvaluation, listJobsets, presentEvaluation } from "../../evaluations/records.js";
+import type { AppContext } from "../../routes/env.js";
+import { presentOrg } from "../../routes/present.js";
+import { stateCounts, verdict } from "../ci-data.js";
+import { commitInfo } from "../commits.js";
+import { Card, CopyLine, Counts, StatePill, shortSha, Time } from "../components.js";
+import { Layout, OrgTabs, PageHead } from "../layout.js";
+import { respond } from "../negotiate.js";
+import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
+
+export interface OrgPageData {
+  org: Org;
+  jobsets: Jobset[];
+}
+
+export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
+  return new Hono<WebEnv>().get("/:org", resolveViewer(ctx), async (c) => {
+    const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+    const origin = new URL(c.req.url).origin;
+    const jobsets: Jobset[] = listJobsets(ctx.db, org).map((j) => {
+      const latest = latestEvaluation(ctx.db, j.id);
+      return {
+        org: org.name,
+        branch: j.branch,
+        createdAt: j.createdAt,
+        latest: latest ? presentEvaluation(latest) : null,
+      };
+    });
+    const data: OrgPageData = { org: presentOrg(org, origin), jobsets };
+    const latestIds = jobsets.flatMap((j) => (j.latest ? [j.latest.id] : []));
+    const counts = stateCounts(ctx.db, latestIds);
+    const commits = await commitInfo(
+      ctx.paths.repos,
+      org.name,
+      jobsets.flatMap((j) => (j.latest ? [j.latest.commitSha] : [])),
+    );
+    const now = Date.now();
+    return respond(c, data, (d) => (
+      <Layout
+        title={d.org.displayName}
+        viewer={viewer}
+        crumbs={[{ label: "Orgs", href: "/" }, { label: d.org.name }]}
+      >
+        <PageHead
+          title={d.org.displayName}
+          sub={
+            <>
+              {d.jobsets.length} jobset{d.jobsets.length === 1 ? "" : "s"} · created{" "}
+              <Time at={d.org.createdAt} now={now} />
+            </>
+          }
+        />
+        <OrgTabs org={d.org.name} on="jobsets" />
+        <Card title="Jobsets" flush>
+          {d.jobsets.length === 0 ? (
+            <div class="empty">
+              No jobsets yet: push a branch and it becomes one.
+              <p />
+              <CopyLine text={`git push ${d.org.repoUrl} main`} />
+            </div>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th>Jobset</th>
+                  <th>Status</th>
+                  <th>Latest evaluation</th>
+                  <th>Commit</th>
+                  <th>Builds</th>
+                  <th class="num">When</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.jobsets.map((j) => {
+                  const e = j.latest;
+                  const cnt = e ? counts.get(e.id) : undefined;
+                  const commit = e ? commits.get(e.commitSha) : undefined;
+                  return (
+                    <tr data-jobset={j.branch}>
+                      <td>
+                        <a href={`/${d.org.name}/jobsets/${encodeURIComponent(j.branch)}`}>
+                          <strong>{j.branch}</strong>
+                        </a>
+                      </td>
+                      <td>
+                        {e ? (
+                          <StatePill state={verdict(e.state, cnt, e.counts.problems)} />
+                        ) : (
+                          <span class="muted">—</span>
+                        )}
+                      </td>
+                      <td>
+                        {e ? (
+                          <>
+                            <a href={`/${d.org.name}/evaluations/${e.id}`}>#{e.id}</a>{" "}
+                            <span class="muted small">{e.state}</span>
+                          </>
+                        ) : (
+                          <span class="muted">none</span>
+                        )}
+                      </td>
+                      <td class="trunc">
+                        {e ? (
+                          <>
+                            <code>{shortSha(e.commitSha)}</code>{" "}
+                            {commit ? <span>{commit.subject}</span> : null}
+                          </>
+                        ) : null}
+                      </td>
+                      <td>
+                        <Counts counts={cnt} />
+                      </td>
+                      <td class="num nowrap">{e ? <Time at={e.createdAt} now={now} /> : null}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          )}
+        </Card>
+        <div class="grid">
+          <a class="stat" href={`/${d.org.name}/channels`}>
+            <div class="k">Channels</div>
+            <div class="v">One per jobset →</div>
+          </a>
+          <a class="stat" href={`/${d.org.name}/profiles`}>
+            <div class="k">Profiles</div>
+            <div class="v">Generations →</div>
+          </a>
+          <a class="stat" href={`/${d.org.name}/machines`}>
+            <div class="k">Machines</div>
+            <div class="v">Rollout →</div>
+          </a>
+        </div>
+        <Card title="Repository">
+          <CopyLine text={`git clone ${d.org.repoUrl}`} />
+        </Card>
+      </Layout>
+    ));
+  });
+}

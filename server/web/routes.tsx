@@ -1,0 +1,22 @@
+// The web pages (hono/jsx, server-rendered): mounted last at "/" by server/app.ts, so /api/v1, /cache and
+// /channels keep their own routes, and git URLs (/ORG/nixexprs.git/…) never get here (serve.ts sends them to git).
+// docs/WEB.md says how to add a page.
+import { Hono } from "hono";
+import type { AppContext } from "../routes/env.js";
+import { assetRoutes } from "./assets.js";
+import { webErrorHandler } from "./errors.js";
+import { loginRoutes } from "./login.js";
+import { homeRoutes } from "./pages/home.js";
+import { orgRoutes } from "./pages/org.js";
+import type { WebEnv } from "./viewer.js";
+
+export function webRoutes(ctx: AppContext): Hono<WebEnv> {
+  const web = new Hono<WebEnv>();
+  web.onError(webErrorHandler(ctx.logger));
+  web.route("/", assetRoutes() as unknown as Hono<WebEnv>);
+  web.route("/", loginRoutes(ctx));
+  web.route("/", homeRoutes(ctx));
+  // Pages under /:org/… come before /:org itself only by specificity; hono matches whole patterns, so order is free.
+  web.route("/", orgRoutes(ctx));
+  return web;
+}

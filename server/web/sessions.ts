@@ -1,0 +1,62 @@
+// Web sessions: a browser logs in with a token once and gets a cookie; the cookie's session acts as that token.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { eq, lt } from "drizzle-orm";
+import type { Db } from "../db/open.js";
+import { webSessions } from "../db/schema.js";
+import { authenticateSecret, findTokenById, type TokenRecord } from "../domain/tokens.js";
+
+/** How long a login lasts. */
+export const SESSION_DAYS = 14;
+
+export interface WebSession {
+  /** The session's row id (sha256 of the cookie secret). */
+  id: string;
+  token: TokenRecord;
+  /** What every action form of this session carries as `_csrf`. */
+  csrf: string;
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+
+/** Checks `secret` like the API does (unknown or revoked → UnauthenticatedError) and opens a session for it. */
+export function createSession(
+  db: Db,
+  secret: string,
+  now = new Date(),
+): { cookie: string; session: WebSession } {
+  const token = authenticateSecret(db, secret, now);
+  const cookie = randomBytes(32).toString("base64url");
+  const csrf = randomBytes(24).toString("base64url");
+  const id = sha256(cookie);
+  const expiresAt = new Date(now.getTime() + SESSION_DAYS * 86_400_000).toISOString();
+  db.insert(webSessions).values({ id, tokenId: token.id, csrf, expiresAt }).run();
+  // Expired rows go when someone logs in: cheap, and nothing reads them.
+  db.delete(webSessions).where(lt(webSessions.expiresAt, now.toISOString())).run();
+  return { cookie, session: { id, token, csrf } };
+}
+
+/** The live session a cookie names, or undefined (unknown, expired, or its token revoked). */
+export function findSession(db: Db, cookie: string, now = new Date()): WebSession | undefined {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(cookie)) return undefined;
+  const row = db
+    .select()
+    .from(webSessions)
+    .where(eq(webSessions.id, sha256(cookie)))
+    .get();
+  if (!row || row.expiresAt <= now.toISOString()) return undefined;
+  const token = findTokenById(db, row.tokenId);
+  if (!token || token.revokedAt) return undefined;
+  return { id: row.id, token, csrf: row.csrf };
+}
+
+export function deleteSession(db: Db, id: string): void {
+  db.delete(webSessions).where(eq(webSessions.id, id)).run();
+}
+
+/** Constant-time comparison of a submitted CSRF token with the session's. */
+export function csrfMatches(session: WebSession, submitted: unknown): boolean {
+  if (typeof submitted !== "string" || submitted.length === 0) return false;
+  const a = createHash("sha256").update(session.csrf).digest();
+  const b = createHash("sha256").update(submitted).digest();
+  return timingSafeEqual(a, b);
+}
