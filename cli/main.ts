@@ -1,12 +1,12 @@
 // The `flox` command. Subcommands load their modules lazily so that `flox --version` stays fast.
 import { CommanderError } from "commander";
 import { CliError, exitCodes } from "./output.js";
-import { buildProgram } from "./program.js";
+import { buildProgram, routeInitVersion } from "./program.js";
 
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(routeInitVersion(argv));
     return exitCodes.ok;
   } catch (err) {
     if (err instanceof CommanderError) {

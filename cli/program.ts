@@ -28,3 +28,21 @@ Start here:
   registerCommands(program);
   return program;
 }
+
+/**
+ * `flox init --version 1.2` means the package's version, but commander gives `--version` to the program
+ * wherever it stands (and prints flox's). In init's arguments it becomes `--pkg-version`.
+ */
+export function routeInitVersion(argv: readonly string[]): string[] {
+  const at = argv.indexOf("init", 2);
+  if (at < 0 || argv[at - 1] === "--server" || argv[at - 1] === "--token") return [...argv];
+  return argv.map((a, i) =>
+    i <= at
+      ? a
+      : a === "--version"
+        ? "--pkg-version"
+        : a.startsWith("--version=")
+          ? `--pkg-${a.slice(2)}`
+          : a,
+  );
+}

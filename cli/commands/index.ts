@@ -11,6 +11,7 @@ function examples(cmd: Command, lines: string[]): Command {
 
 export function registerCommands(program: Command): void {
   registerServer(program);
+  registerLocal(program);
   registerAuth(program);
   registerOrg(program);
   registerUser(program);
@@ -43,6 +44,75 @@ function registerServer(program: Command): void {
     "flox server --data-dir /var/lib/flox --listen 0.0.0.0:8080",
     "FLOX_ADMIN_TOKEN=secret flox server --data-dir ./data --listen 127.0.0.1:0",
   ]);
+}
+
+function registerLocal(program: Command): void {
+  const init = program
+    .command("init")
+    .description("clone an org's nixexprs repo (--org), or start a package in this checkout from a template")
+    .option(
+      "--org <org>",
+      "in an empty directory: clone ORG's nixexprs repo here (creating the org if the token may)",
+    )
+    .option("--name <name>", "the package's name: its directory pkgs/NAME")
+    .option(
+      "--template <id>",
+      "shell, data, c-make, python, node or binary (default: what the sources look like)",
+    )
+    // `flox init --version X` reaches this option too: see routeInitVersion in program.ts.
+    .option("--pkg-version <version>", "the package's version (default 0.1.0); --version works too")
+    .option("--description <text>", "a one-line description (meta.description)")
+    .option("--license <name>", "a nixpkgs lib.licenses name: mit, asl20, bsd3, gpl3Plus, … (default mit)")
+    .option(
+      "--src <source>",
+      "a directory (copied to pkgs/NAME/src unless it is inside it), an http(s) URL, or a git repo (git+URL, or a URL ending in .git)",
+    )
+    .option("--git-ref <ref>", "with a git --src: the branch, tag or commit (default: its HEAD)")
+    .option("-y, --yes", "ask nothing: take the flags and the defaults")
+    .action(async (opts, cmd: Command) => (await import("./init.js")).init(cmd, opts));
+  init.addHelpText(
+    "after",
+    `
+Inside a checkout it asks (on a terminal) for each answer not given as a flag; with --yes, or
+without a terminal, it takes the defaults. URL and git sources are fetched at once to write their
+sha256 into the package. Templates shell, data and binary build with the bootstrap base set;
+c-make, python and node need nixpkgs as the server's base set (flox server --base).
+
+Examples:
+  mkdir acme && cd acme && flox init --org acme
+  flox init
+  flox init --name hello --template shell --yes
+  flox init --name mytool --src ./vendor/mytool --description "our tool" --yes
+  flox init --name data-set --template data --src https://example.org/data-1.0.tar.gz --yes
+`,
+  );
+
+  const check = program
+    .command("check")
+    .description("run the push gate's checks (layout, parse, evaluation) on this checkout's work tree")
+    .option(
+      "--base <path>",
+      "a nixpkgs tree as the base set, as `flox server --base` (default: the bootstrap set)",
+    )
+    .option(
+      "--max-file-size <bytes>",
+      "largest file a push may contain, as the server's --max-file-size",
+      "10485760",
+    )
+    .action(async (opts, cmd: Command) => (await import("./check.js")).check(cmd, opts));
+  check.addHelpText(
+    "after",
+    `
+The same code as the server's pre-receive hook (hooks/gate.ts), over the work tree as \`git add -A\`
+would see it (untracked files too, ignored ones not), without touching your index. Prints the
+problems as the push would (path:line: message (hint)) and exits 1 when there are any.
+
+Examples:
+  flox check
+  flox check --json
+  flox check --base ~/src/nixpkgs
+`,
+  );
 }
 
 function registerAuth(program: Command): void {
@@ -388,10 +458,41 @@ function registerBuilds(program: Command): void {
 
   const build = program
     .command("build")
-    .description("show one build: derivation, outputs, state, builder, what it waits for")
-    .argument("<id>", "the build's number")
-    .action(async (id: string, _opts, cmd: Command) => (await load()).showBuild(cmd, id));
-  examples(build, ["flox build 17", "flox build 17 --json"]);
+    .description(
+      "build package NAME of this checkout here (or --remote on the server's builders); with a number, show that build",
+    )
+    .argument("<name-or-id>", "a package name (pkgs/NAME), or a build's number as `flox builds` lists it")
+    .option(
+      "--remote",
+      "build on the server's builders: the work tree is pushed to branch flox-build/NAME -o wait",
+    )
+    .option("--git-remote <name>", "the git remote --remote pushes to", "origin")
+    .option(
+      "--base <path>",
+      "a nixpkgs tree as the base set, as `flox server --base` (default: the bootstrap set)",
+    )
+    .action(async (spec: string, opts, cmd: Command) => {
+      // A number is a build's id (as before packages could be built here); `pkgs/123` builds a package named 123.
+      if (/^#?[0-9]+$/.test(spec)) return (await load()).showBuild(cmd, spec);
+      return (await import("./build-local.js")).buildLocal(cmd, spec, opts);
+    });
+  build.addHelpText(
+    "after",
+    `
+flox build NAME builds pkgs/NAME of the work tree (committed or not, as \`git add -A\` would see it)
+in a chroot Nix store under the checkout's .flox/, with the same evaluation as the server, so the
+.drv and output paths are the ones the server's builders make. The build log goes to stderr.
+flox build N (a number) shows build N of the server, as it always did; a package whose name is a
+number is built with flox build pkgs/N.
+
+Examples:
+  flox build hello
+  flox build hello --remote
+  flox build hello --base ~/src/nixpkgs
+  flox build 17
+  flox build 17 --json
+`,
+  );
 
   const log = program
     .command("log")

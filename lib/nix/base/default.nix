@@ -20,9 +20,10 @@ let
     inherit lib stdenv;
     busybox = busyboxStorePath;
   };
+  fetchurl = import ./fetchurl.nix { inherit lib; };
 in
 trivial
 // {
-  inherit lib stdenv system;
+  inherit lib stdenv system fetchurl;
   busybox = busyboxStorePath;
 }

@@ -1,0 +1,55 @@
+// `nix-store --realise` in the checkout's chroot store, isolated from the host's Nix configuration,
+// with the build log passed through as it comes.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+
+export interface RealiseResult {
+  ok: boolean;
+  exitCode: number | undefined;
+  /** The output paths Nix printed (store paths, as /nix/store/… names inside the chroot store). */
+  outputs: string[];
+}
+
+/** Builds `drvPath` in the chroot store at `storeRoot`; the log goes to `log` (the user's stderr). */
+export async function realise(
+  storeRoot: string,
+  cacheDir: string,
+  drvPath: string,
+  log: NodeJS.WritableStream,
+): Promise<RealiseResult> {
+  const own = join(cacheDir, "nix");
+  const conf = join(own, "etc");
+  const tmp = join(own, "tmp");
+  for (const d of [conf, tmp, join(own, "home")]) await mkdir(d, { recursive: true });
+  // Offline and self-contained: the base set's inputs are built here (busybox comes from a local file),
+  // fetchurl sources are downloaded by Nix itself.
+  await writeFile(
+    join(conf, "nix.conf"),
+    ["substituters =", "sandbox = false", "build-users-group =", "connect-timeout = 5", ""].join("\n"),
+  );
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("NIX_") && !k.startsWith("XDG_")) env[k] = v;
+  }
+  Object.assign(env, {
+    HOME: join(own, "home"),
+    TMPDIR: tmp,
+    NIX_CONF_DIR: conf,
+    NIX_USER_CONF_FILES: join(conf, "nix.conf"),
+    XDG_CACHE_HOME: join(own, "cache"),
+  });
+  const child = execa("nix-store", ["--store", storeRoot, "--realise", drvPath], {
+    env,
+    extendEnv: false,
+    reject: false,
+    stdin: "ignore",
+  });
+  child.stderr?.pipe(log, { end: false });
+  const r = await child;
+  const outputs = String(r.stdout)
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith("/"));
+  return { ok: r.exitCode === 0, exitCode: r.exitCode, outputs };
+}
