@@ -66,7 +66,10 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse));
   }
   // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).
-  app.route("/", webRoutes(ctx));
+  app.route(
+    "/",
+    webRoutes(ctx, { storehouse: opts.storehouse, profiles: opts.profiles, machines: opts.machines }),
+  );
 
   app.notFound((c) =>
     wantsHtml(c)

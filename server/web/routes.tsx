@@ -5,12 +5,13 @@ import { Hono } from "hono";
 import type { AppContext } from "../routes/env.js";
 import { assetRoutes } from "./assets.js";
 import { webErrorHandler } from "./errors.js";
+import { type FleetOptions, fleetRoutes } from "./fleet-routes.js";
 import { loginRoutes } from "./login.js";
 import { homeRoutes } from "./pages/home.js";
 import { orgRoutes } from "./pages/org.js";
 import type { WebEnv } from "./viewer.js";
 
-export function webRoutes(ctx: AppContext): Hono<WebEnv> {
+export function webRoutes(ctx: AppContext, fleet: FleetOptions = {}): Hono<WebEnv> {
   const web = new Hono<WebEnv>();
   web.onError(webErrorHandler(ctx.logger));
   web.route("/", assetRoutes() as unknown as Hono<WebEnv>);
@@ -18,5 +19,7 @@ export function webRoutes(ctx: AppContext): Hono<WebEnv> {
   web.route("/", homeRoutes(ctx));
   // Pages under /:org/… come before /:org itself only by specificity; hono matches whole patterns, so order is free.
   web.route("/", orgRoutes(ctx));
+  // Channels, profiles, machines, /-/storehouse, /-/builders (server/web/fleet-routes.ts).
+  web.route("/", fleetRoutes(ctx, fleet));
   return web;
 }

@@ -1,4 +1,6 @@
 // The one stylesheet of the web pages, served at /-/style.<hash>.css (see assets.ts). Hand-written; no framework.
+import { fleetStylesheet } from "./fleet-style.js";
+
 export const stylesheet = `
 :root {
   --bg: #f6f7f9; --panel: #fff; --ink: #1c2330; --muted: #667085; --line: #e4e7ec; --line2: #f0f2f5;
@@ -132,4 +134,4 @@ input:focus { outline: 2px solid #91a7ff; border-color: var(--brand); }
 .errorpage .code { font-size: 56px; font-weight: 700; color: #d0d5dd; }
 footer { max-width: 1180px; margin: 0 auto; padding: 0 24px 32px; color: #98a2b3; font-size: 12px; }
 @media (max-width: 760px) { .cmp { grid-template-columns: 1fr 1fr; } dl.facts { grid-template-columns: 1fr; } .topnav { display: none; } }
-`;
+${fleetStylesheet}`;

@@ -1,0 +1,345 @@
+/**
+ * The fleet pages against a real server, builder, pushes and machines (reports through the machine API): the
+ * channel page's subscribe lines and history after a push advances it; every page's JSON twin equals the API;
+ * the rollback button (a member's session rolls back, the page and the API agree); a reader sees no button and
+ * forged POSTs are refused; another org's viewer finds nothing; user input is escaped.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
+import {
+  type BuilderProcess,
+  latestEvaluationId,
+  serverSystem,
+  startBuilderProcess,
+  waitForChannelAt,
+} from "../testing/ci-harness.js";
+import { startTestServer, type TestServer } from "../testing/test-server.js";
+
+let srv: TestServer;
+let tmp = "";
+let work = "";
+let builder: BuilderProcess | undefined;
+const tokens: Record<string, string> = {};
+const tok = (name: string) => tokens[name] ?? "";
+
+// Markup a hostile user might put in a commit message or a reason: it must come back as text.
+const HOSTILE = `<img src=x onerror="document.title='pwned'"><b>bold</b>`;
+
+async function token(name: string, body: object) {
+  const r = await srv.api("POST", "/api/v1/tokens", { name, ...body });
+  assert.is(r.status, 201, JSON.stringify(r.body));
+  tokens[name] = r.body.secret;
+}
+
+async function pushAll(message: string): Promise<number> {
+  await commitAll(work, message);
+  const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
+  assert.is(r.exitCode, 0, r.stderr);
+  return latestEvaluationId(srv, "acme");
+}
+
+async function api(path: string, t: string) {
+  const r = await srv.api("GET", `/api/v1${path}`, undefined, t);
+  assert.is(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** A page as a browser would get it, with a Bearer token (no session). */
+async function page(path: string, t: string, accept = "text/html") {
+  const res = await fetch(`${srv.url}${path}`, { headers: { authorization: `Bearer ${t}`, accept } });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+interface Session {
+  cookie: string;
+}
+
+/** Logs in through the form, as a browser does; returns the session cookie. */
+async function login(t: string): Promise<Session> {
+  const res = await fetch(`${srv.url}/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: srv.url },
+    body: new URLSearchParams({ token: t, next: "/" }).toString(),
+  });
+  assert.is(res.status, 303, await res.text());
+  const cookie = /flox_session=([^;]+)/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+  assert.ok(cookie, "a session cookie");
+  return { cookie: `flox_session=${cookie}` };
+}
+
+async function sessionPage(s: Session, path: string) {
+  const res = await fetch(`${srv.url}${path}`, { headers: { cookie: s.cookie, accept: "text/html" } });
+  return { status: res.status, text: await res.text() };
+}
+
+const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+
+async function post(s: Session, path: string, form: Record<string, string>, origin = srv.url) {
+  const res = await fetch(`${srv.url}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { cookie: s.cookie, "content-type": "application/x-www-form-urlencoded", origin },
+    body: new URLSearchParams(form).toString(),
+  });
+  return { status: res.status, location: res.headers.get("location"), text: await res.text() };
+}
+
+const liveGeneration = async () => (await api("/profiles/acme/dev", tok("reader"))).profile.current as number;
+
+test.before(async () => {
+  await ensureCompiledHooks();
+  tmp = await mkdtemp(join(tmpdir(), "flox-fleet-pages-"));
+  srv = await startTestServer();
+  for (const org of ["acme", "secret"]) {
+    assert.is((await srv.api("POST", "/api/v1/orgs", { name: org })).status, 201);
+  }
+  await token("alice", { scope: "org", org: "acme", role: "member" });
+  await token("reader", { scope: "org", org: "acme", role: "reader" });
+  await token("outsider", { scope: "org", org: "secret", role: "owner" });
+  await token("b", { scope: "builder" });
+  for (const m of ["web-1", "web-2", "db-1"]) await token(m, { scope: "machine", org: "acme" });
+  builder = startBuilderProcess(srv, {
+    name: "b1",
+    token: tok("b"),
+    store: join(tmp, "store-b1"),
+    system: await serverSystem(srv.dataDir),
+  });
+  work = await workRepoFromFixture("dep-chain", tmp);
+  await waitForChannelAt(srv, "acme", await pushAll(`first: a, b, c ${HOSTILE}`), () => builder?.log() ?? "");
+
+  // Profile acme/dev: generation 1 has c, generation 2 adds b.
+  const member = (method: string, path: string, body?: unknown) => srv.api(method, path, body, tok("alice"));
+  assert.is((await member("POST", "/api/v1/orgs/acme/profiles", { name: "dev" })).status, 201);
+  const g1 = await member("POST", "/api/v1/profiles/acme/dev/install", {
+    refs: ["acme#c"],
+    reason: "c for all",
+  });
+  assert.is(g1.status, 200, JSON.stringify(g1.body));
+  const g2 = await member("POST", "/api/v1/profiles/acme/dev/install", {
+    refs: ["acme#b"],
+    host: "alice-laptop",
+    command: "flox profile install acme/dev acme#b",
+    reason: `b too ${HOSTILE}`,
+  });
+  assert.is(g2.body.generation.number, 2, JSON.stringify(g2.body));
+  // Machines: two on generation 2, one still on 1.
+  for (const [m, gen] of [
+    ["web-1", 2],
+    ["web-2", 2],
+    ["db-1", 1],
+  ] as const) {
+    const as = (method: string, path: string, body?: unknown) => srv.api(method, path, body, tok(m));
+    assert.is((await as("POST", "/api/v1/machines", { name: m })).status, 201);
+    assert.is((await as("POST", "/api/v1/machines/me/subscriptions", { profile: "acme/dev" })).status, 201);
+    assert.is((await as("POST", "/api/v1/machines/me/subscriptions", { channel: "acme" })).status, 201);
+    const r = await as("POST", "/api/v1/machines/me/reports", {
+      profile: "acme/dev",
+      generation: gen,
+      status: "ok",
+    });
+    assert.is(r.status, 204, JSON.stringify(r.body));
+  }
+});
+
+test.after(async () => {
+  await builder?.stop();
+  await srv?.stop();
+  if (tmp) {
+    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test("channel page: subscribe lines with the server's URL, and the history after a push advances it", async () => {
+  const before = await page("/acme/channels/main", tok("reader"));
+  assert.is(before.status, 200, before.text);
+  assert.ok(before.text.includes(`nix-channel --add ${srv.url}/channels/acme acme`), "nix-channel line");
+  assert.ok(before.text.includes(`flox --server ${srv.url} subscribe --channel acme`), "flox subscribe line");
+  assert.ok(
+    before.text.includes(`data-copy="nix-channel --add ${srv.url}/channels/acme acme"`),
+    "copy button",
+  );
+  assert.is((before.text.match(/<tr data-point=/g) ?? []).length, 1);
+
+  await mkdir(join(work, "pkgs", "d"), { recursive: true });
+  await writeFile(
+    join(work, "pkgs", "d", "default.nix"),
+    '{ runCommand }:\n\nrunCommand "d" { } "mkdir $out"\n',
+  );
+  const second = await pushAll("second: d");
+  await waitForChannelAt(srv, "acme", second, () => builder?.log() ?? "");
+  const after = await page("/acme/channels/main", tok("reader"));
+  const rows = after.text.match(/<tr data-point="\d+" data-evaluation="\d+">/g) ?? [];
+  assert.is(rows.length, 2, "two points in the history");
+  assert.ok(rows[0]?.includes(`data-evaluation="${second}"`), "newest first");
+  assert.match(after.text, /data-added="d" data-removed="" data-changed=""/);
+  assert.match(after.text, /second: d/, "the commit's subject");
+  assert.match(
+    after.text,
+    new RegExp(`id="current-evaluation"><a href="/acme/evaluations/${second}">#${second}</a>`),
+  );
+
+  const list = await page("/acme/channels", tok("reader"));
+  assert.match(list.text, /<tr data-channel="acme">/);
+});
+
+test("every page's JSON twin is what the API says", async () => {
+  const t = tok("reader");
+  const json = async (path: string) => {
+    const r = await page(path, t, "application/json");
+    assert.is(r.status, 200, `${path}: ${r.text}`);
+    assert.match(r.headers.get("content-type") ?? "", /application\/json/);
+    return JSON.parse(r.text);
+  };
+  assert.equal(await json("/acme/channels"), await api("/channels?org=acme", t));
+  assert.equal(await json("/acme/channels/main"), {
+    channel: (await api("/channels/acme/main", t)).channel,
+    history: (await api("/channels/acme/main/history", t)).history,
+  });
+  assert.equal(await json("/acme/profiles"), await api("/profiles?org=acme", t));
+  const gens = await api("/profiles/acme/dev/generations", t);
+  assert.equal(await json("/acme/profiles/dev"), {
+    profile: (await api("/profiles/acme/dev", t)).profile,
+    generations: gens.generations,
+    events: gens.events,
+    schedule: (await api("/profiles/acme/dev/schedule", t)).schedule,
+    status: (await api("/profiles/acme/dev/status", t)).status,
+  });
+  assert.equal(await json("/acme/machines"), await api("/machines?org=acme", t));
+  assert.equal(await json("/-/storehouse"), await api("/storehouse", t));
+  const builders = await json("/-/builders");
+  const live = await api("/builders", t);
+  // The builder's last call moves while it polls; everything else is the same.
+  const still = (b: { builders: Array<{ lastSeen: string }> }) => ({
+    ...b,
+    builders: b.builders.map((x) => ({ ...x, lastSeen: "" })),
+  });
+  assert.equal(still(builders), still(live));
+});
+
+test("profile page: generations with why, the rollout, and a rollback button that works", async () => {
+  const alice = await login(tok("alice"));
+  const view = await sessionPage(alice, "/acme/profiles/dev");
+  assert.is(view.status, 200, view.text);
+  assert.match(view.text, /id="live-generation" data-live="2"/);
+  assert.match(view.text, /data-generation="2" data-machines="2"/, "two machines on generation 2");
+  assert.match(view.text, /data-generation="1" data-machines="1"/, "one on generation 1");
+  assert.match(view.text, /flox profile install acme\/dev acme#b/, "the command that made it");
+  assert.match(view.text, /alice-laptop/);
+  assert.match(view.text, /Roll back to generation 1/);
+  const csrf = csrfOf(view.text);
+  assert.ok(csrf, "the form carries the session's CSRF token");
+
+  const r = await post(alice, "/acme/profiles/dev/rollback", { _csrf: csrf ?? "", to: "1" });
+  assert.is(r.status, 303, r.text);
+  assert.is(r.location, "/acme/profiles/dev?rolledBack=1");
+  assert.is(await liveGeneration(), 1, "the API says generation 1 is live");
+  const back = await sessionPage(alice, r.location ?? "");
+  assert.match(back.text, /id="live-generation" data-live="1"/);
+  assert.match(back.text, /Generation 1 is live again/);
+  const events = (await api("/profiles/acme/dev/generations", tok("reader"))).events;
+  assert.equal(
+    {
+      action: events.at(-1).action,
+      from: events.at(-1).from,
+      to: events.at(-1).to,
+      author: events.at(-1).author,
+    },
+    { action: "rollback", from: 2, to: 1, author: "alice" },
+  );
+  // Forward again with the per-generation button (to=2), for the tests after this one.
+  const again = await post(alice, "/acme/profiles/dev/rollback", { _csrf: csrf ?? "", to: "2" });
+  assert.is(again.status, 303, again.text);
+  assert.is(await liveGeneration(), 2);
+});
+
+test("a reader sees no rollback button, and forged POSTs are refused", async () => {
+  const reader = await login(tok("reader"));
+  const view = await sessionPage(reader, "/acme/profiles/dev");
+  assert.is(view.status, 200);
+  assert.not.match(view.text, /Roll back to/);
+  assert.not.match(view.text, /class="rollback"/);
+  assert.not.match(view.text, /action="\/acme\/profiles\/dev\/rollback"/);
+  // The reader's own session, with its valid CSRF token (from the logout form): the role is checked.
+  const readerCsrf = csrfOf(view.text) ?? "";
+  assert.ok(readerCsrf);
+  const asReader = await post(reader, "/acme/profiles/dev/rollback", { _csrf: readerCsrf, to: "1" });
+  assert.is(asReader.status, 403, asReader.text);
+
+  const alice = await login(tok("alice"));
+  const aliceCsrf = csrfOf((await sessionPage(alice, "/acme/profiles/dev")).text) ?? "";
+  // A member's session, but the form came without the token, with another session's, or from another site.
+  assert.is((await post(alice, "/acme/profiles/dev/rollback", { to: "1" })).status, 403);
+  assert.is((await post(alice, "/acme/profiles/dev/rollback", { _csrf: readerCsrf, to: "1" })).status, 403);
+  assert.is(
+    (await post(alice, "/acme/profiles/dev/rollback", { _csrf: aliceCsrf, to: "1" }, "http://evil.example"))
+      .status,
+    403,
+  );
+  // No session at all.
+  const anon = await fetch(`${srv.url}/acme/profiles/dev/rollback`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: srv.url },
+    body: "to=1",
+  });
+  assert.ok(anon.status === 401 || anon.status === 303, `anonymous: ${anon.status}`);
+  assert.is(await liveGeneration(), 2, "nothing moved");
+});
+
+test("another org's viewer finds nothing: the same 404 as an org that does not exist", async () => {
+  const t = tok("outsider");
+  for (const path of [
+    "/acme/channels",
+    "/acme/channels/main",
+    "/acme/profiles",
+    "/acme/profiles/dev",
+    "/acme/machines",
+  ]) {
+    const html = await page(path, t);
+    assert.is(html.status, 404, `${path}: ${html.status}`);
+    assert.not.match(html.text, /acme\/dev|web-1|nix-channel|data-point/, `${path} says nothing of acme`);
+    const none = await page(path.replace("/acme", "/nope"), t);
+    assert.is(none.status, 404);
+    assert.is((await page(path, t, "application/json")).status, 404);
+  }
+  const outsider = await login(t);
+  const forged = await post(outsider, "/acme/profiles/dev/rollback", {
+    _csrf: csrfOf((await sessionPage(outsider, "/-/builders")).text) ?? "",
+    to: "1",
+  });
+  assert.is(forged.status, 404, forged.text);
+  assert.is(await liveGeneration(), 2);
+  // Shared pages: figures only, nothing of acme's packages.
+  for (const path of ["/-/builders", "/-/storehouse"]) {
+    const r = await page(path, t);
+    assert.is(r.status, 200, `${path}: ${r.text}`);
+    assert.not.match(r.text, /acme|-c\b|user-environment/);
+  }
+});
+
+test("user input is escaped everywhere it shows", async () => {
+  for (const path of ["/acme/channels/main", "/acme/profiles/dev"]) {
+    const r = await page(path, tok("reader"));
+    assert.not.ok(r.text.includes(HOSTILE), `${path}: raw markup`);
+    assert.not.match(r.text, /<img src=x/, `${path}: an img element`);
+    assert.ok(r.text.includes("&lt;img src=x onerror="), `${path}: shown as text`);
+  }
+});
+
+test("login is required; a page redirects to it", async () => {
+  const res = await fetch(`${srv.url}/acme/profiles/dev`, {
+    redirect: "manual",
+    headers: { accept: "text/html" },
+  });
+  assert.is(res.status, 303);
+  assert.is(res.headers.get("location"), "/login?next=%2Facme%2Fprofiles%2Fdev");
+});
+
+test.run();

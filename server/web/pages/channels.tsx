@@ -1,0 +1,300 @@
+// GET /:org/channels (JSON = GET /api/v1/channels?org=ORG) and GET /:org/channels/:branch (JSON = the channel
+// from GET /api/v1/channels/ORG/BRANCH and its history from …/history): where each channel points, what every
+// advance changed, and how to subscribe.
+import { Hono } from "hono";
+import { Branch, type ChannelHistoryPoint } from "../../../lib/api-schemas.js";
+import type { AppContext } from "../../routes/env.js";
+import { param } from "../../routes/validate.js";
+import { commitInfo } from "../commits.js";
+import { Card, CopyLine, StatePill, shortSha, Time } from "../components.js";
+import { ChangeChips, plural, storeName } from "../fleet-components.js";
+import { type ChannelPageData, channelData, orgChannelsData } from "../fleet-data.js";
+import { Layout, OrgTabs, PageHead } from "../layout.js";
+import { respond } from "../negotiate.js";
+import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
+
+export interface ChannelPageOptions {
+  /** The Storehouse's `name:base64` key, for the nix.conf lines; absent in API-only apps. */
+  publicKey?: string | undefined;
+}
+
+/** Where a channel's page is: `/acme/channels/main`, `/acme/channels/feature/x`. */
+export const channelHref = (org: string, branch: string) =>
+  `/${org}/channels/${branch.split("/").map(encodeURIComponent).join("/")}`;
+
+/** `nix-channel --add URL NAME` wants a name without slashes: `acme/staging` → `acme-staging`. */
+const nixChannelName = (name: string) => name.replaceAll("/", "-");
+
+const When = ({ p, now }: { p: ChannelHistoryPoint | ChannelPageData["channel"]["current"]; now: number }) =>
+  p ? <Time at={p.createdAt} now={now} /> : null;
+
+export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Hono<WebEnv> {
+  const { db } = ctx;
+  return new Hono<WebEnv>()
+    .get("/:org/channels", resolveViewer(ctx), (c) => {
+      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+      const origin = new URL(c.req.url).origin;
+      const data = orgChannelsData(db, origin, org);
+      const now = Date.now();
+      return respond(c, data, ({ channels }) => (
+        <Layout
+          title={`Channels · ${org.name}`}
+          viewer={viewer}
+          crumbs={[
+            { label: "Orgs", href: "/" },
+            { label: org.name, href: `/${org.name}` },
+            { label: "Channels" },
+          ]}
+        >
+          <PageHead
+            title="Channels"
+            sub={`Every branch publishes one: its newest evaluation whose packages are all built. ${plural(channels.length, "channel")}.`}
+          />
+          <OrgTabs org={org.name} on="channels" />
+          <Card flush>
+            {channels.length === 0 ? (
+              <div class="empty">
+                No channels yet: push a branch; once its packages are built it is published.
+              </div>
+            ) : (
+              <table>
+                <thead>
+                  <tr>
+                    <th>Channel</th>
+                    <th>State</th>
+                    <th>Evaluation</th>
+                    <th>Commit</th>
+                    <th>Nix channel URL</th>
+                    <th class="num">Moved</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {channels.map((ch) => (
+                    <tr data-channel={ch.name}>
+                      <td>
+                        <a href={channelHref(org.name, ch.branch)}>
+                          <strong>{ch.name}</strong>
+                        </a>{" "}
+                        <span class="muted small">{ch.branch}</span>
+                      </td>
+                      <td>
+                        {ch.current === null ? (
+                          <StatePill state="queued" label="not published yet" />
+                        ) : ch.pinned ? (
+                          <StatePill state="queued" label="pinned" />
+                        ) : (
+                          <StatePill state="succeeded" label="following CI" />
+                        )}
+                      </td>
+                      <td>
+                        {ch.current ? (
+                          <a href={`/${org.name}/evaluations/${ch.current.evaluation}`}>
+                            #{ch.current.evaluation}
+                          </a>
+                        ) : (
+                          <span class="muted">—</span>
+                        )}
+                      </td>
+                      <td>{ch.current ? <code>{shortSha(ch.current.commitSha)}</code> : null}</td>
+                      <td class="mono small trunc">{ch.url}</td>
+                      <td class="num nowrap">
+                        <When p={ch.current} now={now} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </Card>
+        </Layout>
+      ));
+    })
+    .get("/:org/channels/:branch{.+}", resolveViewer(ctx), async (c) => {
+      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+      const branch = param(c, "branch", Branch);
+      const origin = new URL(c.req.url).origin;
+      const data = channelData(db, origin, org, branch);
+      const commits = await commitInfo(
+        ctx.paths.repos,
+        org.name,
+        data.history.map((p) => p.commitSha),
+      );
+      const now = Date.now();
+      return respond(c, data, ({ channel, history }) => {
+        const cur = channel.current;
+        const curCommit = cur ? commits.get(cur.commitSha) : undefined;
+        const alias = nixChannelName(channel.name);
+        const attrs = Object.keys(channel.packages);
+        const example = attrs[0] ?? "PACKAGE";
+        return (
+          <Layout
+            title={`${channel.name} · channel`}
+            viewer={viewer}
+            crumbs={[
+              { label: "Orgs", href: "/" },
+              { label: org.name, href: `/${org.name}` },
+              { label: "Channels", href: `/${org.name}/channels` },
+              { label: channel.branch },
+            ]}
+          >
+            <PageHead
+              title={
+                <>
+                  Channel <span class="hname">{channel.name}</span>
+                </>
+              }
+              sub={
+                <>
+                  Branch{" "}
+                  <a href={`/${org.name}/jobsets/${encodeURIComponent(channel.branch)}`}>{channel.branch}</a>{" "}
+                  ·{" "}
+                  {cur === null
+                    ? "not published yet"
+                    : channel.pinned
+                      ? `pinned at evaluation #${cur.evaluation}`
+                      : "follows every green evaluation"}{" "}
+                  · {plural(attrs.length, "package")} · {plural(history.length, "move")}
+                </>
+              }
+              actions={
+                cur === null ? (
+                  <StatePill state="queued" label="not published yet" />
+                ) : channel.pinned ? (
+                  <StatePill state="queued" label="pinned" />
+                ) : (
+                  <StatePill state="succeeded" label="following CI" />
+                )
+              }
+            />
+            <OrgTabs org={org.name} on="channels" />
+            <div class="grid">
+              <div class="stat">
+                <div class="k">Current evaluation</div>
+                <div class="v" id="current-evaluation">
+                  {cur ? <a href={`/${org.name}/evaluations/${cur.evaluation}`}>#{cur.evaluation}</a> : "—"}
+                </div>
+              </div>
+              <div class="stat">
+                <div class="k">Commit</div>
+                <div class="v mid-v trunc">
+                  {cur ? (
+                    <>
+                      <code>{shortSha(cur.commitSha)}</code>{" "}
+                      {curCommit ? <span>{curCommit.subject}</span> : null}
+                    </>
+                  ) : (
+                    "—"
+                  )}
+                </div>
+              </div>
+              <div class="stat">
+                <div class="k">{cur?.reason === "pinned" ? `Pinned by ${cur.actor ?? "?"}` : "Advanced"}</div>
+                <div class="v">{cur ? <Time at={cur.createdAt} now={now} /> : "—"}</div>
+              </div>
+            </div>
+            <Card title="Subscribe" id="subscribe">
+              <h3>With Nix</h3>
+              <CopyLine text={`nix-channel --add ${channel.url} ${alias}`} />
+              <div class="gap" />
+              <CopyLine text={`nix-channel --update ${alias} && nix-env -iA ${alias}.${example}`} />
+              {opts.publicKey ? (
+                <>
+                  <p class="muted small note">
+                    Packages come from this server's Storehouse; trust its key in <code>nix.conf</code>:
+                  </p>
+                  <CopyLine text={`substituters = ${origin}/cache`} />
+                  <div class="gap" />
+                  <CopyLine text={`trusted-public-keys = ${opts.publicKey}`} />
+                </>
+              ) : null}
+              <h3 class="sp">A machine of {org.name} (machine token)</h3>
+              <CopyLine text={`flox --server ${origin} subscribe --channel ${channel.name}`} />
+            </Card>
+            <Card
+              title="History"
+              id="history"
+              flush
+              tools={<span class="muted small">newest first · what each move changed</span>}
+            >
+              {history.length === 0 ? (
+                <div class="empty">
+                  Nothing published yet: the channel moves once an evaluation of {channel.branch} has every
+                  package built.
+                </div>
+              ) : (
+                <table>
+                  <thead>
+                    <tr>
+                      <th>Evaluation</th>
+                      <th>Commit</th>
+                      <th>Why</th>
+                      <th>What changed</th>
+                      <th class="num">When</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {[...history].reverse().map((p) => {
+                      const commit = commits.get(p.commitSha);
+                      return (
+                        <tr data-point={String(p.id)} data-evaluation={String(p.evaluation)}>
+                          <td class="nowrap">
+                            <a href={`/${org.name}/evaluations/${p.evaluation}`}>#{p.evaluation}</a>
+                            {p.id === cur?.id ? (
+                              <>
+                                {" "}
+                                <StatePill state="succeeded" label="current" />
+                              </>
+                            ) : null}
+                          </td>
+                          <td class="trunc w-commit">
+                            <code>{shortSha(p.commitSha)}</code>{" "}
+                            {commit ? <span>{commit.subject}</span> : null}
+                          </td>
+                          <td class="nowrap">
+                            {p.reason === "pinned" ? `pinned by ${p.actor ?? "?"}` : "CI advanced it"}
+                          </td>
+                          <td>
+                            <ChangeChips changes={p.changes} />
+                          </td>
+                          <td class="num nowrap">
+                            <Time at={p.createdAt} now={now} />
+                          </td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              )}
+            </Card>
+            <Card title={`Packages (${attrs.length})`} id="packages" flush>
+              {attrs.length === 0 ? (
+                <div class="empty">No packages published yet.</div>
+              ) : (
+                <table>
+                  <thead>
+                    <tr>
+                      <th>Attribute</th>
+                      <th>Store path</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {attrs.map((a) => (
+                      <tr data-attr={a}>
+                        <td>
+                          <strong>{a}</strong>
+                        </td>
+                        <td class="mono small" title={channel.packages[a]}>
+                          <span class="muted">/nix/store/…-</span>
+                          {storeName(channel.packages[a])}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+            </Card>
+          </Layout>
+        );
+      });
+    });
+}
