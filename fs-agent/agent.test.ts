@@ -35,6 +35,8 @@ let hello: string;
 let other: string;
 let single: string;
 let later: string;
+let tree: string;
+let big: string;
 
 const base = (p: string) => p.slice("/nix/store/".length);
 const at = (p: string, rest = "") => join(mnt, base(p), rest);
@@ -65,10 +67,25 @@ test.before(async () => {
   other = await src.buildOne(`run "flox-agent-other" "mkdir -p $out; seq 1 5000 > $out/numbers"`);
   single = await src.buildOne(`run "flox-agent-single" "echo single file > $out"`);
   later = await src.buildOne(`run "flox-agent-later" "mkdir -p $out; echo later > $out/f"`);
+  tree = await src.buildOne(`run "flox-agent-tree" ''
+    mkdir -p $out/bin $out/share/doc/deep $out/lib
+    echo '#!/bin/sh' > $out/bin/tool; chmod +x $out/bin/tool
+    ln -s tool $out/bin/alias; ln -s /etc/hostname $out/lib/abs
+    seq 1 300 > $out/share/doc/numbers; : > $out/share/empty; echo deep > $out/share/doc/deep/f
+  ''`);
+  // Two ~2.6 MiB files and a small one: big enough to be fetched file by file (--file-fetch-from 1M).
+  big = await src.buildOne(`run "flox-agent-big" ''
+    mkdir -p $out/data; seq 1 400000 > $out/data/a; seq 400001 800000 > $out/data/b; echo small > $out/small
+  ''`);
   await copyToServer(src, server, [hello], "br");
   await copyToServer(src, server, [other], "gzip");
-  await copyToServer(src, server, [single, later], "none");
-  agent = await startAgent(server.url, { mount: mnt, cacheDir }, ["--negative-timeout", "60"]);
+  await copyToServer(src, server, [single, later, tree, big], "none");
+  agent = await startAgent(server.url, { mount: mnt, cacheDir }, [
+    "--negative-timeout",
+    "60",
+    "--file-fetch-from",
+    "1M",
+  ]);
 });
 
 test.after(async () => {
@@ -110,6 +127,77 @@ test("a single-file store path (compression none) and a gzip one are served", as
   const r = await sh(`test -w ${at(other, "numbers")} || echo read-only; touch ${at(other, "x")} 2>&1`);
   assert.match(r.stdout, /read-only/);
   assert.match(r.stdout, /Read-only file system/);
+});
+
+test("metadata comes from the signed listing: find, stat and readlink fetch no byte of the path", async () => {
+  const before = await agent?.status();
+  // Sizes of directories depend on the filesystem (4096 on ext4, other on tmpfs): compared for the rest.
+  const list = (dir: string) =>
+    sh(`cd ${dir} && find . ! -type d -printf '%y %m %s %n %P -> %l\\n' -o -printf '%y %m %n %P\\n' | sort`);
+  const mounted = await list(join(mnt, base(tree)));
+  const real = await list(src.realPath(tree));
+  assert.is(mounted.exitCode, 0, mounted.stderr);
+  assert.is(mounted.stdout, real.stdout);
+  assert.match(mounted.stdout, /l 777 4 1 bin\/alias -> tool/);
+  assert.is((await sh(`readlink ${at(tree, "lib/abs")}`)).stdout, "/etc/hostname");
+  const mid = await agent?.status();
+  assert.is(mid.remote.narRequests, before.remote.narRequests, "no NAR was fetched");
+  assert.is(mid.remote.listingRequests - before.remote.listingRequests, 1);
+  assert.ok(mid.ops.listed > before.ops.listed);
+  assert.not.ok(readdirSync(mnt).includes(base(tree)), "nothing of it is cached yet");
+  // A missing name inside it is missing for good: the kernel (or the agent's own set) answers repeats.
+  assert.match((await sh(`stat ${at(tree, "bin/nope")}`)).stderr, /No such file/);
+  // Opening a file brings the (small) path whole, in one request.
+  assert.is(readFileSync(at(tree, "share/doc/deep/f"), "utf8"), "deep\n");
+  const after = await agent?.status();
+  assert.is(after.remote.narRequests - mid.remote.narRequests, 1);
+  assert.ok(readdirSync(mnt).includes(base(tree)));
+});
+
+test("a big uncompressed path: opening one file fetches that file only, by Range, checked by its hash", async () => {
+  const before = await agent?.status();
+  const a = readFileSync(at(big, "data/a"));
+  assert.ok(a.equals(readFileSync(join(src.realPath(big), "data/a"))));
+  const mid = await agent?.status();
+  assert.is(mid.remote.narRequests, before.remote.narRequests, "not the whole NAR");
+  assert.is(mid.remote.rangeRequests - before.remote.rangeRequests, 1);
+  const fetched = mid.remote.bytesFetched - before.remote.bytesFetched;
+  assert.ok(
+    fetched >= a.length && fetched < a.length + 64 * 1024,
+    `${fetched} bytes for a ${a.length}-byte file`,
+  );
+  assert.is(mid.cache.files - before.cache.files, 1);
+  assert.not.ok(readdirSync(mnt).includes(base(big)), "the path itself is not cached");
+  // Read again: from the cached file, no request.
+  readFileSync(at(big, "data/a"));
+  const again = await agent?.status();
+  assert.is(again.remote.rangeRequests, mid.remote.rangeRequests);
+
+  // One bit flipped in data/b's bytes on the server: the file is refused, nothing of it is kept.
+  const info = parseNarInfo(
+    readFileSync(join(serverDir, "store", "narinfo", `${base(big).slice(0, 32)}.narinfo`), "utf8"),
+  );
+  const ls = JSON.parse(readFileSync(join(serverDir, "store", "ls", `${base(big).slice(0, 32)}.ls`), "utf8"));
+  const b = ls.root.entries.data.entries.b as { narOffset: number; size: number };
+  const narFile = join(serverDir, "store", info.url);
+  const bytes = readFileSync(narFile);
+  const at1 = b.narOffset + Math.floor(b.size / 2);
+  bytes.writeUInt8(bytes.readUInt8(at1) ^ 0x01, at1);
+  writeFileSync(narFile, bytes);
+  const r = await sh(`cat ${at(big, "data/b")} > /dev/null`);
+  assert.match(r.stderr, /Input\/output error/);
+  const end = await agent?.status();
+  assert.is(end.cache.refused - again.cache.refused, 1);
+  assert.is(end.cache.files, again.cache.files);
+});
+
+test("a listing that is not the one the server signed is refused (EIO), never served", async () => {
+  const forged = await src.buildOne(`run "flox-agent-forged-ls" "mkdir -p $out; echo x > $out/f"`);
+  await copyToServer(src, server, [forged], "none");
+  const file = join(serverDir, "store", "ls", `${base(forged).slice(0, 32)}.ls`);
+  writeFileSync(file, readFileSync(file, "utf8").replace('"size":2', '"size":3'));
+  const r = await sh(`stat ${at(forged, "f")}`);
+  assert.match(r.stderr, /Input\/output error/);
 });
 
 test("negative lookups: a second stat of a missing name does not reach the agent", async () => {
@@ -201,8 +289,9 @@ test("GC under quota pressure through the mount: a path with an open file stays 
   ]);
   const holder = sh(`exec 3< ${at(other, "numbers")}; echo open; sleep 4`);
   await new Promise((r) => setTimeout(r, 1000));
-  for (const p of [single, later, dep]) {
-    assert.ok((await sh(`stat ${join(mnt, base(p))}`)).exitCode === 0);
+  // Reading a file brings its path in (a stat alone is answered from the listing).
+  for (const f of [join(mnt, base(single)), at(later, "f"), at(dep, "share/dep.txt")]) {
+    assert.ok((await sh(`cat ${f}`)).exitCode === 0);
     await new Promise((r) => setTimeout(r, 1100)); // distinct access times
   }
   let listed = readdirSync(mnt);

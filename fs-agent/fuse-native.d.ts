@@ -51,6 +51,7 @@ declare module "fuse-native" {
     static EACCES: number;
     static ENOTDIR: number;
     static EINVAL: number;
+    static EISDIR: number;
     static EBADF: number;
   }
   export default Fuse;

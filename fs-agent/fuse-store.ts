@@ -1,12 +1,16 @@
 // The FUSE side: a read-only /nix/store whose top-level names are store paths. Every op is async (libuv
 // thread pool for file I/O, zlib streams for NARs): a blocked JS thread would block every filesystem call.
+// A path not held locally is answered from its signed listing (lookups, stats, directory listings,
+// symlinks): its bytes are fetched only when a file is opened — the whole NAR for small paths, the one
+// file by Range for big uncompressed ones.
 import { close, constants, open as fsOpen, read as fsRead, type Stats } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import Fuse, { type FuseOps, type FuseStat } from "fuse-native";
+import { listingNodeAt, type NarListingNode } from "../lib/nar-listing.js";
 import { BadStorePathError, parseStorePathBasename } from "../lib/store-path.js";
 import { ServerUnavailableError, UntrustedPathError } from "./remote.js";
-import { CacheFullError, NotInStorehouseError, type StoreCache } from "./store-cache.js";
+import { CacheFullError, type ListedFile, NotInStorehouseError, type StoreCache } from "./store-cache.js";
 
 export interface MountOptions {
   /** Kernel entry/attr cache for names that exist, seconds (store paths are immutable). Default 86400. */
@@ -16,6 +20,9 @@ export interface MountOptions {
   negativeTimeout?: number;
   /** Per-op timeout in ms (fuse-native answers ETIMEDOUT after it). Default 120000, for big fetches. */
   opTimeoutMs?: number;
+  /** Paths whose NAR is at least this many bytes (and uncompressed on the server) are fetched file by
+   *  file when opened; smaller ones whole, in one request. Default 8 MiB. */
+  fileFetchFrom?: number;
   /** Leave all kernel caching options out (the untuned baseline of the benchmarks). */
   untuned?: boolean;
   /** Let other users use the mount (default: true when running as root). */
@@ -30,11 +37,44 @@ export interface OpCounters {
   readlink: number;
   /** getattr of a top-level name the agent had not got locally. */
   topLevelLookups: number;
+  /** Ops answered from a signed listing, with no byte of the path fetched. */
+  listed: number;
 }
 
 const ROOT_STAT: FuseStat = { mode: constants.S_IFDIR | 0o555, nlink: 2, size: 0, uid: 0, gid: 0 };
 const EPOCH = new Date(1000); // store paths have mtime 1, as Nix leaves them
 const MISS_LIMIT = 100_000;
+
+/** A name the signed listing of its (existing) store path does not have: missing for good. */
+class NotInListingError extends Error {
+  override name = "NotInListingError";
+  readonly code = "ENOENT";
+}
+
+/** The stat Nix's unpacked tree would give, from a listing node (modes as Nix leaves them). */
+function listedStat(node: NarListingNode): FuseStat {
+  const base = { uid: 0, gid: 0, blksize: 4096, mtime: EPOCH, atime: EPOCH, ctime: EPOCH };
+  switch (node.type) {
+    case "regular":
+      return {
+        ...base,
+        mode: constants.S_IFREG | (node.executable ? 0o555 : 0o444),
+        size: node.size,
+        nlink: 1,
+        blocks: Math.ceil(node.size / 512),
+      };
+    case "symlink": {
+      const size = Buffer.byteLength(node.target);
+      return { ...base, mode: constants.S_IFLNK | 0o777, size, nlink: 1, blocks: 0 };
+    }
+    case "directory": {
+      // find(1) trusts nlink - 2 as the count of subdirectories: it must be right.
+      let subdirs = 0;
+      for (const child of Object.values(node.entries)) if (child.type === "directory") subdirs++;
+      return { ...base, mode: constants.S_IFDIR | 0o555, size: 4096, nlink: 2 + subdirs, blocks: 8 };
+    }
+  }
+}
 
 function toFuseStat(st: Stats): FuseStat {
   return {
@@ -71,6 +111,8 @@ export function errnoOf(err: unknown): number {
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === "ENOENT") return Fuse.ENOENT;
   if (code === "ENOTDIR") return Fuse.ENOTDIR;
+  if (code === "EINVAL") return Fuse.EINVAL;
+  if (code === "EISDIR") return Fuse.EISDIR;
   return Fuse.EIO;
 }
 
@@ -82,6 +124,7 @@ export class FuseStore {
     read: 0,
     readlink: 0,
     topLevelLookups: 0,
+    listed: 0,
   };
   /** Paths inside store paths known to be missing: immutable, so cached for good. */
   readonly #misses = new Set<string>();
@@ -146,6 +189,80 @@ export class FuseStore {
     }
   }
 
+  /**
+   * Answers a metadata op: from the local copy when the path is held here, else from its signed listing
+   * (no byte fetched), else — a path with no signed listing — by fetching it whole.
+   */
+  async #meta<T>(
+    path: string,
+    [basename, rest]: [string, string],
+    fromListing: (node: NarListingNode) => T,
+    fromLocal: (local: string) => Promise<T>,
+  ): Promise<T> {
+    if (!this.cache.has(basename)) {
+      const { listing } = await this.cache.meta(basename);
+      if (listing) {
+        const node = listingNodeAt(listing, rest);
+        if (!node) throw new NotInListingError(`${path} is not in its store path`);
+        this.counters.listed++;
+        return fromListing(node);
+      }
+    }
+    return this.#local(path, fromLocal);
+  }
+
+  /** Opens a file read-only, fetching it (or its whole path) first; the fd is held until release. */
+  async #open(path: string, [basename, rest]: [string, string]): Promise<number> {
+    let key = basename;
+    let local: string | undefined;
+    if (!this.cache.has(basename)) {
+      const { info, listing } = await this.cache.meta(basename);
+      const node = listing && listingNodeAt(listing, rest);
+      if (listing && !node) throw new NotInListingError(`${path} is not in its store path`);
+      if (node?.type === "directory") throw Object.assign(new Error("a directory"), { code: "EISDIR" });
+      // Big uncompressed paths one file at a time; a pinned path is wanted whole (offline use).
+      if (
+        node?.type === "regular" &&
+        node.sha256 !== undefined &&
+        info.compression === "none" &&
+        info.narSize >= (this.opts.fileFetchFrom ?? 8 * 1024 * 1024) &&
+        !this.cache.pinned(basename)
+      ) {
+        const file = node as ListedFile;
+        key = this.cache.fileKey(file);
+        this.cache.hold(key);
+        try {
+          local = await this.cache.ensureFile(info, file, `${info.storePath}/${rest}`);
+        } catch (err) {
+          this.cache.release(key);
+          throw err;
+        }
+      }
+    }
+    if (local === undefined) {
+      this.cache.hold(basename);
+      try {
+        const dir = await this.cache.ensure(basename);
+        local = rest ? join(dir, rest) : dir;
+      } catch (err) {
+        this.cache.release(basename);
+        throw err;
+      }
+    }
+    const target = local;
+    return new Promise<number>((resolve, reject) =>
+      fsOpen(target, constants.O_RDONLY | constants.O_NOFOLLOW, (err, fd) => {
+        if (err) {
+          this.cache.release(key);
+          return reject(err);
+        }
+        // Held until release: a path (or file) with open files is never evicted.
+        this.#openPaths.set(fd, key);
+        resolve(fd);
+      }),
+    );
+  }
+
   #ops(): FuseOps {
     const cache = this.cache;
     const fail = (op: string, path: string, err: unknown): number => {
@@ -162,12 +279,16 @@ export class FuseStore {
         const parts = split(path);
         if (!parts) return cb(Fuse.ENOENT);
         if (!cache.has(parts[0])) this.counters.topLevelLookups++;
-        this.#local(path, (local) => lstat(local)).then(
-          (st) => cb(0, toFuseStat(st)),
+        this.#meta(path, parts, listedStat, async (local) => toFuseStat(await lstat(local))).then(
+          (st) => cb(0, st),
           (err) => {
             const errno = fail("getattr", path, err);
-            // A miss inside a store path we hold is for good; a top-level miss is left to negative_timeout.
-            if (errno === Fuse.ENOENT && parts[1] !== "" && cache.has(parts[0])) {
+            // A miss inside a store path that exists is for good; a top-level miss is left to negative_timeout.
+            if (
+              errno === Fuse.ENOENT &&
+              parts[1] !== "" &&
+              (err instanceof NotInListingError || cache.has(parts[0]))
+            ) {
               if (this.#misses.size >= MISS_LIMIT) this.#misses.clear();
               this.#misses.add(path);
             }
@@ -179,14 +300,35 @@ export class FuseStore {
         this.counters.readdir++;
         // The root shows what is cached here, never the whole Storehouse.
         if (path === "/") return cb(0, cache.list());
-        this.#local(path, (local) => readdir(local)).then(
+        const parts = split(path);
+        if (!parts) return cb(Fuse.ENOENT);
+        this.#meta(
+          path,
+          parts,
+          (node) => {
+            if (node.type !== "directory")
+              throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+            return Object.keys(node.entries);
+          },
+          (local) => readdir(local),
+        ).then(
           (names) => cb(0, names),
           (err) => cb(fail("readdir", path, err)),
         );
       },
       readlink: (path, cb) => {
         this.counters.readlink++;
-        this.#local(path, (local) => readlink(local)).then(
+        const parts = split(path);
+        if (!parts) return cb(Fuse.ENOENT);
+        this.#meta(
+          path,
+          parts,
+          (node) => {
+            if (node.type !== "symlink") throw Object.assign(new Error("not a symlink"), { code: "EINVAL" });
+            return node.target;
+          },
+          (local) => readlink(local),
+        ).then(
           (target) => cb(0, target),
           (err) => cb(fail("readlink", path, err)),
         );
@@ -196,26 +338,9 @@ export class FuseStore {
         if ((flags & 3) !== constants.O_RDONLY) return cb(Fuse.EROFS);
         const parts = split(path);
         if (!parts) return cb(Fuse.ENOENT);
-        // Held until release: a path with open files is never evicted.
-        cache.hold(parts[0]);
-        cache.ensure(parts[0]).then(
-          (dir) =>
-            fsOpen(
-              parts[1] ? join(dir, parts[1]) : dir,
-              constants.O_RDONLY | constants.O_NOFOLLOW,
-              (err, fd) => {
-                if (err) {
-                  cache.release(parts[0]);
-                  return cb(fail("open", path, err));
-                }
-                this.#openPaths.set(fd, parts[0]);
-                cb(0, fd);
-              },
-            ),
-          (err) => {
-            cache.release(parts[0]);
-            cb(fail("open", path, err));
-          },
+        this.#open(path, parts).then(
+          (fd) => cb(0, fd),
+          (err) => cb(fail("open", path, err)),
         );
       },
       read: (_path, fd, buf, len, pos, cb) => {
@@ -223,10 +348,10 @@ export class FuseStore {
         fsRead(fd, buf, 0, len, pos, (err, n) => cb(err ? Fuse.EIO : n));
       },
       release: (_path, fd, cb) => {
-        const basename = this.#openPaths.get(fd);
+        const key = this.#openPaths.get(fd);
         this.#openPaths.delete(fd);
         close(fd, () => {
-          if (basename) cache.release(basename);
+          if (key) cache.release(key);
           cb(0);
         });
       },

@@ -266,12 +266,20 @@ test("an install on the server switches DIR/acme/dev; the closure is pinned, the
   const run = await inStore(`${profilesDir}/acme/dev/bin/a`);
   assert.is(run.exitCode, 0, run.stderr);
   assert.match(run.stdout, /c\nb\na/);
-  // gen1's environment, touched now, is unpinned: eviction may take it.
-  assert.is((await inStore(`ls ${gen1}/`)).exitCode, 0);
+  // An environment is directories and symlinks only: served from its signed listing, never fetched.
+  assert.not.ok(cached().has(gen2.slice(11)), "the environment itself needs no fetch");
+  // gen1's manifest (a path of its closure), read now, is unpinned: eviction may take it.
+  const gen1Manifest = (await inStore(`readlink ${gen1}/manifest.nix`)).stdout.trim().slice(11);
+  assert.match(gen1Manifest, /-env-manifest\.nix$/);
+  assert.is((await inStore(`cat ${gen1}/manifest.nix > /dev/null`)).exitCode, 0);
+  assert.ok(cached().has(gen1Manifest));
   const used = (await agentStatus()).cache.usedBytes as number;
   // What of the pinned closure the run fetched (a path nothing touched, like c here, stays unfetched).
   const fetched = closure.filter((b) => cached().has(b));
-  assert.ok(fetched.includes(gen2.slice(11)) && fetched.some((b) => b.endsWith("-a")), `${fetched}`);
+  assert.ok(
+    fetched.some((b) => b.endsWith("-a")),
+    `${fetched}`,
+  );
 
   // Pressure: a quota of what is there plus 4 MB, then the 24 MB path (admitted: the cache may pass its quota
   // by one path), then another path. Each time the unpinned paths go and the pinned closure stays.
@@ -282,7 +290,7 @@ test("an install on the server switches DIR/acme/dev; the closure is pinned, the
   assert.is(pressured.exitCode, 0, pressured.stderr);
   let after = cached();
   for (const b of fetched) assert.ok(after.has(b), `${b} (pinned) is still cached`);
-  assert.not.ok(after.has(gen1.slice(11)), "the unpinned environment of generation 1 was evicted");
+  assert.not.ok(after.has(gen1Manifest), "the unpinned manifest of generation 1 was evicted");
   assert.ok(after.has(big.slice(11)));
   const extra = (await json(["channel", "show", "acme"])).channel.packages.extra as string;
   const next = await inStore(`${extra}/bin/extra`);

@@ -2,8 +2,14 @@
 // reconnect loop with backoff. It never throws "missing" for a server that is away: callers tell ENOENT
 // (a 404 narinfo) from EIO (anything else) by the error class.
 import { Readable } from "node:stream";
+import { type NarListing, parseNarListing } from "../lib/nar-listing.js";
 import { type NarInfo, parseNarInfo } from "../lib/narinfo.js";
-import { verifyNarInfo } from "../lib/signature.js";
+import {
+  LISTING_SIGNATURE_HEADER,
+  listingFingerprint,
+  verifyNarInfo,
+  verifySignature,
+} from "../lib/signature.js";
 
 /** The server could not be asked (refused, timed out, 5xx): an EIO, never a cached miss. */
 export class ServerUnavailableError extends Error {
@@ -28,13 +34,22 @@ export interface RemoteOptions {
 
 export interface RemoteCounters {
   narinfoRequests: number;
+  listingRequests: number;
   narRequests: number;
+  /** Single files fetched by Range from an uncompressed NAR. */
+  rangeRequests: number;
   bytesFetched: number;
 }
 
 export class CacheRemote {
   readonly cacheUrl: string;
-  readonly counters: RemoteCounters = { narinfoRequests: 0, narRequests: 0, bytesFetched: 0 };
+  readonly counters: RemoteCounters = {
+    narinfoRequests: 0,
+    listingRequests: 0,
+    narRequests: 0,
+    rangeRequests: 0,
+    bytesFetched: 0,
+  };
   #publicKey: string | undefined;
   #token: string | undefined;
   #timeout: number;
@@ -111,20 +126,75 @@ export class CacheRemote {
   }
 
   /**
+   * The listing of `info`'s path, checked against the server's signature over it and the NAR hash;
+   * undefined when the server has no signed listing (a path stored before listings were signed).
+   */
+  async listing(info: NarInfo): Promise<NarListing | undefined> {
+    this.counters.listingRequests++;
+    const hash = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
+    const res = await this.#get(`/${hash}.ls`);
+    if (res.status === 404 || res.status === 410) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new ServerUnavailableError(`GET ${hash}.ls: HTTP ${res.status}`);
+    }
+    const sig = res.headers.get(LISTING_SIGNATURE_HEADER);
+    const body = Buffer.from(await this.#withTimeout(res.arrayBuffer()));
+    if (!sig) return undefined;
+    const fp = listingFingerprint(info.storePath, info.narHash, body);
+    if (!verifySignature([this.publicKey], fp, sig)) {
+      throw new UntrustedPathError(
+        `${info.storePath}: its listing has no valid signature by the server's key`,
+      );
+    }
+    try {
+      return parseNarListing(body.toString("utf8"), info.narSize);
+    } catch (err) {
+      throw new UntrustedPathError(`${info.storePath}: its listing is refused: ${(err as Error).message}`);
+    }
+  }
+
+  /**
    * The NAR file of `info` (still compressed), as a stream that fails when no byte arrives for the
    * request timeout: a server that goes away mid-download gives an EIO in bounded time.
    */
   async nar(info: NarInfo): Promise<Readable> {
     this.counters.narRequests++;
-    const url = /^https?:\/\//.test(info.url) ? info.url : `/${info.url}`;
-    const res = await this.#get(url);
+    const res = await this.#get(this.#narUrl(info));
     if (res.status !== 200 || !res.body) {
       await res.body?.cancel();
       throw new ServerUnavailableError(`GET ${info.url}: HTTP ${res.status}`);
     }
-    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    return this.#watched(res.body, info.url);
+  }
+
+  /** Bytes `start` to `start + length - 1` of an uncompressed NAR (one file's contents), by Range. */
+  async narRange(info: NarInfo, start: number, length: number): Promise<Readable> {
+    if (info.compression !== "none") throw new Error(`${info.url} is compressed: no ranges`);
+    this.counters.rangeRequests++;
+    const end = start + length - 1;
+    const res = await this.#get(this.#narUrl(info), { range: `bytes=${start}-${end}` });
+    const got = /^bytes (\d+)-(\d+)\//.exec(res.headers.get("content-range") ?? "");
+    if (res.status !== 206 || !res.body || Number(got?.[1]) !== start || Number(got?.[2]) !== end) {
+      await res.body?.cancel();
+      throw new ServerUnavailableError(
+        `GET ${info.url} bytes ${start}-${end}: HTTP ${res.status} ${res.headers.get("content-range") ?? ""}`,
+      );
+    }
+    return this.#watched(res.body, info.url);
+  }
+
+  #narUrl(info: NarInfo): string {
+    return /^https?:\/\//.test(info.url) ? info.url : `/${info.url}`;
+  }
+
+  #watched(web: ReadableStream<Uint8Array>, what: string): Readable {
+    const body = Readable.fromWeb(web as import("node:stream/web").ReadableStream<Uint8Array>);
     let idle = setTimeout(
-      () => body.destroy(new ServerUnavailableError(`${info.url}: no data for ${this.#timeout} ms`)),
+      () => body.destroy(new ServerUnavailableError(`${what}: no data for ${this.#timeout} ms`)),
       this.#timeout,
     );
     body.on("data", (chunk: Buffer) => {
@@ -136,10 +206,10 @@ export class CacheRemote {
     return body;
   }
 
-  async #get(path: string): Promise<Response> {
+  async #get(path: string, extra: Record<string, string> = {}): Promise<Response> {
     if (this.#down) throw new ServerUnavailableError(`the server at ${this.cacheUrl} is away (reconnecting)`);
     const url = /^https?:\/\//.test(path) ? path : `${this.cacheUrl}${path}`;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...extra };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     try {
       const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.#timeout) });

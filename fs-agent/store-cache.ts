@@ -1,15 +1,20 @@
-// The local store cache: CACHE_DIR/store/<hash>-<name> are unpacked, verified store paths; the index
-// (cache-index.ts) remembers them across restarts. One fetch per path however many callers ask at once;
+// The local store cache: CACHE_DIR/store/<hash>-<name> are unpacked, verified store paths, and
+// CACHE_DIR/files/<sha256>[.x] single files of big paths fetched by Range (content-addressed, so one file
+// shared by several paths is kept once); the index (cache-index.ts) remembers both across restarts. One fetch per path however many callers ask at once;
 // eviction (LRU by last access, high/low watermarks) runs in the background and never removes a pinned
 // path, a path in use (open files, an op in flight) or one being fetched.
-import { randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readdir, rename } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline, type Readable } from "node:stream";
+import { pipeline, type Readable, Transform } from "node:stream";
+import { pipeline as pipelineAsync } from "node:stream/promises";
 import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { parseNixHash } from "../lib/hash.js";
+import type { NarListing, NarListingNode } from "../lib/nar-listing.js";
 import { removeReadOnlyTree, unpackNar } from "../lib/nar-unpack.js";
 import { type NarInfo, parseNarInfo, serializeNarInfo } from "../lib/narinfo.js";
+import { encodeNix32 } from "../lib/nix32.js";
 import { parseStorePathBasename } from "../lib/store-path.js";
 import { CacheIndex } from "./cache-index.js";
 import { type CacheRemote, UntrustedPathError } from "./remote.js";
@@ -42,16 +47,29 @@ interface Entry {
   lastAccess: number;
 }
 
+/** A regular file of a listing that carries its sha256: what can be fetched alone by Range. */
+export type ListedFile = Extract<NarListingNode, { type: "regular" }> & { sha256: string };
+
+/** What the agent knows of a path before (or without) its bytes: the signed narinfo and listing. */
+export interface PathMeta {
+  info: NarInfo;
+  /** Undefined when the server has no signed listing for it (then metadata needs the NAR). */
+  listing: NarListing | undefined;
+}
+
 export interface CacheFigures {
   quotaBytes: number;
   usedBytes: number;
   paths: number;
+  /** Single files of big paths, fetched by Range. */
+  files: number;
   pinnedPaths: number;
   inUsePaths: number;
   fetching: string[];
   /** The fetches in flight: bytes of the NAR file (as sent, compressed) done of total, and the rate so far. */
   inFlight: InFlightFetch[];
   fetches: number;
+  fileFetches: number;
   evictions: number;
   refused: number;
 }
@@ -66,9 +84,13 @@ export interface InFlightFetch {
 }
 
 const NARINFO_MEMO_LIMIT = 10_000;
+const LISTING_MEMO_LIMIT = 2_000;
+/** Keys of single files in the index and the maps; a store path basename never has a slash. */
+const FILE_KEY = "files/";
 
 export class StoreCache {
   readonly storeDir: string;
+  readonly filesDir: string;
   readonly #trashDir: string;
   readonly #index: CacheIndex;
   readonly #remote: CacheRemote;
@@ -79,18 +101,20 @@ export class StoreCache {
   readonly #fetching = new Map<string, Promise<string>>();
   readonly #evicting = new Map<string, Promise<void>>();
   readonly #infos = new Map<string, Promise<NarInfo | undefined>>();
+  readonly #metas = new Map<string, Promise<PathMeta>>();
   readonly #holds = new Map<string, number>();
   readonly #pins = new Map<string, Set<string>>();
   readonly #dirtyAccess = new Map<string, number>();
-  readonly #progress = new Map<string, { total: number; done: number; started: number }>();
+  readonly #progress = new Map<string, { path: string; total: number; done: number; started: number }>();
   readonly #flushTimer: NodeJS.Timeout;
   #used = 0;
   #reserved = 0;
   #gcRunning: Promise<void> | undefined;
-  #counts = { fetches: 0, evictions: 0, refused: 0 };
+  #counts = { fetches: 0, fileFetches: 0, evictions: 0, refused: 0 };
 
   private constructor(opts: StoreCacheOptions, index: CacheIndex) {
     this.storeDir = join(opts.dir, "store");
+    this.filesDir = join(opts.dir, "files");
     this.#trashDir = join(opts.dir, "trash");
     this.#index = index;
     this.#remote = opts.remote;
@@ -104,6 +128,7 @@ export class StoreCache {
   static async open(opts: StoreCacheOptions, index?: CacheIndex): Promise<StoreCache> {
     await mkdir(join(opts.dir, "store"), { recursive: true });
     await mkdir(join(opts.dir, "trash"), { recursive: true });
+    await mkdir(join(opts.dir, "files"), { recursive: true });
     const c = new StoreCache(opts, index ?? new CacheIndex(join(opts.dir, "index.sqlite")));
     await c.#reconcile();
     return c;
@@ -119,6 +144,10 @@ export class StoreCache {
     for (const name of onDisk) {
       // Half-made fetches (temp dirs) and dirs renamed in but never recorded: the index is the truth.
       if (!rows.has(name)) await removeReadOnlyTree(join(this.storeDir, name));
+    }
+    for (const name of await readdir(this.filesDir)) {
+      if (rows.has(`${FILE_KEY}${name}`)) onDisk.add(`${FILE_KEY}${name}`);
+      else await rm(join(this.filesDir, name), { force: true });
     }
     for (const [b, row] of rows) {
       if (!onDisk.has(b)) {
@@ -143,7 +172,9 @@ export class StoreCache {
   }
 
   localPath(basename: string): string {
-    return join(this.storeDir, basename);
+    return basename.startsWith(FILE_KEY)
+      ? join(this.filesDir, basename.slice(FILE_KEY.length))
+      : join(this.storeDir, basename);
   }
 
   has(basename: string): boolean {
@@ -152,7 +183,109 @@ export class StoreCache {
 
   /** The basenames held locally (what listing the mount root shows). */
   list(): string[] {
-    return [...this.#paths.keys()];
+    return [...this.#paths.keys()].filter((k) => !k.startsWith(FILE_KEY));
+  }
+
+  /**
+   * The narinfo and signed listing of a path (remembered: both are immutable), so that lookups, stats,
+   * directory listings and symlinks are answered before any byte of the path is fetched.
+   */
+  meta(basename: string): Promise<PathMeta> {
+    const memo = this.#metas.get(basename);
+    if (memo) return memo;
+    const p = (async () => {
+      const info = await this.info(basename);
+      if (!info) throw new NotInStorehouseError(`/nix/store/${basename} is not in the Storehouse`);
+      return { info, listing: await this.#remote.listing(info) };
+    })();
+    if (this.#metas.size >= LISTING_MEMO_LIMIT) {
+      const oldest = this.#metas.keys().next().value;
+      if (oldest !== undefined) this.#metas.delete(oldest);
+    }
+    this.#metas.set(basename, p);
+    p.catch(() => this.#metas.delete(basename));
+    return p;
+  }
+
+  /** Is any pin on the path (a pinned path is fetched whole, for offline use)? */
+  pinned(basename: string): boolean {
+    return (this.#pins.get(basename)?.size ?? 0) > 0;
+  }
+
+  /** The key a single file is kept under while open (hold()/release() take it like a basename). */
+  fileKey(file: ListedFile): string {
+    return `${FILE_KEY}${file.sha256}${file.executable ? ".x" : ""}`;
+  }
+
+  /**
+   * One file of `info`'s (uncompressed) NAR, fetched by Range on first use and checked against the
+   * listing's sha256; its local copy. Take hold(fileKey(file)) first, as for ensure().
+   */
+  async ensureFile(info: NarInfo, file: ListedFile, label: string): Promise<string> {
+    const key = this.fileKey(file);
+    const entry = this.#paths.get(key);
+    if (entry) {
+      this.#touch(key, entry);
+      return this.localPath(key);
+    }
+    let p = this.#fetching.get(key);
+    if (!p) {
+      p = this.#fetchFile(key, info, file, label).finally(() => this.#fetching.delete(key));
+      this.#fetching.set(key, p);
+    }
+    return p;
+  }
+
+  async #fetchFile(key: string, info: NarInfo, file: ListedFile, label: string): Promise<string> {
+    await this.#evicting.get(key);
+    await this.#makeRoom(file.size);
+    this.#reserved += file.size;
+    const target = this.localPath(key);
+    const tmp = join(this.filesDir, `.tmp-${randomBytes(6).toString("hex")}`);
+    const progress = { path: label, total: file.size, done: 0, started: Date.now() };
+    this.#progress.set(key, progress);
+    try {
+      const hash = createHash("sha256");
+      if (file.size === 0) await writeFile(tmp, "");
+      else {
+        const body = await this.#remote.narRange(info, file.narOffset, file.size);
+        const tap = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            progress.done += chunk.length;
+            cb(null, chunk);
+          },
+        });
+        await pipelineAsync(body, tap, createWriteStream(tmp, { flags: "wx" }));
+      }
+      const got = encodeNix32(hash.digest());
+      if (progress.done !== file.size || got !== file.sha256) {
+        this.#counts.refused++;
+        throw new UntrustedPathError(
+          `${label}: the bytes from the server are refused (sha256 ${got}, ${progress.done} bytes; the signed listing says ${file.sha256}, ${file.size})`,
+        );
+      }
+      await chmod(tmp, file.executable ? 0o555 : 0o444);
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => {});
+      throw err;
+    } finally {
+      this.#reserved -= file.size;
+      this.#progress.delete(key);
+    }
+    const now = Date.now();
+    this.#index.insert({
+      basename: key,
+      narSize: file.size,
+      narinfo: serializeNarInfo(info),
+      lastAccess: now,
+    });
+    this.#paths.set(key, { narSize: file.size, info, lastAccess: now });
+    this.#used += file.size;
+    this.#counts.fileFetches++;
+    if (this.#used > this.#high * this.#quota) void this.gc();
+    return target;
   }
 
   /** The verified narinfo of a path (local first, then the server); undefined when the Storehouse lacks it. */
@@ -228,7 +361,12 @@ export class StoreCache {
     this.#reserved += info.narSize;
     const target = this.localPath(basename);
     const tmp = join(this.storeDir, `.tmp-${randomBytes(6).toString("hex")}-${basename}`);
-    const progress = { total: info.fileSize ?? info.narSize, done: 0, started: Date.now() };
+    const progress = {
+      path: info.storePath,
+      total: info.fileSize ?? info.narSize,
+      done: 0,
+      started: Date.now(),
+    };
     this.#progress.set(basename, progress);
     try {
       const body = await this.#remote.nar(info);
@@ -389,14 +527,15 @@ export class StoreCache {
     return {
       quotaBytes: this.#quota,
       usedBytes: this.#used,
-      paths: this.#paths.size,
+      paths: this.list().length,
+      files: this.#paths.size - this.list().length,
       pinnedPaths: pinned,
       inUsePaths: this.#holds.size,
       fetching: [...this.#fetching.keys()],
-      inFlight: [...this.#progress].map(([b, p]) => {
+      inFlight: [...this.#progress.values()].map((p) => {
         const secs = Math.max((Date.now() - p.started) / 1000, 0.001);
         return {
-          path: `/nix/store/${b}`,
+          path: p.path,
           bytesDone: p.done,
           bytesTotal: p.total,
           rate: Math.round(p.done / secs),

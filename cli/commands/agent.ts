@@ -7,6 +7,7 @@ interface AgentFlags {
   mount: string;
   cacheDir: string;
   cacheSize: string;
+  fileFetchFrom: string;
   negativeTimeout: string;
   opTimeout: string;
   requestTimeout: string;
@@ -30,18 +31,22 @@ export async function agent(cmd: Command): Promise<void> {
     return n;
   };
   const { runAgentCommand, parseSize } = await import("../../fs-agent/agent.js");
-  let cacheSizeBytes = 0;
-  try {
-    cacheSizeBytes = parseSize(flags.cacheSize);
-  } catch (err) {
-    usage(`--cache-size: ${(err as Error).message}`);
-  }
+  const size = (name: string, v: string): number => {
+    try {
+      return parseSize(v);
+    } catch (err) {
+      return usage(`${name}: ${(err as Error).message}`);
+    }
+  };
+  const cacheSizeBytes = size("--cache-size", flags.cacheSize);
+  const fileFetchFrom = size("--file-fetch-from", flags.fileFetchFrom);
   const options = {
     server: server as string,
     ...(token ? { token } : {}),
     mount: flags.mount,
     cacheDir: flags.cacheDir,
     cacheSizeBytes,
+    fileFetchFrom,
     negativeTimeout: seconds("--negative-timeout", flags.negativeTimeout),
     opTimeoutMs: seconds("--op-timeout", flags.opTimeout) * 1000,
     requestTimeoutMs: seconds("--request-timeout", flags.requestTimeout) * 1000,

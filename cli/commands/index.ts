@@ -370,6 +370,11 @@ function registerAgent(program: Command): void {
       "longest wait for the server: uncached paths fail with EIO after it",
       "10",
     )
+    .option(
+      "--file-fetch-from <size>",
+      "paths at least this big (uncompressed on the server) are fetched file by file as files are opened",
+      "8M",
+    )
     .option("--untuned", "no kernel caching options (for benchmarks)")
     .option(
       "--profiles-dir <dir>",
