@@ -7,6 +7,12 @@ import type { PackageChanges } from "../../lib/api-schemas.js";
 export const storeName = (path: string | null | undefined): string =>
   path ? (/^\/nix\/store\/[0-9a-z]{32}-(.+)$/.exec(path)?.[1] ?? path) : "";
 
+/** `/nix/store/<hash>-user-environment` → `abcd1234…-user-environment`: enough to tell generations apart. */
+export const shortStorePath = (path: string | null | undefined): string => {
+  const m = path ? /^\/nix\/store\/([0-9a-z]{32})-(.+)$/.exec(path) : null;
+  return m ? `${m[1]?.slice(0, 8)}…-${m[2]}` : (path ?? "");
+};
+
 /** `…-hello.drv` → `hello`. */
 export const drvName = (drvPath: string): string => storeName(drvPath).replace(/\.drv$/, "");
 

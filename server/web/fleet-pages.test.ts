@@ -4,54 +4,17 @@
  * the rollback button (a member's session rolls back, the page and the API agree); a reader sees no button and
  * forged POSTs are refused; another org's viewer finds nothing; user input is escaped.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  serverSystem,
-  startBuilderProcess,
-  waitForChannelAt,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type FleetWorld, HOSTILE, startFleetWorld } from "./fleet-testing.js";
 
-let srv: TestServer;
-let tmp = "";
-let work = "";
-let builder: BuilderProcess | undefined;
-const tokens: Record<string, string> = {};
-const tok = (name: string) => tokens[name] ?? "";
-
-// Markup a hostile user might put in a commit message or a reason: it must come back as text.
-const HOSTILE = `<img src=x onerror="document.title='pwned'"><b>bold</b>`;
-
-async function token(name: string, body: object) {
-  const r = await srv.api("POST", "/api/v1/tokens", { name, ...body });
-  assert.is(r.status, 201, JSON.stringify(r.body));
-  tokens[name] = r.body.secret;
-}
-
-async function pushAll(message: string): Promise<number> {
-  await commitAll(work, message);
-  const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
-  assert.is(r.exitCode, 0, r.stderr);
-  return latestEvaluationId(srv, "acme");
-}
-
-async function api(path: string, t: string) {
-  const r = await srv.api("GET", `/api/v1${path}`, undefined, t);
-  assert.is(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
-  return r.body;
-}
+let w: FleetWorld;
+const tok = (name: string) => w.tok(name);
+const api = (path: string, t: string) => w.api(path, t);
 
 /** A page as a browser would get it, with a Bearer token (no session). */
 async function page(path: string, t: string, accept = "text/html") {
-  const res = await fetch(`${srv.url}${path}`, { headers: { authorization: `Bearer ${t}`, accept } });
+  const res = await fetch(`${w.srv.url}${path}`, { headers: { authorization: `Bearer ${t}`, accept } });
   return { status: res.status, text: await res.text(), headers: res.headers };
 }
 
@@ -61,10 +24,10 @@ interface Session {
 
 /** Logs in through the form, as a browser does; returns the session cookie. */
 async function login(t: string): Promise<Session> {
-  const res = await fetch(`${srv.url}/login`, {
+  const res = await fetch(`${w.srv.url}/login`, {
     method: "POST",
     redirect: "manual",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: srv.url },
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: w.srv.url },
     body: new URLSearchParams({ token: t, next: "/" }).toString(),
   });
   assert.is(res.status, 303, await res.text());
@@ -74,14 +37,14 @@ async function login(t: string): Promise<Session> {
 }
 
 async function sessionPage(s: Session, path: string) {
-  const res = await fetch(`${srv.url}${path}`, { headers: { cookie: s.cookie, accept: "text/html" } });
+  const res = await fetch(`${w.srv.url}${path}`, { headers: { cookie: s.cookie, accept: "text/html" } });
   return { status: res.status, text: await res.text() };
 }
 
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
 
-async function post(s: Session, path: string, form: Record<string, string>, origin = srv.url) {
-  const res = await fetch(`${srv.url}${path}`, {
+async function post(s: Session, path: string, form: Record<string, string>, origin = w.srv.url) {
+  const res = await fetch(`${w.srv.url}${path}`, {
     method: "POST",
     redirect: "manual",
     headers: { cookie: s.cookie, "content-type": "application/x-www-form-urlencoded", origin },
@@ -93,87 +56,30 @@ async function post(s: Session, path: string, form: Record<string, string>, orig
 const liveGeneration = async () => (await api("/profiles/acme/dev", tok("reader"))).profile.current as number;
 
 test.before(async () => {
-  await ensureCompiledHooks();
-  tmp = await mkdtemp(join(tmpdir(), "flox-fleet-pages-"));
-  srv = await startTestServer();
-  for (const org of ["acme", "secret"]) {
-    assert.is((await srv.api("POST", "/api/v1/orgs", { name: org })).status, 201);
-  }
-  await token("alice", { scope: "org", org: "acme", role: "member" });
-  await token("reader", { scope: "org", org: "acme", role: "reader" });
-  await token("outsider", { scope: "org", org: "secret", role: "owner" });
-  await token("b", { scope: "builder" });
-  for (const m of ["web-1", "web-2", "db-1"]) await token(m, { scope: "machine", org: "acme" });
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: tok("b"),
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
-  work = await workRepoFromFixture("dep-chain", tmp);
-  await waitForChannelAt(srv, "acme", await pushAll(`first: a, b, c ${HOSTILE}`), () => builder?.log() ?? "");
-
-  // Profile acme/dev: generation 1 has c, generation 2 adds b.
-  const member = (method: string, path: string, body?: unknown) => srv.api(method, path, body, tok("alice"));
-  assert.is((await member("POST", "/api/v1/orgs/acme/profiles", { name: "dev" })).status, 201);
-  const g1 = await member("POST", "/api/v1/profiles/acme/dev/install", {
-    refs: ["acme#c"],
-    reason: "c for all",
-  });
-  assert.is(g1.status, 200, JSON.stringify(g1.body));
-  const g2 = await member("POST", "/api/v1/profiles/acme/dev/install", {
-    refs: ["acme#b"],
-    host: "alice-laptop",
-    command: "flox profile install acme/dev acme#b",
-    reason: `b too ${HOSTILE}`,
-  });
-  assert.is(g2.body.generation.number, 2, JSON.stringify(g2.body));
-  // Machines: two on generation 2, one still on 1.
-  for (const [m, gen] of [
-    ["web-1", 2],
-    ["web-2", 2],
-    ["db-1", 1],
-  ] as const) {
-    const as = (method: string, path: string, body?: unknown) => srv.api(method, path, body, tok(m));
-    assert.is((await as("POST", "/api/v1/machines", { name: m })).status, 201);
-    assert.is((await as("POST", "/api/v1/machines/me/subscriptions", { profile: "acme/dev" })).status, 201);
-    assert.is((await as("POST", "/api/v1/machines/me/subscriptions", { channel: "acme" })).status, 201);
-    const r = await as("POST", "/api/v1/machines/me/reports", {
-      profile: "acme/dev",
-      generation: gen,
-      status: "ok",
-    });
-    assert.is(r.status, 204, JSON.stringify(r.body));
-  }
+  w = await startFleetWorld("fleet-pages");
 });
 
 test.after(async () => {
-  await builder?.stop();
-  await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  await w?.stop();
 });
 
 test("channel page: subscribe lines with the server's URL, and the history after a push advances it", async () => {
   const before = await page("/acme/channels/main", tok("reader"));
   assert.is(before.status, 200, before.text);
-  assert.ok(before.text.includes(`nix-channel --add ${srv.url}/channels/acme acme`), "nix-channel line");
-  assert.ok(before.text.includes(`flox --server ${srv.url} subscribe --channel acme`), "flox subscribe line");
+  assert.ok(before.text.includes(`nix-channel --add ${w.srv.url}/channels/acme acme`), "nix-channel line");
   assert.ok(
-    before.text.includes(`data-copy="nix-channel --add ${srv.url}/channels/acme acme"`),
+    before.text.includes(`flox --server ${w.srv.url} subscribe --channel acme`),
+    "flox subscribe line",
+  );
+  assert.ok(
+    before.text.includes(`data-copy="nix-channel --add ${w.srv.url}/channels/acme acme"`),
     "copy button",
   );
   assert.is((before.text.match(/<tr data-point=/g) ?? []).length, 1);
 
-  await mkdir(join(work, "pkgs", "d"), { recursive: true });
-  await writeFile(
-    join(work, "pkgs", "d", "default.nix"),
-    '{ runCommand }:\n\nrunCommand "d" { } "mkdir $out"\n',
-  );
-  const second = await pushAll("second: d");
-  await waitForChannelAt(srv, "acme", second, () => builder?.log() ?? "");
+  await w.addPackage("d");
+  const second = await w.pushAll("second: d");
+  await w.waitChannel(second);
   const after = await page("/acme/channels/main", tok("reader"));
   const rows = after.text.match(/<tr data-point="\d+" data-evaluation="\d+">/g) ?? [];
   assert.is(rows.length, 2, "two points in the history");
@@ -283,10 +189,10 @@ test("a reader sees no rollback button, and forged POSTs are refused", async () 
     403,
   );
   // No session at all.
-  const anon = await fetch(`${srv.url}/acme/profiles/dev/rollback`, {
+  const anon = await fetch(`${w.srv.url}/acme/profiles/dev/rollback`, {
     method: "POST",
     redirect: "manual",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: srv.url },
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: w.srv.url },
     body: "to=1",
   });
   assert.ok(anon.status === 401 || anon.status === 303, `anonymous: ${anon.status}`);
@@ -334,7 +240,7 @@ test("user input is escaped everywhere it shows", async () => {
 });
 
 test("login is required; a page redirects to it", async () => {
-  const res = await fetch(`${srv.url}/acme/profiles/dev`, {
+  const res = await fetch(`${w.srv.url}/acme/profiles/dev`, {
     redirect: "manual",
     headers: { accept: "text/html" },
   });

@@ -202,9 +202,9 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
                   <p class="muted small note">
                     Packages come from this server's Storehouse; trust its key in <code>nix.conf</code>:
                   </p>
-                  <CopyLine text={`substituters = ${origin}/cache`} />
+                  <CopyLine text={`extra-substituters = ${origin}/cache`} />
                   <div class="gap" />
-                  <CopyLine text={`trusted-public-keys = ${opts.publicKey}`} />
+                  <CopyLine text={`extra-trusted-public-keys = ${opts.publicKey}`} />
                 </>
               ) : null}
               <h3 class="sp">A machine of {org.name} (machine token)</h3>

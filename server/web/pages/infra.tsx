@@ -63,7 +63,12 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
               <div class="v" data-bytes={String(s.fileBytes)}>
                 {bytes(s.fileBytes)}
                 {s.narBytes > 0 ? (
-                  <span class="muted small"> {Math.round((100 * s.fileBytes) / s.narBytes)}% of NAR</span>
+                  <span class="muted small">
+                    {" "}
+                    {s.fileBytes === s.narBytes
+                      ? "stored uncompressed"
+                      : `compressed to ${Math.round((100 * s.fileBytes) / s.narBytes)}%`}
+                  </span>
                 ) : null}
               </div>
             </div>

@@ -10,14 +10,21 @@ import { requireRole, roleAtLeast } from "../../domain/permissions.js";
 import { actorOf } from "../../domain/tokens.js";
 import { InvalidInputError } from "../../errors.js";
 import type { MachineHub } from "../../machines/hub.js";
+import { profileStatus } from "../../machines/machines.js";
 import { presentGeneration, presentProfile } from "../../profiles/present.js";
-import { getProfile, listEvents, listGenerations, type ProfileEditor } from "../../profiles/profiles.js";
+import {
+  getProfile,
+  listEvents,
+  listGenerations,
+  listProfiles,
+  type ProfileEditor,
+} from "../../profiles/profiles.js";
 import type { Schedule } from "../../profiles/schedules.js";
 import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { Card, CsrfField, StatePill, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
-import { ChangeChips, plural, RolloutBar, storeName } from "../fleet-components.js";
+import { ChangeChips, plural, RolloutBar, shortStorePath, storeName } from "../fleet-components.js";
 import { orgProfilesData, type ProfilePageData, profileData } from "../fleet-data.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond, wantsJson } from "../negotiate.js";
@@ -84,6 +91,10 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
     .get("/:org/profiles", resolveViewer(ctx), (c) => {
       const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
       const data = orgProfilesData(db, org);
+      // How far each live generation has rolled out (the page shows it; the JSON twin is the API's list).
+      const rollout = new Map(
+        listProfiles(db, [org.id]).map((p) => [p.name, profileStatus(db, org.name, p, connected).summary]),
+      );
       const now = Date.now();
       return respond(c, data, ({ profiles }) => (
         <Layout
@@ -112,6 +123,7 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
                     <th>Profile</th>
                     <th>Live generation</th>
                     <th>Packages</th>
+                    <th>Machines on it</th>
                     <th>User environment</th>
                     <th class="num">Created</th>
                   </tr>
@@ -138,8 +150,20 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
                           p.entries.map((e) => e.label).join(", ")
                         )}
                       </td>
+                      <td class="nowrap">
+                        {(() => {
+                          const st = rollout.get(p.name);
+                          if (!st || st.machines === 0) return <span class="muted">none follow it</span>;
+                          return (
+                            <span>
+                              <strong>{st.onLive}</strong> / {st.machines}
+                              {st.failed ? <span class="muted small"> · {st.failed} failed</span> : null}
+                            </span>
+                          );
+                        })()}
+                      </td>
                       <td class="mono small muted trunc w-path" title={p.storePath ?? ""}>
-                        {storeName(p.storePath)}
+                        {shortStorePath(p.storePath)}
                       </td>
                       <td class="num nowrap">
                         <Time at={p.createdAt} now={now} />
@@ -312,7 +336,7 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
                           <strong>#{g.number}</strong>{" "}
                           {g.live ? <StatePill state="succeeded" label="live" /> : null}
                           <div class="mono small muted trunc w-path" title={g.storePath}>
-                            {storeName(g.storePath)}
+                            {shortStorePath(g.storePath)}
                           </div>
                         </td>
                         <td>
