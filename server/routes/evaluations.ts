@@ -19,6 +19,7 @@ import { InvalidInputError } from "../errors.js";
 import { compareWithPrevious } from "../evaluations/compare.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
 import {
+  type EvaluationRecord,
   evaluationOfPush,
   findEvaluation,
   finishedStates,
@@ -36,7 +37,7 @@ const MAX_WAIT_SECONDS = 60;
 /** How often a progress long-poll looks at the build states again. */
 const PROGRESS_POLL_MS = 250;
 
-function jobsOf(db: Db, evaluationId: number): EvalJob[] {
+export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
   return db
     .select({ job: evalJobs, state: builds.state })
     .from(evalJobs)
@@ -72,7 +73,7 @@ function progressOf(db: Db, evaluationId: number) {
   return { evaluation, jobs, version };
 }
 
-function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
+export function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
   return problemsOf(db, evaluationId).map((p) => ({
     attr: p.attr,
     path: p.path,
@@ -80,6 +81,18 @@ function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
     message: p.message,
     hint: p.hint,
   }));
+}
+
+/** GET /evaluations/:id's answer; the web page of an evaluation answers the same. */
+export function evaluationDetail(db: Db, e: EvaluationRecord): EvaluationResponse {
+  return {
+    evaluation: {
+      ...presentEvaluation(e),
+      jobs: jobsOf(db, e.id),
+      problems: presentProblems(db, e.id),
+      comparison: compareWithPrevious(db, e),
+    },
+  };
 }
 
 function waitSeconds(raw: string | undefined): number {
@@ -94,14 +107,7 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
     .get("/evaluations/:id", requireToken(ctx), (c) => {
       const e = getEvaluation(ctx.db, param(c, "id", Id));
       requireRole(ctx.db, c.get("token"), getOrg(ctx.db, e.org), "reader");
-      return c.json({
-        evaluation: {
-          ...presentEvaluation(e),
-          jobs: jobsOf(ctx.db, e.id),
-          problems: presentProblems(ctx.db, e.id),
-          comparison: compareWithPrevious(ctx.db, e),
-        },
-      } satisfies EvaluationResponse);
+      return c.json(evaluationDetail(ctx.db, e));
     })
     .get("/internal/pushes/:id/evaluation", requireHookSecret(ctx), async (c) => {
       const pushId = param(c, "id", Id);

@@ -7,7 +7,10 @@ import { assetRoutes } from "./assets.js";
 import { webErrorHandler } from "./errors.js";
 import { type FleetOptions, fleetRoutes } from "./fleet-routes.js";
 import { loginRoutes } from "./login.js";
+import { buildPageRoutes } from "./pages/build.js";
+import { evaluationPageRoutes } from "./pages/evaluation.js";
 import { homeRoutes } from "./pages/home.js";
+import { jobsetPageRoutes } from "./pages/jobset.js";
 import { orgRoutes } from "./pages/org.js";
 import type { WebEnv } from "./viewer.js";
 
@@ -19,6 +22,9 @@ export function webRoutes(ctx: AppContext, fleet: FleetOptions = {}): Hono<WebEn
   web.route("/", homeRoutes(ctx));
   // Pages under /:org/… come before /:org itself only by specificity; hono matches whole patterns, so order is free.
   web.route("/", orgRoutes(ctx));
+  web.route("/", jobsetPageRoutes(ctx));
+  web.route("/", evaluationPageRoutes(ctx));
+  web.route("/", buildPageRoutes(ctx));
   // Channels, profiles, machines, /-/storehouse, /-/builders (server/web/fleet-routes.ts).
   web.route("/", fleetRoutes(ctx, fleet));
   return web;

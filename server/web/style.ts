@@ -47,7 +47,12 @@ main { max-width: 1180px; margin: 0 auto; padding: 20px 24px 48px; }
 .card > .hd { padding: 12px 16px; border-bottom: 1px solid var(--line); display: flex; align-items: center; justify-content: space-between; gap: 12px; }
 .card > .hd h2 { margin: 0; }
 .card > .bd { padding: 14px 16px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(230px, 1fr)); gap: 14px; margin-bottom: 18px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 14px; margin-bottom: 18px; }
+a.stat:hover { text-decoration: none; border-color: #91a7ff; }
+a.stat .v { font-size: 15px; color: var(--brand); }
+a.stat .d { color: var(--muted); font-size: 12.5px; }
+img.badge { vertical-align: middle; margin-left: 6px; }
+.tabs.inner { margin: 0; padding: 0 8px; }
 .stat { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
 .stat .k { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .stat .v { font-size: 20px; font-weight: 650; margin-top: 2px; }

@@ -125,15 +125,18 @@ export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
         <div class="grid">
           <a class="stat" href={`/${d.org.name}/channels`}>
             <div class="k">Channels</div>
-            <div class="v">One per jobset →</div>
+            <div class="v">Channels →</div>
+            <div class="d">One per jobset: what CI published, and how to subscribe.</div>
           </a>
           <a class="stat" href={`/${d.org.name}/profiles`}>
             <div class="k">Profiles</div>
-            <div class="v">Generations →</div>
+            <div class="v">Profiles →</div>
+            <div class="d">Package sets, their generations and schedules.</div>
           </a>
           <a class="stat" href={`/${d.org.name}/machines`}>
             <div class="k">Machines</div>
-            <div class="v">Rollout →</div>
+            <div class="v">Machines →</div>
+            <div class="d">Who follows what, and which generation each runs.</div>
           </a>
         </div>
         <Card title="Repository">

@@ -1,0 +1,410 @@
+// GET /:org/builds/:id — a build: state, timings, builder, paths, dependencies, its log (live over SSE while
+// it runs), restart/cancel for members. JSON: {build} exactly as GET /api/v1/builds/:id.
+// Also /:org/builds/:id/log (raw text), /:org/builds/:id/events (SSE), POST …/cancel and …/restart.
+import { stat } from "node:fs/promises";
+import { Hono } from "hono";
+import { raw } from "hono/html";
+import { stream, streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { BuildDetail, BuildResponse } from "../../../lib/api-schemas.js";
+import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
+import { cancelBuild } from "../../builds/queue.js";
+import {
+  getBuild,
+  orgIdsOfBuild,
+  presentBuildDetail,
+  restartableStates,
+  restartBuild,
+  unfinishedStates,
+} from "../../builds/records.js";
+import type { OrgRecord } from "../../domain/orgs.js";
+import { roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { ForbiddenError, NotFoundError } from "../../errors.js";
+import type { AppContext } from "../../routes/env.js";
+import { AnsiHtml } from "../ansi.js";
+import { ActionForm, Card, duration, StatePill, Time } from "../components.js";
+import { requireCsrf } from "../csrf.js";
+import { Layout, PageHead } from "../layout.js";
+import { respond } from "../negotiate.js";
+import { orgForViewer, resolveViewer, type Viewer, type WebContext, type WebEnv } from "../viewer.js";
+
+const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** The page shows at most this much of a log's end; the raw log has it all. */
+export const LOG_TAIL_BYTES = 512 * 1024;
+const POLL_MS = 300;
+
+function buildId(raw: string): number {
+  const id = Id.safeParse(raw);
+  if (!id.success) throw new NotFoundError(`"${raw}" is not a build number`);
+  return id.data;
+}
+
+/** The build, when it is a job of `org` (a build shared with other orgs shows under each of them). */
+function buildOfOrg(ctx: AppContext, org: OrgRecord, id: number) {
+  const build = (() => {
+    try {
+      return getBuild(ctx.db, id);
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!build || !orgIdsOfBuild(ctx.db, id).includes(org.id)) {
+    throw new NotFoundError(`org "${org.name}" has no build ${id}`);
+  }
+  return build;
+}
+
+/** Cancel and restart need the member role in an org that wants the build, as in the API. */
+function maySteer(ctx: AppContext, viewer: Viewer, buildId: number): boolean {
+  if (viewer.token.scope === "admin") return true;
+  return orgIdsOfBuild(ctx.db, buildId).some((id) =>
+    roleAtLeast(roleIn(ctx.db, viewer.token, { id }), "member"),
+  );
+}
+
+function load(ctx: AppContext, c: WebContext) {
+  const { org, viewer } = orgForViewer(ctx, c, c.req.param("org") ?? "");
+  const row = buildOfOrg(ctx, org, buildId(c.req.param("id") ?? ""));
+  return { org, viewer, row, detail: presentBuildDetail(ctx.db, row) };
+}
+
+const attrOf = (b: BuildDetail, org: string) => b.jobs.find((j) => j.org === org)?.attr;
+const drvName = (drv: string) => drv.replace(/^\/nix\/store\/[0-9a-z]{32}-/, "").replace(/\.drv$/, "");
+
+export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: number }) {
+  const live = unfinishedStates.includes(b.state);
+  const jobs = b.jobs.filter((j) => j.org === org);
+  return (
+    <dl class="facts">
+      <dt>Status</dt>
+      <dd>
+        <StatePill state={b.state} />
+        {b.message ? <span class="muted small"> {b.message}</span> : null}
+      </dd>
+      <dt>Queued</dt>
+      <dd>
+        <Time at={b.createdAt} now={now} />
+      </dd>
+      <dt>Started</dt>
+      <dd>
+        <Time at={b.startedAt} now={now} />
+      </dd>
+      <dt>Finished</dt>
+      <dd>
+        <Time at={b.finishedAt} now={now} />
+      </dd>
+      <dt>Duration</dt>
+      <dd>
+        {duration(b.startedAt, b.finishedAt, now)}
+        {live && b.startedAt ? <span class="muted small"> so far</span> : null}
+      </dd>
+      <dt>Builder</dt>
+      <dd>{b.builder ?? <span class="muted">—</span>}</dd>
+      <dt>Attempts</dt>
+      <dd>{b.attempts}</dd>
+      <dt>System</dt>
+      <dd>
+        <code>{b.system}</code>
+        {b.requiredFeatures.length ? (
+          <span class="muted small"> needs {b.requiredFeatures.join(", ")}</span>
+        ) : null}
+      </dd>
+      <dt>Derivation</dt>
+      <dd>
+        <code>{b.drvPath}</code>
+      </dd>
+      <dt>Outputs</dt>
+      <dd>
+        {Object.entries(b.outputs).map(([name, path]) => (
+          <div>
+            <span class="muted small">{name}</span> <code>{path}</code>
+          </div>
+        ))}
+      </dd>
+      <dt>Wanted by</dt>
+      <dd>
+        {jobs.length === 0 ? (
+          <span class="muted">—</span>
+        ) : (
+          jobs.map((j) => (
+            <div>
+              <a href={`/${org}/jobsets/${encodeURIComponent(j.branch)}`}>{j.branch}</a> ·{" "}
+              <a href={`/${org}/evaluations/${j.evaluation}`}>evaluation #{j.evaluation}</a> ·{" "}
+              <code>{j.attr}</code>
+            </div>
+          ))
+        )}
+      </dd>
+    </dl>
+  );
+}
+
+export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer; steer: boolean }) {
+  if (!p.steer) return null;
+  return (
+    <>
+      {unfinishedStates.includes(p.b.state) ? (
+        <ActionForm viewer={p.viewer} action={`/${p.org}/builds/${p.b.id}/cancel`}>
+          <button class="btn danger" type="submit" data-action="cancel">
+            Cancel
+          </button>
+        </ActionForm>
+      ) : null}
+      {restartableStates.includes(p.b.state) ? (
+        <ActionForm viewer={p.viewer} action={`/${p.org}/builds/${p.b.id}/restart`}>
+          <button class="btn primary" type="submit" data-action="restart">
+            Restart
+          </button>
+        </ActionForm>
+      ) : null}
+    </>
+  );
+}
+
+const Deps = ({ title, list, org }: { title: string; list: BuildDetail["dependsOn"]; org: string }) =>
+  list.length === 0 ? null : (
+    <div>
+      <h3>{title}</h3>
+      <table>
+        <tbody>
+          {list.map((d) => (
+            <tr>
+              <td>
+                <a href={`/${org}/builds/${d.id}`}>build {d.id}</a>
+              </td>
+              <td class="num">
+                <StatePill state={d.state} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+
+/** The end of the log as HTML: whole lines only while the build runs (the rest comes over SSE from `offset`). */
+async function logTail(
+  path: string,
+  finished: boolean,
+): Promise<{ html: string; offset: number; skipped: number }> {
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
+  let start = Math.max(0, size - LOG_TAIL_BYTES);
+  const chunks: Buffer[] = [];
+  for (let at = start; at < size; ) {
+    const chunk = await readLogFrom(path, at);
+    if (chunk.length === 0) break;
+    chunks.push(chunk);
+    at += chunk.length;
+  }
+  let buf = Buffer.concat(chunks);
+  if (start > 0) {
+    const nl = buf.indexOf(10);
+    buf = nl >= 0 ? buf.subarray(nl + 1) : Buffer.alloc(0);
+    start = size - buf.length;
+  }
+  const end = finished ? buf.length : buf.lastIndexOf(10) + 1;
+  return {
+    html: new AnsiHtml().lines(buf.subarray(0, end).toString("utf8")),
+    offset: start + end,
+    skipped: start,
+  };
+}
+
+export function buildPageRoutes(ctx: AppContext): Hono<WebEnv> {
+  const viewerMw = resolveViewer(ctx);
+  return new Hono<WebEnv>()
+    .get("/:org/builds/:id", viewerMw, async (c) => {
+      const { org, viewer, row, detail } = load(ctx, c);
+      const data: BuildResponse = { build: detail };
+      const live = unfinishedStates.includes(row.state);
+      const tail = await logTail(buildLogPath(ctx.paths.logs, row.id), !live);
+      const steer = maySteer(ctx, viewer, row.id);
+      const now = Date.now();
+      const attr = attrOf(detail, org.name);
+      const job = detail.jobs.find((j) => j.org === org.name);
+      return respond(c, data, ({ build: b }) => (
+        <Layout
+          title={`Build ${b.id}${attr ? ` · ${attr}` : ""}`}
+          viewer={viewer}
+          crumbs={[
+            { label: "Orgs", href: "/" },
+            { label: org.name, href: `/${org.name}` },
+            ...(job
+              ? [
+                  { label: job.branch, href: `/${org.name}/jobsets/${encodeURIComponent(job.branch)}` },
+                  {
+                    label: `evaluation #${job.evaluation}`,
+                    href: `/${org.name}/evaluations/${job.evaluation}`,
+                  },
+                ]
+              : []),
+            { label: `build ${b.id}` },
+          ]}
+        >
+          <PageHead
+            title={
+              <>
+                {attr ?? drvName(b.drvPath)} <span id="state">{<StatePill state={b.state} />}</span>
+              </>
+            }
+            sub={
+              <>
+                Build {b.id} · <code>{drvName(b.drvPath)}</code>
+              </>
+            }
+            actions={<BuildActions b={b} org={org.name} viewer={viewer} steer={steer} />}
+          />
+          <Card title="Details">
+            <div id="facts">
+              <BuildFacts b={b} org={org.name} now={now} />
+            </div>
+          </Card>
+          {b.dependsOn.length + b.dependents.length > 0 ? (
+            <Card title="Dependencies">
+              <div class="grid">
+                <Deps title="Waits for" list={b.dependsOn} org={org.name} />
+                <Deps title="Wanted by builds" list={b.dependents} org={org.name} />
+              </div>
+            </Card>
+          ) : null}
+          <Card
+            flush
+            title={
+              <div class="loghd">
+                <h2>Log</h2>
+                <span class="live" id="live">
+                  {live ? "● live" : ""}
+                </span>
+              </div>
+            }
+            tools={
+              <>
+                <button class="btn" type="button" id="jump-error">
+                  Jump to first error
+                </button>
+                <a class="btn" href={`/${org.name}/builds/${b.id}/log`}>
+                  Raw log
+                </a>
+              </>
+            }
+          >
+            {tail.skipped > 0 ? (
+              <div class="pager">{Math.round(tail.skipped / 1024)} KiB before this are in the raw log.</div>
+            ) : null}
+            <pre
+              class="log"
+              id="log"
+              data-events={live ? `/${org.name}/builds/${b.id}/events?offset=${tail.offset}` : undefined}
+            >
+              {/* Escaped by AnsiHtml (every byte of the log goes through escapeHtml); only its own spans are markup. */}
+              <LogHtml html={tail.html} />
+            </pre>
+            {!live && tail.html === "" ? <div class="empty">No log output.</div> : null}
+          </Card>
+        </Layout>
+      ));
+    })
+    .get("/:org/builds/:id/log", viewerMw, (c) => {
+      const { row } = load(ctx, c);
+      const path = buildLogPath(ctx.paths.logs, row.id);
+      c.header("content-type", "text/plain; charset=utf-8");
+      c.header("cache-control", "no-store");
+      c.header("x-content-type-options", "nosniff");
+      c.header("content-security-policy", "sandbox; default-src 'none'");
+      return stream(c, async (s) => {
+        let offset = 0;
+        for (;;) {
+          const chunk = await readLogFrom(path, offset);
+          if (chunk.length === 0) return;
+          await s.write(chunk);
+          offset += chunk.length;
+        }
+      });
+    })
+    .get("/:org/builds/:id/events", viewerMw, (c) => {
+      const { org, viewer, row } = load(ctx, c);
+      const path = buildLogPath(ctx.paths.logs, row.id);
+      const resume = c.req.header("last-event-id") ?? c.req.query("offset") ?? "0";
+      let offset = z.coerce.number().int().min(0).catch(0).parse(resume);
+      const steer = maySteer(ctx, viewer, row.id);
+      return streamSSE(c, async (s) => {
+        let aborted = false;
+        s.onAbort(() => {
+          aborted = true;
+        });
+        const ansi = new AnsiHtml();
+        let pending = Buffer.alloc(0);
+        let lastState = "";
+        await s.write("retry: 2000\n\n");
+        while (!aborted) {
+          const b = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
+          const finished = !unfinishedStates.includes(b.state);
+          const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}`;
+          // Log first: a finished build's last lines go out before the page is told it finished.
+          let chunk = await readLogFrom(path, offset);
+          while (chunk.length > 0) {
+            offset += chunk.length;
+            pending = Buffer.concat([pending, chunk]);
+            const nl = pending.lastIndexOf(10);
+            if (nl >= 0) {
+              const html = ansi.lines(pending.subarray(0, nl + 1).toString("utf8"));
+              pending = pending.subarray(nl + 1);
+              await s.writeSSE({ event: "log", data: html, id: String(offset - pending.length) });
+            }
+            chunk = await readLogFrom(path, offset);
+          }
+          if (finished && pending.length > 0) {
+            await s.writeSSE({
+              event: "log",
+              data: ansi.lines(pending.toString("utf8")),
+              id: String(offset),
+            });
+            pending = Buffer.alloc(0);
+          }
+          if (key !== lastState) {
+            lastState = key;
+            const now = Date.now();
+            await s.writeSSE({
+              event: "state",
+              data: JSON.stringify({
+                state: b.state,
+                pill: String(await (<StatePill state={b.state} />)),
+                facts: String(await (<BuildFacts b={b} org={org.name} now={now} />)),
+                actions: String(await (<BuildActions b={b} org={org.name} viewer={viewer} steer={steer} />)),
+              }),
+            });
+          }
+          if (finished) {
+            await s.writeSSE({ event: "done", data: b.state });
+            return;
+          }
+          await s.sleep(POLL_MS);
+        }
+      });
+    })
+    .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
+      const { org, viewer, row } = load(ctx, c);
+      if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
+      cancelBuild(ctx.db, row.id);
+      ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build cancel requested");
+      return c.redirect(`/${org.name}/builds/${row.id}`, 303);
+    })
+    .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), (c) => {
+      const { org, viewer, row } = load(ctx, c);
+      if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
+      restartBuild(ctx.db, row.id);
+      ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build restarted");
+      return c.redirect(`/${org.name}/builds/${row.id}`, 303);
+    });
+}
+
+/** Log HTML made by AnsiHtml, which escapes every character of the log itself. */
+const LogHtml = ({ html }: { html: string }) => raw(html);
+
+const forbidden = (id: number) =>
+  new ForbiddenError(
+    `you may not steer build ${id}: that needs the member role in an org whose evaluations want it`,
+  );
