@@ -16,6 +16,8 @@ declare -A need=(
   [nginx]=nginx-light
   [wrk]=wrk
   [hyperfine]=hyperfine
+  # the web pages' browser tests (playwright-core drives it)
+  [/usr/bin/chromium]=chromium
   # fuse-native's prebuilt addon links against libfuse 2
   [/usr/lib/x86_64-linux-gnu/libfuse.so.2]=libfuse2
 )
