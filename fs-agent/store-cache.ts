@@ -4,19 +4,16 @@
 // eviction (LRU by last access, high/low watermarks) runs in the background and never removes a pinned
 // path, a path in use (open files, an op in flight) or one being fetched.
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline, type Readable, Transform } from "node:stream";
-import { pipeline as pipelineAsync } from "node:stream/promises";
-import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { parseNixHash } from "../lib/hash.js";
 import type { NarListing, NarListingNode } from "../lib/nar-listing.js";
-import { removeReadOnlyTree, unpackNar } from "../lib/nar-unpack.js";
+import { removeReadOnlyTree } from "../lib/nar-unpack.js";
 import { type NarInfo, parseNarInfo, serializeNarInfo } from "../lib/narinfo.js";
 import { encodeNix32 } from "../lib/nix32.js";
 import { parseStorePathBasename } from "../lib/store-path.js";
 import { CacheIndex } from "./cache-index.js";
+import { OffThread } from "./off-thread.js";
 import { type CacheRemote, UntrustedPathError } from "./remote.js";
 
 /** The Storehouse has no such path (a 404 narinfo): ENOENT. */
@@ -87,6 +84,8 @@ const NARINFO_MEMO_LIMIT = 10_000;
 const LISTING_MEMO_LIMIT = 2_000;
 /** Keys of single files in the index and the maps; a store path basename never has a slash. */
 const FILE_KEY = "files/";
+const SUPPORTED_COMPRESSIONS = new Set(["none", "br", "gzip"]);
+const EMPTY_SHA256 = encodeNix32(createHash("sha256").digest());
 
 export class StoreCache {
   readonly storeDir: string;
@@ -107,6 +106,7 @@ export class StoreCache {
   readonly #dirtyAccess = new Map<string, number>();
   readonly #progress = new Map<string, { path: string; total: number; done: number; started: number }>();
   readonly #flushTimer: NodeJS.Timeout;
+  readonly #offThread = new OffThread();
   #used = 0;
   #reserved = 0;
   #gcRunning: Promise<void> | undefined;
@@ -245,24 +245,19 @@ export class StoreCache {
     const progress = { path: label, total: file.size, done: 0, started: Date.now() };
     this.#progress.set(key, progress);
     try {
-      const hash = createHash("sha256");
-      if (file.size === 0) await writeFile(tmp, "");
+      let got = { sha256: EMPTY_SHA256, size: 0 };
+      if (file.size === 0) await writeFile(tmp, "", { flag: "wx" });
       else {
         const body = await this.#remote.narRange(info, file.narOffset, file.size);
-        const tap = new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            hash.update(chunk);
-            progress.done += chunk.length;
-            cb(null, chunk);
-          },
+        body.on("data", (chunk: Buffer) => {
+          progress.done += chunk.length;
         });
-        await pipelineAsync(body, tap, createWriteStream(tmp, { flags: "wx" }));
+        got = await this.#offThread.writeFile(body, tmp);
       }
-      const got = encodeNix32(hash.digest());
-      if (progress.done !== file.size || got !== file.sha256) {
+      if (got.size !== file.size || got.sha256 !== file.sha256) {
         this.#counts.refused++;
         throw new UntrustedPathError(
-          `${label}: the bytes from the server are refused (sha256 ${got}, ${progress.done} bytes; the signed listing says ${file.sha256}, ${file.size})`,
+          `${label}: the bytes from the server are refused (sha256 ${got.sha256}, ${got.size} bytes; the signed listing says ${file.sha256}, ${file.size})`,
         );
       }
       await chmod(tmp, file.executable ? 0o555 : 0o444);
@@ -369,12 +364,21 @@ export class StoreCache {
     };
     this.#progress.set(basename, progress);
     try {
+      if (!SUPPORTED_COMPRESSIONS.has(info.compression)) {
+        throw new UntrustedPathError(
+          `Compression: ${info.compression} is not supported by the agent (none, br, gzip)`,
+        );
+      }
       const body = await this.#remote.nar(info);
       body.on("data", (chunk: Buffer) => {
         progress.done += chunk.length;
       });
-      await unpackNar(decompressed(info.compression, body), tmp, {
-        expect: { narHash: parseNixHash(info.narHash, "sha256").digest, narSize: info.narSize },
+      // Decompressing, hashing and unpacking happen on the worker thread; this one only moves bytes.
+      await this.#offThread.unpack(body, {
+        compression: info.compression,
+        target: tmp,
+        narHash: parseNixHash(info.narHash, "sha256").digest,
+        narSize: info.narSize,
       });
       await rename(tmp, target);
     } catch (err) {
@@ -549,27 +553,8 @@ export class StoreCache {
   async close(): Promise<void> {
     clearInterval(this.#flushTimer);
     await this.#gcRunning;
+    await this.#offThread.close();
     this.flushAccessTimes();
     this.#index.close();
   }
-}
-
-/** The NAR bytes of a NAR file: zlib's async streams decompress on the thread pool, off the event loop. */
-function decompressed(compression: string, body: Readable): Readable {
-  const z =
-    compression === "none"
-      ? undefined
-      : compression === "br"
-        ? createBrotliDecompress()
-        : compression === "gzip"
-          ? createGunzip()
-          : null;
-  if (z === null) {
-    body.destroy();
-    throw new UntrustedPathError(
-      `Compression: ${compression} is not supported by the agent (none, br, gzip)`,
-    );
-  }
-  if (!z) return body;
-  return pipeline(body, z, () => {});
 }
