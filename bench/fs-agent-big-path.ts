@@ -67,7 +67,9 @@ async function main(): Promise<void> {
     ]);
     readFileSync(client.realPath(file));
     const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    console.log(`  nix-store -r (stock Nix): ${ms.toFixed(0)} ms, ${mib(info.fileSize ?? info.narSize)} fetched`);
+    console.log(
+      `  nix-store -r (stock Nix): ${ms.toFixed(0)} ms, ${mib(info.fileSize ?? info.narSize)} fetched`,
+    );
   } finally {
     await forceUnmount(mnt);
     await server.stop();
