@@ -9,7 +9,7 @@ import { terminalPrompter } from "../init/prompter.js";
 import { ensureGitignore, writePackage } from "../init/scaffold.js";
 import { resolveSource } from "../init/source.js";
 import { findTemplate } from "../init/templates/index.js";
-import { findGitRoot, isNixexprsCheckout, listPackages } from "../local/checkout.js";
+import { findGitRoot, isNixexprsCheckout, listPackages, listPackagesWithDefault } from "../local/checkout.js";
 import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";
 
 export interface InitOptions extends InitFlags {
@@ -55,10 +55,11 @@ export async function init(cmd: Command, opts: InitOptions): Promise<void> {
     );
   }
   const existing = await listPackages(root);
+  const packages = await listPackagesWithDefault(root);
   const prompter = opts.yes ? null : await terminalPrompter();
   let decided: Decided;
   try {
-    decided = await decideAnswers(opts, { cwd, root, existing, prompter });
+    decided = await decideAnswers(opts, { cwd, root, existing, packages, prompter });
   } catch (err) {
     // Ctrl-C (or Ctrl-D) at a question: nothing was written.
     if ((err as Error).name === "ExitPromptError") throw new CliError("cancelled: nothing was written");

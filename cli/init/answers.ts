@@ -66,12 +66,13 @@ const usage = (message: string) => new CliError(message, exitCodes.usage);
 
 export async function decideAnswers(
   flags: InitFlags,
-  ctx: { cwd: string; root: string; existing: string[]; prompter: Prompter | null },
+  ctx: { cwd: string; root: string; existing: string[]; packages: string[]; prompter: Prompter | null },
 ): Promise<Decided> {
   const ask = flags.yes ? null : ctx.prompter;
 
   // Name: validated exactly as the push gate validates package directories.
-  const nameCheck = (v: string): string | true => packageNameProblems(v.trim(), ctx.existing)[0] ?? true;
+  const nameCheck = (v: string): string | true =>
+    packageNameProblems(v.trim(), ctx.existing, ctx.packages)[0] ?? true;
   let name: string;
   if (flags.name !== undefined) {
     const bad = nameCheck(flags.name);

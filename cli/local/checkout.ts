@@ -1,5 +1,5 @@
 // The nixexprs checkout a local command runs in: its root, its packages, and its cache directory.
-import { mkdir, readdir, stat } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { CliError } from "../output.js";
@@ -29,6 +29,12 @@ export async function requireCheckout(cwd: string): Promise<Checkout> {
   }
   const cacheDir = join(root, CACHE_DIR_NAME);
   await mkdir(cacheDir, { recursive: true });
+  // Ignored by git from inside, so `git add -A` never takes the cache, whatever the repo's .gitignore says.
+  await writeFile(join(cacheDir, ".gitignore"), "# flox's local cache: never committed\n*\n", {
+    flag: "wx",
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "EEXIST") throw err;
+  });
   return { root, cacheDir };
 }
 
@@ -39,6 +45,20 @@ export async function listPackages(root: string): Promise<string[]> {
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort();
+}
+
+/** The package directories under ROOT/pkgs that hold a default.nix already. */
+export async function listPackagesWithDefault(root: string): Promise<string[]> {
+  const names = await listPackages(root);
+  const has = await Promise.all(
+    names.map((n) =>
+      stat(join(root, "pkgs", n, "default.nix")).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return names.filter((_, i) => has[i]);
 }
 
 /** Whether `root` looks like a nixexprs checkout: a pkgs/ directory, or a remote named …/nixexprs.git. */
