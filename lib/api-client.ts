@@ -226,7 +226,12 @@ export class ApiClient {
   }
 
   async listBuilders(): Promise<Builder[]> {
-    return (await this.#request("GET", "/builders", BuildersResponse)).builders;
+    return (await this.builders()).builders;
+  }
+
+  /** The builders and the queue (how many builds wait and run, over every org). */
+  async builders(): Promise<BuildersResponse> {
+    return this.#request("GET", "/builders", BuildersResponse);
   }
 
   /**

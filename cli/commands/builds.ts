@@ -175,8 +175,8 @@ export async function bump(cmd: Command, idText: string, opts: { priority?: stri
 
 export async function listBuilders(cmd: Command): Promise<void> {
   const { client, json } = await connect(cmd);
-  const builders = await client.listBuilders();
-  emit(json, { builders }, () =>
+  const { builders, queue } = await client.builders();
+  emit(json, { builders, queue }, () => {
     printTable(
       ["builder", "connected", "systems", "features", "jobs", "running", "last seen"],
       builders.map((b) => [
@@ -184,11 +184,15 @@ export async function listBuilders(cmd: Command): Promise<void> {
         b.connected ? "yes" : dim("no"),
         b.systems.join(","),
         b.features.join(","),
-        `${b.running.length}/${b.maxJobs}`,
-        b.running.map((r) => `#${r.build} ${drvName(r.drvPath)}`).join(", "),
+        `${b.running.length + b.otherRunning}/${b.maxJobs}`,
+        [
+          ...b.running.map((r) => `#${r.build} ${drvName(r.drvPath)}`),
+          ...(b.otherRunning ? [dim(`${b.otherRunning} of other orgs`)] : []),
+        ].join(", "),
         shortTime(b.lastSeen),
       ]),
       "no builder has called in yet (start one: flox builder --help)",
-    ),
-  );
+    );
+    process.stdout.write(`queue: ${queue.queued} waiting, ${queue.running} building\n`);
+  });
 }

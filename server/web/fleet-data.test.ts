@@ -14,6 +14,7 @@ import {
   type BuilderProcess,
   latestEvaluationId,
   queryDb,
+  runFlox,
   serverSystem,
   startBuilderProcess,
   waitFor,
@@ -167,6 +168,13 @@ test("builders: a running build of an org the asker cannot read is counted, not 
   );
   assert.is(insider.queue.running, figures.find((f) => f.state === "running")?.n ?? 0);
   assert.is(insider.queue.queued, figures.find((f) => f.state === "queued")?.n ?? 0);
+
+  // `flox builders` says the same: the other org's build only counted, and the queue.
+  const cli = await runFlox(srv.url, tok("acme-reader"), tmp, ["builders"]);
+  assert.is(cli.exitCode, 0, cli.stderr);
+  assert.match(cli.stdout, /1 of other orgs/);
+  assert.not.match(cli.stdout, /slow-secret-thing/);
+  assert.match(cli.stdout, new RegExp(`queue: ${outsider.queue.queued} waiting, \\d+ building`));
 
   const cancel = await srv.api("POST", `/api/v1/builds/${slow.id}/cancel`, undefined, tok("secret-member"));
   assert.is(cancel.status, 200, JSON.stringify(cancel.body));
