@@ -16,6 +16,8 @@ declare -A need=(
   [nginx]=nginx-light
   [wrk]=wrk
   [hyperfine]=hyperfine
+  # tests drive flox init's questions on a real terminal
+  [tmux]=tmux
   # the web pages' browser tests (playwright-core drives it)
   [/usr/bin/chromium]=chromium
   # fuse-native's prebuilt addon links against libfuse 2
