@@ -116,3 +116,20 @@ export const RolloutBar: FC<{ counts: RolloutCount[]; live: number | null }> = (
     </div>
   );
 };
+
+/** Rows a list page shows before "N older … not shown" (the JSON twin has them all). */
+export const PAGE_ROWS = 100;
+
+/** The newest `PAGE_ROWS` of an oldest-first list, newest first, and how many were left out. */
+export function newestFirst<T>(oldestFirst: readonly T[], rows = PAGE_ROWS): { shown: T[]; hidden: number } {
+  const shown = oldestFirst.slice(-rows).reverse();
+  return { shown, hidden: oldestFirst.length - shown.length };
+}
+
+/** The line under a capped table: how many older rows there are and where to see them all. */
+export const OlderRows: FC<{ hidden: number; what: string; hint: string }> = ({ hidden, what, hint }) =>
+  hidden > 0 ? (
+    <div class="pager">
+      {plural(hidden, `older ${what}`, `older ${what}s`)} not shown: {hint}
+    </div>
+  ) : null;

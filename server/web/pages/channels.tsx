@@ -7,7 +7,7 @@ import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { commitInfo } from "../commits.js";
 import { Card, CopyLine, StatePill, shortSha, Time } from "../components.js";
-import { ChangeChips, plural, storeName } from "../fleet-components.js";
+import { ChangeChips, newestFirst, OlderRows, plural, storeName } from "../fleet-components.js";
 import { type ChannelPageData, channelData, orgChannelsData } from "../fleet-data.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
@@ -117,7 +117,7 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       const commits = await commitInfo(
         ctx.paths.repos,
         org.name,
-        data.history.map((p) => p.commitSha),
+        newestFirst(data.history).shown.map((p) => p.commitSha),
       );
       const now = Date.now();
       return respond(c, data, ({ channel, history }) => {
@@ -222,48 +222,55 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
                   package built.
                 </div>
               ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Evaluation</th>
-                      <th>Commit</th>
-                      <th>Why</th>
-                      <th>What changed</th>
-                      <th class="num">When</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {[...history].reverse().map((p) => {
-                      const commit = commits.get(p.commitSha);
-                      return (
-                        <tr data-point={String(p.id)} data-evaluation={String(p.evaluation)}>
-                          <td class="nowrap">
-                            <a href={`/${org.name}/evaluations/${p.evaluation}`}>#{p.evaluation}</a>
-                            {p.id === cur?.id ? (
-                              <>
-                                {" "}
-                                <StatePill state="succeeded" label="current" />
-                              </>
-                            ) : null}
-                          </td>
-                          <td class="trunc w-commit">
-                            <code>{shortSha(p.commitSha)}</code>{" "}
-                            {commit ? <span>{commit.subject}</span> : null}
-                          </td>
-                          <td class="nowrap">
-                            {p.reason === "pinned" ? `pinned by ${p.actor ?? "?"}` : "CI advanced it"}
-                          </td>
-                          <td>
-                            <ChangeChips changes={p.changes} />
-                          </td>
-                          <td class="num nowrap">
-                            <Time at={p.createdAt} now={now} />
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
+                <>
+                  <table>
+                    <thead>
+                      <tr>
+                        <th>Evaluation</th>
+                        <th>Commit</th>
+                        <th>Why</th>
+                        <th>What changed</th>
+                        <th class="num">When</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {newestFirst(history).shown.map((p) => {
+                        const commit = commits.get(p.commitSha);
+                        return (
+                          <tr data-point={String(p.id)} data-evaluation={String(p.evaluation)}>
+                            <td class="nowrap">
+                              <a href={`/${org.name}/evaluations/${p.evaluation}`}>#{p.evaluation}</a>
+                              {p.id === cur?.id ? (
+                                <>
+                                  {" "}
+                                  <StatePill state="succeeded" label="current" />
+                                </>
+                              ) : null}
+                            </td>
+                            <td class="trunc w-commit">
+                              <code>{shortSha(p.commitSha)}</code>{" "}
+                              {commit ? <span>{commit.subject}</span> : null}
+                            </td>
+                            <td class="nowrap">
+                              {p.reason === "pinned" ? `pinned by ${p.actor ?? "?"}` : "CI advanced it"}
+                            </td>
+                            <td>
+                              <ChangeChips changes={p.changes} />
+                            </td>
+                            <td class="num nowrap">
+                              <Time at={p.createdAt} now={now} />
+                            </td>
+                          </tr>
+                        );
+                      })}
+                    </tbody>
+                  </table>
+                  <OlderRows
+                    hidden={newestFirst(history).hidden}
+                    what="move"
+                    hint={`flox channel history ${channel.name} lists every one`}
+                  />
+                </>
               )}
             </Card>
             <Card title={`Packages (${attrs.length})`} id="packages" flush>

@@ -24,7 +24,15 @@ import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { Card, CsrfField, StatePill, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
-import { ChangeChips, plural, RolloutBar, shortStorePath, storeName } from "../fleet-components.js";
+import {
+  ChangeChips,
+  newestFirst,
+  OlderRows,
+  plural,
+  RolloutBar,
+  shortStorePath,
+  storeName,
+} from "../fleet-components.js";
 import { orgProfilesData, type ProfilePageData, profileData } from "../fleet-data.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond, wantsJson } from "../negotiate.js";
@@ -319,44 +327,51 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
                   makes the first.
                 </div>
               ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Generation</th>
-                      <th>What changed</th>
-                      <th>Why</th>
-                      <th class="num">When</th>
-                      {canRollback ? <th /> : null}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {[...d.generations].reverse().map((g) => (
-                      <tr data-generation={String(g.number)} data-live={g.live ? "1" : "0"}>
-                        <td class="nowrap">
-                          <strong>#{g.number}</strong>{" "}
-                          {g.live ? <StatePill state="succeeded" label="live" /> : null}
-                          <div class="mono small muted trunc w-path" title={g.storePath}>
-                            {shortStorePath(g.storePath)}
-                          </div>
-                        </td>
-                        <td>
-                          <ChangeChips changes={g.changes} />
-                        </td>
-                        <td>
-                          <Why e={g.madeBy} />
-                        </td>
-                        <td class="num nowrap">
-                          <Time at={g.createdAt} now={now} />
-                        </td>
-                        {canRollback ? (
-                          <td class="num">
-                            {g.live ? null : <RollbackButton viewer={viewer} href={href} to={g.number} />}
-                          </td>
-                        ) : null}
+                <>
+                  <table>
+                    <thead>
+                      <tr>
+                        <th>Generation</th>
+                        <th>What changed</th>
+                        <th>Why</th>
+                        <th class="num">When</th>
+                        {canRollback ? <th /> : null}
                       </tr>
-                    ))}
-                  </tbody>
-                </table>
+                    </thead>
+                    <tbody>
+                      {newestFirst(d.generations).shown.map((g) => (
+                        <tr data-generation={String(g.number)} data-live={g.live ? "1" : "0"}>
+                          <td class="nowrap">
+                            <strong>#{g.number}</strong>{" "}
+                            {g.live ? <StatePill state="succeeded" label="live" /> : null}
+                            <div class="mono small muted trunc w-path" title={g.storePath}>
+                              {shortStorePath(g.storePath)}
+                            </div>
+                          </td>
+                          <td>
+                            <ChangeChips changes={g.changes} />
+                          </td>
+                          <td>
+                            <Why e={g.madeBy} />
+                          </td>
+                          <td class="num nowrap">
+                            <Time at={g.createdAt} now={now} />
+                          </td>
+                          {canRollback ? (
+                            <td class="num">
+                              {g.live ? null : <RollbackButton viewer={viewer} href={href} to={g.number} />}
+                            </td>
+                          ) : null}
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                  <OlderRows
+                    hidden={newestFirst(d.generations).hidden}
+                    what="generation"
+                    hint={`flox profile generations ${org.name}/${d.profile.name} lists every one`}
+                  />
+                </>
               )}
             </Card>
             <Card title={`Packages in generation ${live ?? "—"}`} id="entries" flush>
@@ -392,7 +407,7 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
             <Card title="Activity" id="activity" flush>
               <table>
                 <tbody>
-                  {[...d.events].reverse().map((e) => (
+                  {newestFirst(d.events).shown.map((e) => (
                     <tr data-action={e.action}>
                       <td class="nowrap">
                         <StatePill
@@ -415,6 +430,11 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
                   ))}
                 </tbody>
               </table>
+              <OlderRows
+                hidden={newestFirst(d.events).hidden}
+                what="change"
+                hint={`flox profile generations ${org.name}/${d.profile.name} --json has them all`}
+              />
             </Card>
           </Layout>
         );
