@@ -219,4 +219,11 @@ for (const [i, [name]] of cases.entries()) {
     `${name.padEnd(46)} median ${pct(ts, 50).toFixed(1).padStart(6)} ms  p95 ${pct(ts, 95).toFixed(1).padStart(6)} ms  ${((bytes[i] ?? 0) / 1024).toFixed(0).padStart(6)} KiB`,
   );
 }
-t.cleanup();
+if (process.env.FLOX_BENCH_SERVE) {
+  // Look at the seeded pages in a browser: FLOX_BENCH_SERVE=8099 node dist/bench/eval-page-render.js
+  const { serve } = await import("@hono/node-server");
+  serve({ fetch: t.app.fetch, port: Number(process.env.FLOX_BENCH_SERVE), hostname: "127.0.0.1" });
+  console.log(
+    `serving http://127.0.0.1:${process.env.FLOX_BENCH_SERVE}/acme/evaluations/${evalId} (token ${t.adminToken})`,
+  );
+} else t.cleanup();

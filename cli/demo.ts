@@ -279,10 +279,16 @@ async function main(): Promise<void> {
   if (refused.exitCode === 0) throw new Error("the broken package got through the push gate");
 
   const publicKey = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
+  const latestBuild = Math.max(0, ...jobs.map((j) => j.build.id));
   step("flox is up");
   process.stdout.write(
     [
       `  server       ${server.url}`,
+      `  web pages    ${server.url}/login   (log in with the member token below)`,
+      `    org home   ${server.url}/demo`,
+      `    jobset     ${server.url}/demo/jobsets/main`,
+      `    evaluation ${server.url}/demo/evaluations/${evaluation}`,
+      ...(latestBuild ? [`    a build    ${server.url}/demo/builds/${latestBuild}`] : []),
       `  git repo     ${repoUrl}   (clone with: git clone http://x:${created.secret}@${repoUrl.slice(7)})`,
       `  evaluation   ${server.url}/api/v1/evaluations/${evaluation}`,
       `  binary cache ${server.url}/cache   (trusted-public-keys = ${publicKey})`,
