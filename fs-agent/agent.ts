@@ -98,6 +98,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       beforeSwitch: profiles.beforeSwitch,
       afterSwitch: profiles.afterSwitch,
       caughtUp: profiles.caughtUp,
+      unsubscribed: profiles.unsubscribed,
     }).catch((err) => {
       log(`sync: stopped: ${(err as Error).message}`);
       return 1;

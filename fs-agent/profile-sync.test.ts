@@ -388,19 +388,33 @@ test("flox agent status --json shows a slow fetch in flight; flox watch prints i
   assert.equal(s.cache.inFlight, []);
 });
 
-test("a profile no longer followed is unpinned after the grace, at the next connect; following it again pins it", async () => {
+test("a profile no longer followed is unpinned after the grace, told live or at the next connect; following it again pins it", async () => {
   const live = linked();
   assert.ok(live);
   const reason = `profile:acme/dev@${live.generation}`;
   assert.ok(pins(reason).length > 0);
-  assert.is((await flox(["unsubscribe", "acme/dev"], machineToken)).exitCode, 0);
+  // While connected: the stream says so at once.
   await agent?.stop();
   await runAgent(["--unpin-grace", "1"]);
+  await waitFor("caught up", () => /caught up/.test(agent?.stderr() ?? ""), { timeoutMs: 15_000 });
+  assert.is((await flox(["unsubscribe", "acme/dev"], machineToken)).exitCode, 0);
   await waitFor(`${reason} unpinned`, () => pins(reason).length === 0, {
     timeoutMs: 15_000,
     explain: () => agent?.stderr() ?? "",
   });
+  assert.match(agent?.stderr() ?? "", /acme\/dev: no longer followed/);
+  assert.not.match(agent?.stderr() ?? "", /reconnecting/, "no reconnect was needed");
   assert.equal(linked(), live, "the links stay as they are");
+  // While away: at the next connect.
+  assert.is((await flox(["subscribe", "acme/dev"], machineToken)).exitCode, 0);
+  await waitFor(`${reason} pinned again`, () => pins(reason).length > 0, { timeoutMs: 15_000 });
+  await agent?.stop();
+  assert.is((await flox(["unsubscribe", "acme/dev"], machineToken)).exitCode, 0);
+  await runAgent(["--unpin-grace", "1"]);
+  await waitFor(`${reason} unpinned at connect`, () => pins(reason).length === 0, {
+    timeoutMs: 15_000,
+    explain: () => agent?.stderr() ?? "",
+  });
   assert.is((await flox(["subscribe", "acme/dev"], machineToken)).exitCode, 0);
   await agent?.stop();
   await runAgent();

@@ -64,13 +64,22 @@ export class ProfileKeeper {
   /** After a (re)connect: the generations of profiles no longer followed are unpinned after the grace too. */
   caughtUp = (followed: string[]): void => {
     const keep = new Set(followed);
+    this.#dropPins((profile) => !keep.has(profile));
+  };
+
+  /** Told on the live stream: unpinned after the grace, as at a switch. */
+  unsubscribed = (profile: string): void => {
+    this.#dropPins((p) => p === profile);
+  };
+
+  #dropPins(drop: (profile: string) => boolean): void {
     for (const reason of this.#cache.pinReasons()) {
       const m = /^profile:(.+)@[0-9]+$/.exec(reason);
-      if (!m?.[1] || keep.has(m[1])) continue;
+      if (!m?.[1] || !drop(m[1])) continue;
       this.current.delete(m[1]);
       this.#unpinLater(reason, "the unsubscribe");
     }
-  };
+  }
 
   #unpinLater(reason: string, why: string): void {
     if (this.#unpins.has(reason)) return;

@@ -852,7 +852,17 @@ export const ChannelChange = z.object({
 });
 export type ChannelChange = z.infer<typeof ChannelChange>;
 
-export const MachineEvent = z.discriminatedUnion("kind", [ProfileChange, ChannelChange]);
+/** Sent (without an id) on a live stream when the machine stops following a profile or channel. */
+export const Unsubscribed = z.object({
+  kind: z.literal("unsubscribed"),
+  id: z.null(),
+  /** `acme/dev` or `acme/B`: the profile or channel no longer followed. */
+  name: z.string(),
+  of: z.enum(["profile", "channel"]),
+});
+export type Unsubscribed = z.infer<typeof Unsubscribed>;
+
+export const MachineEvent = z.discriminatedUnion("kind", [ProfileChange, ChannelChange, Unsubscribed]);
 export type MachineEvent = z.infer<typeof MachineEvent>;
 
 /** `event: ready`: the missed events and the snapshots were sent; what follows is live. */

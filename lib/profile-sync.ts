@@ -8,7 +8,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ApiClient, ApiError } from "./api-client.js";
-import { ChannelChange, ProfileChange, type ReportBody } from "./api-schemas.js";
+import { ChannelChange, ProfileChange, type ReportBody, Unsubscribed } from "./api-schemas.js";
 import { switchProfile } from "./profile-links.js";
 import { readSse } from "./sse.js";
 
@@ -31,6 +31,8 @@ export interface SyncOptions {
   afterSwitch?: (e: LiveGeneration) => Promise<void> | void;
   /** At each `ready`: the profiles this machine follows now (a snapshot comes for each), e.g. to drop the others'. */
   caughtUp?: (profiles: string[]) => void;
+  /** While connected: the machine stopped following this profile (its links stay; the agent unpins). */
+  unsubscribed?: (profile: string) => void;
 }
 
 export interface LiveGeneration {
@@ -180,6 +182,18 @@ export async function runSync(o: SyncOptions): Promise<number> {
               );
             }
             if (caughtUp) persist();
+          } else if (item.event === "unsubscribed") {
+            const e = Unsubscribed.parse(JSON.parse(item.data));
+            log(
+              `${e.name}: no longer followed${e.of === "profile" ? ` (${dir}/${e.name} left as it is)` : ""}`,
+            );
+            if (e.of === "profile") {
+              // A switch still waiting for its jitter is for a profile nobody wants here any more.
+              clearTimeout(waiting.get(e.name));
+              waiting.delete(e.name);
+              pending.delete(e.name);
+              o.unsubscribed?.(e.name);
+            }
           } else if (item.event === "ready") {
             caughtUp = true;
             o.caughtUp?.([...pending.keys()]);

@@ -2,7 +2,7 @@
 // code append to it inside the transaction that makes the change, so a change and its event commit together:
 // a machine that resumes from an id misses nothing, and never hears of a change that was rolled back.
 import { and, asc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
-import type { ChannelChange, ProfileChange } from "../../lib/api-schemas.js";
+import type { ChannelChange, ProfileChange, Unsubscribed } from "../../lib/api-schemas.js";
 import type { Db, Tx } from "../db/open.js";
 import { changeEvents, jobsets, orgs, profileSchedules, profiles, subscriptions } from "../db/schema.js";
 
@@ -76,7 +76,7 @@ function channelLabel(org: string, branch: string): string {
 /** An event as streams send it, with the subscription it belongs to (`profile:ID` or `channel:ID`). */
 export interface FeedEvent {
   key: string;
-  event: ProfileChange | ChannelChange;
+  event: ProfileChange | ChannelChange | Unsubscribed;
   /** `event` as JSON, made once for all the streams that send it. */
   data?: string;
 }

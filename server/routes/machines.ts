@@ -169,8 +169,9 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
         });
         stream.onAbort(stop);
         let keys = new Set<string>();
-        // Snapshots already sent, by subscription: a subscription added later gets its own at once.
-        const known = new Set<string>();
+        // Snapshots already sent, by subscription: a subscription added later gets its own at once, and one
+        // removed is told at once (the agent unpins what it kept for it).
+        const known = new Map<string, { of: "profile" | "channel"; name: string }>();
         /** What to send now, gathered in one synchronous stretch so that no transaction lands in between. */
         const collect = (): FeedEvent[] => {
           const out: FeedEvent[] = [];
@@ -187,9 +188,13 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
             for (const s of subs) {
               if (known.has(s.key)) continue;
               out.push({ key: s.key, event: snapshotOf(db, s) });
-              known.add(s.key);
+              known.set(s.key, { of: s.kind, name: s.name });
             }
-            for (const k of known) if (!keys.has(k)) known.delete(k);
+            for (const [k, { of, name }] of known) {
+              if (keys.has(k)) continue;
+              known.delete(k);
+              out.push({ key: k, event: { kind: "unsubscribed", id: null, of, name } });
+            }
           }
           for (const events of handed) {
             for (const fe of events) {
