@@ -1,0 +1,143 @@
+// The newcomer's whole path against a real server and builder: flox init --org in an empty directory,
+// flox init of a shell package, flox check, flox build here, a plain git push, built by the builder and
+// in the channel at the very output path the local build made; then flox build --remote of an
+// uncommitted change.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { ensureCompiledHooks, gitIn } from "../../hooks/test-repos.js";
+import {
+  type BuilderProcess,
+  type FloxRun,
+  latestEvaluationId,
+  runFlox,
+  serverSystem,
+  startBuilderProcess,
+  waitFor,
+  waitForChannelAt,
+} from "../../server/testing/ci-harness.js";
+import { startTestServer, type TestServer } from "../../server/testing/test-server.js";
+
+let srv: TestServer;
+let builder: BuilderProcess;
+let tmp: string;
+
+test.before(async () => {
+  await ensureCompiledHooks();
+  tmp = await mkdtemp(join(tmpdir(), "flox-init-e2e-"));
+  srv = await startTestServer();
+  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
+  assert.is(t.status, 201);
+  builder = startBuilderProcess(srv, {
+    name: "b1",
+    token: t.body.secret,
+    store: join(tmp, "store-b1"),
+    system: await serverSystem(srv.dataDir),
+  });
+});
+
+test.after(async () => {
+  await builder?.stop();
+  await srv?.stop();
+  if (tmp) {
+    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+/** The real CLI in `cwd`, with the admin token in the environment. */
+async function flox(cwd: string, args: string[]): Promise<FloxRun> {
+  const before = process.cwd();
+  process.chdir(cwd);
+  try {
+    return await runFlox(srv.url, srv.adminToken, join(tmp, "config"), args);
+  } finally {
+    process.chdir(before);
+  }
+}
+
+function ok(r: FloxRun, what: string): FloxRun {
+  assert.is(r.exitCode, 0, `${what}\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+test("init --org, init a package, check, build here, push: built by the builder, in the channel at the same path", async () => {
+  const dir = join(tmp, "acme");
+  await mkdir(dir);
+  const cloned = ok(await flox(dir, ["init", "--org", "acme"]), "flox init --org acme");
+  assert.match(
+    cloned.stdout,
+    `cloned ${srv.url}/acme/nixexprs.git into ${dir} (created the org acme) (a new, empty repo)`,
+  );
+  assert.match(
+    await readFile(join(dir, "README.md"), "utf8"),
+    `nix-channel --add ${srv.url}/channels/acme acme`,
+  );
+  assert.match(await readFile(join(dir, ".gitignore"), "utf8"), "/.flox/");
+  assert.is(
+    await gitIn(dir, "remote", "get-url", "origin"),
+    `${srv.url}/acme/nixexprs.git`,
+    "no token in the URL",
+  );
+  const again = await flox(dir, ["init", "--org", "acme"]);
+  assert.is(again.exitCode, 1);
+  assert.match(again.stderr, "is not empty");
+
+  ok(await flox(dir, ["init", "--name", "hello", "--template", "shell", "--yes"]), "flox init --name hello");
+  assert.match(ok(await flox(dir, ["check"]), "flox check").stdout, "ok: 1 package evaluates (hello)");
+  const local = JSON.parse(ok(await flox(dir, ["build", "hello", "--json"]), "flox build hello").stdout) as {
+    outputs: { out: string };
+  };
+
+  await gitIn(dir, "add", "-A");
+  await gitIn(dir, "commit", "-q", "-m", "hello: new package");
+  // Plain git: the clone keeps its credentials (http.<url>.extraHeader), as a token in a clone URL would.
+  const pushed = await execa("git", ["push", "-q", "origin", "main"], { cwd: dir, reject: false });
+  assert.is(pushed.exitCode, 0, String(pushed.stderr));
+  assert.match(String(pushed.stderr), "checked refs/heads/main: 1 package evaluates");
+
+  const evaluation = await latestEvaluationId(srv, "acme");
+  await waitForChannelAt(srv, "acme", evaluation, () => builder.log());
+  const channel = (await srv.api("GET", "/api/v1/channels/acme")).body.channel;
+  assert.equal(channel.packages, { hello: local.outputs.out }, "the server built what flox build made here");
+  const builds = (await srv.api("GET", "/api/v1/builds")).body.builds as {
+    state: string;
+    builder: string;
+    drvPath: string;
+  }[];
+  const built = builds
+    .filter((b) => b.drvPath.endsWith("-hello-0.1.0.drv"))
+    .map((b) => ({ state: b.state, builder: b.builder }));
+  assert.equal(built, [{ state: "succeeded", builder: "b1" }]);
+});
+
+test("flox build --remote builds the uncommitted work tree on the server's builder, leaving the branch alone", async () => {
+  const dir = join(tmp, "acme");
+  const head = await gitIn(dir, "rev-parse", "HEAD");
+  await writeFile(
+    join(dir, "pkgs", "hello", "src", "hello.sh"),
+    '#!/bin/sh\necho "changed, not committed"\n',
+  );
+  const r = ok(await flox(dir, ["build", "hello", "--remote"]), "flox build hello --remote");
+  assert.match(r.stdout, "built on the server: hello (branch flox-build/hello");
+  assert.match(r.stderr, "CI passed");
+  assert.is(await gitIn(dir, "rev-parse", "HEAD"), head, "HEAD did not move");
+  assert.match(await gitIn(dir, "status", "--porcelain"), "M pkgs/hello/src/hello.sh");
+  // The branch's channel moves once the publisher sees the green evaluation (at most a few seconds later).
+  const channel = await waitFor(
+    "channel acme/flox-build/hello",
+    async () => {
+      const c = (await srv.api("GET", `/api/v1/channels/acme/${encodeURIComponent("flox-build/hello")}`)).body
+        .channel;
+      return c?.packages?.hello ? c : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
+  const main = (await srv.api("GET", "/api/v1/channels/acme")).body.channel;
+  assert.is.not(channel.packages.hello, main.packages.hello, "a different script, a different output");
+});
+
+test.run();
