@@ -44,4 +44,22 @@ document.addEventListener("click", function (ev) {
   es.onerror = function () { if (live) live.textContent = "reconnecting…"; };
   es.onopen = function () { if (live) live.textContent = "● live"; };
 })();
+// Live parts of a page (the profile page's rollout): [data-live-url] is an event stream of "fragments" events,
+// {version, html: {id: escaped HTML}}, each put in place by id.
+(function () {
+  var root = document.querySelector("[data-live-url]");
+  if (!root || typeof EventSource === "undefined") return;
+  var es = new EventSource(root.getAttribute("data-live-url"));
+  var state = document.getElementById("live-state");
+  es.addEventListener("fragments", function (ev) {
+    var d = JSON.parse(ev.data);
+    Object.keys(d.html).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.innerHTML = d.html[id];
+    });
+    root.setAttribute("data-live-version", d.version);
+  });
+  es.onopen = function () { if (state) state.textContent = "● live"; };
+  es.onerror = function () { if (state) state.textContent = "reconnecting…"; };
+})();
 `;

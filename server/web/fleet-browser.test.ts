@@ -1,7 +1,8 @@
 /**
  * The fleet pages in a real Chromium (playwright-core): a member rolls a profile back with the button and sees the
  * generation change on the page and in the API; a reader sees no button and a POST forged from the page is
- * refused; the channel page's copy button; screenshots of every fleet page under test-output/screenshots/.
+ * refused; the rollout and live generation update on an open page as machines report and rollbacks happen
+ * elsewhere; the channel page's copy button; screenshots of every fleet page under test-output/screenshots/.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -72,6 +73,33 @@ test("a reader sees no rollback button; a POST forged from the page is refused",
   assert.equal(statuses, [403, 403]);
   assert.is(await live(), 2, "nothing moved");
   await browser.screenshot(page, "fleet-profile-reader");
+
+  // Live, without reloading: db-1 reports generation 2, then alice rolls back elsewhere.
+  await page.evaluate(() => {
+    (globalThis as unknown as { stillHere: boolean }).stillHere = true;
+  });
+  await page.waitForSelector("#live-state:has-text('live')");
+  const report = await w.srv.api(
+    "POST",
+    "/api/v1/machines/me/reports",
+    { profile: "acme/dev", generation: 2, status: "ok" },
+    w.tok("db-1"),
+  );
+  assert.is(report.status, 204);
+  await page.waitForSelector("#rollout-body [data-generation='2'][data-machines='3']");
+  assert.is(await page.getAttribute("#on-live", "data-on-live"), "3");
+  const back = await w.srv.api("POST", "/api/v1/profiles/acme/dev/rollback", { to: 1 }, w.tok("alice"));
+  assert.is(back.status, 200, JSON.stringify(back.body));
+  await page.waitForSelector("#live-generation[data-live='1']");
+  assert.is(await page.textContent("#head-sub"), "generation 1 is live · 1 package · 2 generations");
+  assert.is(await page.locator("#activity-body tr[data-action='rollback']").count(), 3);
+  assert.ok(
+    await page.evaluate(() => (globalThis as unknown as { stillHere?: boolean }).stillHere === true),
+    "the same page, never reloaded",
+  );
+  await browser.screenshot(page, "fleet-profile-live");
+  const forward = await w.srv.api("POST", "/api/v1/profiles/acme/dev/rollback", { to: 2 }, w.tok("alice"));
+  assert.is(forward.status, 200);
   await page.close();
   await browser.logout();
 });

@@ -206,6 +206,7 @@ test("another org's viewer finds nothing: the same 404 as an org that does not e
     "/acme/channels/main",
     "/acme/profiles",
     "/acme/profiles/dev",
+    "/acme/profiles/dev/live",
     "/acme/machines",
   ]) {
     const html = await page(path, t);
