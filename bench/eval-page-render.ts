@@ -189,7 +189,7 @@ const cases: [string, () => Promise<string>][] = [
   ],
   ["baseline: all jobs, one string-built page", async () => onePageBaseline()],
   [
-    "data only: evaluationDetail() (shared by all)",
+    "data only: evaluationDetail() + JSON.stringify",
     async () => JSON.stringify(evaluationDetail(t.db, getEvaluation(t.db, evalId))).slice(0, 0),
   ],
 ];

@@ -33,19 +33,24 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = (p) => (
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${p.title} · flox`}</title>
         <link rel="stylesheet" href={assetUrls.style} />
+        <link rel="icon" href={assetUrls.icon} type="image/svg+xml" />
         <script src={assetUrls.script} defer />
       </head>
       <body>
         <header class="topbar">
           <div class="in">
             <a class="brand" href="/">
-              <span class="logo" />
+              <img class="logo" src={assetUrls.icon} alt="" width="22" height="22" />
               flox
             </a>
             <nav class="topnav">
-              <a href="/">Orgs</a>
-              <a href="/-/builders">Builders</a>
-              <a href="/-/storehouse">Storehouse</a>
+              {p.viewer ? (
+                <>
+                  <a href="/">Orgs</a>
+                  <a href="/-/builders">Builders</a>
+                  <a href="/-/storehouse">Storehouse</a>
+                </>
+              ) : null}
             </nav>
             <div class="who">
               {p.viewer ? (

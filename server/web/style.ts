@@ -24,7 +24,7 @@ p { margin: 0 0 10px; }
 .topbar .in { max-width: 1180px; margin: 0 auto; padding: 0 24px; height: 52px; display: flex; align-items: center; gap: 24px; }
 .brand { color: #fff; font-weight: 700; font-size: 16px; letter-spacing: -0.02em; display: flex; align-items: center; gap: 8px; }
 .brand:hover { text-decoration: none; }
-.brand .logo { width: 22px; height: 22px; border-radius: 6px; background: linear-gradient(135deg, #5c7cfa, #22b8cf); display: inline-block; }
+.brand .logo { width: 22px; height: 22px; display: block; }
 .topnav { display: flex; gap: 4px; flex: 1; }
 .topnav a { color: #d0d5dd; padding: 6px 10px; border-radius: 6px; }
 .topnav a:hover, .topnav a.on { background: #1f2937; color: #fff; text-decoration: none; }
@@ -118,6 +118,7 @@ details.prob li { margin: 4px 0; }
 .copy code { flex: 1; white-space: nowrap; }
 .log { background: #0d1117; color: #d0d7de; font: 12.5px/1.55 var(--mono); margin: 0; padding: 14px 16px; max-height: 70vh; overflow: auto; white-space: pre-wrap; overflow-wrap: anywhere; border-radius: 0 0 10px 10px; }
 .log .err-line { background: rgba(248, 81, 73, .15); display: inline-block; width: 100%; }
+.log .err-line.flashline { outline: 1px solid #f85149; }
 .log .a-b { font-weight: 700; } .log .a-d { opacity: .7; } .log .a-i { font-style: italic; } .log .a-u { text-decoration: underline; }
 .log .f0 { color: #6e7681; } .log .f1 { color: #ff7b72; } .log .f2 { color: #7ee787; } .log .f3 { color: #e3b341; }
 .log .f4 { color: #79c0ff; } .log .f5 { color: #d2a8ff; } .log .f6 { color: #56d4dd; } .log .f7 { color: #f0f6fc; }
