@@ -20,6 +20,11 @@ test("npm run demo -- --once pushes the sample repo, builds it on a builder, and
     assert.match(run.all ?? "", /remote: checked refs\/heads\/main: 6 packages evaluate/);
     assert.match(run.all ?? "", /remote: pkgs\/broken\/default\.nix:2: undefined variable 'greeting'/);
     assert.match(run.all ?? "", /! \[remote rejected\] broken -> broken/);
+    // The newcomer's path: flox init --org, a package from a template, checked, built here, pushed and built.
+    assert.match(run.all ?? "", /created pkgs\/greet from the shell template/);
+    assert.match(run.all ?? "", /ok: 7 packages evaluate/);
+    assert.match(run.all ?? "", /built greet-0\.1\.0/);
+    assert.match(run.all ?? "", /remote: CI passed: demo\/main at [0-9a-f]{7}: all 7 builds succeeded/);
     assert.match(run.all ?? "", /git repo\s+http:\/\/127\.0\.0\.1:\d+\/demo\/nixexprs\.git/);
     assert.match(
       run.all ?? "",

@@ -278,6 +278,8 @@ async function main(): Promise<void> {
   const refused = await git("push", pushUrl, "broken");
   if (refused.exitCode === 0) throw new Error("the broken package got through the push gate");
 
+  await newcomer(server.url, created.secret);
+
   const publicKey = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
   const latestBuild = Math.max(0, ...jobs.map((j) => j.build.id));
   step("flox is up");
@@ -306,6 +308,55 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write("Press Ctrl-C to stop the server, the builder and the agent.\n");
+}
+
+/** A newcomer's first package: flox init --org, flox init from a template, flox check, flox build, git push. */
+async function newcomer(url: string, token: string): Promise<void> {
+  step("a newcomer's first package: flox init --org demo in an empty directory, then a shell-script package");
+  const dir = join(home, "newcomer");
+  mkdirSync(dir, { recursive: true });
+  const env = {
+    FLOX_SERVER: url,
+    FLOX_TOKEN: token,
+    GIT_AUTHOR_NAME: "newcomer",
+    GIT_AUTHOR_EMAIL: "newcomer@example.invalid",
+    GIT_COMMITTER_NAME: "newcomer",
+    GIT_COMMITTER_EMAIL: "newcomer@example.invalid",
+  };
+  const run = async (command: string, args: string[]) => {
+    process.stdout.write(
+      `$ ${command === process.execPath ? "flox" : command} ${args
+        .slice(command === process.execPath ? 1 : 0)
+        .map((a) => (/\s/.test(a) ? `"${a}"` : a))
+        .join(" ")}\n`,
+    );
+    const r = await execa(command, args, {
+      cwd: dir,
+      env,
+      stdout: "inherit",
+      stderr: "inherit",
+      reject: false,
+    });
+    if (r.exitCode !== 0) throw new Error(`${args.join(" ")} failed`);
+  };
+  const flox = (...args: string[]) => run(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args]);
+  await flox("init", "--org", "demo");
+  await flox(
+    "init",
+    "--name",
+    "greet",
+    "--template",
+    "shell",
+    "--description",
+    "Greets whoever asks",
+    "--yes",
+  );
+  await flox("check");
+  await flox("build", "greet");
+  await run("git", ["add", "-A"]);
+  await run("git", ["commit", "-qm", "greet: a new package"]);
+  await run("git", ["push", "-o", "wait", "origin", "main"]);
+  process.stdout.write(`  ${dir}/pkgs/greet/default.nix is the commented package file flox init wrote\n`);
 }
 
 main().catch((err: Error) => {

@@ -83,7 +83,7 @@ export async function buildLocal(cmd: Command, spec: string, opts: BuildLocalOpt
       throw new CliError(`${name} does not evaluate: nothing was built`);
     }
     log.write(dim(`flox: building ${job.drvPath} in ${settings.storeRoot}\n`));
-    const r = await realise(settings.storeRoot, checkout.cacheDir, job.drvPath, log);
+    const r = await realise(settings.storeRoot, checkout.cacheDir, job.drvPath, name, log);
     const data = {
       package: name,
       ok: r.ok,

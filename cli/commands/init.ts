@@ -115,7 +115,7 @@ export async function init(cmd: Command, opts: InitOptions): Promise<void> {
 Next:
   flox check                 run the push gate's checks on your work tree
   flox build ${decided.name.padEnd(15)} build it here (the log shows); --remote builds it on the server
-  git add pkgs/${decided.name} && git commit -m "${decided.name}: new package" && git push`);
+  git add -A && git commit -m "${decided.name}: new package" && git push`);
     },
   );
 }

@@ -7,8 +7,8 @@ import { execa } from "execa";
 export interface RealiseResult {
   ok: boolean;
   exitCode: number | undefined;
-  /** The output paths Nix printed (store paths, as /nix/store/… names inside the chroot store). */
-  outputs: string[];
+  /** The GC roots Nix printed: links under CACHE_DIR/results to the outputs' /nix/store paths. */
+  roots: string[];
 }
 
 /** Builds `drvPath` in the chroot store at `storeRoot`; the log goes to `log` (the user's stderr). */
@@ -16,6 +16,7 @@ export async function realise(
   storeRoot: string,
   cacheDir: string,
   drvPath: string,
+  rootName: string,
   log: NodeJS.WritableStream,
 ): Promise<RealiseResult> {
   const own = join(cacheDir, "nix");
@@ -39,17 +40,24 @@ export async function realise(
     NIX_USER_CONF_FILES: join(conf, "nix.conf"),
     XDG_CACHE_HOME: join(own, "cache"),
   });
-  const child = execa("nix-store", ["--store", storeRoot, "--realise", drvPath], {
-    env,
-    extendEnv: false,
-    reject: false,
-    stdin: "ignore",
-  });
+  // A GC root per package (.flox/results/NAME → its output), so a local `nix-store --gc` keeps the latest build.
+  const results = join(cacheDir, "results");
+  await mkdir(results, { recursive: true });
+  const child = execa(
+    "nix-store",
+    ["--store", storeRoot, "--realise", drvPath, "--add-root", join(results, rootName), "--indirect"],
+    {
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: "ignore",
+    },
+  );
   child.stderr?.pipe(log, { end: false });
   const r = await child;
-  const outputs = String(r.stdout)
+  const roots = String(r.stdout)
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l.startsWith("/"));
-  return { ok: r.exitCode === 0, exitCode: r.exitCode, outputs };
+  return { ok: r.exitCode === 0, exitCode: r.exitCode, roots };
 }
