@@ -163,7 +163,7 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
       profileData(db, org, name, connected); // a 404 before the stream starts
       const canRollback = roleAtLeast(role, "member");
       let seen = c.req.header("last-event-id") ?? c.req.query("v") ?? "";
-      return streamSSE(c, async (stream) => {
+      const res = streamSSE(c, async (stream) => {
         let open = true;
         stream.onAbort(() => {
           open = false;
@@ -192,6 +192,9 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
           await stream.sleep(LIVE_POLL_MS);
         }
       });
+      // The stream is this connection's only use: closed with it, so a shutdown never waits on a kept-alive socket.
+      res.headers.set("connection", "close");
+      return res;
     })
     .post("/:org/profiles/:name/rollback", resolveViewer(ctx), ...requireCsrf(), async (c) => {
       // A reader may see the page but not act: 403 here, not the 404 of an org it cannot see at all.
