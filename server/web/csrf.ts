@@ -9,11 +9,14 @@ import { requireViewer, type WebEnv } from "./viewer.js";
 export const sameOrigin = (): MiddlewareHandler<WebEnv> => csrf() as unknown as MiddlewareHandler<WebEnv>;
 
 /**
- * For every action POST: a logged-in viewer, a same-origin request, and — for a session — its `_csrf` form field.
- * A Bearer viewer needs no CSRF token: browsers never send that header on their own.
+ * For every action POST with a session: a same-origin request and the session's `_csrf` form field. A Bearer viewer
+ * needs neither: browsers never send that header on their own. Mount after `resolveViewer`.
  */
 export function requireCsrf(): MiddlewareHandler<WebEnv>[] {
-  const origin = sameOrigin();
+  const checkOrigin = sameOrigin();
+  // Only a session rides along by itself (the cookie); a Bearer header is never sent without the client's say.
+  const origin: MiddlewareHandler<WebEnv> = (c, next) =>
+    c.get("viewer")?.session || !c.get("viewer") ? checkOrigin(c, next) : next();
   const token: MiddlewareHandler<WebEnv> = async (c, next) => {
     const viewer = requireViewer(c);
     if (viewer.session) {
