@@ -2,7 +2,11 @@
 // base set in a chroot store, then runs what they installed. Store paths name /nix/store/…,
 // so the programs run in a private mount namespace with the chroot's store bound over
 // /nix/store: exactly what an endpoint sees, and the host's /nix/store is never touched.
+
+import { createHash } from "node:crypto";
 import { cp, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -233,6 +237,42 @@ test("a failing build fails with the builder's message", async () => {
     (err as NixCommandError).stderr,
     /builder for '\/nix\/store\/[0-9a-z]{32}-fails-1\.0\.drv' failed/,
   );
+});
+
+test("fetchurl: downloaded by Nix's builtin:fetchurl, checked by sha256 or an SRI hash; a wrong hash fails", async () => {
+  const body = "fetched bytes\n";
+  const server = createServer((req, res) =>
+    req.url === "/data.txt" ? res.end(body) : res.writeHead(404).end(),
+  );
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/data.txt`;
+  try {
+    const file = join(scratch, "data.txt");
+    await writeFile(file, body);
+    const nix32 = String(
+      (await execa("nix-hash", ["--type", "sha256", "--flat", "--base32", file])).stdout,
+    ).trim();
+    const sri = `sha256-${createHash("sha256").update(body).digest("base64")}`;
+    const pkg = (hash: string) => `{ runCommand, fetchurl }:
+runCommand "copied" { src = fetchurl { url = "${url}"; ${hash}; }; } ''
+  mkdir -p $out && cp $src $out/data.txt
+''
+`;
+    const repo = await makeRepo("fetchurl", {
+      "pkgs/by-sha256/default.nix": pkg(`sha256 = "${nix32}"`),
+      "pkgs/by-sri/default.nix": pkg(`hash = "${sri}"`),
+      "pkgs/wrong/default.nix": pkg(`sha256 = "${"0".repeat(52)}"`),
+    });
+    const [a, b] = await buildPackages(repo, ["by-sha256", "by-sri"]);
+    assert.ok(a && b);
+    assert.is(await readFile(nix.realPath(`${a}/data.txt`), "utf8"), body);
+    assert.is(a, b, "the same file, whichever way its hash is written");
+    const err = await buildPackages(repo, ["wrong"]).catch((e: unknown) => e);
+    assert.instance(err, NixCommandError);
+    assert.match((err as NixCommandError).stderr, "hash mismatch");
+  } finally {
+    server.close();
+  }
 });
 
 test("the busybox store path depends on the binary only, not on the directory it came from", async () => {

@@ -24,24 +24,27 @@ let
       throw "fetchurl: give `sha256` (or `hash`) of ${toString allUrls}: `nix-prefetch-url URL` prints it";
   drv = derivation (
     {
-    inherit name executable outputHash;
-    builder = "builtin:fetchurl";
-    system = "builtin";
-    url = builtins.head allUrls;
-    urls = allUrls;
-    unpack = false;
-    outputHashMode = if executable then "recursive" else "flat";
-    preferLocalBuild = true;
-    impureEnvVars = [
-      "http_proxy"
-      "https_proxy"
-      "ftp_proxy"
-      "all_proxy"
-      "no_proxy"
-    ];
+      inherit name executable outputHash;
+      builder = "builtin:fetchurl";
+      system = "builtin";
+      url = builtins.head allUrls;
+      urls = allUrls;
+      unpack = false;
+      outputHashMode = if executable then "recursive" else "flat";
+      preferLocalBuild = true;
+      impureEnvVars = [
+        "http_proxy"
+        "https_proxy"
+        "ftp_proxy"
+        "all_proxy"
+        "no_proxy"
+      ];
     }
     # An SRI `hash` names its algorithm itself.
     // (if hash != "" then { } else { outputHashAlgo = "sha256"; })
   );
 in
-if allUrls == [ ] then throw "fetchurl: give `url` or `urls`" else drv // passthru // { inherit meta passthru; }
+if allUrls == [ ] then
+  throw "fetchurl: give `url` or `urls`"
+else
+  drv // passthru // { inherit meta passthru; }
