@@ -24,7 +24,8 @@ export function webRoutes(ctx: AppContext, fleet: FleetOptions = {}): Hono<WebEn
   web.route("/", orgRoutes(ctx));
   web.route("/", jobsetPageRoutes(ctx));
   web.route("/", evaluationPageRoutes(ctx));
-  web.route("/", buildPageRoutes(ctx));
+  // Live build logs end when the server shuts down (the MachineHub closes first thing then).
+  web.route("/", buildPageRoutes(ctx, { closing: () => fleet.machines?.closed === true }));
   // Channels, profiles, machines, /-/storehouse, /-/builders (server/web/fleet-routes.ts).
   web.route("/", fleetRoutes(ctx, fleet));
   return web;

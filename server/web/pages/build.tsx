@@ -19,6 +19,7 @@ import {
 } from "../../builds/records.js";
 import type { OrgRecord } from "../../domain/orgs.js";
 import { roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { findTokenById } from "../../domain/tokens.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import type { AppContext } from "../../routes/env.js";
 import { AnsiHtml } from "../ansi.js";
@@ -213,7 +214,16 @@ async function logTail(
   };
 }
 
-export function buildPageRoutes(ctx: AppContext): Hono<WebEnv> {
+export interface BuildPageOptions {
+  /** True once the server shuts down: live streams end then, so they never hold the shutdown up. */
+  closing?: () => boolean;
+}
+
+/** A live log stream ends after this long; the browser's EventSource reconnects and resumes at its byte offset. */
+const STREAM_MAX_MS = 10 * 60_000;
+
+export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): Hono<WebEnv> {
+  const closing = opts.closing ?? (() => false);
   const viewerMw = resolveViewer(ctx);
   return new Hono<WebEnv>()
     .get("/:org/builds/:id", viewerMw, async (c) => {
@@ -330,8 +340,9 @@ export function buildPageRoutes(ctx: AppContext): Hono<WebEnv> {
       const resume = c.req.header("last-event-id") ?? c.req.query("offset") ?? "0";
       let offset = z.coerce.number().int().min(0).catch(0).parse(resume);
       const steer = maySteer(ctx, viewer, row.id);
-      return streamSSE(c, async (s) => {
+      const res = streamSSE(c, async (s) => {
         let aborted = false;
+        const until = Date.now() + STREAM_MAX_MS;
         s.onAbort(() => {
           aborted = true;
         });
@@ -339,7 +350,9 @@ export function buildPageRoutes(ctx: AppContext): Hono<WebEnv> {
         let pending = Buffer.alloc(0);
         let lastState = "";
         await s.write("retry: 2000\n\n");
-        while (!aborted) {
+        while (!aborted && !closing() && Date.now() < until) {
+          // A revoked token (or ended session) stops the page's updates too.
+          if (findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
           const b = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
           const finished = !unfinishedStates.includes(b.state);
           const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}`;
@@ -384,6 +397,9 @@ export function buildPageRoutes(ctx: AppContext): Hono<WebEnv> {
           await s.sleep(POLL_MS);
         }
       });
+      // The stream is this connection's only use: closed with it, so a shutdown never waits on a kept-alive socket.
+      res.headers.set("connection", "close");
+      return res;
     })
     .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
       const { org, viewer, row } = load(ctx, c);
