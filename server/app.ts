@@ -68,7 +68,12 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
   // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).
   app.route(
     "/",
-    webRoutes(ctx, { storehouse: opts.storehouse, profiles: opts.profiles, machines: opts.machines }),
+    webRoutes(ctx, {
+      storehouse: opts.storehouse,
+      channels: opts.channels,
+      profiles: opts.profiles,
+      machines: opts.machines,
+    }),
   );
 
   app.notFound((c) =>

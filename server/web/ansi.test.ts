@@ -36,6 +36,10 @@ test("error-looking lines are marked for jump-to-first-error; words that merely 
   assert.is(a.line("compiling errors.c and stderror.h"), "compiling errors.c and stderror.h");
   assert.is(a.lines("a\nerror: b\nc"), 'a\n<span class="err-line">error: b</span>\nc');
   assert.is(escapeHtml(`<&>"'`), "&lt;&amp;&gt;&quot;&#39;");
+  assert.is(
+    a.line("warning: you did not specify '--add-root'"),
+    `<span class="warn-line">warning: you did not specify &#39;--add-root&#39;</span>`,
+  );
 });
 
 test.run();

@@ -26,6 +26,8 @@ export function escapeHtml(s: string): string {
 
 /** A line that reads like a failure (Nix's `error: builder for … failed`, a compiler's `error:`): marked for "jump to first error". */
 export const errorLine = /(^|[^\w-])(error|fatal|failed|FAIL)\b/i;
+/** A warning (Nix's `warning: …`, a compiler's): tinted, not an error. */
+export const warningLine = /(^|[^\w-])warning\b/i;
 
 // CSI (ESC [ … final), OSC (ESC ] … BEL or ESC \), and lone two-byte escapes.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are control characters
@@ -103,7 +105,8 @@ export class AnsiHtml {
     // Other control characters (BEL, backspace, …) would only confuse the page.
     // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
     html = html.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
-    return errorLine.test(visible) ? `<span class="err-line">${html}</span>` : html;
+    if (errorLine.test(visible)) return `<span class="err-line">${html}</span>`;
+    return warningLine.test(visible) ? `<span class="warn-line">${html}</span>` : html;
   }
 
   /** Whole lines of text (each ending in \n, except perhaps the last) → HTML, newlines kept. */

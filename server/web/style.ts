@@ -119,6 +119,7 @@ details.prob li { margin: 4px 0; }
 .log { background: #0d1117; color: #d0d7de; font: 12.5px/1.55 var(--mono); margin: 0; padding: 14px 16px; max-height: 70vh; overflow: auto; white-space: pre-wrap; overflow-wrap: anywhere; border-radius: 0 0 10px 10px; }
 .log .err-line { background: rgba(248, 81, 73, .15); display: inline-block; width: 100%; }
 .log .err-line.flashline { outline: 1px solid #f85149; }
+.log .warn-line { background: rgba(210, 153, 34, .12); display: inline-block; width: 100%; }
 .log .a-b { font-weight: 700; } .log .a-d { opacity: .7; } .log .a-i { font-style: italic; } .log .a-u { text-decoration: underline; }
 .log .f0 { color: #6e7681; } .log .f1 { color: #ff7b72; } .log .f2 { color: #7ee787; } .log .f3 { color: #e3b341; }
 .log .f4 { color: #79c0ff; } .log .f5 { color: #d2a8ff; } .log .f6 { color: #56d4dd; } .log .f7 { color: #f0f6fc; }

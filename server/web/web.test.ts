@@ -170,6 +170,15 @@ test("a failed build's page shows its log, escaped, with the error lines marked"
   assert.ok(await page.locator("#log .err-line", { hasText: "noisy failed on purpose" }).count());
   assert.not.ok(log.includes("\u001b"), "no raw escape characters");
   await page.click("#jump-error");
+  assert.is(
+    await page.locator("#log .err-line.flashline").count(),
+    1,
+    "the first error line is shown and marked",
+  );
+  assert.ok(
+    (await page.locator("#log .err-line").first().getAttribute("class"))?.includes("flashline"),
+    "and it is the first one",
+  );
   assert.ok(await page.locator("[data-action=restart]").count(), "a member may restart it");
   const raw = await page.request.get(`${srv.url}/acme/builds/${noisy}/log`);
   assert.ok((await raw.text()).includes("green step <b>not markup</b>"), "the raw log is the bytes as built");
