@@ -6,6 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { waitFor } from "../testing/ci-harness.js";
 import { type FleetWorld, HOSTILE, startFleetWorld } from "./fleet-testing.js";
 
 let w: FleetWorld;
@@ -127,6 +128,53 @@ test("every page's JSON twin is what the API says", async () => {
     builders: b.builders.map((x) => ({ ...x, lastSeen: "" })),
   });
   assert.equal(still(builders), still(live));
+});
+
+test("a member pins the channel from its history and unpins it; a reader has no buttons and is refused", async () => {
+  const channel = async () => (await api("/channels/acme", tok("reader"))).channel;
+  const history = (await api("/channels/acme/main/history", tok("reader"))).history as Array<{
+    evaluation: number;
+  }>;
+  const first = history[0]?.evaluation ?? 0;
+  const newest = history.at(-1)?.evaluation ?? 0;
+  assert.ok(first < newest, "two evaluations in the history (the first test pushed)");
+
+  const reader = await login(tok("reader"));
+  const readerView = await sessionPage(reader, "/acme/channels/main");
+  assert.not.match(readerView.text, /Pin here|id="unpin"/);
+  const refused = await post(reader, "/acme/channels/main/pin", {
+    _csrf: csrfOf(readerView.text) ?? "",
+    evaluation: String(first),
+  });
+  assert.is(refused.status, 403, refused.text);
+
+  const alice = await login(tok("alice"));
+  const view = await sessionPage(alice, "/acme/channels/main");
+  const csrf = csrfOf(view.text) ?? "";
+  assert.match(
+    view.text,
+    new RegExp(`name="evaluation" value="${first}"`),
+    "a Pin here button on the older point",
+  );
+  const pinned = await post(alice, "/acme/channels/main/pin", { _csrf: csrf, evaluation: String(first) });
+  assert.is(pinned.status, 303, pinned.text);
+  assert.is(pinned.location, `/acme/channels/main?pinned=${first}`);
+  const now = await channel();
+  assert.equal([now.pinned, now.current.evaluation, now.current.reason], [true, first, "pinned"]);
+  const after = await sessionPage(alice, pinned.location ?? "");
+  assert.match(after.text, /is pinned at evaluation/);
+  assert.match(after.text, /id="unpin"/);
+  assert.match(after.text, /pinned by alice/);
+  assert.match(after.text, /data-added="" data-removed="d" data-changed=""/, "the pin took d away");
+
+  const unpinned = await post(alice, "/acme/channels/main/unpin", { _csrf: csrf });
+  assert.is(unpinned.status, 303, unpinned.text);
+  assert.is((await channel()).pinned, false);
+  // The publisher moves it back to the newest built evaluation on its own.
+  await waitFor(
+    "channel acme back at the newest evaluation",
+    async () => (await channel()).current.evaluation === newest,
+  );
 });
 
 test("profile page: generations with why, the rollout, and a rollback button that works", async () => {

@@ -2,6 +2,7 @@
 // Storehouse and builders. webRoutes (routes.tsx) mounts them; what they need beyond the context comes from
 // createApp's options.
 import { Hono } from "hono";
+import type { ChannelPublisher } from "../channels/channels.js";
 import type { MachineHub } from "../machines/hub.js";
 import type { ProfileEditor } from "../profiles/profiles.js";
 import type { AppContext } from "../routes/env.js";
@@ -14,13 +15,17 @@ import type { WebEnv } from "./viewer.js";
 
 export interface FleetOptions {
   storehouse?: StorehouseRouteOptions | undefined;
+  channels?: ChannelPublisher | undefined;
   profiles?: ProfileEditor | undefined;
   machines?: MachineHub | undefined;
 }
 
 export function fleetRoutes(ctx: AppContext, opts: FleetOptions = {}): Hono<WebEnv> {
   return new Hono<WebEnv>()
-    .route("/", channelPages(ctx, { publicKey: opts.storehouse?.storehouse.publicKey }))
+    .route(
+      "/",
+      channelPages(ctx, { publicKey: opts.storehouse?.storehouse.publicKey, channels: opts.channels }),
+    )
     .route("/", profilePages(ctx, { profiles: opts.profiles, machines: opts.machines }))
     .route("/", machinePages(ctx, { machines: opts.machines }))
     .route("/", infraPages(ctx, { storehouse: opts.storehouse }));

@@ -1,22 +1,35 @@
 // GET /:org/channels (JSON = GET /api/v1/channels?org=ORG) and GET /:org/channels/:branch (JSON = the channel
 // from GET /api/v1/channels/ORG/BRANCH and its history from …/history): where each channel points, what every
 // advance changed, and how to subscribe.
-import { Hono } from "hono";
-import { Branch, type ChannelHistoryPoint } from "../../../lib/api-schemas.js";
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import { Branch, type ChannelHistoryPoint, type ChannelResponse } from "../../../lib/api-schemas.js";
+import { type ChannelPublisher, channelName, pinChannel, unpinChannel } from "../../channels/channels.js";
+import { presentChannel } from "../../channels/present.js";
+import type { OrgRecord } from "../../domain/orgs.js";
+import { requireRole, roleAtLeast } from "../../domain/permissions.js";
+import { actorOf } from "../../domain/tokens.js";
+import { InvalidInputError } from "../../errors.js";
+import { getJobset } from "../../evaluations/records.js";
 import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { commitInfo } from "../commits.js";
-import { Card, CopyLine, StatePill, shortSha, Time } from "../components.js";
+import { ActionForm, Card, CopyLine, StatePill, shortSha, Time } from "../components.js";
+import { requireCsrf } from "../csrf.js";
 import { ChangeChips, newestFirst, OlderRows, plural, storeName } from "../fleet-components.js";
 import { type ChannelPageData, channelData, orgChannelsData } from "../fleet-data.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
-import { respond } from "../negotiate.js";
+import { respond, wantsJson } from "../negotiate.js";
 import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 
 export interface ChannelPageOptions {
   /** The Storehouse's `name:base64` key, for the nix.conf lines; absent in API-only apps. */
   publicKey?: string | undefined;
+  /** Told of pins (machines following the channel hear of them) and poked on unpin. */
+  channels?: ChannelPublisher | undefined;
 }
+
+const EvaluationId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 /** Where a channel's page is: `/acme/channels/main`, `/acme/channels/feature/x`. */
 export const channelHref = (org: string, branch: string) =>
@@ -30,6 +43,20 @@ const When = ({ p, now }: { p: ChannelHistoryPoint | ChannelPageData["channel"][
 
 export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Hono<WebEnv> {
   const { db } = ctx;
+  /** A pin or unpin: an org the viewer cannot see is a 404, a reader's request a 403. */
+  const forAction = (c: Context<WebEnv>) => {
+    const { org, viewer } = orgForViewer(ctx, c, c.req.param("org") ?? "");
+    requireRole(db, viewer.token, org, "member", "pin or unpin channels of");
+    return { org, viewer, jobset: getJobset(db, org, param(c, "branch", Branch)) };
+  };
+  /** Back to the channel page (303), or the API's `{channel}` for a JSON client. */
+  const answer = (c: Context<WebEnv>, org: OrgRecord, branch: string, query: string) => {
+    if (wantsJson(c)) {
+      const channel = presentChannel(db, new URL(c.req.url).origin, org, getJobset(db, org, branch));
+      return c.json({ channel } satisfies ChannelResponse);
+    }
+    return c.redirect(`${channelHref(org.name, branch)}${query}`, 303);
+  };
   return new Hono<WebEnv>()
     .get("/:org/channels", resolveViewer(ctx), (c) => {
       const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
@@ -110,7 +137,10 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       ));
     })
     .get("/:org/channels/:branch{.+}", resolveViewer(ctx), async (c) => {
-      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+      const { org, viewer, role } = orgForViewer(ctx, c, c.req.param("org"));
+      const canPin = roleAtLeast(role, "member");
+      const pinned = EvaluationId.safeParse(c.req.query("pinned"));
+      const unpinned = c.req.query("unpinned") === "1";
       const branch = param(c, "branch", Branch);
       const origin = new URL(c.req.url).origin;
       const data = channelData(db, origin, org, branch);
@@ -126,6 +156,7 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
         const alias = nixChannelName(channel.name);
         const attrs = Object.keys(channel.packages);
         const example = attrs[0] ?? "PACKAGE";
+        const href = channelHref(org.name, channel.branch);
         return (
           <Layout
             title={`${channel.name} · channel`}
@@ -157,16 +188,38 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
                 </>
               }
               actions={
-                cur === null ? (
-                  <StatePill state="queued" label="not published yet" />
-                ) : channel.pinned ? (
-                  <StatePill state="queued" label="pinned" />
-                ) : (
-                  <StatePill state="succeeded" label="following CI" />
-                )
+                <>
+                  {cur === null ? (
+                    <StatePill state="queued" label="not published yet" />
+                  ) : channel.pinned ? (
+                    <StatePill state="queued" label="pinned" />
+                  ) : (
+                    <StatePill state="succeeded" label="following CI" />
+                  )}
+                  {canPin && channel.pinned ? (
+                    <ActionForm viewer={viewer} action={`${href}/unpin`}>
+                      <button class="btn" type="submit" id="unpin">
+                        Unpin: follow CI again
+                      </button>
+                    </ActionForm>
+                  ) : null}
+                </>
               }
             />
             <OrgTabs org={org.name} on="channels" />
+            {pinned.success && channel.pinned && cur?.evaluation === pinned.data ? (
+              <div class="flash" id="flash">
+                Channel {channel.name} is pinned at evaluation #{pinned.data}:{" "}
+                <code>nix-channel --update</code> now gets its packages, and CI no longer moves it until it is
+                unpinned.
+              </div>
+            ) : null}
+            {unpinned && !channel.pinned ? (
+              <div class="flash" id="flash">
+                Channel {channel.name} follows CI again: it moves to the newest evaluation whose packages are
+                built.
+              </div>
+            ) : null}
             <div class="grid">
               <div class="stat">
                 <div class="k">Current evaluation</div>
@@ -231,6 +284,7 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
                         <th>Why</th>
                         <th>What changed</th>
                         <th class="num">When</th>
+                        {canPin ? <th /> : null}
                       </tr>
                     </thead>
                     <tbody>
@@ -260,6 +314,22 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
                             <td class="num nowrap">
                               <Time at={p.createdAt} now={now} />
                             </td>
+                            {canPin ? (
+                              <td class="num">
+                                {p.evaluation === cur?.evaluation ? null : (
+                                  <ActionForm viewer={viewer} action={`${href}/pin`}>
+                                    <input type="hidden" name="evaluation" value={String(p.evaluation)} />
+                                    <button
+                                      class="btn"
+                                      type="submit"
+                                      title="point the channel here and keep it here"
+                                    >
+                                      Pin here
+                                    </button>
+                                  </ActionForm>
+                                )}
+                              </td>
+                            ) : null}
                           </tr>
                         );
                       })}
@@ -303,5 +373,25 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
           </Layout>
         );
       });
+    })
+    .post("/:org/channels/:branch{.+}/pin", resolveViewer(ctx), ...requireCsrf(), async (c) => {
+      const { org, jobset, viewer } = forAction(c);
+      const form = await c.req.parseBody();
+      const evaluation = EvaluationId.safeParse(form.evaluation);
+      if (!evaluation.success)
+        throw new InvalidInputError("say which evaluation to pin: the form's evaluation field");
+      const point = pinChannel(db, jobset, evaluation.data, actorOf(viewer.token));
+      opts.channels?.emit("pinned", point);
+      ctx.logger.info(
+        { channel: channelName(org.name, jobset.branch), point: point.id },
+        "channel pinned from the web",
+      );
+      return answer(c, org, jobset.branch, `?pinned=${evaluation.data}`);
+    })
+    .post("/:org/channels/:branch{.+}/unpin", resolveViewer(ctx), ...requireCsrf(), (c) => {
+      const { org, jobset } = forAction(c);
+      unpinChannel(db, jobset);
+      opts.channels?.poke();
+      return answer(c, org, jobset.branch, "?unpinned=1");
     });
 }
