@@ -3,7 +3,7 @@ import { asc, eq, inArray } from "drizzle-orm";
 import type { CreateOrgBody } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import { orgs } from "../db/schema.js";
-import { ConflictError, NotFoundError } from "../errors.js";
+import { ConflictError, InvalidInputError, NotFoundError } from "../errors.js";
 import { createRepo } from "../git/create-repo.js";
 import type { DomainContext } from "./context.js";
 
@@ -25,8 +25,16 @@ export function listOrgs(db: Db, ids?: number[]): OrgRecord[] {
   return (ids ? q.where(inArray(orgs.id, ids)) : q).orderBy(asc(orgs.name)).all();
 }
 
+/** First path segments the server uses itself: an org of that name would have its web pages shadowed. */
+export const reservedOrgNames: readonly string[] = ["api", "cache", "channels", "login", "logout"];
+
 /** Creates the org and its empty repo (with hooks). The repo comes first so that no org exists without one. */
 export async function createOrg(ctx: DomainContext, input: CreateOrgBody): Promise<OrgRecord> {
+  if (reservedOrgNames.includes(input.name)) {
+    throw new InvalidInputError(
+      `"${input.name}" is a path the server uses itself (${reservedOrgNames.join(", ")} are taken); pick another org name`,
+    );
+  }
   if (findOrg(ctx.db, input.name)) {
     throw new ConflictError(`org "${input.name}" exists already; pick another name`);
   }

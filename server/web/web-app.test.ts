@@ -219,6 +219,10 @@ test("the pages shadow no API answer; unknown paths are HTML for browsers, JSON 
   assert.is(unauthorized.status, 401, "the API still wants its Bearer token");
   const icon = await req("/favicon.ico");
   assert.is(icon.status, 301);
+  for (const name of ["login", "api", "cache"]) {
+    const made = await t.api("POST", "/api/v1/orgs", { name });
+    assert.is(made.status, 400, `org "${name}" would be shadowed`);
+  }
   const css = await req(
     (/href="(\/-\/style\.[0-9a-f]+\.css)"/.exec(await (await req("/login")).text()) ?? [])[1] ?? "/x",
   );
