@@ -1,6 +1,7 @@
 // A typed client for the HTTP API v1 (docs/API.md): one method per endpoint, every answer checked by its schema.
 import type { z } from "zod";
 import {
+  BaseSetResponse,
   type Build,
   type BuildDetail,
   type Builder,
@@ -115,6 +116,10 @@ export class ApiClient {
 
   async health(): Promise<HealthResponse> {
     return this.#request("GET", "/health", HealthResponse);
+  }
+
+  async baseSet(): Promise<BaseSetResponse["baseSet"]> {
+    return (await this.#request("GET", "/base-set", BaseSetResponse)).baseSet;
   }
 
   async whoami(): Promise<TokenInfo> {

@@ -7,6 +7,7 @@ import { errorBody, internalError, toHttpError } from "./http-errors.js";
 import type { MachineHub } from "./machines/hub.js";
 import type { ProfileEditor } from "./profiles/profiles.js";
 import type { ProfileScheduler } from "./profiles/schedules.js";
+import { baseSetRoutes } from "./routes/base-set.js";
 import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
 import { buildRoutes } from "./routes/builds.js";
 import { channelApiRoutes } from "./routes/channels.js";
@@ -48,6 +49,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
   const app = new Hono<AppEnv>();
   app
     .route("/api/v1", healthRoutes(ctx))
+    .route("/api/v1", baseSetRoutes(ctx))
     .route("/api/v1", orgRoutes(ctx))
     .route("/api/v1", memberRoutes(ctx))
     .route("/api/v1", userRoutes(ctx))

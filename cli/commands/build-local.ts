@@ -8,8 +8,9 @@ import { listTree, materializeTree } from "../../hooks/git-tree.js";
 import { formatProblem } from "../../hooks/layout-rules.js";
 import { evaluatePackages } from "../../lib/nix-eval.js";
 import { globals } from "../context.js";
+import { chooseBase } from "../local/base-choice.js";
 import { requireCheckout } from "../local/checkout.js";
-import { describeBase, type LocalBaseOptions, localGateSettings } from "../local/gate-settings.js";
+import type { LocalBaseOptions } from "../local/gate-settings.js";
 import { realise } from "../local/realise.js";
 import { remoteBuild } from "../local/remote-build.js";
 import { worktreeTree } from "../local/worktree-tree.js";
@@ -59,20 +60,23 @@ export async function buildLocal(cmd: Command, spec: string, opts: BuildLocalOpt
     return;
   }
 
-  const settings = await localGateSettings(checkout, opts);
+  const base = await chooseBase(cmd, checkout, opts);
+  const settings = base.settings;
+  if (base.note) process.stderr.write(`flox: ${base.note}\n`);
   const work = join(checkout.cacheDir, "trees");
   await mkdir(work, { recursive: true });
   const repoDir = await mkdtemp(join(work, "tree-"));
   try {
     await materializeTree(entries, repoDir, { cwd: checkout.root });
     const log = process.stderr;
-    log.write(dim(`flox: evaluating ${name} with ${describeBase(settings)}\n`));
+    log.write(dim(`flox: evaluating ${name} with ${base.description}\n`));
     const evaluation = await evaluatePackages(
       {
         repoDir,
         storeRoot: settings.storeRoot,
         busyboxDir: settings.busyboxDir,
         basePath: settings.basePath ?? undefined,
+        system: settings.system,
       },
       [name],
       { instantiate: true },

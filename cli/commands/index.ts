@@ -92,7 +92,7 @@ Examples:
     .description("run the push gate's checks (layout, parse, evaluation) on this checkout's work tree")
     .option(
       "--base <path>",
-      "a nixpkgs tree as the base set, as `flox server --base` (default: the bootstrap set)",
+      "a nixpkgs tree as the base set, as `flox server --base` (default: the server's, else the bootstrap set)",
     )
     .option(
       "--max-file-size <bytes>",
@@ -474,7 +474,7 @@ function registerBuilds(program: Command): void {
     .option("--git-remote <name>", "the git remote --remote pushes to", "origin")
     .option(
       "--base <path>",
-      "a nixpkgs tree as the base set, as `flox server --base` (default: the bootstrap set)",
+      "a nixpkgs tree as the base set, as `flox server --base` (default: the server's, else the bootstrap set)",
     )
     .action(async (spec: string, opts, cmd: Command) => {
       // A number is a build's id (as before packages could be built here); `pkgs/123` builds a package named 123.

@@ -9,6 +9,7 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ensureCompiledHooks, gitIn } from "../../hooks/test-repos.js";
+import { projectRoot } from "../../lib/project-root.js";
 import {
   type BuilderProcess,
   type FloxRun,
@@ -87,7 +88,10 @@ test("init --org, init a package, check, build here, push: built by the builder,
   assert.match(again.stderr, "is not empty");
 
   ok(await flox(dir, ["init", "--name", "hello", "--template", "shell", "--yes"]), "flox init --name hello");
-  assert.match(ok(await flox(dir, ["check"]), "flox check").stdout, "ok: 1 package evaluates (hello)");
+  const checked = ok(await flox(dir, ["check"]), "flox check").stdout;
+  assert.match(checked, "ok: 1 package evaluates (hello)");
+  // The server was asked which base set it uses: the bootstrap set, the same as this flox's.
+  assert.match(checked, "(checked with the server's base set (the bootstrap set, the same as this flox's))");
   const local = JSON.parse(ok(await flox(dir, ["build", "hello", "--json"]), "flox build hello").stdout) as {
     outputs: { out: string };
   };
@@ -139,5 +143,35 @@ test("flox build --remote builds the uncommitted work tree on the server's build
   const main = (await srv.api("GET", "/api/v1/channels/acme")).body.channel;
   assert.is.not(channel.packages.hello, main.packages.hello, "a different script, a different output");
 });
+
+test("a server on nixpkgs: flox check says to give --base, and with it checks as the server does", async () => {
+  const fixtureBase = join(projectRoot, "fixtures", "init-base");
+  const other = await startTestServer({ args: ["--base", fixtureBase] });
+  try {
+    const dir = join(tmp, "acme");
+    const r = await runFloxIn(dir, other, ["check"]);
+    assert.is(r.exitCode, 2, r.stderr);
+    assert.match(r.stderr, `${other.url} evaluates packages against nixpkgs (init-base): give --base PATH`);
+    const withBase = await runFloxIn(dir, other, ["check", "--base", fixtureBase, "--json"]);
+    assert.is(withBase.exitCode, 0, withBase.stderr);
+    assert.equal(JSON.parse(withBase.stdout).base, { source: "flag", basePath: fixtureBase });
+    const info = (await other.api("GET", "/api/v1/base-set", undefined, null)).body;
+    assert.equal(info, {
+      baseSet: { kind: "nixpkgs", system: info.baseSet.system, name: "init-base", version: null },
+    });
+  } finally {
+    await other.stop();
+  }
+});
+
+async function runFloxIn(cwd: string, server: TestServer, args: string[]): Promise<FloxRun> {
+  const before = process.cwd();
+  process.chdir(cwd);
+  try {
+    return await runFlox(server.url, server.adminToken, join(tmp, "config"), args);
+  } finally {
+    process.chdir(before);
+  }
+}
 
 test.run();
