@@ -54,6 +54,7 @@ test("every template, from flags alone, writes a commented callPackage file that
     "the example script is executable",
   );
   const cMake = await readFile(join(boot, "pkgs", "t-c-make", "default.nix"), "utf8");
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Nix antiquotation, not a JS placeholder
   assert.match(cMake, 'makeFlags = [ "PREFIX=${placeholder "out"}" ];');
   assert.match(
     await readFile(join(boot, "pkgs", "t-c-make", "src", "Makefile"), "utf8"),
