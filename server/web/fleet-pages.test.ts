@@ -4,9 +4,14 @@
  * the rollback button (a member's session rolls back, the page and the API agree); a reader sees no button and
  * forged POSTs are refused; another org's viewer finds nothing; user input is escaped.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { waitFor } from "../testing/ci-harness.js";
+import { startTestServer } from "../testing/test-server.js";
 import { type FleetWorld, HOSTILE, startFleetWorld } from "./fleet-testing.js";
 
 let w: FleetWorld;
@@ -285,6 +290,32 @@ test("user input is escaped everywhere it shows", async () => {
     assert.not.ok(r.text.includes(HOSTILE), `${path}: raw markup`);
     assert.not.match(r.text, /<img src=x/, `${path}: an img element`);
     assert.ok(r.text.includes("&lt;img src=x onerror="), `${path}: shown as text`);
+  }
+});
+
+test("with --private-cache: the pages say reads need a token; a channel not published yet", async () => {
+  const tmp = await mkdtemp(join(tmpdir(), "flox-fleet-private-"));
+  const other = await startTestServer({ args: ["--private-cache"] });
+  try {
+    assert.is((await other.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
+    const work = await workRepoFromFixture("dep-chain", tmp);
+    const pushed = await push(work, other.gitUrl("acme", other.adminToken), ["HEAD:refs/heads/main"]);
+    assert.is(pushed.exitCode, 0, pushed.stderr);
+    const get = async (path: string) => {
+      const res = await fetch(`${other.url}${path}`, {
+        headers: { authorization: `Bearer ${other.adminToken}`, accept: "text/html" },
+      });
+      assert.is(res.status, 200, path);
+      return res.text();
+    };
+    const channel = await get("/acme/channels/main");
+    assert.match(channel, /not published yet/);
+    assert.match(channel, /Reads need a token on this server/);
+    assert.match(channel, new RegExp(`password for 127\\.0\\.0\\.1:${other.port}`));
+    assert.match(await get("/-/storehouse"), /reads need a token/);
+  } finally {
+    await other.stop();
+    await rm(tmp, { recursive: true, force: true });
   }
 });
 

@@ -24,7 +24,11 @@ export function fleetRoutes(ctx: AppContext, opts: FleetOptions = {}): Hono<WebE
   return new Hono<WebEnv>()
     .route(
       "/",
-      channelPages(ctx, { publicKey: opts.storehouse?.storehouse.publicKey, channels: opts.channels }),
+      channelPages(ctx, {
+        publicKey: opts.storehouse?.storehouse.publicKey,
+        privateCache: opts.storehouse?.privateCache,
+        channels: opts.channels,
+      }),
     )
     .route("/", profilePages(ctx, { profiles: opts.profiles, machines: opts.machines }))
     .route("/", machinePages(ctx, { machines: opts.machines }))

@@ -25,6 +25,8 @@ import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 export interface ChannelPageOptions {
   /** The Storehouse's `name:base64` key, for the nix.conf lines; absent in API-only apps. */
   publicKey?: string | undefined;
+  /** `flox server --private-cache`: channel and cache reads need a token (the page says how to give it). */
+  privateCache?: boolean | undefined;
   /** Told of pins (machines following the channel hear of them) and poked on unpin. */
   channels?: ChannelPublisher | undefined;
 }
@@ -258,6 +260,13 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
                   <CopyLine text={`extra-substituters = ${origin}/cache`} />
                   <div class="gap" />
                   <CopyLine text={`extra-trusted-public-keys = ${opts.publicKey}`} />
+                  {opts.privateCache ? (
+                    <p class="muted small note">
+                      Reads need a token on this server: give it as the password for {new URL(origin).host} in
+                      a netrc file (<code>netrc-file</code> in <code>nix.conf</code>), for the channel and the
+                      cache.
+                    </p>
+                  ) : null}
                 </>
               ) : null}
               <h3 class="sp">A machine of {org.name} (machine token)</h3>
