@@ -41,7 +41,11 @@ export async function detectTemplate(dir: string): Promise<Detection> {
   }
   const script = plain.find((n) => n.endsWith(".sh"));
   if (script) return { template: "shell", reason: `found the script ${script}` };
-  if (plain.length > 0) return { template: "data", reason: `found ${plain.length} files and no program` };
+  if (plain.length > 0)
+    return {
+      template: "data",
+      reason: `found ${plain.length} ${plain.length === 1 ? "file" : "files"} and no program`,
+    };
   return { template: null, reason: `${dir} is empty` };
 }
 

@@ -94,7 +94,14 @@ export async function resolveSource(
       return {
         source: { kind: "local", path: "src" },
         writeExample: false,
-        notes: [`copied ${shown} to pkgs/${name}/src (a package's files live beside its default.nix)`],
+        notes: [
+          `copied ${shown} to pkgs/${name}/src (a package's files live beside its default.nix)`,
+          ...(shown === dir
+            ? []
+            : [
+                `${shown} is still in the repo: remove it once the copy is right, or the push gate will refuse it there`,
+              ]),
+        ],
       };
     }
     case "url": {
