@@ -23,6 +23,7 @@ Start here:
   flox server --data-dir ./data --admin-token secret   run a server
   flox login http://127.0.0.1:8080                     save its URL and your token
   flox org create acme                                 create an org and its git repo
+  mkdir acme && cd acme && flox init --org acme        clone its repo; then flox init starts a package
 `,
   );
   registerCommands(program);
@@ -34,8 +35,11 @@ Start here:
  * wherever it stands (and prints flox's). In init's arguments it becomes `--pkg-version`.
  */
 export function routeInitVersion(argv: readonly string[]): string[] {
-  const at = argv.indexOf("init", 2);
-  if (at < 0 || argv[at - 1] === "--server" || argv[at - 1] === "--token") return [...argv];
+  // The subcommand is the first argument that is neither an option nor the value of --server/--token.
+  let at = 2;
+  while (at < argv.length && argv[at]?.startsWith("-"))
+    at += argv[at] === "--server" || argv[at] === "--token" ? 2 : 1;
+  if (argv[at] !== "init") return [...argv];
   return argv.map((a, i) =>
     i <= at
       ? a
