@@ -216,6 +216,19 @@ test("profile page: generations with why, the rollout, and a rollback button tha
   const again = await post(alice, "/acme/profiles/dev/rollback", { _csrf: csrf ?? "", to: "2" });
   assert.is(again.status, 303, again.text);
   assert.is(await liveGeneration(), 2);
+
+  // A script with a Bearer token (no session, so no CSRF token) gets the API's answer.
+  const scripted = await fetch(`${w.srv.url}/acme/profiles/dev/rollback`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${tok("alice")}`, accept: "application/json" },
+  });
+  assert.is(scripted.status, 200);
+  const body = (await scripted.json()) as { profile: { current: number }; generation: { number: number } };
+  assert.is(body.profile.current, 1);
+  assert.is(body.generation.number, 1);
+  assert.equal(body.profile, (await api("/profiles/acme/dev", tok("reader"))).profile);
+  const restored = await w.srv.api("POST", "/api/v1/profiles/acme/dev/rollback", { to: 2 }, tok("alice"));
+  assert.is(restored.body.generation.number, 2);
 });
 
 test("a reader sees no rollback button, and forged POSTs are refused", async () => {

@@ -5,7 +5,6 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { Name, type ProfileEditResponse } from "../../../lib/api-schemas.js";
-import { getOrg } from "../../domain/orgs.js";
 import { requireRole, roleAtLeast } from "../../domain/permissions.js";
 import { actorOf, findTokenById } from "../../domain/tokens.js";
 import { InvalidInputError } from "../../errors.js";
@@ -198,8 +197,7 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
     })
     .post("/:org/profiles/:name/rollback", resolveViewer(ctx), ...requireCsrf(), async (c) => {
       // A reader may see the page but not act: 403 here, not the 404 of an org it cannot see at all.
-      const { viewer } = orgForViewer(ctx, c, c.req.param("org"));
-      const org = getOrg(db, c.req.param("org"));
+      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
       requireRole(db, viewer.token, org, "member", "roll back profiles of");
       const profile = getProfile(db, org, param(c, "name", Name));
       const form = await c.req.parseBody();
