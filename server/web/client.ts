@@ -59,6 +59,10 @@ document.addEventListener("click", function (ev) {
     });
     root.setAttribute("data-live-version", d.version);
   });
+  es.addEventListener("done", function () {
+    es.close();
+    if (state) state.textContent = "";
+  });
   es.onopen = function () { if (state) state.textContent = "● live"; };
   es.onerror = function () { if (state) state.textContent = "reconnecting…"; };
 })();

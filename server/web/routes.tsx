@@ -23,8 +23,8 @@ export function webRoutes(ctx: AppContext, fleet: FleetOptions = {}): Hono<WebEn
   // Pages under /:org/… come before /:org itself only by specificity; hono matches whole patterns, so order is free.
   web.route("/", orgRoutes(ctx));
   web.route("/", jobsetPageRoutes(ctx));
-  web.route("/", evaluationPageRoutes(ctx));
-  // Live build logs end when the server shuts down (the MachineHub closes first thing then).
+  // Live streams (evaluation, build log) end when the server shuts down (the MachineHub closes first thing then).
+  web.route("/", evaluationPageRoutes(ctx, { closing: () => fleet.machines?.closed === true }));
   web.route("/", buildPageRoutes(ctx, { closing: () => fleet.machines?.closed === true }));
   // Channels, profiles, machines, /-/storehouse, /-/builders (server/web/fleet-routes.ts).
   web.route("/", fleetRoutes(ctx, fleet));

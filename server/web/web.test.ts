@@ -133,6 +133,12 @@ test("a build page goes from queued to running to succeeded without a reload, it
   assert.ok(await page.locator("#log[data-events]").count(), "an unfinished build's log follows the events");
   await markPage(page);
 
+  // The evaluation page, open beside it, follows the same builds.
+  const evalPage = await browser.page();
+  await evalPage.goto(`${srv.url}/acme/evaluations/${evaluation}`);
+  assert.is(await evalPage.locator("[data-attr=slow] [data-state]").getAttribute("data-state"), "queued");
+  await markPage(evalPage);
+
   builder = startBuilderProcess(srv, {
     name: "web-builder",
     token: builderToken,
@@ -151,6 +157,11 @@ test("a build page goes from queued to running to succeeded without a reload, it
   assert.is(await page.locator("#live").textContent(), "", "the live mark goes when the build finished");
   await browser.screenshot(page, "build-succeeded");
   await page.close();
+  await evalPage.locator("[data-attr=slow] [data-state=succeeded]").waitFor({ timeout: 30_000 });
+  await evalPage.locator("#live-state", { hasText: /^$/ }).waitFor({ state: "attached", timeout: 30_000 });
+  assert.ok(await stillSamePage(evalPage), "the evaluation page followed the builds without a reload");
+  assert.is(await evalPage.locator("[data-attr=noisy] [data-state]").getAttribute("data-state"), "failed");
+  await evalPage.close();
 });
 
 test("a failed build's page shows its log, escaped, with the error lines marked", async () => {

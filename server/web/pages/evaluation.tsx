@@ -1,20 +1,32 @@
 // GET /:org/evaluations/:id — the comparison with the previous evaluation at the top, jobs by status (paged, so a
 // 2,000-job evaluation is still a small page), evaluation problems per package (collapsed, paged).
 // JSON: exactly GET /api/v1/evaluations/:id. POST …/cancel and …/restart for members.
-import { inArray } from "drizzle-orm";
+import { createHash } from "node:crypto";
+import { and, asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EvalJob, EvalProblem, EvaluationResponse } from "../../../lib/api-schemas.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/records.js";
-import { builds } from "../../db/schema.js";
+import { builds, evalJobs } from "../../db/schema.js";
 import { roleAtLeast } from "../../domain/permissions.js";
+import { findTokenById } from "../../domain/tokens.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
-import { getEvaluation } from "../../evaluations/records.js";
+import { findEvaluation, finishedStates, getEvaluation } from "../../evaluations/records.js";
 import type { AppContext } from "../../routes/env.js";
 import { evaluationDetail } from "../../routes/evaluations.js";
 import { emptyCounts, verdict } from "../ci-data.js";
 import { commitInfo } from "../commits.js";
-import { ActionForm, Card, duration, StatePill, shortSha, Time, toneOf } from "../components.js";
+import {
+  ActionForm,
+  Card,
+  duration,
+  type StateCounts,
+  StatePill,
+  shortSha,
+  Time,
+  toneOf,
+} from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
@@ -149,61 +161,244 @@ function ProblemGroups(p: { problems: EvalProblem[]; page: number; base: string 
   );
 }
 
-export function evaluationPageRoutes(ctx: AppContext): Hono<WebEnv> {
+type EvalDetail = EvaluationResponse["evaluation"];
+
+/** What the page (and each live update) shows, from the evaluation and the page's filter and page number. */
+interface EvalView {
+  ev: EvalDetail;
+  org: string;
+  base: string;
+  filter: Filter;
+  listed: number;
+  page: number;
+  pages: number;
+  rows: EvalJob[];
+  times: Map<number, { startedAt: string | null; finishedAt: string | null }>;
+  counts: StateCounts;
+  byFilter: Record<Filter, number>;
+  status: ReturnType<typeof verdict>;
+  now: number;
+}
+
+function viewOf(ctx: AppContext, ev: EvalDetail, org: string, filter: Filter, page: number): EvalView {
+  const counts = emptyCounts();
+  const byFilter: Record<Filter, number> = {
+    all: ev.jobs.length,
+    failing: 0,
+    running: 0,
+    queued: 0,
+    succeeded: 0,
+  };
+  for (const j of ev.jobs) {
+    for (const f of ["failing", "running", "queued", "succeeded"] as const)
+      if (inFilter[f](j.build.state)) byFilter[f]++;
+    if (j.build.state === "cancelled") counts.cancelled++;
+  }
+  counts.failed = byFilter.failing;
+  counts.running = byFilter.running;
+  counts.queued = byFilter.queued;
+  counts.succeeded = byFilter.succeeded;
+  const listed = ev.jobs.filter((j) => inFilter[filter](j.build.state));
+  const pages = Math.max(1, Math.ceil(listed.length / JOBS_PER_PAGE));
+  const at = Math.min(page, pages);
+  const rows = listed.slice((at - 1) * JOBS_PER_PAGE, at * JOBS_PER_PAGE);
+  const ids = rows.map((r) => r.build.id);
+  const times = new Map(
+    ids.length
+      ? ctx.db
+          .select({ id: builds.id, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
+          .from(builds)
+          .where(inArray(builds.id, ids))
+          .all()
+          .map((b) => [b.id, b] as const)
+      : [],
+  );
+  return {
+    ev,
+    org,
+    base: `/${org}/evaluations/${ev.id}`,
+    filter,
+    listed: listed.length,
+    page: at,
+    pages,
+    rows,
+    times,
+    counts,
+    byFilter,
+    status: verdict(ev.state, counts, ev.counts.problems),
+    now: Date.now(),
+  };
+}
+
+/** Still changing: evaluating, or builds queued or running. The page follows `…/live` until it is not. */
+const isLive = (v: EvalView) =>
+  !finishedStates.includes(v.ev.state) || v.counts.running + v.counts.queued > 0;
+
+function Comparison({ v }: { v: EvalView }) {
+  const cmp = v.ev.comparison;
+  const jobs = new Map(v.ev.jobs.map((j) => [j.attr, j]));
+  if (!cmp.previous) {
+    return (
+      <div class="empty">
+        {v.ev.state === "succeeded"
+          ? "The first evaluation of this jobset: nothing to compare with."
+          : `Nothing to compare while the evaluation is ${v.ev.state}.`}
+      </div>
+    );
+  }
+  return (
+    <div class="cmp">
+      <CompareCol label="Newly failed" attrs={cmp.newlyFailed} tone="bad" jobs={jobs} org={v.org} />
+      <CompareCol label="Fixed" attrs={cmp.fixed} tone="ok" jobs={jobs} org={v.org} />
+      <CompareCol label="New" attrs={cmp.new} jobs={jobs} org={v.org} />
+      <CompareCol label="Removed" attrs={cmp.removed} jobs={jobs} org={v.org} />
+      <CompareCol label="Still failing" attrs={cmp.stillFailing} jobs={jobs} org={v.org} />
+    </div>
+  );
+}
+
+function Stats({ v }: { v: EvalView }) {
+  return (
+    <div class="grid">
+      <div class="stat">
+        <div class="k">Jobs</div>
+        <div class="v">{v.ev.counts.jobs}</div>
+      </div>
+      <div class="stat">
+        <div class="k">Succeeded</div>
+        <div class="v c ok">{v.counts.succeeded}</div>
+      </div>
+      <div class="stat">
+        <div class="k">Failed</div>
+        <div class="v c bad">{v.counts.failed}</div>
+      </div>
+      <div class="stat">
+        <div class="k">Running / queued</div>
+        <div class="v">
+          {v.counts.running} / {v.counts.queued}
+        </div>
+      </div>
+      <div class="stat">
+        <div class="k">Problems</div>
+        <div class="v">{v.ev.counts.problems}</div>
+      </div>
+    </div>
+  );
+}
+
+function Jobs({ v }: { v: EvalView }) {
+  return (
+    <>
+      <nav class="tabs inner">
+        {(["all", "failing", "running", "queued", "succeeded"] as const).map((f) => (
+          <a class={f === v.filter ? "on" : ""} href={`${v.base}?state=${f}#jobs`}>
+            {f === "all" ? "All" : f[0]?.toUpperCase() + f.slice(1)}
+            <span class="n">{v.byFilter[f]}</span>
+          </a>
+        ))}
+      </nav>
+      {v.rows.length === 0 ? (
+        <div class="empty">No {v.filter === "all" ? "" : `${v.filter} `}jobs.</div>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Job</th>
+              <th>Package</th>
+              <th>Status</th>
+              <th class="num">Duration</th>
+              <th class="num">Build</th>
+            </tr>
+          </thead>
+          <tbody>
+            {v.rows.map((j) => {
+              const t = v.times.get(j.build.id);
+              return (
+                <tr data-attr={j.attr}>
+                  <td>
+                    <a href={`/${v.org}/builds/${j.build.id}`}>
+                      <strong>{j.attr}</strong>
+                    </a>
+                  </td>
+                  <td class="muted">{j.name}</td>
+                  <td>
+                    <StatePill state={j.build.state} />
+                  </td>
+                  <td class="num muted nowrap">{t ? duration(t.startedAt, t.finishedAt, v.now) : "—"}</td>
+                  <td class="num">
+                    <a href={`/${v.org}/builds/${j.build.id}`}>{j.build.id}</a>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <Pager
+        page={v.page}
+        pages={v.pages}
+        total={v.listed}
+        what="jobs"
+        href={(n) => `${v.base}?state=${v.filter}&page=${n}#jobs`}
+      />
+    </>
+  );
+}
+
+/** The parts a live update replaces, by element id: each is the inner HTML of that element. */
+async function fragments(v: EvalView): Promise<Record<string, string>> {
+  return {
+    "eval-status": String(await (<StatePill state={v.status} />)),
+    "eval-compare": String(await (<Comparison v={v} />)),
+    "eval-stats": String(await (<Stats v={v} />)),
+    "eval-jobs": String(await (<Jobs v={v} />)),
+  };
+}
+
+/** Changes whenever the evaluation's state or any of its jobs' build states does. Cheap: no comparison. */
+function evalVersion(ctx: AppContext, id: number): string {
+  const e = findEvaluation(ctx.db, id);
+  const jobs = ctx.db
+    .select({ id: builds.id, state: builds.state })
+    .from(evalJobs)
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+    .where(eq(evalJobs.evaluationId, id))
+    .orderBy(asc(evalJobs.id))
+    .all();
+  return createHash("sha256")
+    .update(`${e?.state}|${e?.problemCount}|${jobs.map((j) => `${j.id}:${j.state}`).join(",")}`)
+    .digest("hex")
+    .slice(0, 16);
+}
+
+export interface EvaluationPageOptions {
+  /** True once the server shuts down: live streams end then. */
+  closing?: () => boolean;
+}
+
+/** How often a live evaluation page looks for changes, and how long one stream lasts (the browser reconnects). */
+const LIVE_POLL_MS = Number(process.env.FLOX_WEB_POLL_MS) || 1000;
+const LIVE_MAX_MS = 10 * 60_000;
+
+export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOptions = {}): Hono<WebEnv> {
   const viewerMw = resolveViewer(ctx);
+  const closing = opts.closing ?? (() => false);
   return new Hono<WebEnv>()
     .get("/:org/evaluations/:id", viewerMw, async (c) => {
       const { org, role, viewer, e } = load(ctx, c);
+      const version = evalVersion(ctx, e.id);
       const data: EvaluationResponse = evaluationDetail(ctx.db, e);
       const filter = Filter.parse(c.req.query("state"));
       const page = Page.parse(c.req.query("page"));
       const problemsPage = Page.parse(c.req.query("problems"));
       const commit = (await commitInfo(ctx.paths.repos, org.name, [e.commitSha])).get(e.commitSha);
       const member = roleAtLeast(role, "member");
-      const now = Date.now();
-      const base = `/${org.name}/evaluations/${e.id}`;
       return respond(c, data, ({ evaluation: ev }) => {
-        const counts = emptyCounts();
-        const byFilter: Record<Filter, number> = {
-          all: ev.jobs.length,
-          failing: 0,
-          running: 0,
-          queued: 0,
-          succeeded: 0,
-        };
-        for (const j of ev.jobs) {
-          for (const f of ["failing", "running", "queued", "succeeded"] as const)
-            if (inFilter[f](j.build.state)) byFilter[f]++;
-          if (j.build.state === "cancelled") counts.cancelled++;
-        }
-        counts.failed = byFilter.failing;
-        counts.running = byFilter.running;
-        counts.queued = byFilter.queued;
-        counts.succeeded = byFilter.succeeded;
-        const listed = ev.jobs.filter((j) => inFilter[filter](j.build.state));
-        const pages = Math.max(1, Math.ceil(listed.length / JOBS_PER_PAGE));
-        const at = Math.min(page, pages);
-        const rows = listed.slice((at - 1) * JOBS_PER_PAGE, at * JOBS_PER_PAGE);
-        const times = new Map(
-          rows.length
-            ? ctx.db
-                .select({ id: builds.id, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
-                .from(builds)
-                .where(
-                  inArray(
-                    builds.id,
-                    rows.map((r) => r.build.id),
-                  ),
-                )
-                .all()
-                .map((b) => [b.id, b] as const)
-            : [],
-        );
-        const jobsByAttr = new Map(ev.jobs.map((j) => [j.attr, j]));
+        const v = viewOf(ctx, ev, org.name, filter, page);
         const cmp = ev.comparison;
-        const status = verdict(ev.state, counts, ev.counts.problems);
-        const unfinished = counts.running + counts.queued > 0;
-        const restartable = counts.failed + counts.cancelled > 0;
+        const unfinished = v.counts.running + v.counts.queued > 0;
+        const restartable = v.counts.failed + v.counts.cancelled > 0;
+        const live = isLive(v);
         return (
           <Layout
             title={`Evaluation #${ev.id} · ${org.name}/${ev.branch}`}
@@ -215,176 +410,160 @@ export function evaluationPageRoutes(ctx: AppContext): Hono<WebEnv> {
               { label: `evaluation #${ev.id}` },
             ]}
           >
-            <PageHead
-              title={
-                <>
-                  Evaluation #{ev.id} <StatePill state={status} />
-                </>
-              }
-              sub={
-                <>
-                  <code>{shortSha(ev.commitSha)}</code>{" "}
-                  <span class="commit-msg">{commit?.subject ?? ""}</span>
-                  {commit ? <span class="muted"> · {commit.author}</span> : null} · pushed{" "}
-                  <Time at={ev.createdAt} now={now} /> · evaluated in{" "}
-                  {duration(ev.startedAt, ev.finishedAt, now)}
-                </>
-              }
-              actions={
-                member ? (
-                  <>
-                    {unfinished ? (
-                      <ActionForm viewer={viewer} action={`${base}/cancel`}>
-                        <button class="btn danger" type="submit">
-                          Cancel builds
-                        </button>
-                      </ActionForm>
-                    ) : null}
-                    {restartable ? (
-                      <ActionForm viewer={viewer} action={`${base}/restart`}>
-                        <button class="btn" type="submit">
-                          Restart failed
-                        </button>
-                      </ActionForm>
-                    ) : null}
-                  </>
-                ) : null
-              }
-            />
-            <OrgTabs org={org.name} on="jobsets" />
-            {ev.error ? (
-              <div class="flash bad">
-                <strong>The commit could not be evaluated:</strong> {ev.error}
-              </div>
-            ) : null}
-            <Card
-              flush
-              title={
-                cmp.previous ? (
-                  <h2>
-                    Compared with{" "}
-                    <a href={`/${org.name}/evaluations/${cmp.previous}`}>evaluation #{cmp.previous}</a>
-                  </h2>
-                ) : (
-                  <h2>Compared with the previous evaluation</h2>
-                )
+            <div
+              data-live-url={
+                live ? `${v.base}/live?state=${v.filter}&page=${v.page}&v=${version}` : undefined
               }
             >
-              {cmp.previous ? (
-                <div class="cmp">
-                  <CompareCol
-                    label="Newly failed"
-                    attrs={cmp.newlyFailed}
-                    tone="bad"
-                    jobs={jobsByAttr}
-                    org={org.name}
-                  />
-                  <CompareCol label="Fixed" attrs={cmp.fixed} tone="ok" jobs={jobsByAttr} org={org.name} />
-                  <CompareCol label="New" attrs={cmp.new} jobs={jobsByAttr} org={org.name} />
-                  <CompareCol label="Removed" attrs={cmp.removed} jobs={jobsByAttr} org={org.name} />
-                  <CompareCol
-                    label="Still failing"
-                    attrs={cmp.stillFailing}
-                    jobs={jobsByAttr}
-                    org={org.name}
-                  />
-                </div>
-              ) : (
-                <div class="empty">
-                  {ev.state === "succeeded"
-                    ? "The first evaluation of this jobset: nothing to compare with."
-                    : `Nothing to compare while the evaluation is ${ev.state}.`}
-                </div>
-              )}
-            </Card>
-            <div class="grid">
-              <div class="stat">
-                <div class="k">Jobs</div>
-                <div class="v">{ev.counts.jobs}</div>
-              </div>
-              <div class="stat">
-                <div class="k">Succeeded</div>
-                <div class="v c ok">{counts.succeeded}</div>
-              </div>
-              <div class="stat">
-                <div class="k">Failed</div>
-                <div class="v c bad">{counts.failed}</div>
-              </div>
-              <div class="stat">
-                <div class="k">Running / queued</div>
-                <div class="v">
-                  {counts.running} / {counts.queued}
-                </div>
-              </div>
-              <div class="stat">
-                <div class="k">Problems</div>
-                <div class="v">{ev.counts.problems}</div>
-              </div>
-            </div>
-            <Card title="Jobs" flush id="jobs">
-              <nav class="tabs inner">
-                {(["all", "failing", "running", "queued", "succeeded"] as const).map((f) => (
-                  <a class={f === filter ? "on" : ""} href={`${base}?state=${f}#jobs`}>
-                    {f === "all" ? "All" : f[0]?.toUpperCase() + f.slice(1)}
-                    <span class="n">{byFilter[f]}</span>
-                  </a>
-                ))}
-              </nav>
-              {rows.length === 0 ? (
-                <div class="empty">No {filter === "all" ? "" : `${filter} `}jobs.</div>
-              ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Job</th>
-                      <th>Package</th>
-                      <th>Status</th>
-                      <th class="num">Duration</th>
-                      <th class="num">Build</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {rows.map((j) => {
-                      const t = times.get(j.build.id);
-                      return (
-                        <tr data-attr={j.attr}>
-                          <td>
-                            <a href={`/${org.name}/builds/${j.build.id}`}>
-                              <strong>{j.attr}</strong>
-                            </a>
-                          </td>
-                          <td class="muted">{j.name}</td>
-                          <td>
-                            <StatePill state={j.build.state} />
-                          </td>
-                          <td class="num muted nowrap">
-                            {t ? duration(t.startedAt, t.finishedAt, now) : "—"}
-                          </td>
-                          <td class="num">
-                            <a href={`/${org.name}/builds/${j.build.id}`}>{j.build.id}</a>
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              )}
-              <Pager
-                page={at}
-                pages={pages}
-                total={listed.length}
-                what="jobs"
-                href={(n) => `${base}?state=${filter}&page=${n}#jobs`}
+              <PageHead
+                title={
+                  <>
+                    Evaluation #{ev.id}{" "}
+                    <span id="eval-status">
+                      <StatePill state={v.status} />
+                    </span>
+                  </>
+                }
+                sub={
+                  <>
+                    <code>{shortSha(ev.commitSha)}</code>{" "}
+                    <span class="commit-msg">{commit?.subject ?? ""}</span>
+                    {commit ? <span class="muted"> · {commit.author}</span> : null} · pushed{" "}
+                    <Time at={ev.createdAt} now={v.now} /> · evaluated in{" "}
+                    {duration(ev.startedAt, ev.finishedAt, v.now)}
+                  </>
+                }
+                actions={
+                  member ? (
+                    <>
+                      {unfinished ? (
+                        <ActionForm viewer={viewer} action={`${v.base}/cancel`}>
+                          <button class="btn danger" type="submit">
+                            Cancel builds
+                          </button>
+                        </ActionForm>
+                      ) : null}
+                      {restartable ? (
+                        <ActionForm viewer={viewer} action={`${v.base}/restart`}>
+                          <button class="btn" type="submit">
+                            Restart failed
+                          </button>
+                        </ActionForm>
+                      ) : null}
+                    </>
+                  ) : null
+                }
               />
-            </Card>
-            {ev.problems.length > 0 ? (
-              <Card title={`Evaluation problems (${ev.problems.length})`} flush id="problems">
-                <ProblemGroups problems={ev.problems} page={problemsPage} base={base} />
+              <OrgTabs org={org.name} on="jobsets" />
+              {ev.error ? (
+                <div class="flash bad">
+                  <strong>The commit could not be evaluated:</strong> {ev.error}
+                </div>
+              ) : null}
+              <Card
+                flush
+                title={
+                  cmp.previous ? (
+                    <h2>
+                      Compared with{" "}
+                      <a href={`/${org.name}/evaluations/${cmp.previous}`}>evaluation #{cmp.previous}</a>
+                    </h2>
+                  ) : (
+                    <h2>Compared with the previous evaluation</h2>
+                  )
+                }
+              >
+                <div id="eval-compare">
+                  <Comparison v={v} />
+                </div>
               </Card>
-            ) : null}
+              <div id="eval-stats">
+                <Stats v={v} />
+              </div>
+              <Card
+                title={
+                  <div class="loghd">
+                    <h2>Jobs</h2>
+                    <span class="live" id="live-state">
+                      {live ? "● live" : ""}
+                    </span>
+                  </div>
+                }
+                flush
+                id="jobs"
+              >
+                <div id="eval-jobs">
+                  <Jobs v={v} />
+                </div>
+              </Card>
+              {ev.problems.length > 0 ? (
+                <Card title={`Evaluation problems (${ev.problems.length})`} flush id="problems">
+                  <ProblemGroups problems={ev.problems} page={problemsPage} base={v.base} />
+                </Card>
+              ) : null}
+            </div>
           </Layout>
         );
       });
+    })
+    .get("/:org/evaluations/:id/live", viewerMw, (c) => {
+      // The page's changing parts as escaped HTML fragments (client.ts places them by id), then `done`.
+      const { org, viewer, e } = load(ctx, c);
+      const filter = Filter.parse(c.req.query("state"));
+      const page = Page.parse(c.req.query("page"));
+      let seen = c.req.header("last-event-id") ?? c.req.query("v") ?? "";
+      const res = streamSSE(c, async (s) => {
+        let open = true;
+        s.onAbort(() => {
+          open = false;
+        });
+        const until = Date.now() + LIVE_MAX_MS;
+        await s.write("retry: 2000\n\n");
+        let beat = Date.now();
+        while (open && !closing() && Date.now() < until) {
+          if (findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
+          const version = evalVersion(ctx, e.id);
+          if (version !== seen) {
+            seen = version;
+            const v = viewOf(
+              ctx,
+              evaluationDetail(ctx.db, getEvaluation(ctx.db, e.id)).evaluation,
+              org.name,
+              filter,
+              page,
+            );
+            await s.writeSSE({
+              event: "fragments",
+              id: version,
+              data: JSON.stringify({ version, html: await fragments(v) }),
+            });
+            beat = Date.now();
+          } else if (Date.now() - beat > 15_000) {
+            await s.write(": ping\n\n");
+            beat = Date.now();
+          }
+          const current = findEvaluation(ctx.db, e.id);
+          const busy = ctx.db
+            .select({ id: builds.id })
+            .from(evalJobs)
+            .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+            .where(and(eq(evalJobs.evaluationId, e.id), inArray(builds.state, ["queued", "running"])))
+            .limit(1)
+            .get();
+          if (
+            current &&
+            finishedStates.includes(current.state) &&
+            !busy &&
+            version === evalVersion(ctx, e.id)
+          ) {
+            await s.writeSSE({ event: "done", data: current.state });
+            return;
+          }
+          await s.sleep(LIVE_POLL_MS);
+        }
+      });
+      res.headers.set("connection", "close");
+      return res;
     })
     .post("/:org/evaluations/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
       const { org, role, viewer, e } = load(ctx, c);
