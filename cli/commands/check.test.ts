@@ -53,4 +53,17 @@ test("flox build N still shows build N of the server; a name that is not a packa
   assert.match(outside.stderr, "is not in a git checkout");
 });
 
+test("flox check judges what git add -A would commit: tracked files even when ignored, not untracked ignored ones", async () => {
+  const dir = await newCheckout(tmp, "ignored");
+  assert.is((await flox(dir, ["init", "--name", "kept", "--yes"])).exitCode, 0);
+  await gitIn(dir, "add", "-A");
+  await gitIn(dir, "commit", "-q", "-m", "kept");
+  assert.is((await flox(dir, ["init", "--name", "left-out", "--yes"])).exitCode, 0);
+  await writeFile(join(dir, ".gitignore"), "/.flox/\npkgs/kept/\npkgs/left-out/\n");
+  const r = await flox(dir, ["check"]);
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.match(r.stdout, "ok: 1 package evaluates (kept)");
+  assert.is(await gitIn(dir, "status", "--porcelain"), "M .gitignore", "the real index is untouched");
+});
+
 test.run();

@@ -1,6 +1,6 @@
 // The working tree as a git tree object: what `git add -A && git commit` would push, made without
 // touching the user's index or branch. `flox check` and `flox build` judge exactly that tree.
-import { mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -12,8 +12,17 @@ import { CACHE_DIR_NAME } from "./checkout.js";
  */
 export async function worktreeTree(root: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "flox-index-"));
-  const env = { ...process.env, GIT_INDEX_FILE: join(dir, "index") };
+  const index = join(dir, "index");
+  const env = { ...process.env, GIT_INDEX_FILE: index };
   try {
+    // From a copy of the real index: tracked files stay in even when .gitignore names them (as with
+    // `git add -A`), and its cached file stats spare re-hashing unchanged files.
+    const real = await execa("git", ["rev-parse", "--path-format=absolute", "--git-path", "index"], {
+      cwd: root,
+    });
+    await copyFile(String(real.stdout).trim(), index).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err; // a repo with nothing added yet has no index
+    });
     await execa("git", ["add", "-A", "."], { cwd: root, env });
     // flox's own cache is left out even where .gitignore does not name it yet.
     await execa("git", ["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", CACHE_DIR_NAME], {
