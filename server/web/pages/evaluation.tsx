@@ -29,7 +29,7 @@ import {
 } from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
-import { respond } from "../negotiate.js";
+import { respond, wantsJson } from "../negotiate.js";
 import { orgForViewer, resolveViewer, type WebContext, type WebEnv } from "../viewer.js";
 
 /** Jobs per page, and packages with problems per page. */
@@ -386,7 +386,8 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
   return new Hono<WebEnv>()
     .get("/:org/evaluations/:id", viewerMw, async (c) => {
       const { org, role, viewer, e } = load(ctx, c);
-      const version = evalVersion(ctx, e.id);
+      // Taken before the data: a change in between makes the live stream send it, never miss it.
+      const version = wantsJson(c) ? "" : evalVersion(ctx, e.id);
       const data: EvaluationResponse = evaluationDetail(ctx.db, e);
       const filter = Filter.parse(c.req.query("state"));
       const page = Page.parse(c.req.query("page"));
@@ -522,7 +523,8 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
         let beat = Date.now();
         while (open && !closing() && Date.now() < until) {
           if (findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
-          const version = evalVersion(ctx, e.id);
+          // Taken before the data: a change in between makes the live stream send it, never miss it.
+          const version = wantsJson(c) ? "" : evalVersion(ctx, e.id);
           if (version !== seen) {
             seen = version;
             const v = viewOf(
