@@ -297,8 +297,29 @@ test("another org's viewer finds nothing: the same 404 as an org that does not e
   }
 });
 
+test("machines page: what each machine follows and runs, who is behind", async () => {
+  const r = await page("/acme/machines", tok("reader"));
+  assert.is(r.status, 200);
+  assert.match(
+    r.text,
+    /<tr data-profile="acme\/dev" data-running="1">[\s\S]*?behind #2[\s\S]*?<\/tr>/,
+    "db-1 on 1",
+  );
+  assert.is((r.text.match(/up to date/g) ?? []).length, 2, "web-1 and web-2 on the live generation");
+  assert.match(r.text, /href="\/acme\/profiles\/dev"/);
+  assert.match(r.text, /href="\/acme\/channels\/main"/);
+});
+
 test("user input is escaped everywhere it shows", async () => {
-  for (const path of ["/acme/channels/main", "/acme/profiles/dev"]) {
+  // A machine's failure message is free text too.
+  const failed = await w.srv.api(
+    "POST",
+    "/api/v1/machines/me/reports",
+    { profile: "acme/dev", generation: 2, status: "failed", message: `switch failed ${HOSTILE}` },
+    tok("db-1"),
+  );
+  assert.is(failed.status, 204, JSON.stringify(failed.body));
+  for (const path of ["/acme/channels/main", "/acme/profiles/dev", "/acme/machines"]) {
     const r = await page(path, tok("reader"));
     assert.not.ok(r.text.includes(HOSTILE), `${path}: raw markup`);
     assert.not.match(r.text, /<img src=x/, `${path}: an img element`);
