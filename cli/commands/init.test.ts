@@ -2,7 +2,7 @@
 // flox init of a shell package, flox check, flox build here, a plain git push, built by the builder and
 // in the channel at the very output path the local build made; then flox build --remote of an
 // uncommitted change.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -82,6 +82,11 @@ test("init --org, init a package, check, build here, push: built by the builder,
     await gitIn(dir, "remote", "get-url", "origin"),
     `${srv.url}/acme/nixexprs.git`,
     "no token in the URL",
+  );
+  assert.is(
+    (await stat(join(dir, ".git", "config"))).mode & 0o777,
+    0o600,
+    "the token's file is the owner's only",
   );
   const again = await flox(dir, ["init", "--org", "acme"]);
   assert.is(again.exitCode, 1);

@@ -1,6 +1,6 @@
 // `flox init --org ORG` in an empty directory: the org's nixexprs repo cloned there (the org made
 // first when it does not exist and the token may), with a README and a .gitignore for flox.
-import { readdir, stat, writeFile } from "node:fs/promises";
+import { chmod, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { type ApiClient, ApiError } from "../../lib/api-client.js";
@@ -62,6 +62,11 @@ export async function cloneOrg(
   });
   if (clone.exitCode !== 0) throw new CliError(`git clone ${url} failed: ${String(clone.stderr).trim()}`);
   await execa("git", ["config", `http.${url}.extraHeader`, header], { cwd: dir });
+  // The token is in it now: readable by its owner only.
+  const configPath = await execa("git", ["rev-parse", "--path-format=absolute", "--git-path", "config"], {
+    cwd: dir,
+  });
+  await chmod(String(configPath.stdout).trim(), 0o600);
   const head = await execa("git", ["rev-parse", "--verify", "-q", "HEAD"], { cwd: dir, reject: false });
   const emptyRepo = head.exitCode !== 0;
   // An empty repo's clone may not know the default branch: the server's jobset for `main` is the channel ORG.
