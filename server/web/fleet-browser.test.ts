@@ -7,6 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { launchBrowser, type TestBrowser } from "../testing/browser.js";
+import { waitFor } from "../testing/ci-harness.js";
 import { type FleetWorld, startFleetWorld } from "./fleet-testing.js";
 
 let w: FleetWorld;
@@ -131,12 +132,29 @@ test("channel page: subscribe lines, copy button, history; and the other fleet p
     ["/acme/profiles", "fleet-profiles"],
     ["/acme/machines", "fleet-machines"],
     ["/-/storehouse", "fleet-storehouse"],
-    ["/-/builders", "fleet-builders"],
   ] as const) {
     const r = await page.goto(`${w.srv.url}${path}`);
     assert.is(r?.status(), 200, path);
     await browser.screenshot(page, name);
   }
+
+  // A build that runs a while: the builders page says who builds it, and links to it.
+  await w.addPackage("slow-one", `sleep ${300_000 + (Date.now() % 100_000)}; mkdir $out`);
+  await w.pushAll("a slow one");
+  const running = await waitFor("the slow build to run", async () => {
+    const r = await w.srv.api("GET", "/api/v1/builds?state=running&org=acme", undefined, w.tok("alice"));
+    return (r.body.builds as Array<{ id: number; drvPath: string }>).find((b) =>
+      b.drvPath.endsWith("-slow-one.drv"),
+    );
+  });
+  await page.goto(`${w.srv.url}/-/builders`);
+  const row = page.locator(`tr[data-builder='b1'] .building[data-build='${running.id}']`);
+  assert.match((await row.textContent()) ?? "", /slow-one/);
+  assert.is(await row.locator("a").getAttribute("href"), `/acme/builds/${running.id}`);
+  assert.is(await page.getAttribute("#running", "data-running"), "1");
+  await browser.screenshot(page, "fleet-builders");
+  const cancel = await w.srv.api("POST", `/api/v1/builds/${running.id}/cancel`, undefined, w.tok("alice"));
+  assert.is(cancel.status, 200);
   await page.close();
 });
 

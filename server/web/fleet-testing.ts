@@ -25,8 +25,8 @@ export interface FleetWorld {
   tok(name: string): string;
   /** Commits everything in the work repo and pushes it to acme's main; the new evaluation's id. */
   pushAll(message: string): Promise<number>;
-  /** Adds package `name` (a plain runCommand) to the work repo. */
-  addPackage(name: string): Promise<void>;
+  /** Adds package `name` to the work repo: a runCommand of `script` (default: an empty output). */
+  addPackage(name: string, script?: string): Promise<void>;
   waitChannel(evaluation: number): Promise<void>;
   /** GET /api/v1<path> with `token`, asserting 200. */
   // biome-ignore lint/suspicious/noExplicitAny: test code reads answers of every shape, checked by assertions
@@ -73,11 +73,11 @@ export async function startFleetWorld(name: string): Promise<FleetWorld> {
     tok,
     pushAll,
     waitChannel,
-    async addPackage(pkg) {
+    async addPackage(pkg, script = "mkdir $out") {
       await mkdir(join(work, "pkgs", pkg), { recursive: true });
       await writeFile(
         join(work, "pkgs", pkg, "default.nix"),
-        `{ runCommand }:\n\nrunCommand "${pkg}" { } "mkdir $out"\n`,
+        `{ runCommand }:\n\nrunCommand "${pkg}" { } "${script}"\n`,
       );
     },
     async api(path, t) {
