@@ -100,6 +100,16 @@ export const Counts: FC<{ counts: StateCounts | undefined }> = ({ counts }) => {
   );
 };
 
+/** What the colours of `Counts` mean. */
+export const CountsLegend: FC = () => (
+  <div class="legend">
+    <span class="ok">succeeded</span>
+    <span class="bad">failed</span>
+    <span class="run">running</span>
+    <span class="wait">queued</span>
+  </div>
+);
+
 export const Card: FC<PropsWithChildren<{ title?: Child; tools?: Child; id?: string; flush?: boolean }>> = (
   p,
 ) => (

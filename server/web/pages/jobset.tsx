@@ -38,7 +38,7 @@ function StatusGraph(p: { org: string; evals: Evaluation[]; counts: Map<number, 
   if (evals.length === 0) return null;
   const W = 1100;
   const H = 120;
-  const top = 8;
+  const top = 18;
   const bottom = 18;
   const slot = W / Math.max(evals.length, 20);
   const bar = Math.max(3, Math.min(26, slot * 0.7));
@@ -47,7 +47,7 @@ function StatusGraph(p: { org: string; evals: Evaluation[]; counts: Map<number, 
   return (
     <svg class="graph" viewBox={`0 0 ${W} ${H}`} role="img" aria-label="builds per evaluation, oldest left">
       <line x1="0" x2={W} y1={H - bottom + 0.5} y2={H - bottom + 0.5} />
-      <text x={W} y={top + 2} text-anchor="end">
+      <text x="0" y="10">
         {max} jobs
       </text>
       {evals.map((e, i) => {

@@ -7,7 +7,7 @@ import type { AppContext } from "../../routes/env.js";
 import { presentOrg } from "../../routes/present.js";
 import { stateCounts, verdict } from "../ci-data.js";
 import { commitInfo } from "../commits.js";
-import { Card, CopyLine, Counts, StatePill, shortSha, Time } from "../components.js";
+import { Card, CopyLine, Counts, CountsLegend, StatePill, shortSha, Time } from "../components.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
 import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
@@ -16,6 +16,15 @@ export interface OrgPageData {
   org: Org;
   jobsets: Jobset[];
 }
+
+/** The evaluation's own state, in words that do not read as its builds' verdict. */
+const evalWord: Record<string, string> = {
+  succeeded: "evaluated",
+  failed: "evaluation failed",
+  running: "evaluating",
+  queued: "waiting to evaluate",
+  skipped: "skipped (skip-ci)",
+};
 
 export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
   return new Hono<WebEnv>().get("/:org", resolveViewer(ctx), async (c) => {
@@ -55,7 +64,7 @@ export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
           }
         />
         <OrgTabs org={d.org.name} on="jobsets" />
-        <Card title="Jobsets" flush>
+        <Card title="Jobsets" flush tools={<CountsLegend />}>
           {d.jobsets.length === 0 ? (
             <div class="empty">
               No jobsets yet: push a branch and it becomes one.
@@ -97,7 +106,7 @@ export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
                         {e ? (
                           <>
                             <a href={`/${d.org.name}/evaluations/${e.id}`}>#{e.id}</a>{" "}
-                            <span class="muted small">{e.state}</span>
+                            <span class="muted small">{evalWord[e.state] ?? e.state}</span>
                           </>
                         ) : (
                           <span class="muted">none</span>
