@@ -1,6 +1,7 @@
 // Commit author, time and subject for the pages, read from the org's bare repo with `git log` (one call per
 // page) and kept: a commit never changes.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { promisify } from "node:util";
 import { repoDir } from "../paths.js";
 
@@ -16,7 +17,13 @@ export interface CommitInfo {
 }
 
 const MAX_CACHED = 20_000;
-const cache = new Map<string, CommitInfo>();
+/** `null`: the repo lacks that commit (pruned after a force-push); not asked again until the server restarts. */
+const cache = new Map<string, CommitInfo | null>();
+
+function remember(key: string, info: CommitInfo | null): void {
+  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
+  cache.set(key, info);
+}
 
 /** The commits of `shas` that the repo has (missing ones are absent from the map). */
 export async function commitInfo(
@@ -29,7 +36,7 @@ export async function commitInfo(
   for (const sha of new Set(shas)) {
     const hit = cache.get(`${org}:${sha}`);
     if (hit) out.set(sha, hit);
-    else if (/^[0-9a-f]{40}$/.test(sha)) todo.push(sha);
+    else if (hit === undefined && /^[0-9a-f]{40}$/.test(sha)) todo.push(sha);
   }
   if (todo.length === 0) return out;
   try {
@@ -50,15 +57,14 @@ export async function commitInfo(
       const [sha, author = "", email = "", time = "", subject = ""] = rec.replace(/^\n/, "").split("\0");
       if (sha?.length !== 40) continue;
       const info = { sha, author, email, time: new Date(time).toISOString(), subject };
-      if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
-      cache.set(`${org}:${sha}`, info);
+      remember(`${org}:${sha}`, info);
       out.set(sha, info);
     }
   } catch {
     // A sha the repo lacks (a force-push pruned it) fails the whole call: then ask one at a time.
     if (todo.length > 1) {
       for (const sha of todo) for (const [k, v] of await commitInfo(reposDir, org, [sha])) out.set(k, v);
-    }
+    } else if (todo[0] && existsSync(repoDir(reposDir, org))) remember(`${org}:${todo[0]}`, null);
   }
   return out;
 }
