@@ -181,7 +181,7 @@ const badFixtures: Record<string, string[]> = {
   "eval-error": [
     "pkgs/missing-arg/default.nix:1: called without required argument 'frobnicate' (no package 'frobnicate' in " +
       "pkgs/ or in the base set: declare it in pkgs/frobnicate/ or check the spelling; available from base: " +
-      "busybox, lib, runCommand, runCommandLocal, runtimeShell, stdenv, symlinkJoin, system, writeScript, " +
+      "busybox, fetchurl, lib, runCommand, runCommandLocal, runtimeShell, stdenv, symlinkJoin, system, writeScript, " +
       "writeScriptBin, writeShellScript, writeShellScriptBin, writeText, writeTextFile)",
     "pkgs/not-a-drv/default.nix:1: evaluates to an attribute set, not a derivation (a package file is a function " +
       "of its dependencies returning one package, e.g. { stdenv }: stdenv.mkDerivation { … })",

@@ -126,7 +126,7 @@ test("eval-error: every failing package is reported at its file and line, the go
     ["fine"],
   );
   assert.equal(problemsOf(r), [
-    "pkgs/missing-arg/default.nix:1: called without required argument 'frobnicate' (no package 'frobnicate' in pkgs/ or in the base set: declare it in pkgs/frobnicate/ or check the spelling; available from base: busybox, lib, runCommand, runCommandLocal, runtimeShell, stdenv, symlinkJoin, system, writeScript, writeScriptBin, writeShellScript, writeShellScriptBin, writeText, writeTextFile)",
+    "pkgs/missing-arg/default.nix:1: called without required argument 'frobnicate' (no package 'frobnicate' in pkgs/ or in the base set: declare it in pkgs/frobnicate/ or check the spelling; available from base: busybox, fetchurl, lib, runCommand, runCommandLocal, runtimeShell, stdenv, symlinkJoin, system, writeScript, writeScriptBin, writeShellScript, writeShellScriptBin, writeText, writeTextFile)",
     "pkgs/not-a-drv/default.nix:1: evaluates to an attribute set, not a derivation (a package file is a function of its dependencies returning one package, e.g. { stdenv }: stdenv.mkDerivation { … })",
     "pkgs/undefined-var/default.nix:9: undefined variable 'instalPhaseExtra' ('instalPhaseExtra' is not defined here: if it is a package, add it to the function's arguments; otherwise check the spelling)",
   ]);
