@@ -38,10 +38,15 @@ test("npm run demo -- --once pushes the sample repo, builds it on a builder, and
       );
     }
     if (process.getuid?.() === 0 && existsSync("/dev/fuse")) {
-      // The lazy store: running hello fetched hello and its one reference, nothing else of the Storehouse.
+      // The lazy store: looking at hello fetched no NAR (its signed listing answers); running it fetched hello
+      // and its one reference, nothing else of the Storehouse.
       assert.match(
         run.all ?? "",
-        /Hello, world!\n\s+cached now \(ls .*\): [0-9a-z]{32}-busybox-static, [0-9a-z]{32}-hello\n/,
+        /\$ ls -l \/nix\/store\/[0-9a-z]{32}-hello\/bin\n[\s\S]*?hello\n\s+\(0 NARs, 0 bytes/,
+      );
+      assert.match(
+        run.all ?? "",
+        /Hello, world!\n\s+\(2 NARs, [0-9]+ bytes fetched so far\)\n\s+cached now \(ls .*\): ([0-9a-z]{32}-(busybox-static|hello)(, )?){2}\n/,
       );
     } else {
       assert.match(run.all ?? "", /skipped: the agent needs root and \/dev\/fuse/);

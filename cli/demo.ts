@@ -144,11 +144,30 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Pr
   }
   const out = jobs.find((j) => j.attr === "hello")?.outputs.out;
   if (out) {
-    await execa(
+    const flox = join(projectRoot, "cli/bin/flox");
+    const fetched = async () => {
+      const r = await execa(process.execPath, [flox, "agent", "status", "--cache-dir", cacheDir, "--json"], {
+        reject: false,
+      });
+      const s = JSON.parse(r.stdout || "{}") as { remote?: { bytesFetched: number; narRequests: number } };
+      return `${s.remote?.narRequests ?? "?"} NARs, ${s.remote?.bytesFetched ?? "?"} bytes fetched so far`;
+    };
+    // Looking costs the signed listing only; running fetches the program's closure.
+    const ls = await execa(
       process.execPath,
-      [join(projectRoot, "cli/bin/flox"), "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`],
-      { stdout: "inherit", stderr: "inherit", reject: false },
+      [flox, "agent", "exec", "--mount", mount, "--", "ls", "-l", `${out}/bin`],
+      {
+        reject: false,
+      },
     );
+    process.stdout.write(`  $ ls -l ${out}/bin\n${ls.stdout.replace(/^/gm, "  ")}\n  (${await fetched()})\n`);
+    process.stdout.write(`  $ ${out}/bin/hello\n`);
+    await execa(process.execPath, [flox, "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`], {
+      stdout: "inherit",
+      stderr: "inherit",
+      reject: false,
+    });
+    process.stdout.write(`  (${await fetched()})\n`);
     process.stdout.write(`  cached now (ls ${mount}): ${readdirSync(mount).join(", ")}\n`);
   }
   // Stopping waits for the agent to unmount, so the next demo can wipe its directory.
