@@ -190,6 +190,21 @@ test("evaluation actions: CSRF and Origin checked, member only, then done", asyn
   assert.is((await t.api("GET", `/api/v1/builds/${failedBuild}`)).body.build.state, "cancelled");
 });
 
+test("a branch with a slash is one jobset page, its name escaped into links", async () => {
+  t.db.insert(jobsets).values({ orgId: 1, branch: "feature/x" }).run();
+  const cookie = await login(reader);
+  const page = await req("/acme/jobsets/feature%2Fx", { cookie });
+  assert.is(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /<h1>feature\/x /);
+  assert.match(html, /\/acme\/jobsets\/feature%2Fx\/badge\.svg/);
+  const org = await (await req("/acme", { cookie })).text();
+  assert.match(org, /href="\/acme\/jobsets\/feature%2Fx"/);
+  const badge = await req("/acme/jobsets/feature%2Fx/badge.svg", { cookie });
+  assert.is(badge.status, 200);
+  assert.match(await badge.text(), /feature\/x: unknown/);
+});
+
 test("pages are 404 across orgs: another org's evaluation and build, and an org the viewer cannot read", async () => {
   const cookie = await login(reader);
   for (const path of [
