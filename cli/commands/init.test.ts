@@ -2,7 +2,7 @@
 // flox init of a shell package, flox check, flox build here, a plain git push, built by the builder and
 // in the channel at the very output path the local build made; then flox build --remote of an
 // uncommitted change.
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -21,6 +21,7 @@ import {
   waitForChannelAt,
 } from "../../server/testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../../server/testing/test-server.js";
+import { Terminal } from "../init/testing.js";
 
 let srv: TestServer;
 let builder: BuilderProcess;
@@ -166,6 +167,35 @@ test("a server on nixpkgs: flox check says to give --base, and with it checks as
     });
   } finally {
     await other.stop();
+  }
+});
+
+test("on a terminal, flox init --org goes on to ask for the first package", async () => {
+  const term = new Terminal(`flox-init-e2e-${process.pid}`);
+  try {
+    const dir = join(tmp, "interactive");
+    await mkdir(dir);
+    await term.startFlox("org", dir, "init --org acme", {
+      FLOX_SERVER: srv.url,
+      FLOX_TOKEN: srv.adminToken,
+      XDG_CONFIG_HOME: join(tmp, "config"),
+    });
+    assert.match(
+      await term.waitFor("org", "Package name"),
+      `cloned ${srv.url}/acme/nixexprs.git into ${dir}`,
+    );
+    await term.type("org", "tool");
+    await term.keys("org", "Enter");
+    for (const q of ["Where are its sources?", "Template", "Version", "One-line description", "License"]) {
+      await term.waitFor("org", q);
+      await term.keys("org", "Enter"); // every default
+    }
+    assert.match(await term.waitFor("org", /flox exited \d+/), "flox exited 0");
+    assert.match(await readFile(join(dir, "pkgs", "tool", "default.nix"), "utf8"), "(template: shell)");
+    // The clone has the packages pushed before, and the new one beside them.
+    assert.equal((await readdir(join(dir, "pkgs"))).sort(), ["hello", "tool"]);
+  } finally {
+    await term.stop();
   }
 });
 

@@ -3,50 +3,25 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { projectRoot } from "../../lib/project-root.js";
-import { newCheckout } from "./testing.js";
+import { newCheckout, Terminal } from "./testing.js";
 
-const floxBin = join(projectRoot, "cli", "bin", "flox");
-// A tmux server of this test's own, so no other tmux session is ever touched.
-const socket = `flox-init-test-${process.pid}`;
+const term = new Terminal(`flox-init-test-${process.pid}`);
 let tmp: string;
 
 test.before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "flox-dialogue-test-"));
 });
 test.after(async () => {
-  await execa("tmux", ["-L", socket, "kill-server"], { reject: false });
+  await term.stop();
   await rm(tmp, { recursive: true, force: true });
 });
 
-const tmux = (...args: string[]) => execa("tmux", ["-L", socket, ...args]);
-
-/** Starts `flox init` in a terminal in `cwd`; the pane stays after it exits, saying how it exited. */
-async function startInit(session: string, cwd: string): Promise<void> {
-  const command = `NO_COLOR=1 '${process.execPath}' '${floxBin}' init; echo "flox exited $?"; sleep 600`;
-  await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", cwd, command);
-}
-
-async function screen(session: string): Promise<string> {
-  return String((await tmux("capture-pane", "-p", "-t", session)).stdout);
-}
-
-/** Waits until the screen shows `text`; fails with the screen as it was. */
-async function waitFor(session: string, text: string | RegExp): Promise<string> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const s = await screen(session);
-    if (typeof text === "string" ? s.includes(text) : text.test(s)) return s;
-    if (Date.now() > until) assert.unreachable(`the screen never showed ${text}:\n${s}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const keys = (session: string, ...k: string[]) => tmux("send-keys", "-t", session, ...k);
-const type = (session: string, text: string) => tmux("send-keys", "-t", session, "-l", "--", text);
+const startInit = (session: string, cwd: string) => term.startFlox(session, cwd, "init");
+const waitFor = (session: string, text: string | RegExp) => term.waitFor(session, text);
+const keys = (session: string, ...k: string[]) => term.keys(session, ...k);
+const type = (session: string, text: string) => term.type(session, text);
 
 test("the questions, answered on a terminal: a bad name is refused with the gate's words, then the package is written", async () => {
   const dir = await newCheckout(tmp, "dialogue");

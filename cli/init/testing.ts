@@ -77,3 +77,72 @@ export async function build(
   assert.match(data.outputs.out, new RegExp(`^/nix/store/[0-9a-z]{32}-${name}-`));
   return { out: data.outputs.out, storeRoot: data.storeRoot, drvPath: data.drvPath };
 }
+
+/** A tmux server of the test's own (its own socket), so no other tmux session is ever touched. */
+export class Terminal {
+  constructor(readonly socket: string) {}
+
+  #tmux(...args: string[]) {
+    return execa("tmux", ["-L", this.socket, ...args]);
+  }
+
+  /** Starts `command` (a shell line) in a 120×40 terminal in `cwd`; the pane stays after it exits. */
+  async start(session: string, cwd: string, command: string): Promise<void> {
+    await this.#tmux(
+      "new-session",
+      "-d",
+      "-s",
+      session,
+      "-x",
+      "120",
+      "-y",
+      "40",
+      "-c",
+      cwd,
+      `${command}; sleep 600`,
+    );
+  }
+
+  /** `flox ARGS` with NO_COLOR and `env`, then `flox exited N` on the screen. */
+  async startFlox(
+    session: string,
+    cwd: string,
+    args: string,
+    env: Record<string, string> = {},
+  ): Promise<void> {
+    const vars = Object.entries({ NO_COLOR: "1", ...env })
+      .map(([k, v]) => `${k}='${v}'`)
+      .join(" ");
+    const flox = `'${process.execPath}' '${join(projectRoot, "cli", "bin", "flox")}'`;
+    await this.start(session, cwd, `env ${vars} ${flox} ${args}; echo "flox exited $?"`);
+  }
+
+  async screen(session: string): Promise<string> {
+    return String((await this.#tmux("capture-pane", "-p", "-t", session)).stdout);
+  }
+
+  /** Waits until the screen shows `text`; fails with the screen as it was. */
+  async waitFor(session: string, text: string | RegExp): Promise<string> {
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const s = await this.screen(session);
+      if (typeof text === "string" ? s.includes(text) : text.test(s)) return s;
+      if (Date.now() > until) assert.unreachable(`the screen never showed ${text}:\n${s}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Keys by tmux name: Enter, Down, BSpace, C-c. */
+  async keys(session: string, ...k: string[]): Promise<void> {
+    await this.#tmux("send-keys", "-t", session, ...k);
+  }
+
+  /** Text typed as it is. */
+  async type(session: string, text: string): Promise<void> {
+    await this.#tmux("send-keys", "-t", session, "-l", "--", text);
+  }
+
+  async stop(): Promise<void> {
+    await execa("tmux", ["-L", this.socket, "kill-server"], { reject: false });
+  }
+}
