@@ -145,7 +145,7 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
       }
       touchMachine(db, machine.id);
       ctx.logger.info({ machine: machine.name, since: last }, "machine connected");
-      return streamSSE(c, async (stream) => {
+      const res = streamSSE(c, async (stream) => {
         let open = true;
         // The first pass, and any pass after the subscriptions changed, reads the table; the others take what the
         // hub handed over.
@@ -245,6 +245,9 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
           ctx.logger.info({ machine: machine.name, last }, "machine disconnected");
         }
       });
+      // The stream is this connection's only use: closed with it, so a server shutdown never waits on the socket.
+      res.headers.set("connection", "close");
+      return res;
     })
     .get("/profiles/:org/:name/status", auth, (c) => {
       const org = getOrg(db, param(c, "org", Name));
