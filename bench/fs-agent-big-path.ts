@@ -6,7 +6,13 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyToServer, forceUnmount, startAgent, startServer } from "../fs-agent/testing.js";
+import {
+  copyToServer,
+  forceUnmount,
+  startAgent,
+  startServer,
+  substituteWithNix,
+} from "../fs-agent/testing.js";
 import { parseNarInfo } from "../lib/narinfo.js";
 import { createNixTestStore } from "../lib/nix-test-store.js";
 
@@ -53,18 +59,8 @@ async function main(): Promise<void> {
       );
     }
 
-    const key = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
     const t = process.hrtime.bigint();
-    await client.run("nix-store", [
-      "-r",
-      big,
-      "--option",
-      "substituters",
-      `${server.url}/cache`,
-      "--option",
-      "trusted-public-keys",
-      key,
-    ]);
+    await substituteWithNix(client, server, big);
     readFileSync(client.realPath(file));
     const ms = Number(process.hrtime.bigint() - t) / 1e6;
     console.log(

@@ -6,7 +6,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { copyToServer, forceUnmount, startAgent, startServer } from "../fs-agent/testing.js";
+import {
+  copyToServer,
+  forceUnmount,
+  startAgent,
+  startServer,
+  substituteWithNix,
+} from "../fs-agent/testing.js";
 import { parseNarInfo } from "../lib/narinfo.js";
 import { createNixTestStore } from "../lib/nix-test-store.js";
 
@@ -53,18 +59,8 @@ async function main(): Promise<void> {
     const st = await agent.status();
     await agent.stop();
 
-    const key = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
     t = Date.now();
-    await client.run("nix-store", [
-      "-r",
-      profile,
-      "--option",
-      "substituters",
-      `${server.url}/cache`,
-      "--option",
-      "trusted-public-keys",
-      key,
-    ]);
+    await substituteWithNix(client, server, profile);
     await execa(client.realPath(`${profile}/pkg7`), [], { reject: false });
     const fullMs = Date.now() - t;
 

@@ -100,6 +100,25 @@ export async function copyToServer(
   ]);
 }
 
+/** A stock Nix client fetching `storePath` (and its closure) from the server's Storehouse, trusting its key. */
+export async function substituteWithNix(
+  client: NixTestStore,
+  server: ServerProcess,
+  storePath: string,
+): Promise<void> {
+  const key = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
+  await client.run("nix-store", [
+    "-r",
+    storePath,
+    "--option",
+    "substituters",
+    `${server.url}/cache`,
+    "--option",
+    "trusted-public-keys",
+    key,
+  ]);
+}
+
 export interface AgentProcess {
   mount: string;
   cacheDir: string;
