@@ -170,6 +170,17 @@ test("a server on nixpkgs: flox check says to give --base, and with it checks as
   }
 });
 
+test("a template the server's bootstrap set cannot build gets a warning naming the server", async () => {
+  const dir = join(tmp, "c-on-bootstrap");
+  await mkdir(join(dir, "pkgs"), { recursive: true });
+  await gitIn(dir, "init", "-q", "-b", "main");
+  const r = ok(await flox(dir, ["init", "--name", "calc", "--template", "c-make", "--yes"]), "init c-make");
+  assert.match(
+    r.stdout,
+    `warning: the c-make template needs nixpkgs as the base set (flox server --base PATH), and ${srv.url} uses flox's bootstrap set, which cannot build it`,
+  );
+});
+
 test("on a terminal, flox init --org goes on to ask for the first package", async () => {
   const term = new Terminal(`flox-init-e2e-${process.pid}`);
   try {

@@ -9,6 +9,7 @@ import { terminalPrompter } from "../init/prompter.js";
 import { ensureGitignore, writePackage } from "../init/scaffold.js";
 import { resolveSource } from "../init/source.js";
 import { findTemplate } from "../init/templates/index.js";
+import { askServerBaseSet } from "../local/base-choice.js";
 import { findGitRoot, isNixexprsCheckout, listPackages, listPackagesWithDefault } from "../local/checkout.js";
 import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";
 
@@ -82,6 +83,8 @@ export async function init(cmd: Command, opts: InitOptions): Promise<void> {
   );
   const written = await writePackage(root, decided.name, files);
   if (await ensureGitignore(root)) written.push(".gitignore");
+  // Whether the server can take this template, when it says which base set it has.
+  const server = template.bootstrapBuilds ? null : await askServerBaseSet(cmd);
   const where = (p: string) => relative(cwd, `${root}/${p}`) || ".";
 
   emit(
@@ -106,10 +109,17 @@ export async function init(cmd: Command, opts: InitOptions): Promise<void> {
       say(`${green("created")} ${bold(`pkgs/${decided.name}`)} from the ${template.id} template:`);
       for (const f of written) say(`  ${where(f)}`);
       if (!template.bootstrapBuilds) {
-        say(
-          `note: the ${template.id} template needs nixpkgs as the base set (flox server --base PATH); the bootstrap` +
-            " set cannot build it, and cannot evaluate what it does not provide (flox check says which).",
-        );
+        const needs = `the ${template.id} template needs nixpkgs as the base set (flox server --base PATH)`;
+        if (server?.baseSet.kind === "bootstrap") {
+          say(
+            `warning: ${needs}, and ${server.url} uses flox's bootstrap set, which cannot build it ` +
+              "(flox check shows what it lacks): the server needs --base with a nixpkgs checkout",
+          );
+        } else if (server?.baseSet.kind !== "nixpkgs") {
+          say(
+            `note: ${needs}; the bootstrap set cannot evaluate what it does not provide (flox check says which).`,
+          );
+        }
       }
       say(`
 Next:

@@ -24,6 +24,17 @@ export interface BaseChoice {
   server?: { url: string; baseSet: BaseSetInfo };
 }
 
+/** What the configured server says its base set is; null without a server, or when it does not answer. */
+export async function askServerBaseSet(cmd: Command): Promise<{ url: string; baseSet: BaseSetInfo } | null> {
+  try {
+    const g = globals(cmd);
+    const { server, token } = await resolveConnection({ server: g.server, token: g.token });
+    return { url: server, baseSet: await new ApiClient({ server, token, timeoutMs: 5_000 }).baseSet() };
+  } catch {
+    return null;
+  }
+}
+
 export async function chooseBase(
   cmd: Command,
   checkout: Checkout,
