@@ -41,7 +41,8 @@ export async function startServer(dataDir?: string, port = 0): Promise<ServerPro
     dataDir: dir,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      // Past the server's 10 s grace: it kills its own children before it exits.
+      const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
       await exited;
       clearTimeout(kill);
       if (own) rmSync(dir, { recursive: true, force: true });

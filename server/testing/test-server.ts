@@ -42,7 +42,7 @@ export interface TestServer {
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiAnswer>;
   /** The clone URL with `token` as password: `http://x:TOKEN@127.0.0.1:PORT/<org>/nixexprs.git`. */
   gitUrl(org: string, token?: string): string;
-  /** SIGTERM, wait for exit (SIGKILL after 10 s), remove the temp data dir unless it was given. Returns the exit code. */
+  /** SIGTERM, wait for exit (SIGKILL after 30 s), remove the temp data dir unless it was given. Returns the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -136,7 +136,9 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     stop() {
       stopped ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-        const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        // Past the server's own 10 s grace, so that it kills its children (a long evaluation's nix-instantiate)
+        // itself: killed first, it would leave them writing into the data dir being removed.
+        const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
         const code = await exited;
         clearTimeout(kill);
         cleanup();
