@@ -1,33 +1,96 @@
-// Runs the whole uvu suite from dist/ and ends with the line CI reads: "N passed, N failed".
+// Runs the uvu suite from dist/ and ends with the line CI reads: "N passed, N failed".
+// Each test file is its own uvu process; FLOX_TEST_JOBS of them run at once (default 2: most files wait on
+// git, Nix, servers and builders rather than compute, so two at a time roughly halve the wall time on two
+// cores). A file's output is printed whole when it ends, so the log reads file by file.
 // Plain JS so that it runs before and without the TypeScript build.
 import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const pattern = process.argv[2] ?? "\\.test\\.js$";
+const pattern = new RegExp(process.argv[2] ?? "\\.test\\.js$");
 const limitMs = Number(process.env.FLOX_TEST_TIMEOUT_MS ?? 14 * 60 * 1000);
+const jobs = Math.max(1, Number(process.env.FLOX_TEST_JOBS ?? 2));
 
-const child = spawn(process.execPath, ["node_modules/uvu/bin.js", "dist", pattern, "-i", "node_modules"], {
-  cwd: root,
-  stdio: ["ignore", "pipe", "inherit"],
-  env: { ...process.env, FORCE_COLOR: "0" },
-});
-let out = "";
-child.stdout.on("data", (chunk) => {
-  out += chunk;
-  process.stdout.write(chunk);
-});
+function testFiles(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== "node_modules") out.push(...testFiles(full));
+    } else if (pattern.test(relative(join(root, "dist"), full))) out.push(full);
+  }
+  return out;
+}
+
+// The longest first, so that no long file starts last and runs alone: size stands in for length.
+const files = testFiles(join(root, "dist")).sort((a, b) => statSync(b).size - statSync(a).size);
+const totals = { total: 0, passed: 0, skipped: 0, failed: 0 };
+const children = new Set();
+
+function runFile(file) {
+  const rel = relative(join(root, "dist"), file);
+  const escaped = rel.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ["node_modules/uvu/bin.js", "dist", `^${escaped}$`, "-i", "node_modules"],
+      {
+        cwd: root,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, FORCE_COLOR: "0" },
+      },
+    );
+    children.add(child);
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.on("exit", (code) => {
+      children.delete(child);
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      let failed = total - passed - skipped;
+      if (code !== 0 && failed === 0) failed = 1; // a crash before uvu's summary still counts as a failure
+      totals.total += total;
+      totals.passed += passed;
+      totals.skipped += skipped;
+      totals.failed += failed;
+      const secs = ((Date.now() - t0) / 1000).toFixed(1);
+      process.stdout.write(`${out}${rel}: ${failed ? `${failed} failed` : "ok"} in ${secs} s\n\n`);
+      resolve();
+    });
+  });
+}
+
+const started = Date.now();
 const timer = setTimeout(() => {
   process.stdout.write(`\nthe suite ran over ${limitMs / 1000}s and was stopped\n`);
-  child.kill("SIGKILL");
+  totals.failed += Math.max(1, children.size);
+  for (const child of children) child.kill("SIGKILL");
+  finish();
 }, limitMs);
-child.on("exit", (code) => {
+
+let next = 0;
+async function worker() {
+  while (next < files.length) await runFile(files[next++]);
+}
+
+function finish() {
   clearTimeout(timer);
-  const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  let failed = total - passed - skipped;
-  if (code !== 0 && failed === 0) failed = 1; // a crash before uvu's summary still counts as a failure
-  process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
-  process.exit(code === 0 && failed === 0 ? 0 : 1);
-});
+  const secs = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`${files.length} test files, ${jobs} at a time, ${secs} s\n`);
+  process.stdout.write(
+    `\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ""}\n`,
+  );
+  process.exit(totals.failed === 0 && totals.passed > 0 ? 0 : 1);
+}
+
+await Promise.all(Array.from({ length: jobs }, worker));
+finish();
