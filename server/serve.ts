@@ -130,7 +130,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       basePath,
       system: nixSystem(),
-      publishDrvs: (drvPaths) => publishDrvClosure({ storehouse, storeRoot: paths.nixRoot }, drvPaths),
+      publishDrvs: (drvPaths, signal) =>
+        publishDrvClosure({ storehouse, storeRoot: paths.nixRoot, signal }, drvPaths),
       // Every job may already be built: the channel may move at once.
       onRecorded: () => channels.poke(),
       // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.

@@ -16,6 +16,8 @@ export interface PublishDrvsOptions {
   storehouse: Storehouse;
   /** The chroot store the evaluator wrote into: DATA_DIR/nix-root. */
   storeRoot: string;
+  /** Aborted at server shutdown: the running query is killed and nothing more is started. */
+  signal?: AbortSignal;
 }
 
 export interface PublishResult {
@@ -30,7 +32,9 @@ export class PublishDrvsError extends Error {
   override name = "PublishDrvsError";
 }
 
-async function nixStore(storeRoot: string, args: string[]): Promise<string[]> {
+/** nix-store's output lines, blank ones included (a --dump-db record has one for a missing deriver). */
+async function nixStore(storeRoot: string, args: string[], signal?: AbortSignal): Promise<string[]> {
+  signal?.throwIfAborted();
   const dir = await mkdtemp(join(tmpdir(), "flox-publish-"));
   try {
     await writeFile(join(dir, "nix.conf"), "substituters =\n");
@@ -48,16 +52,43 @@ async function nixStore(storeRoot: string, args: string[]): Promise<string[]> {
       stdin: "ignore",
       timeout: 120_000,
       maxBuffer: 64 * 1024 * 1024,
+      ...(signal ? { cancelSignal: signal } : {}),
     });
+    signal?.throwIfAborted();
     if (r.exitCode !== 0) {
       throw new PublishDrvsError(`nix-store ${args.join(" ")} failed: ${String(r.stderr).trim()}`);
     }
-    return String(r.stdout)
-      .split("\n")
-      .filter((l) => l.length > 0);
+    const out = String(r.stdout);
+    return out === "" ? [] : out.replace(/\n$/, "").split("\n");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The references of each of `paths`, from one `nix-store --dump-db` (records of path, hash, size, deriver,
+ * count, references): one process for a whole closure, not one per path.
+ */
+async function referencesOf(
+  storeRoot: string,
+  paths: string[],
+  signal?: AbortSignal,
+): Promise<Map<string, string[]>> {
+  const lines = await nixStore(storeRoot, ["--dump-db", ...paths], signal);
+  const refs = new Map<string, string[]>();
+  for (let i = 0; i < lines.length; ) {
+    const path = lines[i] as string;
+    const count = Number(lines[i + 4]);
+    if (!path.startsWith("/") || !Number.isInteger(count)) {
+      throw new PublishDrvsError(`nix-store --dump-db gave an unexpected record at line ${i + 1}: ${path}`);
+    }
+    refs.set(path, lines.slice(i + 5, i + 5 + count));
+    i += 5 + count;
+  }
+  for (const p of paths) {
+    if (!refs.has(p)) throw new PublishDrvsError(`nix-store --dump-db did not list ${p}`);
+  }
+  return refs;
 }
 
 /** References first: the Storehouse accepts a path only once all it refers to is there. */
@@ -84,13 +115,15 @@ export async function publishDrvClosure(
   drvPaths: readonly string[],
 ): Promise<PublishResult> {
   if (drvPaths.length === 0) return { uploaded: 0, present: 0 };
-  const closure = await nixStore(opts.storeRoot, ["--query", "--requisites", ...drvPaths]);
+  const closure = (
+    await nixStore(opts.storeRoot, ["--query", "--requisites", ...drvPaths], opts.signal)
+  ).filter((p) => p !== "");
   const missing = closure.filter((p) => !opts.storehouse.findPath(parseStorePath(p).hash));
   if (missing.length === 0) return { uploaded: 0, present: closure.length };
-  const refs = new Map<string, string[]>();
-  for (const p of missing) refs.set(p, await nixStore(opts.storeRoot, ["--query", "--references", p]));
+  const refs = await referencesOf(opts.storeRoot, missing, opts.signal);
   let uploaded = 0;
   for (const p of topoOrder(refs)) {
+    opts.signal?.throwIfAborted();
     const sp = parseStorePath(p);
     if (opts.storehouse.findPath(sp.hash)) continue;
     const onDisk = join(opts.storeRoot, p);

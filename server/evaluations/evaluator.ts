@@ -36,7 +36,7 @@ export interface EvaluatorOptions {
    * substitute them. Runs after the evaluation is recorded, in the background; the claim route does it again
    * (idempotently) for any build it hands out, so a failure here costs time, never correctness.
    */
-  publishDrvs?: (drvPaths: string[]) => Promise<unknown>;
+  publishDrvs?: (drvPaths: string[], signal: AbortSignal) => Promise<unknown>;
   /** Called after an evaluation's results are recorded (channels may advance). */
   onRecorded?: () => void;
   /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
@@ -60,6 +60,9 @@ export class Evaluator {
   #stopping = false;
   /** Past the grace period: the database may be closed, so late results are dropped (and redone at the next start). */
   #closed = false;
+  /** Aborted by close(): background publishes stop (their nix-store is killed) before the server exits. */
+  readonly #closing = new AbortController();
+  readonly #publishing = new Set<Promise<unknown>>();
 
   constructor(options: EvaluatorOptions) {
     this.#o = options;
@@ -114,6 +117,8 @@ export class Evaluator {
   async close(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     this.#finished.emit("stopping");
+    // A publish is redone at claim time: stopped now, it leaves no process writing into the data dir.
+    this.#closing.abort();
     if (this.#running.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -125,6 +130,7 @@ export class Evaluator {
       clearTimeout(timer);
     }
     this.#closed = true;
+    await Promise.allSettled([...this.#publishing]);
   }
 
   async #run(e: EvaluationRow): Promise<void> {
@@ -141,12 +147,17 @@ export class Evaluator {
       const { counts, queued } = this.#record(e, result, graph);
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
       this.#o.onRecorded?.();
-      if (queued.length > 0 && this.#o.publishDrvs) {
+      if (queued.length > 0 && this.#o.publishDrvs && !this.#closing.signal.aborted) {
         const started = Date.now();
-        this.#o
-          .publishDrvs(queued)
+        const publishing = this.#o
+          .publishDrvs(queued, this.#closing.signal)
           .then(() => log.info({ drvs: queued.length, ms: Date.now() - started }, ".drv closures published"))
-          .catch((err) => log.warn({ err }, "publishing .drv closures failed; the claim will retry"));
+          .catch((err) => {
+            if (!this.#closing.signal.aborted)
+              log.warn({ err }, "publishing .drv closures failed; the claim will retry");
+          })
+          .finally(() => this.#publishing.delete(publishing));
+        this.#publishing.add(publishing);
       }
     } catch (err) {
       if (this.#closed) return;
