@@ -232,7 +232,11 @@ export class FuseStore {
         key = this.cache.fileKey(file);
         this.cache.hold(key);
         try {
-          local = await this.cache.ensureFile(info, file, `${info.storePath}/${rest}`);
+          local = await this.cache.ensureFile(
+            info,
+            file,
+            rest ? `${info.storePath}/${rest}` : info.storePath,
+          );
         } catch (err) {
           this.cache.release(key);
           throw err;

@@ -163,7 +163,7 @@ export class CacheRemote {
    */
   async nar(info: NarInfo): Promise<Readable> {
     this.counters.narRequests++;
-    const res = await this.#get(this.#narUrl(info));
+    const res = await this.#get(this.#narUrl(info), {}, true);
     if (res.status !== 200 || !res.body) {
       await res.body?.cancel();
       throw new ServerUnavailableError(`GET ${info.url}: HTTP ${res.status}`);
@@ -176,7 +176,7 @@ export class CacheRemote {
     if (info.compression !== "none") throw new Error(`${info.url} is compressed: no ranges`);
     this.counters.rangeRequests++;
     const end = start + length - 1;
-    const res = await this.#get(this.#narUrl(info), { range: `bytes=${start}-${end}` });
+    const res = await this.#get(this.#narUrl(info), { range: `bytes=${start}-${end}` }, true);
     const got = /^bytes (\d+)-(\d+)\//.exec(res.headers.get("content-range") ?? "");
     if (res.status !== 206 || !res.body || Number(got?.[1]) !== start || Number(got?.[2]) !== end) {
       await res.body?.cancel();
@@ -193,29 +193,50 @@ export class CacheRemote {
 
   #watched(web: ReadableStream<Uint8Array>, what: string): Readable {
     const body = Readable.fromWeb(web as import("node:stream/web").ReadableStream<Uint8Array>);
-    let idle = setTimeout(
-      () => body.destroy(new ServerUnavailableError(`${what}: no data for ${this.#timeout} ms`)),
-      this.#timeout,
-    );
+    let idle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () => body.destroy(new ServerUnavailableError(`${what}: no data for ${this.#timeout} ms`)),
+        this.#timeout,
+      ).unref();
+    };
+    arm();
     body.on("data", (chunk: Buffer) => {
       this.counters.bytesFetched += chunk.length;
-      idle.refresh();
+      idle?.refresh();
     });
-    body.once("close", () => clearTimeout(idle));
-    idle = idle.unref();
+    // Paused by its reader (the unpacking is behind): the server is not the one keeping us waiting.
+    body.on("pause", () => clearTimeout(idle));
+    body.on("resume", arm);
+    body.once("close", () => {
+      body.off("resume", arm);
+      clearTimeout(idle);
+    });
     return body;
   }
 
-  async #get(path: string, extra: Record<string, string> = {}): Promise<Response> {
+  /**
+   * A GET that must answer within the request timeout: headers and body for small files; headers only for a
+   * NAR (`stream`), whose body #watched() guards by the time between bytes instead, however long it is.
+   */
+  async #get(path: string, extra: Record<string, string> = {}, stream = false): Promise<Response> {
     if (this.#down) throw new ServerUnavailableError(`the server at ${this.cacheUrl} is away (reconnecting)`);
     const url = /^https?:\/\//.test(path) ? path : `${this.cacheUrl}${path}`;
     const headers: Record<string, string> = { ...extra };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`no answer within ${this.#timeout} ms`)),
+      this.#timeout,
+    ).unref();
     try {
-      const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.#timeout) });
+      const res = await fetch(url, { headers, signal: deadline.signal });
+      if (stream) clearTimeout(timer);
       if (res.status >= 500) this.#markDown();
       return res;
     } catch (err) {
+      clearTimeout(timer);
       this.#markDown();
       throw new ServerUnavailableError(`GET ${url}: ${(err as Error).message}`);
     }
