@@ -81,9 +81,10 @@ async function main(): Promise<void> {
       ]);
       agents.push(agent);
       const t0 = Date.now();
-      await execa("ls", [join(mnt, base)]);
+      await execa("ls", ["-lR", join(mnt, base)]);
+      const st = await agent.status();
       console.log(
-        `${name}: first touch (narinfo + ${BIG_MIB + 1} MiB NAR fetched, verified, unpacked): ${Date.now() - t0} ms`,
+        `${name}: first ls -lR of the ${rel.length}-entry path (narinfo and signed listing): ${Date.now() - t0} ms, ${st.remote.bytesFetched} bytes of NAR fetched`,
       );
       mounts[name] = join(mnt, base);
     }

@@ -34,6 +34,11 @@ export class OffThread {
     return { sha256: r.sha256 ?? "", size: r.size ?? 0 };
   }
 
+  /** Starts the worker ahead of the first fetch (its start-up is then off a user's first open). */
+  start(): void {
+    this.#ensure();
+  }
+
   async close(): Promise<void> {
     await this.#worker?.terminate();
     this.#worker = undefined;

@@ -131,6 +131,7 @@ export class StoreCache {
     await mkdir(join(opts.dir, "files"), { recursive: true });
     const c = new StoreCache(opts, index ?? new CacheIndex(join(opts.dir, "index.sqlite")));
     await c.#reconcile();
+    c.#offThread.start();
     return c;
   }
 
