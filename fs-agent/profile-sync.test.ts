@@ -21,9 +21,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../hooks/test-repos.js";
 import { switchProfile } from "../lib/profile-links.js";
-import { projectRoot } from "../lib/project-root.js";
 import {
   type BuilderProcess,
+  runFlox,
   serverSystem,
   startBuilderProcess,
   waitFor,
@@ -36,7 +36,6 @@ const root = mkdtempSync(join(tmpdir(), "flox-agent-sync-test-"));
 const mnt = join(root, "mnt");
 const cacheDir = join(root, "cache");
 const profilesDir = join(root, "profiles");
-const floxBin = join(projectRoot, "cli", "bin", "flox");
 let srv: TestServer;
 let builder: BuilderProcess | undefined;
 let agent: AgentProcess | undefined;
@@ -55,15 +54,7 @@ process.on("exit", () => {
   } catch {}
 });
 
-async function flox(args: string[], token = member) {
-  const r = await execa(process.execPath, [floxBin, ...args], {
-    env: { ...process.env, FLOX_SERVER: srv.url, FLOX_TOKEN: token, NO_COLOR: "1", XDG_CONFIG_HOME: root },
-    reject: false,
-    stdin: "ignore",
-    timeout: 300_000,
-  });
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
+const flox = (args: string[], token = member) => runFlox(srv.url, token, root, args);
 
 async function json(args: string[], token = member) {
   const r = await flox([...args, "--json"], token);

@@ -51,15 +51,8 @@ test.after(async () => {
 });
 
 /** The real CLI in `cwd`, with the admin token in the environment. */
-async function flox(cwd: string, args: string[]): Promise<FloxRun> {
-  const before = process.cwd();
-  process.chdir(cwd);
-  try {
-    return await runFlox(srv.url, srv.adminToken, join(tmp, "config"), args);
-  } finally {
-    process.chdir(before);
-  }
-}
+const flox = (cwd: string, args: string[]): Promise<FloxRun> =>
+  runFlox(srv.url, srv.adminToken, join(tmp, "config"), args, { cwd });
 
 function ok(r: FloxRun, what: string): FloxRun {
   assert.is(r.exitCode, 0, `${what}\n${r.stdout}\n${r.stderr}`);

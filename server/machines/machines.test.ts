@@ -19,6 +19,7 @@ import {
   type BuilderProcess,
   latestEvaluationId,
   queryDb,
+  runFlox,
   serverSystem,
   startBuilderProcess,
   waitFor,
@@ -37,15 +38,7 @@ const syncs: SyncProcess[] = [];
 
 const floxBin = join(projectRoot, "cli", "bin", "flox");
 
-async function flox(args: string[], token = member) {
-  const r = await execa(process.execPath, [floxBin, ...args], {
-    env: { ...process.env, FLOX_SERVER: srv.url, FLOX_TOKEN: token, NO_COLOR: "1", XDG_CONFIG_HOME: tmp },
-    reject: false,
-    stdin: "ignore",
-    timeout: 300_000,
-  });
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
+const flox = (args: string[], token = member) => runFlox(srv.url, token, tmp, args);
 
 async function json(args: string[], token = member) {
   const r = await flox([...args, "--json"], token);

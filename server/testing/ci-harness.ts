@@ -113,8 +113,10 @@ export async function runFlox(
   token: string,
   configHome: string,
   args: string[],
+  opts: { cwd?: string } = {},
 ): Promise<FloxRun> {
   const r = await execa(process.execPath, [join(projectRoot, "cli", "bin", "flox"), ...args], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     env: {
       ...process.env,
       FLOX_SERVER: server,
