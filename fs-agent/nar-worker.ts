@@ -6,7 +6,7 @@ import { createWriteStream } from "node:fs";
 import { PassThrough, pipeline, type Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { parentPort } from "node:worker_threads";
-import { createBrotliDecompress, createGunzip } from "node:zlib";
+import { narDecompressor } from "../lib/nar-compression.js";
 import { unpackNar } from "../lib/nar-unpack.js";
 import { encodeNix32 } from "../lib/nix32.js";
 
@@ -32,8 +32,7 @@ export type FromWorker =
   | { type: "error"; id: number; name: string; message: string; code?: string };
 
 function decompressed(compression: string, body: Readable): Readable {
-  const z =
-    compression === "br" ? createBrotliDecompress() : compression === "gzip" ? createGunzip() : undefined;
+  const z = narDecompressor(compression);
   return z ? pipeline(body, z, () => {}) : body;
 }
 

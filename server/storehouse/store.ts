@@ -5,9 +5,9 @@ import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { createBrotliDecompress, createGunzip } from "node:zlib";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
+import { DECODABLE_COMPRESSIONS, narDecompressor } from "../../lib/nar-compression.js";
 import { buildNarListing, narListingJson } from "../../lib/nar-listing.js";
 import { NarFormatError } from "../../lib/nar-reader.js";
 import { type NarInfo, NarInfoParseError, parseNarInfo, serializeNarInfo } from "../../lib/narinfo.js";
@@ -43,20 +43,12 @@ export type PutResult = "created" | "exists";
 
 export type CachePathRow = typeof cachePaths.$inferSelect;
 
-const COMPRESSIONS = new Set(["none", "br", "gzip"]);
-
-// What an uploaded .ls must look like before it is kept: enough to be a listing, not a full check (the server
-// replaces it with its own, made from the verified NAR, when the narinfo arrives).
+// What an uploaded .ls must look like to be answered 201: enough to be a listing, not a full check (it is not
+// kept: every accepted path gets the server's own, made from the verified NAR).
 const UploadedListing = z.object({
   version: z.literal(1),
   root: z.object({ type: z.string() }).passthrough(),
 });
-
-function decompressor(compression: string): Readable | undefined {
-  if (compression === "br") return createBrotliDecompress();
-  if (compression === "gzip") return createGunzip();
-  return undefined;
-}
 
 async function exists(file: string): Promise<boolean> {
   try {
@@ -185,7 +177,7 @@ export class Storehouse {
     }
   }
 
-  /** Keeps an uploaded `.ls` until its narinfo arrives; it is served only once the path is in the Storehouse. */
+  /** Checks an uploaded `.ls` (so garbage gets a 400) and drops it: the server makes its own at accept. */
   async putListing(hash: string, body: Body): Promise<PutResult> {
     const bytes = await receiveSmall(body, this.limits.listing, "the .ls listing");
     let json: unknown;
@@ -197,9 +189,8 @@ export class Storehouse {
     if (!UploadedListing.safeParse(json).success) {
       throw new UploadRejectedError("body", 'the .ls listing is not {"version":1,"root":{...}}');
     }
-    if (this.findPath(hash)) return "exists";
-    await this.writeAtomically(this.listingPath(hash), bytes);
-    return "created";
+    // `nix copy --to …?write-nar-listing=1` sends one; nothing of it is kept or trusted.
+    return this.findPath(hash) ? "exists" : "created";
   }
 
   /** Verifies an uploaded narinfo against its NAR and the cache, signs it, and makes the path visible. */
@@ -270,7 +261,8 @@ export class Storehouse {
         `'${info.url}' is not nar/<52 nix32 characters>.nar[.ext] (relative to the cache), as nix copy writes it`,
       );
     }
-    if (!COMPRESSIONS.has(info.compression)) throw new UnsupportedCompressionError(info.compression);
+    if (!DECODABLE_COMPRESSIONS.has(info.compression))
+      throw new UnsupportedCompressionError(info.compression);
     const narFile = this.narPath(name);
     let fileSize: number;
     try {
@@ -340,7 +332,7 @@ export class Storehouse {
     info: NarInfo,
   ): Promise<{ narHash: Buffer; narSize: number; listing: string }> {
     const stages: Readable[] = [createReadStream(file)];
-    const inflate = decompressor(info.compression);
+    const inflate = narDecompressor(info.compression);
     if (inflate) stages.push(inflate);
     stages.push(sizeCap(info.narSize, "the NAR"));
     const capped = stages.reduce(
