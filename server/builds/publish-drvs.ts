@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { narHashOfPath, narStream } from "../../lib/nar-writer.js";
+import { narStream } from "../../lib/nar-writer.js";
 import { serializeNarInfo } from "../../lib/narinfo.js";
 import { encodeNix32 } from "../../lib/nix32.js";
 import { parseStorePath } from "../../lib/store-path.js";
@@ -65,30 +65,50 @@ async function nixStore(storeRoot: string, args: string[], signal?: AbortSignal)
   }
 }
 
+/** What the chroot store's database says of a path. */
+interface Registration {
+  /** nix32 sha256 of its NAR. */
+  narHash: string;
+  narSize: number;
+  references: string[];
+}
+
 /**
- * The references of each of `paths`, from one `nix-store --dump-db` (records of path, hash, size, deriver,
- * count, references): one process for a whole closure, not one per path.
+ * The registration of each of `paths`, from one `nix-store --dump-db` (records of path, hex NAR hash, NAR size,
+ * deriver, count, references): one process for a whole closure, not one per path, and no second read of the
+ * files to hash them. The Storehouse checks both figures against the NAR it is sent.
  */
-async function referencesOf(
+async function registrationsOf(
   storeRoot: string,
   paths: string[],
   signal?: AbortSignal,
-): Promise<Map<string, string[]>> {
+): Promise<Map<string, Registration>> {
   const lines = await nixStore(storeRoot, ["--dump-db", ...paths], signal);
-  const refs = new Map<string, string[]>();
+  const regs = new Map<string, Registration>();
   for (let i = 0; i < lines.length; ) {
     const path = lines[i] as string;
+    const hash = lines[i + 1] ?? "";
+    const narSize = Number(lines[i + 2]);
     const count = Number(lines[i + 4]);
-    if (!path.startsWith("/") || !Number.isInteger(count)) {
+    if (
+      !path.startsWith("/") ||
+      !/^[0-9a-f]{64}$/.test(hash) ||
+      !Number.isSafeInteger(narSize) ||
+      !Number.isInteger(count)
+    ) {
       throw new PublishDrvsError(`nix-store --dump-db gave an unexpected record at line ${i + 1}: ${path}`);
     }
-    refs.set(path, lines.slice(i + 5, i + 5 + count));
+    regs.set(path, {
+      narHash: encodeNix32(Buffer.from(hash, "hex")),
+      narSize,
+      references: lines.slice(i + 5, i + 5 + count),
+    });
     i += 5 + count;
   }
   for (const p of paths) {
-    if (!refs.has(p)) throw new PublishDrvsError(`nix-store --dump-db did not list ${p}`);
+    if (!regs.has(p)) throw new PublishDrvsError(`nix-store --dump-db did not list ${p}`);
   }
-  return refs;
+  return regs;
 }
 
 /** References first: the Storehouse accepts a path only once all it refers to is there. */
@@ -120,27 +140,26 @@ export async function publishDrvClosure(
   ).filter((p) => p !== "");
   const missing = closure.filter((p) => !opts.storehouse.findPath(parseStorePath(p).hash));
   if (missing.length === 0) return { uploaded: 0, present: closure.length };
-  const refs = await referencesOf(opts.storeRoot, missing, opts.signal);
+  const regs = await registrationsOf(opts.storeRoot, missing, opts.signal);
+  const refs = new Map([...regs].map(([p, r]) => [p, r.references]));
   let uploaded = 0;
   for (const p of topoOrder(refs)) {
     opts.signal?.throwIfAborted();
     const sp = parseStorePath(p);
     if (opts.storehouse.findPath(sp.hash)) continue;
-    const onDisk = join(opts.storeRoot, p);
-    const digest = await narHashOfPath(onDisk);
-    const narHash = encodeNix32(digest.narHash);
-    // Uncompressed: the file hash is the NAR hash, so one pass names it.
+    const { narHash, narSize, references } = regs.get(p) as Registration;
+    // Uncompressed: the file hash is the NAR hash, so the database names the file.
     const fileName = `${narHash}.nar`;
-    await opts.storehouse.putNar(fileName, narStream(onDisk));
+    await opts.storehouse.putNar(fileName, narStream(join(opts.storeRoot, p)));
     const text = serializeNarInfo({
       storePath: p,
       url: `nar/${fileName}`,
       compression: "none",
       fileHash: `sha256:${narHash}`,
-      fileSize: digest.narSize,
+      fileSize: narSize,
       narHash: `sha256:${narHash}`,
-      narSize: digest.narSize,
-      references: (refs.get(p) ?? []).map((r) => r.slice(r.lastIndexOf("/") + 1)).sort(),
+      narSize,
+      references: references.map((r) => r.slice(r.lastIndexOf("/") + 1)).sort(),
       sigs: [],
     });
     if ((await opts.storehouse.putNarInfo(sp.hash, Buffer.from(text))) === "created") uploaded++;
