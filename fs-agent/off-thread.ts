@@ -13,7 +13,10 @@ interface Job {
   onAck(bytes: number): void;
 }
 
-type JobSpec = JobStart extends infer J ? (J extends JobStart ? Omit<J, "id"> : never) : never;
+/** Omit, kind by kind of a union (a plain Omit of a union keeps only the fields all kinds share). */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A job as the caller describes it: its id is given here. */
+type JobSpec = OmitEach<JobStart, "id">;
 
 export class OffThread {
   #worker: Worker | undefined;

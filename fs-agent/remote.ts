@@ -10,6 +10,7 @@ import {
   verifyNarInfo,
   verifySignature,
 } from "../lib/signature.js";
+import { parseStorePath } from "../lib/store-path.js";
 
 /** The server could not be asked (refused, timed out, 5xx): an EIO, never a cached miss. */
 export class ServerUnavailableError extends Error {
@@ -131,7 +132,7 @@ export class CacheRemote {
    */
   async listing(info: NarInfo): Promise<NarListing | undefined> {
     this.counters.listingRequests++;
-    const hash = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
+    const { hash } = parseStorePath(info.storePath);
     const res = await this.#get(`/${hash}.ls`);
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel();

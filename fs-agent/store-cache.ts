@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseNixHash } from "../lib/hash.js";
+import { DECODABLE_COMPRESSIONS } from "../lib/nar-compression.js";
 import type { NarListing, NarListingNode } from "../lib/nar-listing.js";
 import { removeReadOnlyTree } from "../lib/nar-unpack.js";
 import { type NarInfo, parseNarInfo, serializeNarInfo } from "../lib/narinfo.js";
@@ -84,7 +85,6 @@ const NARINFO_MEMO_LIMIT = 10_000;
 const LISTING_MEMO_LIMIT = 2_000;
 /** Keys of single files in the index and the maps; a store path basename never has a slash. */
 const FILE_KEY = "files/";
-const SUPPORTED_COMPRESSIONS = new Set(["none", "br", "gzip"]);
 const EMPTY_SHA256 = encodeNix32(createHash("sha256").digest());
 
 export class StoreCache {
@@ -222,8 +222,13 @@ export class StoreCache {
    * One file of `info`'s (uncompressed) NAR, fetched by Range on first use and checked against the
    * listing's sha256; its local copy. Take hold(fileKey(file)) first, as for ensure().
    */
-  async ensureFile(info: NarInfo, file: ListedFile, label: string): Promise<string> {
+  ensureFile(info: NarInfo, file: ListedFile, label: string): Promise<string> {
     const key = this.fileKey(file);
+    return this.#ensureKey(key, () => this.#fetchFile(key, info, file, label));
+  }
+
+  /** The local copy of `key` (a path or a file), fetched by `fetch` first when needed: once, however many ask. */
+  async #ensureKey(key: string, fetch: () => Promise<string>): Promise<string> {
     const entry = this.#paths.get(key);
     if (entry) {
       this.#touch(key, entry);
@@ -231,10 +236,19 @@ export class StoreCache {
     }
     let p = this.#fetching.get(key);
     if (!p) {
-      p = this.#fetchFile(key, info, file, label).finally(() => this.#fetching.delete(key));
+      p = fetch().finally(() => this.#fetching.delete(key));
       this.#fetching.set(key, p);
     }
     return p;
+  }
+
+  /** A verified fetch of `size` bytes renamed into place: indexed, counted, and GC woken above the watermark. */
+  #admit(key: string, size: number, info: NarInfo): void {
+    const now = Date.now();
+    this.#index.insert({ basename: key, narSize: size, narinfo: serializeNarInfo(info), lastAccess: now });
+    this.#paths.set(key, { narSize: size, info, lastAccess: now });
+    this.#used += size;
+    if (this.#used > this.#high * this.#quota) void this.gc();
   }
 
   async #fetchFile(key: string, info: NarInfo, file: ListedFile, label: string): Promise<string> {
@@ -270,17 +284,8 @@ export class StoreCache {
       this.#reserved -= file.size;
       this.#progress.delete(key);
     }
-    const now = Date.now();
-    this.#index.insert({
-      basename: key,
-      narSize: file.size,
-      narinfo: serializeNarInfo(info),
-      lastAccess: now,
-    });
-    this.#paths.set(key, { narSize: file.size, info, lastAccess: now });
-    this.#used += file.size;
     this.#counts.fileFetches++;
-    if (this.#used > this.#high * this.#quota) void this.gc();
+    this.#admit(key, file.size, info);
     return target;
   }
 
@@ -320,18 +325,8 @@ export class StoreCache {
   }
 
   /** The local directory of a store path, fetching it first when needed (once, however many ask). */
-  async ensure(basename: string): Promise<string> {
-    const entry = this.#paths.get(basename);
-    if (entry) {
-      this.#touch(basename, entry);
-      return this.localPath(basename);
-    }
-    let p = this.#fetching.get(basename);
-    if (!p) {
-      p = this.#fetch(basename).finally(() => this.#fetching.delete(basename));
-      this.#fetching.set(basename, p);
-    }
-    return p;
+  ensure(basename: string): Promise<string> {
+    return this.#ensureKey(basename, () => this.#fetch(basename));
   }
 
   #touch(basename: string, entry: Entry): void {
@@ -365,7 +360,7 @@ export class StoreCache {
     };
     this.#progress.set(basename, progress);
     try {
-      if (!SUPPORTED_COMPRESSIONS.has(info.compression)) {
+      if (!DECODABLE_COMPRESSIONS.has(info.compression)) {
         throw new UntrustedPathError(
           `Compression: ${info.compression} is not supported by the agent (none, br, gzip)`,
         );
@@ -393,13 +388,9 @@ export class StoreCache {
       this.#reserved -= info.narSize;
       this.#progress.delete(basename);
     }
-    const now = Date.now();
-    this.#index.insert({ basename, narSize: info.narSize, narinfo: serializeNarInfo(info), lastAccess: now });
-    this.#paths.set(basename, { narSize: info.narSize, info, lastAccess: now });
     this.#infos.delete(basename);
-    this.#used += info.narSize;
     this.#counts.fetches++;
-    if (this.#used > this.#high * this.#quota) void this.gc();
+    this.#admit(basename, info.narSize, info);
     return target;
   }
 
@@ -527,13 +518,14 @@ export class StoreCache {
   }
 
   figures(): CacheFigures {
+    const paths = this.list().length;
     let pinned = 0;
     for (const b of this.#paths.keys()) if (this.#pins.get(b)?.size) pinned++;
     return {
       quotaBytes: this.#quota,
       usedBytes: this.#used,
-      paths: this.list().length,
-      files: this.#paths.size - this.list().length,
+      paths,
+      files: this.#paths.size - paths,
       pinnedPaths: pinned,
       inUsePaths: this.#holds.size,
       fetching: [...this.#fetching.keys()],
