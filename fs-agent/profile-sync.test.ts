@@ -24,8 +24,7 @@ import { switchProfile } from "../lib/profile-links.js";
 import {
   type BuilderProcess,
   runFlox,
-  serverSystem,
-  startBuilderProcess,
+  startOneBuilder,
   waitFor,
   waitForChannelAt,
 } from "../server/testing/ci-harness.js";
@@ -173,16 +172,10 @@ test.before(async () => {
   await ensureCompiledHooks();
   srv = await startTestServer({ env: { FLOX_SSE_HEARTBEAT_SECONDS: "1" } });
   assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
-  const b = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
   member = (
     await srv.api("POST", "/api/v1/tokens", { scope: "org", org: "acme", role: "member", name: "alice" })
   ).body.secret;
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: b.body.secret,
-    store: join(root, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
+  builder = await startOneBuilder(srv, root);
   work = await workRepoFromFixture("dep-chain", root);
   // A big path (random bytes: no compression helps) to watch in flight, and one touched only by flox download.
   mkdirSync(join(work, "pkgs", "big"));

@@ -15,8 +15,7 @@ import {
   type FloxRun,
   latestEvaluationId,
   runFlox,
-  serverSystem,
-  startBuilderProcess,
+  startOneBuilder,
   waitFor,
   waitForChannelAt,
 } from "../../server/testing/ci-harness.js";
@@ -31,14 +30,7 @@ test.before(async () => {
   await ensureCompiledHooks();
   tmp = await mkdtemp(join(tmpdir(), "flox-init-e2e-"));
   srv = await startTestServer();
-  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
-  assert.is(t.status, 201);
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: t.body.secret,
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
+  builder = await startOneBuilder(srv, tmp);
 });
 
 test.after(async () => {

@@ -21,8 +21,7 @@ import {
   buildFinished,
   queryDb,
   runFlox,
-  serverSystem,
-  startBuilderProcess,
+  startOneBuilder,
   waitFor,
 } from "../testing/ci-harness.js";
 import { runFreshNix } from "../testing/fresh-nix.js";
@@ -71,14 +70,7 @@ test.before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "flox-channels-"));
   srv = await startTestServer();
   assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
-  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
-  assert.is(t.status, 201);
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: t.body.secret,
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
+  builder = await startOneBuilder(srv, tmp);
 });
 
 test.after(async () => {

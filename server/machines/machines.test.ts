@@ -20,8 +20,7 @@ import {
   latestEvaluationId,
   queryDb,
   runFlox,
-  serverSystem,
-  startBuilderProcess,
+  startOneBuilder,
   waitFor,
   waitForChannelAt,
 } from "../testing/ci-harness.js";
@@ -181,16 +180,10 @@ test.before(async () => {
   for (const org of ["acme", "other"]) {
     assert.is((await srv.api("POST", "/api/v1/orgs", { name: org })).status, 201);
   }
-  const b = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
   member = (
     await srv.api("POST", "/api/v1/tokens", { scope: "org", org: "acme", role: "member", name: "alice" })
   ).body.secret;
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: b.body.secret,
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
+  builder = await startOneBuilder(srv, tmp);
   work = await workRepoFromFixture("dep-chain", tmp);
   await channelAt(await pushAll("a chain of three"));
   assert.is((await flox(["profile", "create", "acme/dev"])).exitCode, 0);

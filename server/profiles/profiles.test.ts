@@ -14,8 +14,7 @@ import {
   type BuilderProcess,
   latestEvaluationId,
   runFlox,
-  serverSystem,
-  startBuilderProcess,
+  startOneBuilder,
   waitForChannelAt,
 } from "../testing/ci-harness.js";
 import { runFreshNix } from "../testing/fresh-nix.js";
@@ -64,7 +63,6 @@ test.before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "flox-profiles-"));
   srv = await startTestServer();
   assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
-  const b = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
   const m = await srv.api("POST", "/api/v1/tokens", {
     scope: "org",
     org: "acme",
@@ -72,12 +70,7 @@ test.before(async () => {
     name: "alice-laptop",
   });
   member = m.body.secret;
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: b.body.secret,
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
+  builder = await startOneBuilder(srv, tmp);
   work = await workRepoFromFixture("dep-chain", tmp);
   for (const [pkg, text] of [
     ["same-one", "one"],

@@ -12,13 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
-import {
-  type BuilderProcess,
-  runFlox,
-  serverSystem,
-  startBuilderProcess,
-  waitFor,
-} from "../testing/ci-harness.js";
+import { type BuilderProcess, runFlox, startOneBuilder, waitFor } from "../testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../testing/test-server.js";
 
 let srv: TestServer;
@@ -61,13 +55,7 @@ test.before(async () => {
   dataDir = join(tmp, "data");
   srv = await startTestServer({ dataDir });
   assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
-  const b = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: b.body.secret,
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(dataDir),
-  });
+  builder = await startOneBuilder(srv, tmp);
   work = await workRepoFromFixture("dep-chain", tmp);
   await changeA("a1");
   for (const p of ["on-pub", "every-2s", "off", "daily"]) {

@@ -96,6 +96,22 @@ export async function serverSystem(dataDir: string): Promise<string> {
   return JSON.parse(await readFile(join(dataDir, "run", "hooks.json"), "utf8")).system;
 }
 
+/** A builder token and one real `flox builder` (`b1`, its chroot store in `dir`): what most end-to-end tests need. */
+export async function startOneBuilder(
+  srv: Pick<TestServer, "url" | "api" | "dataDir">,
+  dir: string,
+): Promise<BuilderProcess> {
+  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "b" });
+  if (t.status !== 201)
+    throw new Error(`creating a builder token: HTTP ${t.status} ${JSON.stringify(t.body)}`);
+  return startBuilderProcess(srv, {
+    name: "b1",
+    token: t.body.secret,
+    store: join(dir, "store-b1"),
+    system: await serverSystem(srv.dataDir),
+  });
+}
+
 export const buildFinished = (state: string) => state !== "queued" && state !== "running";
 
 export interface FloxRun {

@@ -15,8 +15,7 @@ import {
   latestEvaluationId,
   queryDb,
   runFlox,
-  serverSystem,
-  startBuilderProcess,
+  startOneBuilder,
   waitFor,
   waitForChannelAt,
 } from "../testing/ci-harness.js";
@@ -55,13 +54,7 @@ test.before(async () => {
   }
   await token("acme-reader", { scope: "org", org: "acme", role: "reader" });
   await token("secret-member", { scope: "org", org: "secret", role: "member" });
-  await token("b", { scope: "builder" });
-  builder = startBuilderProcess(srv, {
-    name: "b1",
-    token: tok("b"),
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(srv.dataDir),
-  });
+  builder = await startOneBuilder(srv, tmp);
 });
 
 test.after(async () => {
