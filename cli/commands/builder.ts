@@ -1,7 +1,8 @@
 // flox builder: the long-running build agent (the runner is cli/builder/runner.ts).
 import type { Command } from "commander";
-import { runBuilder } from "../builder/runner.js";
+import { BuilderTokenRefusedError, runBuilder } from "../builder/runner.js";
 import { globals } from "../context.js";
+import { CliError, exitCodes } from "../output.js";
 
 interface BuilderFlags {
   store: string;
@@ -43,15 +44,21 @@ export async function builder(cmd: Command): Promise<void> {
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
-  await runBuilder({
-    server: server as string,
-    token: token as string,
-    store: flags.store,
-    systems,
-    features: list(flags.features),
-    maxJobs,
-    ...(flags.name ? { name: flags.name } : {}),
-    ...(process.env.FLOX_BUILDER_POLL_MS ? { pollMs: Number(process.env.FLOX_BUILDER_POLL_MS) } : {}),
-    signal: abort.signal,
-  });
+  try {
+    await runBuilder({
+      server: server as string,
+      token: token as string,
+      store: flags.store,
+      systems,
+      features: list(flags.features),
+      maxJobs,
+      ...(flags.name ? { name: flags.name } : {}),
+      ...(process.env.FLOX_BUILDER_POLL_MS ? { pollMs: Number(process.env.FLOX_BUILDER_POLL_MS) } : {}),
+      signal: abort.signal,
+    });
+  } catch (err) {
+    // Retrying a refused token would loop forever; a supervisor sees the exit status and the reason.
+    if (err instanceof BuilderTokenRefusedError) throw new CliError(err.message, exitCodes.failed);
+    throw err;
+  }
 }
