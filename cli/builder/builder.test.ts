@@ -2,7 +2,8 @@
  * `flox builder` as an operator starts it, against a real `flox server`: what it does with a refused token and with
  * a store it must not take. No builds run here (builders.test.ts builds).
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   type BuilderProcess,
+  runFlox,
   serverSystem,
   startBuilderProcess,
   waitFor,
@@ -33,8 +35,16 @@ test.after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-function builder(name: string, token: string, url = srv.url): BuilderProcess {
-  const b = startBuilderProcess({ url }, { name, token, store: join(tmp, `store-${name}`), system });
+function builder(
+  name: string,
+  token: string,
+  url = srv.url,
+  opts: { store?: string; args?: string[] } = {},
+): BuilderProcess {
+  const b = startBuilderProcess(
+    { url },
+    { name, token, store: opts.store ?? join(tmp, `store-${name}`), system, args: opts.args ?? [] },
+  );
   started.push(b);
   return b;
 }
@@ -96,6 +106,65 @@ test("a builder keeps retrying while the server cannot be reached", async () => 
   assert.is(b.child.exitCode, null, b.log());
   await b.stop("SIGTERM");
   assert.is(b.child.exitCode, 0, b.log());
+});
+
+/** `flox builder --store STORE` as a user types it; it must refuse before doing anything. */
+async function refusedStore(store: string, why: RegExp): Promise<void> {
+  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "store-check" });
+  const r = await runFlox(srv.url, t.body.secret, tmp, [
+    "builder",
+    "--store",
+    store,
+    "--systems",
+    system,
+    "--name",
+    "store-check",
+  ]);
+  assert.is(r.exitCode, 2, `${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, why);
+  assert.match(r.stderr, /--allow-host-store/);
+  const builders = await srv.api("GET", "/api/v1/builders");
+  assert.not.ok(builders.body.builders.some((x: { name: string }) => x.name === "store-check"));
+}
+
+test("flox builder --store / is refused with a usage error", async () => {
+  await refusedStore("/", /--store \/: \/ is the root of this host/);
+  await refusedStore("/.", /is the root of this host/);
+});
+
+test("a --store that is the root through a symlink is refused", async () => {
+  await symlink("/", join(tmp, "root-link"));
+  await refusedStore(join(tmp, "root-link"), /\(really \/\) is the root of this host/);
+  await refusedStore(`${join(tmp, "root-link")}/`, /is the root of this host/);
+});
+
+test("a --store that holds or is inside the host's /nix/store is refused", async () => {
+  if (!existsSync("/nix/store")) return; // no host store to protect on this machine
+  await refusedStore("/nix", /\/nix holds the host's own store \/nix\/store/);
+  await refusedStore("/nix/store/flox-builder", /is inside the host's own store/);
+});
+
+test("a --store inside the server's data dir is refused", async () => {
+  await refusedStore(join(srv.dataDir, "nix-root"), /inside the flox server data dir/);
+  await refusedStore(srv.dataDir, /inside the flox server data dir/);
+  await refusedStore(join(srv.dataDir, "store", "b1"), /inside the flox server data dir/);
+});
+
+test("--allow-host-store lets an operator take such a store on purpose", async () => {
+  const fake = join(tmp, "old-data-dir");
+  await mkdir(join(fake, "nix-root"), { recursive: true });
+  await writeFile(join(fake, "db.sqlite"), "");
+  const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "allowed" });
+  const b = builder("allowed", t.body.secret, srv.url, {
+    store: join(fake, "nix-root"),
+    args: ["--allow-host-store"],
+  });
+  await waitFor("the builder to call in", async () => {
+    const r = await srv.api("GET", "/api/v1/builders");
+    return r.body.builders?.some((x: { name: string }) => x.name === "allowed");
+  });
+  await b.stop("SIGTERM");
+  assert.ok(existsSync(join(fake, "nix-root", ".flox-builder", "etc", "nix.conf")));
 });
 
 test.run();
