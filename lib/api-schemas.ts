@@ -548,6 +548,12 @@ export type StorehouseSummary = z.infer<typeof StorehouseSummary>;
 export const StorehouseResponse = z.object({ storehouse: StorehouseSummary });
 export type StorehouseResponse = z.infer<typeof StorehouseResponse>;
 
+/** `POST /storehouse/sweep` (admin): the orphaned NAR files and stale temp files it deleted. */
+export const StorehouseSweepResponse = z.object({
+  removed: z.object({ nars: z.array(z.string()), tmp: z.array(z.string()) }),
+});
+export type StorehouseSweepResponse = z.infer<typeof StorehouseSweepResponse>;
+
 // ---- Channels (docs/API.md, "Channels") ----
 
 export const ChannelPoint = z.object({

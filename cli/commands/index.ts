@@ -36,6 +36,14 @@ function registerServer(program: Command): void {
     .option("--base <path>", "use this nixpkgs tree as the base package set instead of the bootstrap set")
     .option("--max-file-size <bytes>", "largest file a push may contain", "10485760")
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
+    .option(
+      "--nar-sweep-every <s>",
+      "seconds between sweeps of NAR files no accepted narinfo names (default 600)",
+    )
+    .option(
+      "--nar-sweep-grace <s>",
+      "an orphaned NAR or temp file younger than this is left alone: an upload in flight (default 3600)",
+    )
     .action(async (opts) => {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);

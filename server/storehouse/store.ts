@@ -2,7 +2,7 @@
 // A narinfo becomes visible only after its NAR, hashes, sizes and references were checked: it is written to
 // tmp/ and renamed into place as the last step, so a reader never sees half of one.
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { eq } from "drizzle-orm";
@@ -169,7 +169,12 @@ export class Storehouse {
         );
       }
       const target = this.narPath(name);
-      if (await exists(target)) return "exists";
+      if (await exists(target)) {
+        // Its narinfo comes next: a NAR left orphaned by an earlier try must not be swept meanwhile.
+        const now = new Date();
+        await utimes(target, now, now);
+        return "exists";
+      }
       await rename(got.file, target);
       return "created";
     } finally {
@@ -205,6 +210,8 @@ export class Storehouse {
       throw err;
     }
     const release = await this.locks.acquire(hash);
+    // Held from the check of the NAR until its row exists, so the orphan sweep cannot take the NAR meanwhile.
+    const releaseNar = await this.locks.acquire(narLockKey(info.url));
     try {
       // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing.
       if (this.findPath(hash)) return "exists";
@@ -238,6 +245,7 @@ export class Storehouse {
       }
       return "created";
     } finally {
+      releaseNar();
       release();
     }
   }
@@ -388,4 +396,49 @@ export class Storehouse {
     );
     return (await readdir(this.narDir)).filter((f) => !used.has(`nar/${f}`));
   }
+
+  /**
+   * Deletes the NAR files no accepted narinfo names (a refused narinfo's, an upload given up) and the temp files,
+   * each only when untouched for `graceMs`: a NAR whose narinfo is still on its way is younger than that (a
+   * re-upload of an existing NAR refreshes its time), and a temp file being written is touched with every chunk.
+   */
+  async sweepOrphans(graceMs: number): Promise<{ nars: string[]; tmp: string[] }> {
+    const before = Date.now() - graceMs;
+    const old = async (file: string) => {
+      try {
+        return (await stat(file)).mtimeMs <= before;
+      } catch {
+        return false; // gone meanwhile
+      }
+    };
+    const nars: string[] = [];
+    for (const name of await this.orphanNars()) {
+      const release = await this.locks.acquire(narLockKey(`nar/${name}`));
+      try {
+        // Looked at again under the lock: a narinfo naming it may have been accepted since the list was made.
+        const named = this.db
+          .select({ h: cachePaths.hash })
+          .from(cachePaths)
+          .where(eq(cachePaths.narFile, `nar/${name}`))
+          .get();
+        if (named || !(await old(this.narPath(name)))) continue;
+        await rm(this.narPath(name), { force: true });
+        nars.push(name);
+      } finally {
+        release();
+      }
+    }
+    const tmp: string[] = [];
+    for (const name of await readdir(this.tmpDir)) {
+      if (!(await old(join(this.tmpDir, name)))) continue;
+      await rm(join(this.tmpDir, name), { recursive: true, force: true });
+      tmp.push(name);
+    }
+    return { nars, tmp };
+  }
+}
+
+/** The lock shared by a narinfo's acceptance and the orphan sweep, per NAR file (the narinfo's URL). */
+function narLockKey(url: string): string {
+  return `nar-file ${url}`;
 }
