@@ -554,6 +554,15 @@ export const StorehouseSweepResponse = z.object({
 });
 export type StorehouseSweepResponse = z.infer<typeof StorehouseSweepResponse>;
 
+/** `POST /storehouse/verify` (admin): one bounded run of the NAR check; the files it quarantined. */
+export const StorehouseVerifyResponse = z.object({
+  checked: z.number().int(),
+  quarantined: z.array(
+    z.object({ narFile: z.string(), storePaths: z.array(z.string()), reason: z.string() }),
+  ),
+});
+export type StorehouseVerifyResponse = z.infer<typeof StorehouseVerifyResponse>;
+
 // ---- Channels (docs/API.md, "Channels") ----
 
 export const ChannelPoint = z.object({

@@ -47,6 +47,10 @@ export interface StartServerOptions {
   narSweepEverySeconds?: number | undefined;
   /** Age in seconds below which an orphaned NAR is left alone (--nar-sweep-grace, default 3600). */
   narSweepGraceSeconds?: number | undefined;
+  /** Seconds between runs of the NAR check (--nar-verify-every, default 3600). */
+  narVerifyEverySeconds?: number | undefined;
+  /** Bytes of NAR files one run of the check reads (--nar-verify-budget, default 1 GiB). */
+  narVerifyBudgetBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -115,6 +119,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       sweepEverySeconds: opts.narSweepEverySeconds ?? DEFAULT_MAINTENANCE.sweepEverySeconds,
       sweepGraceSeconds: opts.narSweepGraceSeconds ?? DEFAULT_MAINTENANCE.sweepGraceSeconds,
+      verifyEverySeconds: opts.narVerifyEverySeconds ?? DEFAULT_MAINTENANCE.verifyEverySeconds,
+      verifyBudgetBytes: opts.narVerifyBudgetBytes ?? DEFAULT_MAINTENANCE.verifyBudgetBytes,
     });
     const channels = new ChannelPublisher(db, logger);
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
@@ -275,6 +281,8 @@ export interface ServerCommandOptions {
   privateCache?: boolean;
   narSweepEvery?: string;
   narSweepGrace?: string;
+  narVerifyEvery?: string;
+  narVerifyBudget?: string;
 }
 
 /** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */
@@ -289,10 +297,10 @@ function parseSeconds(flag: string, value: string | undefined, min = 0): number 
   return n;
 }
 
-function parseSize(value: string | undefined): number | undefined {
+function parseSize(value: string | undefined, flag = "--max-file-size"): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[1-9][0-9]{0,15}$/.test(value.trim())) {
-    throw new InvalidInputError(`--max-file-size ${JSON.stringify(value)} is not a positive number of bytes`);
+    throw new InvalidInputError(`${flag} ${JSON.stringify(value)} is not a positive number of bytes`);
   }
   return Number(value.trim());
 }
@@ -315,6 +323,8 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
       privateCache: opts.privateCache,
       narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),
       narSweepGraceSeconds: parseSeconds("--nar-sweep-grace", opts.narSweepGrace),
+      narVerifyEverySeconds: parseSeconds("--nar-verify-every", opts.narVerifyEvery, 1),
+      narVerifyBudgetBytes: parseSize(opts.narVerifyBudget, "--nar-verify-budget"),
     });
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);

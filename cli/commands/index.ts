@@ -44,6 +44,11 @@ function registerServer(program: Command): void {
       "--nar-sweep-grace <s>",
       "an orphaned NAR or temp file younger than this is left alone: an upload in flight (default 3600)",
     )
+    .option("--nar-verify-every <s>", "seconds between runs of the NAR files' re-hash check (default 3600)")
+    .option(
+      "--nar-verify-budget <bytes>",
+      "bytes of NAR files one run of the check reads, never-checked and longest-unchecked first (default 1 GiB)",
+    )
     .action(async (opts) => {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);

@@ -1,10 +1,11 @@
 // GET /storehouse: the binary cache in figures, for any token (aggregates only; path names stay private).
-// POST /storehouse/sweep: admins run the background upkeep at once.
+// POST /storehouse/sweep and /storehouse/verify: admins run the background upkeep at once.
 import { Hono } from "hono";
 import type {
   StorehouseResponse,
   StorehouseSummary,
   StorehouseSweepResponse,
+  StorehouseVerifyResponse,
 } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import { requireAdmin } from "../domain/permissions.js";
@@ -45,5 +46,10 @@ export function storehouseApiRoutes(
       requireAdmin(c.get("token"), "sweep the Storehouse");
       const removed = await upkeep("sweep").sweep();
       return c.json({ removed } satisfies StorehouseSweepResponse);
+    })
+    .post("/storehouse/verify", auth, async (c) => {
+      requireAdmin(c.get("token"), "check the Storehouse's NAR files");
+      const r = await upkeep("verify").verify();
+      return c.json(r satisfies StorehouseVerifyResponse);
     });
 }
