@@ -35,7 +35,49 @@ export interface RunningAgent {
   statusSocket: string;
   profiles: ProfileKeeper;
   status(): AgentStatus;
-  stop(): Promise<void>;
+  /** Stops within SHUTDOWN_DEADLINE_MS whatever the mount and the server do; resolves with the steps it skipped. */
+  stop(): Promise<string[]>;
+}
+
+/** Longest wait for one step of the shutdown, and for all of them. */
+const STEP_MS = 3000;
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
+/**
+ * Runs the shutdown `steps` in order, each given at most STEP_MS (and what is left of the deadline): a step that
+ * hangs (an unmount the kernel sits on, a server that never answers) is logged and left behind, so that a
+ * supervisor's SIGTERM always ends the agent. Returns the steps that failed or were skipped.
+ */
+async function runBounded(steps: [string, () => unknown][], log: (msg: string) => void): Promise<string[]> {
+  const until = Date.now() + SHUTDOWN_DEADLINE_MS;
+  const skipped: string[] = [];
+  for (const [step, work] of steps) {
+    const left = Math.min(STEP_MS, until - Date.now());
+    if (left <= 0) {
+      log(`stopping: no time left for ${step}; skipped`);
+      skipped.push(step);
+      continue;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      Promise.resolve()
+        .then(work)
+        .then(
+          (r) => ({ done: true as const, note: typeof r === "string" ? r : undefined }),
+          (err: Error) => ({ done: false as const, note: `failed: ${err.message}` }),
+        ),
+      new Promise<{ done: false; note: string }>((ok) => {
+        timer = setTimeout(
+          () => ok({ done: false, note: `did not finish within ${left} ms; skipped` }),
+          left,
+        );
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!outcome.done) skipped.push(step);
+    if (outcome.note) log(`stopping: ${step}: ${outcome.note}`);
+  }
+  return skipped;
 }
 
 export interface AgentStatus {
@@ -145,7 +187,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
   await new Promise<void>((ok) => http.listen(statusSocket, ok));
 
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<string[]> | undefined;
   return {
     store,
     cache,
@@ -154,35 +196,68 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     statusSocket,
     status,
     stop() {
-      stopping ??= (async () => {
-        syncStop.abort();
-        await syncing;
-        profiles.close();
-        http.closeAllConnections();
-        await new Promise<void>((ok) => http.close(() => ok()));
-        await store.unmount().catch((err) => log(`unmount ${store.mountPoint}: ${(err as Error).message}`));
-        remote.close();
-        await cache.close();
-        await rm(statusSocket, { force: true });
-      })();
+      // The server first: fetches in flight end now, so FUSE ops waiting on them answer EIO instead of holding
+      // the unmount up.
+      stopping ??= runBounded(
+        [
+          ["requests to the server", () => remote.close()],
+          [
+            "profile sync",
+            async () => {
+              syncStop.abort();
+              await syncing;
+            },
+          ],
+          [
+            "status socket",
+            async () => {
+              profiles.close();
+              http.closeAllConnections();
+              await new Promise<void>((ok) => http.close(() => ok()));
+            },
+          ],
+          [`unmount ${store.mountPoint}`, () => store.unmount()],
+          ["local cache", () => cache.close()],
+          ["status socket file", () => rm(statusSocket, { force: true })],
+        ],
+        log,
+      );
       return stopping;
     },
   };
 }
 
-/** The long-running command: start, print one line, stop cleanly on SIGTERM/SIGINT. */
-export async function runAgentCommand(opts: AgentOptions): Promise<void> {
+/**
+ * The long-running command: start, print one line, stop on SIGTERM/SIGINT within SHUTDOWN_DEADLINE_MS and exit
+ * (0 when every step of the shutdown finished, 1 when one was skipped; a second signal exits at once). The exit is
+ * explicit: fuse-native keeps a native handle on the event loop when the mount was taken away under it.
+ */
+export async function runAgentCommand(opts: AgentOptions): Promise<never> {
   const agent = await startAgent(opts);
+  const say = (m: string) => process.stderr.write(`flox agent: ${m}\n`);
   process.stdout.write(`flox agent: ${opts.server}/cache mounted at ${agent.store.mountPoint}\n`);
-  await new Promise<void>((done) => {
+  const code = await new Promise<number>((done) => {
     const stop = (sig: string) => {
-      process.stderr.write(`flox agent: ${sig}, unmounting ${agent.store.mountPoint}\n`);
-      agent.stop().then(done, (err) => {
-        process.stderr.write(`flox agent: ${(err as Error).message}\n`);
-        done();
-      });
+      say(`${sig}, unmounting ${agent.store.mountPoint}`);
+      const again = (s: string) => {
+        say(`${s} again: exiting now`);
+        process.exit(1);
+      };
+      process.once("SIGTERM", () => again("SIGTERM"));
+      process.once("SIGINT", () => again("SIGINT"));
+      agent.stop().then(
+        (skipped) => {
+          if (skipped.length > 0) say(`stopped without: ${skipped.join(", ")}`);
+          done(skipped.length > 0 ? 1 : 0);
+        },
+        (err) => {
+          say((err as Error).message);
+          done(1);
+        },
+      );
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  process.exit(code);
 }

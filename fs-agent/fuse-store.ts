@@ -4,7 +4,7 @@
 // symlinks): its bytes are fetched only when a file is opened — the whole NAR for small paths, the one
 // file by Range for big uncompressed ones.
 import { close, constants, open as fsOpen, read as fsRead, type Stats } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import Fuse, { type FuseOps, type FuseStat } from "fuse-native";
 import { listingNodeAt, type NarListingNode } from "../lib/nar-listing.js";
@@ -116,6 +116,13 @@ export function errnoOf(err: unknown): number {
   return Fuse.EIO;
 }
 
+/** Whether `dir` is a mount point in this process's mount namespace (/proc/self/mountinfo, octal escapes as written). */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  return info.split("\n").some((line) => line.split(" ")[4] === escaped);
+}
+
 export class FuseStore {
   readonly counters: OpCounters = {
     getattr: 0,
@@ -171,8 +178,21 @@ export class FuseStore {
     return new Promise((resolve, reject) => this.#fuse.mount((err) => (err ? reject(err) : resolve())));
   }
 
-  unmount(): Promise<void> {
-    return new Promise((resolve, reject) => this.#fuse.unmount((err) => (err ? reject(err) : resolve())));
+  /**
+   * `fusermount -uz`. A mount someone already took away (`umount -l`) makes that fail: then there is nothing left
+   * to do but say so. (fuse-native then keeps its native handle, which holds the event loop: the command exits
+   * explicitly.)
+   */
+  async unmount(): Promise<"unmounted" | "already unmounted"> {
+    try {
+      await new Promise<void>((resolve, reject) =>
+        this.#fuse.unmount((err) => (err ? reject(err) : resolve())),
+      );
+      return "unmounted";
+    } catch (err) {
+      if (!(await isMountPoint(this.mountPoint))) return "already unmounted";
+      throw err;
+    }
   }
 
   /** Runs `fn` on the local file of `path` with the store path held (not evictable) meanwhile. */

@@ -60,6 +60,8 @@ export class CacheRemote {
   #down = false;
   #probe: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Aborted by close(): a fetch in flight (or a NAR streaming) ends at once instead of at its timeout. */
+  #closing = new AbortController();
 
   constructor(opts: RemoteOptions) {
     this.cacheUrl = `${opts.server.replace(/\/+$/, "")}/cache`;
@@ -96,6 +98,7 @@ export class CacheRemote {
   close(): void {
     this.#closed = true;
     if (this.#probe) clearTimeout(this.#probe);
+    this.#closing.abort(new ServerUnavailableError("the agent is stopping"));
   }
 
   /** The verified narinfo of `hash`, or undefined when the Storehouse does not have it (a 404). */
@@ -222,6 +225,7 @@ export class CacheRemote {
    * NAR (`stream`), whose body #watched() guards by the time between bytes instead, however long it is.
    */
   async #get(path: string, extra: Record<string, string> = {}, stream = false): Promise<Response> {
+    if (this.#closed) throw new ServerUnavailableError("the agent is stopping");
     if (this.#down) throw new ServerUnavailableError(`the server at ${this.cacheUrl} is away (reconnecting)`);
     const url = /^https?:\/\//.test(path) ? path : `${this.cacheUrl}${path}`;
     const headers: Record<string, string> = { ...extra };
@@ -232,7 +236,8 @@ export class CacheRemote {
       this.#timeout,
     ).unref();
     try {
-      const res = await fetch(url, { headers, signal: deadline.signal });
+      const signal = AbortSignal.any([deadline.signal, this.#closing.signal]);
+      const res = await fetch(url, { headers, signal });
       if (stream) clearTimeout(timer);
       if (res.status >= 500) this.#markDown();
       return res;
@@ -259,7 +264,7 @@ export class CacheRemote {
     const probe = async () => {
       try {
         const res = await fetch(`${this.cacheUrl}/nix-cache-info`, {
-          signal: AbortSignal.timeout(this.#timeout),
+          signal: AbortSignal.any([AbortSignal.timeout(this.#timeout), this.#closing.signal]),
         });
         await res.body?.cancel();
         if (res.status < 500) {

@@ -548,6 +548,21 @@ export type StorehouseSummary = z.infer<typeof StorehouseSummary>;
 export const StorehouseResponse = z.object({ storehouse: StorehouseSummary });
 export type StorehouseResponse = z.infer<typeof StorehouseResponse>;
 
+/** `POST /storehouse/sweep` (admin): the orphaned NAR files and stale temp files it deleted. */
+export const StorehouseSweepResponse = z.object({
+  removed: z.object({ nars: z.array(z.string()), tmp: z.array(z.string()) }),
+});
+export type StorehouseSweepResponse = z.infer<typeof StorehouseSweepResponse>;
+
+/** `POST /storehouse/verify` (admin): one bounded run of the NAR check; the files it quarantined. */
+export const StorehouseVerifyResponse = z.object({
+  checked: z.number().int(),
+  quarantined: z.array(
+    z.object({ narFile: z.string(), storePaths: z.array(z.string()), reason: z.string() }),
+  ),
+});
+export type StorehouseVerifyResponse = z.infer<typeof StorehouseVerifyResponse>;
+
 // ---- Channels (docs/API.md, "Channels") ----
 
 export const ChannelPoint = z.object({

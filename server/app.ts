@@ -23,6 +23,7 @@ import { pushRoutes } from "./routes/pushes.js";
 import { storehouseApiRoutes } from "./routes/storehouse.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { userRoutes } from "./routes/users.js";
+import type { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/routes.js";
 import { webNotFound } from "./web/errors.js";
 import { wantsHtml } from "./web/negotiate.js";
@@ -31,6 +32,8 @@ import { webRoutes } from "./web/routes.js";
 export interface CreateAppOptions {
   /** Mounts the binary cache at /cache; absent in API-only tests. */
   storehouse?: StorehouseRouteOptions;
+  /** The Storehouse's background sweep, which admins may also run at once (POST /api/v1/storehouse/sweep). */
+  maintenance?: StorehouseMaintenance;
   /** Runs the evaluations pushes queue; absent in API-only tests (they stay queued). */
   evaluator?: Evaluator;
   /** The builder API (/api/v1/builder/*): lease length, and the Storehouse to publish .drv closures to. */
@@ -65,7 +68,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
-    app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse));
+    app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse, opts.maintenance));
   }
   // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).
   app.route(

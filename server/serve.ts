@@ -28,6 +28,7 @@ import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
 import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
+import { DEFAULT_MAINTENANCE, StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { Storehouse } from "./storehouse/store.js";
 
 export interface StartServerOptions {
@@ -42,6 +43,14 @@ export interface StartServerOptions {
   maxFileSize?: number | undefined;
   /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
   privateCache?: boolean | undefined;
+  /** Seconds between sweeps of NARs no narinfo names (--nar-sweep-every, default 600). */
+  narSweepEverySeconds?: number | undefined;
+  /** Age in seconds below which an orphaned NAR is left alone (--nar-sweep-grace, default 3600). */
+  narSweepGraceSeconds?: number | undefined;
+  /** Seconds between runs of the NAR check (--nar-verify-every, default 3600). */
+  narVerifyEverySeconds?: number | undefined;
+  /** Bytes of NAR files one run of the check reads (--nar-verify-budget, default 1 GiB). */
+  narVerifyBudgetBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -105,6 +114,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const maintenance = new StorehouseMaintenance({
+      storehouse,
+      logger,
+      sweepEverySeconds: opts.narSweepEverySeconds ?? DEFAULT_MAINTENANCE.sweepEverySeconds,
+      sweepGraceSeconds: opts.narSweepGraceSeconds ?? DEFAULT_MAINTENANCE.sweepGraceSeconds,
+      verifyEverySeconds: opts.narVerifyEverySeconds ?? DEFAULT_MAINTENANCE.verifyEverySeconds,
+      verifyBudgetBytes: opts.narVerifyBudgetBytes ?? DEFAULT_MAINTENANCE.verifyBudgetBytes,
+    });
     const channels = new ChannelPublisher(db, logger);
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
     const machineHub = new MachineHub(db, logger);
@@ -143,6 +160,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       { db, paths, hookSecret, logger, receives },
       {
         storehouse: { storehouse, privateCache: opts.privateCache ?? false },
+        maintenance,
         evaluator,
         builder: { storehouse, leaseSeconds: leaseSecondsFromEnv(), onBuildFinished: () => channels.poke() },
         channels,
@@ -205,6 +223,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     channels.start();
     scheduler.start();
     machineHub.start();
+    maintenance.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -228,6 +247,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         if (killed > 0)
           logger.warn({ killed }, "child processes still running after the grace period killed");
         stopSweeper();
+        maintenance.stop();
         scheduler.stop();
         channels.stop();
         closeDb();
@@ -259,12 +279,28 @@ export interface ServerCommandOptions {
   base?: string;
   maxFileSize?: string;
   privateCache?: boolean;
+  narSweepEvery?: string;
+  narSweepGrace?: string;
+  narVerifyEvery?: string;
+  narVerifyBudget?: string;
 }
 
-function parseSize(value: string | undefined): number | undefined {
+/** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */
+function parseSeconds(flag: string, value: string | undefined, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.trim());
+  if (!/^[0-9]{1,9}$/.test(value.trim()) || n < min) {
+    throw new InvalidInputError(
+      `${flag} ${JSON.stringify(value)} is not a whole number of seconds (at least ${min})`,
+    );
+  }
+  return n;
+}
+
+function parseSize(value: string | undefined, flag = "--max-file-size"): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[1-9][0-9]{0,15}$/.test(value.trim())) {
-    throw new InvalidInputError(`--max-file-size ${JSON.stringify(value)} is not a positive number of bytes`);
+    throw new InvalidInputError(`${flag} ${JSON.stringify(value)} is not a positive number of bytes`);
   }
   return Number(value.trim());
 }
@@ -285,6 +321,10 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
       basePath: opts.base,
       maxFileSize: parseSize(opts.maxFileSize),
       privateCache: opts.privateCache,
+      narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),
+      narSweepGraceSeconds: parseSeconds("--nar-sweep-grace", opts.narSweepGrace),
+      narVerifyEverySeconds: parseSeconds("--nar-verify-every", opts.narVerifyEvery, 1),
+      narVerifyBudgetBytes: parseSize(opts.narVerifyBudget, "--nar-verify-budget"),
     });
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);

@@ -41,12 +41,44 @@ class LeaseLostError extends Error {
   override name = "LeaseLostError";
 }
 
+/**
+ * The server answered 401 or 403: the token is wrong, revoked or not a builder token. Retrying cannot help (unlike
+ * a network error or a 5xx), so the builder stops and says how to get a good token.
+ */
+export class BuilderTokenRefusedError extends Error {
+  override name = "BuilderTokenRefusedError";
+  constructor(
+    readonly server: string,
+    readonly status: number,
+    readonly serverMessage: string,
+  ) {
+    super(
+      `the server ${server} refused this token (HTTP ${status}${serverMessage ? `: ${serverMessage}` : ""}). ` +
+        "A builder needs a builder token: an admin makes one with `flox token create --builder --name NAME`; " +
+        "pass it with --token or FLOX_TOKEN.",
+    );
+  }
+}
+
+/** The `message` of the API's `{"error": {"message"}}` body, or the text as it came. */
+function errorText(text: string): string {
+  try {
+    const m = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+    if (typeof m === "string") return m;
+  } catch {
+    // not JSON: the raw text is the best we have
+  }
+  return text.trim().slice(0, 500);
+}
+
 interface Env {
   server: string;
   token: string;
   store: string;
   env: Record<string, string>;
   say: (line: string) => void;
+  /** Called when the server refuses the token, from any request: the builder then stops. */
+  refused: (err: BuilderTokenRefusedError) => void;
 }
 
 async function api(e: Env, method: string, path: string, body?: unknown, raw?: Buffer): Promise<Response> {
@@ -62,14 +94,53 @@ async function api(e: Env, method: string, path: string, body?: unknown, raw?: B
     await res.body?.cancel();
     throw new LeaseLostError(`${method} ${path}: the lease is gone`);
   }
+  if (res.status === 401 || res.status === 403) {
+    const err = new BuilderTokenRefusedError(e.server, res.status, errorText(await res.text()));
+    e.refused(err);
+    throw err;
+  }
   if (res.status >= 400) {
     throw new Error(`${method} ${path}: HTTP ${res.status}: ${(await res.text()).trim().slice(0, 500)}`);
   }
   return res;
 }
 
+/** How long to wait before asking again after a network error or a 5xx. */
+const RETRY_MS = 2000;
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((done) => {
+    const wake = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", wake);
+      done();
+    };
+    const t = setTimeout(wake, ms);
+    signal?.addEventListener("abort", wake);
+  });
+}
+
+/** The server's signing key; a server that is down or answers 5xx is asked again (it may be starting). */
+async function serverKey(server: string, say: (line: string) => void, signal?: AbortSignal): Promise<string> {
+  const url = `${server}/cache/public-key`;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      const res = await fetch(url, signal ? { signal } : {});
+      if (res.ok) return (await res.text()).trim();
+      const text = await res.text();
+      if (res.status < 500) throw new Error(`GET ${url}: HTTP ${res.status}: ${errorText(text)}`);
+      say(`GET ${url}: HTTP ${res.status}; retrying`);
+    } catch (err) {
+      if (signal?.aborted || !(err instanceof TypeError)) throw err;
+      say(`GET ${url}: ${(err as Error).message}${err.cause ? ` (${String(err.cause)})` : ""}; retrying`);
+    }
+    await pause(RETRY_MS, signal);
+  }
+}
+
 /** The isolated Nix environment of this builder: its own nix.conf, HOME and caches, never the host's. */
-async function setUp(opts: BuilderOptions): Promise<Env> {
+async function setUp(opts: BuilderOptions, refused: Env["refused"]): Promise<Env> {
   const store = resolve(opts.store);
   const own = join(store, ".flox-builder");
   const conf = join(own, "etc");
@@ -77,9 +148,8 @@ async function setUp(opts: BuilderOptions): Promise<Env> {
   const tmp = join(own, "tmp");
   for (const d of [conf, home, tmp]) await mkdir(d, { recursive: true });
   const server = opts.server.replace(/\/+$/, "");
-  const keyRes = await fetch(`${server}/cache/public-key`);
-  if (!keyRes.ok) throw new Error(`GET ${server}/cache/public-key: HTTP ${keyRes.status}`);
-  const key = (await keyRes.text()).trim();
+  const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const key = await serverKey(server, say, opts.signal);
   const netrc = join(own, "netrc");
   await writeFile(netrc, `machine ${new URL(server).hostname} login x password ${opts.token}\n`, {
     mode: 0o600,
@@ -116,7 +186,14 @@ async function setUp(opts: BuilderOptions): Promise<Env> {
     NIX_USER_CONF_FILES: join(conf, "user.conf"),
     NIX_PATH: "",
   });
-  return { server, token: opts.token, store, env, say: opts.say ?? ((l) => process.stderr.write(`${l}\n`)) };
+  return {
+    server,
+    token: opts.token,
+    store,
+    env,
+    say,
+    refused,
+  };
 }
 
 /** Nix kills the builder it started (in a session of its own) when it is interrupted, but not when killed. */
@@ -320,9 +397,28 @@ async function runBuild(
   }
 }
 
-/** Claims and runs builds until `signal` aborts. */
+/**
+ * Claims and runs builds until `signal` aborts. Network errors and 5xx answers are retried; a refused token (401/403,
+ * on any request) stops the running builds and rejects with `BuilderTokenRefusedError`.
+ */
 export async function runBuilder(opts: BuilderOptions): Promise<void> {
-  const e = await setUp(opts);
+  const stopping = new AbortController();
+  let refusal: BuilderTokenRefusedError | undefined;
+  const onAbort = () => stopping.abort();
+  if (opts.signal?.aborted) stopping.abort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  let e: Env;
+  try {
+    e = await setUp(opts, (err) => {
+      refusal ??= err;
+      stopping.abort();
+    });
+  } catch (err) {
+    opts.signal?.removeEventListener("abort", onAbort);
+    if (opts.signal?.aborted) return; // stopped while the server was still unreachable
+    throw err;
+  }
+  const signal = stopping.signal;
   const maxJobs = opts.maxJobs ?? 1;
   const name = opts.name ?? `${hostname()}-${process.pid}`;
   const claim: ClaimBody = {
@@ -333,20 +429,11 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
   };
   const running = new Set<Promise<void>>();
   const pollMs = opts.pollMs ?? 1000;
-  const sleep = (ms: number) =>
-    new Promise<void>((done) => {
-      const wake = () => {
-        clearTimeout(t);
-        opts.signal?.removeEventListener("abort", wake);
-        done();
-      };
-      const t = setTimeout(wake, ms);
-      opts.signal?.addEventListener("abort", wake);
-    });
+  const sleep = (ms: number) => pause(ms, signal);
   e.say(
     `flox builder ${name}: ${opts.systems.join(",")}, up to ${maxJobs} jobs, store ${e.store}, server ${e.server}`,
   );
-  while (!opts.signal?.aborted) {
+  while (!signal.aborted) {
     if (running.size >= maxJobs) {
       await Promise.race(running);
       continue;
@@ -357,8 +444,9 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
       if (res.status === 200) claimed = ClaimResponse.parse(await res.json());
       else await res.body?.cancel();
     } catch (err) {
+      if (err instanceof BuilderTokenRefusedError) break;
       e.say(`claiming failed: ${(err as Error).message}; retrying`);
-      await sleep(2000);
+      await sleep(RETRY_MS);
       continue;
     }
     if (!claimed) {
@@ -367,10 +455,12 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
     }
     const { build, lease } = claimed;
     e.say(`build ${build.id}: claimed ${build.drvPath} (attempt ${build.attempt})`);
-    const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, opts.signal)
+    const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, signal)
       .catch((err) => e.say(`build ${build.id}: ${(err as Error).message}`))
       .finally(() => running.delete(job));
     running.add(job);
   }
   await Promise.allSettled([...running]);
+  opts.signal?.removeEventListener("abort", onAbort);
+  if (refusal) throw refusal;
 }

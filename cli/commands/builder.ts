@@ -1,7 +1,9 @@
 // flox builder: the long-running build agent (the runner is cli/builder/runner.ts).
 import type { Command } from "commander";
-import { runBuilder } from "../builder/runner.js";
+import { BuilderTokenRefusedError, runBuilder } from "../builder/runner.js";
+import { foreignStoreReason } from "../builder/store-guard.js";
 import { globals } from "../context.js";
+import { CliError, exitCodes } from "../output.js";
 
 interface BuilderFlags {
   store: string;
@@ -9,6 +11,7 @@ interface BuilderFlags {
   features?: string;
   maxJobs: string;
   name?: string;
+  allowHostStore?: boolean;
 }
 
 function list(value: string | undefined): string[] {
@@ -34,6 +37,12 @@ export async function builder(cmd: Command): Promise<void> {
     usage(`--max-jobs ${flags.maxJobs} is not a positive whole number`);
   const systems = list(flags.systems);
   if (systems.length === 0) usage("--systems needs at least one system, e.g. x86_64-linux");
+  const foreign = flags.allowHostStore ? undefined : foreignStoreReason(flags.store);
+  if (foreign)
+    usage(
+      `--store ${flags.store}: ${foreign}. A builder needs a chroot store of its own, e.g. --store /var/lib/flox-builder ` +
+        "(created if missing); pass --allow-host-store only if you mean to build into that store",
+    );
   const abort = new AbortController();
   const stop = () => {
     process.once("SIGTERM", () => process.exit(130));
@@ -43,15 +52,21 @@ export async function builder(cmd: Command): Promise<void> {
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
-  await runBuilder({
-    server: server as string,
-    token: token as string,
-    store: flags.store,
-    systems,
-    features: list(flags.features),
-    maxJobs,
-    ...(flags.name ? { name: flags.name } : {}),
-    ...(process.env.FLOX_BUILDER_POLL_MS ? { pollMs: Number(process.env.FLOX_BUILDER_POLL_MS) } : {}),
-    signal: abort.signal,
-  });
+  try {
+    await runBuilder({
+      server: server as string,
+      token: token as string,
+      store: flags.store,
+      systems,
+      features: list(flags.features),
+      maxJobs,
+      ...(flags.name ? { name: flags.name } : {}),
+      ...(process.env.FLOX_BUILDER_POLL_MS ? { pollMs: Number(process.env.FLOX_BUILDER_POLL_MS) } : {}),
+      signal: abort.signal,
+    });
+  } catch (err) {
+    // Retrying a refused token would loop forever; a supervisor sees the exit status and the reason.
+    if (err instanceof BuilderTokenRefusedError) throw new CliError(err.message, exitCodes.failed);
+    throw err;
+  }
 }

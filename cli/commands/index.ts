@@ -36,6 +36,19 @@ function registerServer(program: Command): void {
     .option("--base <path>", "use this nixpkgs tree as the base package set instead of the bootstrap set")
     .option("--max-file-size <bytes>", "largest file a push may contain", "10485760")
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
+    .option(
+      "--nar-sweep-every <s>",
+      "seconds between sweeps of NAR files no accepted narinfo names (default 600)",
+    )
+    .option(
+      "--nar-sweep-grace <s>",
+      "an orphaned NAR or temp file younger than this is left alone: an upload in flight (default 3600)",
+    )
+    .option("--nar-verify-every <s>", "seconds between runs of the NAR files' re-hash check (default 3600)")
+    .option(
+      "--nar-verify-budget <bytes>",
+      "bytes of NAR files one run of the check reads, never-checked and longest-unchecked first (default 1 GiB)",
+    )
     .action(async (opts) => {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);
@@ -342,12 +355,18 @@ function registerBuilder(program: Command): void {
     .option("--features <list>", "comma-separated system features it offers, e.g. kvm,big-parallel")
     .option("--max-jobs <n>", "builds run side by side", "1")
     .option("--name <name>", "how the server lists this builder (default: HOST-PID)")
+    .option(
+      "--allow-host-store",
+      "accept a --store that is the host's own (/, /nix) or inside a flox server's data dir (refused otherwise)",
+    )
     .action(async (_opts, cmd: Command) => (await import("./builder.js")).builder(cmd));
   builder.addHelpText(
     "after",
     `
 Needs --server URL and --token T (a builder token: flox token create --builder), or FLOX_SERVER and
-FLOX_TOKEN. Runs until SIGTERM/SIGINT; builds it was running go back to the queue.
+FLOX_TOKEN. Runs until SIGTERM/SIGINT; builds it was running go back to the queue. Exits 1 when the server
+refuses the token. --store must be the builder's own: /, the host's /nix/store and a flox server's data dir are
+refused unless --allow-host-store is given.
 
 Examples:
   flox builder --server http://ci.internal:8080 --token flox_… --store /var/lib/flox-builder --systems x86_64-linux

@@ -93,6 +93,8 @@ export const cachePaths = sqliteTable(
     deriver: text("deriver"),
     ca: text("ca"),
     createdAt: text("created_at").notNull().default(now),
+    /** When the NAR file last hashed to its name (at accept, then by the background check); null: never. */
+    verifiedAt: text("verified_at"),
   },
   (t) => [index("cache_paths_nar_file_idx").on(t.narFile)],
 );

@@ -1,8 +1,17 @@
 // GET /storehouse: the binary cache in figures, for any token (aggregates only; path names stay private).
+// POST /storehouse/sweep and /storehouse/verify: admins run the background upkeep at once.
 import { Hono } from "hono";
-import type { StorehouseResponse, StorehouseSummary } from "../../lib/api-schemas.js";
+import type {
+  StorehouseResponse,
+  StorehouseSummary,
+  StorehouseSweepResponse,
+  StorehouseVerifyResponse,
+} from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
+import { requireAdmin } from "../domain/permissions.js";
+import { NotFoundError } from "../errors.js";
 import { storehouseFigures } from "../storehouse/figures.js";
+import type { StorehouseMaintenance } from "../storehouse/maintenance.js";
 import type { StorehouseRouteOptions } from "../storehouse/routes.js";
 import { requireToken } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
@@ -17,10 +26,30 @@ export function storehouseSummary(db: Db, opts: StorehouseRouteOptions, origin: 
   };
 }
 
-export function storehouseApiRoutes(ctx: AppContext, opts: StorehouseRouteOptions): Hono<AppEnv> {
-  return new Hono<AppEnv>().get("/storehouse", requireToken(ctx), (c) =>
-    c.json({
-      storehouse: storehouseSummary(ctx.db, opts, new URL(c.req.url).origin),
-    } satisfies StorehouseResponse),
-  );
+export function storehouseApiRoutes(
+  ctx: AppContext,
+  opts: StorehouseRouteOptions,
+  maintenance?: StorehouseMaintenance,
+): Hono<AppEnv> {
+  const auth = requireToken(ctx);
+  const upkeep = (what: string) => {
+    if (!maintenance) throw new NotFoundError(`this server runs no Storehouse upkeep to ${what}`);
+    return maintenance;
+  };
+  return new Hono<AppEnv>()
+    .get("/storehouse", auth, (c) =>
+      c.json({
+        storehouse: storehouseSummary(ctx.db, opts, new URL(c.req.url).origin),
+      } satisfies StorehouseResponse),
+    )
+    .post("/storehouse/sweep", auth, async (c) => {
+      requireAdmin(c.get("token"), "sweep the Storehouse");
+      const removed = await upkeep("sweep").sweep();
+      return c.json({ removed } satisfies StorehouseSweepResponse);
+    })
+    .post("/storehouse/verify", auth, async (c) => {
+      requireAdmin(c.get("token"), "check the Storehouse's NAR files");
+      const r = await upkeep("verify").verify();
+      return c.json(r satisfies StorehouseVerifyResponse);
+    });
 }

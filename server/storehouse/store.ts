@@ -1,11 +1,13 @@
 // The Storehouse on disk and in the db: NARs and narinfos under DATA_DIR/store/, indexed by `cache_paths`.
 // A narinfo becomes visible only after its NAR, hashes, sizes and references were checked: it is written to
 // tmp/ and renamed into place as the last step, so a reader never sees half of one.
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { eq } from "drizzle-orm";
+import { pipeline } from "node:stream/promises";
+import { asc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { DECODABLE_COMPRESSIONS, narDecompressor } from "../../lib/nar-compression.js";
 import { buildNarListing, narListingJson } from "../../lib/nar-listing.js";
@@ -68,6 +70,8 @@ export class Storehouse {
   readonly narinfoDir: string;
   readonly lsDir: string;
   readonly tmpDir: string;
+  /** NAR files that stopped hashing to their name, kept for a person to look at; never served. */
+  readonly quarantineDir: string;
   readonly limits: StorehouseLimits;
   private readonly db: Db;
   private readonly key: SigningKey;
@@ -78,6 +82,8 @@ export class Storehouse {
    * request's cost (bench/storehouse-vs-nginx.ts).
    */
   private readonly narinfoCache = new Map<string, string>();
+  /** Bumped by each quarantine: a narinfo read that started before one is answered but not cached. */
+  private removals = 0;
 
   private constructor(opts: StorehouseOptions) {
     this.db = opts.db;
@@ -86,6 +92,7 @@ export class Storehouse {
     this.narinfoDir = join(opts.dir, "narinfo");
     this.lsDir = join(opts.dir, "ls");
     this.tmpDir = join(opts.dir, "tmp");
+    this.quarantineDir = join(opts.dir, "quarantine");
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
   }
 
@@ -132,12 +139,14 @@ export class Storehouse {
       return cached;
     }
     let text: string;
+    const removals = this.removals;
     try {
       text = await readFile(this.narinfoPath(hash), "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
+    if (removals !== this.removals) return text;
     this.narinfoCache.set(hash, text);
     if (this.narinfoCache.size > NARINFO_CACHE_ENTRIES) {
       const oldest = this.narinfoCache.keys().next().value;
@@ -169,7 +178,12 @@ export class Storehouse {
         );
       }
       const target = this.narPath(name);
-      if (await exists(target)) return "exists";
+      if (await exists(target)) {
+        // Its narinfo comes next: a NAR left orphaned by an earlier try must not be swept meanwhile.
+        const now = new Date();
+        await utimes(target, now, now);
+        return "exists";
+      }
       await rename(got.file, target);
       return "created";
     } finally {
@@ -205,6 +219,8 @@ export class Storehouse {
       throw err;
     }
     const release = await this.locks.acquire(hash);
+    // Held from the check of the NAR until its row exists, so the orphan sweep cannot take the NAR meanwhile.
+    const releaseNar = await this.locks.acquire(narLockKey(info.url));
     try {
       // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing.
       if (this.findPath(hash)) return "exists";
@@ -228,6 +244,8 @@ export class Storehouse {
             references: signed.references,
             deriver: signed.deriver ?? null,
             ca: signed.ca ?? null,
+            // verify() just hashed the NAR: the background check starts with the paths never checked.
+            verifiedAt: new Date().toISOString(),
           })
           .onConflictDoNothing()
           .run();
@@ -238,6 +256,7 @@ export class Storehouse {
       }
       return "created";
     } finally {
+      releaseNar();
       release();
     }
   }
@@ -388,4 +407,136 @@ export class Storehouse {
     );
     return (await readdir(this.narDir)).filter((f) => !used.has(`nar/${f}`));
   }
+
+  /**
+   * Deletes the NAR files no accepted narinfo names (a refused narinfo's, an upload given up) and the temp files,
+   * each only when untouched for `graceMs`: a NAR whose narinfo is still on its way is younger than that (a
+   * re-upload of an existing NAR refreshes its time), and a temp file being written is touched with every chunk.
+   */
+  async sweepOrphans(graceMs: number): Promise<{ nars: string[]; tmp: string[] }> {
+    const before = Date.now() - graceMs;
+    const old = async (file: string) => {
+      try {
+        return (await stat(file)).mtimeMs <= before;
+      } catch {
+        return false; // gone meanwhile
+      }
+    };
+    const nars: string[] = [];
+    for (const name of await this.orphanNars()) {
+      const release = await this.locks.acquire(narLockKey(`nar/${name}`));
+      try {
+        // Looked at again under the lock: a narinfo naming it may have been accepted since the list was made.
+        const named = this.db
+          .select({ h: cachePaths.hash })
+          .from(cachePaths)
+          .where(eq(cachePaths.narFile, `nar/${name}`))
+          .get();
+        if (named || !(await old(this.narPath(name)))) continue;
+        await rm(this.narPath(name), { force: true });
+        nars.push(name);
+      } finally {
+        release();
+      }
+    }
+    const tmp: string[] = [];
+    for (const name of await readdir(this.tmpDir)) {
+      if (!(await old(join(this.tmpDir, name)))) continue;
+      await rm(join(this.tmpDir, name), { recursive: true, force: true });
+      tmp.push(name);
+    }
+    return { nars, tmp };
+  }
+
+  /**
+   * Re-hashes NAR files against the hash their name (the narinfo's FileHash) carries, the never-checked first, then
+   * the longest unchecked, until `budgetBytes` were read (at least one file). A file that does not match, or is
+   * gone, is quarantined: its paths stop being served. Disk rot or a hand edit must never reach a client or a CDN
+   * as bytes signed and marked immutable.
+   */
+  async verifyNars(budgetBytes: number): Promise<{ checked: number; quarantined: QuarantinedNar[] }> {
+    const order = this.db
+      .select({ narFile: cachePaths.narFile, fileSize: sql<number>`max(${cachePaths.fileSize})` })
+      .from(cachePaths)
+      .groupBy(cachePaths.narFile)
+      .orderBy(asc(sql`min(coalesce(${cachePaths.verifiedAt}, ''))`), asc(cachePaths.narFile))
+      .all();
+    let read = 0;
+    let checked = 0;
+    const quarantined: QuarantinedNar[] = [];
+    for (const { narFile, fileSize } of order) {
+      if (checked > 0 && read + fileSize > budgetBytes) break;
+      read += fileSize;
+      checked++;
+      const name = narFile.replace(/^nar\//, "");
+      let reason: string | undefined;
+      try {
+        const actual = await fileSha256(this.narPath(name));
+        if (actual !== narFileHash(name))
+          reason = `its sha256 is ${actual}, its name says ${narFileHash(name)}`;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+        reason = "the file is missing";
+      }
+      if (reason) quarantined.push(await this.quarantine(narFile, reason));
+      else
+        this.db
+          .update(cachePaths)
+          .set({ verifiedAt: new Date().toISOString() })
+          .where(eq(cachePaths.narFile, narFile))
+          .run();
+    }
+    return { checked, quarantined };
+  }
+
+  /**
+   * Moves a bad NAR file to quarantine/ and takes every path naming it out: no row (so reference checks and the
+   * build queue see it missing, and a builder may upload it again), no narinfo, no listing.
+   */
+  private async quarantine(narFile: string, reason: string): Promise<QuarantinedNar> {
+    const name = narFile.replace(/^nar\//, "");
+    const release = await this.locks.acquire(narLockKey(narFile));
+    try {
+      await mkdir(this.quarantineDir, { recursive: true });
+      try {
+        await rename(this.narPath(name), join(this.quarantineDir, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+      const rows = this.db.select().from(cachePaths).where(eq(cachePaths.narFile, narFile)).all();
+      for (const row of rows) {
+        // The narinfo first: from here on the path answers 404, whatever happens to the rest.
+        // Bumped before and after: no read that overlapped the removal can put the narinfo back in the cache.
+        this.removals++;
+        await rm(this.narinfoPath(row.hash), { force: true });
+        this.removals++;
+        this.narinfoCache.delete(row.hash);
+        await rm(this.listingPath(row.hash), { force: true });
+        await rm(this.listingSigPath(row.hash), { force: true });
+      }
+      this.db.delete(cachePaths).where(eq(cachePaths.narFile, narFile)).run();
+      return { narFile, storePaths: rows.map((r) => r.storePath), reason };
+    } finally {
+      release();
+    }
+  }
+}
+
+/** A NAR file that no longer hashes to its name (or is gone), taken out of the Storehouse. */
+export interface QuarantinedNar {
+  narFile: string;
+  storePaths: string[];
+  reason: string;
+}
+
+/** The nix32 sha256 of a file's bytes, streamed. */
+async function fileSha256(file: string): Promise<string> {
+  const h = createHash("sha256");
+  await pipeline(createReadStream(file), h);
+  return encodeNix32(h.digest());
+}
+
+/** The lock shared by a narinfo's acceptance and the orphan sweep, per NAR file (the narinfo's URL). */
+function narLockKey(url: string): string {
+  return `nar-file ${url}`;
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `cache_paths` ADD `verified_at` text;
