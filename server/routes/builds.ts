@@ -31,11 +31,11 @@ import {
 } from "../builds/records.js";
 import type { Db } from "../db/open.js";
 import { getOrg } from "../domain/orgs.js";
-import { readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
+import { mayReadAnyOf, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import type { TokenRecord } from "../domain/tokens.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
 import { getEvaluation } from "../evaluations/records.js";
-import { requireToken } from "./auth.js";
+import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { jsonBody, param } from "./validate.js";
 
@@ -52,11 +52,18 @@ const LogQuery = z.object({
 /** How often a followed log looks for new bytes. */
 const FOLLOW_POLL_MS = 300;
 
-/** The build, if this token has at least `needed` in one of the orgs that want it. */
-function requireBuildRole(db: Db, token: TokenRecord, buildId: number, needed: Role) {
+/**
+ * The build, if this token has at least `needed` in one of the orgs that want it; to read, a public org that wants
+ * it is enough (and no token is needed then).
+ */
+function requireBuildRole(db: Db, token: TokenRecord | null, buildId: number, needed: Role) {
   const build = getBuild(db, buildId);
-  if (token.scope === "admin") return build;
-  const ok = orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
+  if (token?.scope === "admin") return build;
+  const ok =
+    needed === "reader"
+      ? mayReadAnyOf(db, token, orgIdsOfBuild(db, buildId))
+      : token != null &&
+        orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
   if (!ok) {
     throw new ForbiddenError(
       `this token may not ${needed === "reader" ? "read" : "steer"} build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
@@ -85,6 +92,7 @@ function query<S extends z.ZodTypeAny>(raw: Record<string, string>, schema: S): 
 export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
+  const maybe = optionalToken(ctx);
   const detail = (id: number) =>
     ({ build: presentBuildDetail(db, getBuild(db, id)) }) satisfies BuildResponse;
   return new Hono<AppEnv>()
@@ -100,14 +108,14 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const rows = listBuilds(db, { state: q.state, orgIds, limit: q.limit });
       return c.json({ builds: presentBuilds(db, rows) } satisfies BuildsResponse);
     })
-    .get("/builds/:id", auth, (c) => {
+    .get("/builds/:id", maybe, (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "reader");
+      requireBuildRole(db, tokenOrNull(c), id, "reader");
       return c.json(detail(id));
     })
-    .get("/builds/:id/log", auth, async (c) => {
+    .get("/builds/:id/log", maybe, async (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "reader");
+      requireBuildRole(db, tokenOrNull(c), id, "reader");
       const q = query(c.req.query(), LogQuery);
       const path = buildLogPath(ctx.paths.logs, id);
       const follow = q.follow === "1" || q.follow === "true";
