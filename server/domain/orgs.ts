@@ -55,7 +55,11 @@ export async function createOrg(ctx: DomainContext, input: CreateOrgBody): Promi
   try {
     return ctx.db
       .insert(orgs)
-      .values({ name: input.name, displayName: input.displayName ?? input.name, public: input.public ?? false })
+      .values({
+        name: input.name,
+        displayName: input.displayName ?? input.name,
+        public: input.public ?? false,
+      })
       .returning()
       .get();
   } catch (err) {

@@ -54,7 +54,8 @@ export function authorizeGit(
   const needed: Role = access === "push" ? "member" : "reader";
   if (roleAtLeast(role, needed)) return { ok: true, value: role as Role };
   // A private org where the token has no role must look like one that does not exist (the caller says so).
-  if (role == null && !org.public) return { ok: false, status: 404, message: `there is no org "${org.name}"` };
+  if (role == null && !org.public)
+    return { ok: false, status: 404, message: `there is no org "${org.name}"` };
   const have = role ? `only ${role}` : "no role";
   const verb = access === "push" ? "push to" : "fetch from";
   return {

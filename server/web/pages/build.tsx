@@ -27,7 +27,14 @@ import { ActionForm, Card, duration, StatePill, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { Layout, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
-import { orgForViewer, resolveViewer, type Viewer, type WebContext, type WebEnv } from "../viewer.js";
+import {
+  readableOrgForViewer,
+  requireViewer,
+  resolveViewer,
+  type Viewer,
+  type WebContext,
+  type WebEnv,
+} from "../viewer.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** The page shows at most this much of a log's end; the raw log has it all. */
@@ -56,7 +63,8 @@ function buildOfOrg(ctx: AppContext, org: OrgRecord, id: number) {
 }
 
 /** Cancel and restart need the member role in an org that wants the build, as in the API. */
-function maySteer(ctx: AppContext, viewer: Viewer, buildId: number): boolean {
+function maySteer(ctx: AppContext, viewer: Viewer | null, buildId: number): boolean {
+  if (!viewer) return false;
   if (viewer.token.scope === "admin") return true;
   return orgIdsOfBuild(ctx.db, buildId).some((id) =>
     roleAtLeast(roleIn(ctx.db, viewer.token, { id }), "member"),
@@ -64,7 +72,7 @@ function maySteer(ctx: AppContext, viewer: Viewer, buildId: number): boolean {
 }
 
 function load(ctx: AppContext, c: WebContext) {
-  const { org, viewer } = orgForViewer(ctx, c, c.req.param("org") ?? "");
+  const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const row = buildOfOrg(ctx, org, buildId(c.req.param("id") ?? ""));
   return { org, viewer, row, detail: presentBuildDetail(ctx.db, row) };
 }
@@ -140,7 +148,7 @@ export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: 
   );
 }
 
-export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer; steer: boolean }) {
+export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer | null; steer: boolean }) {
   if (!p.steer) return null;
   return (
     <>
@@ -352,7 +360,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         await s.write("retry: 2000\n\n");
         while (!aborted && !closing() && Date.now() < until) {
           // A revoked token (or ended session) stops the page's updates too.
-          if (findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
+          if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
           const b = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
           const finished = !unfinishedStates.includes(b.state);
           const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}`;
@@ -402,14 +410,16 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       return res;
     })
     .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
-      const { org, viewer, row } = load(ctx, c);
+      const { org, row } = load(ctx, c);
+      const viewer = requireViewer(c);
       if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
       cancelBuild(ctx.db, row.id);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build cancel requested");
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     })
     .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), (c) => {
-      const { org, viewer, row } = load(ctx, c);
+      const { org, row } = load(ctx, c);
+      const viewer = requireViewer(c);
       if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
       restartBuild(ctx.db, row.id);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build restarted");
