@@ -28,9 +28,8 @@ export function orgRoutes(ctx: AppContext): Hono<AppEnv> {
       ctx.logger.info({ org: org.name, public: org.public }, "org created");
       return c.json({ org: presentOrg(org, origin(c.req.url)) } satisfies OrgResponse, 201);
     })
-    .get("/orgs", maybe, (c) => {
-      const token = tokenOrNull(c);
-      const all = listOrgs(ctx.db, token ? readableOrgIds(ctx.db, token) : []);
+    .get("/orgs", auth, (c) => {
+      const all = listOrgs(ctx.db, readableOrgIds(ctx.db, c.get("token")));
       const seen = new Set(all.map((o) => o.id));
       const orgs = [...all, ...listOrgs(ctx.db).filter((o) => o.public && !seen.has(o.id))].sort((a, b) =>
         a.name.localeCompare(b.name),
