@@ -33,7 +33,7 @@ import type { Db } from "../db/open.js";
 import { getOrg } from "../domain/orgs.js";
 import { mayReadAnyOf, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import type { TokenRecord } from "../domain/tokens.js";
-import { ForbiddenError, InvalidInputError } from "../errors.js";
+import { ForbiddenError, InvalidInputError, UnauthenticatedError } from "../errors.js";
 import { getEvaluation } from "../evaluations/records.js";
 import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
@@ -64,6 +64,11 @@ function requireBuildRole(db: Db, token: TokenRecord | null, buildId: number, ne
       ? mayReadAnyOf(db, token, orgIdsOfBuild(db, buildId))
       : token != null &&
         orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
+  if (!ok && token == null) {
+    throw new UnauthenticatedError(
+      `build ${buildId} is not public; send \`Authorization: Bearer <token>\` with a token that may read one of its orgs`,
+    );
+  }
   if (!ok) {
     throw new ForbiddenError(
       `this token may not ${needed === "reader" ? "read" : "steer"} build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
