@@ -344,6 +344,7 @@ test("a public org is readable without logging in: pages, log, badges embedded e
     assert.is(new URL(page.url()).pathname, path, `${path}: no detour through /login`);
   }
   // The build page as nobody: its log, and no button to steer it.
+  await page.goto(`${srv.url}/acme/builds/${noisy}`);
   assert.ok(((await page.locator("main").textContent()) ?? "").includes("error: noisy failed on purpose"));
   assert.is(await page.locator("form[action$='/restart'], form[action$='/cancel']").count(), 0);
   await browser.screenshot(page, "public-build-anonymous");
