@@ -281,13 +281,16 @@ test("orgs are private by default; an owner makes one public, and then anyone re
   assert.is(oss.public, true);
   const anon = (method: string, path: string) => t.api(method, path, undefined, null);
 
-  // Private: anonymous readers get the 404 of an org that does not exist.
+  // Private: anonymous readers are asked for a token, exactly as for an org that does not exist.
   const hidden = await anon("GET", "/api/v1/orgs/acme");
   const none = await anon("GET", "/api/v1/orgs/nope");
-  assert.is(hidden.status, 404);
-  assert.is(none.status, 404);
-  assert.equal(JSON.parse(JSON.stringify(hidden.body).replace("acme", "nope")), none.body);
-  assert.is((await anon("GET", "/api/v1/orgs/acme/jobsets")).status, 404);
+  assert.is(hidden.status, 401);
+  assert.equal(hidden, none);
+  assert.equal(
+    await anon("GET", "/api/v1/orgs/acme/jobsets"),
+    await anon("GET", "/api/v1/orgs/nope/jobsets"),
+  );
+  assert.is((await anon("GET", "/api/v1/orgs/acme/jobsets")).status, 401);
   // Public: its org, jobsets and channels are readable; its members, pushes and tokens are not.
   assert.is((await anon("GET", "/api/v1/orgs/oss")).status, 200);
   assert.is((await anon("GET", "/api/v1/orgs/oss/jobsets")).status, 200);
@@ -314,7 +317,7 @@ test("orgs are private by default; an owner makes one public, and then anyone re
   assert.is(OrgResponse.parse(made.body).org.public, true);
   assert.is((await anon("GET", "/api/v1/orgs/acme")).status, 200);
   assert.is((await t.api("PATCH", "/api/v1/orgs/acme", { public: false })).status, 200, "admin");
-  assert.is((await anon("GET", "/api/v1/orgs/acme")).status, 404);
+  assert.is((await anon("GET", "/api/v1/orgs/acme")).status, 401);
 });
 
 test.run();

@@ -1,9 +1,9 @@
 // Who may do what: a token's role in an org, and the checks routes call before acting.
 import type { Role } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
-import { ForbiddenError } from "../errors.js";
+import { ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { membershipRole, orgIdsOfUser } from "./memberships.js";
-import { listOrgs, noSuchOrg, type OrgRecord } from "./orgs.js";
+import { findOrg, listOrgs, noSuchOrg, type OrgRecord } from "./orgs.js";
 import type { TokenRecord } from "./tokens.js";
 
 const rank: Record<Role, number> = { reader: 1, member: 2, owner: 3 };
@@ -60,9 +60,22 @@ export function mayReadAnyOf(db: Db, token: TokenRecord | null | undefined, orgI
   return listOrgs(db, orgIds).some((org) => mayRead(db, token, org));
 }
 
-/** As `mayRead`, or the same 404 as for an org that does not exist. */
-export function requireRead(db: Db, token: TokenRecord | null | undefined, org: OrgRecord): void {
-  if (!mayRead(db, token, org)) throw noSuchOrg(org.name);
+/**
+ * What a caller who may not read something of an org gets, whether or not it exists: with a token, the 404 of an
+ * org that does not exist; without one, a 401 asking for a token (so nobody can probe which private orgs exist).
+ */
+export function unreadable(token: TokenRecord | null | undefined, notFound: () => Error): Error {
+  if (token != null) return notFound();
+  return new UnauthenticatedError(
+    "this is not public, or not here; send `Authorization: Bearer <token>` with a token that may read its org",
+  );
+}
+
+/** The org named, if this token (null: nobody) may read it; otherwise `unreadable`'s answer. */
+export function getReadableOrg(db: Db, token: TokenRecord | null | undefined, name: string): OrgRecord {
+  const org = findOrg(db, name);
+  if (org && mayRead(db, token, org)) return org;
+  throw unreadable(token, () => noSuchOrg(name));
 }
 
 /** Ids of the orgs where this token is owner, or undefined for all of them (admin). */

@@ -17,7 +17,7 @@ import {
 } from "../channels/channels.js";
 import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";
 import { getOrg } from "../domain/orgs.js";
-import { requireRead, requireRole } from "../domain/permissions.js";
+import { getReadableOrg, requireRole } from "../domain/permissions.js";
 import { actorOf } from "../domain/tokens.js";
 import { getJobset, listJobsets } from "../evaluations/records.js";
 import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
@@ -31,9 +31,9 @@ export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher):
   const maybe = optionalToken(ctx);
   /** The org (readable, or with `member` checked) and the jobset of `:branch`, or of main when the route has none. */
   const resolve = (c: Context<AppEnv>, role: "reader" | "member") => {
-    const org = getOrg(db, param(c, "org", Name));
-    if (role === "reader") requireRead(db, tokenOrNull(c), org);
-    else requireRole(db, c.get("token"), org, role);
+    const name = param(c, "org", Name);
+    const org = role === "reader" ? getReadableOrg(db, tokenOrNull(c), name) : getOrg(db, name);
+    if (role !== "reader") requireRole(db, c.get("token"), org, role);
     const branch = c.req.param("branch") === undefined ? DEFAULT_BRANCH : param(c, "branch", Branch);
     return { org, jobset: getJobset(db, org, branch) };
   };

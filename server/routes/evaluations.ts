@@ -14,7 +14,7 @@ import type {
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";
 import { getOrg } from "../domain/orgs.js";
-import { mayRead } from "../domain/permissions.js";
+import { mayRead, unreadable } from "../domain/permissions.js";
 import { InvalidInputError } from "../errors.js";
 import { compareWithPrevious } from "../evaluations/compare.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
@@ -106,8 +106,11 @@ function waitSeconds(raw: string | undefined): number {
 export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .get("/evaluations/:id", optionalToken(ctx), (c) => {
-      const e = getEvaluation(ctx.db, param(c, "id", Id));
-      if (!mayRead(ctx.db, tokenOrNull(c), getOrg(ctx.db, e.org))) throw noSuchEvaluation(e.id);
+      const id = param(c, "id", Id);
+      const token = tokenOrNull(c);
+      const e = findEvaluation(ctx.db, id);
+      if (!e || !mayRead(ctx.db, token, getOrg(ctx.db, e.org)))
+        throw unreadable(token, () => noSuchEvaluation(id));
       return c.json(evaluationDetail(ctx.db, e));
     })
     .get("/internal/pushes/:id/evaluation", requireHookSecret(ctx), async (c) => {

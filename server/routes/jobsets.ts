@@ -1,8 +1,7 @@
 // Jobsets (one per pushed branch) and their evaluations, for the org's readers (anyone, for a public org).
 import { Hono } from "hono";
 import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { requireRead } from "../domain/permissions.js";
+import { getReadableOrg } from "../domain/permissions.js";
 import {
   getJobset,
   latestEvaluation,
@@ -17,8 +16,7 @@ import { param } from "./validate.js";
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .get("/orgs/:org/jobsets", optionalToken(ctx), (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRead(ctx.db, tokenOrNull(c), org);
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       const jobsets = listJobsets(ctx.db, org).map((j) => {
         const latest = latestEvaluation(ctx.db, j.id);
         return {
@@ -31,8 +29,7 @@ export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
       return c.json({ jobsets } satisfies JobsetsResponse);
     })
     .get("/orgs/:org/jobsets/:branch/evaluations", optionalToken(ctx), (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRead(ctx.db, tokenOrNull(c), org);
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       const jobset = getJobset(ctx.db, org, param(c, "branch", Branch));
       return c.json({
         evaluations: listEvaluations(ctx.db, [jobset.id]).map(presentEvaluation),

@@ -9,7 +9,7 @@ import {
   UpdateOrgBody,
 } from "../../lib/api-schemas.js";
 import { createOrg, getOrg, listOrgs, setOrgVisibility } from "../domain/orgs.js";
-import { readableOrgIds, requireAdmin, requireRead, requireRole } from "../domain/permissions.js";
+import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "../domain/permissions.js";
 import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { presentOrg } from "./present.js";
@@ -37,8 +37,7 @@ export function orgRoutes(ctx: AppContext): Hono<AppEnv> {
       return c.json({ orgs: orgs.map((o) => presentOrg(o, origin(c.req.url))) } satisfies OrgsResponse);
     })
     .get("/orgs/:org", maybe, (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRead(ctx.db, tokenOrNull(c), org);
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       return c.json({ org: presentOrg(org, origin(c.req.url)) } satisfies OrgResponse);
     })
     .patch("/orgs/:org", auth, async (c) => {

@@ -405,7 +405,7 @@ test("a public org is readable without logging in: pages, log, badges embedded e
     `no badge for a private org: ${hidden}`,
   );
   assert.is((await fetch(`${srv.url}/api/v1/builds/${noisy}`)).status, 401);
-  assert.is((await fetch(`${srv.url}/api/v1/orgs/acme`)).status, 404);
+  assert.is((await fetch(`${srv.url}/api/v1/orgs/acme`)).status, 401);
   await page.close();
 });
 
