@@ -13,6 +13,7 @@ import {
   PriorityBody,
   type Role,
 } from "../../lib/api-schemas.js";
+import { publicJobsOnly } from "../builds/anonymous-view.js";
 import { buildLogPath, readLogFrom } from "../builds/build-log.js";
 import { cancelBuild } from "../builds/queue.js";
 import {
@@ -115,8 +116,10 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
     })
     .get("/builds/:id", maybe, (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, tokenOrNull(c), id, "reader");
-      return c.json(detail(id));
+      const token = tokenOrNull(c);
+      requireBuildRole(db, token, id, "reader");
+      const answer = detail(id);
+      return c.json(token ? answer : { build: publicJobsOnly(db, answer.build) });
     })
     .get("/builds/:id/log", maybe, async (c) => {
       const id = param(c, "id", Id);

@@ -328,6 +328,17 @@ test("a commit message with <script> shows as text; badges answer SVG", async ()
 
 test("a public org is readable without logging in: pages, log, badges embedded elsewhere; private again, it is gone", async () => {
   const noisy = buildOf.noisy ?? 0;
+  // The same tree pushed to the private org "secret": the builds are shared by drv path.
+  const shared = await push(work, srv.gitUrl("secret", srv.adminToken), ["HEAD:refs/heads/hidden-branch"]);
+  assert.is(shared.exitCode, 0, shared.stderr);
+  await waitFor(
+    "secret's evaluation to want acme's build",
+    async () => {
+      const b = (await srv.api("GET", `/api/v1/builds/${noisy}`)).body.build;
+      return b.jobs.some((j: { org: string }) => j.org === "secret");
+    },
+    { explain },
+  );
   const made = await srv.api("PATCH", "/api/v1/orgs/acme", { public: true });
   assert.is(made.status, 200, JSON.stringify(made.body));
   await browser.logout();
@@ -343,8 +354,17 @@ test("a public org is readable without logging in: pages, log, badges embedded e
     assert.is(res?.status(), 200, path);
     assert.is(new URL(page.url()).pathname, path, `${path}: no detour through /login`);
   }
-  // The build page as nobody: its log, and no button to steer it.
+  // The build page as nobody: its log, no button to steer it, and not a word of the private org that shares it.
   await page.goto(`${srv.url}/acme/builds/${noisy}`);
+  assert.not.ok((await page.content()).includes("hidden-branch"), "secret's branch is not shown");
+  const asNobody = (await (await fetch(`${srv.url}/api/v1/builds/${noisy}`)).json()) as {
+    build: { jobs: { org: string }[] };
+  };
+  assert.equal(
+    asNobody.build.jobs.map((j: { org: string }) => j.org),
+    ["acme"],
+  );
+  assert.not.ok(JSON.stringify(asNobody).includes("secret"));
   assert.ok(((await page.locator("main").textContent()) ?? "").includes("error: noisy failed on purpose"));
   assert.is(await page.locator("form[action$='/restart'], form[action$='/cancel']").count(), 0);
   await browser.screenshot(page, "public-build-anonymous");

@@ -1,12 +1,14 @@
 // GET /:org/builds/:id — a build: state, timings, builder, paths, dependencies, its log (live over SSE while
 // it runs), restart/cancel for members. JSON: {build} exactly as GET /api/v1/builds/:id.
 // Also /:org/builds/:id/log (raw text), /:org/builds/:id/events (SSE), POST …/cancel and …/restart.
+
 import { stat } from "node:fs/promises";
 import { Hono } from "hono";
 import { raw } from "hono/html";
 import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BuildDetail, BuildResponse } from "../../../lib/api-schemas.js";
+import { publicJobsOnly } from "../../builds/anonymous-view.js";
 import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
 import { cancelBuild } from "../../builds/queue.js";
 import {
@@ -74,7 +76,8 @@ function maySteer(ctx: AppContext, viewer: Viewer | null, buildId: number): bool
 function load(ctx: AppContext, c: WebContext) {
   const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const row = buildOfOrg(ctx, org, buildId(c.req.param("id") ?? ""));
-  return { org, viewer, row, detail: presentBuildDetail(ctx.db, row) };
+  const detail = presentBuildDetail(ctx.db, row);
+  return { org, viewer, row, detail: viewer ? detail : publicJobsOnly(ctx.db, detail) };
 }
 
 const attrOf = (b: BuildDetail, org: string) => b.jobs.find((j) => j.org === org)?.attr;
@@ -361,7 +364,8 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         while (!aborted && !closing() && Date.now() < until) {
           // A revoked token (or ended session) stops the page's updates too.
           if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
-          const b = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
+          const full = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
+          const b = viewer ? full : publicJobsOnly(ctx.db, full);
           const finished = !unfinishedStates.includes(b.state);
           const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}`;
           // Log first: a finished build's last lines go out before the page is told it finished.
