@@ -233,6 +233,11 @@ test("end to end: login, orgs, users, members, tokens, pushes, logout", async ()
     orgs.orgs.some((o) => o.name === "acme" && o.displayName === "Acme Corp"),
     JSON.stringify(orgs),
   );
+  assert.match((await flox(["org", "show", "acme"])).stdout, /\nvisibility\s+private\n/);
+  const open = await flox(["org", "create", "oss", "--public"]);
+  assert.is(open.exitCode, 0, show(open));
+  assert.match(open.stdout, /public: anyone may read its CI pages/);
+  assert.match((await flox(["org", "show", "oss"])).stdout, /\nvisibility\s+public\n/);
   const listed = await flox(["org", "list"]);
   assert.match(listed.stdout, /^NAME\s+DISPLAY NAME\s+REPO\s+CREATED\n/);
   assert.match(listed.stdout, /\nacme\s+Acme Corp\s+http/);

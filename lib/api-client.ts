@@ -57,6 +57,7 @@ import {
   type SubscriptionBody,
   type TokenInfo,
   TokensResponse,
+  type UpdateOrgBody,
   type UpgradeBody,
   type User,
   UserResponse,
@@ -101,7 +102,7 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
-type Method = "GET" | "POST" | "PUT" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export class ApiClient {
   readonly server: string;
@@ -136,6 +137,10 @@ export class ApiClient {
 
   async getOrg(org: string): Promise<Org> {
     return (await this.#request("GET", `/orgs/${seg(org)}`, OrgResponse)).org;
+  }
+
+  async updateOrg(org: string, body: UpdateOrgBody): Promise<Org> {
+    return (await this.#request("PATCH", `/orgs/${seg(org)}`, OrgResponse, body)).org;
   }
 
   async createUser(name: string): Promise<User> {

@@ -41,6 +41,8 @@ const Timestamp = z.string();
 export const Org = z.object({
   name: Name,
   displayName: z.string(),
+  /** Public orgs' CI pages, API reads, badges, channels and build logs need no token; private ones are invisible. */
+  public: z.boolean(),
   createdAt: Timestamp,
   /** Clone URL, e.g. `http://HOST/acme/nixexprs.git`. */
   repoUrl: z.string(),
@@ -96,9 +98,17 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 // ---- request bodies ----
 
 export const CreateOrgBody = z
-  .object({ name: Name, displayName: z.string().trim().min(1).max(200).optional() })
+  .object({
+    name: Name,
+    displayName: z.string().trim().min(1).max(200).optional(),
+    /** Default false: a private org is invisible to anyone without a role there. */
+    public: z.boolean().optional(),
+  })
   .strict();
 export type CreateOrgBody = z.infer<typeof CreateOrgBody>;
+
+export const UpdateOrgBody = z.object({ public: z.boolean() }).strict();
+export type UpdateOrgBody = z.infer<typeof UpdateOrgBody>;
 
 export const CreateUserBody = z.object({ name: Name }).strict();
 export type CreateUserBody = z.infer<typeof CreateUserBody>;

@@ -102,9 +102,10 @@ test("an owner makes tokens for its own org only; members and readers make none"
   const owner = await orgToken("acme", "owner");
   const reader = await orgToken("acme", "reader", owner);
   const member = await orgToken("acme", "member", owner);
+  // No role in "other": the same 404 as for an org that does not exist.
   assertError(
     await t.api("POST", "/api/v1/tokens", { scope: "org", org: "other", role: "reader" }, owner),
-    403,
+    404,
   );
   assertError(await t.api("POST", "/api/v1/tokens", { scope: "admin" }, owner), 403);
   assertError(
@@ -124,7 +125,7 @@ test("an owner makes tokens for its own org only; members and readers make none"
   assert.is(all.length, 5); // admin + 4 org tokens
 
   const otherId = all.find((x) => x.org === "other")?.id;
-  assertError(await t.api("DELETE", `/api/v1/tokens/${otherId}`, undefined, owner), 403);
+  assertError(await t.api("DELETE", `/api/v1/tokens/${otherId}`, undefined, owner), 404);
   assertError(await t.api("DELETE", "/api/v1/tokens/9999"), 404);
   const readerId = listed.find((x) => x.role === "reader")?.id;
   assert.is((await t.api("DELETE", `/api/v1/tokens/${readerId}`, undefined, owner)).status, 204);
@@ -161,7 +162,7 @@ test("memberships give user tokens their role", async () => {
   const alice = CreateTokenResponse.parse(
     (await t.api("POST", "/api/v1/tokens", { scope: "user", user: "alice" })).body,
   ).secret;
-  assertError(await t.api("GET", "/api/v1/orgs/acme", undefined, alice), 403);
+  assertError(await t.api("GET", "/api/v1/orgs/acme", undefined, alice), 404, "not_found");
   assert.equal(OrgsResponse.parse((await t.api("GET", "/api/v1/orgs", undefined, alice)).body).orgs, []);
 
   const put = await t.api("PUT", "/api/v1/orgs/acme/members/alice", { role: "owner" });
@@ -174,7 +175,7 @@ test("memberships give user tokens their role", async () => {
   // As owner, alice may manage acme's members and tokens.
   await t.api("POST", "/api/v1/users", { name: "bob" });
   assert.is((await t.api("PUT", "/api/v1/orgs/acme/members/bob", { role: "reader" }, alice)).status, 200);
-  assertError(await t.api("PUT", "/api/v1/orgs/hidden/members/bob", { role: "reader" }, alice), 403);
+  assertError(await t.api("PUT", "/api/v1/orgs/hidden/members/bob", { role: "reader" }, alice), 404);
   await orgToken("acme", "reader", alice);
   const members = MembersResponse.parse(
     (await t.api("GET", "/api/v1/orgs/acme/members", undefined, alice)).body,
@@ -194,7 +195,7 @@ test("builder and machine tokens have no org rights", async () => {
   const builder = CreateTokenResponse.parse(
     (await t.api("POST", "/api/v1/tokens", { scope: "builder" })).body,
   ).secret;
-  assertError(await t.api("GET", "/api/v1/orgs/acme", undefined, builder), 403);
+  assertError(await t.api("GET", "/api/v1/orgs/acme", undefined, builder), 404, "not_found");
   assert.equal(OrgsResponse.parse((await t.api("GET", "/api/v1/orgs", undefined, builder)).body).orgs, []);
 });
 
@@ -232,6 +233,91 @@ test("internal pushes need the hook secret; readers list them newest first", asy
     list.pushes.map((p) => p.newSha),
     [sha("b"), sha("a")],
   );
+});
+
+test("a token with no role in a private org gets the very answer an org that does not exist gets", async () => {
+  await t.api("POST", "/api/v1/orgs", { name: "acme" });
+  await t.api("POST", "/api/v1/orgs", { name: "third" });
+  const stranger = await orgToken("third", "owner");
+  const routes: [string, string, unknown?][] = [
+    ["GET", "/api/v1/orgs/NAME"],
+    ["GET", "/api/v1/orgs/NAME/jobsets"],
+    ["GET", "/api/v1/orgs/NAME/members"],
+    ["GET", "/api/v1/orgs/NAME/pushes"],
+    ["GET", "/api/v1/channels/NAME"],
+    ["GET", "/api/v1/profiles?org=NAME"],
+    ["PATCH", "/api/v1/orgs/NAME", { public: true }],
+    ["PUT", "/api/v1/orgs/NAME/members/x", { role: "reader" }],
+    ["POST", "/api/v1/tokens", { scope: "org", org: "NAME", role: "reader" }],
+  ];
+  const fill = (v: unknown, name: string) => JSON.parse(JSON.stringify(v ?? null).replaceAll("NAME", name));
+  for (const [method, path, body] of routes) {
+    const real = await t.api(method, path.replace("NAME", "acme"), fill(body, "acme") ?? undefined, stranger);
+    const ghost = await t.api(
+      method,
+      path.replace("NAME", "ghost"),
+      fill(body, "ghost") ?? undefined,
+      stranger,
+    );
+    assert.is(real.status, 404, `${method} ${path} of an existing org: ${JSON.stringify(real.body)}`);
+    assert.is(ghost.status, real.status, `${method} ${path}`);
+    assert.equal(
+      JSON.parse(JSON.stringify(real.body).replaceAll("acme", "ghost")),
+      ghost.body,
+      `${method} ${path}: the same body but for the name`,
+    );
+  }
+  // Someone with a role still learns why they may not (the org's existence is no secret to them).
+  const reader = await orgToken("acme", "reader");
+  assertError(await t.api("PUT", "/api/v1/orgs/acme/members/x", { role: "reader" }, reader), 403);
+});
+
+test("orgs are private by default; an owner makes one public, and then anyone reads it without a token", async () => {
+  const created = OrgResponse.parse((await t.api("POST", "/api/v1/orgs", { name: "acme" })).body).org;
+  assert.is(created.public, false);
+  const oss = OrgResponse.parse(
+    (await t.api("POST", "/api/v1/orgs", { name: "oss", public: true })).body,
+  ).org;
+  assert.is(oss.public, true);
+  const anon = (method: string, path: string) => t.api(method, path, undefined, null);
+
+  // Private: anonymous readers are asked for a token, exactly as for an org that does not exist.
+  const hidden = await anon("GET", "/api/v1/orgs/acme");
+  const none = await anon("GET", "/api/v1/orgs/nope");
+  assert.is(hidden.status, 401);
+  assert.equal(hidden, none);
+  assert.equal(
+    await anon("GET", "/api/v1/orgs/acme/jobsets"),
+    await anon("GET", "/api/v1/orgs/nope/jobsets"),
+  );
+  assert.is((await anon("GET", "/api/v1/orgs/acme/jobsets")).status, 401);
+  // Public: its org, jobsets and channels are readable; its members, pushes and tokens are not.
+  assert.is((await anon("GET", "/api/v1/orgs/oss")).status, 200);
+  assert.is((await anon("GET", "/api/v1/orgs/oss/jobsets")).status, 200);
+  assert.is((await anon("GET", "/api/v1/orgs/oss/members")).status, 401);
+  assert.is((await anon("GET", "/api/v1/orgs/oss/pushes")).status, 401);
+  assert.is((await anon("GET", "/api/v1/orgs")).status, 401, "listing orgs still needs a token");
+
+  // Changing it: owners and admins only, never anonymously, and a no-role token cannot tell the org exists.
+  const owner = await orgToken("acme", "owner");
+  const member = await orgToken("acme", "member");
+  const stranger = await orgToken("oss", "owner");
+  const seen = OrgsResponse.parse((await t.api("GET", "/api/v1/orgs", undefined, member)).body).orgs;
+  assert.equal(
+    seen.map((o) => o.name),
+    ["acme", "oss"],
+    "a token lists its own orgs and the public ones",
+  );
+  assertError(await t.api("PATCH", "/api/v1/orgs/acme", { public: true }, member), 403, "forbidden");
+  assertError(await t.api("PATCH", "/api/v1/orgs/acme", { public: true }, stranger), 404, "not_found");
+  assert.is((await anon("PATCH", "/api/v1/orgs/acme")).status, 401);
+  assertError(await t.api("PATCH", "/api/v1/orgs/acme", { public: "yes" }, owner), 400);
+  const made = await t.api("PATCH", "/api/v1/orgs/acme", { public: true }, owner);
+  assert.is(made.status, 200, JSON.stringify(made.body));
+  assert.is(OrgResponse.parse(made.body).org.public, true);
+  assert.is((await anon("GET", "/api/v1/orgs/acme")).status, 200);
+  assert.is((await t.api("PATCH", "/api/v1/orgs/acme", { public: false })).status, 200, "admin");
+  assert.is((await anon("GET", "/api/v1/orgs/acme")).status, 401);
 });
 
 test.run();

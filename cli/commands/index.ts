@@ -171,12 +171,26 @@ function registerOrg(program: Command): void {
     .description("create an org and its empty git repo (admin)")
     .argument("<name>", "org name: a-z, 0-9 and '-', up to 39 characters")
     .option("--display-name <text>", "a human-friendly name, shown in lists")
+    .option("--public", "anyone may read its CI pages, badges, channels and build logs (default: private)")
     .action(async (name: string, _opts, cmd: Command) => (await import("./org.js")).createOrg(cmd, name));
-  examples(create, ["flox org create acme", 'flox org create acme --display-name "Acme Corp"']);
+  examples(create, [
+    "flox org create acme",
+    'flox org create acme --display-name "Acme Corp"',
+    "flox org create oss --public",
+  ]);
+
+  const set = org
+    .command("set")
+    .description("make an org public or private (admin or org owner)")
+    .argument("<name>", "org name")
+    .option("--public", "anyone may read its CI pages, badges, channels and build logs, without a token")
+    .option("--private", "only tokens with a role in the org see it; to anyone else it does not exist")
+    .action(async (name: string, _opts, cmd: Command) => (await import("./org.js")).setOrg(cmd, name));
+  examples(set, ["flox org set oss --public", "flox org set acme --private"]);
 
   const list = org
     .command("list")
-    .description("list the orgs this token may read")
+    .description("list the orgs this token may read, and the public ones")
     .action(async (_opts, cmd: Command) => (await import("./org.js")).listOrgs(cmd));
   examples(list, ["flox org list", "flox org list --json"]);
 

@@ -1,21 +1,26 @@
-// flox org create / list / show, and flox org member add / list / remove.
+// flox org create / set / list / show, and flox org member add / list / remove.
 import type { Command } from "commander";
 import type { Org, Role } from "../../lib/api-schemas.js";
 import { connect } from "../context.js";
 import { shortTime } from "../format.js";
-import { bold, dim, emit, green } from "../output.js";
+import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";
 import { printTable } from "../table.js";
 
 export async function createOrg(cmd: Command, name: string): Promise<void> {
   const { client, json } = await connect(cmd);
-  const displayName = cmd.opts<{ displayName?: string }>().displayName;
-  const org = await client.createOrg(displayName ? { name, displayName } : { name });
+  const { displayName, public: isPublic } = cmd.opts<{ displayName?: string; public?: boolean }>();
+  const org = await client.createOrg({
+    name,
+    ...(displayName ? { displayName } : {}),
+    ...(isPublic ? { public: true } : {}),
+  });
   emit(json, { org }, () => {
     const out = process.stdout;
     out.write(
       `${green("created")} org ${bold(org.name)}${org.displayName !== org.name ? ` (${org.displayName})` : ""}\n`,
     );
-    out.write(`repo: ${org.repoUrl}\n\n`);
+    out.write(`repo: ${org.repoUrl}\n`);
+    out.write(`${visibility(org)}\n\n`);
     out.write("Next steps:\n");
     out.write(`  ${dim("# a token to push with (the secret is shown once)")}\n`);
     out.write(`  flox token create --org ${org.name} --role member --name push\n`);
@@ -37,6 +42,26 @@ export async function listOrgs(cmd: Command): Promise<void> {
   );
 }
 
+const visibility = (org: Org) =>
+  org.public
+    ? "public: anyone may read its CI pages, badges, channels and build logs"
+    : "private: only tokens with a role in it see it";
+
+export async function setOrg(cmd: Command, name: string): Promise<void> {
+  const opts = cmd.opts<{ public?: boolean; private?: boolean }>();
+  if (opts.public === opts.private) {
+    throw new CliError(
+      "say one of --public or --private (e.g. `flox org set acme --public`)",
+      exitCodes.usage,
+    );
+  }
+  const { client, json } = await connect(cmd);
+  const org = await client.updateOrg(name, { public: opts.public === true });
+  emit(json, { org }, () =>
+    process.stdout.write(`${green("ok")}: ${bold(org.name)} is ${visibility(org)}\n`),
+  );
+}
+
 export async function showOrg(cmd: Command, name: string): Promise<void> {
   const { client, json } = await connect(cmd);
   const org = await client.getOrg(name);
@@ -48,6 +73,7 @@ function printOrg(org: Org): void {
     ["name", org.name],
     ["display name", org.displayName],
     ["repo", org.repoUrl],
+    ["visibility", org.public ? "public" : "private"],
     ["created", shortTime(org.createdAt)],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(13)} ${v}\n`);

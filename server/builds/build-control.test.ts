@@ -39,12 +39,13 @@ interface BuildRow {
   attempts: number;
   started_at: string | null;
   outputs: string;
+  drv_path: string;
 }
 
 function buildsByAttr(): Record<string, BuildRow> {
   const rows = queryDb<BuildRow>(
     dataDir,
-    `select j.attr, b.id, b.state, b.attempts, b.started_at, b.outputs
+    `select j.attr, b.id, b.state, b.attempts, b.started_at, b.outputs, b.drv_path
      from eval_jobs j join builds b on b.id = j.build_id
      where j.evaluation_id = (select max(id) from evaluations)`,
   );
@@ -100,6 +101,7 @@ test.before(async () => {
   dataDir = join(tmp, "data");
   srv = await startTestServer({ dataDir, env: { FLOX_LEASE_SECONDS: "3" } });
   assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
+  assert.is((await srv.api("POST", "/api/v1/orgs", { name: "elsewhere" })).status, 201);
   const token = async (body: object) => {
     const t = await srv.api("POST", "/api/v1/tokens", body);
     assert.is(t.status, 201, JSON.stringify(t.body));
@@ -167,26 +169,57 @@ test("builds, build, log and nix log show what happened; restart requeues a fail
   assert.is(followedOk.exitCode, 0, followedOk.stderr);
   assert.match(followedOk.stdout, /realising .*hello/);
 
-  // A stock Nix reads the log from the Storehouse: the output's Deriver, then /cache/log/<drv>.
+  // A stock Nix reads the log from the Storehouse: the output's Deriver, then /cache/log/<drv>. acme is private, so
+  // only with a netrc naming a token that may read acme (nix sends it as Basic auth).
   const helloOut = (JSON.parse(hello?.outputs ?? "{}") as Record<string, string>).out ?? "";
   const conf = join(tmp, "nixlog");
   await mkdir(conf, { recursive: true });
-  await writeFile(join(conf, "nix.conf"), "experimental-features = nix-command\nsubstituters =\n");
-  const nixLog = await execa("nix", ["log", "--store", `${srv.url}/cache`, helloOut], {
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: conf,
-      XDG_CACHE_HOME: join(conf, "cache"),
-      NIX_CONF_DIR: conf,
-      NIX_USER_CONF_FILES: join(conf, "nix.conf"),
-    },
-    extendEnv: false,
-    reject: false,
-  });
-  assert.is(nixLog.exitCode, 0, String(nixLog.stderr));
-  assert.match(String(nixLog.stdout), /realising .*hello/);
-  assert.is((await fetch(`${srv.url}/cache/log/${"0".repeat(32)}-nope.drv`)).status, 404);
-  assert.is((await fetch(`${srv.url}/cache/log/..%2F..%2Fdb.sqlite`)).status, 404);
+  const host = new URL(srv.url).hostname;
+  const outsider = (
+    await srv.api("POST", "/api/v1/tokens", { scope: "org", org: "elsewhere", role: "owner" })
+  ).body.secret as string;
+  const nixLog = async (token?: string) => {
+    const netrc = join(conf, "netrc");
+    await writeFile(netrc, token ? `machine ${host} login x password ${token}\n` : "");
+    await writeFile(
+      join(conf, "nix.conf"),
+      `experimental-features = nix-command\nsubstituters =\nnetrc-file = ${netrc}\n`,
+    );
+    return execa("nix", ["log", "--store", `${srv.url}/cache`, helloOut], {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: conf,
+        XDG_CACHE_HOME: join(conf, "cache"),
+        NIX_CONF_DIR: conf,
+        NIX_USER_CONF_FILES: join(conf, "nix.conf"),
+      },
+      extendEnv: false,
+      reject: false,
+    });
+  };
+  const withNetrc = await nixLog(readerToken);
+  assert.is(withNetrc.exitCode, 0, String(withNetrc.stderr));
+  assert.match(String(withNetrc.stdout), /realising .*hello/);
+  const anonymous = await nixLog();
+  assert.is.not(anonymous.exitCode, 0, "a private org's log needs a token");
+  assert.not.match(String(anonymous.stdout), /realising/);
+  const stranger = await nixLog(outsider);
+  assert.is.not(stranger.exitCode, 0, "a token of another org may not read acme's log");
+  assert.not.match(String(stranger.stdout), /realising/);
+  const drv = (hello?.drv_path ?? "").replace("/nix/store/", "");
+  const logOf = (name: string, token?: string) =>
+    fetch(`${srv.url}/cache/log/${name}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  assert.is((await logOf(drv)).status, 401);
+  assert.is((await logOf(drv, outsider)).status, 404, "another org's token: as if there were no such log");
+  assert.is((await logOf(`${"0".repeat(32)}-nope.drv`, outsider)).status, 404);
+  assert.is((await logOf(`${"0".repeat(32)}-nope.drv`, readerToken)).status, 404);
+  assert.is(
+    (await logOf(`${"0".repeat(32)}-nope.drv`)).status,
+    401,
+    "anonymous: the same 401 as a private log",
+  );
+  assert.is((await logOf("..%2F..%2Fdb.sqlite", readerToken)).status, 404);
+  assert.is((await logOf(drv, readerToken)).status, 200);
 
   // A reader may look but not steer.
   const denied = await flox(["restart", String(fails?.id)], readerToken);

@@ -2,6 +2,7 @@
  * Channels end to end: a real push built by a real `flox builder` publishes channel `acme`; a stock Nix client in a
  * fresh /nix (private mount namespace) adds it with `nix-channel`, installs with `nix-env -iA` and runs the program.
  * A failing package holds the channel back; a flox.toml gate lets it move anyway; pin and unpin; ETags answer 304.
+ * A private org's channel needs a token that may read the org: stock nix-channel sends it from a netrc-file.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -69,7 +70,8 @@ test.before(async () => {
   await ensureCompiledHooks();
   tmp = await mkdtemp(join(tmpdir(), "flox-channels-"));
   srv = await startTestServer();
-  assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
+  // Public: anyone may read its channel, as a stock client without any token does below.
+  assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme", public: true })).status, 201);
   builder = await startOneBuilder(srv, tmp);
 });
 
@@ -209,6 +211,82 @@ test("a failing package holds the channel; a flox.toml gate moves it; pin and un
   const notBuilt = await flox(["channel", "pin", "acme", "--eval", String(red)]);
   assert.is(notBuilt.exitCode, 1);
   assert.match(notBuilt.stderr, /cannot be published/);
+});
+
+test("a private org's channel needs a token that may read it; stock nix-channel sends one from a netrc-file", async () => {
+  assert.is((await srv.api("POST", "/api/v1/orgs", { name: "secret" })).status, 201);
+  const token = async (org: string) =>
+    (await srv.api("POST", "/api/v1/tokens", { scope: "org", org, role: "reader" })).body.secret as string;
+  const reader = await token("secret");
+  const outsider = await token("acme");
+  const secretWork = await workRepoFromFixture("dep-chain", join(tmp, "secret-work"));
+  await commitAll(secretWork, "chain");
+  const pushed = await push(secretWork, srv.gitUrl("secret", srv.adminToken), ["HEAD:refs/heads/main"]);
+  assert.is(pushed.exitCode, 0, pushed.stderr);
+  await waitFor(
+    "secret's channel to be published",
+    async () => (await channel("secret")).current ?? undefined,
+    {
+      explain: () => builder?.log() ?? "",
+    },
+  );
+  const url = `${srv.url}/channels/secret`;
+  const get = (path: string, secret?: string) =>
+    fetch(`${srv.url}${path}`, secret ? { headers: { authorization: `Bearer ${secret}` } } : {});
+
+  // Nobody: a 401 with a Basic challenge, the same for a private org as for one that does not exist.
+  for (const path of ["/channels/secret", "/channels/secret/nixexprs.tar.xz", "/channels/ghost"]) {
+    const r = await get(path);
+    assert.is(r.status, 401, path);
+    assert.is(r.headers.get("www-authenticate"), 'Basic realm="flox channels"', path);
+    assert.match(await r.text(), /netrc/);
+  }
+  // Another org's token: the 404 of a channel that does not exist, but for the name.
+  const hidden = await get("/channels/secret/nixexprs.tar.xz", outsider);
+  const ghost = await get("/channels/ghost/nixexprs.tar.xz", outsider);
+  assert.is(hidden.status, 404);
+  assert.is(ghost.status, 404);
+  assert.is((await hidden.text()).replace("secret", "ghost"), await ghost.text());
+  // A reader of secret, as Bearer or as the Basic password (any user name).
+  assert.is((await get("/channels/secret/nixexprs.tar.xz", reader)).status, 200);
+  const basic = Buffer.from(`anyone:${reader}`).toString("base64");
+  assert.is((await fetch(url, { headers: { authorization: `Basic ${basic}` } })).status, 200);
+
+  // A stock Nix client: with the reader token in its netrc-file it adds, updates and installs; without, it fails.
+  const key = (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim();
+  const netrc = join(tmp, "secret-netrc");
+  await writeFile(netrc, `machine ${new URL(srv.url).hostname} login x password ${reader}\n`);
+  const script = [
+    `nix-channel --add ${url} secret`,
+    "nix-channel --update",
+    "nix-env -iA secret.a",
+    'exec "$HOME/.nix-profile/bin/a"',
+  ].join(" && ");
+  const cacheUrl = `${srv.url}/cache`;
+  const withNetrc = await runFreshNix({
+    dir: join(tmp, "client-netrc"),
+    cacheUrl,
+    key,
+    script,
+    extraConf: `netrc-file = ${netrc}\n`,
+  });
+  assert.is(withNetrc.exitCode, 0, `${withNetrc.stdout}\n${withNetrc.stderr}`);
+  assert.is(String(withNetrc.stdout).trim().split("\n").slice(-3).join("\n"), "c\nb\na");
+  const without = await runFreshNix({ dir: join(tmp, "client-anon"), cacheUrl, key, script });
+  assert.is.not(without.exitCode, 0, `${without.stdout}\n${without.stderr}`);
+  assert.match(String(without.stderr), /401/);
+
+  // Visibility is the owner's switch: acme made private is closed to anonymous readers, and open again after.
+  assert.is((await get("/channels/acme")).status, 200);
+  const closed = await flox(["org", "set", "acme", "--private"]);
+  assert.is(closed.exitCode, 0, closed.stderr);
+  assert.match(closed.stdout, /acme is private/);
+  assert.is((await get("/channels/acme")).status, 401);
+  assert.is((await flox(["org", "set", "acme", "--public"])).exitCode, 0);
+  assert.is((await get("/channels/acme")).status, 200);
+  const neither = await flox(["org", "set", "acme"]);
+  assert.is(neither.exitCode, 2);
+  assert.match(neither.stderr, /--public or --private/);
 });
 
 test.run();

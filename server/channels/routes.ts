@@ -1,12 +1,14 @@
 // /channels/<org>[/<branch>]: Nix channel URLs, for `nix-channel --add http://HOST/channels/acme acme`.
 // Plain text like the Storehouse (people read these answers in nix's error output), under the cache's read
-// setting. The URL stays the same while the channel moves, so answers are revalidated (ETag, 304), never kept.
+// setting, and a private org's channels only for tokens that may read it. The URL stays the same while the channel moves, so answers are revalidated (ETag, 304), never kept.
 import { Hono } from "hono";
 import { Branch, Name } from "../../lib/api-schemas.js";
 import { findOrg } from "../domain/orgs.js";
+import { mayRead } from "../domain/permissions.js";
 import { findJobset } from "../evaluations/records.js";
+import { toHttpError } from "../http-errors.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
-import { cacheReader } from "../storehouse/auth.js";
+import { cacheReader, orgReaderToken, refuseOrgRead } from "../storehouse/auth.js";
 import { bytesResponse, fileResponse } from "../storehouse/serve-file.js";
 import { channelName, currentPoint, publishedJobs, splitChannelName } from "./channels.js";
 import { channelExpression, channelTarball, type TarballKind } from "./tarball.js";
@@ -17,16 +19,16 @@ const FILES: Record<string, TarballKind | "binary-cache-url"> = {
   "binary-cache-url": "binary-cache-url",
 };
 
-function text(status: 200 | 404, body: string): Response {
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(`${body}\n`, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", ...headers },
   });
 }
 
 export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }): Hono<AppEnv> {
   const { db } = ctx;
-  return new Hono<AppEnv>().get("/*", cacheReader(ctx, opts.privateCache), async (c) => {
+  const app = new Hono<AppEnv>().get("/*", cacheReader(ctx, opts.privateCache), async (c) => {
     const rest = decodeURIComponent(c.req.path.replace(/^\/channels\/?/, "")).replace(/\/+$/, "");
     const parts = rest.split("/");
     const last = parts[parts.length - 1] ?? "";
@@ -35,10 +37,13 @@ export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }):
     const name = parts.join("/");
     const { org: orgName, branch } = splitChannelName(name);
     const org = Name.safeParse(orgName).success ? findOrg(db, orgName) : undefined;
-    const jobset = org && Branch.safeParse(branch).success ? findJobset(db, org, branch) : undefined;
-    if (!org || !jobset) {
-      return text(404, `there is no channel "${name}" here; channels are ORG (branch main) or ORG/BRANCH`);
-    }
+    const noChannel = () =>
+      text(404, `there is no channel "${name}" here; channels are ORG (branch main) or ORG/BRANCH`);
+    // A private org's channel is as invisible as one that does not exist, to anyone who may not read the org.
+    const token = orgReaderToken(ctx, c);
+    if (!org || !mayRead(db, token, org)) return refuseOrgRead(token, `channel "${name}"`, noChannel);
+    const jobset = Branch.safeParse(branch).success ? findJobset(db, org, branch) : undefined;
+    if (!jobset) return noChannel();
     const point = currentPoint(db, jobset.id);
     if (!point) {
       return text(
@@ -75,4 +80,16 @@ export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }):
     });
     return res ?? text(404, `the tarball of channel "${name}" vanished; try again`);
   });
+  // Plain text like the Storehouse, and a Basic challenge on 401 so that clients with a netrc retry with it.
+  app.onError((err, c) => {
+    const known = toHttpError(err);
+    if (!known) {
+      ctx.logger.error({ err, path: c.req.path }, "channel request failed");
+      return text(500, "this channel request failed; the details are in the server log");
+    }
+    const challenge: Record<string, string> =
+      known.status === 401 ? { "www-authenticate": 'Basic realm="flox channels"' } : {};
+    return text(known.status, known.body.error.message, challenge);
+  });
+  return app;
 }

@@ -9,6 +9,8 @@ export const orgs = sqliteTable("orgs", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   name: text("name").notNull().unique(),
   displayName: text("display_name").notNull(),
+  /** Public: its CI pages, API reads, badges, channels and build logs are readable by anyone (Hydra's model). */
+  public: integer("public", { mode: "boolean" }).notNull().default(false),
   createdAt: text("created_at").notNull().default(now),
 });
 

@@ -13,11 +13,23 @@ export function findOrg(db: Db, name: string): OrgRecord | undefined {
   return db.select().from(orgs).where(eq(orgs.name, name)).get();
 }
 
+/**
+ * The answer for an org that does not exist, and for a private one the caller may not read: the two must not be
+ * told apart, or any token could probe which org names exist.
+ */
+export function noSuchOrg(name: string): NotFoundError {
+  return new NotFoundError(`there is no org "${name}"; \`flox org list\` shows the ones you can see`);
+}
+
 export function getOrg(db: Db, name: string): OrgRecord {
   const org = findOrg(db, name);
-  if (!org)
-    throw new NotFoundError(`there is no org "${name}"; \`flox org list\` shows the ones you can see`);
+  if (!org) throw noSuchOrg(name);
   return org;
+}
+
+/** Makes an org public or private. Who may is the route's business (admin or owner). */
+export function setOrgVisibility(db: Db, org: OrgRecord, isPublic: boolean): OrgRecord {
+  return db.update(orgs).set({ public: isPublic }).where(eq(orgs.id, org.id)).returning().get() ?? org;
 }
 
 export function listOrgs(db: Db, ids?: number[]): OrgRecord[] {
@@ -43,7 +55,11 @@ export async function createOrg(ctx: DomainContext, input: CreateOrgBody): Promi
   try {
     return ctx.db
       .insert(orgs)
-      .values({ name: input.name, displayName: input.displayName ?? input.name })
+      .values({
+        name: input.name,
+        displayName: input.displayName ?? input.name,
+        public: input.public ?? false,
+      })
       .returning()
       .get();
   } catch (err) {

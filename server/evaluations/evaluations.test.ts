@@ -243,10 +243,11 @@ test("readers of the org may read evaluations; others may not", async () => {
     200,
   );
   assert.is((await srv.api("GET", "/api/v1/orgs/acme/jobsets", undefined, reader.body.secret)).status, 200);
-  assert.is(
-    (await srv.api("GET", `/api/v1/evaluations/${mainEval}`, undefined, outsider.body.secret)).status,
-    403,
-  );
+  // An outsider gets exactly what a missing evaluation gets: it cannot even learn which org it belongs to.
+  const hidden = await srv.api("GET", `/api/v1/evaluations/${mainEval}`, undefined, outsider.body.secret);
+  const missing = await srv.api("GET", "/api/v1/evaluations/999999", undefined, outsider.body.secret);
+  assert.is(hidden.status, 404);
+  assert.equal(hidden.body, JSON.parse(JSON.stringify(missing.body).replace("999999", String(mainEval))));
   assert.is((await srv.api("GET", "/api/v1/evaluations/999999")).status, 404);
   assert.is((await srv.api("GET", "/api/v1/orgs/acme/jobsets/nope/evaluations")).status, 404);
   assert.is((await srv.api("GET", `/api/v1/internal/pushes/1/evaluation`)).status, 401);

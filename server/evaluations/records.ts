@@ -107,9 +107,14 @@ export function findEvaluation(db: Db, id: number): EvaluationRecord | undefined
   return row ? named(row) : undefined;
 }
 
+/** Also the answer for an evaluation of an org the caller may not read: the two must look the same. */
+export function noSuchEvaluation(id: number): NotFoundError {
+  return new NotFoundError(`there is no evaluation #${id}; \`flox evals ORG/BRANCH\` lists them`);
+}
+
 export function getEvaluation(db: Db, id: number): EvaluationRecord {
   const e = findEvaluation(db, id);
-  if (!e) throw new NotFoundError(`there is no evaluation #${id}; \`flox evals ORG/BRANCH\` lists them`);
+  if (!e) throw noSuchEvaluation(id);
   return e;
 }
 

@@ -6,7 +6,9 @@ import { roleAtLeast, roleIn } from "../domain/permissions.js";
 import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { UnauthenticatedError } from "../errors.js";
 
-export type GitAuthResult<T> = { ok: true; value: T } | { ok: false; status: 401 | 403; message: string };
+export type GitAuthResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; status: 401 | 403 | 404; message: string };
 
 /** The password of `Authorization: Basic …`, or the token of `Authorization: Bearer …` (for http.extraHeader). */
 export function credentialFrom(header: string | undefined): string | undefined {
@@ -41,7 +43,7 @@ export function authenticateGit(db: Db, authorization: string | undefined): GitA
   }
 }
 
-/** Step two: may this token fetch from (reader+) or push to (member+) the org's repo? */
+/** Step two: may this token fetch from (reader+) or push to (member+) the org's repo? (404: it may not know the org.) */
 export function authorizeGit(
   db: Db,
   token: TokenRecord,
@@ -51,6 +53,9 @@ export function authorizeGit(
   const role = roleIn(db, token, org);
   const needed: Role = access === "push" ? "member" : "reader";
   if (roleAtLeast(role, needed)) return { ok: true, value: role as Role };
+  // A private org where the token has no role must look like one that does not exist (the caller says so).
+  if (role == null && !org.public)
+    return { ok: false, status: 404, message: `there is no org "${org.name}"` };
   const have = role ? `only ${role}` : "no role";
   const verb = access === "push" ? "push to" : "fetch from";
   return {

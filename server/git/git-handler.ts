@@ -116,10 +116,12 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
     const token = authenticateGit(db, req.headers.authorization);
     if (!token.ok) return deny(token.status, token.message);
     const org = findOrg(db, route.org);
-    if (!org)
-      return deny(404, `there is no org "${route.org}" on this server; check the URL (\`flox org list\`)`);
+    const noOrg = () =>
+      deny(404, `there is no org "${route.org}" on this server; check the URL (\`flox org list\`)`);
+    if (!org) return noOrg();
     const allowed = authorizeGit(db, token.value, org, route.access);
-    if (!allowed.ok) return deny(allowed.status, allowed.message);
+    // No role in a private org: the same answer as no org, so that a token cannot probe which orgs exist.
+    if (!allowed.ok) return allowed.status === 404 ? noOrg() : deny(allowed.status, allowed.message);
     if (route.access === "fetch" && route.service !== "head") {
       const repo = repoDir(opts.reposDir, org.name);
       if (route.service === "info-refs") advertiseUploadPack(repo, req, res, logger);

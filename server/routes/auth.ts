@@ -1,7 +1,7 @@
 // Bearer-token authentication for the API.
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
-import { authenticateSecret } from "../domain/tokens.js";
+import type { Context, MiddlewareHandler } from "hono";
+import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { UnauthenticatedError } from "../errors.js";
 import type { AppContext, AppEnv } from "./env.js";
 
@@ -23,6 +23,23 @@ export function requireToken(ctx: AppContext): MiddlewareHandler<AppEnv> {
     c.set("token", authenticateSecret(ctx.db, secret));
     await next();
   };
+}
+
+/**
+ * For what a public org shows anyone: sets `token` when the request carries one (an unknown or revoked one is still
+ * a 401) and lets a request without one through; read it with `tokenOrNull`.
+ */
+export function optionalToken(ctx: AppContext): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const secret = bearer(c.req.header("authorization"));
+    if (secret) c.set("token", authenticateSecret(ctx.db, secret));
+    await next();
+  };
+}
+
+/** The token `optionalToken` found, or null for an anonymous request. */
+export function tokenOrNull(c: Context<AppEnv>): TokenRecord | null {
+  return (c.get("token") as TokenRecord | undefined) ?? null;
 }
 
 function sameSecret(a: string, b: string): boolean {

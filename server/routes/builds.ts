@@ -13,6 +13,7 @@ import {
   PriorityBody,
   type Role,
 } from "../../lib/api-schemas.js";
+import { publicJobsOnly } from "../builds/anonymous-view.js";
 import { buildLogPath, readLogFrom } from "../builds/build-log.js";
 import { cancelBuild } from "../builds/queue.js";
 import {
@@ -31,11 +32,11 @@ import {
 } from "../builds/records.js";
 import type { Db } from "../db/open.js";
 import { getOrg } from "../domain/orgs.js";
-import { readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
+import { mayReadAnyOf, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import type { TokenRecord } from "../domain/tokens.js";
-import { ForbiddenError, InvalidInputError } from "../errors.js";
+import { ForbiddenError, InvalidInputError, UnauthenticatedError } from "../errors.js";
 import { getEvaluation } from "../evaluations/records.js";
-import { requireToken } from "./auth.js";
+import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { jsonBody, param } from "./validate.js";
 
@@ -52,11 +53,23 @@ const LogQuery = z.object({
 /** How often a followed log looks for new bytes. */
 const FOLLOW_POLL_MS = 300;
 
-/** The build, if this token has at least `needed` in one of the orgs that want it. */
-function requireBuildRole(db: Db, token: TokenRecord, buildId: number, needed: Role) {
+/**
+ * The build, if this token has at least `needed` in one of the orgs that want it; to read, a public org that wants
+ * it is enough (and no token is needed then).
+ */
+function requireBuildRole(db: Db, token: TokenRecord | null, buildId: number, needed: Role) {
   const build = getBuild(db, buildId);
-  if (token.scope === "admin") return build;
-  const ok = orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
+  if (token?.scope === "admin") return build;
+  const ok =
+    needed === "reader"
+      ? mayReadAnyOf(db, token, orgIdsOfBuild(db, buildId))
+      : token != null &&
+        orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
+  if (!ok && token == null) {
+    throw new UnauthenticatedError(
+      `build ${buildId} is not public; send \`Authorization: Bearer <token>\` with a token that may read one of its orgs`,
+    );
+  }
   if (!ok) {
     throw new ForbiddenError(
       `this token may not ${needed === "reader" ? "read" : "steer"} build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
@@ -85,6 +98,7 @@ function query<S extends z.ZodTypeAny>(raw: Record<string, string>, schema: S): 
 export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
+  const maybe = optionalToken(ctx);
   const detail = (id: number) =>
     ({ build: presentBuildDetail(db, getBuild(db, id)) }) satisfies BuildResponse;
   return new Hono<AppEnv>()
@@ -100,14 +114,16 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const rows = listBuilds(db, { state: q.state, orgIds, limit: q.limit });
       return c.json({ builds: presentBuilds(db, rows) } satisfies BuildsResponse);
     })
-    .get("/builds/:id", auth, (c) => {
+    .get("/builds/:id", maybe, (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "reader");
-      return c.json(detail(id));
+      const token = tokenOrNull(c);
+      requireBuildRole(db, token, id, "reader");
+      const answer = detail(id);
+      return c.json(token ? answer : { build: publicJobsOnly(db, answer.build) });
     })
-    .get("/builds/:id/log", auth, async (c) => {
+    .get("/builds/:id/log", maybe, async (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "reader");
+      requireBuildRole(db, tokenOrNull(c), id, "reader");
       const q = query(c.req.query(), LogQuery);
       const path = buildLogPath(ctx.paths.logs, id);
       const follow = q.follow === "1" || q.follow === "true";

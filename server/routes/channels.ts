@@ -17,10 +17,10 @@ import {
 } from "../channels/channels.js";
 import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";
 import { getOrg } from "../domain/orgs.js";
-import { requireRole } from "../domain/permissions.js";
+import { getReadableOrg, requireRole } from "../domain/permissions.js";
 import { actorOf } from "../domain/tokens.js";
 import { getJobset, listJobsets } from "../evaluations/records.js";
-import { requireToken } from "./auth.js";
+import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { orgsOfQuery } from "./org-filter.js";
 import { jsonBody, param } from "./validate.js";
@@ -28,10 +28,12 @@ import { jsonBody, param } from "./validate.js";
 export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
-  /** The org (with `role` checked) and the jobset of `:branch`, or of main when the route has none. */
+  const maybe = optionalToken(ctx);
+  /** The org (readable, or with `member` checked) and the jobset of `:branch`, or of main when the route has none. */
   const resolve = (c: Context<AppEnv>, role: "reader" | "member") => {
-    const org = getOrg(db, param(c, "org", Name));
-    requireRole(db, c.get("token"), org, role);
+    const name = param(c, "org", Name);
+    const org = role === "reader" ? getReadableOrg(db, tokenOrNull(c), name) : getOrg(db, name);
+    if (role !== "reader") requireRole(db, c.get("token"), org, role);
     const branch = c.req.param("branch") === undefined ? DEFAULT_BRANCH : param(c, "branch", Branch);
     return { org, jobset: getJobset(db, org, branch) };
   };
@@ -43,19 +45,19 @@ export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher):
       );
       return c.json({ channels } satisfies ChannelsResponse);
     })
-    .get("/channels/:org", auth, (c) => {
+    .get("/channels/:org", maybe, (c) => {
       const { org, jobset } = resolve(c, "reader");
       return c.json({
         channel: presentChannel(db, origin(c.req.url), org, jobset),
       } satisfies ChannelResponse);
     })
-    .get("/channels/:org/:branch", auth, (c) => {
+    .get("/channels/:org/:branch", maybe, (c) => {
       const { org, jobset } = resolve(c, "reader");
       return c.json({
         channel: presentChannel(db, origin(c.req.url), org, jobset),
       } satisfies ChannelResponse);
     })
-    .get("/channels/:org/:branch/history", auth, (c) => {
+    .get("/channels/:org/:branch/history", maybe, (c) => {
       const { jobset } = resolve(c, "reader");
       return c.json({
         history: presentChannelHistory(db, jobset.id),

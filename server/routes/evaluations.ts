@@ -1,4 +1,4 @@
-// Evaluations: read by the org's readers (/evaluations/:id), awaited by the post-receive hook (/internal/...).
+// Evaluations: read by the org's readers or anyone for a public org (/evaluations/:id), awaited by the post-receive hook (/internal/...).
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { asc, eq } from "drizzle-orm";
@@ -14,7 +14,7 @@ import type {
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";
 import { getOrg } from "../domain/orgs.js";
-import { requireRole } from "../domain/permissions.js";
+import { mayRead, unreadable } from "../domain/permissions.js";
 import { InvalidInputError } from "../errors.js";
 import { compareWithPrevious } from "../evaluations/compare.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
@@ -24,10 +24,11 @@ import {
   findEvaluation,
   finishedStates,
   getEvaluation,
+  noSuchEvaluation,
   presentEvaluation,
   problemsOf,
 } from "../evaluations/records.js";
-import { requireHookSecret, requireToken } from "./auth.js";
+import { optionalToken, requireHookSecret, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { param } from "./validate.js";
 
@@ -104,9 +105,12 @@ function waitSeconds(raw: string | undefined): number {
 
 export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/evaluations/:id", requireToken(ctx), (c) => {
-      const e = getEvaluation(ctx.db, param(c, "id", Id));
-      requireRole(ctx.db, c.get("token"), getOrg(ctx.db, e.org), "reader");
+    .get("/evaluations/:id", optionalToken(ctx), (c) => {
+      const id = param(c, "id", Id);
+      const token = tokenOrNull(c);
+      const e = findEvaluation(ctx.db, id);
+      if (!e || !mayRead(ctx.db, token, getOrg(ctx.db, e.org)))
+        throw unreadable(token, () => noSuchEvaluation(id));
       return c.json(evaluationDetail(ctx.db, e));
     })
     .get("/internal/pushes/:id/evaluation", requireHookSecret(ctx), async (c) => {

@@ -1,8 +1,7 @@
-// Jobsets (one per pushed branch) and their evaluations, for the org's readers.
+// Jobsets (one per pushed branch) and their evaluations, for the org's readers (anyone, for a public org).
 import { Hono } from "hono";
 import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { requireRole } from "../domain/permissions.js";
+import { getReadableOrg } from "../domain/permissions.js";
 import {
   getJobset,
   latestEvaluation,
@@ -10,15 +9,14 @@ import {
   listJobsets,
   presentEvaluation,
 } from "../evaluations/records.js";
-import { requireToken } from "./auth.js";
+import { optionalToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { param } from "./validate.js";
 
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/orgs/:org/jobsets", requireToken(ctx), (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, c.get("token"), org, "reader");
+    .get("/orgs/:org/jobsets", optionalToken(ctx), (c) => {
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       const jobsets = listJobsets(ctx.db, org).map((j) => {
         const latest = latestEvaluation(ctx.db, j.id);
         return {
@@ -30,9 +28,8 @@ export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
       });
       return c.json({ jobsets } satisfies JobsetsResponse);
     })
-    .get("/orgs/:org/jobsets/:branch/evaluations", requireToken(ctx), (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, c.get("token"), org, "reader");
+    .get("/orgs/:org/jobsets/:branch/evaluations", optionalToken(ctx), (c) => {
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       const jobset = getJobset(ctx.db, org, param(c, "branch", Branch));
       return c.json({
         evaluations: listEvaluations(ctx.db, [jobset.id]).map(presentEvaluation),

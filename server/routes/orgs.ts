@@ -1,9 +1,16 @@
-// /orgs: create (admin), list (what the token may read), show (reader+).
+// /orgs: create (admin), list (what the token may read, and the public ones), show (reader+ or public), make
+// public or private (owner).
 import { Hono } from "hono";
-import { CreateOrgBody, Name, type OrgResponse, type OrgsResponse } from "../../lib/api-schemas.js";
-import { createOrg, getOrg, listOrgs } from "../domain/orgs.js";
-import { readableOrgIds, requireAdmin, requireRole } from "../domain/permissions.js";
-import { requireToken } from "./auth.js";
+import {
+  CreateOrgBody,
+  Name,
+  type OrgResponse,
+  type OrgsResponse,
+  UpdateOrgBody,
+} from "../../lib/api-schemas.js";
+import { createOrg, getOrg, listOrgs, setOrgVisibility } from "../domain/orgs.js";
+import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "../domain/permissions.js";
+import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { presentOrg } from "./present.js";
 import { jsonBody, param } from "./validate.js";
@@ -12,21 +19,36 @@ const origin = (url: string) => new URL(url).origin;
 
 export function orgRoutes(ctx: AppContext): Hono<AppEnv> {
   const auth = requireToken(ctx);
+  const maybe = optionalToken(ctx);
   return new Hono<AppEnv>()
     .post("/orgs", auth, async (c) => {
       requireAdmin(c.get("token"), "create orgs");
       const body = await jsonBody(c, CreateOrgBody);
       const org = await createOrg(ctx, body);
-      ctx.logger.info({ org: org.name }, "org created");
+      ctx.logger.info({ org: org.name, public: org.public }, "org created");
       return c.json({ org: presentOrg(org, origin(c.req.url)) } satisfies OrgResponse, 201);
     })
     .get("/orgs", auth, (c) => {
-      const orgs = listOrgs(ctx.db, readableOrgIds(ctx.db, c.get("token")));
+      const all = listOrgs(ctx.db, readableOrgIds(ctx.db, c.get("token")));
+      const seen = new Set(all.map((o) => o.id));
+      const orgs = [...all, ...listOrgs(ctx.db).filter((o) => o.public && !seen.has(o.id))].sort((a, b) =>
+        a.name.localeCompare(b.name),
+      );
       return c.json({ orgs: orgs.map((o) => presentOrg(o, origin(c.req.url))) } satisfies OrgsResponse);
     })
-    .get("/orgs/:org", auth, (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, c.get("token"), org, "reader");
+    .get("/orgs/:org", maybe, (c) => {
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       return c.json({ org: presentOrg(org, origin(c.req.url)) } satisfies OrgResponse);
+    })
+    .patch("/orgs/:org", auth, async (c) => {
+      const token = c.get("token");
+      const org = getOrg(ctx.db, param(c, "org", Name));
+      requireRole(ctx.db, token, org, "owner", "change the visibility of");
+      const body = await jsonBody(c, UpdateOrgBody);
+      const updated = setOrgVisibility(ctx.db, org, body.public);
+      if (updated.public !== org.public) {
+        ctx.logger.info({ org: org.name, public: updated.public, by: token.id }, "org visibility changed");
+      }
+      return c.json({ org: presentOrg(updated, origin(c.req.url)) } satisfies OrgResponse);
     });
 }

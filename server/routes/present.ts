@@ -10,6 +10,7 @@ import type { UserRecord } from "../domain/users.js";
 export const presentOrg = (org: OrgRecord, origin: string): Org => ({
   name: org.name,
   displayName: org.displayName,
+  public: org.public,
   createdAt: org.createdAt,
   repoUrl: `${origin}/${org.name}/nixexprs.git`,
 });

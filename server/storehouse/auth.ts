@@ -1,6 +1,6 @@
 // Who may read and write the Storehouse. `nix copy` can only authenticate through netrc, which gives HTTP Basic,
 // so the token is taken as a Basic password as well as a Bearer token.
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { credentialFrom } from "../git/git-auth.js";
@@ -28,6 +28,27 @@ export function cacheReader(ctx: AppContext, privateCache: boolean): MiddlewareH
     }
     await next();
   };
+}
+
+/**
+ * The token a per-org read (a channel, a build log) carries, as Bearer or as the netrc Basic password; null when it
+ * carries none (or the server's own hook secret, which is no token). An unknown or revoked one is a 401.
+ */
+export function orgReaderToken(ctx: AppContext, c: Context<AppEnv>): TokenRecord | null {
+  const secret = credentialFrom(c.req.header("authorization"));
+  if (!secret || secret === ctx.hookSecret) return null;
+  return authenticateSecret(ctx.db, secret);
+}
+
+/**
+ * What a request that may not read an org's channel or log gets: without a token, a 401 that says how to send one
+ * (whether or not the thing exists: anonymous callers cannot probe private orgs); with one, the caller's 404.
+ */
+export function refuseOrgRead(token: TokenRecord | null, what: string, notFound: () => Response): Response {
+  if (token) return notFound();
+  throw new UnauthenticatedError(
+    `${what} is not public: send a token that may read its org, with nix as 'machine HOST login x password TOKEN' in a netrc file named by the netrc-file setting, otherwise as 'Authorization: Bearer TOKEN'`,
+  );
 }
 
 /** Uploads need a builder or admin token: what lands here is signed with the server's key and trusted by every client. */

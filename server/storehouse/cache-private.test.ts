@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { startTestServer } from "../testing/test-server.js";
 import { basic, prepareUpload } from "./testing.js";
 
@@ -52,6 +53,43 @@ test("--private-cache: reads need a token, the public key stays public, the key 
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("--private-cache: a valid token of another org still may not read a private org's channels", async () => {
+  const s = await startTestServer({ args: ["--private-cache"] });
+  try {
+    for (const body of [{ name: "acme" }, { name: "other" }, { name: "oss", public: true }]) {
+      assert.is((await s.api("POST", "/api/v1/orgs", body)).status, 201);
+    }
+    const token = async (org: string) =>
+      (await s.api("POST", "/api/v1/tokens", { scope: "org", org, role: "reader" })).body.secret as string;
+    const acme = await token("acme");
+    const other = await token("other");
+    const channel = async (org: string, secret?: string) => {
+      const r = await fetch(
+        `${s.url}/channels/${org}`,
+        secret ? { headers: { authorization: basic(secret) } } : {},
+      );
+      return { status: r.status, text: await r.text() };
+    };
+    // A push makes acme's channel exist (unpublished: nothing is built here); acme's reader gets past the org's gate.
+    await ensureCompiledHooks();
+    const work = await workRepoFromFixture("dep-chain", s.dataDir);
+    await commitAll(work, "chain");
+    const pushed = await push(work, s.gitUrl("acme", s.adminToken), ["HEAD:refs/heads/main"]);
+    assert.is(pushed.exitCode, 0, pushed.stderr);
+    const mine = await channel("acme", acme);
+    assert.is(mine.status, 404);
+    assert.match(mine.text, /channel "acme" has no green evaluation yet/);
+    const ghost = await channel("ghost", other);
+    assert.equal(await channel("acme", other), { ...ghost, text: ghost.text.replace("ghost", "acme") });
+    assert.is((await channel("acme")).status, 401);
+    // A public org under --private-cache: any token, but still a token.
+    assert.is((await channel("oss")).status, 401);
+    assert.match((await channel("oss", other)).text, /there is no channel "oss"/);
+  } finally {
+    await s.stop();
   }
 });
 

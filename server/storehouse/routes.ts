@@ -8,10 +8,11 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLogPath } from "../builds/build-log.js";
-import { findBuildByDrv } from "../builds/records.js";
+import { findBuildByDrv, orgIdsOfBuild } from "../builds/records.js";
+import { mayReadAnyOf } from "../domain/permissions.js";
 import { toHttpError } from "../http-errors.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
-import { cacheReader, cacheWriter } from "./auth.js";
+import { cacheReader, cacheWriter, orgReaderToken, refuseOrgRead } from "./auth.js";
 import { PayloadTooLargeError } from "./errors.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
 import { bytesResponse, fileResponse, IMMUTABLE, IMMUTABLE_PRIVATE } from "./serve-file.js";
@@ -99,7 +100,13 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
       const build = DrvBaseName.safeParse(drv).success
         ? findBuildByDrv(ctx.db, `/nix/store/${drv}`)
         : undefined;
-      if (!build) return notFound(c, `log/${drv}`);
+      const missing = () => notFound(c, `log/${drv}`);
+      // Builds are shared by drv path: a token that may read one org that wants it reads its log (anyone, when
+      // one such org is public); to everyone else it is as absent as a log that does not exist.
+      const token = orgReaderToken(ctx, c);
+      if (!build || !mayReadAnyOf(ctx.db, token, orgIdsOfBuild(ctx.db, build.id))) {
+        return refuseOrgRead(token, `the log of ${drv}`, missing);
+      }
       const path = buildLogPath(ctx.paths.logs, build.id);
       const info = await stat(path).catch(() => undefined);
       if (!info) return notFound(c, `log/${drv}`);

@@ -15,11 +15,13 @@ export async function runFreshNix(opts: {
   key: string;
   script: string;
   args?: string[];
+  /** More nix.conf lines, e.g. `netrc-file = …`. */
+  extraConf?: string;
 }) {
   for (const d of ["nix", "etc", "home"]) await mkdir(join(opts.dir, d), { recursive: true });
   await writeFile(
     join(opts.dir, "etc", "nix.conf"),
-    `substituters = ${opts.cacheUrl}\ntrusted-public-keys = ${opts.key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n`,
+    `substituters = ${opts.cacheUrl}\ntrusted-public-keys = ${opts.key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n${opts.extraConf ?? ""}`,
   );
   return execa(
     "/usr/bin/unshare",

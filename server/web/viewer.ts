@@ -71,3 +71,19 @@ export function orgForViewer(
   }
   return { org, role, viewer };
 }
+
+/**
+ * For the pages a public org shows anyone (its CI, channels and badges): the org, the viewer (null when nobody is
+ * logged in) and their role there (null without one). Any other org goes through `orgForViewer`: nobody logged in
+ * gets the login page and a viewer without a role the 404, for a private org exactly as for one that does not exist.
+ */
+export function readableOrgForViewer(
+  ctx: AppContext,
+  c: WebContext,
+  name: string,
+): { org: OrgRecord; role: Role | null; viewer: Viewer | null } {
+  const org = findOrg(ctx.db, name);
+  if (!org?.public) return orgForViewer(ctx, c, name);
+  const viewer = c.get("viewer");
+  return { org, role: viewer ? roleIn(ctx.db, viewer.token, org) : null, viewer };
+}

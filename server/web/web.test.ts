@@ -326,4 +326,107 @@ test("a commit message with <script> shows as text; badges answer SVG", async ()
   await page.close();
 });
 
+test("a public org is readable without logging in: pages, log, badges embedded elsewhere; private again, it is gone", async () => {
+  const noisy = buildOf.noisy ?? 0;
+  // The same tree pushed to the private org "secret": the builds are shared by drv path.
+  const shared = await push(work, srv.gitUrl("secret", srv.adminToken), ["HEAD:refs/heads/hidden-branch"]);
+  assert.is(shared.exitCode, 0, shared.stderr);
+  await waitFor(
+    "secret's evaluation to want acme's build",
+    async () => {
+      const b = (await srv.api("GET", `/api/v1/builds/${noisy}`)).body.build;
+      return b.jobs.some((j: { org: string }) => j.org === "secret");
+    },
+    { explain },
+  );
+  const made = await srv.api("PATCH", "/api/v1/orgs/acme", { public: true });
+  assert.is(made.status, 200, JSON.stringify(made.body));
+  await browser.logout();
+  const page = await browser.page();
+  for (const path of [
+    "/acme",
+    "/acme/jobsets/main",
+    `/acme/evaluations/${evaluation}`,
+    `/acme/builds/${noisy}`,
+    "/acme/channels",
+  ]) {
+    const res = await page.goto(`${srv.url}${path}`);
+    assert.is(res?.status(), 200, path);
+    assert.is(new URL(page.url()).pathname, path, `${path}: no detour through /login`);
+  }
+  // The build page as nobody: its log, no button to steer it, and not a word of the private org that shares it.
+  await page.goto(`${srv.url}/acme/builds/${noisy}`);
+  assert.not.ok((await page.content()).includes("hidden-branch"), "secret's branch is not shown");
+  const asNobody = (await (await fetch(`${srv.url}/api/v1/builds/${noisy}`)).json()) as {
+    build: { jobs: { org: string }[] };
+  };
+  assert.equal(
+    asNobody.build.jobs.map((j: { org: string }) => j.org),
+    ["acme"],
+  );
+  assert.not.ok(JSON.stringify(asNobody).includes("secret"));
+  assert.ok(((await page.locator("main").textContent()) ?? "").includes("error: noisy failed on purpose"));
+  assert.is(await page.locator("form[action$='/restart'], form[action$='/cancel']").count(), 0);
+  await browser.screenshot(page, "public-build-anonymous");
+  assert.ok(await page.locator("a[href='/login']").count(), "a way to log in is offered");
+  // A POST as nobody still goes nowhere.
+  const forged = await page.request.post(`${srv.url}/acme/builds/${noisy}/restart`, { maxRedirects: 0 });
+  assert.ok([401, 403, 303].includes(forged.status()), `anonymous restart: ${forged.status()}`);
+  assert.is((await srv.api("GET", `/api/v1/builds/${noisy}`)).body.build.attempts, 1, "nothing restarted");
+
+  // A forge's README, on another origin and with no cookie of ours, shows the badges.
+  const badges = ["/acme/jobsets/main/badge.svg", "/acme/jobsets/main/jobs/noisy/badge.svg"];
+  const readme = async () => {
+    const forge = await browser.page();
+    await forge.setContent(
+      `<h1>README</h1>${badges.map((b, n) => `<img id="b${n}" src="${srv.url}${b}">`).join("")}`,
+    );
+    await forge.waitForFunction(`[...document.images].every((i) => i.complete)`);
+    const widths = (await forge.evaluate(`[...document.images].map((i) => i.naturalWidth)`)) as number[];
+    await forge.close();
+    return widths;
+  };
+  const shown = await readme();
+  assert.ok(
+    shown.every((w) => w > 0),
+    `badges render: ${shown}`,
+  );
+  // The API's reads and the Storehouse's log need no token either; the org's members do.
+  for (const path of [
+    "/api/v1/orgs/acme",
+    "/api/v1/orgs/acme/jobsets",
+    `/api/v1/evaluations/${evaluation}`,
+    `/api/v1/builds/${noisy}`,
+    `/api/v1/builds/${noisy}/log`,
+  ]) {
+    assert.is((await fetch(`${srv.url}${path}`)).status, 200, path);
+  }
+  assert.is((await fetch(`${srv.url}/api/v1/orgs/acme/members`)).status, 401);
+  const drv = (await srv.api("GET", `/api/v1/builds/${noisy}`)).body.build.drvPath as string;
+  const log = await fetch(`${srv.url}/cache/log/${drv.replace("/nix/store/", "")}`);
+  assert.is(log.status, 200);
+  assert.match(await log.text(), /noisy failed on purpose/);
+
+  // Private again: nobody sees anything, exactly as for an org that does not exist.
+  assert.is((await srv.api("PATCH", "/api/v1/orgs/acme", { public: false })).status, 200);
+  for (const path of ["/acme", `/acme/builds/${noisy}`]) {
+    await page.goto(`${srv.url}${path}`);
+    assert.is(new URL(page.url()).pathname, "/login", `${path} asks for a login`);
+    const ghost = path.replace("acme", "ghost");
+    const [a, g] = await Promise.all(
+      [path, ghost].map((p) => fetch(`${srv.url}${p}`, { redirect: "manual" })),
+    );
+    assert.is(a?.status, g?.status);
+    assert.is(a?.headers.get("location")?.replace("acme", "ghost"), g?.headers.get("location"));
+  }
+  const hidden = await readme();
+  assert.ok(
+    hidden.every((w) => w === 0),
+    `no badge for a private org: ${hidden}`,
+  );
+  assert.is((await fetch(`${srv.url}/api/v1/builds/${noisy}`)).status, 401);
+  assert.is((await fetch(`${srv.url}/api/v1/orgs/acme`)).status, 401);
+  await page.close();
+});
+
 test.run();

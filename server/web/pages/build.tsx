@@ -1,12 +1,14 @@
 // GET /:org/builds/:id — a build: state, timings, builder, paths, dependencies, its log (live over SSE while
 // it runs), restart/cancel for members. JSON: {build} exactly as GET /api/v1/builds/:id.
 // Also /:org/builds/:id/log (raw text), /:org/builds/:id/events (SSE), POST …/cancel and …/restart.
+
 import { stat } from "node:fs/promises";
 import { Hono } from "hono";
 import { raw } from "hono/html";
 import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BuildDetail, BuildResponse } from "../../../lib/api-schemas.js";
+import { publicJobsOnly } from "../../builds/anonymous-view.js";
 import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
 import { cancelBuild } from "../../builds/queue.js";
 import {
@@ -27,7 +29,14 @@ import { ActionForm, Card, duration, StatePill, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { Layout, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
-import { orgForViewer, resolveViewer, type Viewer, type WebContext, type WebEnv } from "../viewer.js";
+import {
+  readableOrgForViewer,
+  requireViewer,
+  resolveViewer,
+  type Viewer,
+  type WebContext,
+  type WebEnv,
+} from "../viewer.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** The page shows at most this much of a log's end; the raw log has it all. */
@@ -56,7 +65,8 @@ function buildOfOrg(ctx: AppContext, org: OrgRecord, id: number) {
 }
 
 /** Cancel and restart need the member role in an org that wants the build, as in the API. */
-function maySteer(ctx: AppContext, viewer: Viewer, buildId: number): boolean {
+function maySteer(ctx: AppContext, viewer: Viewer | null, buildId: number): boolean {
+  if (!viewer) return false;
   if (viewer.token.scope === "admin") return true;
   return orgIdsOfBuild(ctx.db, buildId).some((id) =>
     roleAtLeast(roleIn(ctx.db, viewer.token, { id }), "member"),
@@ -64,9 +74,10 @@ function maySteer(ctx: AppContext, viewer: Viewer, buildId: number): boolean {
 }
 
 function load(ctx: AppContext, c: WebContext) {
-  const { org, viewer } = orgForViewer(ctx, c, c.req.param("org") ?? "");
+  const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const row = buildOfOrg(ctx, org, buildId(c.req.param("id") ?? ""));
-  return { org, viewer, row, detail: presentBuildDetail(ctx.db, row) };
+  const detail = presentBuildDetail(ctx.db, row);
+  return { org, viewer, row, detail: viewer ? detail : publicJobsOnly(ctx.db, detail) };
 }
 
 const attrOf = (b: BuildDetail, org: string) => b.jobs.find((j) => j.org === org)?.attr;
@@ -140,7 +151,7 @@ export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: 
   );
 }
 
-export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer; steer: boolean }) {
+export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer | null; steer: boolean }) {
   if (!p.steer) return null;
   return (
     <>
@@ -352,8 +363,9 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         await s.write("retry: 2000\n\n");
         while (!aborted && !closing() && Date.now() < until) {
           // A revoked token (or ended session) stops the page's updates too.
-          if (findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
-          const b = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
+          if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
+          const full = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
+          const b = viewer ? full : publicJobsOnly(ctx.db, full);
           const finished = !unfinishedStates.includes(b.state);
           const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}`;
           // Log first: a finished build's last lines go out before the page is told it finished.
@@ -402,14 +414,16 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       return res;
     })
     .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
-      const { org, viewer, row } = load(ctx, c);
+      const { org, row } = load(ctx, c);
+      const viewer = requireViewer(c);
       if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
       cancelBuild(ctx.db, row.id);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build cancel requested");
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     })
     .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), (c) => {
-      const { org, viewer, row } = load(ctx, c);
+      const { org, row } = load(ctx, c);
+      const viewer = requireViewer(c);
       if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
       restartBuild(ctx.db, row.id);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build restarted");

@@ -20,7 +20,7 @@ import { ChangeChips, newestFirst, OlderRows, plural, storeName } from "../fleet
 import { type ChannelPageData, channelData, orgChannelsData } from "../fleet-data.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond, wantsJson } from "../negotiate.js";
-import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
+import { orgForViewer, readableOrgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 
 export interface ChannelPageOptions {
   /** The Storehouse's `name:base64` key, for the nix.conf lines; absent in API-only apps. */
@@ -61,7 +61,7 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
   };
   return new Hono<WebEnv>()
     .get("/:org/channels", resolveViewer(ctx), (c) => {
-      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+      const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
       const origin = new URL(c.req.url).origin;
       const data = orgChannelsData(db, origin, org);
       const now = Date.now();
@@ -139,7 +139,7 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       ));
     })
     .get("/:org/channels/:branch{.+}", resolveViewer(ctx), async (c) => {
-      const { org, viewer, role } = orgForViewer(ctx, c, c.req.param("org"));
+      const { org, viewer, role } = readableOrgForViewer(ctx, c, c.req.param("org"));
       const canPin = roleAtLeast(role, "member");
       const pinned = EvaluationId.safeParse(c.req.query("pinned"));
       const unpinned = c.req.query("unpinned") === "1";

@@ -30,7 +30,13 @@ import {
 import { requireCsrf } from "../csrf.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond, wantsJson } from "../negotiate.js";
-import { orgForViewer, resolveViewer, type WebContext, type WebEnv } from "../viewer.js";
+import {
+  readableOrgForViewer,
+  requireViewer,
+  resolveViewer,
+  type WebContext,
+  type WebEnv,
+} from "../viewer.js";
 
 /** Jobs per page, and packages with problems per page. */
 export const JOBS_PER_PAGE = 100;
@@ -50,7 +56,7 @@ const inFilter: Record<Filter, (state: string) => boolean> = {
 };
 
 function load(ctx: AppContext, c: WebContext) {
-  const { org, role, viewer } = orgForViewer(ctx, c, c.req.param("org") ?? "");
+  const { org, role, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const id = Id.safeParse(c.req.param("id"));
   const e = id.success
     ? (() => {
@@ -522,7 +528,7 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
         await s.write("retry: 2000\n\n");
         let beat = Date.now();
         while (open && !closing() && Date.now() < until) {
-          if (findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
+          if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
           // Taken before the data: a change in between makes the live stream send it, never miss it.
           const version = wantsJson(c) ? "" : evalVersion(ctx, e.id);
           if (version !== seen) {
@@ -568,7 +574,8 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
       return res;
     })
     .post("/:org/evaluations/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
-      const { org, role, viewer, e } = load(ctx, c);
+      const { org, role, e } = load(ctx, c);
+      const viewer = requireViewer(c);
       if (!roleAtLeast(role, "member"))
         throw new ForbiddenError(
           `you may not cancel evaluation ${e.id}: that needs the member role in ${org.name}`,
@@ -578,7 +585,8 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
       return c.redirect(`/${org.name}/evaluations/${e.id}`, 303);
     })
     .post("/:org/evaluations/:id/restart", viewerMw, ...requireCsrf(), (c) => {
-      const { org, role, viewer, e } = load(ctx, c);
+      const { org, role, e } = load(ctx, c);
+      const viewer = requireViewer(c);
       if (!roleAtLeast(role, "member"))
         throw new ForbiddenError(
           `you may not restart evaluation ${e.id}: that needs the member role in ${org.name}`,

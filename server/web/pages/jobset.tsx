@@ -22,7 +22,7 @@ import {
 } from "../components.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
-import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
+import { readableOrgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 import { badgeSvg } from "./badge.js";
 
 export interface JobsetPageData {
@@ -132,7 +132,7 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
   const jobsetOf = (org: OrgRecord, branch: string) => getJobset(ctx.db, org, branch);
   return new Hono<WebEnv>()
     .get("/:org/jobsets/:branch", viewerMw, async (c) => {
-      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+      const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
       const js = jobsetOf(org, c.req.param("branch"));
       const evals = listEvaluations(ctx.db, [js.id]).map(presentEvaluation);
       const data: JobsetPageData = {
@@ -234,7 +234,7 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
       ));
     })
     .get("/:org/jobsets/:branch/badge.svg", viewerMw, (c) => {
-      const { org } = orgForViewer(ctx, c, c.req.param("org"));
+      const { org } = readableOrgForViewer(ctx, c, c.req.param("org"));
       const js = jobsetOf(org, c.req.param("branch"));
       // The newest evaluation that says something (skipped ones do not).
       const e = listEvaluations(ctx.db, [js.id], 20).find((x) => x.state !== "skipped");
@@ -242,7 +242,7 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
       return svg(c, badgeSvg(js.branch, status));
     })
     .get("/:org/jobsets/:branch/jobs/:attr/badge.svg", viewerMw, (c) => {
-      const { org } = orgForViewer(ctx, c, c.req.param("org"));
+      const { org } = readableOrgForViewer(ctx, c, c.req.param("org"));
       const js = jobsetOf(org, c.req.param("branch"));
       const attr = c.req.param("attr");
       const job = ctx.db

@@ -10,7 +10,7 @@ import { commitInfo } from "../commits.js";
 import { Card, CopyLine, Counts, CountsLegend, StatePill, shortSha, Time } from "../components.js";
 import { Layout, OrgTabs, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
-import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
+import { readableOrgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 
 export interface OrgPageData {
   org: Org;
@@ -28,7 +28,7 @@ const evalWord: Record<string, string> = {
 
 export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
   return new Hono<WebEnv>().get("/:org", resolveViewer(ctx), async (c) => {
-    const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
+    const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
     const origin = new URL(c.req.url).origin;
     const jobsets: Jobset[] = listJobsets(ctx.db, org).map((j) => {
       const latest = latestEvaluation(ctx.db, j.id);

@@ -1,0 +1,1 @@
+ALTER TABLE `orgs` ADD `public` integer DEFAULT false NOT NULL;
