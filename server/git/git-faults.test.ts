@@ -209,7 +209,7 @@ faults.before(async (ctx) => {
   const res = await ctx.server.api("POST", "/api/v1/tokens", { scope: "org", org: "acme", role: "member" });
   assert.is(res.status, 201, JSON.stringify(res.body));
   ctx.member = CreateTokenResponse.parse(res.body).secret;
-  // A first commit with a 6 MB incompressible file, so that a clone of it takes more than one read.
+  // A first commit with 6 MB of incompressible data, so that a clone of it takes more than one read.
   const dir = join(ctx.work, "seed");
   mkdirSync(dir);
   assert.is((await runGit(["init", "-b", "main"], dir)).exitCode, 0);
@@ -217,7 +217,9 @@ faults.before(async (ctx) => {
     (await runGit(["remote", "add", "origin", ctx.server.gitUrl("acme", ctx.member)], dir)).exitCode,
     0,
   );
-  writeFileSync(join(dir, "noise.bin"), randomBytes(6 * 1024 * 1024));
+  // The layout allows any README* at the top level.
+  writeFileSync(join(dir, "README.noise"), randomBytes(6 * 1024 * 1024));
+  assert.is((await runGit(["add", "README.noise"], dir)).exitCode, 0);
   ctx.head = await pushCommit(dir, "README.md");
 });
 
@@ -243,7 +245,7 @@ faults("a hand-made push of a PACK header and 30 MB of random bytes gets an unpa
   await assertServing(ctx);
   const dir = join(ctx.work, "after-garbage");
   assert.is((await runGit(["clone", ctx.server.gitUrl("acme", ctx.member), dir], ctx.work)).exitCode, 0);
-  ctx.head = await pushCommit(dir, "after-garbage.txt");
+  ctx.head = await pushCommit(dir, "README.after-garbage");
   await assertServing(ctx);
 });
 
@@ -275,8 +277,8 @@ faults(
     // A real pack of a commit with 8 MB of new incompressible data, sent in pieces so git is mid-pack when killed.
     const dir = join(ctx.work, "killed");
     assert.is((await runGit(["clone", ctx.server.gitUrl("acme", ctx.member), dir], ctx.work)).exitCode, 0);
-    writeFileSync(join(dir, "more.bin"), randomBytes(8 * 1024 * 1024));
-    assert.is((await runGit(["add", "more.bin"], dir)).exitCode, 0);
+    writeFileSync(join(dir, "README.more"), randomBytes(8 * 1024 * 1024));
+    assert.is((await runGit(["add", "README.more"], dir)).exitCode, 0);
     assert.is((await runGit(["commit", "-m", "more"], dir)).exitCode, 0);
     const newHead = (await runGit(["rev-parse", "HEAD"], dir)).stdout.trim();
     const pack = (
