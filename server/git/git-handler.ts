@@ -151,6 +151,10 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
         receiving.set(standIn, receive);
         failBeforeFinalFlush(res, () => receive.failure);
         git.handle(standIn, res);
+        // node-git-server asks for the connection to close after the answer. An answer that comes before the body
+        // ends (git refused the pack, or died) would then cut off a client still sending, often before it read
+        // the answer; kept alive, the rest of the body is read into nothing (ReceivePackRun) and the answer arrives.
+        res.removeHeader("connection");
         watchStart(standIn, res, org.name);
       });
     } else {
