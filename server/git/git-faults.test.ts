@@ -27,9 +27,9 @@ function pkt(s: string): Buffer {
 }
 
 /** The command part of a receive-pack request: one ref update, `report-status` (no side-band), a flush. */
-function refUpdate(oldSha: string, newSha: string): Buffer {
+function refUpdate(oldSha: string, newSha: string, ref = "refs/heads/main"): Buffer {
   return Buffer.concat([
-    pkt(`${oldSha} ${newSha} refs/heads/main\0report-status agent=flox-fault-test\n`),
+    pkt(`${oldSha} ${newSha} ${ref}\0report-status agent=flox-fault-test\n`),
     Buffer.from("0000"),
   ]);
 }
@@ -273,6 +273,19 @@ faults("a hand-made push of a PACK header and 30 MB of random bytes gets an unpa
   const dir = join(ctx.work, "after-garbage");
   assert.is((await runGit(["clone", ctx.server.gitUrl("acme", ctx.member), dir], ctx.work)).exitCode, 0);
   ctx.head = await pushCommit(dir, "README.after-garbage");
+  await assertServing(ctx);
+});
+
+faults("a push node-git-server cannot read is refused with 400, its body read to the end", async (ctx) => {
+  const refsBefore = await refsOf(ctx);
+  const sent = await receivePack(ctx, [
+    refUpdate(ctx.head, randomBytes(20).toString("hex"), "refs/notes/commits"),
+    garbagePack(4 * 1024 * 1024),
+  ]);
+  assert.is(sent.error, null);
+  assert.is(sent.status, 400, JSON.stringify(sent));
+  assert.match(sent.body, /only refs\/heads\/\* and refs\/tags\/\* can be pushed/);
+  assert.is(await refsOf(ctx), refsBefore);
   await assertServing(ctx);
 });
 

@@ -86,6 +86,8 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
         if (started.has(req) || res.writableEnded) return;
         logger.warn({ org, url: req.url }, "git request not understood; closed");
         if (!res.headersSent) {
+          // Read what is left of the body, which nothing else will: the connection is kept alive.
+          requests.get(req)?.discardRest();
           plain(
             res,
             400,
