@@ -1,5 +1,5 @@
-// Hostile and broken git traffic against a real `flox server`: hand-made pushes, clients that vanish mid-pack or
-// mid-clone, and a `git receive-pack` killed mid-push. Each must leave the server up and still serving git.
+// Hostile and broken git traffic against a real `flox server`: hand-made pushes, clients (and hooks) that vanish
+// mid-request, and a `git receive-pack` killed mid-push. Each must leave the server up and still serving git.
 import { randomBytes } from "node:crypto";
 import {
   mkdirSync,
@@ -43,6 +43,8 @@ function garbagePack(size: number): Buffer {
   return Buffer.concat([header, randomBytes(size)]);
 }
 
+const basic = (token: string) => `Basic ${Buffer.from(`x:${token}`).toString("base64")}`;
+
 interface Sent {
   status: number | null;
   body: string;
@@ -58,7 +60,7 @@ interface Sent {
 function post(
   port: number,
   path: string,
-  token: string,
+  authorization: string,
   contentType: string,
   parts: Buffer[],
   opts: { between?: (i: number) => Promise<void>; abortAfter?: number; abortOnAnswer?: boolean } = {},
@@ -81,7 +83,7 @@ function post(
         method: "POST",
         path,
         headers: {
-          authorization: `Basic ${Buffer.from(`x:${token}`).toString("base64")}`,
+          authorization,
           "content-type": contentType,
         },
       },
@@ -152,7 +154,7 @@ const receivePack = (
   post(
     ctx.server.port,
     "/acme/nixexprs.git/git-receive-pack",
-    ctx.member,
+    basic(ctx.member),
     "application/x-git-receive-pack-request",
     parts,
     opts,
@@ -366,7 +368,7 @@ faults("a client that vanishes mid-clone or mid-request leaves no git behind", a
     post(
       ctx.server.port,
       "/acme/nixexprs.git/git-upload-pack",
-      ctx.member,
+      basic(ctx.member),
       "application/x-git-upload-pack-request",
       parts,
       opts,
@@ -380,6 +382,27 @@ faults("a client that vanishes mid-clone or mid-request leaves no git behind", a
   const midRequest = await uploadPack([wants.subarray(0, 20), wants.subarray(20)], { abortAfter: 1 });
   assert.is(midRequest.error, "aborted by the test");
   await assertNoGitLeft(ctx);
+  await assertServing(ctx);
+});
+
+faults("a hook that vanishes mid-request to the internal routes leaves the server up", async (ctx) => {
+  const { hookSecret } = JSON.parse(readFileSync(join(ctx.server.dataDir, "run", "hooks.json"), "utf8")) as {
+    hookSecret: string;
+  };
+  for (const path of ["/api/v1/internal/pushes", "/api/v1/internal/receives/waiting"]) {
+    const json = Buffer.from(
+      JSON.stringify({ org: "acme", pid: 1, ref: "refs/heads/main", pad: "x".repeat(1e6) }),
+    );
+    const sent = await post(
+      ctx.server.port,
+      path,
+      `Bearer ${hookSecret}`,
+      "application/json",
+      [json.subarray(0, 500_000), json.subarray(500_000)],
+      { abortAfter: 1 },
+    );
+    assert.is(sent.error, "aborted by the test");
+  }
   await assertServing(ctx);
 });
 
