@@ -10,7 +10,10 @@ import { repoDir } from "../paths.js";
 import { authenticateGit, authorizeGit } from "./git-auth.js";
 import { classifyGitUrl } from "./git-url.js";
 import { KeyedMutex } from "./keyed-mutex.js";
+import { plainAnswer as plain } from "./plain-answer.js";
 import { type ReceiveContext, Receives } from "./receive-context.js";
+import { ReceivePackRun } from "./receive-pack-run.js";
+import { requestStandIn } from "./request-stand-in.js";
 import { failBeforeFinalFlush } from "./sideband.js";
 import { advertiseUploadPack, serveUploadPack } from "./upload-pack.js";
 
@@ -27,20 +30,6 @@ export interface GitHandlerOptions {
 /** Returns false when the request is not for git, so the caller can hand it to the API. */
 export type GitRequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-function plain(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, {
-    "content-type": "text/plain; charset=utf-8",
-    "cache-control": "no-cache",
-    ...headers,
-  });
-  res.end(`${message}\n`);
-}
-
 export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
   const { db, logger } = opts;
   const receiveLock = new KeyedMutex();
@@ -50,16 +39,32 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
   // We authorise before node-git-server sees a request and never let it create repos.
   const git = new Git(opts.reposDir, { autoCreate: false });
   const started = new WeakSet<IncomingMessage>();
+  /** What node-git-server was given for each request (keyed by its stand-in request). */
+  const requests = new WeakMap<
+    IncomingMessage,
+    { req: IncomingMessage; res: ServerResponse; discardRest(): void; run?: ReceivePackRun }
+  >();
   const accept = (action: {
     req: IncomingMessage;
     accept(): void;
+    on(event: "error", listener: (err: Error) => void): unknown;
     once(event: "service", listener: (ps: ChildProcess) => void): unknown;
   }) => {
+    const request = requests.get(action.req);
     const receive = receiving.get(action.req);
     // One event per ref of a push; git starts once, after the first accept.
-    if (receive && !started.has(action.req)) {
+    if (request && !started.has(action.req)) {
+      // node-git-server passes on the errors of the response and of starting git, here and nowhere else.
+      action.on("error", (err) => {
+        logger.warn({ err, url: request.req.url }, "git request failed");
+        if (request.run) request.run.fail("the server could not run git receive-pack; see its log");
+        else if (!request.res.headersSent)
+          plain(request.res, 500, "the server could not run git; see its log");
+        else request.res.destroy();
+      });
       action.once("service", (ps) => {
-        receive.pid = ps.pid ?? null;
+        request.run = new ReceivePackRun(ps, request.req, request.res, logger, request.discardRest);
+        if (receive) receive.pid = ps.pid ?? null;
       });
     }
     started.add(action.req);
@@ -81,6 +86,8 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
         if (started.has(req) || res.writableEnded) return;
         logger.warn({ org, url: req.url }, "git request not understood; closed");
         if (!res.headersSent) {
+          // Read what is left of the body, which nothing else will: the connection is kept alive.
+          requests.get(req)?.discardRest();
           plain(
             res,
             400,
@@ -91,6 +98,17 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
       timer.unref();
       res.once("close", () => clearTimeout(timer));
     });
+  }
+
+  /** node-git-server gets a stand-in for `req` (see request-stand-in.ts); the response is guarded here. */
+  function handOver(req: IncomingMessage, res: ServerResponse): IncomingMessage {
+    const { request, discardRest } = requestStandIn(req, (err) =>
+      logger.info({ err: err.message, url: req.url }, "git client went away"),
+    );
+    requests.set(request, { req, res, discardRest });
+    // Writing to a response that already failed: node-git-server's pipes would rethrow it otherwise.
+    res.on("error", (err) => logger.warn({ err: err.message, url: req.url }, "git response failed"));
+    return request;
   }
 
   return (req, res) => {
@@ -133,13 +151,18 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
         const receive = receives.open(org.name, release);
         res.once("close", () => receives.close(receive));
         if (res.destroyed || req.destroyed) return receives.close(receive);
-        receiving.set(req, receive);
+        const standIn = handOver(req, res);
+        receiving.set(standIn, receive);
         failBeforeFinalFlush(res, () => receive.failure);
-        git.handle(req, res);
-        watchStart(req, res, org.name);
+        git.handle(standIn, res);
+        // node-git-server asks for the connection to close after the answer. An answer that comes before the body
+        // ends (git refused the pack, or died) would then cut off a client still sending, often before it read
+        // the answer; kept alive, the rest of the body is read into nothing (ReceivePackRun) and the answer arrives.
+        res.removeHeader("connection");
+        watchStart(standIn, res, org.name);
       });
     } else {
-      git.handle(req, res);
+      git.handle(handOver(req, res), res);
     }
     return true;
   };

@@ -53,13 +53,18 @@ function run(
   child.on("close", (code) => {
     if (code !== 0) logger.warn({ repo, code, stderr }, "git upload-pack failed");
   });
+  child.stdout?.on("error", (err) =>
+    logger.warn({ err: err.message, repo }, "git upload-pack output failed"),
+  );
+  // Writing to a response that already failed: the pipe below would rethrow it otherwise.
+  res.on("error", (err) => logger.warn({ err: err.message, repo }, "git upload-pack response failed"));
   // A client that goes away must not leave git running.
   res.once("close", () => {
     if (child.exitCode === null) child.kill();
   });
   if (input && child.stdin) {
     input.on("error", (err) => {
-      logger.warn({ err: err.message }, "bad fetch request body");
+      logger.warn({ err: err.message }, "fetch request body failed");
       child.kill();
       if (!res.headersSent) {
         res.writeHead(400, { "content-type": "text/plain" });
