@@ -32,8 +32,9 @@ function jobsOf(buildIds: readonly number[], orgIds: readonly number[] | undefin
 
 /**
  * Does anything still want this build: a job on it that was not withdrawn, or one on an unfinished build that
- * waits on it (directly or through others)? The second keeps a dependency going for an org whose own job is
- * only the build on top.
+ * waits on it (directly or through others) of an org that did not withdraw from this build itself? The second
+ * keeps a dependency going for an org whose own job is only the build on top; the exception lets an org cancel a
+ * build its own other jobs wait on (they become dependency-failed, as a cancel always did).
  */
 export function isWanted(db: DbOrTx, buildId: number): boolean {
   const row = db.get<{ wanted: number }>(sql`
@@ -44,9 +45,20 @@ export function isWanted(db: DbOrTx, buildId: number): boolean {
         join waiting w on d.depends_on = w.id
         join ${builds} b on b.id = d.build_id
       where b.state in ('queued', 'running')
+    ),
+    job_orgs as (
+      select j.build_id, j.withdrawn_at, s.org_id from ${evalJobs} j
+        join ${evaluations} e on e.id = j.evaluation_id
+        join ${jobsets} s on s.id = e.jobset_id
+      where j.build_id in (select id from waiting)
+    ),
+    refused as (
+      select org_id from job_orgs where build_id = ${buildId}
+      group by org_id having max(withdrawn_at is null) = 0
     )
     select exists(
-      select 1 from ${evalJobs} j where j.build_id in (select id from waiting) and j.withdrawn_at is null
+      select 1 from job_orgs
+      where withdrawn_at is null and (build_id = ${buildId} or org_id not in (select org_id from refused))
     ) as wanted`);
   return row?.wanted === 1;
 }
