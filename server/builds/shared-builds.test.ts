@@ -237,7 +237,10 @@ test("a build two orgs share: each sees only its own jobs, cancels only its own 
   );
   assert.match(await jobStateSeenBy("beta", b.evaluation), /queued|running/);
   assert.is(await jobStateSeenBy("acme", a.evaluation), "cancelled");
-  assert.is((await flox("beta", ["cancel", String(id)])).exitCode, 0);
+  // beta cancels its evaluation: that withdraws beta's want, the last one, so the build stops.
+  const evalCancel = await flox("beta", ["cancel", "--eval", String(b.evaluation), "--json"]);
+  assert.is(evalCancel.exitCode, 0, evalCancel.stderr);
+  assert.ok(JSON.parse(evalCancel.stdout).changed.includes(id));
   await until("the build process to be killed again", async () => !(await sleeping()));
   assert.is(sleeperOf("beta")?.state, "cancelled");
 });
