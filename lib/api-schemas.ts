@@ -480,10 +480,21 @@ export const Build = z.object({
   builder: z.string().nullable(),
   /** Why it ended as it did (the last infrastructure error, Nix's exit), when known. */
   message: z.string().nullable(),
-  /** Where it is wanted: the newest job per org, branch and attr (at most 10). */
+  /**
+   * Where it is wanted: the newest job per org, branch and attr (at most 10), of the orgs the asker may read;
+   * each job's `state` is `cancelled` once its org withdrew its want, whatever the build does for others.
+   */
   jobs: z.array(
-    z.object({ org: z.string(), branch: z.string(), attr: z.string(), evaluation: z.number().int() }),
+    z.object({
+      org: z.string(),
+      branch: z.string(),
+      attr: z.string(),
+      evaluation: z.number().int(),
+      state: BuildState,
+    }),
   ),
+  /** Jobs (per org, branch and attr) of orgs the asker may not read: counted, never named. */
+  otherJobs: z.number().int().nonnegative(),
   createdAt: Timestamp,
   startedAt: Timestamp.nullable(),
   finishedAt: Timestamp.nullable(),

@@ -21,12 +21,17 @@ function drvName(drvPath: string): string {
   return drvPath.replace(/^.*\/[0-9a-z]{32}-/, "").replace(/\.drv$/, "");
 }
 
+/** The first job it is wanted by and how many more, counting the jobs of orgs this token may not read. */
 function wantedBy(b: Build): string {
   const first = b.jobs[0];
-  if (!first) return "";
-  const more = b.jobs.length > 1 ? ` +${b.jobs.length - 1}` : "";
-  return `${first.org}/${first.branch}#${first.attr}${more}`;
+  const more = b.jobs.length - 1 + b.otherJobs;
+  if (!first) return b.otherJobs ? `${b.otherJobs} of other orgs` : "";
+  return `${first.org}/${first.branch}#${first.attr}${more > 0 ? ` +${more}` : ""}`;
 }
+
+/** What a job shows besides its place: a job whose org withdrew reads cancelled while the build goes on. */
+const jobLine = (j: Build["jobs"][number]) =>
+  `  ${j.org}/${j.branch}#${j.attr} (evaluation #${j.evaluation}) ${paintState(j.state)}\n`;
 
 export async function listBuilds(cmd: Command, opts: { state?: string; org?: string; limit?: string }) {
   let state: BuildState | undefined;
@@ -82,9 +87,10 @@ function printBuild(b: BuildDetail): void {
   ];
   if (b.message) rows.push(["message", b.message]);
   for (const [k, v] of rows) out.write(`  ${dim(k.padEnd(12))}${v}\n`);
-  if (b.jobs.length) {
+  if (b.jobs.length || b.otherJobs) {
     out.write(`\n${bold("wanted by:")}\n`);
-    for (const j of b.jobs) out.write(`  ${j.org}/${j.branch}#${j.attr} (evaluation #${j.evaluation})\n`);
+    for (const j of b.jobs) out.write(jobLine(j));
+    if (b.otherJobs) out.write(`  ${dim(`and ${b.otherJobs} job(s) of other orgs`)}\n`);
   }
   const refs = (list: BuildDetail["dependsOn"]) =>
     list.map((d) => `#${d.id} ${paintState(d.state)}`).join(", ");
@@ -125,7 +131,7 @@ export async function cancel(cmd: Command, idText: string, opts: { eval?: boolea
     emit(json, { changed }, () =>
       process.stdout.write(
         changed.length
-          ? `cancelled ${changed.length} build(s) of evaluation #${id}: ${changed.map((b) => `#${b}`).join(", ")}\n`
+          ? `cancelled ${changed.length} build(s) of evaluation #${id} for its org: ${changed.map((b) => `#${b}`).join(", ")} (a build other orgs still want goes on for them)\n`
           : `evaluation #${id} had no queued or running builds\n`,
       ),
     );
@@ -133,7 +139,13 @@ export async function cancel(cmd: Command, idText: string, opts: { eval?: boolea
   }
   const id = parseId(idText, "a build");
   const build = await client.cancelBuild(id);
-  emit(json, { build }, () => process.stdout.write(`build #${id}: ${paintState(build.state)}\n`));
+  emit(json, { build }, () =>
+    process.stdout.write(
+      build.state === "queued" || build.state === "running"
+        ? `build #${id}: cancelled for your org(s); still ${paintState(build.state)} for others that want it\n`
+        : `build #${id}: ${paintState(build.state)}\n`,
+    ),
+  );
 }
 
 export async function restart(cmd: Command, idText: string, opts: { eval?: boolean }): Promise<void> {

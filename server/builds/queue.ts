@@ -276,15 +276,21 @@ export function sweepExpiredLeases(db: Db, now = Date.now()): number {
   );
 }
 
-/** Marks a queued or running build cancelled; a running one's builder hears it at its next heartbeat. */
+/**
+ * Marks a queued or running build cancelled for everyone; a running one's builder hears it at its next heartbeat.
+ * People's cancels go through wants.ts (`withdrawWant`), which calls this only once nothing wants the build.
+ */
 export function cancelBuild(db: Db, buildId: number): BuildState {
-  return db.transaction((tx) => {
-    const build = tx.select({ state: builds.state }).from(builds).where(eq(builds.id, buildId)).get();
-    if (!build) throw new NotFoundError(`there is no build ${buildId}`);
-    if (build.state !== "queued" && build.state !== "running") return build.state;
-    tx.update(builds).set({ state: "cancelled", finishedAt: nowSql }).where(eq(builds.id, buildId)).run();
-    // What waits on it can never start now; like a failure, that is a dependency failure (a restart undoes both).
-    cascadeDependencyFailed(tx, buildId);
-    return "cancelled";
-  });
+  return db.transaction((tx) => cancelBuildIn(tx, buildId));
+}
+
+/** `cancelBuild` inside the caller's transaction. */
+export function cancelBuildIn(tx: DbOrTx, buildId: number): BuildState {
+  const build = tx.select({ state: builds.state }).from(builds).where(eq(builds.id, buildId)).get();
+  if (!build) throw new NotFoundError(`there is no build ${buildId}`);
+  if (build.state !== "queued" && build.state !== "running") return build.state;
+  tx.update(builds).set({ state: "cancelled", finishedAt: nowSql }).where(eq(builds.id, buildId)).run();
+  // What waits on it can never start now; like a failure, that is a dependency failure (a restart undoes both).
+  cascadeDependencyFailed(tx, buildId);
+  return "cancelled";
 }

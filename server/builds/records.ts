@@ -2,7 +2,7 @@
 // moves (claim, lease, result) are in queue.ts; this module only reads builds and changes them on request.
 import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { Build, BuildDetail, Builder, BuildQueue, BuildState } from "../../lib/api-schemas.js";
-import type { Db } from "../db/open.js";
+import type { Db, Tx } from "../db/open.js";
 import {
   builders,
   buildLeases,
@@ -14,7 +14,7 @@ import {
   orgs,
 } from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
-import { cancelBuild } from "./queue.js";
+import { jobState, reinstateWant, withdrawWants } from "./wants.js";
 
 export type BuildRow = typeof builds.$inferSelect;
 
@@ -28,9 +28,12 @@ export const restartableStates: readonly BuildState[] = [
 ];
 export const unfinishedStates: readonly BuildState[] = ["queued", "running"];
 
+/** The answer to a build that does not exist, and to one the asker's orgs do not want: they must look the same. */
+export const noSuchBuild = (id: number) => `there is no build ${id}; list them with: flox builds`;
+
 export function getBuild(db: Db, id: number): BuildRow {
   const row = db.select().from(builds).where(eq(builds.id, id)).get();
-  if (!row) throw new NotFoundError(`there is no build ${id}; list them with: flox builds`);
+  if (!row) throw new NotFoundError(noSuchBuild(id));
   return row;
 }
 
@@ -84,39 +87,73 @@ export function listBuilds(db: Db, filter: BuildFilter): BuildRow[] {
     .all();
 }
 
-/** Where each build is wanted: the newest job per org and attr, at most a few per build. */
-function jobsOfBuilds(db: Db, ids: number[]): Map<number, Build["jobs"]> {
-  const out = new Map<number, Build["jobs"]>();
+/** Where each build is wanted, as the asker may see it: its readable orgs' jobs, and a count of the others. */
+interface JobsOfBuild {
+  jobs: Build["jobs"];
+  otherJobs: number;
+}
+
+/**
+ * The newest job per org, branch and attr of each build (at most 10 shown), each in its own state (`cancelled`
+ * once its org withdrew). Jobs of orgs outside `visibleOrgIds` (undefined: all are visible) are only counted:
+ * a shared build must not tell one org another's names.
+ */
+function jobsOfBuilds(
+  db: Db,
+  ids: number[],
+  visibleOrgIds: readonly number[] | undefined,
+): Map<number, JobsOfBuild> {
+  const out = new Map<number, JobsOfBuild>();
   if (ids.length === 0) return out;
   const rows = db
     .select({
       buildId: evalJobs.buildId,
       attr: evalJobs.attr,
       evaluation: evalJobs.evaluationId,
+      state: jobState,
+      orgId: jobsets.orgId,
       org: orgs.name,
       branch: jobsets.branch,
     })
     .from(evalJobs)
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
     .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
     .innerJoin(orgs, eq(orgs.id, jobsets.orgId))
     .where(inArray(evalJobs.buildId, ids))
     .orderBy(desc(evalJobs.evaluationId))
     .all();
+  const seen = new Set<string>();
   for (const r of rows) {
-    const list = out.get(r.buildId) ?? [];
-    const seen = list.some((j) => j.org === r.org && j.branch === r.branch && j.attr === r.attr);
-    if (!seen && list.length < 10)
-      list.push({ org: r.org, branch: r.branch, attr: r.attr, evaluation: r.evaluation });
-    out.set(r.buildId, list);
+    const entry = out.get(r.buildId) ?? { jobs: [], otherJobs: 0 };
+    out.set(r.buildId, entry);
+    const key = JSON.stringify([r.buildId, r.orgId, r.branch, r.attr]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (visibleOrgIds && !visibleOrgIds.includes(r.orgId)) entry.otherJobs++;
+    else if (entry.jobs.length < 10)
+      entry.jobs.push({
+        org: r.org,
+        branch: r.branch,
+        attr: r.attr,
+        evaluation: r.evaluation,
+        state: r.state,
+      });
   }
   return out;
 }
 
-/** The API's view of builds: with where they are wanted, who runs (or ran) them, and why they ended so. */
-export function presentBuilds(db: Db, rows: readonly BuildRow[]): Build[] {
+/**
+ * The API's view of builds: with where they are wanted, who runs (or ran) them, and why they ended so.
+ * `visibleOrgIds`: the orgs whose jobs the asker may see (readableOrgIds; undefined = all, an admin).
+ */
+export function presentBuilds(
+  db: Db,
+  rows: readonly BuildRow[],
+  visibleOrgIds: readonly number[] | undefined,
+): Build[] {
   const ids = rows.map((r) => r.id);
-  const jobs = jobsOfBuilds(db, ids);
+  const jobs = jobsOfBuilds(db, ids, visibleOrgIds);
   const leases = new Map(
     ids.length
       ? db
@@ -148,7 +185,8 @@ export function presentBuilds(db: Db, rows: readonly BuildRow[]): Build[] {
     attempts: b.attempts,
     builder: leases.get(b.id)?.builder ?? results.get(b.id)?.builder ?? null,
     message: results.get(b.id)?.message ?? null,
-    jobs: jobs.get(b.id) ?? [],
+    jobs: jobs.get(b.id)?.jobs ?? [],
+    otherJobs: jobs.get(b.id)?.otherJobs ?? 0,
     createdAt: b.createdAt,
     startedAt: b.startedAt,
     finishedAt: b.finishedAt,
@@ -156,8 +194,12 @@ export function presentBuilds(db: Db, rows: readonly BuildRow[]): Build[] {
 }
 
 /** One build with the builds it waits for and the ones waiting for it. */
-export function presentBuildDetail(db: Db, row: BuildRow): BuildDetail {
-  const [build] = presentBuilds(db, [row]);
+export function presentBuildDetail(
+  db: Db,
+  row: BuildRow,
+  visibleOrgIds: readonly number[] | undefined,
+): BuildDetail {
+  const [build] = presentBuilds(db, [row], visibleOrgIds);
   if (!build) throw new Error("presentBuilds lost a row");
   const dependsOn = db.all<{ id: number; state: BuildState }>(
     sql`select b.id, b.state from build_deps d join ${builds} b on b.id = d.depends_on where d.build_id = ${row.id} order by b.id`,
@@ -170,14 +212,17 @@ export function presentBuildDetail(db: Db, row: BuildRow): BuildDetail {
 
 /**
  * Puts a build that ended without success back in the queue with fresh attempts, and with it every build that
- * was dependency-failed because of it (transitively): they had no verdict of their own. Returns the ids requeued.
+ * was dependency-failed because of it (transitively): they had no verdict of their own. The restarting orgs
+ * (`orgIds`; undefined = every org, an admin) want it again if they had withdrawn: that alone is what a restart
+ * of a build others keep running does. Returns the ids requeued (or reinstated).
  */
-export function restartBuild(db: Db, id: number): number[] {
+export function restartBuild(db: Db, id: number, orgIds: readonly number[] | undefined): number[] {
   return db.transaction(
     (tx) => {
       const build = tx.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).get();
       if (!build) throw new NotFoundError(`there is no build ${id}`);
       if (!restartableStates.includes(build.state)) {
+        if (unfinishedStates.includes(build.state) && reinstateWant(tx, [id], orgIds) > 0) return [id];
         throw new ConflictError(
           `build ${id} is ${build.state}; only a build that ended without success (${restartableStates.join(", ")}) can be restarted`,
         );
@@ -195,6 +240,7 @@ export function restartBuild(db: Db, id: number): number[] {
         .where(inArray(builds.id, ids))
         .run();
       tx.delete(buildResults).where(inArray(buildResults.buildId, ids)).run();
+      reinstateWant(tx, [id], orgIds);
       return ids;
     },
     { behavior: "immediate" },
@@ -222,7 +268,7 @@ export function bumpBuild(db: Db, id: number, priority?: number): number {
 }
 
 /** The build ids of an evaluation's jobs. */
-export function buildIdsOfEvaluation(db: Db, evaluationId: number): number[] {
+export function buildIdsOfEvaluation(db: Db | Tx, evaluationId: number): number[] {
   return db
     .selectDistinct({ id: evalJobs.buildId })
     .from(evalJobs)
@@ -231,18 +277,31 @@ export function buildIdsOfEvaluation(db: Db, evaluationId: number): number[] {
     .map((r) => r.id);
 }
 
-/** Cancels every queued or running build of an evaluation (shared builds are cancelled for all who share them). */
-export function cancelEvaluationBuilds(db: Db, evaluationId: number): number[] {
-  return buildIdsOfEvaluation(db, evaluationId).filter((id) => cancelBuild(db, id) === "cancelled");
+/**
+ * Withdraws the evaluation's org's want of every queued or running build of the evaluation; a build nobody else
+ * wants is cancelled, a shared one keeps going for the others. Returns the builds this org stopped wanting.
+ */
+export function cancelEvaluationBuilds(db: Db, evaluationId: number, orgId: number): number[] {
+  const result = db.transaction((tx) => withdrawWants(tx, buildIdsOfEvaluation(tx, evaluationId), [orgId]), {
+    behavior: "immediate",
+  });
+  return [...result].filter(([, w]) => w.withdrawn > 0).map(([id]) => id);
 }
 
-/** Restarts the builds of an evaluation that ended without success. */
-export function restartEvaluationBuilds(db: Db, evaluationId: number): number[] {
+/**
+ * Restarts the builds of an evaluation that ended without success, and makes the org want again the ones it
+ * had withdrawn from while others kept them going (or built them meanwhile).
+ */
+export function restartEvaluationBuilds(db: Db, evaluationId: number, orgId: number): number[] {
   const restarted = new Set<number>();
   for (const id of buildIdsOfEvaluation(db, evaluationId)) {
     if (restarted.has(id)) continue;
     const row = db.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).get();
-    if (row && restartableStates.includes(row.state)) for (const r of restartBuild(db, id)) restarted.add(r);
+    if (row && restartableStates.includes(row.state)) {
+      for (const r of restartBuild(db, id, [orgId])) restarted.add(r);
+    } else if (reinstateWant(db, [id], [orgId]) > 0) {
+      restarted.add(id);
+    }
   }
   return [...restarted].sort((a, b) => a - b);
 }

@@ -4,6 +4,7 @@
 import { EventEmitter } from "node:events";
 import { and, asc, desc, eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
+import { jobState } from "../builds/wants.js";
 import type { Db, Tx } from "../db/open.js";
 import { builds, channelPoints, evalJobs, evaluations, jobsets, orgs } from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
@@ -56,7 +57,7 @@ const green = ["succeeded", "cached"];
 export function isPublishable(db: Db | Tx, e: typeof evaluations.$inferSelect): boolean {
   if (e.state !== "succeeded") return false;
   const jobs = db
-    .select({ attr: evalJobs.attr, state: builds.state })
+    .select({ attr: evalJobs.attr, state: jobState })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .where(eq(evalJobs.evaluationId, e.id))
@@ -186,7 +187,7 @@ export function publishedJobs(db: Db, evaluationId: number): ChannelJob[] {
       name: evalJobs.name,
       system: evalJobs.system,
       outputs: evalJobs.outputs,
-      state: builds.state,
+      state: jobState,
     })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))

@@ -230,6 +230,11 @@ export const evalJobs = sqliteTable(
     buildId: integer("build_id")
       .notNull()
       .references(() => builds.id),
+    /**
+     * Set when the job's org cancelled the build: this job no longer wants it and counts as cancelled, while
+     * other orgs' jobs on the same shared build keep it going (server/builds/wants.ts).
+     */
+    withdrawnAt: text("withdrawn_at"),
   },
   (t) => [
     uniqueIndex("eval_jobs_eval_attr_idx").on(t.evaluationId, t.attr),

@@ -60,6 +60,19 @@ export function mayReadAnyOf(db: Db, token: TokenRecord | null | undefined, orgI
   return listOrgs(db, orgIds).some((org) => mayRead(db, token, org));
 }
 
+/** Which of these orgs this token (null: nobody) may read; undefined for an admin, who reads every org. */
+export function readableAmong(
+  db: Db,
+  token: TokenRecord | null | undefined,
+  orgIds: number[],
+): number[] | undefined {
+  if (token?.scope === "admin") return undefined;
+  if (orgIds.length === 0) return [];
+  return listOrgs(db, orgIds)
+    .filter((org) => mayRead(db, token, org))
+    .map((org) => org.id);
+}
+
 /**
  * What a caller who may not read something of an org gets, whether or not it exists: with a token, the 404 of an
  * org that does not exist; without one, a 401 asking for a token (so nobody can probe which private orgs exist).

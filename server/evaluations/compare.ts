@@ -1,6 +1,7 @@
 // The comparison of an evaluation with the jobset's previous one, per attr, from the build states of now.
 import { eq } from "drizzle-orm";
 import type { BuildState, EvalComparison } from "../../lib/api-schemas.js";
+import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";
 import { type EvaluationRow, previousSucceeded, problemsOf } from "./records.js";
@@ -12,7 +13,7 @@ const failing: ReadonlySet<BuildState> = new Set(["failed", "dependency-failed",
 export function attrStatus(db: Db, evaluationId: number): Map<string, boolean> {
   const status = new Map<string, boolean>();
   const rows = db
-    .select({ attr: evalJobs.attr, state: builds.state })
+    .select({ attr: evalJobs.attr, state: jobState })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .where(eq(evalJobs.evaluationId, evaluationId))

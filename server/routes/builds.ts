@@ -1,5 +1,6 @@
 // Builds and builders for people: list, show, log (followed live), cancel, restart, bump; the builders and
-// what they run. A build is shared by every org whose evaluations want it: any of them may see and steer it.
+// what they run. A build is shared by every org whose evaluations want it: each sees only the jobs of orgs it
+// reads, and a cancel withdraws only its own orgs' want (server/builds/wants.ts).
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
@@ -13,15 +14,14 @@ import {
   PriorityBody,
   type Role,
 } from "../../lib/api-schemas.js";
-import { publicJobsOnly } from "../builds/anonymous-view.js";
 import { buildLogPath, readLogFrom } from "../builds/build-log.js";
-import { cancelBuild } from "../builds/queue.js";
 import {
   bumpBuild,
   cancelEvaluationBuilds,
   getBuild,
   listBuilders,
   listBuilds,
+  noSuchBuild,
   orgIdsOfBuild,
   presentBuildDetail,
   presentBuilds,
@@ -30,11 +30,12 @@ import {
   restartEvaluationBuilds,
   unfinishedStates,
 } from "../builds/records.js";
+import { cancelWant } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { getOrg } from "../domain/orgs.js";
-import { mayReadAnyOf, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
+import { readableAmong, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import type { TokenRecord } from "../domain/tokens.js";
-import { ForbiddenError, InvalidInputError, UnauthenticatedError } from "../errors.js";
+import { ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { getEvaluation } from "../evaluations/records.js";
 import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
@@ -53,29 +54,37 @@ const LogQuery = z.object({
 /** How often a followed log looks for new bytes. */
 const FOLLOW_POLL_MS = 300;
 
+/** What a token may do with a build: the orgs it reads and steers among those whose jobs want the build. */
+interface BuildAccess {
+  /** Orgs whose jobs the answer may name (undefined: all, an admin). */
+  visible: number[] | undefined;
+  /** Orgs whose want a cancel withdraws and a restart reinstates (undefined: all, an admin). */
+  steering: number[] | undefined;
+}
+
 /**
- * The build, if this token has at least `needed` in one of the orgs that want it; to read, a public org that wants
- * it is enough (and no token is needed then).
+ * The build, if this token has at least `needed` in one of the orgs whose jobs want it; to read, a public org that
+ * wants it is enough (and no token is needed then). A token that may read none of them gets the very answer a
+ * nonexistent build gets: a shared build must not tell a stranger it exists.
  */
-function requireBuildRole(db: Db, token: TokenRecord | null, buildId: number, needed: Role) {
-  const build = getBuild(db, buildId);
-  if (token?.scope === "admin") return build;
-  const ok =
-    needed === "reader"
-      ? mayReadAnyOf(db, token, orgIdsOfBuild(db, buildId))
-      : token != null &&
-        orgIdsOfBuild(db, buildId).some((id) => roleAtLeast(roleIn(db, token, { id }), needed));
-  if (!ok && token == null) {
+function requireBuildRole(db: Db, token: TokenRecord | null, buildId: number, needed: Role): BuildAccess {
+  getBuild(db, buildId);
+  const orgIds = orgIdsOfBuild(db, buildId);
+  const visible = readableAmong(db, token, orgIds);
+  if (visible === undefined) return { visible: undefined, steering: undefined };
+  if (visible.length === 0 && token == null) {
     throw new UnauthenticatedError(
       `build ${buildId} is not public; send \`Authorization: Bearer <token>\` with a token that may read one of its orgs`,
     );
   }
-  if (!ok) {
+  if (visible.length === 0) throw new NotFoundError(noSuchBuild(buildId));
+  const steering = token == null ? [] : orgIds.filter((id) => roleAtLeast(roleIn(db, token, { id }), needed));
+  if (steering.length === 0 && needed !== "reader") {
     throw new ForbiddenError(
-      `this token may not ${needed === "reader" ? "read" : "steer"} build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
+      `this token may not steer build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
     );
   }
-  return build;
+  return { visible, steering };
 }
 
 /** The builders and the queue, showing only the running builds this token may read. */
@@ -99,8 +108,8 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
   const maybe = optionalToken(ctx);
-  const detail = (id: number) =>
-    ({ build: presentBuildDetail(db, getBuild(db, id)) }) satisfies BuildResponse;
+  const detail = (id: number, access: BuildAccess) =>
+    ({ build: presentBuildDetail(db, getBuild(db, id), access.visible) }) satisfies BuildResponse;
   return new Hono<AppEnv>()
     .get("/builds", auth, (c) => {
       const q = query(c.req.query(), ListQuery);
@@ -112,14 +121,11 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
         orgIds = [org.id];
       }
       const rows = listBuilds(db, { state: q.state, orgIds, limit: q.limit });
-      return c.json({ builds: presentBuilds(db, rows) } satisfies BuildsResponse);
+      return c.json({ builds: presentBuilds(db, rows, readableOrgIds(db, token)) } satisfies BuildsResponse);
     })
     .get("/builds/:id", maybe, (c) => {
       const id = param(c, "id", Id);
-      const token = tokenOrNull(c);
-      requireBuildRole(db, token, id, "reader");
-      const answer = detail(id);
-      return c.json(token ? answer : { build: publicJobsOnly(db, answer.build) });
+      return c.json(detail(id, requireBuildRole(db, tokenOrNull(c), id, "reader")));
     })
     .get("/builds/:id/log", maybe, async (c) => {
       const id = param(c, "id", Id);
@@ -164,36 +170,40 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
     })
     .post("/builds/:id/cancel", auth, (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "member");
-      cancelBuild(db, id);
-      ctx.logger.info({ build: id, by: c.get("token").id }, "build cancel requested");
-      return c.json(detail(id));
+      const access = requireBuildRole(db, c.get("token"), id, "member");
+      // Withdraws only the wants of the orgs this token steers; the build stops once nobody wants it.
+      const { state, withdrawn } = cancelWant(db, id, access.steering);
+      ctx.logger.info({ build: id, withdrawn, state, by: c.get("token").id }, "build cancel requested");
+      return c.json(detail(id, access));
     })
     .post("/builds/:id/restart", auth, (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "member");
-      const changed = restartBuild(db, id);
+      const access = requireBuildRole(db, c.get("token"), id, "member");
+      const changed = restartBuild(db, id, access.steering);
       ctx.logger.info({ build: id, changed, by: c.get("token").id }, "build restarted");
-      return c.json(detail(id));
+      return c.json(detail(id, access));
     })
     .post("/builds/:id/priority", auth, async (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, c.get("token"), id, "member");
+      const access = requireBuildRole(db, c.get("token"), id, "member");
       const body = await jsonBody(c, PriorityBody);
+      // Per build, not per want: the queue runs a build once for all who want it, so its place is one number.
       bumpBuild(db, id, body.priority);
-      return c.json(detail(id));
+      return c.json(detail(id, access));
     })
     .post("/evaluations/:id/cancel", auth, (c) => {
       const e = getEvaluation(db, param(c, "id", Id));
-      requireRole(db, c.get("token"), getOrg(db, e.org), "member");
-      const changed = cancelEvaluationBuilds(db, e.id);
+      const org = getOrg(db, e.org);
+      requireRole(db, c.get("token"), org, "member");
+      const changed = cancelEvaluationBuilds(db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
       return c.json({ changed } satisfies BuildsChangedResponse);
     })
     .post("/evaluations/:id/restart", auth, (c) => {
       const e = getEvaluation(db, param(c, "id", Id));
-      requireRole(db, c.get("token"), getOrg(db, e.org), "member");
-      const changed = restartEvaluationBuilds(db, e.id);
+      const org = getOrg(db, e.org);
+      requireRole(db, c.get("token"), org, "member");
+      const changed = restartEvaluationBuilds(db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
       return c.json({ changed } satisfies BuildsChangedResponse);
     })

@@ -11,6 +11,7 @@ import type {
   EvaluationResponse,
   PushEvaluationResponse,
 } from "../../lib/api-schemas.js";
+import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";
 import { getOrg } from "../domain/orgs.js";
@@ -40,7 +41,7 @@ const PROGRESS_POLL_MS = 250;
 
 export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
   return db
-    .select({ job: evalJobs, state: builds.state })
+    .select({ job: evalJobs, state: jobState })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .where(eq(evalJobs.evaluationId, evaluationId))
@@ -60,7 +61,7 @@ export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
 function progressOf(db: Db, evaluationId: number) {
   const evaluation = findEvaluation(db, evaluationId);
   const jobs = db
-    .select({ attr: evalJobs.attr, id: builds.id, state: builds.state })
+    .select({ attr: evalJobs.attr, id: builds.id, state: jobState })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .where(eq(evalJobs.evaluationId, evaluationId))

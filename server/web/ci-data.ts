@@ -1,6 +1,7 @@
 // What the CI pages read beyond the API's presenters: build-state counts per evaluation, in one query.
 import { inArray, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api-schemas.js";
+import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";
 import type { StateCounts } from "./components.js";
@@ -30,11 +31,11 @@ export function stateCounts(db: Db, evaluationIds: number[]): Map<number, StateC
   const out = new Map<number, StateCounts>();
   if (evaluationIds.length === 0) return out;
   const rows = db
-    .select({ evaluation: evalJobs.evaluationId, state: builds.state, n: sql<number>`count(*)` })
+    .select({ evaluation: evalJobs.evaluationId, state: jobState, n: sql<number>`count(*)` })
     .from(evalJobs)
     .innerJoin(builds, sql`${builds.id} = ${evalJobs.buildId}`)
     .where(inArray(evalJobs.evaluationId, evaluationIds))
-    .groupBy(evalJobs.evaluationId, builds.state)
+    .groupBy(evalJobs.evaluationId, jobState)
     .all();
   for (const id of evaluationIds) out.set(id, emptyCounts());
   for (const r of rows) {

@@ -8,9 +8,7 @@ import { raw } from "hono/html";
 import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BuildDetail, BuildResponse } from "../../../lib/api-schemas.js";
-import { publicJobsOnly } from "../../builds/anonymous-view.js";
 import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
-import { cancelBuild } from "../../builds/queue.js";
 import {
   getBuild,
   orgIdsOfBuild,
@@ -19,8 +17,9 @@ import {
   restartBuild,
   unfinishedStates,
 } from "../../builds/records.js";
+import { cancelWant } from "../../builds/wants.js";
 import type { OrgRecord } from "../../domain/orgs.js";
-import { roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { readableAmong, roleAtLeast, roleIn } from "../../domain/permissions.js";
 import { findTokenById } from "../../domain/tokens.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import type { AppContext } from "../../routes/env.js";
@@ -64,20 +63,23 @@ function buildOfOrg(ctx: AppContext, org: OrgRecord, id: number) {
   return build;
 }
 
-/** Cancel and restart need the member role in an org that wants the build, as in the API. */
-function maySteer(ctx: AppContext, viewer: Viewer | null, buildId: number): boolean {
-  if (!viewer) return false;
-  if (viewer.token.scope === "admin") return true;
-  return orgIdsOfBuild(ctx.db, buildId).some((id) =>
-    roleAtLeast(roleIn(ctx.db, viewer.token, { id }), "member"),
-  );
+/**
+ * Cancel and restart here act for the page's org (a cancel withdraws that org's want, as in the API), so they
+ * need the member role in it.
+ */
+function maySteer(ctx: AppContext, viewer: Viewer | null, org: OrgRecord): boolean {
+  return viewer != null && roleAtLeast(roleIn(ctx.db, viewer.token, org), "member");
+}
+
+/** The build as this viewer (null: nobody logged in) may see it: jobs of orgs it may not read only counted. */
+function detailFor(ctx: AppContext, viewer: Viewer | null, row: ReturnType<typeof getBuild>): BuildDetail {
+  return presentBuildDetail(ctx.db, row, readableAmong(ctx.db, viewer?.token, orgIdsOfBuild(ctx.db, row.id)));
 }
 
 function load(ctx: AppContext, c: WebContext) {
   const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const row = buildOfOrg(ctx, org, buildId(c.req.param("id") ?? ""));
-  const detail = presentBuildDetail(ctx.db, row);
-  return { org, viewer, row, detail: viewer ? detail : publicJobsOnly(ctx.db, detail) };
+  return { org, viewer, row, detail: detailFor(ctx, viewer, row) };
 }
 
 const attrOf = (b: BuildDetail, org: string) => b.jobs.find((j) => j.org === org)?.attr;
@@ -86,6 +88,8 @@ const drvName = (drv: string) => drv.replace(/^\/nix\/store\/[0-9a-z]{32}-/, "")
 export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: number }) {
   const live = unfinishedStates.includes(b.state);
   const jobs = b.jobs.filter((j) => j.org === org);
+  // Jobs of other orgs, named or not, are counted only: a shared build is each org's own business.
+  const others = b.jobs.length - jobs.length + b.otherJobs;
   return (
     <dl class="facts">
       <dt>Status</dt>
@@ -142,10 +146,15 @@ export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: 
             <div>
               <a href={`/${org}/jobsets/${encodeURIComponent(j.branch)}`}>{j.branch}</a> ·{" "}
               <a href={`/${org}/evaluations/${j.evaluation}`}>evaluation #{j.evaluation}</a> ·{" "}
-              <code>{j.attr}</code>
+              <code>{j.attr}</code> <StatePill state={j.state} />
             </div>
           ))
         )}
+        {others > 0 ? (
+          <div class="muted small" data-other-jobs={others}>
+            and {others} job{others === 1 ? "" : "s"} of other orgs
+          </div>
+        ) : null}
       </dd>
     </dl>
   );
@@ -153,16 +162,20 @@ export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: 
 
 export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer | null; steer: boolean }) {
   if (!p.steer) return null;
+  const mine = p.b.jobs.filter((j) => j.org === p.org);
+  const live = unfinishedStates.includes(p.b.state);
+  // This org withdrew while others keep the build going: a restart makes it want the build again.
+  const withdrawn = live && mine.length > 0 && mine.every((j) => j.state === "cancelled");
   return (
     <>
-      {unfinishedStates.includes(p.b.state) ? (
+      {live && !withdrawn ? (
         <ActionForm viewer={p.viewer} action={`/${p.org}/builds/${p.b.id}/cancel`}>
           <button class="btn danger" type="submit" data-action="cancel">
             Cancel
           </button>
         </ActionForm>
       ) : null}
-      {restartableStates.includes(p.b.state) ? (
+      {restartableStates.includes(p.b.state) || withdrawn ? (
         <ActionForm viewer={p.viewer} action={`/${p.org}/builds/${p.b.id}/restart`}>
           <button class="btn primary" type="submit" data-action="restart">
             Restart
@@ -242,7 +255,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       const data: BuildResponse = { build: detail };
       const live = unfinishedStates.includes(row.state);
       const tail = await logTail(buildLogPath(ctx.paths.logs, row.id), !live);
-      const steer = maySteer(ctx, viewer, row.id);
+      const steer = maySteer(ctx, viewer, org);
       const now = Date.now();
       const attr = attrOf(detail, org.name);
       const job = detail.jobs.find((j) => j.org === org.name);
@@ -350,7 +363,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       const path = buildLogPath(ctx.paths.logs, row.id);
       const resume = c.req.header("last-event-id") ?? c.req.query("offset") ?? "0";
       let offset = z.coerce.number().int().min(0).catch(0).parse(resume);
-      const steer = maySteer(ctx, viewer, row.id);
+      const steer = maySteer(ctx, viewer, org);
       const res = streamSSE(c, async (s) => {
         let aborted = false;
         const until = Date.now() + STREAM_MAX_MS;
@@ -364,10 +377,9 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         while (!aborted && !closing() && Date.now() < until) {
           // A revoked token (or ended session) stops the page's updates too.
           if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
-          const full = presentBuildDetail(ctx.db, getBuild(ctx.db, row.id));
-          const b = viewer ? full : publicJobsOnly(ctx.db, full);
+          const b = detailFor(ctx, viewer, getBuild(ctx.db, row.id));
           const finished = !unfinishedStates.includes(b.state);
-          const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}`;
+          const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}|${b.jobs.map((j) => j.state)}`;
           // Log first: a finished build's last lines go out before the page is told it finished.
           let chunk = await readLogFrom(path, offset);
           while (chunk.length > 0) {
@@ -416,16 +428,19 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
     .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
       const { org, row } = load(ctx, c);
       const viewer = requireViewer(c);
-      if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
-      cancelBuild(ctx.db, row.id);
-      ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build cancel requested");
+      if (!maySteer(ctx, viewer, org)) throw forbidden(row.id);
+      const { state, withdrawn } = cancelWant(ctx.db, row.id, [org.id]);
+      ctx.logger.info(
+        { build: row.id, org: org.name, withdrawn, state, by: viewer.token.id, via: "web" },
+        "build cancel requested",
+      );
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     })
     .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), (c) => {
       const { org, row } = load(ctx, c);
       const viewer = requireViewer(c);
-      if (!maySteer(ctx, viewer, row.id)) throw forbidden(row.id);
-      restartBuild(ctx.db, row.id);
+      if (!maySteer(ctx, viewer, org)) throw forbidden(row.id);
+      restartBuild(ctx.db, row.id, [org.id]);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build restarted");
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     });
@@ -435,6 +450,4 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
 const LogHtml = ({ html }: { html: string }) => raw(html);
 
 const forbidden = (id: number) =>
-  new ForbiddenError(
-    `you may not steer build ${id}: that needs the member role in an org whose evaluations want it`,
-  );
+  new ForbiddenError(`you may not steer build ${id} here: that needs the member role in this page's org`);

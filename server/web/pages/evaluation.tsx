@@ -8,6 +8,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EvalJob, EvalProblem, EvaluationResponse } from "../../../lib/api-schemas.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/records.js";
+import { jobState } from "../../builds/wants.js";
 import { builds, evalJobs } from "../../db/schema.js";
 import { roleAtLeast } from "../../domain/permissions.js";
 import { findTokenById } from "../../domain/tokens.js";
@@ -365,7 +366,7 @@ async function fragments(v: EvalView): Promise<Record<string, string>> {
 function evalVersion(ctx: AppContext, id: number): string {
   const e = findEvaluation(ctx.db, id);
   const jobs = ctx.db
-    .select({ id: builds.id, state: builds.state })
+    .select({ id: builds.id, state: jobState })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .where(eq(evalJobs.evaluationId, id))
@@ -555,7 +556,7 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
             .select({ id: builds.id })
             .from(evalJobs)
             .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-            .where(and(eq(evalJobs.evaluationId, e.id), inArray(builds.state, ["queued", "running"])))
+            .where(and(eq(evalJobs.evaluationId, e.id), inArray(jobState, ["queued", "running"])))
             .limit(1)
             .get();
           if (
@@ -580,7 +581,7 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
         throw new ForbiddenError(
           `you may not cancel evaluation ${e.id}: that needs the member role in ${org.name}`,
         );
-      const changed = cancelEvaluationBuilds(ctx.db, e.id);
+      const changed = cancelEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: viewer.token.id, via: "web" }, "evaluation cancelled");
       return c.redirect(`/${org.name}/evaluations/${e.id}`, 303);
     })
@@ -591,7 +592,7 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
         throw new ForbiddenError(
           `you may not restart evaluation ${e.id}: that needs the member role in ${org.name}`,
         );
-      const changed = restartEvaluationBuilds(ctx.db, e.id);
+      const changed = restartEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: viewer.token.id, via: "web" }, "evaluation restarted");
       return c.redirect(`/${org.name}/evaluations/${e.id}`, 303);
     });

@@ -4,6 +4,7 @@
 import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import type { Evaluation, Jobset } from "../../../lib/api-schemas.js";
+import { jobState } from "../../builds/wants.js";
 import { builds, evalJobs, evalProblems, evaluations } from "../../db/schema.js";
 import type { OrgRecord } from "../../domain/orgs.js";
 import { getJobset, listEvaluations, presentEvaluation } from "../../evaluations/records.js";
@@ -246,7 +247,7 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
       const js = jobsetOf(org, c.req.param("branch"));
       const attr = c.req.param("attr");
       const job = ctx.db
-        .select({ evaluation: evalJobs.evaluationId, state: builds.state })
+        .select({ evaluation: evalJobs.evaluationId, state: jobState })
         .from(evalJobs)
         .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
         .innerJoin(builds, eq(builds.id, evalJobs.buildId))

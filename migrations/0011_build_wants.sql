@@ -1,0 +1,1 @@
+ALTER TABLE `eval_jobs` ADD `withdrawn_at` text;
