@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
+import { reportDiskFull } from "../disk-full.js";
 import { errorBody, internalError, toHttpError } from "../http-errors.js";
 import { Layout } from "./layout.js";
 import { pageHeaders, wantsJson } from "./negotiate.js";
@@ -13,6 +14,8 @@ const titles: Record<number, string> = {
   403: "Not allowed",
   404: "Not found",
   409: "Conflict",
+  413: "Too large",
+  507: "Disk full",
   500: "Server error",
 };
 
@@ -45,7 +48,7 @@ export function safeNext(next: string | undefined): string {
   return next;
 }
 
-export function webErrorHandler(logger: Logger) {
+export function webErrorHandler(logger: Logger, dataDir?: string) {
   return (err: Error, c: Context) => {
     pageHeaders(c);
     if (err instanceof LoginRequired && !wantsJson(c) && c.req.method === "GET") {
@@ -58,7 +61,8 @@ export function webErrorHandler(logger: Logger) {
       if (wantsJson(c)) return c.json(errorBody("forbidden", message), 403);
       return c.html(<ErrorPage status={403} message={message} viewer={viewerOf(c)} />, 403);
     }
-    const known = toHttpError(err);
+    const known = toHttpError(err, dataDir);
+    if (known?.status === 507 && dataDir) reportDiskFull(logger, dataDir, err);
     if (known) {
       if (wantsJson(c)) return c.json(known.body, known.status);
       return c.html(

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { UnauthenticatedError } from "../errors.js";
+import { formBody } from "../routes/body-limit.js";
 import type { AppContext } from "../routes/env.js";
 import { requireCsrf, sameOrigin } from "./csrf.js";
 import { safeNext } from "./errors.js";
@@ -55,7 +56,7 @@ export function loginRoutes(ctx: AppContext): Hono<WebEnv> {
     })
     .post("/login", sameOrigin(), async (c) => {
       c.set("viewer", null);
-      const form = await c.req.parseBody();
+      const form = await formBody(c);
       const next = safeNext(typeof form.next === "string" ? form.next : undefined);
       const secret = typeof form.token === "string" ? form.token.trim() : "";
       try {
