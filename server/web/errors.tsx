@@ -42,10 +42,21 @@ const viewerOf = (c: Context): Viewer | null => {
   }
 };
 
-/** A safe place to go back to after logging in: a path on this site only. */
-export function safeNext(next: string | undefined): string {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
-  return next;
+/**
+ * A safe place to go back to after logging in: a path on this site only. Resolved as a browser would (the URL
+ * parser drops tabs and newlines and reads a backslash as `/`), it must stay on `origin`; the answer is rebuilt from the
+ * resolved URL, with one leading slash (`/.//evil` resolves to the path `//evil`, which a Location sends off-site).
+ */
+export function safeNext(next: string | undefined, origin: string): string {
+  if (!next) return "/";
+  let url: URL;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== origin) return "/";
+  return `/${url.pathname.replace(/^\/+/, "")}${url.search}${url.hash}`;
 }
 
 export function webErrorHandler(logger: Logger, dataDir?: string) {
