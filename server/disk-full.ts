@@ -1,5 +1,6 @@
 // A full disk is reported once a minute, not once per failed request: "disk full at DIR", in the log and on
 // stderr (the log lives on that same disk, so its line may well be lost until space returns).
+import { statfs } from "node:fs/promises";
 import type { Logger } from "pino";
 import { DiskFullError } from "./errors.js";
 
@@ -21,6 +22,16 @@ export function isDiskFull(err: unknown): boolean {
     e = x.cause;
   }
   return false;
+}
+
+/** Whether the file system holding `dir` has (next to) no room left: git, for one, does not always say why it failed. */
+export async function hasNoRoom(dir: string): Promise<boolean> {
+  try {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
 }
 
 const EVERY_MS = 60_000;

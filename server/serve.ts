@@ -12,9 +12,10 @@ import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
 import { openDb } from "./db/open.js";
+import { hasNoRoom, isDiskFull } from "./disk-full.js";
 import { listOrgs } from "./domain/orgs.js";
 import { ensureAdminToken } from "./domain/tokens.js";
-import { ConflictError, InvalidInputError } from "./errors.js";
+import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
@@ -311,6 +312,13 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
       err instanceof SigningKeyError
     ) {
       fail(err.message, 1);
+    }
+    // A full disk is said in one line naming the directory, never as the stack of whatever write failed.
+    if (isDiskFull(err) || (await hasNoRoom(resolve(opts.dataDir)))) {
+      fail(
+        `cannot start: ${new DiskFullError(resolve(opts.dataDir)).message.replace(/ — try again then$/, "")}, then start the server again`,
+        1,
+      );
     }
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE")
