@@ -35,17 +35,26 @@ async function fillDisk(): Promise<void> {
   if (avail > 0) await execa("fallocate", ["-l", String(avail), filler()]);
 }
 
-/** PUT /cache/nar/<hash>.nar of `size` random bytes, named by their hash as Nix names a NAR file. */
+/**
+ * PUT /cache/nar/<hash>.nar of `size` random bytes, named by their hash as Nix names a NAR file. With curl, as Nix
+ * uses it: it reads an answer that comes before the whole body went out (fetch reports only "fetch failed").
+ */
 async function putNar(size: number): Promise<{ status: number; text: string }> {
   if (!srv) throw new Error("no server");
   const body = randomBytes(size);
   const name = `${encodeNix32(createHash("sha256").update(body).digest())}.nar`;
-  const res = await fetch(`${srv.url}/cache/nar/${name}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${srv.adminToken}` },
-    body,
-  });
-  return { status: res.status, text: await res.text() };
+  const r = await execa(
+    "curl",
+    ["-sS", "-X", "PUT", "-H", `authorization: Bearer ${srv.adminToken}`, "--data-binary", "@-"].concat([
+      "-w",
+      "\n%{http_code}",
+      `${srv.url}/cache/nar/${name}`,
+    ]),
+    { input: body, reject: false },
+  );
+  const lines = r.stdout.trimEnd().split("\n");
+  const status = Number(lines.pop());
+  return { status, text: `${lines.join("\n")}${r.stderr}` };
 }
 
 async function evaluations(): Promise<{ id: number; state: string; error: string | null }[]> {
@@ -62,7 +71,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
     if (got !== undefined) return got;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`gave up waiting for ${what}`);
+  throw new Error(`gave up waiting for ${what}; server stderr:\n${srv?.stderr()}`);
 }
 
 test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as disk full; all back once freed", async () => {
@@ -79,14 +88,6 @@ test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as 
     await fillDisk();
     const first = await pushed;
     assert.is(first.exitCode, 0, first.stderr);
-
-    const failed = await until("the evaluation to end", async () => {
-      const e = (await evaluations())[0];
-      return e && e.state !== "running" && e.state !== "queued" ? e : undefined;
-    });
-    assert.is(failed.state, "failed");
-    assert.match(failed.error ?? "", /disk is full/);
-    assert.ok(failed.error?.includes(mnt), failed.error ?? "");
 
     const nar = await putNar(4 * 1024 * 1024);
     assert.is(nar.status, 507, nar.text);
@@ -110,10 +111,22 @@ test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as 
     assert.not.match(srv.stderr(), /^\s+at /m);
 
     await rm(filler());
+    // The evaluation failed on the full disk; with no room even to record that, it is recorded once there is.
+    const failed = await until("the evaluation to end", async () => {
+      const e = (await evaluations())[0];
+      return e && e.state !== "running" && e.state !== "queued" ? e : undefined;
+    });
+    assert.is(failed.state, "failed");
+    assert.match(failed.error ?? "", /disk is full/);
+    assert.ok(failed.error?.includes(mnt), failed.error ?? "");
     const again = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
     assert.is(again.exitCode, 0, again.stderr);
     const stored = await putNar(4 * 1024 * 1024);
     assert.is(stored.status, 201, stored.text);
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}; server exit ${srv.process.exitCode}, stderr:\n${srv.stderr()}`,
+    );
   } finally {
     await rm(work, { recursive: true, force: true });
   }
