@@ -86,6 +86,7 @@ test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as 
       (await evaluations()).some((e) => e.state === "running") ? true : undefined,
     );
     await fillDisk();
+    const filledAt = Date.now();
     const first = await pushed;
     assert.is(first.exitCode, 0, first.stderr);
 
@@ -99,7 +100,7 @@ test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as 
     const refused = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
     assert.is.not(refused.exitCode, 0, refused.stderr);
 
-    // Still up, and said so: once in its stderr (the log on the full disk may have lost its line).
+    // Still up, and said so in its stderr (the log on the full disk may have lost its line).
     assert.is(srv.process.exitCode, null);
     assert.is(srv.process.signalCode, null);
     assert.is((await srv.api("GET", "/api/v1/health")).status, 200);
@@ -107,7 +108,9 @@ test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as 
       .stderr()
       .split("\n")
       .filter((l) => l.includes(`disk full at ${mnt}`));
-    assert.is(said.length, 1, srv.stderr());
+    // At most once a minute, however many requests and writes failed meanwhile.
+    const minutes = Math.ceil((Date.now() - filledAt) / 60_000);
+    assert.ok(said.length >= 1 && said.length <= minutes + 1, srv.stderr());
     assert.not.match(srv.stderr(), /^\s+at /m);
 
     await rm(filler());
