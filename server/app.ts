@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { ChannelPublisher } from "./channels/channels.js";
 import { channelRoutes } from "./channels/routes.js";
+import { reportDiskFull } from "./disk-full.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
 import type { MachineHub } from "./machines/hub.js";
@@ -93,7 +94,8 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
         ),
   );
   app.onError((err, c) => {
-    const known = toHttpError(err);
+    const known = toHttpError(err, ctx.paths.dataDir);
+    if (known?.status === 507) reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
     if (known) return c.json(known.body, known.status);
     ctx.logger.error({ err, method: c.req.method, path: c.req.path }, "request failed");
     const fault = internalError();

@@ -40,3 +40,20 @@ export class ConflictError extends Error {
   override name = "ConflictError";
   readonly code = "conflict";
 }
+
+/** A request body larger than the route accepts (413). The message says the limit and what to send instead. */
+export class PayloadTooLargeError extends Error {
+  override name = "PayloadTooLargeError";
+  readonly code = "payload_too_large";
+}
+
+/** The data dir's file system is full or over quota (507): nothing new can be stored until space is freed. */
+export class DiskFullError extends Error {
+  override name = "DiskFullError";
+  readonly code = "disk_full";
+  constructor(readonly dir: string) {
+    super(
+      `the server's disk is full (no space left in ${dir}); nothing can be stored until an admin frees space there — try again then`,
+    );
+  }
+}

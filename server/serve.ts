@@ -12,9 +12,10 @@ import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
 import { openDb } from "./db/open.js";
+import { hasNoRoom, isDiskFull } from "./disk-full.js";
 import { listOrgs } from "./domain/orgs.js";
 import { ensureAdminToken } from "./domain/tokens.js";
-import { ConflictError, InvalidInputError } from "./errors.js";
+import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
@@ -66,9 +67,26 @@ export interface RunningServer {
 
 export const DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024;
 
+/** Lines kept in memory while the log cannot be written (a full disk); past this, new lines are dropped. */
+const LOG_BACKLOG_BYTES = 4 * 1024 * 1024;
+
 function openLog(file: string): Logger {
   // Synchronous writes: a crash must not lose the lines that explain it. The log is small next to git's work.
-  return pino({ base: { pid: process.pid } }, pino.destination({ dest: file, mkdir: true, sync: true }));
+  const dest = pino.destination({ dest: file, mkdir: true, sync: true, maxLength: LOG_BACKLOG_BYTES });
+  // A failed write (ENOSPC) is emitted as 'error': without a listener that throws out of whatever logged, an
+  // evaluation or a request. The line stays buffered and goes out with the next write once there is room.
+  let told = false;
+  dest.on("error", (err: NodeJS.ErrnoException) => {
+    if (told) return;
+    told = true;
+    process.stderr.write(
+      `flox server: cannot write the log ${file} (${err.code ?? err.message}); going on without it\n`,
+    );
+    setTimeout(() => {
+      told = false;
+    }, 60_000).unref();
+  });
+  return pino({ base: { pid: process.pid } }, dest);
 }
 
 function checkBasePath(basePath: string | undefined): string | null {
@@ -334,6 +352,13 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
       err instanceof SigningKeyError
     ) {
       fail(err.message, 1);
+    }
+    // A full disk is said in one line naming the directory, never as the stack of whatever write failed.
+    if (isDiskFull(err) || (await hasNoRoom(resolve(opts.dataDir)))) {
+      fail(
+        `cannot start: ${new DiskFullError(resolve(opts.dataDir)).message.replace(/ — try again then$/, "")}, then start the server again`,
+        1,
+      );
     }
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE")

@@ -130,8 +130,12 @@ export function authenticateSecret(db: Db, secret: string, now = new Date()): To
   const last = token.lastUsedAt ? Date.parse(token.lastUsedAt) : 0;
   if (now.getTime() - last >= LAST_USED_RESOLUTION_MS) {
     const stamp = now.toISOString();
-    db.update(tokens).set({ lastUsedAt: stamp }).where(eq(tokens.id, token.id)).run();
-    token.lastUsedAt = stamp;
+    try {
+      db.update(tokens).set({ lastUsedAt: stamp }).where(eq(tokens.id, token.id)).run();
+      token.lastUsedAt = stamp;
+    } catch {
+      // Only a hint: a database that cannot be written (a full disk) must not refuse a request that only reads.
+    }
   }
   return token;
 }

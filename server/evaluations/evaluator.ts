@@ -11,6 +11,8 @@ import { parseFloxToml } from "../../lib/flox-toml.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval.js";
 import type { Db } from "../db/open.js";
 import { evalJobs, evalProblems, evaluations } from "../db/schema.js";
+import { isDiskFull, reportDiskFull } from "../disk-full.js";
+import { DiskFullError } from "../errors.js";
 import { type DataPaths, repoDir } from "../paths.js";
 import {
   type BuildOutcome,
@@ -48,6 +50,9 @@ export class EvaluationError extends Error {
   override name = "EvaluationError";
 }
 
+/** How soon a database write that failed (a full disk) is tried again. */
+const RETRY_MS = 30_000;
+
 const nowSql = sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
 
 export class Evaluator {
@@ -56,6 +61,7 @@ export class Evaluator {
   readonly #finished = new EventEmitter();
   readonly #running = new Set<Promise<void>>();
   #started = false;
+  #retryKick: NodeJS.Timeout | undefined;
   /** No new evaluations start, and waiters are let go. */
   #stopping = false;
   /** Past the grace period: the database may be closed, so late results are dropped (and redone at the next start). */
@@ -82,7 +88,19 @@ export class Evaluator {
   kick(): void {
     if (!this.#started || this.#stopping) return;
     while (this.#running.size < (this.#o.concurrency ?? 2)) {
-      const next = claimNext(this.#o.db);
+      let next: EvaluationRow | undefined;
+      try {
+        next = claimNext(this.#o.db);
+      } catch (err) {
+        // The database could not be written (a full disk): nothing was claimed; look again in a while.
+        if (isDiskFull(err)) reportDiskFull(this.#o.logger, this.#o.paths.dataDir, err);
+        else this.#o.logger.error({ err }, "could not claim an evaluation");
+        this.#retryKick ??= setTimeout(() => {
+          this.#retryKick = undefined;
+          this.kick();
+        }, RETRY_MS).unref();
+        return;
+      }
       if (!next) return;
       const run: Promise<void> = this.#run(next).finally(() => {
         this.#running.delete(run);
@@ -138,7 +156,9 @@ export class Evaluator {
     try {
       if (this.#o.startDelayMs) await new Promise((r) => setTimeout(r, this.#o.startDelayMs));
       const result = await this.#evaluate(e);
-      if (this.#closed) return; // the database may be closed: the next start re-queues and redoes it
+      if (this.#closed) return;
+      // Nix reports a write that found no room as a problem of each package; it is the server's, not theirs.
+      if (result.problems.some((p) => isDiskFull(p))) throw new DiskFullError(this.#o.paths.dataDir); // the database may be closed: the next start re-queues and redoes it
       const graph = await readDrvClosure(
         this.#o.paths.nixRoot,
         result.jobs.map((j) => j.drvPath),
@@ -161,14 +181,32 @@ export class Evaluator {
       }
     } catch (err) {
       if (this.#closed) return;
-      const message =
-        err instanceof EvaluationError ? err.message : `evaluation failed: ${(err as Error).message}`;
+      // A full disk fails the evaluation with that reason (push again, or restart it, once there is room).
+      const full = isDiskFull(err);
+      if (full) reportDiskFull(this.#o.logger, this.#o.paths.dataDir, err);
+      const message = full
+        ? new DiskFullError(this.#o.paths.dataDir).message
+        : err instanceof EvaluationError
+          ? err.message
+          : `evaluation failed: ${(err as Error).message}`;
       log.error({ err }, "evaluation failed");
+      this.#fail(e.id, message);
+    }
+  }
+
+  /** Records the failure; on a disk too full for even that, tries again later (a restart re-queues it anyway). */
+  #fail(id: number, message: string): void {
+    try {
       this.#o.db
         .update(evaluations)
         .set({ state: "failed", error: message, finishedAt: nowSql })
-        .where(eq(evaluations.id, e.id))
+        .where(eq(evaluations.id, id))
         .run();
+    } catch (err) {
+      if (this.#closed) return;
+      if (isDiskFull(err)) reportDiskFull(this.#o.logger, this.#o.paths.dataDir, err);
+      else this.#o.logger.error({ err, evaluation: id }, "could not record an evaluation's failure");
+      setTimeout(() => this.#fail(id, message), RETRY_MS).unref();
     }
   }
 

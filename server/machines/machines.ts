@@ -33,11 +33,8 @@ export type MachineRow = typeof machines.$inferSelect;
 const stamp = () => new Date().toISOString();
 
 /** Creates the machine of this token (`flox machine register NAME`); registering again under its name is a no-op. */
-export function registerMachine(
-  db: Db,
-  token: TokenRecord,
-  name: string,
-): { machine: MachineRow; created: boolean } {
+/** Only a machine token of an org may register; checked before the route reads the body. */
+export function requireMachineToken(token: TokenRecord): asserts token is TokenRecord & { orgId: number } {
   if (token.scope !== "machine") {
     throw new ForbiddenError(
       `only a machine token registers a machine; this is a "${token.scope}" token (make one with: flox token create --machine --org ORG)`,
@@ -48,6 +45,14 @@ export function registerMachine(
       "this machine token belongs to no org, so there is nothing it may follow; make one with: flox token create --machine --org ORG",
     );
   }
+}
+
+export function registerMachine(
+  db: Db,
+  token: TokenRecord,
+  name: string,
+): { machine: MachineRow; created: boolean } {
+  requireMachineToken(token);
   const orgId = token.orgId;
   return db.transaction(
     (tx) => {

@@ -17,6 +17,7 @@ import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease
 import { ForbiddenError, InvalidInputError } from "../errors.js";
 import type { Storehouse } from "../storehouse/store.js";
 import { requireToken } from "./auth.js";
+import { limitBody } from "./body-limit.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { jsonBody, param } from "./validate.js";
 
@@ -103,10 +104,8 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
           "name the lease: POST …/log?lease=LEASE_ID with the log bytes as the body",
         );
       requireLease(ctx.db, id, lease);
+      await limitBody(c, MAX_LOG_CHUNK, "the log chunk", "send the log in smaller pieces");
       const bytes = Buffer.from(await c.req.arrayBuffer());
-      if (bytes.length > MAX_LOG_CHUNK) {
-        throw new InvalidInputError(`a log chunk may be at most ${MAX_LOG_CHUNK} bytes; send smaller pieces`);
-      }
       if (bytes.length > 0) await appendFile(buildLogPath(ctx.paths.logs, id), bytes);
       return c.body(null, 204);
     })

@@ -26,6 +26,7 @@ import {
   profileStatus,
   recordReport,
   registerMachine,
+  requireMachineToken,
   snapshotOf,
   subscribe,
   touchMachine,
@@ -84,6 +85,7 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
 
   return new Hono<AppEnv>()
     .post("/machines", auth, async (c) => {
+      requireMachineToken(c.get("token"));
       const body = await jsonBody(c, RegisterMachineBody);
       const { machine, created } = registerMachine(db, c.get("token"), body.name);
       if (created) ctx.logger.info({ machine: machine.name, org: machine.orgId }, "machine registered");

@@ -22,6 +22,11 @@ export function tokenRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .post("/tokens", auth, async (c) => {
       const caller = c.get("token");
+      // Who may create no token at all is refused before the body is read.
+      const owned = ownedOrgIds(ctx.db, caller);
+      if (owned !== undefined && owned.length === 0) {
+        throw new ForbiddenError("only admins and org owners may create tokens; this token owns no org");
+      }
       const body = await jsonBody(c, CreateTokenBody);
       if (caller.scope !== "admin" && body.scope !== "org" && body.scope !== "machine") {
         throw new ForbiddenError(

@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { InvalidInputError } from "../errors.js";
+import { JSON_BODY_LIMIT, limitBody } from "./body-limit.js";
 
 function describe(error: z.ZodError, where: string): string {
   const parts = error.issues.map((issue) => {
@@ -11,8 +12,14 @@ function describe(error: z.ZodError, where: string): string {
   return `invalid ${where}: ${parts.join("; ")}`;
 }
 
-/** The JSON body, checked against `schema`. */
+/** The JSON body (at most JSON_BODY_LIMIT bytes), checked against `schema`. Check the caller's role first. */
 export async function jsonBody<S extends z.ZodTypeAny>(c: Context, schema: S): Promise<z.output<S>> {
+  await limitBody(
+    c,
+    JSON_BODY_LIMIT,
+    "the JSON body",
+    "no API request needs that much; send only the fields docs/API.md lists",
+  );
   const text = await c.req.text();
   let value: unknown;
   try {

@@ -12,11 +12,7 @@ export class UploadRejectedError extends InvalidInputError {
   }
 }
 
-/** A request body larger than the Storehouse accepts for that kind of file (413). */
-export class PayloadTooLargeError extends Error {
-  override name = "PayloadTooLargeError";
-  readonly code = "payload_too_large";
-}
+export { PayloadTooLargeError } from "../errors.js";
 
 /** The NAR was compressed with something Node cannot decompress, so it could never be verified. */
 export class UnsupportedCompressionError extends InvalidInputError {

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLogPath } from "../builds/build-log.js";
 import { findBuildByDrv, orgIdsOfBuild } from "../builds/records.js";
+import { reportDiskFull } from "../disk-full.js";
 import { mayReadAnyOf } from "../domain/permissions.js";
 import { toHttpError } from "../http-errors.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
@@ -164,8 +165,8 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
     .all("*", (c) => text(c, 404, `there is nothing at ${c.req.method} ${c.req.path} in this cache`));
 
   app.onError((err, c) => {
-    if (err instanceof PayloadTooLargeError) return text(c, 413, err.message);
-    const known = toHttpError(err);
+    const known = toHttpError(err, ctx.paths.dataDir);
+    if (known?.status === 507) reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
     if (known) {
       const extra: Record<string, string> =
         known.status === 401 ? { "www-authenticate": 'Basic realm="flox Storehouse"' } : {};

@@ -2,6 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { ForbiddenError } from "../errors.js";
+import { FORM_BODY_LIMIT, limitBody } from "../routes/body-limit.js";
 import { csrfMatches } from "./sessions.js";
 import { requireViewer, type WebEnv } from "./viewer.js";
 
@@ -20,6 +21,13 @@ export function requireCsrf(): MiddlewareHandler<WebEnv>[] {
   const token: MiddlewareHandler<WebEnv> = async (c, next) => {
     const viewer = requireViewer(c);
     if (viewer.session) {
+      // Too large is its own answer (413); a body that is no form at all only lacks the token.
+      await limitBody(
+        c,
+        FORM_BODY_LIMIT,
+        "the form",
+        "forms on these pages are small; reload the page and send it again",
+      );
       const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
       if (!csrfMatches(viewer.session, form._csrf)) {
         throw new ForbiddenError(

@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
+import { reportDiskFull } from "../disk-full.js";
 import { errorBody, internalError, toHttpError } from "../http-errors.js";
 import { Layout } from "./layout.js";
 import { pageHeaders, wantsJson } from "./negotiate.js";
@@ -13,6 +14,8 @@ const titles: Record<number, string> = {
   403: "Not allowed",
   404: "Not found",
   409: "Conflict",
+  413: "Too large",
+  507: "Disk full",
   500: "Server error",
 };
 
@@ -39,13 +42,24 @@ const viewerOf = (c: Context): Viewer | null => {
   }
 };
 
-/** A safe place to go back to after logging in: a path on this site only. */
-export function safeNext(next: string | undefined): string {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
-  return next;
+/**
+ * A safe place to go back to after logging in: a path on this site only. Resolved as a browser would (the URL
+ * parser drops tabs and newlines and reads a backslash as `/`), it must stay on `origin`; the answer is rebuilt from the
+ * resolved URL, with one leading slash (`/.//evil` resolves to the path `//evil`, which a Location sends off-site).
+ */
+export function safeNext(next: string | undefined, origin: string): string {
+  if (!next) return "/";
+  let url: URL;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== origin) return "/";
+  return `/${url.pathname.replace(/^\/+/, "")}${url.search}${url.hash}`;
 }
 
-export function webErrorHandler(logger: Logger) {
+export function webErrorHandler(logger: Logger, dataDir?: string) {
   return (err: Error, c: Context) => {
     pageHeaders(c);
     if (err instanceof LoginRequired && !wantsJson(c) && c.req.method === "GET") {
@@ -58,7 +72,8 @@ export function webErrorHandler(logger: Logger) {
       if (wantsJson(c)) return c.json(errorBody("forbidden", message), 403);
       return c.html(<ErrorPage status={403} message={message} viewer={viewerOf(c)} />, 403);
     }
-    const known = toHttpError(err);
+    const known = toHttpError(err, dataDir);
+    if (known?.status === 507 && dataDir) reportDiskFull(logger, dataDir, err);
     if (known) {
       if (wantsJson(c)) return c.json(known.body, known.status);
       return c.html(

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { UnauthenticatedError } from "../errors.js";
+import { formBody } from "../routes/body-limit.js";
 import type { AppContext } from "../routes/env.js";
 import { requireCsrf, sameOrigin } from "./csrf.js";
 import { safeNext } from "./errors.js";
@@ -51,12 +52,17 @@ export function loginRoutes(ctx: AppContext): Hono<WebEnv> {
   return new Hono<WebEnv>()
     .get("/login", viewer, (c) => {
       pageHeaders(c);
-      return c.html(<LoginPage next={safeNext(c.req.query("next"))} viewer={c.get("viewer")} />);
+      return c.html(
+        <LoginPage
+          next={safeNext(c.req.query("next"), new URL(c.req.url).origin)}
+          viewer={c.get("viewer")}
+        />,
+      );
     })
     .post("/login", sameOrigin(), async (c) => {
       c.set("viewer", null);
-      const form = await c.req.parseBody();
-      const next = safeNext(typeof form.next === "string" ? form.next : undefined);
+      const form = await formBody(c);
+      const next = safeNext(typeof form.next === "string" ? form.next : undefined, new URL(c.req.url).origin);
       const secret = typeof form.token === "string" ? form.token.trim() : "";
       try {
         if (!secret) throw new UnauthenticatedError("paste a token first");

@@ -16,7 +16,7 @@ import type { WebEnv } from "./viewer.js";
 
 export function webRoutes(ctx: AppContext, fleet: FleetOptions = {}): Hono<WebEnv> {
   const web = new Hono<WebEnv>();
-  web.onError(webErrorHandler(ctx.logger));
+  web.onError(webErrorHandler(ctx.logger, ctx.paths.dataDir));
   web.route("/", assetRoutes() as unknown as Hono<WebEnv>);
   web.route("/", loginRoutes(ctx));
   web.route("/", homeRoutes(ctx));

@@ -11,6 +11,7 @@ import { requireRole, roleAtLeast } from "../../domain/permissions.js";
 import { actorOf } from "../../domain/tokens.js";
 import { InvalidInputError } from "../../errors.js";
 import { getJobset } from "../../evaluations/records.js";
+import { formBody } from "../../routes/body-limit.js";
 import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { commitInfo } from "../commits.js";
@@ -385,7 +386,7 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
     })
     .post("/:org/channels/:branch{.+}/pin", resolveViewer(ctx), ...requireCsrf(), async (c) => {
       const { org, jobset, viewer } = forAction(c);
-      const form = await c.req.parseBody();
+      const form = await formBody(c);
       const evaluation = EvaluationId.safeParse(form.evaluation);
       if (!evaluation.success)
         throw new InvalidInputError("say which evaluation to pin: the form's evaluation field");

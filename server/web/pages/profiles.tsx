@@ -18,6 +18,7 @@ import {
   listProfiles,
   type ProfileEditor,
 } from "../../profiles/profiles.js";
+import { formBody } from "../../routes/body-limit.js";
 import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { Card, Time } from "../components.js";
@@ -200,7 +201,7 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
       const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
       requireRole(db, viewer.token, org, "member", "roll back profiles of");
       const profile = getProfile(db, org, param(c, "name", Name));
-      const form = await c.req.parseBody();
+      const form = await formBody(c);
       const raw = typeof form.to === "string" && form.to !== "" ? form.to : undefined;
       const to = raw === undefined ? undefined : Generation_.safeParse(raw);
       if (to && !to.success) throw new InvalidInputError(`"${raw}" is not a generation number`);
