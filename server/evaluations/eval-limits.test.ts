@@ -35,6 +35,8 @@ async function workRepo(files: Record<string, string>): Promise<string> {
     await writeFile(join(dir, path), content);
   }
   await gitIn(dir, "init", "-q", "-b", "main");
+  // No delta search over big blobs: on 10 MB of repeated lines it takes git minutes to pack.
+  await gitIn(dir, "config", "core.bigFileThreshold", "1m");
   await commitAll(dir, "files");
   return dir;
 }
@@ -201,7 +203,7 @@ test("the evaluator: out of memory is the package's problem, a repo over the lim
       const oom = await finishedEvaluation(srv, "oom");
       assert.is(oom.state, "succeeded", JSON.stringify(oom));
       assert.equal([oom.counts.jobs, oom.counts.problems], [1, 1]);
-      const detail = (await srv.api("GET", `/api/v1/evaluations/${oom.id}`)).body;
+      const detail = (await srv.api("GET", `/api/v1/evaluations/${oom.id}`)).body.evaluation;
       assert.is(detail.jobs[0].attr, "hello");
       assert.is(detail.problems[0].path, "pkgs/huge/default.nix");
       assert.is(detail.problems[0].message, "evaluation ran out of memory (limit 256 MiB)");
