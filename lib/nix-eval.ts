@@ -169,7 +169,7 @@ async function runNix(
   }
   if (commandNotFound(r.exitCode, stderr)) {
     throw new NixNotInstalledError(
-      `nix-instantiate could not be run (${lastLine(stderr)}): install nix-bin: npm run setup`,
+      `nix-instantiate could not be run: ${lastLine(stderr)} (Nix: npm run setup; setpriv and prlimit come with util-linux)`,
     );
   }
   if (r.isMaxBuffer && String(r.stdout ?? "").length >= maxNixStdout) {
