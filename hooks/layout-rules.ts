@@ -13,8 +13,9 @@
  * - A symlink is judged by where it lands once every link on the way is followed (as the file
  *   system would), so a chain of links that each look harmless cannot reach outside the repo.
  */
-import { isUnsafeComponent, type TreeEntry, type TreeMode } from "../lib/git-tree.js";
+
 import type { Problem } from "../lib/nix-eval.js";
+import { isUnsafeComponent, type TreeEntry, type TreeMode } from "../lib/tree-entry.js";
 
 export type { Problem, TreeEntry, TreeMode };
 export { isUnsafeComponent };

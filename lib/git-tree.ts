@@ -15,23 +15,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { chmod, mkdir, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
-
-export type TreeMode = "100644" | "100755" | "120000" | "040000" | "160000";
-
-export interface TreeEntry {
-  /** Repo-relative, `/`-separated, no leading `./`. */
-  path: string;
-  mode: TreeMode;
-  /** Blob size in bytes (for a symlink: the target's length; 0 for trees and submodules). */
-  size: number;
-  /** Only for mode 120000. */
-  symlinkTarget?: string;
-}
-
-/** Components that would write outside the checkout or into git's own directory. */
-export function isUnsafeComponent(part: string): boolean {
-  return part === "" || part === "." || part === ".." || part.toLowerCase() === ".git";
-}
+import { isUnsafeComponent, type TreeEntry, type TreeMode } from "./tree-entry.js";
 
 export interface GitTreeEntry extends TreeEntry {
   /** The blob (or, for a submodule, commit) id. */

@@ -187,8 +187,10 @@ test("the gate refuses a repo over the file-count, size and memory limits, namin
 
 test("the evaluator: out of memory is the package's problem, a repo over the limits fails with the reason, once", async () => {
   await withDataDir(async (dataDir) => {
-    const args = ["--max-repo-files", "100", "--eval-memory", "256M"];
-    let srv = await startTestServer({ dataDir, args });
+    // The memory limit from the environment, the way a service unit would set it.
+    const args = ["--max-repo-files", "100"];
+    const env = { FLOX_EVAL_MEMORY: "256M" };
+    let srv = await startTestServer({ dataDir, args, env });
     await orgs(srv, "oom", "many");
     await srv.stop();
     await aroundTheGate(
@@ -198,7 +200,7 @@ test("the evaluator: out of memory is the package's problem, a repo over the lim
     );
     await aroundTheGate(dataDir, "many", await workRepo(manyFiles(150)));
 
-    srv = await startTestServer({ dataDir, args });
+    srv = await startTestServer({ dataDir, args, env });
     try {
       const oom = await finishedEvaluation(srv, "oom");
       assert.is(oom.state, "succeeded", JSON.stringify(oom));
@@ -219,7 +221,7 @@ test("the evaluator: out of memory is the package's problem, a repo over the lim
       await srv.stop();
 
       // Failed is final: the next start neither re-queues nor redoes it.
-      srv = await startTestServer({ dataDir, args });
+      srv = await startTestServer({ dataDir, args, env });
       await new Promise((done) => setTimeout(done, 1000));
       const again = (await srv.api("GET", "/api/v1/orgs/many/jobsets/main/evaluations")).body.evaluations;
       assert.equal(
