@@ -9,8 +9,17 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseFloxToml } from "../lib/flox-toml.js";
+import {
+  checkRepoLimits,
+  DEFAULT_MAX_REPO_BYTES,
+  DEFAULT_MAX_REPO_FILES,
+  type GitTreeEntry,
+  listTree,
+  materializeTree,
+  RepoTooLargeError,
+  TreeTooLargeError,
+} from "../lib/git-tree.js";
 import { evaluatePackages, type Job, parseNixFiles } from "../lib/nix-eval.js";
-import { type GitTreeEntry, listTree, materializeTree, TreeTooLargeError } from "./git-tree.js";
 import { checkLayout, formatSize, isUnsafeComponent, type Problem } from "./layout-rules.js";
 
 export interface GateSettings {
@@ -23,6 +32,11 @@ export interface GateSettings {
   timeoutMs?: number;
   /** Sanity limit on the bytes written out for Nix; see materializeTree. */
   maxTreeBytes?: number;
+  /** The server's repo limits (`--max-repo-files`, `--max-repo-size`): a bigger tree is refused outright. */
+  maxRepoFiles?: number;
+  maxRepoBytes?: number;
+  /** Address space per nix process (`--eval-memory`); lib/limited-command's default when unset. */
+  memoryBytes?: number;
 }
 
 export interface GateResult {
@@ -39,6 +53,29 @@ export interface GateResult {
 /** The gate could not judge the tree (it is not the tree's fault, or not one file's). */
 export class GateError extends Error {
   override name = "GateError";
+  constructor(
+    message: string,
+    /** What the pusher can do about it. */
+    readonly hint = "keep big sources out of the repo: fetch them in the derivation (fetchurl with a hash)",
+  ) {
+    super(message);
+  }
+}
+
+/** The refusal of a tree past the repo limits: the limit, the repo's figure, and how to raise it. */
+export function repoTooLargeGateError(err: RepoTooLargeError): GateError {
+  const flag =
+    err.what === "files"
+      ? "flox server --max-repo-files N (or FLOX_MAX_REPO_FILES)"
+      : "flox server --max-repo-size BYTES (or FLOX_MAX_REPO_SIZE)";
+  const message =
+    err.what === "files"
+      ? `the repository holds ${err.figure} files, over this server's limit of ${err.limit} files`
+      : `the repository's files add up to ${formatSize(err.figure)}, over this server's limit of ${formatSize(err.limit)}`;
+  return new GateError(
+    message,
+    `keep generated and vendored files out of the repo, or ask the server's admin to raise the limit: ${flag}`,
+  );
 }
 
 const isBlob = (e: GitTreeEntry) => e.mode === "100644" || e.mode === "100755";
@@ -51,6 +88,16 @@ export async function checkTree(
 ): Promise<GateResult> {
   const git = { cwd: repoDir };
   const entries = await listTree(treeish, git);
+  try {
+    // First: a tree past the limits is not written out, parsed or evaluated at all.
+    checkRepoLimits(entries, {
+      maxFiles: settings.maxRepoFiles ?? DEFAULT_MAX_REPO_FILES,
+      maxBytes: settings.maxRepoBytes ?? DEFAULT_MAX_REPO_BYTES,
+    });
+  } catch (err) {
+    if (err instanceof RepoTooLargeError) throw repoTooLargeGateError(err);
+    throw err;
+  }
   const layout = checkLayout(entries, { maxFileSize: settings.maxFileSize });
   const packages = [
     ...new Set(
@@ -86,6 +133,7 @@ export async function checkTree(
     const parsed = await parseNixFiles(
       repo,
       nixFiles.filter((e) => written.has(e)).map((e) => e.path),
+      settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes },
     );
     const problems = [...layout, ...parsed, ...(await checkSettings(repo, safe, packages))];
     if (problems.length > 0 || packages.length === 0) {
@@ -99,6 +147,7 @@ export async function checkTree(
         basePath: settings.basePath ?? undefined,
         system: settings.system,
         timeoutMs: settings.timeoutMs,
+        memoryBytes: settings.memoryBytes,
       },
       packages,
       { instantiate: false },

@@ -13,21 +13,12 @@
  * - A symlink is judged by where it lands once every link on the way is followed (as the file
  *   system would), so a chain of links that each look harmless cannot reach outside the repo.
  */
+
 import type { Problem } from "../lib/nix-eval.js";
+import { isUnsafeComponent, type TreeEntry, type TreeMode } from "../lib/tree-entry.js";
 
-export type TreeMode = "100644" | "100755" | "120000" | "040000" | "160000";
-
-export interface TreeEntry {
-  /** Repo-relative, `/`-separated, no leading `./`. */
-  path: string;
-  mode: TreeMode;
-  /** Blob size in bytes (for a symlink: the target's length; 0 for trees and submodules). */
-  size: number;
-  /** Only for mode 120000. */
-  symlinkTarget?: string;
-}
-
-export type { Problem };
+export type { Problem, TreeEntry, TreeMode };
+export { isUnsafeComponent };
 
 export interface LayoutOptions {
   /** Largest blob accepted, in bytes. */
@@ -200,11 +191,6 @@ function symlinkProblem(
     queue.unshift(...next.split("/"));
   }
   return undefined;
-}
-
-/** Components that would write outside the checkout or into git's own directory. */
-export function isUnsafeComponent(part: string): boolean {
-  return part === "" || part === "." || part === ".." || part.toLowerCase() === ".git";
 }
 
 function suggestName(name: string): string {

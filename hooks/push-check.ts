@@ -7,8 +7,8 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBusyboxDir } from "../lib/busybox-dir.js";
+import { isAncestor, revParse } from "../lib/git-tree.js";
 import { checkTree, GateError, type GateResult, type GateSettings } from "./gate.js";
-import { isAncestor, revParse } from "./git-tree.js";
 import { type RefUpdate, readPushOptions } from "./hook-input.js";
 import { formatProblem, formatSize, type Problem } from "./layout-rules.js";
 import { readRunFile } from "./run-file.js";
@@ -54,7 +54,8 @@ export async function preReceive(updates: RefUpdate[], io: PreReceiveIO): Promis
     if (settings) return settings;
     const { runFile, missing } = await readRunFile(io.cwd);
     if (runFile) {
-      settings = { ...runFile };
+      const { evalMemoryBytes, ...rest } = runFile;
+      settings = { ...rest, ...(evalMemoryBytes === undefined ? {} : { memoryBytes: evalMemoryBytes }) };
     } else {
       const base = join(tmpdir(), `flox-hook-${process.getuid?.() ?? "user"}`);
       settings = {
@@ -131,10 +132,7 @@ export async function preReceive(updates: RefUpdate[], io: PreReceiveIO): Promis
       }
     } catch (err) {
       if (!(err instanceof GateError)) throw err;
-      verdict.refProblems.push({
-        message: err.message,
-        hint: "keep big sources out of the repo: fetch them in the derivation (fetchurl with a hash)",
-      });
+      verdict.refProblems.push({ message: err.message, hint: err.hint });
     }
   }
 

@@ -10,7 +10,7 @@
  */
 import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { git, gitConfig } from "./git-tree.js";
+import { git, gitConfig } from "../lib/git-tree.js";
 import { parseUpdates, readPushOptions } from "./hook-input.js";
 import { holdPushOpen, WAIT_OPTION, waitForResults } from "./push-wait.js";
 import { readRunFile } from "./run-file.js";

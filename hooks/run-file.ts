@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { HookRunFile, type HookRunFile as HookRunFileType } from "../lib/api-schemas.js";
-import { gitConfig } from "./git-tree.js";
+import { gitConfig } from "../lib/git-tree.js";
 
 export type { HookRunFileType as HookRunFile };
 

@@ -243,6 +243,11 @@ export const HookRunFile = z.object({
   hookSecret: z.string(),
   /** Largest file a push may contain, in bytes. */
   maxFileSize: z.number().int().positive(),
+  /** Most files (and bytes of files) a pushed tree may hold; lib/git-tree's defaults when absent. */
+  maxRepoFiles: z.number().int().positive().optional(),
+  maxRepoBytes: z.number().int().positive().optional(),
+  /** Address space of each nix-instantiate (RLIMIT_AS); lib/limited-command's default when absent. */
+  evalMemoryBytes: z.number().int().positive().optional(),
   /** The server's chroot Nix store root (`--store <storeRoot>`). */
   storeRoot: z.string(),
   /** Holds `bin/busybox` and `bin/sh` for the bootstrap base set. */

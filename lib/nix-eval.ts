@@ -5,13 +5,20 @@
  *
  * The code evaluated is hostile: Nix runs with restrict-eval (only the repo, flox's own Nix
  * files and the busybox directory are readable), no import-from-derivation, no URIs, an
- * empty configuration and a kill after a time limit. Nix ignores SIGTERM while it evaluates,
- * so that kill is a SIGKILL.
+ * empty configuration, a kill after a time limit and a memory limit (lib/limited-command.ts: both
+ * also hold when flox is killed). Nix ignores SIGTERM while it evaluates, so that kill is a SIGKILL.
  */
 import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { execa } from "execa";
+import {
+  commandNotFound,
+  DEFAULT_EVAL_MEMORY_BYTES,
+  formatMemory,
+  limitedCommand,
+  ranOutOfMemory,
+} from "./limited-command.js";
 import { nixDir } from "./project-root.js";
 
 /** One thing wrong with a pushed repo, shown to the pusher as `path:line: message (hint)`. */
@@ -53,6 +60,8 @@ export interface EvalOptions {
   system?: string;
   /** Per nix process; default 60 s. */
   timeoutMs?: number;
+  /** Address space per nix process (RLIMIT_AS), default {@link DEFAULT_EVAL_MEMORY_BYTES}. */
+  memoryBytes?: number;
   /** Nix processes at once when packages are evaluated one by one; default min(4, cores). */
   concurrency?: number;
 }
@@ -76,6 +85,18 @@ export class NixOutputError extends Error {
   override name = "NixOutputError";
 }
 
+/** Nix printed more than flox keeps in memory ({@link maxNixStdout}); nothing of it is read. */
+export class NixOutputTooLargeError extends NixOutputError {
+  override name = "NixOutputTooLargeError";
+}
+
+/**
+ * Bounds on what is kept of a nix process's output. The jobs JSON is about 300 bytes a package, so 64 MiB is far
+ * beyond any repo the gate lets in; stderr is only read for its first error, which Nix prints first.
+ */
+export const maxNixStdout = 64 * 1024 * 1024;
+const maxNixStderr = 4 * 1024 * 1024;
+
 /** `path:line: message (hint)`: how the gate prints a problem (git adds `remote: `). */
 export function formatProblem(p: Problem): string {
   return `${p.path}:${p.line}: ${p.message}${p.hint ? ` (${p.hint})` : ""}`;
@@ -87,6 +108,8 @@ export function formatProblem(p: Problem): string {
 interface NixRun {
   ok: boolean;
   timedOut: boolean;
+  /** Stopped by the memory limit. */
+  outOfMemory: boolean;
   stdout: string;
   stderr: string;
   exitCode: number | undefined;
@@ -114,30 +137,52 @@ async function isolatedEnv(): Promise<{ env: Record<string, string>; dispose: ()
   return { env, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** The limits every nix process runs under. */
+interface RunLimits {
+  timeoutMs: number;
+  memoryBytes: number;
+}
+
 async function runNix(
   args: readonly string[],
   env: Record<string, string>,
-  timeoutMs: number,
+  limits: RunLimits,
   wantStdout = true,
 ): Promise<NixRun> {
-  const r = await execa("nix-instantiate", args, {
+  const cmd = limitedCommand("nix-instantiate", args, limits);
+  const r = await execa(cmd.file, cmd.args, {
     env,
     extendEnv: false,
     reject: false,
     stdin: "ignore",
     stdout: wantStdout ? "pipe" : "ignore",
-    timeout: timeoutMs,
+    timeout: limits.timeoutMs,
+    // The pid execa knows is the wrapper's `timeout`: killing it kills nix through PR_SET_PDEATHSIG.
     killSignal: "SIGKILL",
-    maxBuffer: 256 * 1024 * 1024,
+    maxBuffer: { stdout: maxNixStdout, stderr: maxNixStderr },
   });
+  const stderr = String(r.stderr ?? "");
   if (r.exitCode === undefined && !r.timedOut && /ENOENT/.test(String(r.message))) {
-    throw new NixNotInstalledError("nix-instantiate not found: install nix-bin: npm run setup");
+    throw new NixNotInstalledError(
+      `${cmd.file} not found: flox runs Nix under setpriv, timeout and prlimit (util-linux, coreutils)`,
+    );
+  }
+  if (commandNotFound(r.exitCode, stderr)) {
+    throw new NixNotInstalledError(
+      `nix-instantiate could not be run: ${lastLine(stderr)} (Nix: npm run setup; setpriv and prlimit come with util-linux)`,
+    );
+  }
+  if (r.isMaxBuffer && String(r.stdout ?? "").length >= maxNixStdout) {
+    throw new NixOutputTooLargeError(
+      `nix-instantiate printed more than ${formatMemory(maxNixStdout)} of output; flox reads no more than that`,
+    );
   }
   return {
     ok: !r.failed,
     timedOut: r.timedOut,
+    outOfMemory: r.failed && !r.timedOut && ranOutOfMemory(stderr),
     stdout: typeof r.stdout === "string" ? r.stdout : "",
-    stderr: String(r.stderr ?? ""),
+    stderr,
     exitCode: r.exitCode,
   };
 }
@@ -225,9 +270,10 @@ function toRepoPath(root: string, file: string): string {
 export async function parseNixFiles(
   repoDir: string,
   relPaths: readonly string[],
-  options: { timeoutMs?: number; concurrency?: number } = {},
+  options: { timeoutMs?: number; memoryBytes?: number; concurrency?: number } = {},
 ): Promise<Problem[]> {
   const timeoutMs = options.timeoutMs ?? defaultEvalTimeoutMs;
+  const memoryBytes = options.memoryBytes ?? DEFAULT_EVAL_MEMORY_BYTES;
   const root = await realpath(repoDir);
   const problems: Problem[] = [];
   const files: Array<{ rel: string; abs: string }> = [];
@@ -246,7 +292,7 @@ export async function parseNixFiles(
         ["--parse", ...group.map((f) => f.abs)],
         env,
         // A batch may hold hundreds of files: its limit grows with it.
-        timeoutMs * Math.max(1, Math.ceil(group.length / 50)),
+        { timeoutMs: timeoutMs * Math.max(1, Math.ceil(group.length / 50)), memoryBytes },
         false,
       );
     const all = await parse(files);
@@ -264,7 +310,7 @@ export async function parseNixFiles(
     const one = await Promise.all(
       rest.map((f) =>
         limit(async () => {
-          const r = await runNix(["--parse", f.abs], env, timeoutMs, false);
+          const r = await runNix(["--parse", f.abs], env, { timeoutMs, memoryBytes }, false);
           if (r.ok) return null;
           if (r.timedOut) return { path: f.rel, line: 1, message: "parsing timed out" };
           const e = parseNixError(r.stderr);
@@ -402,7 +448,10 @@ export async function evaluatePackages(
   names: readonly string[],
   mode: { instantiate: boolean },
 ): Promise<EvalResult> {
-  const timeoutMs = opts.timeoutMs ?? defaultEvalTimeoutMs;
+  const limits: RunLimits = {
+    timeoutMs: opts.timeoutMs ?? defaultEvalTimeoutMs,
+    memoryBytes: opts.memoryBytes ?? DEFAULT_EVAL_MEMORY_BYTES,
+  };
   const system = opts.system ?? defaultSystem;
   const ctx: Ctx = {
     root: await realpath(opts.repoDir),
@@ -475,7 +524,7 @@ export async function evaluatePackages(
             JSON.stringify(group),
           ],
           env,
-          timeoutMs,
+          limits,
         ),
       );
 
@@ -499,14 +548,14 @@ export async function evaluatePackages(
     const single = async (name: string) => {
       const r = await evalGroup([name]);
       if (r.ok) record(r.stdout);
-      else outcome.set(name, await failureProblems(name, r, ctx, opts, env, timeoutMs));
+      else outcome.set(name, await failureProblems(name, r, ctx, opts, env, limits));
     };
 
     const all = await evalGroup(wanted);
     if (all.ok) {
       record(all.stdout);
-    } else if (all.timedOut || wanted.length <= 8) {
-      // Splitting a timed-out group would pay the time limit once per level: go straight to singles.
+    } else if (all.timedOut || all.outOfMemory || wanted.length <= 8) {
+      // Splitting a group that hit a limit would pay it once per level: go straight to singles.
       await Promise.all(wanted.map(single));
     } else {
       const size = Math.ceil(Math.sqrt(wanted.length));
@@ -604,7 +653,7 @@ async function failureProblems(
   ctx: Ctx,
   opts: EvalOptions,
   env: Record<string, string>,
-  timeoutMs: number,
+  limits: RunLimits,
 ): Promise<Problem[]> {
   const own = `pkgs/${name}/default.nix`;
   if (r.timedOut) {
@@ -612,8 +661,20 @@ async function failureProblems(
       {
         path: own,
         line: 1,
-        message: `evaluation timed out after ${Math.round(timeoutMs / 1000)}s`,
+        message: `evaluation timed out after ${Math.round(limits.timeoutMs / 1000)}s`,
         hint: "look for unbounded recursion or a computation that never ends",
+      },
+    ];
+  }
+  if (r.outOfMemory) {
+    return [
+      {
+        path: own,
+        line: 1,
+        message: `evaluation ran out of memory (limit ${formatMemory(limits.memoryBytes)})`,
+        hint:
+          "look for a huge list, string or recursion built at evaluation time; if the package really needs more, " +
+          "the server's admin can raise the limit with flox server --eval-memory BYTES (FLOX_EVAL_MEMORY)",
       },
     ];
   }
@@ -642,7 +703,7 @@ async function failureProblems(
     const arg = missingArg[1] ?? "";
     problem.message = `called without required argument '${arg}'`;
     problem.line = (await lineOfWord(pos.file, arg)) ?? pos.line;
-    problem.hint = await missingArgHint(arg, ctx, opts, env, timeoutMs);
+    problem.hint = await missingArgHint(arg, ctx, opts, env, limits);
     return [problem];
   }
   Object.assign(problem, hintFor(err.message));
@@ -688,7 +749,7 @@ function baseNames(
   ctx: Ctx,
   opts: EvalOptions,
   env: Record<string, string>,
-  timeoutMs: number,
+  limits: RunLimits,
 ): Promise<string[]> {
   const key = `${ctx.base ?? ""}\0${ctx.busybox}\0${opts.system ?? defaultSystem}`;
   let names = baseNamesCache.get(key);
@@ -712,7 +773,7 @@ function baseNames(
         opts.system ?? defaultSystem,
       ],
       env,
-      timeoutMs,
+      limits,
     ).then((r) => (r.ok ? (JSON.parse(r.stdout) as string[]) : []));
     baseNamesCache.set(key, names);
   }
@@ -724,9 +785,9 @@ async function missingArgHint(
   ctx: Ctx,
   opts: EvalOptions,
   env: Record<string, string>,
-  timeoutMs: number,
+  limits: RunLimits,
 ): Promise<string> {
-  const base = await baseNames(ctx, opts, env, timeoutMs);
+  const base = await baseNames(ctx, opts, env, limits);
   const org = await readdir(join(ctx.root, "pkgs")).catch(() => [] as string[]);
   const close = [...new Set([...org, ...base])].filter((n) => n !== arg && similar(n, arg)).slice(0, 5);
   let hint = `no package '${arg}' in pkgs/ or in the base set: declare it in pkgs/${arg}/ or check the spelling`;

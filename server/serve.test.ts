@@ -44,15 +44,21 @@ test("a fresh start lays out the data dir, writes the run file and logs to a fil
   }
 });
 
-test("--max-file-size and --base reach the run file", async () => {
+test("--max-file-size, --base and the repo and memory limits (flag or env) reach the run file", async () => {
   const base = scratch();
-  const server = await startTestServer({ args: ["--max-file-size", "1234", "--base", base] });
+  const server = await startTestServer({
+    args: ["--max-file-size", "1234", "--base", base, "--max-repo-files", "500", "--eval-memory", "1G"],
+    env: { FLOX_MAX_REPO_SIZE: "20M", FLOX_EVAL_MEMORY: "3G" },
+  });
   try {
     const run = HookRunFile.parse(
       JSON.parse(readFileSync(join(server.dataDir, "run", "hooks.json"), "utf8")),
     );
     assert.is(run.maxFileSize, 1234);
     assert.is(run.basePath, base);
+    assert.is(run.maxRepoFiles, 500);
+    assert.is(run.maxRepoBytes, 20 * 1024 ** 2);
+    assert.is(run.evalMemoryBytes, 1024 ** 3, "the flag wins over the environment");
   } finally {
     await server.stop();
     rmSync(base, { recursive: true, force: true });
@@ -63,6 +69,9 @@ test("bad options stop the server with a message and exit code 2", async () => {
   for (const args of [
     ["--max-file-size", "lots"],
     ["--base", "/nonexistent/nixpkgs"],
+    ["--max-repo-files", "many"],
+    ["--max-repo-size", "big"],
+    ["--eval-memory", "10M"],
   ]) {
     const err = await startTestServer({ args }).then(
       (s) => s.stop().then(() => undefined),

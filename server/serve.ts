@@ -7,6 +7,8 @@ import { resolve } from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
+import { DEFAULT_MAX_REPO_BYTES, DEFAULT_MAX_REPO_FILES } from "../lib/git-tree.js";
+import { DEFAULT_EVAL_MEMORY_BYTES, formatMemory, MIN_EVAL_MEMORY_BYTES } from "../lib/limited-command.js";
 import { createApp } from "./app.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
@@ -52,6 +54,12 @@ export interface StartServerOptions {
   narVerifyEverySeconds?: number | undefined;
   /** Bytes of NAR files one run of the check reads (--nar-verify-budget, default 1 GiB). */
   narVerifyBudgetBytes?: number | undefined;
+  /** Most files a pushed tree may hold (default 20,000): the gate refuses more, the evaluator fails it. */
+  maxRepoFiles?: number | undefined;
+  /** Most bytes of files a pushed tree may hold (default 100 MiB). */
+  maxRepoBytes?: number | undefined;
+  /** Address space (RLIMIT_AS) of each nix-instantiate, in the gate and the evaluator (default 2 GiB). */
+  evalMemoryBytes?: number | undefined;
 }
 
 export interface RunningServer {
@@ -102,6 +110,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const address = parseListen(opts.listen);
   const basePath = checkBasePath(opts.basePath);
   const maxFileSize = opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+  const repoLimits = {
+    maxFiles: opts.maxRepoFiles ?? DEFAULT_MAX_REPO_FILES,
+    maxBytes: opts.maxRepoBytes ?? DEFAULT_MAX_REPO_BYTES,
+  };
+  const evalMemoryBytes = opts.evalMemoryBytes ?? DEFAULT_EVAL_MEMORY_BYTES;
   const paths = dataPaths(resolve(opts.dataDir));
   for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
     await mkdir(dir, { recursive: true });
@@ -165,6 +178,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       basePath,
       system: nixSystem(),
+      repoLimits,
+      memoryBytes: evalMemoryBytes,
       publishDrvs: (drvPaths, signal) =>
         publishDrvClosure({ storehouse, storeRoot: paths.nixRoot, signal }, drvPaths),
       // Every job may already be built: the channel may move at once.
@@ -228,6 +243,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       serverUrl: localUrl(address.host, port),
       hookSecret,
       maxFileSize,
+      maxRepoFiles: repoLimits.maxFiles,
+      maxRepoBytes: repoLimits.maxBytes,
+      evalMemoryBytes,
       storeRoot: paths.nixRoot,
       busyboxDir: paths.busybox,
       basePath,
@@ -301,6 +319,9 @@ export interface ServerCommandOptions {
   narSweepGrace?: string;
   narVerifyEvery?: string;
   narVerifyBudget?: string;
+  maxRepoFiles?: string;
+  maxRepoSize?: string;
+  evalMemory?: string;
 }
 
 /** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */
@@ -315,12 +336,37 @@ function parseSeconds(flag: string, value: string | undefined, min = 0): number 
   return n;
 }
 
-function parseSize(value: string | undefined, flag = "--max-file-size"): number | undefined {
+const sizeUnits: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** A positive byte count: digits, optionally with K, M, G or T (binary: 2G = 2 GiB; KiB, MiB… too). */
+function parseSize(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,15}$/.test(value.trim())) {
-    throw new InvalidInputError(`${flag} ${JSON.stringify(value)} is not a positive number of bytes`);
+  const m = /^([1-9][0-9]{0,15})\s*(?:([KMGT])(?:i?B)?)?$/i.exec(value.trim());
+  const bytes = m ? Number(m[1]) * (sizeUnits[(m[2] ?? "").toUpperCase()] ?? 1) : Number.NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new InvalidInputError(
+      `${flag} ${JSON.stringify(value)} is not a size: give bytes, or a number with K, M or G (e.g. 100M, 2G)`,
+    );
+  }
+  return bytes;
+}
+
+function parseCount(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(value.trim())) {
+    throw new InvalidInputError(`${flag} ${JSON.stringify(value)} is not a positive whole number`);
   }
   return Number(value.trim());
+}
+
+function parseEvalMemory(value: string | undefined): number | undefined {
+  const bytes = parseSize("--eval-memory", value);
+  if (bytes !== undefined && bytes < MIN_EVAL_MEMORY_BYTES) {
+    throw new InvalidInputError(
+      `--eval-memory ${JSON.stringify(value)} is below ${formatMemory(MIN_EVAL_MEMORY_BYTES)}, too little for Nix to start`,
+    );
+  }
+  return bytes;
 }
 
 function fail(message: string, exitCode: number): never {
@@ -337,12 +383,21 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
       listen: opts.listen,
       adminToken: opts.adminToken ?? (process.env.FLOX_ADMIN_TOKEN || undefined),
       basePath: opts.base,
-      maxFileSize: parseSize(opts.maxFileSize),
+      maxFileSize: parseSize("--max-file-size", opts.maxFileSize),
       privateCache: opts.privateCache,
       narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),
       narSweepGraceSeconds: parseSeconds("--nar-sweep-grace", opts.narSweepGrace),
       narVerifyEverySeconds: parseSeconds("--nar-verify-every", opts.narVerifyEvery, 1),
-      narVerifyBudgetBytes: parseSize(opts.narVerifyBudget, "--nar-verify-budget"),
+      narVerifyBudgetBytes: parseSize("--nar-verify-budget", opts.narVerifyBudget),
+      maxRepoFiles: parseCount(
+        "--max-repo-files",
+        opts.maxRepoFiles ?? (process.env.FLOX_MAX_REPO_FILES || undefined),
+      ),
+      maxRepoBytes: parseSize(
+        "--max-repo-size",
+        opts.maxRepoSize ?? (process.env.FLOX_MAX_REPO_SIZE || undefined),
+      ),
+      evalMemoryBytes: parseEvalMemory(opts.evalMemory ?? (process.env.FLOX_EVAL_MEMORY || undefined)),
     });
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);

@@ -4,8 +4,8 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { listTree, materializeTree } from "../../hooks/git-tree.js";
 import { formatProblem } from "../../hooks/layout-rules.js";
+import { listTree, materializeTree } from "../../lib/git-tree.js";
 import { evaluatePackages } from "../../lib/nix-eval.js";
 import { globals } from "../context.js";
 import { chooseBase } from "../local/base-choice.js";

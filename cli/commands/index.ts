@@ -35,6 +35,18 @@ function registerServer(program: Command): void {
     .option("--admin-token <token>", "first admin token (default: $FLOX_ADMIN_TOKEN, else one is generated)")
     .option("--base <path>", "use this nixpkgs tree as the base package set instead of the bootstrap set")
     .option("--max-file-size <bytes>", "largest file a push may contain", "10485760")
+    .option(
+      "--max-repo-files <n>",
+      "most files a pushed tree may hold (default: $FLOX_MAX_REPO_FILES, else 20000)",
+    )
+    .option(
+      "--max-repo-size <bytes>",
+      "most bytes of files a pushed tree may hold, e.g. 100M (default: $FLOX_MAX_REPO_SIZE, else 100M)",
+    )
+    .option(
+      "--eval-memory <bytes>",
+      "address space each Nix evaluation may use, e.g. 2G (default: $FLOX_EVAL_MEMORY, else 2G)",
+    )
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
     .option(
       "--nar-sweep-every <s>",

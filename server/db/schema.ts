@@ -139,6 +139,8 @@ export const evaluations = sqliteTable(
     state: text("state", { enum: evaluationStates }).notNull(),
     /** Why the evaluation failed (not per-package problems: those are eval_problems). */
     error: text("error"),
+    /** Times it was claimed and not given back by a clean stop: a crash-looping one is failed, not redone forever. */
+    attempts: integer("attempts").notNull().default(0),
     /** `[channel] gate` of the commit's flox.toml: the jobs that must succeed to publish it; null = all of them. */
     channelGate: text("channel_gate", { mode: "json" }).$type<string[]>(),
     jobCount: integer("job_count").notNull().default(0),

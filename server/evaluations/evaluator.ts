@@ -5,9 +5,17 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
-import { execa } from "execa";
 import type { Logger } from "pino";
 import { parseFloxToml } from "../../lib/flox-toml.js";
+import {
+  checkRepoLimits,
+  DEFAULT_MAX_REPO_BYTES,
+  DEFAULT_MAX_REPO_FILES,
+  listTree,
+  materializeTree,
+  type RepoLimits,
+  RepoTooLargeError,
+} from "../../lib/git-tree.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval.js";
 import type { Db } from "../db/open.js";
 import { evalJobs, evalProblems, evaluations } from "../db/schema.js";
@@ -21,7 +29,15 @@ import {
   registerBuilds,
   storehouseIndex,
 } from "./builds.js";
-import { claimNext, type EvaluationRow, findEvaluation, finishedStates, requeueRunning } from "./records.js";
+import {
+  claimNext,
+  type EvaluationRow,
+  findEvaluation,
+  finishedStates,
+  giveBackAttempt,
+  MAX_EVALUATION_ATTEMPTS,
+  requeueRunning,
+} from "./records.js";
 
 export interface EvaluatorOptions {
   db: Db;
@@ -33,6 +49,10 @@ export interface EvaluatorOptions {
   isInStorehouse?: IsInStorehouse;
   /** Jobsets evaluated side by side, default 2. */
   concurrency?: number;
+  /** `--max-repo-files`, `--max-repo-size`: a commit past them (pushed before they were lowered) is failed. */
+  repoLimits?: RepoLimits;
+  /** `--eval-memory`: address space of each nix-instantiate. */
+  memoryBytes?: number | undefined;
   /**
    * Puts the .drv closures of the builds an evaluation queued into the Storehouse, so that builders can
    * substitute them. Runs after the evaluation is recorded, in the background; the claim route does it again
@@ -60,6 +80,7 @@ export class Evaluator {
   readonly #isIn: IsInStorehouse;
   readonly #finished = new EventEmitter();
   readonly #running = new Set<Promise<void>>();
+  readonly #runningIds = new Set<number>();
   #started = false;
   #retryKick: NodeJS.Timeout | undefined;
   /** No new evaluations start, and waiters are let go. */
@@ -76,10 +97,18 @@ export class Evaluator {
     this.#finished.setMaxListeners(0);
   }
 
-  /** Re-queues what a previous run left `running`, then works through the queue. */
+  /**
+   * Re-queues what a previous run left `running` (one that was under way at MAX_EVALUATION_ATTEMPTS starts is
+   * failed instead: it may be what killed them), then works through the queue.
+   */
   start(): void {
-    const requeued = requeueRunning(this.#o.db);
+    const { requeued, failed } = requeueRunning(this.#o.db);
     if (requeued > 0) this.#o.logger.warn({ requeued }, "evaluations left running by the last run re-queued");
+    if (failed.length > 0)
+      this.#o.logger.error(
+        { evaluations: failed, attempts: MAX_EVALUATION_ATTEMPTS },
+        "evaluations under way at every one of the last server stops failed instead of re-queued",
+      );
     this.#started = true;
     this.kick();
   }
@@ -102,11 +131,18 @@ export class Evaluator {
         return;
       }
       if (!next) return;
-      const run: Promise<void> = this.#run(next).finally(() => {
-        this.#running.delete(run);
-        this.#finished.emit(String(next.id));
-        this.kick();
-      });
+      this.#runningIds.add(next.id);
+      const run: Promise<void> = this.#run(next)
+        .catch((err) => {
+          // #run records its own failures; this is a fault in that (the database, the log): never fatal.
+          this.#o.logger.error({ err, evaluation: next.id }, "evaluation bookkeeping failed");
+        })
+        .finally(() => {
+          this.#runningIds.delete(next.id);
+          this.#running.delete(run);
+          this.#finished.emit(String(next.id));
+          this.kick();
+        });
       this.#running.add(run);
     }
   }
@@ -147,6 +183,8 @@ export class Evaluator {
       ]);
       clearTimeout(timer);
     }
+    // A clean stop is no crash: what it cut short keeps its attempt (start() re-queues it).
+    for (const id of this.#runningIds) giveBackAttempt(this.#o.db, id);
     this.#closed = true;
     await Promise.allSettled([...this.#publishing]);
   }
@@ -216,7 +254,12 @@ export class Evaluator {
     const work = await mkdtemp(join(tmpdir(), "flox-evaluation-"));
     try {
       const tree = join(work, "tree");
-      await materializeCommit(repoDir(this.#o.paths.repos, org), e.commitSha, tree);
+      await checkOut(
+        repoDir(this.#o.paths.repos, org),
+        e.commitSha,
+        tree,
+        this.#o.repoLimits ?? { maxFiles: DEFAULT_MAX_REPO_FILES, maxBytes: DEFAULT_MAX_REPO_BYTES },
+      );
       const names = await packageNames(tree);
       const settings = await readSettings(tree, names);
       if (names.length === 0) return { jobs: [], problems: settings.problems, gate: settings.gate };
@@ -227,6 +270,7 @@ export class Evaluator {
           busyboxDir: this.#o.paths.busybox,
           ...(this.#o.basePath ? { basePath: this.#o.basePath } : {}),
           ...(this.#o.system ? { system: this.#o.system } : {}),
+          ...(this.#o.memoryBytes ? { memoryBytes: this.#o.memoryBytes } : {}),
         },
         names,
         { instantiate: true },
@@ -297,22 +341,25 @@ export class Evaluator {
 }
 
 /**
- * The commit's tree as files: `git archive | tar -x`. By post-receive the objects are out of quarantine and
- * the refs updated, so the plain repo has the commit.
+ * The commit's tree as files, written from raw blobs as the gate wrote it (lib/git-tree.ts): the same bytes the
+ * gate judged (git archive would apply the tree's own export-ignore/export-subst), streamed one chunk at a time
+ * (git archive | tar through execa held the whole archive in memory: a 123 MB repo aborted the server). By
+ * post-receive the objects are out of quarantine and the refs updated, so the plain repo has the commit.
  */
-export async function materializeCommit(repo: string, sha: string, dest: string): Promise<void> {
+export async function checkOut(repo: string, sha: string, dest: string, limits: RepoLimits): Promise<void> {
   await mkdir(dest, { recursive: true });
   try {
-    await execa("git", ["-C", repo, "archive", "--format=tar", sha], { stdin: "ignore" }).pipe("tar", [
-      "-x",
-      "-C",
-      dest,
-    ]);
+    const entries = await listTree(sha, { cwd: repo });
+    // The gate refuses such trees; this one came before the limits were lowered, or around the gate.
+    checkRepoLimits(entries, limits);
+    await materializeTree(entries, dest, { cwd: repo, maxTotalBytes: limits.maxBytes });
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new EvaluationError(
-      `could not check out commit ${sha.slice(0, 7)}: ${(e.stderr || e.message).trim().split("\n")[0]}`,
-    );
+    if (err instanceof RepoTooLargeError) {
+      throw new EvaluationError(
+        `${err.message}; the server does not evaluate it (raise the limit with flox server ${err.what === "files" ? "--max-repo-files" : "--max-repo-size"})`,
+      );
+    }
+    throw new EvaluationError(`could not check out commit ${sha.slice(0, 7)}: ${(err as Error).message}`);
   }
 }
 

@@ -1,5 +1,5 @@
 // Jobsets and evaluations in the database: created with their push, claimed in push order, read by the API.
-import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { Evaluation, EvaluationState } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import { evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";
@@ -58,13 +58,43 @@ export function enqueueEvaluation(db: Db, org: OrgRecord, push: PushRecord): Eva
     .get();
 }
 
-/** Evaluations a killed server left `running` go back to the queue; returns how many. */
-export function requeueRunning(db: Db): number {
-  return db
-    .update(evaluations)
-    .set({ state: "queued", startedAt: null })
-    .where(eq(evaluations.state, "running"))
-    .run().changes;
+/** Starts of an evaluation that ended with the server gone (crashed, killed) before it is failed instead. */
+export const MAX_EVALUATION_ATTEMPTS = 3;
+
+/**
+ * Evaluations a killed server left `running` go back to the queue, except those it already started
+ * MAX_EVALUATION_ATTEMPTS times: such an evaluation may be what kills the server, so it is failed with the reason.
+ */
+export function requeueRunning(db: Db): { requeued: number; failed: number[] } {
+  return db.transaction((tx) => {
+    const failed = tx
+      .update(evaluations)
+      .set({
+        state: "failed",
+        error:
+          `the server stopped ${MAX_EVALUATION_ATTEMPTS} times while evaluating this commit (it crashed or was killed), ` +
+          "so it is not tried again; the server's log (DATA_DIR/logs/server.log) may say why; push again to retry",
+        finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+      })
+      .where(and(eq(evaluations.state, "running"), gte(evaluations.attempts, MAX_EVALUATION_ATTEMPTS)))
+      .returning({ id: evaluations.id })
+      .all()
+      .map((r) => r.id);
+    const requeued = tx
+      .update(evaluations)
+      .set({ state: "queued", startedAt: null })
+      .where(eq(evaluations.state, "running"))
+      .run().changes;
+    return { requeued, failed };
+  });
+}
+
+/** A clean shutdown cut evaluation `id` short: that start does not count against it. */
+export function giveBackAttempt(db: Db, id: number): void {
+  db.update(evaluations)
+    .set({ attempts: sql`max(${evaluations.attempts} - 1, 0)` })
+    .where(and(eq(evaluations.id, id), eq(evaluations.state, "running")))
+    .run();
 }
 
 /**
@@ -82,7 +112,11 @@ export function claimNext(db: Db): EvaluationRow | undefined {
     if (!next) return undefined;
     return tx
       .update(evaluations)
-      .set({ state: "running", startedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))` })
+      .set({
+        state: "running",
+        startedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+        attempts: sql`${evaluations.attempts} + 1`,
+      })
       .where(and(eq(evaluations.id, next.id), eq(evaluations.state, "queued")))
       .returning()
       .get();

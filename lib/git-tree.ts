@@ -8,12 +8,14 @@
  * Files are written from raw blobs (`git cat-file --batch`) rather than with `git archive` or
  * `checkout-index`: both apply the pushed tree's own .gitattributes (export-ignore, export-subst,
  * eol conversion), which would let a push make the gate check something other than what it stores.
+ * The server's evaluator writes its checkout the same way, so it evaluates exactly the bytes the gate judged, and
+ * streams them: one chunk in memory at a time, whatever the tree's size.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { chmod, mkdir, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
-import { isUnsafeComponent, type TreeEntry, type TreeMode } from "./layout-rules.js";
+import { isUnsafeComponent, type TreeEntry, type TreeMode } from "./tree-entry.js";
 
 export interface GitTreeEntry extends TreeEntry {
   /** The blob (or, for a submodule, commit) id. */
@@ -52,13 +54,58 @@ export class TreeTooLargeError extends Error {
 /** Default for {@link materializeTree}'s sanity limit. */
 export const DEFAULT_MAX_TREE_BYTES = 2 * 1024 ** 3;
 
+/**
+ * What a server accepts and evaluates by default (`flox server --max-repo-files`, `--max-repo-size`): every
+ * evaluation writes the whole tree out, so a repo far past what a package set needs costs every push its time.
+ */
+export const DEFAULT_MAX_REPO_FILES = 20_000;
+export const DEFAULT_MAX_REPO_BYTES = 100 * 1024 ** 2;
+
+export interface RepoLimits {
+  maxFiles: number;
+  maxBytes: number;
+}
+
+/** A tree past the server's repo limits: how many files (or bytes) it holds and the limit it passed. */
+export class RepoTooLargeError extends Error {
+  override name = "RepoTooLargeError";
+  constructor(
+    readonly what: "files" | "bytes",
+    readonly figure: number,
+    readonly limit: number,
+  ) {
+    super(
+      what === "files"
+        ? `the repository holds ${figure} files, over this server's limit of ${limit}`
+        : `the repository's files add up to ${figure} bytes, over this server's limit of ${limit} bytes`,
+    );
+  }
+}
+
+/** Files (blobs and symlinks) and their total size, against the limits; throws RepoTooLargeError. */
+export function checkRepoLimits(entries: readonly TreeEntry[], limits: RepoLimits): void {
+  const files = entries.filter((e) => e.mode === "100644" || e.mode === "100755" || e.mode === "120000");
+  if (files.length > limits.maxFiles) throw new RepoTooLargeError("files", files.length, limits.maxFiles);
+  const bytes = files.reduce((sum, e) => sum + e.size, 0);
+  if (bytes > limits.maxBytes) throw new RepoTooLargeError("bytes", bytes, limits.maxBytes);
+}
+
+/** What git may print to one command of ours before it is stopped (a listing of ~1M files). */
+const maxGitOutput = 128 * 1024 * 1024;
+
 export async function git(args: string[], options: GitOptions & { input?: string } = {}): Promise<string> {
   const result = await execa("git", args, {
     cwd: options.cwd,
     input: options.input,
     reject: false,
     stripFinalNewline: false,
+    maxBuffer: maxGitOutput,
   });
+  if (result.isMaxBuffer) {
+    throw new GitCommandError(
+      `git ${args[0]} printed more than ${maxGitOutput} bytes; flox reads no more than that`,
+    );
+  }
   if (result.exitCode !== 0) {
     throw new GitCommandError(
       `git ${args.join(" ")} failed: ${String(result.stderr).trim() || result.exitCode}`,

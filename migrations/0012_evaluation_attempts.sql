@@ -1,0 +1,1 @@
+ALTER TABLE `evaluations` ADD `attempts` integer DEFAULT 0 NOT NULL;
