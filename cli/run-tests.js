@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const pattern = new RegExp(process.argv[2] ?? "\\.test\\.js$");
-const limitMs = Number(process.env.FLOX_TEST_TIMEOUT_MS ?? 14 * 60 * 1000);
+const limitMs = Number(process.env.FLOX_TEST_TIMEOUT_MS ?? 30 * 60 * 1000);
 const jobs = Math.max(1, Number(process.env.FLOX_TEST_JOBS ?? 2));
 
 function testFiles(dir) {
