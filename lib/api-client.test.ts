@@ -44,6 +44,7 @@ const org = {
   displayName: "Acme",
   createdAt: "2025-01-01T00:00:00.000Z",
   repoUrl: "http://h/acme/nixexprs.git",
+  public: false,
 };
 
 test("sends the token as Bearer and JSON bodies, and unwraps the answer", async () => {
