@@ -1,5 +1,7 @@
 // The hono app: every HTTP route except git's. Testable without a socket through `app.request()`.
 import { Hono } from "hono";
+import { type BuilderRouteOptions, builderRoutes } from "./builders/routes.js";
+import { buildRoutes } from "./builds/routes.js";
 import type { ChannelPublisher } from "./channels/channels.js";
 import { channelRoutes } from "./channels/routes.js";
 import { reportDiskFull } from "./disk-full.js";
@@ -9,8 +11,6 @@ import type { MachineHub } from "./machines/hub.js";
 import type { ProfileEditor } from "./profiles/profiles.js";
 import type { ProfileScheduler } from "./profiles/schedules.js";
 import { baseSetRoutes } from "./routes/base-set.js";
-import { type BuilderRouteOptions, builderRoutes } from "./routes/builder.js";
-import { buildRoutes } from "./routes/builds.js";
 import { channelApiRoutes } from "./routes/channels.js";
 import type { AppContext, AppEnv } from "./routes/env.js";
 import { evaluationRoutes } from "./routes/evaluations.js";

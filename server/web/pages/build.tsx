@@ -12,14 +12,14 @@ import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
 import {
   getBuild,
   orgIdsOfBuild,
-  presentBuildDetail,
   restartableStates,
   restartBuild,
   unfinishedStates,
-} from "../../builds/records.js";
+} from "../../builds/builds.js";
+import { presentBuildDetail } from "../../builds/present.js";
 import { cancelWant } from "../../builds/wants.js";
 import type { OrgRecord } from "../../domain/orgs.js";
-import { readableAmong, roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { buildRole, roleAtLeast, roleIn } from "../../domain/permissions.js";
 import { findTokenById } from "../../domain/tokens.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import type { AppContext } from "../../routes/env.js";
@@ -73,7 +73,7 @@ function maySteer(ctx: AppContext, viewer: Viewer | null, org: OrgRecord): boole
 
 /** The build as this viewer (null: nobody logged in) may see it: jobs of orgs it may not read only counted. */
 function detailFor(ctx: AppContext, viewer: Viewer | null, row: ReturnType<typeof getBuild>): BuildDetail {
-  return presentBuildDetail(ctx.db, row, readableAmong(ctx.db, viewer?.token, orgIdsOfBuild(ctx.db, row.id)));
+  return presentBuildDetail(ctx.db, row, buildRole(ctx.db, viewer?.token, row.id).readable);
 }
 
 function load(ctx: AppContext, c: WebContext) {

@@ -2,9 +2,8 @@
 // machinery of the server. Figures are the same for every viewer; a running build is shown only to those who may
 // read one of its orgs, and only counted for the others.
 import { Hono } from "hono";
-import { orgIdsOfBuild } from "../../builds/records.js";
 import { listOrgs } from "../../domain/orgs.js";
-import { roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { buildRole, orgsWithRole } from "../../domain/permissions.js";
 import type { AppContext } from "../../routes/env.js";
 import type { StorehouseRouteOptions } from "../../storehouse/routes.js";
 import { Card, CopyLine, duration, StatePill, Time } from "../components.js";
@@ -110,9 +109,7 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
       // Where each visible running build's page is: under an org of it the viewer may read.
       const orgNames = new Map(listOrgs(db).map((o) => [o.id, o.name]));
       const orgOf = (buildId: number) => {
-        const id = orgIdsOfBuild(db, buildId).find((o) =>
-          roleAtLeast(roleIn(db, viewer.token, { id: o }), "reader"),
-        );
+        const [id] = orgsWithRole(buildRole(db, viewer.token, buildId), "reader");
         return id === undefined ? undefined : orgNames.get(id);
       };
       const now = Date.now();
