@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { listOrgs } from "../../domain/orgs.js";
 import { buildRole, orgsWithRole } from "../../domain/permissions.js";
 import type { AppContext } from "../../routes/env.js";
-import type { StorehouseRouteOptions } from "../../storehouse/routes.js";
+import type { StorehouseRouteOptions } from "../../storehouse/cache-routes.js";
 import { Card, CopyLine, duration, StatePill, Time } from "../components.js";
 import { bytes, drvName, plural } from "../fleet-components.js";
 import { buildersData, storehouseData } from "../fleet-data.js";
