@@ -2,8 +2,9 @@
 import { Hono } from "hono";
 import { type BuilderRouteOptions, builderRoutes } from "./builders/routes.js";
 import { buildRoutes } from "./builds/routes.js";
+import { channelApiRoutes } from "./channels/api-routes.js";
 import type { ChannelPublisher } from "./channels/channels.js";
-import { channelRoutes } from "./channels/routes.js";
+import { channelRoutes } from "./channels/tarball-routes.js";
 import { reportDiskFull } from "./disk-full.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { errorBody, internalError, toHttpError } from "./http-errors.js";
@@ -11,7 +12,6 @@ import type { MachineHub } from "./machines/hub.js";
 import type { ProfileEditor } from "./profiles/profiles.js";
 import type { ProfileScheduler } from "./profiles/schedules.js";
 import { baseSetRoutes } from "./routes/base-set.js";
-import { channelApiRoutes } from "./routes/channels.js";
 import type { AppContext, AppEnv } from "./routes/env.js";
 import { evaluationRoutes } from "./routes/evaluations.js";
 import { healthRoutes } from "./routes/health.js";
