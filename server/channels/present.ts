@@ -1,4 +1,4 @@
-// Channel records → the API's JSON shapes; shared by the JSON API (routes/channels.ts) and the web pages, so the
+// Channel records → the API's JSON shapes; shared by the JSON API (api-routes.ts) and the web pages, so the
 // two say the same thing.
 import type { Channel, ChannelHistoryPoint, ChannelPoint, PackageChanges } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";

@@ -1,7 +1,8 @@
 // Who may do what: a token's role in an org, and the checks routes call before acting.
 import type { Role } from "../../lib/api-schemas.js";
+import { getBuild, noSuchBuild, orgIdsOfBuild } from "../builds/builds.js";
 import type { Db } from "../db/open.js";
-import { ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { membershipRole, orgIdsOfUser } from "./memberships.js";
 import { findOrg, listOrgs, noSuchOrg, type OrgRecord } from "./orgs.js";
 import type { TokenRecord } from "./tokens.js";
@@ -71,6 +72,74 @@ export function readableAmong(
   return listOrgs(db, orgIds)
     .filter((org) => mayRead(db, token, org))
     .map((org) => org.id);
+}
+
+/**
+ * Where a token (null: nobody logged in) stands with a build. A build is shared by every org whose evaluations
+ * have a job on it, so the answer is per org: the one rule the API, the build page and the builders list ask.
+ */
+export interface BuildRole {
+  /** The orgs whose evaluations want the build. */
+  orgIds: number[];
+  /** Of these, the orgs whose jobs it may read, public ones included; undefined for an admin, who reads all. */
+  readable: number[] | undefined;
+  /** Its own role in each of these orgs (no entry: none; public orgs give no role). */
+  roles: Map<number, Role>;
+}
+
+export function buildRole(db: Db, token: TokenRecord | null | undefined, buildId: number): BuildRole {
+  const orgIds = orgIdsOfBuild(db, buildId);
+  const roles = new Map<number, Role>();
+  if (token != null) {
+    for (const id of orgIds) {
+      const role = roleIn(db, token, { id });
+      if (role) roles.set(id, role);
+    }
+  }
+  return { orgIds, readable: readableAmong(db, token, orgIds), roles };
+}
+
+/** The orgs of the build where the token holds at least `needed` itself (a public org alone is not enough). */
+export function orgsWithRole(standing: BuildRole, needed: Role): number[] {
+  return standing.orgIds.filter((id) => roleAtLeast(standing.roles.get(id), needed));
+}
+
+/** What a token may do with a build: the orgs it reads and steers among those whose jobs want the build. */
+export interface BuildAccess {
+  /** Orgs whose jobs the answer may name (undefined: all, an admin). */
+  visible: number[] | undefined;
+  /** Orgs whose want a cancel withdraws and a restart reinstates (undefined: all, an admin). */
+  steering: number[] | undefined;
+}
+
+/**
+ * The build's access, if this token has at least `needed` in one of the orgs whose jobs want it; to read, a public
+ * org that wants it is enough (and no token is needed then). A token that may read none of them gets the very
+ * answer a nonexistent build gets: a shared build must not tell a stranger it exists.
+ */
+export function requireBuildRole(
+  db: Db,
+  token: TokenRecord | null,
+  buildId: number,
+  needed: Role,
+): BuildAccess {
+  getBuild(db, buildId);
+  const standing = buildRole(db, token, buildId);
+  const visible = standing.readable;
+  if (visible === undefined) return { visible: undefined, steering: undefined };
+  if (visible.length === 0 && token == null) {
+    throw new UnauthenticatedError(
+      `build ${buildId} is not public; send \`Authorization: Bearer <token>\` with a token that may read one of its orgs`,
+    );
+  }
+  if (visible.length === 0) throw new NotFoundError(noSuchBuild(buildId));
+  const steering = orgsWithRole(standing, needed);
+  if (steering.length === 0 && needed !== "reader") {
+    throw new ForbiddenError(
+      `this token may not steer build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
+    );
+  }
+  return { visible, steering };
 }
 
 /**

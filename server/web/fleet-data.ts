@@ -12,6 +12,7 @@ import type {
   ProfileStatus,
   StorehouseSummary,
 } from "../../lib/api-schemas.js";
+import { buildersOf } from "../builders/present.js";
 import { channelName } from "../channels/channels.js";
 import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";
 import type { Db } from "../db/open.js";
@@ -23,9 +24,8 @@ import { listMachines, profileStatus } from "../machines/machines.js";
 import { presentEvent, presentGenerations, presentProfile } from "../profiles/present.js";
 import { findProfile, listEvents, listProfiles } from "../profiles/profiles.js";
 import { type Schedule, scheduleOf } from "../profiles/schedules.js";
-import { buildersOf } from "../routes/builds.js";
-import { storehouseSummary } from "../routes/storehouse.js";
-import type { StorehouseRouteOptions } from "../storehouse/routes.js";
+import type { StorehouseRouteOptions } from "../storehouse/cache-routes.js";
+import { storehouseSummary } from "../storehouse/present.js";
 
 /** Is a machine's event stream open now (MachineHub.connected). */
 export type Connected = (machineId: number) => boolean;

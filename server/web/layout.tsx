@@ -125,3 +125,33 @@ export const PageHead: FC<{ title: Child; sub?: Child; actions?: Child }> = (p) 
     ) : null}
   </div>
 );
+
+export interface OrgPageProps {
+  /** The document title (" · flox" is added). */
+  title: string;
+  viewer: Viewer | null;
+  org: string;
+  tab: OrgTab;
+  /** Crumbs below the org, the current page last; none on the org's own page. */
+  trail?: Crumb[];
+  heading: Child;
+  sub?: Child;
+  actions?: Child;
+}
+
+/** A page of an org: the frame, crumbs from Orgs through the org, the title row, then the org's tabs. */
+export const OrgPage: FC<PropsWithChildren<OrgPageProps>> = (p) => {
+  const trail = p.trail ?? [];
+  const crumbs: Crumb[] = [
+    { label: "Orgs", href: "/" },
+    trail.length > 0 ? { label: p.org, href: `/${p.org}` } : { label: p.org },
+    ...trail,
+  ];
+  return (
+    <Layout title={p.title} viewer={p.viewer} crumbs={crumbs}>
+      <PageHead title={p.heading} sub={p.sub} actions={p.actions} />
+      <OrgTabs org={p.org} on={p.tab} />
+      {p.children}
+    </Layout>
+  );
+};

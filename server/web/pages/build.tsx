@@ -9,17 +9,10 @@ import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BuildDetail, BuildResponse } from "../../../lib/api-schemas.js";
 import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
-import {
-  getBuild,
-  orgIdsOfBuild,
-  presentBuildDetail,
-  restartableStates,
-  restartBuild,
-  unfinishedStates,
-} from "../../builds/records.js";
+import { getBuild, restartableStates, restartBuild, unfinishedStates } from "../../builds/builds.js";
+import { presentBuildDetail } from "../../builds/present.js";
 import { cancelWant } from "../../builds/wants.js";
-import type { OrgRecord } from "../../domain/orgs.js";
-import { readableAmong, roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { buildRole, roleAtLeast } from "../../domain/permissions.js";
 import { findTokenById } from "../../domain/tokens.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import type { AppContext } from "../../routes/env.js";
@@ -48,38 +41,32 @@ function buildId(raw: string): number {
   return id.data;
 }
 
-/** The build, when it is a job of `org` (a build shared with other orgs shows under each of them). */
-function buildOfOrg(ctx: AppContext, org: OrgRecord, id: number) {
-  const build = (() => {
+/** The build as this viewer (null: nobody logged in) may see it: jobs of orgs it may not read only counted. */
+function detailFor(ctx: AppContext, viewer: Viewer | null, row: ReturnType<typeof getBuild>): BuildDetail {
+  return presentBuildDetail(ctx.db, row, buildRole(ctx.db, viewer?.token, row.id).readable);
+}
+
+/**
+ * The build, when it is a job of the page's org (a build shared with other orgs shows under each of them), and
+ * whether the viewer may steer it here: cancel and restart act for the page's org (a cancel withdraws that org's
+ * want, as in the API), so they need the member role in it.
+ */
+function load(ctx: AppContext, c: WebContext) {
+  const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
+  const id = buildId(c.req.param("id") ?? "");
+  const row = (() => {
     try {
       return getBuild(ctx.db, id);
     } catch {
       return undefined;
     }
   })();
-  if (!build || !orgIdsOfBuild(ctx.db, id).includes(org.id)) {
+  const standing = row ? buildRole(ctx.db, viewer?.token, id) : undefined;
+  if (!row || !standing?.orgIds.includes(org.id)) {
     throw new NotFoundError(`org "${org.name}" has no build ${id}`);
   }
-  return build;
-}
-
-/**
- * Cancel and restart here act for the page's org (a cancel withdraws that org's want, as in the API), so they
- * need the member role in it.
- */
-function maySteer(ctx: AppContext, viewer: Viewer | null, org: OrgRecord): boolean {
-  return viewer != null && roleAtLeast(roleIn(ctx.db, viewer.token, org), "member");
-}
-
-/** The build as this viewer (null: nobody logged in) may see it: jobs of orgs it may not read only counted. */
-function detailFor(ctx: AppContext, viewer: Viewer | null, row: ReturnType<typeof getBuild>): BuildDetail {
-  return presentBuildDetail(ctx.db, row, readableAmong(ctx.db, viewer?.token, orgIdsOfBuild(ctx.db, row.id)));
-}
-
-function load(ctx: AppContext, c: WebContext) {
-  const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
-  const row = buildOfOrg(ctx, org, buildId(c.req.param("id") ?? ""));
-  return { org, viewer, row, detail: detailFor(ctx, viewer, row) };
+  const steer = roleAtLeast(standing.roles.get(org.id), "member");
+  return { org, viewer, row, steer, detail: presentBuildDetail(ctx.db, row, standing.readable) };
 }
 
 const attrOf = (b: BuildDetail, org: string) => b.jobs.find((j) => j.org === org)?.attr;
@@ -251,11 +238,10 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
   const viewerMw = resolveViewer(ctx);
   return new Hono<WebEnv>()
     .get("/:org/builds/:id", viewerMw, async (c) => {
-      const { org, viewer, row, detail } = load(ctx, c);
+      const { org, viewer, row, steer, detail } = load(ctx, c);
       const data: BuildResponse = { build: detail };
       const live = unfinishedStates.includes(row.state);
       const tail = await logTail(buildLogPath(ctx.paths.logs, row.id), !live);
-      const steer = maySteer(ctx, viewer, org);
       const now = Date.now();
       const attr = attrOf(detail, org.name);
       const job = detail.jobs.find((j) => j.org === org.name);
@@ -359,11 +345,10 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       });
     })
     .get("/:org/builds/:id/events", viewerMw, (c) => {
-      const { org, viewer, row } = load(ctx, c);
+      const { org, viewer, row, steer } = load(ctx, c);
       const path = buildLogPath(ctx.paths.logs, row.id);
       const resume = c.req.header("last-event-id") ?? c.req.query("offset") ?? "0";
       let offset = z.coerce.number().int().min(0).catch(0).parse(resume);
-      const steer = maySteer(ctx, viewer, org);
       const res = streamSSE(c, async (s) => {
         let aborted = false;
         const until = Date.now() + STREAM_MAX_MS;
@@ -426,9 +411,9 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       return res;
     })
     .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
-      const { org, row } = load(ctx, c);
+      const { org, row, steer } = load(ctx, c);
       const viewer = requireViewer(c);
-      if (!maySteer(ctx, viewer, org)) throw forbidden(row.id);
+      if (!steer) throw forbidden(row.id);
       const { state, withdrawn } = cancelWant(ctx.db, row.id, [org.id]);
       ctx.logger.info(
         { build: row.id, org: org.name, withdrawn, state, by: viewer.token.id, via: "web" },
@@ -437,9 +422,9 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     })
     .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), (c) => {
-      const { org, row } = load(ctx, c);
+      const { org, row, steer } = load(ctx, c);
       const viewer = requireViewer(c);
-      if (!maySteer(ctx, viewer, org)) throw forbidden(row.id);
+      if (!steer) throw forbidden(row.id);
       restartBuild(ctx.db, row.id, [org.id]);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build restarted");
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);

@@ -17,9 +17,10 @@ import { param } from "../../routes/validate.js";
 import { commitInfo } from "../commits.js";
 import { ActionForm, Card, CopyLine, StatePill, shortSha, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
+import { DataTable } from "../data-table.js";
 import { ChangeChips, newestFirst, OlderRows, plural, storeName } from "../fleet-components.js";
 import { type ChannelPageData, channelData, orgChannelsData } from "../fleet-data.js";
-import { Layout, OrgTabs, PageHead } from "../layout.js";
+import { OrgPage } from "../layout.js";
 import { respond, wantsJson } from "../negotiate.js";
 import { orgForViewer, readableOrgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 
@@ -67,76 +68,63 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       const data = orgChannelsData(db, origin, org);
       const now = Date.now();
       return respond(c, data, ({ channels }) => (
-        <Layout
+        <OrgPage
           title={`Channels · ${org.name}`}
           viewer={viewer}
-          crumbs={[
-            { label: "Orgs", href: "/" },
-            { label: org.name, href: `/${org.name}` },
-            { label: "Channels" },
-          ]}
+          org={org.name}
+          tab="channels"
+          trail={[{ label: "Channels" }]}
+          heading="Channels"
+          sub={`Every branch publishes one: its newest evaluation whose packages are all built. ${plural(channels.length, "channel")}.`}
         >
-          <PageHead
-            title="Channels"
-            sub={`Every branch publishes one: its newest evaluation whose packages are all built. ${plural(channels.length, "channel")}.`}
-          />
-          <OrgTabs org={org.name} on="channels" />
           <Card flush>
-            {channels.length === 0 ? (
-              <div class="empty">
-                No channels yet: push a branch; once its packages are built it is published.
-              </div>
-            ) : (
-              <table>
-                <thead>
-                  <tr>
-                    <th>Channel</th>
-                    <th>State</th>
-                    <th>Evaluation</th>
-                    <th>Commit</th>
-                    <th>Nix channel URL</th>
-                    <th class="num">Moved</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {channels.map((ch) => (
-                    <tr data-channel={ch.name}>
-                      <td>
-                        <a href={channelHref(org.name, ch.branch)}>
-                          <strong>{ch.name}</strong>
-                        </a>{" "}
-                        <span class="muted small">{ch.branch}</span>
-                      </td>
-                      <td>
-                        {ch.current === null ? (
-                          <StatePill state="queued" label="not published yet" />
-                        ) : ch.pinned ? (
-                          <StatePill state="queued" label="pinned" />
-                        ) : (
-                          <StatePill state="succeeded" label="following CI" />
-                        )}
-                      </td>
-                      <td>
-                        {ch.current ? (
-                          <a href={`/${org.name}/evaluations/${ch.current.evaluation}`}>
-                            #{ch.current.evaluation}
-                          </a>
-                        ) : (
-                          <span class="muted">—</span>
-                        )}
-                      </td>
-                      <td>{ch.current ? <code>{shortSha(ch.current.commitSha)}</code> : null}</td>
-                      <td class="mono small trunc">{ch.url}</td>
-                      <td class="num nowrap">
-                        <When p={ch.current} now={now} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
+            <DataTable
+              columns={[
+                "Channel",
+                "State",
+                "Evaluation",
+                "Commit",
+                "Nix channel URL",
+                { label: "Moved", num: true },
+              ]}
+              rows={channels}
+              empty="No channels yet: push a branch; once its packages are built it is published."
+              row={(ch) => (
+                <tr data-channel={ch.name}>
+                  <td>
+                    <a href={channelHref(org.name, ch.branch)}>
+                      <strong>{ch.name}</strong>
+                    </a>{" "}
+                    <span class="muted small">{ch.branch}</span>
+                  </td>
+                  <td>
+                    {ch.current === null ? (
+                      <StatePill state="queued" label="not published yet" />
+                    ) : ch.pinned ? (
+                      <StatePill state="queued" label="pinned" />
+                    ) : (
+                      <StatePill state="succeeded" label="following CI" />
+                    )}
+                  </td>
+                  <td>
+                    {ch.current ? (
+                      <a href={`/${org.name}/evaluations/${ch.current.evaluation}`}>
+                        #{ch.current.evaluation}
+                      </a>
+                    ) : (
+                      <span class="muted">—</span>
+                    )}
+                  </td>
+                  <td>{ch.current ? <code>{shortSha(ch.current.commitSha)}</code> : null}</td>
+                  <td class="mono small trunc">{ch.url}</td>
+                  <td class="num nowrap">
+                    <When p={ch.current} now={now} />
+                  </td>
+                </tr>
+              )}
+            />
           </Card>
-        </Layout>
+        </OrgPage>
       ));
     })
     .get("/:org/channels/:branch{.+}", resolveViewer(ctx), async (c) => {
@@ -161,55 +149,48 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
         const example = attrs[0] ?? "PACKAGE";
         const href = channelHref(org.name, channel.branch);
         return (
-          <Layout
+          <OrgPage
             title={`${channel.name} · channel`}
             viewer={viewer}
-            crumbs={[
-              { label: "Orgs", href: "/" },
-              { label: org.name, href: `/${org.name}` },
-              { label: "Channels", href: `/${org.name}/channels` },
-              { label: channel.branch },
-            ]}
+            org={org.name}
+            tab="channels"
+            trail={[{ label: "Channels", href: `/${org.name}/channels` }, { label: channel.branch }]}
+            heading={
+              <>
+                Channel <span class="hname">{channel.name}</span>
+              </>
+            }
+            sub={
+              <>
+                Branch{" "}
+                <a href={`/${org.name}/jobsets/${encodeURIComponent(channel.branch)}`}>{channel.branch}</a> ·{" "}
+                {cur === null
+                  ? "not published yet"
+                  : channel.pinned
+                    ? `pinned at evaluation #${cur.evaluation}`
+                    : "follows every green evaluation"}{" "}
+                · {plural(attrs.length, "package")} · {plural(history.length, "move")}
+              </>
+            }
+            actions={
+              <>
+                {cur === null ? (
+                  <StatePill state="queued" label="not published yet" />
+                ) : channel.pinned ? (
+                  <StatePill state="queued" label="pinned" />
+                ) : (
+                  <StatePill state="succeeded" label="following CI" />
+                )}
+                {canPin && channel.pinned ? (
+                  <ActionForm viewer={viewer} action={`${href}/unpin`}>
+                    <button class="btn" type="submit" id="unpin">
+                      Unpin: follow CI again
+                    </button>
+                  </ActionForm>
+                ) : null}
+              </>
+            }
           >
-            <PageHead
-              title={
-                <>
-                  Channel <span class="hname">{channel.name}</span>
-                </>
-              }
-              sub={
-                <>
-                  Branch{" "}
-                  <a href={`/${org.name}/jobsets/${encodeURIComponent(channel.branch)}`}>{channel.branch}</a>{" "}
-                  ·{" "}
-                  {cur === null
-                    ? "not published yet"
-                    : channel.pinned
-                      ? `pinned at evaluation #${cur.evaluation}`
-                      : "follows every green evaluation"}{" "}
-                  · {plural(attrs.length, "package")} · {plural(history.length, "move")}
-                </>
-              }
-              actions={
-                <>
-                  {cur === null ? (
-                    <StatePill state="queued" label="not published yet" />
-                  ) : channel.pinned ? (
-                    <StatePill state="queued" label="pinned" />
-                  ) : (
-                    <StatePill state="succeeded" label="following CI" />
-                  )}
-                  {canPin && channel.pinned ? (
-                    <ActionForm viewer={viewer} action={`${href}/unpin`}>
-                      <button class="btn" type="submit" id="unpin">
-                        Unpin: follow CI again
-                      </button>
-                    </ActionForm>
-                  ) : null}
-                </>
-              }
-            />
-            <OrgTabs org={org.name} on="channels" />
             {pinned.success && channel.pinned && cur?.evaluation === pinned.data ? (
               <div class="flash" id="flash">
                 Channel {channel.name} is pinned at evaluation #{pinned.data}:{" "}
@@ -354,33 +335,24 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
               )}
             </Card>
             <Card title={`Packages (${attrs.length})`} id="packages" flush>
-              {attrs.length === 0 ? (
-                <div class="empty">No packages published yet.</div>
-              ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Attribute</th>
-                      <th>Store path</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {attrs.map((a) => (
-                      <tr data-attr={a}>
-                        <td>
-                          <strong>{a}</strong>
-                        </td>
-                        <td class="mono small" title={channel.packages[a]}>
-                          <span class="muted">/nix/store/…-</span>
-                          {storeName(channel.packages[a])}
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              )}
+              <DataTable
+                columns={["Attribute", "Store path"]}
+                rows={attrs}
+                empty="No packages published yet."
+                row={(a) => (
+                  <tr data-attr={a}>
+                    <td>
+                      <strong>{a}</strong>
+                    </td>
+                    <td class="mono small" title={channel.packages[a]}>
+                      <span class="muted">/nix/store/…-</span>
+                      {storeName(channel.packages[a])}
+                    </td>
+                  </tr>
+                )}
+              />
             </Card>
-          </Layout>
+          </OrgPage>
         );
       });
     })

@@ -6,6 +6,7 @@ import { readableOrgIds } from "../../domain/permissions.js";
 import type { AppContext } from "../../routes/env.js";
 import { presentOrg } from "../../routes/present.js";
 import { Card, Time } from "../components.js";
+import { DataTable } from "../data-table.js";
 import { Layout, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
 import { requireViewer, resolveViewer, type WebEnv } from "../viewer.js";
@@ -21,37 +22,29 @@ export function homeRoutes(ctx: AppContext): Hono<WebEnv> {
       <Layout title="Orgs" viewer={viewer}>
         <PageHead title="Orgs" sub="Each org has one nixexprs repo; every branch is a jobset." />
         <Card flush>
-          {orgs.length === 0 ? (
-            <div class="empty">
-              No orgs you can see yet. An admin makes one with <code>flox org create NAME</code>.
-            </div>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th>Org</th>
-                  <th>Repository</th>
-                  <th class="num">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {orgs.map((o) => (
-                  <tr>
-                    <td>
-                      <a href={`/${o.name}`}>
-                        <strong>{o.displayName}</strong>
-                      </a>{" "}
-                      {o.displayName !== o.name ? <span class="muted">{o.name}</span> : null}
-                    </td>
-                    <td class="mono small">{o.repoUrl}</td>
-                    <td class="num">
-                      <Time at={o.createdAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          <DataTable
+            columns={["Org", "Repository", { label: "Created", num: true }]}
+            rows={orgs}
+            empty={
+              <>
+                No orgs you can see yet. An admin makes one with <code>flox org create NAME</code>.
+              </>
+            }
+            row={(o) => (
+              <tr>
+                <td>
+                  <a href={`/${o.name}`}>
+                    <strong>{o.displayName}</strong>
+                  </a>{" "}
+                  {o.displayName !== o.name ? <span class="muted">{o.name}</span> : null}
+                </td>
+                <td class="mono small">{o.repoUrl}</td>
+                <td class="num">
+                  <Time at={o.createdAt} />
+                </td>
+              </tr>
+            )}
+          />
         </Card>
       </Layout>
     ));

@@ -2,12 +2,12 @@
 // machinery of the server. Figures are the same for every viewer; a running build is shown only to those who may
 // read one of its orgs, and only counted for the others.
 import { Hono } from "hono";
-import { orgIdsOfBuild } from "../../builds/records.js";
 import { listOrgs } from "../../domain/orgs.js";
-import { roleAtLeast, roleIn } from "../../domain/permissions.js";
+import { buildRole, orgsWithRole } from "../../domain/permissions.js";
 import type { AppContext } from "../../routes/env.js";
-import type { StorehouseRouteOptions } from "../../storehouse/routes.js";
+import type { StorehouseRouteOptions } from "../../storehouse/cache-routes.js";
 import { Card, CopyLine, duration, StatePill, Time } from "../components.js";
+import { DataTable } from "../data-table.js";
 import { bytes, drvName, plural } from "../fleet-components.js";
 import { buildersData, storehouseData } from "../fleet-data.js";
 import { Layout, PageHead } from "../layout.js";
@@ -110,9 +110,7 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
       // Where each visible running build's page is: under an org of it the viewer may read.
       const orgNames = new Map(listOrgs(db).map((o) => [o.id, o.name]));
       const orgOf = (buildId: number) => {
-        const id = orgIdsOfBuild(db, buildId).find((o) =>
-          roleAtLeast(roleIn(db, viewer.token, { id: o }), "reader"),
-        );
+        const [id] = orgsWithRole(buildRole(db, viewer.token, buildId), "reader");
         return id === undefined ? undefined : orgNames.get(id);
       };
       const now = Date.now();
@@ -150,74 +148,65 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
               </div>
             </div>
             <Card title="Builders" flush>
-              {builders.length === 0 ? (
-                <div class="empty">
-                  No builder has called in yet. Start one with{" "}
-                  <code>flox builder --server URL --token BUILDER_TOKEN --store DIR</code>; an admin makes the
-                  token with <code>flox token create --builder</code>.
-                </div>
-              ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Builder</th>
-                      <th>Systems</th>
-                      <th>Building</th>
-                      <th class="num">Last call</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {builders.map((b) => (
-                      <tr data-builder={b.name}>
-                        <td class="nowrap">
-                          <strong>{b.name}</strong>{" "}
-                          {b.connected ? (
-                            <StatePill state="succeeded" label="connected" />
-                          ) : (
-                            <StatePill state="cancelled" label="away" />
-                          )}
-                          <div class="muted small">
-                            up to {plural(b.maxJobs, "job")} at once
-                            {b.features.length ? ` · ${b.features.join(", ")}` : ""}
+              <DataTable
+                columns={["Builder", "Systems", "Building", { label: "Last call", num: true }]}
+                rows={builders}
+                empty={
+                  <>
+                    No builder has called in yet. Start one with{" "}
+                    <code>flox builder --server URL --token BUILDER_TOKEN --store DIR</code>; an admin makes
+                    the token with <code>flox token create --builder</code>.
+                  </>
+                }
+                row={(b) => (
+                  <tr data-builder={b.name}>
+                    <td class="nowrap">
+                      <strong>{b.name}</strong>{" "}
+                      {b.connected ? (
+                        <StatePill state="succeeded" label="connected" />
+                      ) : (
+                        <StatePill state="cancelled" label="away" />
+                      )}
+                      <div class="muted small">
+                        up to {plural(b.maxJobs, "job")} at once
+                        {b.features.length ? ` · ${b.features.join(", ")}` : ""}
+                      </div>
+                    </td>
+                    <td class="mono small">{b.systems.join(", ")}</td>
+                    <td>
+                      {b.running.length === 0 && b.otherRunning === 0 ? (
+                        <span class="muted">idle</span>
+                      ) : null}
+                      {b.running.map((r) => {
+                        const org = orgOf(r.build);
+                        return (
+                          <div class="building" data-build={String(r.build)}>
+                            {org ? (
+                              <a href={`/${org}/builds/${r.build}`}>#{r.build}</a>
+                            ) : (
+                              <span>#{r.build}</span>
+                            )}{" "}
+                            {drvName(r.drvPath)}{" "}
+                            <span class="muted">
+                              for {duration(r.since, null, now)}
+                              {r.attempt > 1 ? ` · attempt ${r.attempt}` : ""}
+                            </span>
                           </div>
-                        </td>
-                        <td class="mono small">{b.systems.join(", ")}</td>
-                        <td>
-                          {b.running.length === 0 && b.otherRunning === 0 ? (
-                            <span class="muted">idle</span>
-                          ) : null}
-                          {b.running.map((r) => {
-                            const org = orgOf(r.build);
-                            return (
-                              <div class="building" data-build={String(r.build)}>
-                                {org ? (
-                                  <a href={`/${org}/builds/${r.build}`}>#{r.build}</a>
-                                ) : (
-                                  <span>#{r.build}</span>
-                                )}{" "}
-                                {drvName(r.drvPath)}{" "}
-                                <span class="muted">
-                                  for {duration(r.since, null, now)}
-                                  {r.attempt > 1 ? ` · attempt ${r.attempt}` : ""}
-                                </span>
-                              </div>
-                            );
-                          })}
-                          {b.otherRunning > 0 ? (
-                            <div class="muted small" data-other={String(b.otherRunning)}>
-                              {b.running.length ? "and " : ""}
-                              {plural(b.otherRunning, "build")} of other orgs
-                            </div>
-                          ) : null}
-                        </td>
-                        <td class="num nowrap">
-                          <Time at={b.lastSeen} now={now} />
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              )}
+                        );
+                      })}
+                      {b.otherRunning > 0 ? (
+                        <div class="muted small" data-other={String(b.otherRunning)}>
+                          {b.running.length ? "and " : ""}
+                          {plural(b.otherRunning, "build")} of other orgs
+                        </div>
+                      ) : null}
+                    </td>
+                    <td class="num nowrap">
+                      <Time at={b.lastSeen} now={now} />
+                    </td>
+                  </tr>
+                )}
+              />
             </Card>
           </Layout>
         );

@@ -8,7 +8,8 @@ import { presentOrg } from "../../routes/present.js";
 import { stateCounts, verdict } from "../ci-data.js";
 import { commitInfo } from "../commits.js";
 import { Card, CopyLine, Counts, CountsLegend, StatePill, shortSha, Time } from "../components.js";
-import { Layout, OrgTabs, PageHead } from "../layout.js";
+import { DataTable } from "../data-table.js";
+import { OrgPage } from "../layout.js";
 import { respond } from "../negotiate.js";
 import { readableOrgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 
@@ -49,87 +50,80 @@ export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
     );
     const now = Date.now();
     return respond(c, data, (d) => (
-      <Layout
+      <OrgPage
         title={d.org.displayName}
         viewer={viewer}
-        crumbs={[{ label: "Orgs", href: "/" }, { label: d.org.name }]}
+        org={d.org.name}
+        tab="jobsets"
+        heading={d.org.displayName}
+        sub={
+          <>
+            {d.jobsets.length} jobset{d.jobsets.length === 1 ? "" : "s"} · created{" "}
+            <Time at={d.org.createdAt} now={now} />
+          </>
+        }
       >
-        <PageHead
-          title={d.org.displayName}
-          sub={
-            <>
-              {d.jobsets.length} jobset{d.jobsets.length === 1 ? "" : "s"} · created{" "}
-              <Time at={d.org.createdAt} now={now} />
-            </>
-          }
-        />
-        <OrgTabs org={d.org.name} on="jobsets" />
         <Card title="Jobsets" flush tools={<CountsLegend />}>
-          {d.jobsets.length === 0 ? (
-            <div class="empty">
-              No jobsets yet: push a branch and it becomes one.
-              <p />
-              <CopyLine text={`git push ${d.org.repoUrl} main`} />
-            </div>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th>Jobset</th>
-                  <th>Status</th>
-                  <th>Latest evaluation</th>
-                  <th>Commit</th>
-                  <th>Builds</th>
-                  <th class="num">When</th>
+          <DataTable
+            columns={[
+              "Jobset",
+              "Status",
+              "Latest evaluation",
+              "Commit",
+              "Builds",
+              { label: "When", num: true },
+            ]}
+            rows={d.jobsets}
+            empty={
+              <>
+                No jobsets yet: push a branch and it becomes one.
+                <p />
+                <CopyLine text={`git push ${d.org.repoUrl} main`} />
+              </>
+            }
+            row={(j) => {
+              const e = j.latest;
+              const cnt = e ? counts.get(e.id) : undefined;
+              const commit = e ? commits.get(e.commitSha) : undefined;
+              return (
+                <tr data-jobset={j.branch}>
+                  <td>
+                    <a href={`/${d.org.name}/jobsets/${encodeURIComponent(j.branch)}`}>
+                      <strong>{j.branch}</strong>
+                    </a>
+                  </td>
+                  <td>
+                    {e ? (
+                      <StatePill state={verdict(e.state, cnt, e.counts.problems)} />
+                    ) : (
+                      <span class="muted">—</span>
+                    )}
+                  </td>
+                  <td>
+                    {e ? (
+                      <>
+                        <a href={`/${d.org.name}/evaluations/${e.id}`}>#{e.id}</a>{" "}
+                        <span class="muted small">{evalWord[e.state] ?? e.state}</span>
+                      </>
+                    ) : (
+                      <span class="muted">none</span>
+                    )}
+                  </td>
+                  <td class="trunc">
+                    {e ? (
+                      <>
+                        <code>{shortSha(e.commitSha)}</code> {commit ? <span>{commit.subject}</span> : null}
+                      </>
+                    ) : null}
+                  </td>
+                  <td>
+                    <Counts counts={cnt} />
+                  </td>
+                  <td class="num nowrap">{e ? <Time at={e.createdAt} now={now} /> : null}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {d.jobsets.map((j) => {
-                  const e = j.latest;
-                  const cnt = e ? counts.get(e.id) : undefined;
-                  const commit = e ? commits.get(e.commitSha) : undefined;
-                  return (
-                    <tr data-jobset={j.branch}>
-                      <td>
-                        <a href={`/${d.org.name}/jobsets/${encodeURIComponent(j.branch)}`}>
-                          <strong>{j.branch}</strong>
-                        </a>
-                      </td>
-                      <td>
-                        {e ? (
-                          <StatePill state={verdict(e.state, cnt, e.counts.problems)} />
-                        ) : (
-                          <span class="muted">—</span>
-                        )}
-                      </td>
-                      <td>
-                        {e ? (
-                          <>
-                            <a href={`/${d.org.name}/evaluations/${e.id}`}>#{e.id}</a>{" "}
-                            <span class="muted small">{evalWord[e.state] ?? e.state}</span>
-                          </>
-                        ) : (
-                          <span class="muted">none</span>
-                        )}
-                      </td>
-                      <td class="trunc">
-                        {e ? (
-                          <>
-                            <code>{shortSha(e.commitSha)}</code>{" "}
-                            {commit ? <span>{commit.subject}</span> : null}
-                          </>
-                        ) : null}
-                      </td>
-                      <td>
-                        <Counts counts={cnt} />
-                      </td>
-                      <td class="num nowrap">{e ? <Time at={e.createdAt} now={now} /> : null}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          )}
+              );
+            }}
+          />
         </Card>
         <div class="grid">
           <a class="stat" href={`/${d.org.name}/channels`}>
@@ -151,7 +145,7 @@ export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
         <Card title="Repository">
           <CopyLine text={`git clone ${d.org.repoUrl}`} />
         </Card>
-      </Layout>
+      </OrgPage>
     ));
   });
 }

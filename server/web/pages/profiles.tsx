@@ -23,9 +23,10 @@ import type { AppContext } from "../../routes/env.js";
 import { param } from "../../routes/validate.js";
 import { Card, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
+import { DataTable } from "../data-table.js";
 import { plural, shortStorePath } from "../fleet-components.js";
 import { orgProfilesData, type ProfilePageData, profileData } from "../fleet-data.js";
-import { Layout, OrgTabs, PageHead } from "../layout.js";
+import { OrgPage } from "../layout.js";
 import { respond, wantsJson } from "../negotiate.js";
 import { orgForViewer, resolveViewer, type WebEnv } from "../viewer.js";
 import { ProfilePage, profileFragments, profileHref, profileVersion } from "./profile-view.js";
@@ -59,84 +60,71 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
       );
       const now = Date.now();
       return respond(c, data, ({ profiles }) => (
-        <Layout
+        <OrgPage
           title={`Profiles · ${org.name}`}
           viewer={viewer}
-          crumbs={[
-            { label: "Orgs", href: "/" },
-            { label: org.name, href: `/${org.name}` },
-            { label: "Profiles" },
-          ]}
+          org={org.name}
+          tab="profiles"
+          trail={[{ label: "Profiles" }]}
+          heading="Profiles"
+          sub={`Named package sets machines follow; every change is a numbered generation. ${plural(profiles.length, "profile")}.`}
         >
-          <PageHead
-            title="Profiles"
-            sub={`Named package sets machines follow; every change is a numbered generation. ${plural(profiles.length, "profile")}.`}
-          />
-          <OrgTabs org={org.name} on="profiles" />
           <Card flush>
-            {profiles.length === 0 ? (
-              <div class="empty">
-                No profiles yet. A member makes one with <code>flox profile create {org.name}/NAME</code>.
-              </div>
-            ) : (
-              <table>
-                <thead>
-                  <tr>
-                    <th>Profile</th>
-                    <th>Live generation</th>
-                    <th>Packages</th>
-                    <th>Machines on it</th>
-                    <th>User environment</th>
-                    <th class="num">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {profiles.map((p) => (
-                    <tr data-profile={p.name}>
-                      <td>
-                        <a href={profileHref(org.name, p.name)}>
-                          <strong>{p.name}</strong>
-                        </a>
-                      </td>
-                      <td>
-                        {p.current === null ? (
-                          <span class="muted">none yet</span>
-                        ) : (
-                          <strong>#{p.current}</strong>
-                        )}
-                      </td>
-                      <td class="trunc w-list">
-                        {p.entries.length === 0 ? (
-                          <span class="muted">empty</span>
-                        ) : (
-                          p.entries.map((e) => e.label).join(", ")
-                        )}
-                      </td>
-                      <td class="nowrap">
-                        {(() => {
-                          const st = rollout.get(p.name);
-                          if (!st || st.machines === 0) return <span class="muted">none follow it</span>;
-                          return (
-                            <span>
-                              <strong>{st.onLive}</strong> / {st.machines}
-                              {st.failed ? <span class="muted small"> · {st.failed} failed</span> : null}
-                            </span>
-                          );
-                        })()}
-                      </td>
-                      <td class="mono small muted trunc w-path" title={p.storePath ?? ""}>
-                        {shortStorePath(p.storePath)}
-                      </td>
-                      <td class="num nowrap">
-                        <Time at={p.createdAt} now={now} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
+            <DataTable
+              columns={[
+                "Profile",
+                "Live generation",
+                "Packages",
+                "Machines on it",
+                "User environment",
+                { label: "Created", num: true },
+              ]}
+              rows={profiles}
+              empty={
+                <>
+                  No profiles yet. A member makes one with <code>flox profile create {org.name}/NAME</code>.
+                </>
+              }
+              row={(p) => (
+                <tr data-profile={p.name}>
+                  <td>
+                    <a href={profileHref(org.name, p.name)}>
+                      <strong>{p.name}</strong>
+                    </a>
+                  </td>
+                  <td>
+                    {p.current === null ? <span class="muted">none yet</span> : <strong>#{p.current}</strong>}
+                  </td>
+                  <td class="trunc w-list">
+                    {p.entries.length === 0 ? (
+                      <span class="muted">empty</span>
+                    ) : (
+                      p.entries.map((e) => e.label).join(", ")
+                    )}
+                  </td>
+                  <td class="nowrap">
+                    {(() => {
+                      const st = rollout.get(p.name);
+                      if (!st || st.machines === 0) return <span class="muted">none follow it</span>;
+                      return (
+                        <span>
+                          <strong>{st.onLive}</strong> / {st.machines}
+                          {st.failed ? <span class="muted small"> · {st.failed} failed</span> : null}
+                        </span>
+                      );
+                    })()}
+                  </td>
+                  <td class="mono small muted trunc w-path" title={p.storePath ?? ""}>
+                    {shortStorePath(p.storePath)}
+                  </td>
+                  <td class="num nowrap">
+                    <Time at={p.createdAt} now={now} />
+                  </td>
+                </tr>
+              )}
+            />
           </Card>
-        </Layout>
+        </OrgPage>
       ));
     })
     .get("/:org/profiles/:name", resolveViewer(ctx), (c) => {

@@ -16,8 +16,13 @@ import { readableOrgIds, requireRole } from "../domain/permissions.js";
 import { findTokenById } from "../domain/tokens.js";
 import { InvalidInputError } from "../errors.js";
 import { errorBody } from "../http-errors.js";
-import { type FeedEvent, readEvents } from "../machines/feed.js";
-import { MachineHub } from "../machines/hub.js";
+import { getProfile } from "../profiles/profiles.js";
+import { requireToken } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { orgsOfQuery } from "../routes/org-filter.js";
+import { jsonBody, param } from "../routes/validate.js";
+import { type FeedEvent, readEvents } from "./feed.js";
+import { MachineHub } from "./hub.js";
 import {
   findMachineOfToken,
   listMachines,
@@ -31,12 +36,7 @@ import {
   subscribe,
   touchMachine,
   unsubscribe,
-} from "../machines/machines.js";
-import { getProfile } from "../profiles/profiles.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { orgsOfQuery } from "./org-filter.js";
-import { jsonBody, param } from "./validate.js";
+} from "./machines.js";
 
 export interface MachineRouteOptions {
   /** Wakes the open streams when the feed grows; API-only tests get one of their own. */

@@ -12,34 +12,27 @@ import {
   type BuildsResponse,
   Name,
   PriorityBody,
-  type Role,
 } from "../../lib/api-schemas.js";
-import { buildLogPath, readLogFrom } from "../builds/build-log.js";
+import { buildersOf } from "../builders/present.js";
+import { getOrg } from "../domain/orgs.js";
+import { type BuildAccess, readableOrgIds, requireBuildRole, requireRole } from "../domain/permissions.js";
+import { InvalidInputError } from "../errors.js";
+import { getEvaluation } from "../evaluations/records.js";
+import { optionalToken, requireToken, tokenOrNull } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { jsonBody, param } from "../routes/validate.js";
+import { buildLogPath, readLogFrom } from "./build-log.js";
 import {
   bumpBuild,
   cancelEvaluationBuilds,
   getBuild,
-  listBuilders,
   listBuilds,
-  noSuchBuild,
-  orgIdsOfBuild,
-  presentBuildDetail,
-  presentBuilds,
-  queueFigures,
   restartBuild,
   restartEvaluationBuilds,
   unfinishedStates,
-} from "../builds/records.js";
-import { cancelWant } from "../builds/wants.js";
-import type { Db } from "../db/open.js";
-import { getOrg } from "../domain/orgs.js";
-import { readableAmong, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
-import type { TokenRecord } from "../domain/tokens.js";
-import { ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
-import { getEvaluation } from "../evaluations/records.js";
-import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { jsonBody, param } from "./validate.js";
+} from "./builds.js";
+import { presentBuildDetail, presentBuilds } from "./present.js";
+import { cancelWant } from "./wants.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const ListQuery = z.object({
@@ -53,47 +46,6 @@ const LogQuery = z.object({
 });
 /** How often a followed log looks for new bytes. */
 const FOLLOW_POLL_MS = 300;
-
-/** What a token may do with a build: the orgs it reads and steers among those whose jobs want the build. */
-interface BuildAccess {
-  /** Orgs whose jobs the answer may name (undefined: all, an admin). */
-  visible: number[] | undefined;
-  /** Orgs whose want a cancel withdraws and a restart reinstates (undefined: all, an admin). */
-  steering: number[] | undefined;
-}
-
-/**
- * The build, if this token has at least `needed` in one of the orgs whose jobs want it; to read, a public org that
- * wants it is enough (and no token is needed then). A token that may read none of them gets the very answer a
- * nonexistent build gets: a shared build must not tell a stranger it exists.
- */
-function requireBuildRole(db: Db, token: TokenRecord | null, buildId: number, needed: Role): BuildAccess {
-  getBuild(db, buildId);
-  const orgIds = orgIdsOfBuild(db, buildId);
-  const visible = readableAmong(db, token, orgIds);
-  if (visible === undefined) return { visible: undefined, steering: undefined };
-  if (visible.length === 0 && token == null) {
-    throw new UnauthenticatedError(
-      `build ${buildId} is not public; send \`Authorization: Bearer <token>\` with a token that may read one of its orgs`,
-    );
-  }
-  if (visible.length === 0) throw new NotFoundError(noSuchBuild(buildId));
-  const steering = token == null ? [] : orgIds.filter((id) => roleAtLeast(roleIn(db, token, { id }), needed));
-  if (steering.length === 0 && needed !== "reader") {
-    throw new ForbiddenError(
-      `this token may not steer build ${buildId}: it needs the ${needed} role in an org whose evaluations want it`,
-    );
-  }
-  return { visible, steering };
-}
-
-/** The builders and the queue, showing only the running builds this token may read. */
-export function buildersOf(db: Db, token: TokenRecord): BuildersResponse {
-  const visible = (id: number) =>
-    token.scope === "admin" ||
-    orgIdsOfBuild(db, id).some((org) => roleAtLeast(roleIn(db, token, { id: org }), "reader"));
-  return { builders: listBuilders(db, visible), queue: queueFigures(db) };
-}
 
 function query<S extends z.ZodTypeAny>(raw: Record<string, string>, schema: S): z.output<S> {
   const parsed = schema.safeParse(raw);

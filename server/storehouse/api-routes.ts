@@ -3,28 +3,16 @@
 import { Hono } from "hono";
 import type {
   StorehouseResponse,
-  StorehouseSummary,
   StorehouseSweepResponse,
   StorehouseVerifyResponse,
 } from "../../lib/api-schemas.js";
-import type { Db } from "../db/open.js";
 import { requireAdmin } from "../domain/permissions.js";
 import { NotFoundError } from "../errors.js";
-import { storehouseFigures } from "../storehouse/figures.js";
-import type { StorehouseMaintenance } from "../storehouse/maintenance.js";
-import type { StorehouseRouteOptions } from "../storehouse/routes.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-
-/** `origin` is how the client reached us, so the cache URL works from where it stands. */
-export function storehouseSummary(db: Db, opts: StorehouseRouteOptions, origin: string): StorehouseSummary {
-  return {
-    url: `${origin}/cache`,
-    publicKey: opts.storehouse.publicKey,
-    private: opts.privateCache,
-    ...storehouseFigures(db),
-  };
-}
+import { requireToken } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import type { StorehouseRouteOptions } from "./cache-routes.js";
+import type { StorehouseMaintenance } from "./maintenance.js";
+import { storehouseSummary } from "./present.js";
 
 export function storehouseApiRoutes(
   ctx: AppContext,

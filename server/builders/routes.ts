@@ -15,11 +15,11 @@ import { buildLogPath } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
+import { requireToken } from "../routes/auth.js";
+import { limitBody } from "../routes/body-limit.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { jsonBody, param } from "../routes/validate.js";
 import type { Storehouse } from "../storehouse/store.js";
-import { requireToken } from "./auth.js";
-import { limitBody } from "./body-limit.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { jsonBody, param } from "./validate.js";
 
 export interface BuilderRouteOptions {
   /** When given, a claimed build's .drv closure is put in the Storehouse before the builder hears of it. */

@@ -20,7 +20,11 @@ import { getOrg } from "../domain/orgs.js";
 import { requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import { actorOf, type TokenRecord } from "../domain/tokens.js";
 import { InvalidInputError } from "../errors.js";
-import { presentEvent, presentGeneration, presentGenerations, presentProfile } from "../profiles/present.js";
+import { requireToken } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { orgsOfQuery } from "../routes/org-filter.js";
+import { jsonBody, param } from "../routes/validate.js";
+import { presentEvent, presentGeneration, presentGenerations, presentProfile } from "./present.js";
 import {
   type CanRead,
   type ChangeMeta,
@@ -33,12 +37,8 @@ import {
   listGenerations,
   listProfiles,
   type ProfileEditor,
-} from "../profiles/profiles.js";
-import { type ProfileScheduler, scheduleOf, setSchedule } from "../profiles/schedules.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { orgsOfQuery } from "./org-filter.js";
-import { jsonBody, param } from "./validate.js";
+} from "./profiles.js";
+import { type ProfileScheduler, scheduleOf, setSchedule } from "./schedules.js";
 
 const Number_ = z.coerce.number().int().positive().max(1_000_000_000);
 

@@ -1,4 +1,4 @@
-// Channels as JSON: where each points, its history, pin and unpin. The Nix channel URLs are server/channels/routes.ts.
+// Channels as JSON: where each points, its history, pin and unpin. The Nix channel URLs are tarball-routes.ts.
 import { type Context, Hono } from "hono";
 import {
   Branch,
@@ -8,22 +8,16 @@ import {
   Name,
   PinChannelBody,
 } from "../../lib/api-schemas.js";
-import {
-  type ChannelPublisher,
-  channelName,
-  DEFAULT_BRANCH,
-  pinChannel,
-  unpinChannel,
-} from "../channels/channels.js";
-import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";
 import { getOrg } from "../domain/orgs.js";
 import { getReadableOrg, requireRole } from "../domain/permissions.js";
 import { actorOf } from "../domain/tokens.js";
 import { getJobset, listJobsets } from "../evaluations/records.js";
-import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { orgsOfQuery } from "./org-filter.js";
-import { jsonBody, param } from "./validate.js";
+import { optionalToken, requireToken, tokenOrNull } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { orgsOfQuery } from "../routes/org-filter.js";
+import { jsonBody, param } from "../routes/validate.js";
+import { type ChannelPublisher, channelName, DEFAULT_BRANCH, pinChannel, unpinChannel } from "./channels.js";
+import { presentChannel, presentChannelHistory, presentChannelSummary } from "./present.js";
 
 export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher): Hono<AppEnv> {
   const { db } = ctx;

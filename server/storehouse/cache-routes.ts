@@ -8,7 +8,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLogPath } from "../builds/build-log.js";
-import { findBuildByDrv, orgIdsOfBuild } from "../builds/records.js";
+import { findBuildByDrv, orgIdsOfBuild } from "../builds/builds.js";
 import { reportDiskFull } from "../disk-full.js";
 import { mayReadAnyOf } from "../domain/permissions.js";
 import { toHttpError } from "../http-errors.js";

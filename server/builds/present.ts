@@ -1,0 +1,93 @@
+// Build records → the API's JSON shapes; shared by the JSON API (builds/routes.ts) and the web pages, so the two
+// say the same thing about a build.
+import type { Build, BuildDetail } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import {
+  type BuildRow,
+  dependenciesOfBuild,
+  jobRowsOfBuilds,
+  leasesOfBuilds,
+  resultsOfBuilds,
+} from "./builds.js";
+
+/** Where each build is wanted, as the asker may see it: its readable orgs' jobs, and a count of the others. */
+interface JobsOfBuild {
+  jobs: Build["jobs"];
+  otherJobs: number;
+}
+
+/**
+ * The newest job per org, branch and attr of each build (at most 10 shown), each in its own state (`cancelled`
+ * once its org withdrew). Jobs of orgs outside `visibleOrgIds` (undefined: all are visible) are only counted:
+ * a shared build must not tell one org another's names.
+ */
+function jobsOfBuilds(
+  db: Db,
+  ids: number[],
+  visibleOrgIds: readonly number[] | undefined,
+): Map<number, JobsOfBuild> {
+  const out = new Map<number, JobsOfBuild>();
+  if (ids.length === 0) return out;
+  const rows = jobRowsOfBuilds(db, ids);
+  const seen = new Set<string>();
+  for (const r of rows) {
+    const entry = out.get(r.buildId) ?? { jobs: [], otherJobs: 0 };
+    out.set(r.buildId, entry);
+    const key = JSON.stringify([r.buildId, r.orgId, r.branch, r.attr]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (visibleOrgIds && !visibleOrgIds.includes(r.orgId)) entry.otherJobs++;
+    else if (entry.jobs.length < 10)
+      entry.jobs.push({
+        org: r.org,
+        branch: r.branch,
+        attr: r.attr,
+        evaluation: r.evaluation,
+        state: r.state,
+      });
+  }
+  return out;
+}
+
+/**
+ * The API's view of builds: with where they are wanted, who runs (or ran) them, and why they ended so.
+ * `visibleOrgIds`: the orgs whose jobs the asker may see (readableOrgIds; undefined = all, an admin).
+ */
+export function presentBuilds(
+  db: Db,
+  rows: readonly BuildRow[],
+  visibleOrgIds: readonly number[] | undefined,
+): Build[] {
+  const ids = rows.map((r) => r.id);
+  const jobs = jobsOfBuilds(db, ids, visibleOrgIds);
+  const leases = leasesOfBuilds(db, ids);
+  const results = resultsOfBuilds(db, ids);
+  return rows.map((b) => ({
+    id: b.id,
+    drvPath: b.drvPath,
+    system: b.system,
+    requiredFeatures: b.requiredFeatures,
+    outputs: b.outputs,
+    state: b.state,
+    priority: b.priority,
+    attempts: b.attempts,
+    builder: leases.get(b.id)?.builder ?? results.get(b.id)?.builder ?? null,
+    message: results.get(b.id)?.message ?? null,
+    jobs: jobs.get(b.id)?.jobs ?? [],
+    otherJobs: jobs.get(b.id)?.otherJobs ?? 0,
+    createdAt: b.createdAt,
+    startedAt: b.startedAt,
+    finishedAt: b.finishedAt,
+  }));
+}
+
+/** One build with the builds it waits for and the ones waiting for it. */
+export function presentBuildDetail(
+  db: Db,
+  row: BuildRow,
+  visibleOrgIds: readonly number[] | undefined,
+): BuildDetail {
+  const [build] = presentBuilds(db, [row], visibleOrgIds);
+  if (!build) throw new Error("presentBuilds lost a row");
+  return { ...build, ...dependenciesOfBuild(db, row.id) };
+}

@@ -1,0 +1,16 @@
+// The Storehouse as an API answer: where it is, its key, and its figures; shared by GET /api/v1/storehouse and the
+// /-/storehouse page.
+import type { StorehouseSummary } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import type { StorehouseRouteOptions } from "./cache-routes.js";
+import { storehouseFigures } from "./figures.js";
+
+/** `origin` is how the client reached us, so the cache URL works from where it stands. */
+export function storehouseSummary(db: Db, opts: StorehouseRouteOptions, origin: string): StorehouseSummary {
+  return {
+    url: `${origin}/cache`,
+    publicKey: opts.storehouse.publicKey,
+    private: opts.privateCache,
+    ...storehouseFigures(db),
+  };
+}
