@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { LRUCache } from "lru-cache";
 import { parseNixHash } from "../lib/hash.js";
 import { DECODABLE_COMPRESSIONS } from "../lib/nar-compression.js";
 import type { NarListing, NarListingNode } from "../lib/nar-listing.js";
@@ -100,7 +101,7 @@ export class StoreCache {
   readonly #fetching = new Map<string, Promise<string>>();
   readonly #evicting = new Map<string, Promise<void>>();
   readonly #infos = new Map<string, Promise<NarInfo | undefined>>();
-  readonly #metas = new Map<string, Promise<PathMeta>>();
+  readonly #metas = new LRUCache<string, Promise<PathMeta>>({ max: LISTING_MEMO_LIMIT });
   readonly #holds = new Map<string, number>();
   readonly #pins = new Map<string, Set<string>>();
   readonly #dirtyAccess = new Map<string, number>();
@@ -199,10 +200,6 @@ export class StoreCache {
       if (!info) throw new NotInStorehouseError(`/nix/store/${basename} is not in the Storehouse`);
       return { info, listing: await this.#remote.listing(info) };
     })();
-    if (this.#metas.size >= LISTING_MEMO_LIMIT) {
-      const oldest = this.#metas.keys().next().value;
-      if (oldest !== undefined) this.#metas.delete(oldest);
-    }
     this.#metas.set(basename, p);
     p.catch(() => this.#metas.delete(basename));
     return p;
