@@ -86,10 +86,25 @@ test("start-up loads commander and the command tree only; zod and the API client
   );
   assert.equal(reached.sort(), [
     "commander",
-    "dist/cli/commands/index.js",
     "dist/cli/main.js",
     "dist/cli/output.js",
     "dist/cli/program.js",
+    "dist/cli/tree/agent.js",
+    "dist/cli/tree/auth.js",
+    "dist/cli/tree/builder.js",
+    "dist/cli/tree/builds.js",
+    "dist/cli/tree/channels.js",
+    "dist/cli/tree/ci.js",
+    "dist/cli/tree/help.js",
+    "dist/cli/tree/index.js",
+    "dist/cli/tree/local.js",
+    "dist/cli/tree/machines.js",
+    "dist/cli/tree/org.js",
+    "dist/cli/tree/profiles.js",
+    "dist/cli/tree/pushes.js",
+    "dist/cli/tree/server.js",
+    "dist/cli/tree/token.js",
+    "dist/cli/tree/user.js",
   ]);
 });
 

@@ -1,6 +1,6 @@
 // The `flox` command tree. Kept apart from main.ts so tests can walk the tree without running it.
 import { Command } from "commander";
-import { registerCommands } from "./commands/index.js";
+import { registerCommands } from "./tree/index.js";
 
 // Kept in step with package.json by cli/cli.test.ts; reading package.json would cost every start-up a file read.
 export const version = "0.1.0";

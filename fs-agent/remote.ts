@@ -4,6 +4,7 @@
 import { Readable } from "node:stream";
 import { type NarListing, parseNarListing } from "../lib/nar-listing.js";
 import { type NarInfo, parseNarInfo } from "../lib/narinfo.js";
+import { Backoff } from "../lib/retry.js";
 import {
   LISTING_SIGNATURE_HEADER,
   listingFingerprint,
@@ -260,7 +261,7 @@ export class CacheRemote {
   #markDown(): void {
     if (this.#down || this.#closed) return;
     this.#down = true;
-    let delay = this.#backoffMin;
+    const backoff = new Backoff({ firstMs: this.#backoffMin, maxMs: this.#backoffMax });
     const probe = async () => {
       try {
         const res = await fetch(`${this.cacheUrl}/nix-cache-info`, {
@@ -273,9 +274,8 @@ export class CacheRemote {
         }
       } catch {}
       if (this.#closed) return;
-      delay = Math.min(delay * 2, this.#backoffMax);
-      this.#probe = setTimeout(probe, delay).unref();
+      this.#probe = setTimeout(probe, backoff.next()).unref();
     };
-    this.#probe = setTimeout(probe, delay).unref();
+    this.#probe = setTimeout(probe, backoff.next()).unref();
   }
 }

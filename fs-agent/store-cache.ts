@@ -1,11 +1,12 @@
 // The local store cache: CACHE_DIR/store/<hash>-<name> are unpacked, verified store paths, and
 // CACHE_DIR/files/<sha256>[.x] single files of big paths fetched by Range (content-addressed, so one file
 // shared by several paths is kept once); the index (cache-index.ts) remembers both across restarts. One fetch per path however many callers ask at once;
-// eviction (LRU by last access, high/low watermarks) runs in the background and never removes a pinned
-// path, a path in use (open files, an op in flight) or one being fetched.
+// eviction (eviction.ts: LRU by last access, high/low watermarks) runs in the background and never removes a
+// pinned path (pin-set.ts), a path in use (open files, an op in flight) or one being fetched.
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { LRUCache } from "lru-cache";
 import { parseNixHash } from "../lib/hash.js";
 import { DECODABLE_COMPRESSIONS } from "../lib/nar-compression.js";
 import type { NarListing, NarListingNode } from "../lib/nar-listing.js";
@@ -14,7 +15,9 @@ import { type NarInfo, parseNarInfo, serializeNarInfo } from "../lib/narinfo.js"
 import { encodeNix32 } from "../lib/nix32.js";
 import { parseStorePathBasename } from "../lib/store-path.js";
 import { CacheIndex } from "./cache-index.js";
+import { EvictionPolicy, leastRecentlyUsed } from "./eviction.js";
 import { OffThread } from "./off-thread.js";
+import { PinSet } from "./pin-set.js";
 import { type CacheRemote, UntrustedPathError } from "./remote.js";
 
 /** The Storehouse has no such path (a 404 narinfo): ENOENT. */
@@ -93,16 +96,14 @@ export class StoreCache {
   readonly #trashDir: string;
   readonly #index: CacheIndex;
   readonly #remote: CacheRemote;
-  readonly #quota: number;
-  readonly #high: number;
-  readonly #low: number;
+  readonly #policy: EvictionPolicy;
   readonly #paths = new Map<string, Entry>();
   readonly #fetching = new Map<string, Promise<string>>();
   readonly #evicting = new Map<string, Promise<void>>();
   readonly #infos = new Map<string, Promise<NarInfo | undefined>>();
-  readonly #metas = new Map<string, Promise<PathMeta>>();
+  readonly #metas = new LRUCache<string, Promise<PathMeta>>({ max: LISTING_MEMO_LIMIT });
   readonly #holds = new Map<string, number>();
-  readonly #pins = new Map<string, Set<string>>();
+  readonly #pins = new PinSet();
   readonly #dirtyAccess = new Map<string, number>();
   readonly #progress = new Map<string, { path: string; total: number; done: number; started: number }>();
   readonly #flushTimer: NodeJS.Timeout;
@@ -118,9 +119,7 @@ export class StoreCache {
     this.#trashDir = join(opts.dir, "trash");
     this.#index = index;
     this.#remote = opts.remote;
-    this.#quota = opts.quotaBytes;
-    this.#high = opts.highWatermark ?? 0.9;
-    this.#low = opts.lowWatermark ?? 0.7;
+    this.#policy = new EvictionPolicy(opts.quotaBytes, opts.highWatermark, opts.lowWatermark);
     this.#flushTimer = setInterval(() => this.flushAccessTimes(), opts.flushMs ?? 5000).unref();
   }
 
@@ -162,7 +161,7 @@ export class StoreCache {
       });
       this.#used += row.narSize;
     }
-    for (const { basename, reason } of this.#index.pins()) this.#pinSet(basename).add(reason);
+    for (const { basename, reason } of this.#index.pins()) this.#pins.add([basename], reason);
     void this.#emptyTrash();
   }
 
@@ -199,10 +198,6 @@ export class StoreCache {
       if (!info) throw new NotInStorehouseError(`/nix/store/${basename} is not in the Storehouse`);
       return { info, listing: await this.#remote.listing(info) };
     })();
-    if (this.#metas.size >= LISTING_MEMO_LIMIT) {
-      const oldest = this.#metas.keys().next().value;
-      if (oldest !== undefined) this.#metas.delete(oldest);
-    }
     this.#metas.set(basename, p);
     p.catch(() => this.#metas.delete(basename));
     return p;
@@ -210,7 +205,7 @@ export class StoreCache {
 
   /** Is any pin on the path (a pinned path is fetched whole, for offline use)? */
   pinned(basename: string): boolean {
-    return (this.#pins.get(basename)?.size ?? 0) > 0;
+    return this.#pins.has(basename);
   }
 
   /** The key a single file is kept under while open (hold()/release() take it like a basename). */
@@ -248,7 +243,7 @@ export class StoreCache {
     this.#index.insert({ basename: key, narSize: size, narinfo: serializeNarInfo(info), lastAccess: now });
     this.#paths.set(key, { narSize: size, info, lastAccess: now });
     this.#used += size;
-    if (this.#used > this.#high * this.#quota) void this.gc();
+    if (this.#policy.shouldCollect(this.#used)) void this.gc();
   }
 
   async #fetchFile(key: string, info: NarInfo, file: ListedFile, label: string): Promise<string> {
@@ -396,12 +391,12 @@ export class StoreCache {
 
   /** Before a fetch: evict until the cache plus what is being fetched fits the quota, or refuse. */
   async #makeRoom(size: number): Promise<void> {
-    if (this.#used + this.#reserved + size <= this.#quota) return;
-    await this.gc(Math.min(this.#low * this.#quota, Math.max(0, this.#quota - size - this.#reserved)));
-    // Over the quota by at most this one path: allowed only when what is there already fits.
-    if (this.#used + this.#reserved > this.#quota) {
+    const goal = this.#policy.roomGoal(this.#used, this.#reserved, size);
+    if (goal === undefined) return;
+    await this.gc(goal);
+    if (!this.#policy.fitsAfterEviction(this.#used, this.#reserved)) {
       throw new CacheFullError(
-        `the cache is full (${this.#used} of ${this.#quota} bytes) and everything in it is pinned or in use`,
+        `the cache is full (${this.#used} of ${this.#policy.quotaBytes} bytes) and everything in it is pinned or in use`,
       );
     }
   }
@@ -409,13 +404,13 @@ export class StoreCache {
   /** Evicts least recently used paths that are not pinned or in use until `target` bytes (default low watermark). */
   gc(target?: number): Promise<void> {
     const run = async () => {
-      const goal = target ?? this.#low * this.#quota;
+      const goal = target ?? this.#policy.collectGoal;
       if (this.#used <= goal) return;
       this.flushAccessTimes();
-      const candidates = [...this.#paths].sort((a, b) => a[1].lastAccess - b[1].lastAccess);
-      for (const [b] of candidates) {
+      for (const b of leastRecentlyUsed(this.#paths)) {
         if (this.#used <= goal) break;
-        if (this.#pins.get(b)?.size || this.#holds.has(b) || this.#fetching.has(b)) continue;
+        // Checked at each step: a path may be taken into use while an earlier one is being evicted.
+        if (this.#pins.has(b) || this.#holds.has(b) || this.#fetching.has(b)) continue;
         await this.#evict(b);
       }
     };
@@ -447,15 +442,6 @@ export class StoreCache {
     await done;
   }
 
-  #pinSet(basename: string): Set<string> {
-    let s = this.#pins.get(basename);
-    if (!s) {
-      s = new Set();
-      this.#pins.set(basename, s);
-    }
-    return s;
-  }
-
   /**
    * Pins store paths (full paths or basenames) under `reason` (e.g. `profile:acme/dev@12`, `download`):
    * fetches them now and keeps them out of eviction until unpin(reason). Profile sync and `flox download`
@@ -465,7 +451,7 @@ export class StoreCache {
     const names = storePaths.map((p) => p.replace(/^\/nix\/store\//, ""));
     // Pinned first, so nothing fetched for this pin is evicted before the last one arrives.
     this.#index.pin(names, reason);
-    for (const b of names) this.#pinSet(b).add(reason);
+    this.#pins.add(names, reason);
     // fetch: false (profile sync): kept once fetched, but fetched only when touched (or downloaded).
     if (opts.fetch === false) return;
     for (const b of names) await this.ensure(b);
@@ -473,16 +459,12 @@ export class StoreCache {
 
   /** The pin reasons in force (e.g. `profile:acme/dev@12`, `download:acme/dev`). */
   pinReasons(): string[] {
-    const all = new Set<string>();
-    for (const reasons of this.#pins.values()) for (const r of reasons) all.add(r);
-    return [...all].sort();
+    return this.#pins.reasons();
   }
 
   /** The paths pinned by `reason` (held or not). */
   pinnedBy(reason: string): string[] {
-    const out: string[] = [];
-    for (const [b, reasons] of this.#pins) if (reasons.has(reason)) out.push(b);
-    return out.sort();
+    return this.#pins.pinnedBy(reason);
   }
 
   /** Bytes of `basename`'s NAR file fetched so far: all of it when cached, part when in flight, else 0. */
@@ -495,11 +477,7 @@ export class StoreCache {
   unpin(reason: string, storePaths?: readonly string[]): void {
     const names = storePaths?.map((p) => p.replace(/^\/nix\/store\//, ""));
     this.#index.unpin(reason, names);
-    for (const [b, reasons] of this.#pins) {
-      if (names && !names.includes(b)) continue;
-      reasons.delete(reason);
-      if (reasons.size === 0) this.#pins.delete(b);
-    }
+    this.#pins.remove(reason, names);
   }
 
   /** The closure of `roots` (basenames), read from narinfos: what pin() takes for a whole generation. */
@@ -519,14 +497,12 @@ export class StoreCache {
 
   figures(): CacheFigures {
     const paths = this.list().length;
-    let pinned = 0;
-    for (const b of this.#paths.keys()) if (this.#pins.get(b)?.size) pinned++;
     return {
-      quotaBytes: this.#quota,
+      quotaBytes: this.#policy.quotaBytes,
       usedBytes: this.#used,
       paths,
       files: this.#paths.size - paths,
-      pinnedPaths: pinned,
+      pinnedPaths: this.#pins.count(this.#paths.keys()),
       inUsePaths: this.#holds.size,
       fetching: [...this.#fetching.keys()],
       inFlight: [...this.#progress.values()].map((p) => {

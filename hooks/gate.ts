@@ -19,7 +19,7 @@ import {
   RepoTooLargeError,
   TreeTooLargeError,
 } from "../lib/git-tree.js";
-import { evaluatePackages, type Job, parseNixFiles } from "../lib/nix-eval.js";
+import { evaluatePackages, type Job, parseNixFiles } from "../lib/nix-eval/index.js";
 import { checkLayout, formatSize, isUnsafeComponent, type Problem } from "./layout-rules.js";
 
 export interface GateSettings {

@@ -14,7 +14,7 @@
  *   system would), so a chain of links that each look harmless cannot reach outside the repo.
  */
 
-import type { Problem } from "../lib/nix-eval.js";
+import type { Problem } from "../lib/nix-eval/index.js";
 import { isUnsafeComponent, type TreeEntry, type TreeMode } from "../lib/tree-entry.js";
 
 export type { Problem, TreeEntry, TreeMode };

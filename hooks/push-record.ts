@@ -11,6 +11,7 @@
 import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { git, gitConfig } from "../lib/git-tree.js";
+import { retry } from "../lib/retry.js";
 import { parseUpdates, readPushOptions } from "./hook-input.js";
 import { holdPushOpen, WAIT_OPTION, waitForResults } from "./push-wait.js";
 import { readRunFile } from "./run-file.js";
@@ -99,11 +100,8 @@ export async function deliverPushRecord(
   record: PushRecord,
   options: DeliverOptions = {},
 ): Promise<Delivered> {
-  const attempts = options.attempts ?? 4;
-  let wait = options.backoffMs ?? 250;
-  let lastError: Error = new Error("no attempt made");
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    try {
+  return retry(
+    async () => {
       const res = await fetch(new URL("/api/v1/internal/pushes", serverUrl), {
         method: "POST",
         headers: { authorization: `Bearer ${hookSecret}`, "content-type": "application/json" },
@@ -126,19 +124,14 @@ export async function deliverPushRecord(
         const body = JSON.parse(text) as { error?: { message?: string } };
         if (body.error?.message) message += `: ${body.error.message}`;
       } catch {}
-      const err = new PushRecordRejectedError(res.status, message);
-      if (res.status < 500) throw err;
-      lastError = err;
-    } catch (err) {
-      if (err instanceof PushRecordRejectedError && err.status < 500) throw err;
-      lastError = err as Error;
-    }
-    if (attempt < attempts) {
-      await new Promise((r) => setTimeout(r, wait));
-      wait *= 2;
-    }
-  }
-  throw lastError;
+      throw new PushRecordRejectedError(res.status, message);
+    },
+    {
+      attempts: options.attempts ?? 4,
+      firstDelayMs: options.backoffMs ?? 250,
+      shouldRetry: (err) => !(err instanceof PushRecordRejectedError && err.status < 500),
+    },
+  );
 }
 
 /** Appends the record to the spool and flushes it, so that it survives a crash right after. */

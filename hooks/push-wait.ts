@@ -8,6 +8,7 @@
  * 3. `POST /internal/receives/:id/verdict` when something failed: the server ends the push's response with a
  *    side-band error, which git prints and exits 1 on (this hook's own exit code does not count).
  */
+import { retry } from "../lib/retry.js";
 import type { HookEvaluation, HookProblem } from "./push-record.js";
 
 export const WAIT_OPTION = "wait";
@@ -243,26 +244,24 @@ export async function followEvaluation(
   let evaluationShown = false;
   let since: string | undefined;
   for (;;) {
-    let p: Progress | undefined;
-    let wait = io.retryMs ?? 1000;
-    for (let attempt = 1; !p; attempt++) {
-      try {
-        p = await fetchProgress(serverUrl, hookSecret, first.id, {
-          since,
-          waitSeconds: pollSeconds(),
-          receive,
-        });
-      } catch (err) {
-        const retry = !(err instanceof HookHttpError && err.status < 500);
-        if (!retry || attempt >= (io.attempts ?? 4)) {
-          say(
-            `flox: lost track of evaluation #${first.id} (${(err as Error).message}); it goes on without us`,
-          );
-          return { ok: false, gone: false, summary: `${where}: could not follow evaluation #${first.id}` };
-        }
-        await new Promise((r) => setTimeout(r, wait));
-        wait *= 2;
-      }
+    let p: Progress;
+    try {
+      p = await retry(
+        () =>
+          fetchProgress(serverUrl, hookSecret, first.id, {
+            since,
+            waitSeconds: pollSeconds(),
+            receive,
+          }),
+        {
+          attempts: io.attempts ?? 4,
+          firstDelayMs: io.retryMs ?? 1000,
+          shouldRetry: (err) => !(err instanceof HookHttpError && err.status < 500),
+        },
+      );
+    } catch (err) {
+      say(`flox: lost track of evaluation #${first.id} (${(err as Error).message}); it goes on without us`);
+      return { ok: false, gone: false, summary: `${where}: could not follow evaluation #${first.id}` };
     }
     if (!p.connected) return { ok: false, gone: true, summary: `${where}: the client left` };
     since = p.version;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { ApiClient, ApiError } from "./api-client.js";
 import { ChannelChange, ProfileChange, type ReportBody, Unsubscribed } from "./api-schemas.js";
 import { switchProfile } from "./profile-links.js";
+import { Backoff } from "./retry.js";
 import { readSse } from "./sse.js";
 
 export interface SyncOptions {
@@ -146,7 +147,7 @@ export async function runSync(o: SyncOptions): Promise<number> {
     queue = queue.then(() => saveState(dir, { server: client.server, lastEventId: id }).catch(() => {}));
   };
 
-  let backoff = 500;
+  const backoff = new Backoff({ firstMs: 500, maxMs: 30_000, jitter: true });
   try {
     while (!signal.aborted) {
       const conn = new AbortController();
@@ -209,7 +210,7 @@ export async function runSync(o: SyncOptions): Promise<number> {
         }
         if (!signal.aborted) log("the server closed the stream");
         // A stream that lasted was a good one: start the backoff over. One that ends at once must not loop fast.
-        if (Date.now() - since > 10_000) backoff = 500;
+        if (Date.now() - since > 10_000) backoff.reset();
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof ApiError && [401, 403, 404].includes(err.status)) {
@@ -224,10 +225,9 @@ export async function runSync(o: SyncOptions): Promise<number> {
         conn.abort();
       }
       if (signal.aborted) break;
-      const wait = Math.round(backoff * (0.5 + Math.random() / 2));
+      const wait = backoff.next();
       log(`reconnecting in ${(wait / 1000).toFixed(1)} s`);
       await sleep(wait, signal);
-      backoff = Math.min(backoff * 2, 30_000);
     }
     return 0;
   } finally {

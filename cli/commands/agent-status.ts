@@ -3,6 +3,7 @@
 // cache's index, its pins and its eviction, and a second writer would race its GC.
 import { MultiBar, Presets, SingleBar } from "cli-progress";
 import type { Command } from "commander";
+import { formatBytes as bytes } from "../../lib/bytes.js";
 import { globals } from "../context.js";
 import { CliError } from "../output.js";
 
@@ -39,17 +40,6 @@ async function status(socket: string) {
     if (err instanceof AgentUnreachableError) throw new CliError(err.message);
     throw err;
   }
-}
-
-export function bytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 const short = (path: string) => path.replace(/^\/nix\/store\/[0-9a-z]{32}-/, "");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { formatProblem } from "../../hooks/layout-rules.js";
 import { listTree, materializeTree } from "../../lib/git-tree.js";
-import { evaluatePackages } from "../../lib/nix-eval.js";
+import { evaluatePackages } from "../../lib/nix-eval/index.js";
 import { globals } from "../context.js";
 import { chooseBase } from "../local/base-choice.js";
 import { requireCheckout } from "../local/checkout.js";

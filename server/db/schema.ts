@@ -101,7 +101,7 @@ export const cachePaths = sqliteTable(
   (t) => [index("cache_paths_nar_file_idx").on(t.narFile)],
 );
 
-// ---- CI: jobsets, evaluations and the build queue (issue 3, section 1) ----
+// ---- CI: jobsets, evaluations and the builds they queue ----
 // One evaluation per pushed branch commit; its jobs point at builds, which are shared by drv path across
 // evaluations and jobsets. All of it lives here so that a killed server resumes exactly where it stopped.
 
@@ -262,7 +262,7 @@ export const evalProblems = sqliteTable(
 );
 // ---- end of CI block ----
 
-// ---- Build queue: leases and builders (issue 3, sections 2 and 3) ----
+// ---- Build queue: who runs a build (leases) and the builders that ask for work ----
 
 /** The lease of a running build: who runs it, which attempt, until when. Gone once the build leaves `running`. */
 export const buildLeases = sqliteTable(
@@ -304,7 +304,7 @@ export const buildResults = sqliteTable("build_results", {
   updatedAt: text("updated_at").notNull().default(now),
 });
 
-// ---- Channels (issue 4, section 1) ----
+// ---- Channels: where each jobset's channel pointed, for the tarballs and rollbacks ----
 
 /**
  * Where a jobset's channel pointed, newest last: the channel is its jobset's newest point. A point is added
@@ -330,7 +330,7 @@ export const channelPoints = sqliteTable(
   (t) => [index("channel_points_jobset_idx").on(t.jobsetId, t.id)],
 );
 
-// ---- Profiles and generations (issue 4, section 2) ----
+// ---- Profiles: named package sets and their numbered generations ----
 
 /** A named set of packages of an org (`acme/dev`), rolled onto machines as numbered generations. */
 export const profiles = sqliteTable(
@@ -401,7 +401,7 @@ export const profileEvents = sqliteTable(
   (t) => [index("profile_events_profile_idx").on(t.profileId, t.id)],
 );
 
-// ---- Auto-upgrade schedules (issue 4, section 3) ----
+// ---- Auto-upgrade schedules: when a profile's followed entries are re-resolved ----
 
 /**
  * When a profile's followed entries are re-resolved. No row means the default, `on-publish`: as soon as a channel
@@ -421,7 +421,7 @@ export const profileSchedules = sqliteTable("profile_schedules", {
   updatedAt: text("updated_at").notNull().default(now),
 });
 
-// ---- Machines and subscriptions (issue 4, section 4) ----
+// ---- Machines: the endpoints that follow profiles and channels, the feed they follow, what they report ----
 
 /**
  * An endpoint that follows profiles and channels (`flox machine register NAME` with a machine token). It belongs to
@@ -525,7 +525,7 @@ export const machineProfiles = sqliteTable(
   ],
 );
 
-// ---- Web sessions (issue 6) ----
+// ---- Web sessions: browser logins made with a token ----
 
 /**
  * A browser's login: made by `POST /login` with a token, named by a random cookie whose sha256 is the id (the

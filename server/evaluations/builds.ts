@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api-schemas.js";
 import { type Derivation, parseDerivation, requiredFeatures } from "../../lib/derivation.js";
-import type { Job } from "../../lib/nix-eval.js";
+import type { Job } from "../../lib/nix-eval/index.js";
 import { cascadeDependencyFailed } from "../builds/queue.js";
 import type { Db } from "../db/open.js";
 import { buildDeps, builds, cachePaths } from "../db/schema.js";

@@ -16,7 +16,7 @@ import {
   type RepoLimits,
   RepoTooLargeError,
 } from "../../lib/git-tree.js";
-import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval.js";
+import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval/index.js";
 import type { Db } from "../db/open.js";
 import { evalJobs, evalProblems, evaluations } from "../db/schema.js";
 import { isDiskFull, reportDiskFull } from "../disk-full.js";

@@ -1,6 +1,6 @@
 // Bearer-token authentication for the API.
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
+import { sameSecret } from "../../lib/same-secret.js";
 import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { UnauthenticatedError } from "../errors.js";
 import type { AppContext, AppEnv } from "./env.js";
@@ -40,12 +40,6 @@ export function optionalToken(ctx: AppContext): MiddlewareHandler<AppEnv> {
 /** The token `optionalToken` found, or null for an anonymous request. */
 export function tokenOrNull(c: Context<AppEnv>): TokenRecord | null {
   return (c.get("token") as TokenRecord | undefined) ?? null;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 /** Requires the hook secret of this server run (only the git hooks know it). */

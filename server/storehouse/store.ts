@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { asc, eq, sql } from "drizzle-orm";
+import { LRUCache } from "lru-cache";
 import { z } from "zod";
 import { DECODABLE_COMPRESSIONS, narDecompressor } from "../../lib/nar-compression.js";
 import { buildNarListing, narListingJson } from "../../lib/nar-listing.js";
@@ -81,7 +82,7 @@ export class Storehouse {
    * right; only hits are kept (a miss may be uploaded a moment later). Reading the file was most of a narinfo
    * request's cost (bench/storehouse-vs-nginx.ts).
    */
-  private readonly narinfoCache = new Map<string, string>();
+  private readonly narinfoCache = new LRUCache<string, string>({ max: NARINFO_CACHE_ENTRIES });
   /** Bumped by each quarantine: a narinfo read that started before one is answered but not cached. */
   private removals = 0;
 
@@ -133,11 +134,7 @@ export class Storehouse {
   /** The signed narinfo text, or undefined when the path is not in the Storehouse. */
   async narInfoText(hash: string): Promise<string | undefined> {
     const cached = this.narinfoCache.get(hash);
-    if (cached !== undefined) {
-      this.narinfoCache.delete(hash);
-      this.narinfoCache.set(hash, cached);
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     let text: string;
     const removals = this.removals;
     try {
@@ -148,10 +145,6 @@ export class Storehouse {
     }
     if (removals !== this.removals) return text;
     this.narinfoCache.set(hash, text);
-    if (this.narinfoCache.size > NARINFO_CACHE_ENTRIES) {
-      const oldest = this.narinfoCache.keys().next().value;
-      if (oldest !== undefined) this.narinfoCache.delete(oldest);
-    }
     return text;
   }
 

@@ -3,6 +3,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { promisify } from "node:util";
+import { LRUCache } from "lru-cache";
 import { repoDir } from "../paths.js";
 
 const run = promisify(execFile);
@@ -16,14 +17,8 @@ export interface CommitInfo {
   subject: string;
 }
 
-const MAX_CACHED = 20_000;
-/** `null`: the repo lacks that commit (pruned after a force-push); not asked again until the server restarts. */
-const cache = new Map<string, CommitInfo | null>();
-
-function remember(key: string, info: CommitInfo | null): void {
-  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
-  cache.set(key, info);
-}
+/** `"missing"`: the repo lacks that commit (pruned after a force-push); not asked again while remembered. */
+const cache = new LRUCache<string, CommitInfo | "missing">({ max: 20_000 });
 
 /** The commits of `shas` that the repo has (missing ones are absent from the map). */
 export async function commitInfo(
@@ -35,7 +30,7 @@ export async function commitInfo(
   const todo: string[] = [];
   for (const sha of new Set(shas)) {
     const hit = cache.get(`${org}:${sha}`);
-    if (hit) out.set(sha, hit);
+    if (hit && hit !== "missing") out.set(sha, hit);
     else if (hit === undefined && /^[0-9a-f]{40}$/.test(sha)) todo.push(sha);
   }
   if (todo.length === 0) return out;
@@ -57,14 +52,14 @@ export async function commitInfo(
       const [sha, author = "", email = "", time = "", subject = ""] = rec.replace(/^\n/, "").split("\0");
       if (sha?.length !== 40) continue;
       const info = { sha, author, email, time: new Date(time).toISOString(), subject };
-      remember(`${org}:${sha}`, info);
+      cache.set(`${org}:${sha}`, info);
       out.set(sha, info);
     }
   } catch {
     // A sha the repo lacks (a force-push pruned it) fails the whole call: then ask one at a time.
     if (todo.length > 1) {
       for (const sha of todo) for (const [k, v] of await commitInfo(reposDir, org, [sha])) out.set(k, v);
-    } else if (todo[0] && existsSync(repoDir(reposDir, org))) remember(`${org}:${todo[0]}`, null);
+    } else if (todo[0] && existsSync(repoDir(reposDir, org))) cache.set(`${org}:${todo[0]}`, "missing");
   }
   return out;
 }

@@ -16,17 +16,8 @@ export const shortStorePath = (path: string | null | undefined): string => {
 /** `…-hello.drv` → `hello`. */
 export const drvName = (drvPath: string): string => storeName(drvPath).replace(/\.drv$/, "");
 
-/** 1536 → "1.5 KiB". */
-export function bytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+/** 1536 → "1.5 KiB" (the pages' name for it). */
+export { formatBytes as bytes } from "../../lib/bytes.js";
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 

@@ -1,6 +1,7 @@
 // Web sessions: a browser logs in with a token once and gets a cookie; the cookie's session acts as that token.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
+import { sameSecret } from "../../lib/same-secret.js";
 import type { Db } from "../db/open.js";
 import { webSessions } from "../db/schema.js";
 import { authenticateSecret, findTokenById, type TokenRecord } from "../domain/tokens.js";
@@ -56,7 +57,5 @@ export function deleteSession(db: Db, id: string): void {
 /** Constant-time comparison of a submitted CSRF token with the session's. */
 export function csrfMatches(session: WebSession, submitted: unknown): boolean {
   if (typeof submitted !== "string" || submitted.length === 0) return false;
-  const a = createHash("sha256").update(session.csrf).digest();
-  const b = createHash("sha256").update(submitted).digest();
-  return timingSafeEqual(a, b);
+  return sameSecret(session.csrf, submitted);
 }

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ensureBusyboxDir } from "./busybox-dir.js";
-import { type EvalOptions, evaluatePackages, formatProblem, parseNixFiles } from "./nix-eval.js";
-import { projectRoot } from "./project-root.js";
+import { ensureBusyboxDir } from "../busybox-dir.js";
+import { projectRoot } from "../project-root.js";
+import { type EvalOptions, evaluatePackages, formatProblem, parseNixFiles } from "./index.js";
 
 const fixtures = join(projectRoot, "fixtures", "repos");
 

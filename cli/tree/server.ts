@@ -1,0 +1,48 @@
+// `flox server`: runs the server (git hosting, API, Storehouse); the flags are its settings. Actions import their module on demand.
+import type { Command } from "commander";
+import { examples } from "./help.js";
+
+export function registerServer(program: Command): void {
+  const server = program
+    .command("server")
+    .description("run the flox server (git hosting, API, Storehouse)")
+    .requiredOption("--data-dir <dir>", "where everything is kept (db.sqlite, repos/, store/, keys/, logs/)")
+    .option("--listen <host:port>", "address to listen on; port 0 picks a free port", "127.0.0.1:8080")
+    .option("--admin-token <token>", "first admin token (default: $FLOX_ADMIN_TOKEN, else one is generated)")
+    .option("--base <path>", "use this nixpkgs tree as the base package set instead of the bootstrap set")
+    .option("--max-file-size <bytes>", "largest file a push may contain", "10485760")
+    .option(
+      "--max-repo-files <n>",
+      "most files a pushed tree may hold (default: $FLOX_MAX_REPO_FILES, else 20000)",
+    )
+    .option(
+      "--max-repo-size <bytes>",
+      "most bytes of files a pushed tree may hold, e.g. 100M (default: $FLOX_MAX_REPO_SIZE, else 100M)",
+    )
+    .option(
+      "--eval-memory <bytes>",
+      "address space each Nix evaluation may use, e.g. 2G (default: $FLOX_EVAL_MEMORY, else 2G)",
+    )
+    .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
+    .option(
+      "--nar-sweep-every <s>",
+      "seconds between sweeps of NAR files no accepted narinfo names (default 600)",
+    )
+    .option(
+      "--nar-sweep-grace <s>",
+      "an orphaned NAR or temp file younger than this is left alone: an upload in flight (default 3600)",
+    )
+    .option("--nar-verify-every <s>", "seconds between runs of the NAR files' re-hash check (default 3600)")
+    .option(
+      "--nar-verify-budget <bytes>",
+      "bytes of NAR files one run of the check reads, never-checked and longest-unchecked first (default 1 GiB)",
+    )
+    .action(async (opts) => {
+      const { runServerCommand } = await import("../../server/serve.js");
+      await runServerCommand(opts);
+    });
+  examples(server, [
+    "flox server --data-dir /var/lib/flox --listen 0.0.0.0:8080",
+    "FLOX_ADMIN_TOKEN=secret flox server --data-dir ./data --listen 127.0.0.1:0",
+  ]);
+}
