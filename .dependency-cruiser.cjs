@@ -21,7 +21,10 @@ module.exports = {
       name: "agents-import-lib-only",
       severity: "error",
       comment: "The hooks, the endpoint agent and the builder speak HTTP to the server and share only lib/.",
-      from: { path: "^(hooks|fs-agent|cli/builder)/", pathNot: "\\.test\\.tsx?$|/testing\\.ts$|^hooks/test-repos\\.ts$" },
+      from: {
+        path: "^(hooks|fs-agent|cli/builder)/",
+        pathNot: "\\.test\\.tsx?$|/testing\\.ts$|^hooks/test-repos\\.ts$",
+      },
       to: { path: "^(server|cli|fs-agent|hooks|bench|testing)/", pathNot: "^$1/" },
     },
     {

@@ -22,7 +22,7 @@ import {
   removeTree,
   withCleanup,
   workRepo,
-} from "./ci-harness.js";
+} from "../testing/bench-ci.js";
 
 const rounds = Math.max(1, Number(process.argv[2] ?? 3) || 3);
 

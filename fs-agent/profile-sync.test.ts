@@ -19,17 +19,17 @@ import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../hooks/test-repos.js";
 import { switchProfile } from "../lib/profile-links.js";
+import { type AgentProcess, forceUnmount, sh, startAgent } from "../testing/agent.js";
 import {
   type BuilderProcess,
   runFlox,
   startOneBuilder,
   waitFor,
   waitForChannelAt,
-} from "../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
-import { type AgentProcess, forceUnmount, sh, startAgent } from "./testing.js";
+} from "../testing/ci-harness.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
 
 const root = mkdtempSync(join(tmpdir(), "flox-agent-sync-test-"));
 const mnt = join(root, "mnt");

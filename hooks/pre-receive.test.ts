@@ -22,7 +22,7 @@ import {
   hookScript,
   push,
   workRepoFromFixture,
-} from "./test-repos.js";
+} from "../testing/repos.js";
 
 const ZERO = "0".repeat(40);
 const MAX_FILE_SIZE = 64 * 1024;

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
-import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "./test-repos.js";
+import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

@@ -15,8 +15,8 @@ import {
   serverSystem,
   startBuilderProcess,
   waitFor,
-} from "../../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../../server/testing/test-server.js";
+} from "../../testing/ci-harness.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ensureCompiledHooks, gitIn } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
 import {
   type BuilderProcess,
@@ -18,9 +17,10 @@ import {
   startOneBuilder,
   waitFor,
   waitForChannelAt,
-} from "../../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../../server/testing/test-server.js";
-import { Terminal } from "../init/testing.js";
+} from "../../testing/ci-harness.js";
+import { Terminal } from "../../testing/init-cli.js";
+import { ensureCompiledHooks, gitIn } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let builder: BuilderProcess;

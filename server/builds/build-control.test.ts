@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import {
   type BuilderProcess,
   buildFinished,
@@ -19,8 +18,9 @@ import {
   serverSystem,
   startBuilderProcess,
   waitFor,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/ci-harness.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

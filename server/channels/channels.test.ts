@@ -11,22 +11,22 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  commitAll,
-  ensureCompiledHooks,
-  fixtureDir,
-  push,
-  workRepoFromFixture,
-} from "../../hooks/test-repos.js";
-import {
   type BuilderProcess,
   buildFinished,
   queryDb,
   runFlox,
   startOneBuilder,
   waitFor,
-} from "../testing/ci-harness.js";
-import { runFreshNix } from "../testing/fresh-nix.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/ci-harness.js";
+import { runFreshNix } from "../../testing/fresh-nix.js";
+import {
+  commitAll,
+  ensureCompiledHooks,
+  fixtureDir,
+  push,
+  workRepoFromFixture,
+} from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

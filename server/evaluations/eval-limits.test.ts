@@ -12,8 +12,8 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { formatSize } from "../../hooks/layout-rules.js";
-import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let tmp = "";
 let counter = 0;

@@ -9,9 +9,9 @@ import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

@@ -12,15 +12,15 @@ import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { projectRoot } from "../../lib/project-root.js";
 import {
   commitAll,
   ensureCompiledHooks,
   gitIn,
   type PushResult,
   workRepoFromFixture,
-} from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import {
   type BuilderProcess,
   latestEvaluationId,
@@ -18,8 +17,9 @@ import {
   startOneBuilder,
   waitFor,
   waitForChannelAt,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/ci-harness.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

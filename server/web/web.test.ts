@@ -11,8 +11,7 @@ import { execa } from "execa";
 import type { Page } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { launchBrowser, type TestBrowser } from "../testing/browser.js";
+import { launchBrowser, type TestBrowser } from "../../testing/browser.js";
 import {
   type BuilderProcess,
   buildFinished,
@@ -20,8 +19,9 @@ import {
   serverSystem,
   startBuilderProcess,
   waitFor,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/ci-harness.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

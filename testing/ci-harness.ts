@@ -5,8 +5,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { execa } from "execa";
-import { projectRoot } from "../../lib/project-root.js";
-import type { TestServer } from "./test-server.js";
+import { projectRoot } from "../lib/project-root.js";
+import type { TestServer } from "./server.js";
 
 export interface BuilderProcess {
   name: string;

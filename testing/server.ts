@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa } from "execa";
-import { projectRoot } from "../../lib/project-root.js";
+import { projectRoot } from "../lib/project-root.js";
 
 export interface TestServerOptions {
   /** Secret of the admin token (default: a fixed test secret). null starts without --admin-token. */

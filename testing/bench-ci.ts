@@ -16,7 +16,7 @@ import {
   PushesResponse,
 } from "../lib/api-schemas.js";
 import { projectRoot } from "../lib/project-root.js";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
+import { startTestServer, type TestServer } from "./server.js";
 
 export const ORG = "bench";
 
