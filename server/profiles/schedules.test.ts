@@ -11,7 +11,7 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../lib/project-root.js";
-import { type BuilderProcess, runFlox, startOneBuilder, waitFor } from "../../testing/ci-harness.js";
+import { type BuilderProcess, queryDb, runFlox, startOneBuilder, waitFor } from "../../testing/ci-harness.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
 
@@ -103,8 +103,17 @@ test("after a push: on-publish and cron make exactly one generation each; off ma
     return g.length >= 2 && g;
   });
   assert.is(cron[1]?.madeBy.author, "schedule (cron)");
-  // Several more cron slots pass: none finds anything new, so none makes a generation.
-  await new Promise((r) => setTimeout(r, 5000));
+  // Several more cron slots pass: none finds anything new, so none makes a generation. Waits for the slots to
+  // have run (the scheduler records each slot), not for a guessed span of the wall clock.
+  const ranAt = () =>
+    Date.parse(
+      queryDb<{ at: string }>(
+        dataDir,
+        "select last_run_at as at from profile_schedules where profile_id = (select id from profiles where name = 'every-2s')",
+      )[0]?.at ?? "",
+    );
+  const seen = ranAt();
+  await waitFor("two more cron slots", () => ranAt() >= seen + 6000);
   assert.is((await generations("every-2s")).length, 2);
   assert.is((await generations("on-pub")).length, 2);
   assert.is((await generations("off")).length, 1);
