@@ -5,13 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import * as assert from "uvu/assert";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  serverSystem,
-  startBuilderProcess,
-  waitForChannelAt,
-} from "./ci-harness.js";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "./builder.js";
+import { latestEvaluationId, waitForChannelAt } from "./ci-harness.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "./repos.js";
 import { startTestServer, type TestServer } from "./server.js";
 

@@ -2,25 +2,20 @@
 // flox init of a shell package, flox check, flox build here, a plain git push, built by the builder and
 // in the channel at the very output path the local build made; then flox build --remote of an
 // uncommitted change.
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../lib/project-root.js";
-import {
-  type BuilderProcess,
-  type FloxRun,
-  latestEvaluationId,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-  waitForChannelAt,
-} from "../../testing/ci-harness.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { type FloxRun, latestEvaluationId, runFlox, waitForChannelAt } from "../../testing/ci-harness.js";
 import { Terminal } from "../../testing/init-cli.js";
+import { removeTree } from "../../testing/remove-tree.js";
 import { ensureCompiledHooks, gitIn } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let builder: BuilderProcess;
@@ -36,10 +31,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 /** The real CLI in `cwd`, with the admin token in the environment. */

@@ -4,21 +4,16 @@
  * A failing package holds the channel back; a flox.toml gate lets it move anyway; pin and unpin; ETags answer 304.
  * A private org's channel needs a token that may read the org: stock nix-channel sends it from a netrc-file.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  type BuilderProcess,
-  buildFinished,
-  queryDb,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-} from "../../testing/ci-harness.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { buildFinished, queryDb, runFlox } from "../../testing/ci-harness.js";
 import { runFreshNix } from "../../testing/fresh-nix.js";
+import { removeTree } from "../../testing/remove-tree.js";
 import {
   commitAll,
   ensureCompiledHooks,
@@ -27,6 +22,7 @@ import {
   workRepoFromFixture,
 } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -78,10 +74,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a green push publishes the channel; a stock nix-channel + nix-env installs and runs from it", async () => {

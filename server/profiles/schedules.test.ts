@@ -3,7 +3,7 @@
  * profile each get exactly one new generation (later cron runs find nothing and make none), an `off` profile
  * stays, and a daily cron whose slot passed while the server was down is made up at the next start.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -11,9 +11,12 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../lib/project-root.js";
-import { type BuilderProcess, queryDb, runFlox, startOneBuilder, waitFor } from "../../testing/ci-harness.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { queryDb, runFlox } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -74,10 +77,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a bad cron expression is refused with the reason", async () => {

@@ -7,8 +7,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { launchBrowser, type TestBrowser } from "../../testing/browser.js";
-import { waitFor } from "../../testing/ci-harness.js";
 import { type FleetWorld, startFleetWorld } from "../../testing/fleet-world.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let w: FleetWorld;
 let browser: TestBrowser;

@@ -6,20 +6,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  queryDb,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-  waitForChannelAt,
-} from "../../testing/ci-harness.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { latestEvaluationId, queryDb, runFlox, waitForChannelAt } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -60,10 +54,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a channel's history says what each advance added, removed and changed", async () => {
