@@ -1,6 +1,6 @@
 /**
  * The hooks behind the real `flox server`, over HTTP: what a user's `git push` sees.
- * (A test may reach into server/testing; the hooks' code itself imports only lib/.)
+ * (A test may reach into testing/; the hooks' code itself imports only lib/.)
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
