@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { execa } from "execa";
-import { Ci, finishedBuild, git, load, ms, withCleanup, workRepo } from "./ci-harness.js";
+import { Ci, finishedBuild, git, load, ms, withCleanup, workRepo } from "../testing/bench-ci.js";
 
 const PACKAGES = 20;
 const LOOP = 600_000;

@@ -14,8 +14,8 @@ import { findOrg } from "../server/domain/orgs.js";
 import { getEvaluation } from "../server/evaluations/records.js";
 import { repoDir } from "../server/paths.js";
 import { evaluationDetail } from "../server/routes/evaluations.js";
-import { createTestApp } from "../server/testing/test-app.js";
 import { escapeHtml } from "../server/web/ansi.js";
+import { createTestApp } from "../testing/app.js";
 
 const JOBS = Number(process.argv[2] ?? 2000);
 const ROUNDS = Number(process.argv[3] ?? 40);

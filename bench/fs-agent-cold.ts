@@ -6,15 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import {
-  copyToServer,
-  forceUnmount,
-  startAgent,
-  startServer,
-  substituteWithNix,
-} from "../fs-agent/testing.js";
 import { parseNarInfo } from "../lib/narinfo.js";
-import { createNixTestStore } from "../lib/nix-test-store.js";
+import { copyToServer, forceUnmount, startAgent, startServer, substituteWithNix } from "../testing/agent.js";
+import { createNixTestStore } from "../testing/nix-store.js";
 
 const PACKAGES = 20;
 const MIB_EACH = Number(process.env.BENCH_MIB_EACH ?? 4);

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { copyToServer, forceUnmount, startAgent, startServer } from "../fs-agent/testing.js";
-import { createNixTestStore } from "../lib/nix-test-store.js";
+import { copyToServer, forceUnmount, startAgent, startServer } from "../testing/agent.js";
+import { createNixTestStore } from "../testing/nix-store.js";
 
 const DIRS = Number(process.env.BENCH_DIRS ?? 200);
 const FILES = Number(process.env.BENCH_FILES ?? 25);

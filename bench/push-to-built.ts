@@ -19,10 +19,10 @@ import {
   median,
   ms,
   PlainNix,
-  removeTree,
   withCleanup,
   workRepo,
-} from "./ci-harness.js";
+} from "../testing/bench-ci.js";
+import { removeTree } from "../testing/remove-tree.js";
 
 const rounds = Math.max(1, Number(process.argv[2] ?? 3) || 3);
 

@@ -9,8 +9,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { basic, prepareUpload } from "../server/storehouse/testing.js";
-import { startTestServer } from "../server/testing/test-server.js";
+import { startTestServer } from "../testing/server.js";
+import { basic, prepareUpload } from "../testing/storehouse-uploads.js";
 
 const seconds = Number(process.argv[2] ?? 5);
 const narMiB = 32;

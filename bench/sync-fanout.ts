@@ -12,11 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../hooks/test-repos.js";
 import { ProfileChange } from "../lib/api-schemas.js";
 import { readSse } from "../lib/sse.js";
-import { queryDb, serverSystem, startBuilderProcess, waitFor } from "../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
+import { serverSystem, startBuilderProcess } from "../testing/builder.js";
+import { queryDb } from "../testing/ci-harness.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
+import { waitFor } from "../testing/wait-for.js";
 
 const MACHINES = Number(process.argv[2] ?? 100);
 const ROUNDS = Number(process.argv[3] ?? 30);

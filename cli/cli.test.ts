@@ -10,7 +10,8 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compiledPath, projectRoot } from "../lib/project-root.js";
-import { runGit, startTestServer, type TestServer } from "../server/testing/test-server.js";
+import { runGit } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
 import { buildProgram, version } from "./program.js";
 
 const floxBin = join(projectRoot, "cli", "bin", "flox");

@@ -9,7 +9,10 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const pattern = new RegExp(process.argv[2] ?? "\\.test\\.js$");
+// The argument narrows the run (a regex over the path under dist/); only *.test.js files are ever run, so that
+// helpers such as dist/testing/*.js never count as test files, whatever the pattern.
+const pattern = new RegExp(process.argv[2] ?? "");
+const isTestFile = (rel) => rel.endsWith(".test.js") && pattern.test(rel);
 const limitMs = Number(process.env.FLOX_TEST_TIMEOUT_MS ?? 30 * 60 * 1000);
 const jobs = Math.max(1, Number(process.env.FLOX_TEST_JOBS ?? 2));
 
@@ -19,7 +22,7 @@ function testFiles(dir) {
     const full = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (entry.name !== "node_modules") out.push(...testFiles(full));
-    } else if (pattern.test(relative(join(root, "dist"), full))) out.push(full);
+    } else if (isTestFile(relative(join(root, "dist"), full))) out.push(full);
   }
   return out;
 }

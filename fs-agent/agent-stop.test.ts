@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { waitFor } from "../server/testing/ci-harness.js";
-import { type AgentProcess, forceUnmount, isMounted, sh, startAgent, startServer } from "./testing.js";
+import { type AgentProcess, forceUnmount, isMounted, sh, startAgent, startServer } from "../testing/agent.js";
+import { waitFor } from "../testing/wait-for.js";
 
 const root = mkdtempSync(join(tmpdir(), "flox-agent-stop-"));
 const started: { mount: string; agent: AgentProcess }[] = [];

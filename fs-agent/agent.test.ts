@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseNarInfo, serializeNarInfo } from "../lib/narinfo.js";
-import { createNixTestStore, type NixTestStore } from "../lib/nix-test-store.js";
 import { generateKeyPair, signNarInfo } from "../lib/signature.js";
 import {
   type AgentProcess,
@@ -19,7 +18,8 @@ import {
   sh,
   startAgent,
   startServer,
-} from "./testing.js";
+} from "../testing/agent.js";
+import { createNixTestStore, type NixTestStore } from "../testing/nix-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "flox-agent-test-"));
 const mnt = join(root, "mnt");

@@ -3,33 +3,21 @@
 // FUSE mount in a temp dir. The agent reaches the server through a small HTTP proxy in this process that can slow
 // NAR bodies down, so a fetch is seen in flight. Needs root and /dev/fuse. Every mount is undone in teardown.
 import { execFileSync, spawn } from "node:child_process";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../hooks/test-repos.js";
 import { switchProfile } from "../lib/profile-links.js";
-import {
-  type BuilderProcess,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-  waitForChannelAt,
-} from "../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
-import { type AgentProcess, forceUnmount, sh, startAgent } from "./testing.js";
+import { type AgentProcess, forceUnmount, sh, startAgent } from "../testing/agent.js";
+import { type BuilderProcess, startOneBuilder } from "../testing/builder.js";
+import { runFlox, waitForChannelAt } from "../testing/ci-harness.js";
+import { removeTree } from "../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
+import { waitFor } from "../testing/wait-for.js";
 
 const root = mkdtempSync(join(tmpdir(), "flox-agent-sync-test-"));
 const mnt = join(root, "mnt");
@@ -212,8 +200,7 @@ test.after(async () => {
   if (!serverStopped) await srv?.stop();
   proxy?.closeAllConnections();
   proxy?.close();
-  await execa("chmod", ["-R", "u+w", root], { reject: false });
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
 });
 
 test("an install on the server switches DIR/acme/dev; the closure is pinned, the old one unpinned after the grace; GC under pressure keeps it", async () => {

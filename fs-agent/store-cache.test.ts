@@ -5,10 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createNixTestStore, type NixTestStore } from "../lib/nix-test-store.js";
+import { copyToServer, type ServerProcess, startServer } from "../testing/agent.js";
+import { createNixTestStore, type NixTestStore } from "../testing/nix-store.js";
 import { CacheRemote } from "./remote.js";
 import { CacheFullError, StoreCache } from "./store-cache.js";
-import { copyToServer, type ServerProcess, startServer } from "./testing.js";
 
 const root = mkdtempSync(join(tmpdir(), "flox-cache-test-"));
 let server: ServerProcess;

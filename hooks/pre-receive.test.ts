@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { compiledPath } from "../lib/project-root.js";
+import { removeTree } from "../testing/remove-tree.js";
 import {
   commitAll,
   ensureCompiledHooks,
@@ -22,7 +23,7 @@ import {
   hookScript,
   push,
   workRepoFromFixture,
-} from "./test-repos.js";
+} from "../testing/repos.js";
 
 const ZERO = "0".repeat(40);
 const MAX_FILE_SIZE = 64 * 1024;
@@ -103,10 +104,7 @@ test.before(async () => {
 
 test.after(async () => {
   server?.close();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("the good fixture is accepted, checked, and handed to the server", async () => {

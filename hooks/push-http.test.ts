@@ -1,6 +1,6 @@
 /**
  * The hooks behind the real `flox server`, over HTTP: what a user's `git push` sees.
- * (A test may reach into server/testing; the hooks' code itself imports only lib/.)
+ * (A test may reach into testing/; the hooks' code itself imports only lib/.)
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
-import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "./test-repos.js";
+import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
-import { commitAll, ensureCompiledHooks, gitIn, push } from "./test-repos.js";
+import { commitAll, ensureCompiledHooks, gitIn, push } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
 
 const count = 500;
 let srv: TestServer;

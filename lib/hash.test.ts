@@ -3,8 +3,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createNixTestStore, NixCommandError, type NixTestStore } from "../testing/nix-store.js";
 import { formatNixHash, type HashAlgo, HashParseError, parseNixHash } from "./hash.js";
-import { createNixTestStore, NixCommandError, type NixTestStore } from "./nix-test-store.js";
 
 let nix: NixTestStore;
 test.before(async () => {

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { chunked, narArchive, narDir, narFile, narLink, narStrings, u64 } from "../testing/nar-bytes.js";
 import { NAR_LIMITS, type NarEvent, NarFormatError, readNar, validateNar } from "./nar-reader.js";
-import { chunked, narArchive, narDir, narFile, narLink, narStrings, u64 } from "./nar-test-support.js";
 
 const work = mkdtempSync(join(tmpdir(), "flox-nar-reader-"));
 process.on("exit", () => rmSync(work, { recursive: true, force: true }));

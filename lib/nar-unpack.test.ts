@@ -16,7 +16,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { NarFormatError, type NarSource } from "./nar-reader.js";
 import {
   chunked,
   narArchive,
@@ -26,7 +25,8 @@ import {
   narStrings,
   nixDump,
   u64,
-} from "./nar-test-support.js";
+} from "../testing/nar-bytes.js";
+import { NarFormatError, type NarSource } from "./nar-reader.js";
 import { NarMismatchError, removeReadOnlyTree, type UnpackOptions, unpackNar } from "./nar-unpack.js";
 import { narChunks } from "./nar-writer.js";
 

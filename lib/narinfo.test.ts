@@ -3,6 +3,7 @@ import { cp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createNixTestStore, NixCommandError, type NixTestStore } from "../testing/nix-store.js";
 import { formatNixHash, parseNixHash } from "./hash.js";
 import {
   DEFAULT_NARINFO_COMPRESSION,
@@ -11,7 +12,6 @@ import {
   parseNarInfo,
   serializeNarInfo,
 } from "./narinfo.js";
-import { createNixTestStore, NixCommandError, type NixTestStore } from "./nix-test-store.js";
 import { parseStorePath } from "./store-path.js";
 
 interface PathInfo {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createNixTestStore, NixCommandError, type NixTestStore } from "./nix-test-store.js";
+import { createNixTestStore, NixCommandError, type NixTestStore } from "../testing/nix-store.js";
 import { decodeNix32, encodeNix32, isNix32, Nix32DecodeError, nix32Length } from "./nix32.js";
 
 let nix: NixTestStore;

@@ -2,9 +2,9 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createNixTestStore, NixCommandError, type NixTestStore } from "../testing/nix-store.js";
 import { formatNixHash, parseNixHash } from "./hash.js";
 import { parseNarInfo, serializeNarInfo } from "./narinfo.js";
-import { createNixTestStore, NixCommandError, type NixTestStore } from "./nix-test-store.js";
 import {
   FingerprintError,
   fingerprint,

@@ -3,8 +3,8 @@ import { chmod, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createNixTestStore, NixCommandError, type NixTestStore, nixString } from "../testing/nix-store.js";
 import { parseNixHash } from "./hash.js";
-import { createNixTestStore, NixCommandError, type NixTestStore, nixString } from "./nix-test-store.js";
 import {
   BadStorePathError,
   compressHash,

@@ -14,8 +14,8 @@ import {
   TokensResponse,
   WhoamiResponse,
 } from "../lib/api-schemas.js";
+import { createTestApp, type TestApp } from "../testing/app.js";
 import { repoDir } from "./paths.js";
-import { createTestApp, type TestApp } from "./testing/test-app.js";
 
 let t: TestApp;
 test.before.each(() => {

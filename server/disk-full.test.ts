@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../hooks/test-repos.js";
 import { encodeNix32 } from "../lib/nix32.js";
-import { startTestServer, type TestServer } from "./testing/test-server.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../testing/repos.js";
+import { startTestServer, type TestServer } from "../testing/server.js";
 
 let mnt: string;
 let srv: TestServer | undefined;

@@ -7,7 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { CreateTokenResponse, HookRunFile, PushesResponse, WhoamiResponse } from "../lib/api-schemas.js";
 import { projectRoot } from "../lib/project-root.js";
-import { runGit, startTestServer } from "./testing/test-server.js";
+import { runGit } from "../testing/repos.js";
+import { startTestServer } from "../testing/server.js";
 
 const scratch = () => mkdtempSync(join(tmpdir(), "flox-serve-test-"));
 

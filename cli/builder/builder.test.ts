@@ -9,14 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  type BuilderProcess,
-  runFlox,
-  serverSystem,
-  startBuilderProcess,
-  waitFor,
-} from "../../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../../server/testing/test-server.js";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
+import { runFlox } from "../../testing/ci-harness.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { fixtureDir, gitIn, hookScript, push } from "../../hooks/test-repos.js";
-import { flox, newCheckout } from "../init/testing.js";
+import { flox, newCheckout } from "../../testing/init-cli.js";
+import { fixtureDir, gitIn, hookScript, push } from "../../testing/repos.js";
 
 let tmp: string;
 

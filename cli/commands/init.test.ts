@@ -2,44 +2,32 @@
 // flox init of a shell package, flox check, flox build here, a plain git push, built by the builder and
 // in the channel at the very output path the local build made; then flox build --remote of an
 // uncommitted change.
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ensureCompiledHooks, gitIn } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
-import {
-  type BuilderProcess,
-  type FloxRun,
-  latestEvaluationId,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-  waitForChannelAt,
-} from "../../server/testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../../server/testing/test-server.js";
-import { Terminal } from "../init/testing.js";
+import type { BuilderProcess } from "../../testing/builder.js";
+import { type FloxRun, latestEvaluationId, runFlox, waitForChannelAt } from "../../testing/ci-harness.js";
+import { type CiWorld, startCiWorld } from "../../testing/ci-world.js";
+import { Terminal } from "../../testing/init-cli.js";
+import { gitIn } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let builder: BuilderProcess;
+let world: CiWorld | undefined;
 let tmp: string;
 
 test.before(async () => {
-  await ensureCompiledHooks();
-  tmp = await mkdtemp(join(tmpdir(), "flox-init-e2e-"));
-  srv = await startTestServer();
-  builder = await startOneBuilder(srv, tmp);
+  world = await startCiWorld({ prefix: "flox-init-e2e-" });
+  ({ srv, tmp, builder } = world);
 });
 
 test.after(async () => {
-  await builder?.stop();
-  await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  await world?.stop();
 });
 
 /** The real CLI in `cwd`, with the admin token in the environment. */

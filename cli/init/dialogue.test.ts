@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { newCheckout, Terminal } from "./testing.js";
+import { newCheckout, Terminal } from "../../testing/init-cli.js";
 
 const term = new Terminal(`flox-init-test-${process.pid}`);
 let tmp: string;

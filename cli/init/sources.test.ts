@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { gitIn } from "../../hooks/test-repos.js";
-import { build, fixtureBase, flox, newCheckout, ok, runStored } from "./testing.js";
+import { build, fixtureBase, flox, newCheckout, ok, runStored } from "../../testing/init-cli.js";
+import { gitIn } from "../../testing/repos.js";
 
 let tmp: string;
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { build, fixtureBase, flox, newCheckout, ok, runStored } from "./testing.js";
+import { build, fixtureBase, flox, newCheckout, ok, runStored } from "../../testing/init-cli.js";
 
 let tmp: string;
 

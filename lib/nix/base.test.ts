@@ -12,7 +12,12 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createNixTestStore, NixCommandError, type NixTestStore, nixString } from "../nix-test-store.js";
+import {
+  createNixTestStore,
+  NixCommandError,
+  type NixTestStore,
+  nixString,
+} from "../../testing/nix-store.js";
 import { baseDir, frameworkPath, projectRoot } from "../project-root.js";
 
 const goodRepo = join(projectRoot, "fixtures", "repos", "good");

@@ -4,29 +4,25 @@
  * loses its lease to the other, and a stock Nix client with an empty store substitutes and runs an output.
  * Builds come from the evaluator (the push creates them); nothing here inserts them by hand.
  */
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
+import { buildFinished, queryDb } from "../../testing/ci-harness.js";
+import { runFreshNix } from "../../testing/fresh-nix.js";
+import { removeTree } from "../../testing/remove-tree.js";
 import {
   commitAll,
   ensureCompiledHooks,
   fixtureDir,
   push,
   workRepoFromFixture,
-} from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  buildFinished,
-  queryDb,
-  serverSystem,
-  startBuilderProcess,
-  waitFor as waitUntil,
-} from "../testing/ci-harness.js";
-import { runFreshNix } from "../testing/fresh-nix.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor as waitUntil } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -93,10 +89,7 @@ test.before(async () => {
 test.after(async () => {
   for (const name of [...running.keys()]) await stopBuilder(name, "SIGTERM");
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("the builder API wants a builder token", async () => {

@@ -10,17 +10,12 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  buildFinished,
-  queryDb,
-  runFlox,
-  serverSystem,
-  startBuilderProcess,
-  waitFor,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
+import { buildFinished, queryDb, runFlox } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -117,10 +112,7 @@ test.before(async () => {
 test.after(async () => {
   await stopBuilders();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("builds, build, log and nix log show what happened; restart requeues a failure with what waited on it", async () => {

@@ -10,9 +10,12 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { type BuilderProcess, queryDb, runFlox, startOneBuilder, waitFor } from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { queryDb, runFlox } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -84,10 +87,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a build two orgs share: each sees only its own jobs, cancels only its own want; a third org sees nothing", async () => {

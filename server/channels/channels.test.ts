@@ -4,34 +4,24 @@
  * A failing package holds the channel back; a flox.toml gate lets it move anyway; pin and unpin; ETags answer 304.
  * A private org's channel needs a token that may read the org: stock nix-channel sends it from a netrc-file.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  commitAll,
-  ensureCompiledHooks,
-  fixtureDir,
-  push,
-  workRepoFromFixture,
-} from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  buildFinished,
-  queryDb,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-} from "../testing/ci-harness.js";
-import { runFreshNix } from "../testing/fresh-nix.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import type { BuilderProcess } from "../../testing/builder.js";
+import { buildFinished, queryDb, runFlox } from "../../testing/ci-harness.js";
+import { type CiWorld, startCiWorld } from "../../testing/ci-world.js";
+import { runFreshNix } from "../../testing/fresh-nix.js";
+import { commitAll, fixtureDir, push, workRepoFromFixture } from "../../testing/repos.js";
+import type { TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
 let work = "";
 let builder: BuilderProcess | undefined;
+let world: CiWorld | undefined;
 
 async function channel(name = "acme") {
   const r = await srv.api("GET", `/api/v1/channels/${name}`);
@@ -67,21 +57,13 @@ function flox(args: string[]) {
 }
 
 test.before(async () => {
-  await ensureCompiledHooks();
-  tmp = await mkdtemp(join(tmpdir(), "flox-channels-"));
-  srv = await startTestServer();
   // Public: anyone may read its channel, as a stock client without any token does below.
-  assert.is((await srv.api("POST", "/api/v1/orgs", { name: "acme", public: true })).status, 201);
-  builder = await startOneBuilder(srv, tmp);
+  world = await startCiWorld({ prefix: "flox-channels-", orgs: [{ name: "acme", public: true }] });
+  ({ srv, tmp, builder } = world);
 });
 
 test.after(async () => {
-  await builder?.stop();
-  await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  await world?.stop();
 });
 
 test("a green push publishes the channel; a stock nix-channel + nix-env installs and runs from it", async () => {

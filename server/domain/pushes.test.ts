@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createTestApp } from "../testing/test-app.js";
+import { createTestApp } from "../../testing/app.js";
 import { createOrg } from "./orgs.js";
 import { lastRecordedShas, listPushes, missingUpdates, recordPush } from "./pushes.js";
 

@@ -12,8 +12,9 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { formatSize } from "../../hooks/layout-rules.js";
-import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let tmp = "";
 let counter = 0;
@@ -118,8 +119,7 @@ async function withDataDir(body: (dataDir: string) => Promise<void>): Promise<vo
   try {
     await body(dataDir);
   } finally {
-    await execa("chmod", ["-R", "u+w", dataDir], { reject: false });
-    await rm(dataDir, { recursive: true, force: true });
+    await removeTree(dataDir);
   }
 }
 

@@ -9,9 +9,10 @@ import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -309,8 +310,7 @@ test("a server killed mid-evaluation finishes it after restart, exactly once", a
   } finally {
     await crashy?.stop();
     await again?.stop();
-    await execa("chmod", ["-R", "u+w", dataDir], { reject: false });
-    await rm(dataDir, { recursive: true, force: true });
+    await removeTree(dataDir);
   }
 });
 

@@ -1,15 +1,16 @@
 // The evaluator module without a server process: a bare repo holding a commit the push gate would refuse
 // (so its problems are recorded), the Storehouse predicate, and the comparison's rules.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import pino from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { gitIn, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { ensureBusyboxDir } from "../../lib/busybox-dir.js";
 import { parseDerivation } from "../../lib/derivation.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { gitIn, workRepoFromFixture } from "../../testing/repos.js";
 import { type Db, openDb } from "../db/open.js";
 import { builds, evalJobs, orgs } from "../db/schema.js";
 import type { OrgRecord } from "../domain/orgs.js";
@@ -60,10 +61,7 @@ test.before(async () => {
 
 test.after(async () => {
   close?.();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("per-package problems are recorded with their file and line; the good package still becomes a job", async () => {

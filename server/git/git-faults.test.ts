@@ -18,7 +18,8 @@ import { execa } from "execa";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CreateTokenResponse } from "../../lib/api-schemas.js";
-import { runGit, startTestServer, type TestServer } from "../testing/test-server.js";
+import { runGit } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 const faults = suite<{ server: TestServer; work: string; member: string; head: string }>("git faults");
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CreateTokenResponse, WhoamiResponse } from "../../lib/api-schemas.js";
-import { rawRequest, runGit, startTestServer, type TestServer } from "../testing/test-server.js";
+import { runGit } from "../../testing/repos.js";
+import { rawRequest, startTestServer, type TestServer } from "../../testing/server.js";
 
 const git = suite<{ server: TestServer; work: string; tokens: Record<string, string> }>("git hosting");
 

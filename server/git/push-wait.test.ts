@@ -4,40 +4,34 @@
  * the same), gives the repo's push lock up while it waits, and stops waiting when its client goes away.
  * Needs dist/ (npm test builds it).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
+import { queryDb } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
 import {
   commitAll,
   ensureCompiledHooks,
   gitIn,
   type PushResult,
   workRepoFromFixture,
-} from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+} from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor as waitUntil } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
 let url = "";
 let builderToken = "";
 let system = "";
-let builder: { child: ChildProcess; log: () => string } | undefined;
+let builder: BuilderProcess | undefined;
 let chainWork = "";
 
-function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new Database(join(srv.dataDir, "db.sqlite"), { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
+const query = <T>(sql: string, ...params: unknown[]): T[] => queryDb<T>(srv.dataDir, sql, ...params);
 
 /** attr → build of the evaluation of `sha` on `branch`. */
 function buildsOf(branch: string, sha: string): Record<string, { id: number; state: string }> {
@@ -53,57 +47,23 @@ function buildsOf(branch: string, sha: string): Record<string, { id: number; sta
   return Object.fromEntries(rows.map((r) => [r.attr, { id: r.id, state: r.state }]));
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; builder:\n${builder?.log()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
+  return waitUntil(what, probe, { timeoutMs, explain: () => `builder:\n${builder?.log()}` });
 }
 
 function startBuilder(): void {
-  const child = spawn(
-    process.execPath,
-    [
-      join(projectRoot, "cli", "bin", "flox"),
-      "builder",
-      "--server",
-      srv.url,
-      "--token",
-      builderToken,
-      "--store",
-      join(tmp, "builder-store"),
-      "--systems",
-      system,
-      "--name",
-      "b1",
-    ],
-    {
-      env: { ...process.env, FLOX_BUILDER_POLL_MS: "200", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let log = "";
-  child.stdout?.setEncoding("utf8").on("data", (c: string) => {
-    log += c;
+  builder = startBuilderProcess(srv, {
+    name: "b1",
+    token: builderToken,
+    store: join(tmp, "builder-store"),
+    system,
   });
-  child.stderr?.setEncoding("utf8").on("data", (c: string) => {
-    log += c;
-  });
-  builder = { child, log: () => log };
 }
 
 async function stopBuilder(): Promise<void> {
   const b = builder;
   builder = undefined;
-  if (!b || b.child.exitCode !== null || b.child.signalCode !== null) return;
-  const exited = new Promise((r) => b.child.once("exit", r));
-  b.child.kill("SIGTERM");
-  const force = setTimeout(() => b.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(force);
+  await b?.stop();
 }
 
 /** A `git push` left running: its stderr so far, and how it ended. */
@@ -190,7 +150,7 @@ test.before(async () => {
   const t = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "builders" });
   assert.is(t.status, 201, JSON.stringify(t.body));
   builderToken = t.body.secret;
-  system = JSON.parse(await readFile(join(srv.dataDir, "run", "hooks.json"), "utf8")).system;
+  system = await serverSystem(srv.dataDir);
   url = srv.gitUrl("acme", srv.adminToken);
 });
 
@@ -198,10 +158,7 @@ test.after(async () => {
   for (const p of pushes) p.interrupt("SIGKILL");
   await stopBuilder();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("-o wait: the push streams build progress and exits 0 once every build succeeded", async () => {

@@ -9,22 +9,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
 import { readSse, type SseItem } from "../../lib/sse.js";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  queryDb,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-  waitForChannelAt,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { latestEvaluationId, queryDb, runFlox, waitForChannelAt } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -208,10 +202,7 @@ test.after(async () => {
   for (const s of syncs) await s.stop();
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("register, subscribe, install: flox sync switches the link and the report shows in flox profile status", async () => {

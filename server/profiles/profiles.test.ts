@@ -3,22 +3,17 @@
  * the Storehouse that a stock Nix client in a fresh /nix realises and runs; collisions are refused naming both
  * packages; priorities settle them; concurrent installs both land; remove, rollback, upgrade, generations, diff.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  runFlox,
-  startOneBuilder,
-  waitForChannelAt,
-} from "../testing/ci-harness.js";
-import { runFreshNix } from "../testing/fresh-nix.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { latestEvaluationId, runFlox, waitForChannelAt } from "../../testing/ci-harness.js";
+import { runFreshNix } from "../../testing/fresh-nix.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -88,10 +83,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a generation is a user environment a stock Nix realises and runs", async () => {

@@ -3,17 +3,20 @@
  * profile each get exactly one new generation (later cron runs find nothing and make none), an `off` profile
  * stays, and a daily cron whose slot passed while the server was down is made up at the next start.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
 import { projectRoot } from "../../lib/project-root.js";
-import { type BuilderProcess, runFlox, startOneBuilder, waitFor } from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type BuilderProcess, startOneBuilder } from "../../testing/builder.js";
+import { queryDb, runFlox } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -74,10 +77,7 @@ test.before(async () => {
 test.after(async () => {
   await builder?.stop();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a bad cron expression is refused with the reason", async () => {
@@ -103,8 +103,17 @@ test("after a push: on-publish and cron make exactly one generation each; off ma
     return g.length >= 2 && g;
   });
   assert.is(cron[1]?.madeBy.author, "schedule (cron)");
-  // Several more cron slots pass: none finds anything new, so none makes a generation.
-  await new Promise((r) => setTimeout(r, 5000));
+  // Several more cron slots pass: none finds anything new, so none makes a generation. Waits for the slots to
+  // have run (the scheduler records each slot), not for a guessed span of the wall clock.
+  const ranAt = () =>
+    Date.parse(
+      queryDb<{ at: string }>(
+        dataDir,
+        "select last_run_at as at from profile_schedules where profile_id = (select id from profiles where name = 'every-2s')",
+      )[0]?.at ?? "",
+    );
+  const seen = ranAt();
+  await waitFor("two more cron slots", () => ranAt() >= seen + 6000);
   assert.is((await generations("every-2s")).length, 2);
   assert.is((await generations("on-pub")).length, 2);
   assert.is((await generations("off")).length, 1);

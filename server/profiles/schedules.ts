@@ -74,21 +74,57 @@ export function setSchedule(
     .run();
 }
 
+/**
+ * What the scheduler reads the time from and waits on. Tests drive a fake one (testing/fake-clock.ts), so cron
+ * slots fire without waiting for the wall clock; croner only computes the slots.
+ */
+export interface ScheduleClock {
+  now(): Date;
+  /** Calls `fire` once the clock reaches `when`; the answer cancels it. */
+  at(when: Date, fire: () => void): () => void;
+}
+
+/** setTimeout caps a delay at 2^31-1 ms (about 24.8 days): longer waits go in steps. */
+const maxTimerMs = 2 ** 31 - 1;
+
+export const systemClock: ScheduleClock = {
+  now: () => new Date(),
+  at(when, fire) {
+    let timer: NodeJS.Timeout;
+    const wait = () => {
+      const left = when.getTime() - Date.now();
+      timer = left > maxTimerMs ? setTimeout(wait, maxTimerMs) : setTimeout(fire, Math.max(0, left));
+    };
+    wait();
+    return () => clearTimeout(timer);
+  },
+};
+
 export interface ProfileSchedulerOptions {
   db: Db;
   editor: ProfileEditor;
   channels: ChannelPublisher;
   logger: Logger;
+  /** Default: the system clock. */
+  clock?: ScheduleClock;
+}
+
+/** A cron schedule in force: the slot it waits for, and whether its last run is still going. */
+interface ArmedCron {
+  cancel: () => void;
+  running: boolean;
 }
 
 /** Runs the schedules of every profile; `reload(profileId)` after a schedule changed. */
 export class ProfileScheduler {
   readonly #o: ProfileSchedulerOptions;
-  readonly #crons = new Map<number, Cron>();
+  readonly #clock: ScheduleClock;
+  readonly #crons = new Map<number, ArmedCron>();
   readonly #onAdvanced = (a: Advanced) => this.#published(a);
 
   constructor(options: ProfileSchedulerOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   start(): void {
@@ -98,12 +134,12 @@ export class ProfileScheduler {
 
   stop(): void {
     this.#o.channels.off("advanced", this.#onAdvanced);
-    for (const c of this.#crons.values()) c.stop();
+    for (const c of this.#crons.values()) c.cancel();
     this.#crons.clear();
   }
 
   reload(profileId: number): void {
-    this.#crons.get(profileId)?.stop();
+    this.#crons.get(profileId)?.cancel();
     this.#crons.delete(profileId);
     const row = this.#o.db
       .select()
@@ -115,15 +151,29 @@ export class ProfileScheduler {
 
   #arm(row: ScheduleRow, catchUp: boolean): void {
     if (row.kind !== "cron" || !row.cron) return;
-    // protect: a run still going when the next slot comes is not doubled.
-    const cron = new Cron(row.cron, { protect: true, catch: true }, (self: Cron) =>
-      this.#run(row.profileId, "cron", `cron ${row.cron}`, self.currentRun() ?? new Date()),
-    );
-    this.#crons.set(row.profileId, cron);
+    const expr = row.cron;
+    const slots = new Cron(expr, { paused: true });
+    const armed: ArmedCron = { cancel: () => {}, running: false };
+    const armNext = (after: Date) => {
+      const slot = slots.nextRun(after);
+      if (!slot) return;
+      armed.cancel = this.#clock.at(slot, () => {
+        // A run still going when the next slot comes is not doubled (croner's `protect`).
+        if (!armed.running) {
+          armed.running = true;
+          void this.#run(row.profileId, "cron", `cron ${expr}`, slot).finally(() => {
+            armed.running = false;
+          });
+        }
+        armNext(new Date(Math.max(this.#clock.now().getTime(), slot.getTime())));
+      });
+    };
+    armNext(this.#clock.now());
+    this.#crons.set(row.profileId, armed);
     if (catchUp) {
       const since = new Date(row.lastRunAt ?? row.updatedAt);
-      const missed = new Cron(row.cron, { paused: true }).nextRun(since);
-      if (missed && missed.getTime() <= Date.now()) {
+      const missed = slots.nextRun(since);
+      if (missed && missed.getTime() <= this.#clock.now().getTime()) {
         this.#o.logger.info(
           { profile: row.profileId, missed: missed.toISOString() },
           "schedule: catching up",
@@ -149,7 +199,7 @@ export class ProfileScheduler {
           p.id,
           "on-publish",
           `channel ${name} advanced to evaluation #${a.evaluationId}`,
-          new Date(),
+          this.#clock.now(),
         );
       }
     }

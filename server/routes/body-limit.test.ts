@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { CreateTokenResponse } from "../../lib/api-schemas.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 import { JSON_BODY_LIMIT } from "./body-limit.js";
 
 let srv: TestServer;

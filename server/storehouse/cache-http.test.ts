@@ -11,8 +11,8 @@ import {
   verifyNarInfo,
   verifySignature,
 } from "../../lib/signature.js";
-import { rawRequest, startTestServer, type TestServer } from "../testing/test-server.js";
-import { basic, prepareUpload, type Upload } from "./testing.js";
+import { rawRequest, startTestServer, type TestServer } from "../../testing/server.js";
+import { basic, prepareUpload, type Upload } from "../../testing/storehouse-uploads.js";
 
 let s: TestServer;
 let builder: string;
@@ -191,7 +191,7 @@ test("a NAR whose bytes do not hash to its name is refused", async () => {
   assert.match(await res.text(), /sha256/);
   assert.is((await cache(u.info.url)).status, 404);
   const garbage = Buffer.from("not a nar at all");
-  const { nix32Sha256 } = await import("./testing.js");
+  const { nix32Sha256 } = await import("../../testing/storehouse-uploads.js");
   const name = `nar/${nix32Sha256(garbage)}.nar`;
   assert.is((await put(name, garbage)).status, 201);
   const r2 = await put(

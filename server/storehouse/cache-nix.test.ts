@@ -4,9 +4,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createNixTestStore, type NixTestStore } from "../../lib/nix-test-store.js";
 import { generateKeyPair } from "../../lib/signature.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { createNixTestStore, type NixTestStore } from "../../testing/nix-store.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let s: TestServer;
 let src: NixTestStore;

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { startTestServer } from "../testing/test-server.js";
-import { basic, prepareUpload } from "./testing.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer } from "../../testing/server.js";
+import { basic, prepareUpload } from "../../testing/storehouse-uploads.js";
 
 test("--private-cache: reads need a token, the public key stays public, the key survives restarts", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "flox-private-cache-"));

@@ -5,9 +5,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { waitFor } from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
-import { basic, prepareUpload, type Upload } from "./testing.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { basic, prepareUpload, type Upload } from "../../testing/storehouse-uploads.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let s: TestServer;
 let builder: string;

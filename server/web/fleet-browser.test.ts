@@ -6,9 +6,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { launchBrowser, type TestBrowser } from "../testing/browser.js";
-import { waitFor } from "../testing/ci-harness.js";
-import { type FleetWorld, startFleetWorld } from "./fleet-testing.js";
+import { launchBrowser, type TestBrowser } from "../../testing/browser.js";
+import { type FleetWorld, startFleetWorld } from "../../testing/fleet-world.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let w: FleetWorld;
 let browser: TestBrowser;

@@ -3,27 +3,21 @@
  * each advance changed; `?org=` narrows the lists and keeps the reader check; the builders list shows only the
  * running builds the asker may read (the rest counted) and the queue; the Storehouse in figures.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  queryDb,
-  runFlox,
-  startOneBuilder,
-  waitFor,
-  waitForChannelAt,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import type { BuilderProcess } from "../../testing/builder.js";
+import { latestEvaluationId, queryDb, runFlox, waitForChannelAt } from "../../testing/ci-harness.js";
+import { type CiWorld, startCiWorld } from "../../testing/ci-world.js";
+import { commitAll, push, workRepoFromFixture } from "../../testing/repos.js";
+import type { TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
 let builder: BuilderProcess | undefined;
+let world: CiWorld | undefined;
 const tokens: Record<string, string> = {};
 const tok = (name: string) => tokens[name] ?? "";
 
@@ -46,24 +40,14 @@ async function pkg(dir: string, name: string, text: string) {
 }
 
 test.before(async () => {
-  await ensureCompiledHooks();
-  tmp = await mkdtemp(join(tmpdir(), "flox-fleet-data-"));
-  srv = await startTestServer();
-  for (const org of ["acme", "secret"]) {
-    assert.is((await srv.api("POST", "/api/v1/orgs", { name: org })).status, 201);
-  }
+  world = await startCiWorld({ prefix: "flox-fleet-data-", orgs: [{ name: "acme" }, { name: "secret" }] });
+  ({ srv, tmp, builder } = world);
   await token("acme-reader", { scope: "org", org: "acme", role: "reader" });
   await token("secret-member", { scope: "org", org: "secret", role: "member" });
-  builder = await startOneBuilder(srv, tmp);
 });
 
 test.after(async () => {
-  await builder?.stop();
-  await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  await world?.stop();
 });
 
 test("a channel's history says what each advance added, removed and changed", async () => {

@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { waitFor } from "../testing/ci-harness.js";
-import { startTestServer } from "../testing/test-server.js";
-import { type FleetWorld, HOSTILE, startFleetWorld } from "./fleet-testing.js";
+import { type FleetWorld, HOSTILE, startFleetWorld } from "../../testing/fleet-world.js";
+import { push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let w: FleetWorld;
 const tok = (name: string) => w.tok(name);

@@ -1,7 +1,7 @@
 // Where logging in sends the browser: only ever a path on this server, whatever `next` says.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
 
 let srv: TestServer;
 

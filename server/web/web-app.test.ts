@@ -5,8 +5,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createTestApp, type TestApp } from "../../testing/app.js";
 import { builds, evalJobs, evaluations, jobsets, pushes } from "../db/schema.js";
-import { createTestApp, type TestApp } from "../testing/test-app.js";
 
 let t: TestApp;
 let member = "";

@@ -4,24 +4,19 @@
  * a failed build's log, buttons only for those allowed, forged POSTs refused, private orgs invisible, JSON twins
  * equal to the API, and a hostile commit message shown as text. Screenshots land in test-output/screenshots/.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import type { Page } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import { launchBrowser, type TestBrowser } from "../testing/browser.js";
-import {
-  type BuilderProcess,
-  buildFinished,
-  latestEvaluationId,
-  serverSystem,
-  startBuilderProcess,
-  waitFor,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { launchBrowser, type TestBrowser } from "../../testing/browser.js";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
+import { buildFinished, latestEvaluationId } from "../../testing/ci-harness.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let srv: TestServer;
 let tmp = "";
@@ -115,10 +110,7 @@ test.after(async () => {
   await builder?.stop();
   await browser?.close();
   await srv?.stop();
-  if (tmp) {
-    await execa("chmod", ["-R", "u+w", tmp], { reject: false });
-    await rm(tmp, { recursive: true, force: true });
-  }
+  if (tmp) await removeTree(tmp);
 });
 
 test("a build page goes from queued to running to succeeded without a reload, its log arriving live", async () => {

@@ -5,8 +5,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { execa } from "execa";
-import { projectRoot } from "../../lib/project-root.js";
+import { projectRoot } from "../lib/project-root.js";
 
 export interface TestServerOptions {
   /** Secret of the admin token (default: a fixed test secret). null starts without --admin-token. */
@@ -147,36 +146,6 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       return stopped;
     },
   };
-}
-
-export interface GitResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs git as a user would, but never prompting and never reading the host's git config. */
-export async function runGit(
-  args: string[],
-  cwd: string,
-  env: Record<string, string> = {},
-): Promise<GitResult> {
-  const r = await execa("git", args, {
-    cwd,
-    reject: false,
-    env: {
-      GIT_TERMINAL_PROMPT: "0",
-      GIT_CONFIG_GLOBAL: "/dev/null",
-      GIT_CONFIG_NOSYSTEM: "1",
-      GIT_AUTHOR_NAME: "Flox Test",
-      GIT_AUTHOR_EMAIL: "test@flox.invalid",
-      GIT_COMMITTER_NAME: "Flox Test",
-      GIT_COMMITTER_EMAIL: "test@flox.invalid",
-      ...env,
-    },
-    timeout: 60_000,
-  });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 export interface RawAnswer {

@@ -4,8 +4,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import * as assert from "uvu/assert";
-import { gitIn } from "../../hooks/test-repos.js";
-import { projectRoot } from "../../lib/project-root.js";
+import { projectRoot } from "../lib/project-root.js";
+import { gitIn } from "./repos.js";
 
 const floxBin = join(projectRoot, "cli", "bin", "flox");
 export const fixtureBase = join(projectRoot, "fixtures", "init-base");

@@ -2,8 +2,7 @@
 // A real `flox server` (compiled CLI), an org, a builder token, real `flox builder` processes with their own
 // chroot stores, a work repo pushed with real git, and an isolated Nix for the no-CI peer figures.
 // Everything it starts is stopped by `Ci.close()`, which the scripts call in `finally` and on SIGINT/SIGTERM.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -16,7 +15,10 @@ import {
   PushesResponse,
 } from "../lib/api-schemas.js";
 import { projectRoot } from "../lib/project-root.js";
-import { startTestServer, type TestServer } from "../server/testing/test-server.js";
+import { type BuilderProcess, startBuilderProcess } from "./builder.js";
+import { removeTree } from "./remove-tree.js";
+import { startTestServer, type TestServer } from "./server.js";
+import { waitFor } from "./wait-for.js";
 
 export const ORG = "bench";
 
@@ -42,12 +44,6 @@ export const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] ?? Number.NaN) : ((s[m - 1] ?? Number.NaN) + (s[m] ?? Number.NaN)) / 2;
 };
-
-/** Removes a tree that may hold read-only store paths. */
-export async function removeTree(dir: string): Promise<void> {
-  await execa("chmod", ["-R", "u+w", dir], { reject: false });
-  rmSync(dir, { recursive: true, force: true });
-}
 
 /** Runs `fn` with a fresh temp dir; `fn`'s cleanups (and the dir) run afterwards, also on failure or Ctrl-C. */
 export async function withCleanup(
@@ -111,12 +107,6 @@ export async function commitAll(dir: string, message: string): Promise<string> {
   return git(dir, "rev-parse", "HEAD");
 }
 
-interface Builder {
-  name: string;
-  child: ChildProcess;
-  log: () => string;
-}
-
 export interface BuildTimes {
   state: string;
   startedAt: string | null;
@@ -126,7 +116,7 @@ export interface BuildTimes {
 
 /** A running server with an org, a builder token, and the builders started so far. */
 export class Ci {
-  readonly builders: Builder[] = [];
+  readonly builders: BuilderProcess[] = [];
   private constructor(
     readonly srv: TestServer,
     readonly builderToken: string,
@@ -156,44 +146,22 @@ export class Ci {
 
   /** Starts `flox builder NAME` with its own store under the root; resolves once it is polling. */
   async startBuilder(name: string): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [
-        join(projectRoot, "cli", "bin", "flox"),
-        "builder",
-        "--server",
-        this.srv.url,
-        "--token",
-        this.builderToken,
-        "--store",
-        join(this.root, `store-${name}-${Date.now()}`),
-        "--systems",
-        this.system,
-        "--name",
-        name,
-      ],
-      {
-        env: { ...process.env, FLOX_BUILDER_POLL_MS: "200", NO_COLOR: "1" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let log = "";
-    const b: Builder = { name, child, log: () => log };
-    this.builders.push(b);
-    const ready = new Promise<void>((resolve, reject) => {
-      const onData = (c: string) => {
-        log += c;
-        if (log.includes(`flox builder ${name}:`)) resolve();
-      };
-      child.stdout?.setEncoding("utf8").on("data", onData);
-      child.stderr?.setEncoding("utf8").on("data", onData);
-      child.once("exit", (code) => reject(new Error(`builder ${name} exited with ${code}:\n${log}`)));
+    const b = startBuilderProcess(this.srv, {
+      name,
+      token: this.builderToken,
+      store: join(this.root, `store-${name}-${Date.now()}`),
+      system: this.system,
     });
+    this.builders.push(b);
+    const exited = new Promise<never>((_, reject) =>
+      b.child.once("exit", (code) => reject(new Error(`builder ${name} exited with ${code}:\n${b.log()}`))),
+    );
     await Promise.race([
-      ready,
-      sleep(30_000).then(() => {
-        throw new Error(`builder ${name} did not start within 30 s:\n${log}`);
+      waitFor(`builder ${name} to start`, () => b.log().includes(`flox builder ${name}:`), {
+        timeoutMs: 30_000,
+        explain: () => b.log(),
       }),
+      exited,
     ]);
   }
 
@@ -266,14 +234,7 @@ export class Ci {
 
   /** SIGTERM to every builder (SIGKILL after 10 s), then the server stop (which removes its data dir). */
   async close(): Promise<void> {
-    for (const b of this.builders.splice(0)) {
-      if (b.child.exitCode !== null || b.child.signalCode !== null) continue;
-      const exited = new Promise((r) => b.child.once("exit", r));
-      b.child.kill("SIGTERM");
-      const force = setTimeout(() => b.child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(force);
-    }
+    for (const b of this.builders.splice(0)) await b.stop();
     await this.srv.stop();
   }
 }

@@ -5,15 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import * as assert from "uvu/assert";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../hooks/test-repos.js";
-import {
-  type BuilderProcess,
-  latestEvaluationId,
-  serverSystem,
-  startBuilderProcess,
-  waitForChannelAt,
-} from "../testing/ci-harness.js";
-import { startTestServer, type TestServer } from "../testing/test-server.js";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "./builder.js";
+import { latestEvaluationId, waitForChannelAt } from "./ci-harness.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "./repos.js";
+import { startTestServer, type TestServer } from "./server.js";
 
 /** Markup a hostile user might put in a commit message or a reason: pages must show it as text. */
 export const HOSTILE = `<img src=x onerror="document.title='pwned'"><b>bold</b>`;

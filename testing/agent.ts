@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa } from "execa";
-import type { NixTestStore } from "../lib/nix-test-store.js";
 import { projectRoot } from "../lib/project-root.js";
+import type { NixTestStore } from "./nix-store.js";
 
 export const ADMIN = `flox_test-admin-${"0".repeat(32)}`;
 const cliBin = join(projectRoot, "cli", "bin", "flox");

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { projectRoot } from "../../lib/project-root.js";
+import { projectRoot } from "../lib/project-root.js";
 
 export const CHROMIUM = process.env.FLOX_TEST_CHROMIUM ?? "/usr/bin/chromium";
 export const screenshotDir = join(projectRoot, "test-output", "screenshots");

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { createApp } from "../app.js";
-import { type Db, openDb } from "../db/open.js";
-import { ensureAdminToken } from "../domain/tokens.js";
-import { type DataPaths, dataPaths } from "../paths.js";
-import type { ApiAnswer } from "./test-server.js";
+import { createApp } from "../server/app.js";
+import { type Db, openDb } from "../server/db/open.js";
+import { ensureAdminToken } from "../server/domain/tokens.js";
+import { type DataPaths, dataPaths } from "../server/paths.js";
+import type { ApiAnswer } from "./server.js";
 
 export interface TestApp {
   app: ReturnType<typeof createApp>;

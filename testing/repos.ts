@@ -1,6 +1,6 @@
 /**
- * Test helpers: work repos made from fixtures/repos/*, and pushes to a remote whose `remote:` lines
- * are what the hooks printed.
+ * The tests' git helpers: work repos made from fixtures/repos/*, commits, git run as a user would (`runGit`), and
+ * pushes to a remote whose `remote:` lines are what the hooks printed.
  */
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp } from "node:fs/promises";
@@ -46,6 +46,32 @@ export async function commitAll(dir: string, message: string): Promise<string> {
   await gitIn(dir, "add", "-A");
   await gitIn(dir, "commit", "-q", "--allow-empty", "-m", message);
   return gitIn(dir, "rev-parse", "HEAD");
+}
+
+export interface GitResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs git as a user would, but never prompting and never reading the host's git config. */
+export async function runGit(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<GitResult> {
+  const r = await execa("git", args, {
+    cwd,
+    reject: false,
+    env: {
+      ...identity,
+      GIT_CONFIG_GLOBAL: "/dev/null",
+      GIT_CONFIG_NOSYSTEM: "1",
+      ...env,
+    },
+    timeout: 60_000,
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 export interface PushResult {

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { brotliCompressSync, gzipSync } from "node:zlib";
-import { narChunks } from "../../lib/nar-writer.js";
-import { type NarInfo, serializeNarInfo } from "../../lib/narinfo.js";
-import { encodeNix32 } from "../../lib/nix32.js";
+import { narChunks } from "../lib/nar-writer.js";
+import { type NarInfo, serializeNarInfo } from "../lib/narinfo.js";
+import { encodeNix32 } from "../lib/nix32.js";
 
 export type Tree = Record<string, string | { executable: string } | { symlink: string }>;
 

@@ -1,0 +1,152 @@
+/**
+ * The scheduler on a fake clock: cron slots fire at their times and record them, a run still going is not doubled,
+ * a slot missed before start is made up once, and stop() leaves no timer. No test here waits for the wall clock.
+ */
+import { EventEmitter } from "node:events";
+import pino from "pino";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createTestApp, type TestApp } from "../../testing/app.js";
+import { type FakeClock, fakeClock } from "../../testing/fake-clock.js";
+import type { ChannelPublisher } from "../channels/channels.js";
+import { orgs, profileSchedules, profiles } from "../db/schema.js";
+import type { ProfileEditor } from "./profiles.js";
+import { ProfileScheduler } from "./schedules.js";
+
+const start = new Date("2026-01-01T00:00:01.000Z");
+
+interface Call {
+  profileId: number;
+  author: string;
+  reason: string;
+}
+
+let t: TestApp;
+let clock: FakeClock;
+let calls: Call[];
+let hold: Promise<void> | undefined;
+
+const editor = {
+  async upgrade(profile: { id: number }, _canRead: unknown, meta: { author: string; reason: string }) {
+    calls.push({ profileId: profile.id, author: meta.author, reason: meta.reason });
+    await hold;
+    return { profile, generation: null };
+  },
+} as unknown as ProfileEditor;
+
+function addProfile(
+  name: string,
+  schedule: { kind: "cron" | "off"; cron?: string; lastRunAt: string },
+): number {
+  const org =
+    t.db.select().from(orgs).get() ??
+    t.db.insert(orgs).values({ name: "acme", displayName: "acme" }).returning().get();
+  const p = t.db.insert(profiles).values({ orgId: org.id, name }).returning().get();
+  t.db
+    .insert(profileSchedules)
+    .values({
+      profileId: p.id,
+      kind: schedule.kind,
+      cron: schedule.cron ?? null,
+      lastRunAt: schedule.lastRunAt,
+    })
+    .run();
+  return p.id;
+}
+
+const lastRunAt = (profileId: number) =>
+  t.db
+    .select()
+    .from(profileSchedules)
+    .all()
+    .find((r) => r.profileId === profileId)?.lastRunAt;
+
+function scheduler(): ProfileScheduler {
+  return new ProfileScheduler({
+    db: t.db,
+    editor,
+    channels: new EventEmitter() as unknown as ChannelPublisher,
+    logger: pino({ level: "silent" }),
+    clock,
+  });
+}
+
+test.before.each(() => {
+  t = createTestApp();
+  clock = fakeClock(start);
+  calls = [];
+  hold = undefined;
+});
+
+test.after.each(() => {
+  t.cleanup();
+});
+
+test("cron slots fire at their times and record the slot they ran for", async () => {
+  const id = addProfile("every-2s", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
+  const off = addProfile("off", { kind: "off", lastRunAt: start.toISOString() });
+  const s = scheduler();
+  s.start();
+  await clock.advance(999);
+  assert.is(calls.length, 0, "the first slot (00:00:02) has not come");
+  await clock.advance(1);
+  assert.equal(calls, [{ profileId: id, author: "schedule (cron)", reason: "cron */2 * * * * *" }]);
+  assert.is(lastRunAt(id), "2026-01-01T00:00:02.000Z");
+  await clock.advance(4000);
+  assert.is(calls.length, 3, "the slots at 00:00:04 and 00:00:06");
+  assert.is(lastRunAt(id), "2026-01-01T00:00:06.000Z");
+  assert.ok(
+    calls.every((c) => c.profileId !== off),
+    "an off schedule never runs",
+  );
+  s.stop();
+  assert.is(clock.pending(), 0, "stop leaves no timer");
+});
+
+test("a run still going when the next slot comes is not doubled", async () => {
+  addProfile("slow", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
+  let release = () => {};
+  hold = new Promise<void>((r) => {
+    release = r;
+  });
+  const s = scheduler();
+  s.start();
+  await clock.advance(7000);
+  assert.is(calls.length, 1, "the slots at 4 s and 6 s found the 2 s run still going");
+  release();
+  await clock.advance(2000);
+  assert.is(calls.length, 2, "the 8 s slot runs again");
+  s.stop();
+});
+
+test("a slot missed before start is made up once, then the schedule goes on", async () => {
+  const id = addProfile("daily", {
+    kind: "cron",
+    cron: "0 4 * * *",
+    lastRunAt: new Date(start.getTime() - 3 * 86400_000).toISOString(),
+  });
+  const s = scheduler();
+  s.start();
+  await clock.advance(0);
+  assert.is(calls.length, 1);
+  assert.match(calls[0]?.reason ?? "", /^catch-up of the .* run \(0 4 \* \* \*\)$/);
+  await clock.advance(86400_000);
+  assert.is(calls.length, 2, "the next 04:00");
+  assert.is(calls[1]?.reason, "cron 0 4 * * *");
+  assert.ok(Date.parse(lastRunAt(id) ?? "") > start.getTime());
+  s.stop();
+});
+
+test("reload re-arms a changed schedule and drops the old timer", async () => {
+  const id = addProfile("changes", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
+  const s = scheduler();
+  s.start();
+  t.db.update(profileSchedules).set({ kind: "off", cron: null }).run();
+  s.reload(id);
+  assert.is(clock.pending(), 0);
+  await clock.advance(10_000);
+  assert.is(calls.length, 0);
+  s.stop();
+});
+
+test.run();
