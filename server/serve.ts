@@ -28,7 +28,7 @@ import { MachineHub } from "./machines/hub.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { ProfileEditor } from "./profiles/profiles.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
-import { reconcilePushes } from "./reconcile.js";
+import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
 import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { DEFAULT_MAINTENANCE, StorehouseMaintenance } from "./storehouse/maintenance.js";

@@ -8,7 +8,6 @@ import {
   type BuildersResponse,
   type BuildResponse,
   BuildState,
-  type BuildsChangedResponse,
   type BuildsResponse,
   Name,
   PriorityBody,
@@ -17,7 +16,6 @@ import {
 import { buildLogPath, readLogFrom } from "../builds/build-log.js";
 import {
   bumpBuild,
-  cancelEvaluationBuilds,
   getBuild,
   listBuilders,
   listBuilds,
@@ -27,7 +25,6 @@ import {
   presentBuilds,
   queueFigures,
   restartBuild,
-  restartEvaluationBuilds,
   unfinishedStates,
 } from "../builds/records.js";
 import { cancelWant } from "../builds/wants.js";
@@ -36,7 +33,6 @@ import { getOrg } from "../domain/orgs.js";
 import { readableAmong, readableOrgIds, requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
 import type { TokenRecord } from "../domain/tokens.js";
 import { ForbiddenError, InvalidInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
-import { getEvaluation } from "../evaluations/records.js";
 import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
 import type { AppContext, AppEnv } from "./env.js";
 import { jsonBody, param } from "./validate.js";
@@ -190,22 +186,6 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       // Per build, not per want: the queue runs a build once for all who want it, so its place is one number.
       bumpBuild(db, id, body.priority);
       return c.json(detail(id, access));
-    })
-    .post("/evaluations/:id/cancel", auth, (c) => {
-      const e = getEvaluation(db, param(c, "id", Id));
-      const org = getOrg(db, e.org);
-      requireRole(db, c.get("token"), org, "member");
-      const changed = cancelEvaluationBuilds(db, e.id, org.id);
-      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
-      return c.json({ changed } satisfies BuildsChangedResponse);
-    })
-    .post("/evaluations/:id/restart", auth, (c) => {
-      const e = getEvaluation(db, param(c, "id", Id));
-      const org = getOrg(db, e.org);
-      requireRole(db, c.get("token"), org, "member");
-      const changed = restartEvaluationBuilds(db, e.id, org.id);
-      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
-      return c.json({ changed } satisfies BuildsChangedResponse);
     })
     .get("/builders", auth, (c) => c.json(buildersOf(db, c.get("token")) satisfies BuildersResponse));
 }

@@ -1,101 +1,36 @@
-// Evaluations: read by the org's readers or anyone for a public org (/evaluations/:id), awaited by the post-receive hook (/internal/...).
-import { createHash } from "node:crypto";
+// Evaluations: read by the org's readers or anyone for a public org (/evaluations/:id), cancelled or restarted by
+// its members, awaited by the post-receive hook (/internal/...).
 import { setTimeout as sleep } from "node:timers/promises";
-import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import type {
-  EvalJob,
-  EvalProblem,
+  BuildsChangedResponse,
   EvaluationProgressResponse,
-  EvaluationResponse,
   PushEvaluationResponse,
 } from "../../lib/api-schemas.js";
-import { jobState } from "../builds/wants.js";
-import type { Db } from "../db/open.js";
-import { builds, evalJobs } from "../db/schema.js";
+import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../builds/records.js";
 import { getOrg } from "../domain/orgs.js";
-import { mayRead, unreadable } from "../domain/permissions.js";
+import { mayRead, requireRole, unreadable } from "../domain/permissions.js";
 import { InvalidInputError } from "../errors.js";
-import { compareWithPrevious } from "../evaluations/compare.js";
-import type { Evaluator } from "../evaluations/evaluator.js";
+import { optionalToken, requireHookSecret, requireToken, tokenOrNull } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { param } from "../routes/validate.js";
 import {
-  type EvaluationRecord,
   evaluationOfPush,
+  evaluationProgress,
   findEvaluation,
   finishedStates,
   getEvaluation,
   noSuchEvaluation,
-  presentEvaluation,
-  problemsOf,
-} from "../evaluations/records.js";
-import { optionalToken, requireHookSecret, tokenOrNull } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { param } from "./validate.js";
+} from "./data.js";
+import type { Evaluator } from "./evaluator.js";
+import { evaluationDetail, presentEvaluation, presentProblems } from "./present.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** The hook asks for 30 s at a time; more would only hold a connection that a proxy may cut. */
 const MAX_WAIT_SECONDS = 60;
 /** How often a progress long-poll looks at the build states again. */
 const PROGRESS_POLL_MS = 250;
-
-export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
-  return db
-    .select({ job: evalJobs, state: jobState })
-    .from(evalJobs)
-    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(eq(evalJobs.evaluationId, evaluationId))
-    .orderBy(asc(evalJobs.attr))
-    .all()
-    .map(({ job, state }) => ({
-      attr: job.attr,
-      name: job.name,
-      system: job.system,
-      drvPath: job.drvPath,
-      outputs: job.outputs,
-      build: { id: job.buildId, state },
-    }));
-}
-
-/** The evaluation's state and its jobs' build states, with a short digest of them that changes with any of them. */
-function progressOf(db: Db, evaluationId: number) {
-  const evaluation = findEvaluation(db, evaluationId);
-  const jobs = db
-    .select({ attr: evalJobs.attr, id: builds.id, state: jobState })
-    .from(evalJobs)
-    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(eq(evalJobs.evaluationId, evaluationId))
-    .orderBy(asc(evalJobs.attr))
-    .all()
-    .map((j) => ({ attr: j.attr, build: { id: j.id, state: j.state } }));
-  const version = createHash("sha256")
-    .update(`${evaluation?.state}|${jobs.map((j) => `${j.build.id}:${j.build.state}`).join(",")}`)
-    .digest("hex")
-    .slice(0, 16);
-  return { evaluation, jobs, version };
-}
-
-export function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
-  return problemsOf(db, evaluationId).map((p) => ({
-    attr: p.attr,
-    path: p.path,
-    line: p.line,
-    message: p.message,
-    hint: p.hint,
-  }));
-}
-
-/** GET /evaluations/:id's answer; the web page of an evaluation answers the same. */
-export function evaluationDetail(db: Db, e: EvaluationRecord): EvaluationResponse {
-  return {
-    evaluation: {
-      ...presentEvaluation(e),
-      jobs: jobsOf(db, e.id),
-      problems: presentProblems(db, e.id),
-      comparison: compareWithPrevious(db, e),
-    },
-  };
-}
 
 function waitSeconds(raw: string | undefined): number {
   if (raw === undefined) return 0;
@@ -136,11 +71,11 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
       const connected = () => receive === undefined || ctx.receives?.get(receive)?.open === true;
       const until = Date.now() + wait * 1000;
       const signal = c.req.raw.signal;
-      let p = progressOf(ctx.db, id);
+      let p = evaluationProgress(ctx.db, id);
       while (p.version === since && connected() && Date.now() < until && !signal.aborted) {
         await sleep(Math.min(PROGRESS_POLL_MS, Math.max(0, until - Date.now())));
         if (signal.aborted) break;
-        p = progressOf(ctx.db, id);
+        p = evaluationProgress(ctx.db, id);
       }
       const e = p.evaluation ?? getEvaluation(ctx.db, id);
       return c.json({
@@ -150,5 +85,21 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
         version: p.version,
         connected: connected(),
       } satisfies EvaluationProgressResponse);
+    })
+    .post("/evaluations/:id/cancel", requireToken(ctx), (c) => {
+      const e = getEvaluation(ctx.db, param(c, "id", Id));
+      const org = getOrg(ctx.db, e.org);
+      requireRole(ctx.db, c.get("token"), org, "member");
+      const changed = cancelEvaluationBuilds(ctx.db, e.id, org.id);
+      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
+      return c.json({ changed } satisfies BuildsChangedResponse);
+    })
+    .post("/evaluations/:id/restart", requireToken(ctx), (c) => {
+      const e = getEvaluation(ctx.db, param(c, "id", Id));
+      const org = getOrg(ctx.db, e.org);
+      requireRole(ctx.db, c.get("token"), org, "member");
+      const changed = restartEvaluationBuilds(ctx.db, e.id, org.id);
+      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
+      return c.json({ changed } satisfies BuildsChangedResponse);
     });
 }

@@ -2,16 +2,11 @@
 import { Hono } from "hono";
 import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
 import { getReadableOrg } from "../domain/permissions.js";
-import {
-  getJobset,
-  latestEvaluation,
-  listEvaluations,
-  listJobsets,
-  presentEvaluation,
-} from "../evaluations/records.js";
-import { optionalToken, tokenOrNull } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { param } from "./validate.js";
+import { optionalToken, tokenOrNull } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { param } from "../routes/validate.js";
+import { getJobset, latestEvaluation, listEvaluations, listJobsets } from "./data.js";
+import { presentEvaluation } from "./present.js";
 
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()

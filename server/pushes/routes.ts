@@ -13,14 +13,15 @@ import {
 } from "../../lib/api-schemas.js";
 import { getOrg } from "../domain/orgs.js";
 import { requireRole } from "../domain/permissions.js";
-import { listPushes, recordPush } from "../domain/pushes.js";
 import { NotFoundError } from "../errors.js";
+import { evaluationOfPush } from "../evaluations/data.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
-import { evaluationOfPush, presentEvaluation } from "../evaluations/records.js";
-import { requireHookSecret, requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { presentEvaluation } from "../evaluations/present.js";
+import { requireHookSecret, requireToken } from "../routes/auth.js";
+import type { AppContext, AppEnv } from "../routes/env.js";
+import { jsonBody, param } from "../routes/validate.js";
+import { listPushes, recordPush } from "./data.js";
 import { presentPush } from "./present.js";
-import { jsonBody, param } from "./validate.js";
 
 /** `evaluator` (absent in API-only tests) is told at once that a push queued an evaluation. */
 export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
