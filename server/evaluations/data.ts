@@ -6,8 +6,8 @@ import type { EvalJob, EvaluationState } from "../../lib/api-schemas.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs, evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";
-import type { OrgRecord } from "../domain/orgs.js";
 import { NotFoundError } from "../errors.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 
 export type JobsetRow = typeof jobsets.$inferSelect;
 export type EvaluationRow = typeof evaluations.$inferSelect;

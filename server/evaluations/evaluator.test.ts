@@ -12,7 +12,7 @@ import { ensureBusyboxDir } from "../../lib/busybox-dir.js";
 import { parseDerivation } from "../../lib/derivation.js";
 import { type Db, openDb } from "../db/open.js";
 import { builds, evalJobs, orgs } from "../db/schema.js";
-import type { OrgRecord } from "../domain/orgs.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 import { dataPaths, repoDir } from "../paths.js";
 import { recordPush } from "../pushes/data.js";
 import { outputsInStorehouse } from "./builds.js";

@@ -1,7 +1,7 @@
 // Jobsets (one per pushed branch) and their evaluations, for the org's readers (anyone, for a public org).
 import { Hono } from "hono";
 import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
-import { getReadableOrg } from "../domain/permissions.js";
+import { getReadableOrg } from "../orgs/permissions.js";
 import { optionalToken, tokenOrNull } from "../routes/auth.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
 import { param } from "../routes/validate.js";

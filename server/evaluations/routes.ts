@@ -9,9 +9,9 @@ import type {
   PushEvaluationResponse,
 } from "../../lib/api-schemas.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../builds/records.js";
-import { getOrg } from "../domain/orgs.js";
-import { mayRead, requireRole, unreadable } from "../domain/permissions.js";
 import { InvalidInputError } from "../errors.js";
+import { getOrg } from "../orgs/orgs.js";
+import { mayRead, requireRole, unreadable } from "../orgs/permissions.js";
 import { optionalToken, requireHookSecret, requireToken, tokenOrNull } from "../routes/auth.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
 import { param } from "../routes/validate.js";

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createOrg } from "../domain/orgs.js";
+import { createOrg } from "../orgs/orgs.js";
 import { createTestApp } from "../testing/test-app.js";
 import { lastRecordedShas, listPushes, missingUpdates, recordPush } from "./data.js";
 

@@ -2,8 +2,8 @@
 // spooled, then ref updates with no record at all (stopped between ref update and post-receive).
 import type { Logger } from "pino";
 import type { Db } from "../db/open.js";
-import { listOrgs } from "../domain/orgs.js";
 import { readRefs } from "../git/refs.js";
+import { listOrgs } from "../orgs/orgs.js";
 import { repoDir } from "../paths.js";
 import { lastRecordedShas, missingUpdates, recordPush } from "./data.js";
 import { ingestSpool } from "./spool.js";

@@ -11,12 +11,12 @@ import {
   ReceiveWaitingBody,
   type ReceiveWaitingResponse,
 } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { requireRole } from "../domain/permissions.js";
 import { NotFoundError } from "../errors.js";
 import { evaluationOfPush } from "../evaluations/data.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
 import { presentEvaluation } from "../evaluations/present.js";
+import { getOrg } from "../orgs/orgs.js";
+import { requireRole } from "../orgs/permissions.js";
 import { requireHookSecret, requireToken } from "../routes/auth.js";
 import type { AppContext, AppEnv } from "../routes/env.js";
 import { jsonBody, param } from "../routes/validate.js";

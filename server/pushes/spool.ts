@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { Sha } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
-import type { OrgRecord } from "../domain/orgs.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 import { recordPush } from "./data.js";
 
 export const SPOOL_FILE = "flox-spool.jsonl";

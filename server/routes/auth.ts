@@ -1,8 +1,8 @@
 // Bearer-token authentication for the API.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
-import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { UnauthenticatedError } from "../errors.js";
+import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
 import type { AppContext, AppEnv } from "./env.js";
 
 function bearer(header: string | undefined): string | undefined {

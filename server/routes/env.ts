@@ -1,8 +1,8 @@
 // What every route module gets: the domain context plus the server's own secrets and logger.
 import type { Logger } from "pino";
 import type { DomainContext } from "../domain/context.js";
-import type { TokenRecord } from "../domain/tokens.js";
 import type { Receives } from "../git/receive-context.js";
+import type { TokenRecord } from "../orgs/tokens.js";
 
 export interface AppContext extends DomainContext {
   /** Bearer secret of /api/v1/internal/*, shared with the hooks through the run file. */

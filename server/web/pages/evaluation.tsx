@@ -6,8 +6,6 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EvaluationResponse } from "../../../lib/api-schemas.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/records.js";
-import { roleAtLeast } from "../../domain/permissions.js";
-import { findTokenById } from "../../domain/tokens.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import {
   evaluationProgress,
@@ -17,6 +15,8 @@ import {
   hasUnfinishedJobs,
 } from "../../evaluations/data.js";
 import { evaluationDetail } from "../../evaluations/present.js";
+import { roleAtLeast } from "../../orgs/permissions.js";
+import { findTokenById } from "../../orgs/tokens.js";
 import type { AppContext } from "../../routes/env.js";
 import { commitInfo } from "../commits.js";
 import { ActionForm, Card, duration, StatePill, shortSha, Time } from "../components.js";

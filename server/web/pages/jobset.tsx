@@ -3,9 +3,9 @@
 // GET /api/v1/orgs/:org/jobsets/:branch/evaluations. Badges: …/badge.svg and …/jobs/:attr/badge.svg.
 import { Hono } from "hono";
 import type { Evaluation, Jobset } from "../../../lib/api-schemas.js";
-import type { OrgRecord } from "../../domain/orgs.js";
 import { getJobset, jobBadgeStatus, listEvaluations } from "../../evaluations/data.js";
 import { presentEvaluation } from "../../evaluations/present.js";
+import type { OrgRecord } from "../../orgs/orgs.js";
 import type { AppContext } from "../../routes/env.js";
 import { stateCounts, verdict } from "../ci-data.js";
 import { type CommitInfo, commitInfo } from "../commits.js";

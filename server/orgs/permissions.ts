@@ -1,0 +1,121 @@
+// Who may do what: a token's role in an org, and the checks routes call before acting.
+import type { Role } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import { ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { membershipRole, orgIdsOfUser } from "./memberships.js";
+import { findOrg, listOrgs, noSuchOrg, type OrgRecord } from "./orgs.js";
+import type { TokenRecord } from "./tokens.js";
+
+const rank: Record<Role, number> = { reader: 1, member: 2, owner: 3 };
+
+export function roleAtLeast(role: Role | null | undefined, needed: Role): boolean {
+  return role != null && rank[role] >= rank[needed];
+}
+
+/** The token's role in the org: admin acts as owner everywhere; builder and machine tokens have none. */
+export function roleIn(db: Db, token: TokenRecord, org: Pick<OrgRecord, "id">): Role | null {
+  switch (token.scope) {
+    case "admin":
+      return "owner";
+    case "org":
+      return token.orgId === org.id ? token.role : null;
+    case "user":
+      return token.userId == null ? null : (membershipRole(db, org.id, token.userId) ?? null);
+    case "builder":
+    case "machine":
+      return null;
+  }
+}
+
+/** Ids of the orgs this token may read, or undefined for all of them (admin). */
+export function readableOrgIds(db: Db, token: TokenRecord): number[] | undefined {
+  switch (token.scope) {
+    case "admin":
+      return undefined;
+    case "org":
+      return token.orgId == null ? [] : [token.orgId];
+    case "user":
+      return token.userId == null ? [] : orgIdsOfUser(db, token.userId);
+    case "builder":
+    case "machine":
+      return [];
+  }
+}
+
+/**
+ * May this token (null: nobody logged in) read the org's CI, channels and build logs? A role there, or the org is
+ * public. Its repo, pushes, members, tokens, profiles and machines still need a role (`requireRole`).
+ */
+export function mayRead(
+  db: Db,
+  token: TokenRecord | null | undefined,
+  org: Pick<OrgRecord, "id" | "public">,
+): boolean {
+  return org.public || (token != null && roleAtLeast(roleIn(db, token, org), "reader"));
+}
+
+/** May this token (null: nobody) read at least one of these orgs? What a build shared by several orgs asks. */
+export function mayReadAnyOf(db: Db, token: TokenRecord | null | undefined, orgIds: number[]): boolean {
+  if (orgIds.length === 0) return false;
+  return listOrgs(db, orgIds).some((org) => mayRead(db, token, org));
+}
+
+/** Which of these orgs this token (null: nobody) may read; undefined for an admin, who reads every org. */
+export function readableAmong(
+  db: Db,
+  token: TokenRecord | null | undefined,
+  orgIds: number[],
+): number[] | undefined {
+  if (token?.scope === "admin") return undefined;
+  if (orgIds.length === 0) return [];
+  return listOrgs(db, orgIds)
+    .filter((org) => mayRead(db, token, org))
+    .map((org) => org.id);
+}
+
+/**
+ * What a caller who may not read something of an org gets, whether or not it exists: with a token, the 404 of an
+ * org that does not exist; without one, a 401 asking for a token (so nobody can probe which private orgs exist).
+ */
+export function unreadable(token: TokenRecord | null | undefined, notFound: () => Error): Error {
+  if (token != null) return notFound();
+  return new UnauthenticatedError(
+    "this is not public, or not here; send `Authorization: Bearer <token>` with a token that may read its org",
+  );
+}
+
+/** The org named, if this token (null: nobody) may read it; otherwise `unreadable`'s answer. */
+export function getReadableOrg(db: Db, token: TokenRecord | null | undefined, name: string): OrgRecord {
+  const org = findOrg(db, name);
+  if (org && mayRead(db, token, org)) return org;
+  throw unreadable(token, () => noSuchOrg(name));
+}
+
+/** Ids of the orgs where this token is owner, or undefined for all of them (admin). */
+export function ownedOrgIds(db: Db, token: TokenRecord): number[] | undefined {
+  const ids = readableOrgIds(db, token);
+  return ids?.filter((id) => roleIn(db, token, { id }) === "owner");
+}
+
+const verbs: Record<Role, string> = {
+  reader: "read",
+  member: "push to",
+  owner: "manage",
+};
+
+export function requireRole(db: Db, token: TokenRecord, org: OrgRecord, needed: Role, what?: string): Role {
+  const role = roleIn(db, token, org);
+  if (roleAtLeast(role, needed)) return role as Role;
+  // No role in a private org: answer as if it did not exist, so that no token can tell the two apart.
+  if (role == null && !org.public) throw noSuchOrg(org.name);
+  const have = role ? `its role there is ${role}` : "it has no role there";
+  throw new ForbiddenError(
+    `this token may not ${what ?? verbs[needed]} org "${org.name}" (${have}; ${needed} is needed); ask an owner of "${org.name}" for access`,
+  );
+}
+
+export function requireAdmin(token: TokenRecord, what: string): void {
+  if (token.scope !== "admin") {
+    throw new ForbiddenError(`only an admin token may ${what}; this is a "${token.scope}" token`);
+  }
+}
