@@ -10,11 +10,11 @@ import type {
 } from "../../lib/api-schemas.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../builds/records.js";
 import { InvalidInputError } from "../errors.js";
+import { optionalToken, requireHookSecret, requireToken, tokenOrNull } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { params } from "../http/validate.js";
 import { getOrg } from "../orgs/orgs.js";
 import { mayRead, requireRole, unreadable } from "../orgs/permissions.js";
-import { optionalToken, requireHookSecret, requireToken, tokenOrNull } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { param } from "../routes/validate.js";
 import {
   evaluationOfPush,
   evaluationProgress,
@@ -41,16 +41,16 @@ function waitSeconds(raw: string | undefined): number {
 
 export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/evaluations/:id", optionalToken(ctx), (c) => {
-      const id = param(c, "id", Id);
+    .get("/evaluations/:id", optionalToken(ctx), params({ id: Id }), (c) => {
+      const { id } = c.req.valid("param");
       const token = tokenOrNull(c);
       const e = findEvaluation(ctx.db, id);
       if (!e || !mayRead(ctx.db, token, getOrg(ctx.db, e.org)))
         throw unreadable(token, () => noSuchEvaluation(id));
       return c.json(evaluationDetail(ctx.db, e));
     })
-    .get("/internal/pushes/:id/evaluation", requireHookSecret(ctx), async (c) => {
-      const pushId = param(c, "id", Id);
+    .get("/internal/pushes/:id/evaluation", requireHookSecret(ctx), params({ id: Id }), async (c) => {
+      const pushId = c.req.valid("param").id;
       const wait = waitSeconds(c.req.query("wait"));
       const before = evaluationOfPush(ctx.db, pushId);
       if (before && evaluator && wait > 0) await evaluator.waitFinished(before.id, wait * 1000);
@@ -60,10 +60,10 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
         problems: e ? presentProblems(ctx.db, e.id) : [],
       } satisfies PushEvaluationResponse);
     })
-    .get("/internal/evaluations/:id/progress", requireHookSecret(ctx), async (c) => {
+    .get("/internal/evaluations/:id/progress", requireHookSecret(ctx), params({ id: Id }), async (c) => {
       // `git push -o wait`: answered as soon as the state differs from `since` (a `version` the hook saw), when
       // the push named by `receive` lost its client, or after `wait` seconds.
-      const id = param(c, "id", Id);
+      const { id } = c.req.valid("param");
       const wait = waitSeconds(c.req.query("wait"));
       const since = c.req.query("since");
       const receive = c.req.query("receive");
@@ -86,16 +86,16 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
         connected: connected(),
       } satisfies EvaluationProgressResponse);
     })
-    .post("/evaluations/:id/cancel", requireToken(ctx), (c) => {
-      const e = getEvaluation(ctx.db, param(c, "id", Id));
+    .post("/evaluations/:id/cancel", requireToken(ctx), params({ id: Id }), (c) => {
+      const e = getEvaluation(ctx.db, c.req.valid("param").id);
       const org = getOrg(ctx.db, e.org);
       requireRole(ctx.db, c.get("token"), org, "member");
       const changed = cancelEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
       return c.json({ changed } satisfies BuildsChangedResponse);
     })
-    .post("/evaluations/:id/restart", requireToken(ctx), (c) => {
-      const e = getEvaluation(ctx.db, param(c, "id", Id));
+    .post("/evaluations/:id/restart", requireToken(ctx), params({ id: Id }), (c) => {
+      const e = getEvaluation(ctx.db, c.req.valid("param").id);
       const org = getOrg(ctx.db, e.org);
       requireRole(ctx.db, c.get("token"), org, "member");
       const changed = restartEvaluationBuilds(ctx.db, e.id, org.id);

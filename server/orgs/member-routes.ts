@@ -1,9 +1,9 @@
 // /orgs/:org/members: who has which role in an org.
 import { Hono } from "hono";
 import { type MemberResponse, type MembersResponse, Name, PutMemberBody } from "../../lib/api-schemas.js";
-import { requireToken } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { jsonBody, param } from "../routes/validate.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
 import { listMembers, removeMembership, setMembership } from "./memberships.js";
 import { getOrg } from "./orgs.js";
 import { requireRole } from "./permissions.js";

@@ -8,9 +8,9 @@ import {
   type OrgsResponse,
   UpdateOrgBody,
 } from "../../lib/api-schemas.js";
-import { optionalToken, requireToken, tokenOrNull } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { jsonBody, param } from "../routes/validate.js";
+import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
 import { createOrg, getOrg, listOrgs, setOrgVisibility } from "./orgs.js";
 import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "./permissions.js";
 import { presentOrg } from "./present.js";

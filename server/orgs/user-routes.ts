@@ -1,9 +1,9 @@
 // /users: admin-only user management.
 import { Hono } from "hono";
 import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api-schemas.js";
-import { requireToken } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { jsonBody } from "../routes/validate.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody } from "../http/validate.js";
 import { requireAdmin } from "./permissions.js";
 import { presentUser } from "./present.js";
 import { createUser, listUsers } from "./users.js";

@@ -15,19 +15,19 @@ import { NotFoundError } from "../errors.js";
 import { evaluationOfPush } from "../evaluations/data.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
 import { presentEvaluation } from "../evaluations/present.js";
+import { requireHookSecret, requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, params } from "../http/validate.js";
 import { getOrg } from "../orgs/orgs.js";
 import { requireRole } from "../orgs/permissions.js";
-import { requireHookSecret, requireToken } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { jsonBody, param } from "../routes/validate.js";
 import { listPushes, recordPush } from "./data.js";
 import { presentPush } from "./present.js";
 
 /** `evaluator` (absent in API-only tests) is told at once that a push queued an evaluation. */
 export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/orgs/:org/pushes", requireToken(ctx), (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
+    .get("/orgs/:org/pushes", requireToken(ctx), params({ org: Name }), (c) => {
+      const org = getOrg(ctx.db, c.req.valid("param").org);
       requireRole(ctx.db, c.get("token"), org, "reader");
       return c.json({ pushes: listPushes(ctx.db, org).map(presentPush) } satisfies PushesResponse);
     })

@@ -2,7 +2,7 @@
 // /channels keep their own routes, and git URLs (/ORG/nixexprs.git/…) never get here (serve.ts sends them to git).
 // docs/WEB.md says how to add a page.
 import { Hono } from "hono";
-import type { AppContext } from "../routes/env.js";
+import type { AppContext } from "../http/context.js";
 import { assetRoutes } from "./assets.js";
 import { webErrorHandler } from "./errors.js";
 import { type FleetOptions, fleetRoutes } from "./fleet-routes.js";

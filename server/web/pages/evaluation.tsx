@@ -15,9 +15,9 @@ import {
   hasUnfinishedJobs,
 } from "../../evaluations/data.js";
 import { evaluationDetail } from "../../evaluations/present.js";
+import type { AppContext } from "../../http/context.js";
 import { roleAtLeast } from "../../orgs/permissions.js";
 import { findTokenById } from "../../orgs/tokens.js";
-import type { AppContext } from "../../routes/env.js";
 import { commitInfo } from "../commits.js";
 import { ActionForm, Card, duration, StatePill, shortSha, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";

@@ -5,8 +5,8 @@ import { Hono } from "hono";
 import type { Evaluation, Jobset } from "../../../lib/api-schemas.js";
 import { getJobset, jobBadgeStatus, listEvaluations } from "../../evaluations/data.js";
 import { presentEvaluation } from "../../evaluations/present.js";
+import type { AppContext } from "../../http/context.js";
 import type { OrgRecord } from "../../orgs/orgs.js";
-import type { AppContext } from "../../routes/env.js";
 import { stateCounts, verdict } from "../ci-data.js";
 import { type CommitInfo, commitInfo } from "../commits.js";
 import {

@@ -1,0 +1,18 @@
+// What every route module gets: the domain context plus the server's own secrets and logger.
+import type { Logger } from "pino";
+import type { DomainContext } from "../domain/context.js";
+import type { Receives } from "../git/receive-context.js";
+import type { TokenRecord } from "../orgs/tokens.js";
+
+export interface AppContext extends DomainContext {
+  /** Bearer secret of /api/v1/internal/*, shared with the hooks through the run file. */
+  hookSecret: string;
+  logger: Logger;
+  /** The git pushes in flight (shared with the git handler), for `-o wait`; absent in API-only tests. */
+  receives?: Receives;
+}
+
+/** Hono's per-request variables: the authenticated token, set by `requireToken`. */
+export interface AppEnv {
+  Variables: { token: TokenRecord };
+}
