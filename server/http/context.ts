@@ -1,5 +1,6 @@
 // What every route module gets: the domain context plus the server's own secrets and logger.
 import type { Logger } from "pino";
+import type { LiveSettings } from "../config.js";
 import type { DomainContext } from "../domain/context.js";
 import type { Receives } from "../git/receive-context.js";
 import type { TokenRecord } from "../orgs/tokens.js";
@@ -10,6 +11,8 @@ export interface AppContext extends DomainContext {
   logger: Logger;
   /** The git pushes in flight (shared with the git handler), for `-o wait`; absent in API-only tests. */
   receives?: Receives;
+  /** How live pages and event streams poll and keep alive (server/config.ts); defaults when absent (tests). */
+  live?: LiveSettings;
 }
 
 /** Hono's per-request variables: the authenticated token, set by `requireToken`. */

@@ -11,6 +11,7 @@ import {
   ReportBody,
   SubscriptionBody,
 } from "../../lib/api-schemas.js";
+import { DEFAULT_LIVE } from "../config.js";
 import { getOrg } from "../domain/orgs.js";
 import { readableOrgIds, requireRole } from "../domain/permissions.js";
 import { findTokenById } from "../domain/tokens.js";
@@ -76,7 +77,7 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
   const hub = opts.hub ?? new MachineHub(db, ctx.logger);
   const auth = requireToken(ctx);
   const connected = (id: number) => hub.connected(id);
-  const heartbeatMs = (Number(process.env.FLOX_SSE_HEARTBEAT_SECONDS) || 15) * 1000;
+  const heartbeatMs = (ctx.live ?? DEFAULT_LIVE).sseHeartbeatSeconds * 1000;
   const me = (machineId: number) => {
     const [machine] = listMachines(db, { onlyId: machineId }, connected);
     if (!machine) throw new Error(`machine ${machineId} vanished`);

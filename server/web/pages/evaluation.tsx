@@ -6,6 +6,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EvaluationResponse } from "../../../lib/api-schemas.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/records.js";
+import { DEFAULT_LIVE } from "../../config.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import {
   evaluationProgress,
@@ -57,13 +58,14 @@ export interface EvaluationPageOptions {
   closing?: () => boolean;
 }
 
-/** How often a live evaluation page looks for changes, and how long one stream lasts (the browser reconnects). */
-const LIVE_POLL_MS = Number(process.env.FLOX_WEB_POLL_MS) || 1000;
+/** How long one live stream lasts (the browser reconnects). */
 const LIVE_MAX_MS = 10 * 60_000;
 
 export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOptions = {}): Hono<WebEnv> {
   const viewerMw = resolveViewer(ctx);
   const closing = opts.closing ?? (() => false);
+  /** How often a live evaluation page looks for changes. */
+  const LIVE_POLL_MS = (ctx.live ?? DEFAULT_LIVE).webPollMs;
   return new Hono<WebEnv>()
     .get("/:org/evaluations/:id", viewerMw, async (c) => {
       const { org, role, viewer, e } = load(ctx, c);

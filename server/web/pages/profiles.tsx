@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { Name, type ProfileEditResponse } from "../../../lib/api-schemas.js";
+import { DEFAULT_LIVE } from "../../config.js";
 import { requireRole, roleAtLeast } from "../../domain/permissions.js";
 import { actorOf, findTokenById } from "../../domain/tokens.js";
 import { InvalidInputError } from "../../errors.js";
@@ -41,14 +42,14 @@ export { profileHref };
 
 const Generation_ = z.coerce.number().int().positive().max(1_000_000_000);
 
-/** How often an open profile page's stream looks for changes (reports, rollbacks, new generations). */
-const LIVE_POLL_MS = Number(process.env.FLOX_WEB_POLL_MS) || 1000;
 /** A stream ends after this long; EventSource then reconnects (bounded work for a forgotten tab). */
 const LIVE_MAX_MS = 10 * 60_000;
 
 export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Hono<WebEnv> {
   const { db } = ctx;
   const connected = (id: number) => opts.machines?.connected(id) ?? false;
+  /** How often an open profile page's stream looks for changes (reports, rollbacks, new generations). */
+  const LIVE_POLL_MS = (ctx.live ?? DEFAULT_LIVE).webPollMs;
   return new Hono<WebEnv>()
     .get("/:org/profiles", resolveViewer(ctx), (c) => {
       const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
