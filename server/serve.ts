@@ -158,8 +158,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     });
     const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger });
     const receives = new Receives();
+    // Shutdown reaches every route and page through this one signal (ctx.signal).
+    const shutdown = new AbortController();
     const app = createApp(
-      { db, paths, hookSecret, logger, receives, live: settings.live },
+      { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
         storehouse: { storehouse, privateCache: settings.privateCache },
         maintenance,
@@ -234,6 +236,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     let closing: Promise<void> | undefined;
     const close = (graceMs = 10_000) => {
       closing ??= (async () => {
+        shutdown.abort();
         // First, so that hooks waiting on an evaluation are let go and the HTTP server can close.
         const evaluatorStopped = evaluator.close(graceMs);
         // Machines' event streams never end on their own; their clients reconnect to the next run.

@@ -70,7 +70,8 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
       getEvaluation(ctx.db, id);
       const connected = () => receive === undefined || ctx.receives?.get(receive)?.open === true;
       const until = Date.now() + wait * 1000;
-      const signal = c.req.raw.signal;
+      // The client leaving or the server shutting down ends the wait.
+      const signal = ctx.signal ? AbortSignal.any([c.req.raw.signal, ctx.signal]) : c.req.raw.signal;
       let p = evaluationProgress(ctx.db, id);
       while (p.version === since && connected() && Date.now() < until && !signal.aborted) {
         await sleep(Math.min(PROGRESS_POLL_MS, Math.max(0, until - Date.now())));

@@ -13,6 +13,8 @@ export interface AppContext extends DomainContext {
   receives?: Receives;
   /** How live pages and event streams poll and keep alive (server/config.ts); defaults when absent (tests). */
   live?: LiveSettings;
+  /** Aborted first thing at shutdown: long-lived streams and long-polls end on it. Absent in API-only tests. */
+  signal?: AbortSignal;
 }
 
 /** Hono's per-request variables: the authenticated token, set by `requireToken`. */
