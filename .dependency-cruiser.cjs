@@ -23,7 +23,7 @@ module.exports = {
       comment: "The hooks, the endpoint agent and the builder speak HTTP to the server and share only lib/.",
       from: {
         path: "^(hooks|fs-agent|cli/builder)/",
-        pathNot: "\\.test\\.tsx?$|/testing\\.ts$|^hooks/test-repos\\.ts$",
+        pathNot: "\\.test\\.tsx?$",
       },
       to: { path: "^(server|cli|fs-agent|hooks|bench|testing)/", pathNot: "^$1/" },
     },
@@ -31,7 +31,7 @@ module.exports = {
       name: "server-never-imports-clients",
       severity: "error",
       comment: "The server must run without the CLI or the endpoint agent.",
-      from: { path: "^server/", pathNot: "\\.test\\.tsx?$|/testing/" },
+      from: { path: "^server/", pathNot: "\\.test\\.tsx?$" },
       to: { path: "^(cli|fs-agent)/" },
     },
   ],

@@ -10,10 +10,10 @@ import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import type { BuildState } from "../lib/api-schemas.js";
 import { builds, evalJobs, evalProblems, evaluations, jobsets, pushes } from "../server/db/schema.js";
-import { findOrg } from "../server/domain/orgs.js";
-import { getEvaluation } from "../server/evaluations/records.js";
+import { getEvaluation } from "../server/evaluations/data.js";
+import { evaluationDetail } from "../server/evaluations/present.js";
+import { findOrg } from "../server/orgs/orgs.js";
 import { repoDir } from "../server/paths.js";
-import { evaluationDetail } from "../server/routes/evaluations.js";
 import { escapeHtml } from "../server/web/ansi.js";
 import { createTestApp } from "../testing/app.js";
 

@@ -7,16 +7,18 @@ import { resolve } from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
-import { DEFAULT_MAX_REPO_BYTES, DEFAULT_MAX_REPO_FILES } from "../lib/git-tree.js";
-import { DEFAULT_EVAL_MEMORY_BYTES, formatMemory, MIN_EVAL_MEMORY_BYTES } from "../lib/limited-command.js";
 import { createApp } from "./app.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
-import { leaseSecondsFromEnv, startLeaseSweeper } from "./builds/sweeper.js";
+import { startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
+import {
+  optionsFromFlags,
+  resolveSettings,
+  type ServerCommandOptions,
+  type StartServerOptions,
+} from "./config.js";
 import { openDb } from "./db/open.js";
 import { hasNoRoom, isDiskFull } from "./disk-full.js";
-import { listOrgs } from "./domain/orgs.js";
-import { ensureAdminToken } from "./domain/tokens.js";
 import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
@@ -25,42 +27,18 @@ import { Receives } from "./git/receive-context.js";
 import { killChildren } from "./kill-children.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { MachineHub } from "./machines/hub.js";
+import { listOrgs } from "./orgs/orgs.js";
+import { ensureAdminToken } from "./orgs/tokens.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { ProfileEditor } from "./profiles/profiles.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
-import { reconcilePushes } from "./reconcile.js";
+import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
 import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
-import { DEFAULT_MAINTENANCE, StorehouseMaintenance } from "./storehouse/maintenance.js";
+import { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { Storehouse } from "./storehouse/store.js";
 
-export interface StartServerOptions {
-  dataDir: string;
-  /** `HOST:PORT`; port 0 picks a free one. */
-  listen: string;
-  /** Secret of an admin token to make sure of (--admin-token / FLOX_ADMIN_TOKEN). */
-  adminToken?: string | undefined;
-  /** A nixpkgs tree to use as the base package set instead of the bootstrap set. */
-  basePath?: string | undefined;
-  /** Largest file a push may contain, in bytes (default 10 MiB). */
-  maxFileSize?: number | undefined;
-  /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
-  privateCache?: boolean | undefined;
-  /** Seconds between sweeps of NARs no narinfo names (--nar-sweep-every, default 600). */
-  narSweepEverySeconds?: number | undefined;
-  /** Age in seconds below which an orphaned NAR is left alone (--nar-sweep-grace, default 3600). */
-  narSweepGraceSeconds?: number | undefined;
-  /** Seconds between runs of the NAR check (--nar-verify-every, default 3600). */
-  narVerifyEverySeconds?: number | undefined;
-  /** Bytes of NAR files one run of the check reads (--nar-verify-budget, default 1 GiB). */
-  narVerifyBudgetBytes?: number | undefined;
-  /** Most files a pushed tree may hold (default 20,000): the gate refuses more, the evaluator fails it. */
-  maxRepoFiles?: number | undefined;
-  /** Most bytes of files a pushed tree may hold (default 100 MiB). */
-  maxRepoBytes?: number | undefined;
-  /** Address space (RLIMIT_AS) of each nix-instantiate, in the gate and the evaluator (default 2 GiB). */
-  evalMemoryBytes?: number | undefined;
-}
+export type { ServerCommandOptions, StartServerOptions } from "./config.js";
 
 export interface RunningServer {
   /** `http://HOST:PORT` as bound (the port filled in when 0 was asked for). */
@@ -72,8 +50,6 @@ export interface RunningServer {
   /** Stops accepting requests, waits up to `graceMs` for running ones (pushes!), then closes everything. */
   close(graceMs?: number): Promise<void>;
 }
-
-export const DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024;
 
 /** Lines kept in memory while the log cannot be written (a full disk); past this, new lines are dropped. */
 const LOG_BACKLOG_BYTES = 4 * 1024 * 1024;
@@ -109,12 +85,8 @@ function checkBasePath(basePath: string | undefined): string | null {
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const address = parseListen(opts.listen);
   const basePath = checkBasePath(opts.basePath);
-  const maxFileSize = opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
-  const repoLimits = {
-    maxFiles: opts.maxRepoFiles ?? DEFAULT_MAX_REPO_FILES,
-    maxBytes: opts.maxRepoBytes ?? DEFAULT_MAX_REPO_BYTES,
-  };
-  const evalMemoryBytes = opts.evalMemoryBytes ?? DEFAULT_EVAL_MEMORY_BYTES;
+  const settings = resolveSettings(opts);
+  const { maxFileSize, repoLimits, evalMemoryBytes } = settings;
   const paths = dataPaths(resolve(opts.dataDir));
   for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
     await mkdir(dir, { recursive: true });
@@ -148,10 +120,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const maintenance = new StorehouseMaintenance({
       storehouse,
       logger,
-      sweepEverySeconds: opts.narSweepEverySeconds ?? DEFAULT_MAINTENANCE.sweepEverySeconds,
-      sweepGraceSeconds: opts.narSweepGraceSeconds ?? DEFAULT_MAINTENANCE.sweepGraceSeconds,
-      verifyEverySeconds: opts.narVerifyEverySeconds ?? DEFAULT_MAINTENANCE.verifyEverySeconds,
-      verifyBudgetBytes: opts.narVerifyBudgetBytes ?? DEFAULT_MAINTENANCE.verifyBudgetBytes,
+      ...settings.maintenance,
     });
     const channels = new ChannelPublisher(db, logger);
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
@@ -185,17 +154,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       // Every job may already be built: the channel may move at once.
       onRecorded: () => channels.poke(),
       // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.
-      startDelayMs: Number(process.env.FLOX_TEST_EVAL_DELAY_MS) || 0,
+      startDelayMs: settings.testEvalDelayMs,
     });
     const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger });
     const receives = new Receives();
+    // Shutdown reaches every route and page through this one signal (ctx.signal).
+    const shutdown = new AbortController();
     const app = createApp(
-      { db, paths, hookSecret, logger, receives },
+      { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
-        storehouse: { storehouse, privateCache: opts.privateCache ?? false },
+        storehouse: { storehouse, privateCache: settings.privateCache },
         maintenance,
         evaluator,
-        builder: { storehouse, leaseSeconds: leaseSecondsFromEnv(), onBuildFinished: () => channels.poke() },
+        builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
         channels,
         profiles,
         scheduler,
@@ -255,7 +226,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     gitReady = true;
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
     evaluator.start();
-    const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, leaseSecondsFromEnv() * 1000));
+    const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, settings.leaseSeconds * 1000));
     channels.start();
     scheduler.start();
     machineHub.start();
@@ -265,6 +236,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     let closing: Promise<void> | undefined;
     const close = (graceMs = 10_000) => {
       closing ??= (async () => {
+        shutdown.abort();
         // First, so that hooks waiting on an evaluation are let go and the HTTP server can close.
         const evaluatorStopped = evaluator.close(graceMs);
         // Machines' event streams never end on their own; their clients reconnect to the next run.
@@ -307,68 +279,6 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
 }
 
-/** Options exactly as commander hands them over (strings). */
-export interface ServerCommandOptions {
-  dataDir: string;
-  listen: string;
-  adminToken?: string;
-  base?: string;
-  maxFileSize?: string;
-  privateCache?: boolean;
-  narSweepEvery?: string;
-  narSweepGrace?: string;
-  narVerifyEvery?: string;
-  narVerifyBudget?: string;
-  maxRepoFiles?: string;
-  maxRepoSize?: string;
-  evalMemory?: string;
-}
-
-/** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */
-function parseSeconds(flag: string, value: string | undefined, min = 0): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value.trim());
-  if (!/^[0-9]{1,9}$/.test(value.trim()) || n < min) {
-    throw new InvalidInputError(
-      `${flag} ${JSON.stringify(value)} is not a whole number of seconds (at least ${min})`,
-    );
-  }
-  return n;
-}
-
-const sizeUnits: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-
-/** A positive byte count: digits, optionally with K, M, G or T (binary: 2G = 2 GiB; KiB, MiB… too). */
-function parseSize(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const m = /^([1-9][0-9]{0,15})\s*(?:([KMGT])(?:i?B)?)?$/i.exec(value.trim());
-  const bytes = m ? Number(m[1]) * (sizeUnits[(m[2] ?? "").toUpperCase()] ?? 1) : Number.NaN;
-  if (!Number.isSafeInteger(bytes)) {
-    throw new InvalidInputError(
-      `${flag} ${JSON.stringify(value)} is not a size: give bytes, or a number with K, M or G (e.g. 100M, 2G)`,
-    );
-  }
-  return bytes;
-}
-
-function parseCount(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,9}$/.test(value.trim())) {
-    throw new InvalidInputError(`${flag} ${JSON.stringify(value)} is not a positive whole number`);
-  }
-  return Number(value.trim());
-}
-
-function parseEvalMemory(value: string | undefined): number | undefined {
-  const bytes = parseSize("--eval-memory", value);
-  if (bytes !== undefined && bytes < MIN_EVAL_MEMORY_BYTES) {
-    throw new InvalidInputError(
-      `--eval-memory ${JSON.stringify(value)} is below ${formatMemory(MIN_EVAL_MEMORY_BYTES)}, too little for Nix to start`,
-    );
-  }
-  return bytes;
-}
-
 function fail(message: string, exitCode: number): never {
   process.stderr.write(`flox server: ${message}\n`);
   process.exit(exitCode);
@@ -378,27 +288,7 @@ function fail(message: string, exitCode: number): never {
 export async function runServerCommand(opts: ServerCommandOptions): Promise<void> {
   let running: RunningServer;
   try {
-    running = await startServer({
-      dataDir: opts.dataDir,
-      listen: opts.listen,
-      adminToken: opts.adminToken ?? (process.env.FLOX_ADMIN_TOKEN || undefined),
-      basePath: opts.base,
-      maxFileSize: parseSize("--max-file-size", opts.maxFileSize),
-      privateCache: opts.privateCache,
-      narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),
-      narSweepGraceSeconds: parseSeconds("--nar-sweep-grace", opts.narSweepGrace),
-      narVerifyEverySeconds: parseSeconds("--nar-verify-every", opts.narVerifyEvery, 1),
-      narVerifyBudgetBytes: parseSize("--nar-verify-budget", opts.narVerifyBudget),
-      maxRepoFiles: parseCount(
-        "--max-repo-files",
-        opts.maxRepoFiles ?? (process.env.FLOX_MAX_REPO_FILES || undefined),
-      ),
-      maxRepoBytes: parseSize(
-        "--max-repo-size",
-        opts.maxRepoSize ?? (process.env.FLOX_MAX_REPO_SIZE || undefined),
-      ),
-      evalMemoryBytes: parseEvalMemory(opts.evalMemory ?? (process.env.FLOX_EVAL_MEMORY || undefined)),
-    });
+    running = await startServer(optionsFromFlags(opts));
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);
     if (

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { createApp } from "../server/app.js";
 import { type Db, openDb } from "../server/db/open.js";
-import { ensureAdminToken } from "../server/domain/tokens.js";
+import { ensureAdminToken } from "../server/orgs/tokens.js";
 import { type DataPaths, dataPaths } from "../server/paths.js";
 import type { ApiAnswer } from "./server.js";
 

@@ -1,8 +1,8 @@
 // The builders list as an API answer for one token; shared by GET /api/v1/builders and the /-/builders page.
 import type { BuildersResponse } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
-import { buildRole, orgsWithRole } from "../domain/permissions.js";
-import type { TokenRecord } from "../domain/tokens.js";
+import { buildRole, orgsWithRole } from "../orgs/permissions.js";
+import type { TokenRecord } from "../orgs/tokens.js";
 import { listBuilders, queueFigures } from "./builders.js";
 
 /** The builders and the queue, showing only the running builds this token may read. */

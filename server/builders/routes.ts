@@ -15,10 +15,10 @@ import { buildLogPath } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
-import { requireToken } from "../routes/auth.js";
-import { limitBody } from "../routes/body-limit.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { jsonBody, param } from "../routes/validate.js";
+import { requireToken } from "../http/auth.js";
+import { limitBody } from "../http/body-limit.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
 import type { Storehouse } from "../storehouse/store.js";
 
 export interface BuilderRouteOptions {

@@ -8,29 +8,20 @@ import {
   type BuildersResponse,
   type BuildResponse,
   BuildState,
-  type BuildsChangedResponse,
   type BuildsResponse,
   Name,
   PriorityBody,
 } from "../../lib/api-schemas.js";
 import { buildersOf } from "../builders/present.js";
-import { getOrg } from "../domain/orgs.js";
-import { type BuildAccess, readableOrgIds, requireBuildRole, requireRole } from "../domain/permissions.js";
 import { InvalidInputError } from "../errors.js";
-import { getEvaluation } from "../evaluations/records.js";
-import { optionalToken, requireToken, tokenOrNull } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { jsonBody, param } from "../routes/validate.js";
+import { getEvaluation } from "../evaluations/data.js";
+import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
+import { getOrg } from "../orgs/orgs.js";
+import { type BuildAccess, readableOrgIds, requireBuildRole, requireRole } from "../orgs/permissions.js";
 import { buildLogPath, readLogFrom } from "./build-log.js";
-import {
-  bumpBuild,
-  cancelEvaluationBuilds,
-  getBuild,
-  listBuilds,
-  restartBuild,
-  restartEvaluationBuilds,
-  unfinishedStates,
-} from "./builds.js";
+import { bumpBuild, getBuild, listBuilds, restartBuild, unfinishedStates } from "./builds.js";
 import { presentBuildDetail, presentBuilds } from "./present.js";
 import { cancelWant } from "./wants.js";
 
@@ -142,22 +133,6 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       // Per build, not per want: the queue runs a build once for all who want it, so its place is one number.
       bumpBuild(db, id, body.priority);
       return c.json(detail(id, access));
-    })
-    .post("/evaluations/:id/cancel", auth, (c) => {
-      const e = getEvaluation(db, param(c, "id", Id));
-      const org = getOrg(db, e.org);
-      requireRole(db, c.get("token"), org, "member");
-      const changed = cancelEvaluationBuilds(db, e.id, org.id);
-      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
-      return c.json({ changed } satisfies BuildsChangedResponse);
-    })
-    .post("/evaluations/:id/restart", auth, (c) => {
-      const e = getEvaluation(db, param(c, "id", Id));
-      const org = getOrg(db, e.org);
-      requireRole(db, c.get("token"), org, "member");
-      const changed = restartEvaluationBuilds(db, e.id, org.id);
-      ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
-      return c.json({ changed } satisfies BuildsChangedResponse);
     })
     .get("/builders", auth, (c) => c.json(buildersOf(db, c.get("token")) satisfies BuildersResponse));
 }

@@ -1,13 +1,7 @@
 // Takes back the leases of builders that stopped calling in (killed, cut off): their builds are requeued.
 import type { Logger } from "pino";
 import type { Db } from "../db/open.js";
-import { DEFAULT_LEASE_SECONDS, sweepExpiredLeases } from "./queue.js";
-
-/** FLOX_LEASE_SECONDS (tests shorten it), else the default 15 s. */
-export function leaseSecondsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.FLOX_LEASE_SECONDS);
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_LEASE_SECONDS;
-}
+import { sweepExpiredLeases } from "./queue.js";
 
 /** Sweeps every `intervalMs` (default 2 s); returns stop(). */
 export function startLeaseSweeper(db: Db, logger: Logger, intervalMs = 2000): () => void {

@@ -7,8 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type Db, openDb } from "../db/open.js";
 import { buildDeps, builds, evalJobs, evaluations, jobsets, orgs, pushes } from "../db/schema.js";
+import { restartBuild } from "./builds.js";
 import { cancelBuild } from "./queue.js";
-import { restartBuild } from "./records.js";
 import { cancelWant, jobState } from "./wants.js";
 
 let dir: string;

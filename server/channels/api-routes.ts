@@ -8,14 +8,14 @@ import {
   Name,
   PinChannelBody,
 } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { getReadableOrg, requireRole } from "../domain/permissions.js";
-import { actorOf } from "../domain/tokens.js";
-import { getJobset, listJobsets } from "../evaluations/records.js";
-import { optionalToken, requireToken, tokenOrNull } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { orgsOfQuery } from "../routes/org-filter.js";
-import { jsonBody, param } from "../routes/validate.js";
+import { getJobset, listJobsets } from "../evaluations/data.js";
+import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
+import { orgsOfQuery } from "../orgs/org-filter.js";
+import { getOrg } from "../orgs/orgs.js";
+import { getReadableOrg, requireRole } from "../orgs/permissions.js";
+import { actorOf } from "../orgs/tokens.js";
 import { type ChannelPublisher, channelName, DEFAULT_BRANCH, pinChannel, unpinChannel } from "./channels.js";
 import { presentChannel, presentChannelHistory, presentChannelSummary } from "./present.js";
 

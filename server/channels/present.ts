@@ -2,8 +2,8 @@
 // two say the same thing.
 import type { Channel, ChannelHistoryPoint, ChannelPoint, PackageChanges } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
-import type { OrgRecord } from "../domain/orgs.js";
-import type { JobsetRow } from "../evaluations/records.js";
+import type { JobsetRow } from "../evaluations/data.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 import {
   type ChannelPointRow,
   channelHistory,

@@ -3,11 +3,11 @@
 // setting, and a private org's channels only for tokens that may read it. The URL stays the same while the channel moves, so answers are revalidated (ETag, 304), never kept.
 import { Hono } from "hono";
 import { Branch, Name } from "../../lib/api-schemas.js";
-import { findOrg } from "../domain/orgs.js";
-import { mayRead } from "../domain/permissions.js";
-import { findJobset } from "../evaluations/records.js";
-import { toHttpError } from "../http-errors.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
+import { findJobset } from "../evaluations/data.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { toHttpError } from "../http/errors.js";
+import { findOrg } from "../orgs/orgs.js";
+import { mayRead } from "../orgs/permissions.js";
 import { cacheReader, orgReaderToken, refuseOrgRead } from "../storehouse/auth.js";
 import { bytesResponse, fileResponse } from "../storehouse/serve-file.js";
 import { channelName, currentPoint, publishedJobs, splitChannelName } from "./channels.js";

@@ -4,7 +4,7 @@ import type { BuildState, EvalComparison } from "../../lib/api-schemas.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";
-import { type EvaluationRow, previousSucceeded, problemsOf } from "./records.js";
+import { type EvaluationRow, previousSucceeded, problemsOf } from "./data.js";
 
 /** Build states that count as failing; queued, running and cancelled builds are not (yet) a verdict. */
 const failing: ReadonlySet<BuildState> = new Set(["failed", "dependency-failed", "timed-out", "aborted"]);

@@ -13,13 +13,13 @@ import { removeTree } from "../../testing/remove-tree.js";
 import { gitIn, workRepoFromFixture } from "../../testing/repos.js";
 import { type Db, openDb } from "../db/open.js";
 import { builds, evalJobs, orgs } from "../db/schema.js";
-import type { OrgRecord } from "../domain/orgs.js";
-import { recordPush } from "../domain/pushes.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 import { dataPaths, repoDir } from "../paths.js";
+import { recordPush } from "../pushes/data.js";
 import { outputsInStorehouse } from "./builds.js";
 import { compareStatus } from "./compare.js";
+import { findEvaluation, problemsOf } from "./data.js";
 import { Evaluator } from "./evaluator.js";
-import { findEvaluation, problemsOf } from "./records.js";
 
 let tmp = "";
 let db: Db;

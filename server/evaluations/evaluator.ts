@@ -37,7 +37,7 @@ import {
   giveBackAttempt,
   MAX_EVALUATION_ATTEMPTS,
   requeueRunning,
-} from "./records.js";
+} from "./data.js";
 
 export interface EvaluatorOptions {
   db: Db;

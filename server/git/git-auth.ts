@@ -1,10 +1,10 @@
 // Who may fetch or push: HTTP Basic with the token as password (username ignored), checked before git runs.
 import type { Role } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
-import type { OrgRecord } from "../domain/orgs.js";
-import { roleAtLeast, roleIn } from "../domain/permissions.js";
-import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { UnauthenticatedError } from "../errors.js";
+import type { OrgRecord } from "../orgs/orgs.js";
+import { roleAtLeast, roleIn } from "../orgs/permissions.js";
+import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
 
 export type GitAuthResult<T> =
   | { ok: true; value: T }

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Git } from "node-git-server";
 import type { Logger } from "pino";
 import type { Db } from "../db/open.js";
-import { findOrg } from "../domain/orgs.js";
+import { findOrg } from "../orgs/orgs.js";
 import { repoDir } from "../paths.js";
 import { authenticateGit, authorizeGit } from "./git-auth.js";
 import { classifyGitUrl } from "./git-url.js";

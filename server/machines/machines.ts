@@ -22,10 +22,10 @@ import {
   profiles,
   subscriptions,
 } from "../db/schema.js";
-import { findOrg } from "../domain/orgs.js";
-import type { TokenRecord } from "../domain/tokens.js";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors.js";
-import { findJobset } from "../evaluations/records.js";
+import { findJobset } from "../evaluations/data.js";
+import { findOrg } from "../orgs/orgs.js";
+import type { TokenRecord } from "../orgs/tokens.js";
 import { findProfile, type ProfileRow } from "../profiles/profiles.js";
 
 export type MachineRow = typeof machines.$inferSelect;

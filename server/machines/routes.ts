@@ -11,16 +11,17 @@ import {
   ReportBody,
   SubscriptionBody,
 } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { readableOrgIds, requireRole } from "../domain/permissions.js";
-import { findTokenById } from "../domain/tokens.js";
+import { DEFAULT_LIVE } from "../config.js";
 import { InvalidInputError } from "../errors.js";
-import { errorBody } from "../http-errors.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { errorBody } from "../http/errors.js";
+import { jsonBody, param } from "../http/validate.js";
+import { orgsOfQuery } from "../orgs/org-filter.js";
+import { getOrg } from "../orgs/orgs.js";
+import { readableOrgIds, requireRole } from "../orgs/permissions.js";
+import { findTokenById } from "../orgs/tokens.js";
 import { getProfile } from "../profiles/profiles.js";
-import { requireToken } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { orgsOfQuery } from "../routes/org-filter.js";
-import { jsonBody, param } from "../routes/validate.js";
 import { type FeedEvent, readEvents } from "./feed.js";
 import { MachineHub } from "./hub.js";
 import {
@@ -76,7 +77,7 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
   const hub = opts.hub ?? new MachineHub(db, ctx.logger);
   const auth = requireToken(ctx);
   const connected = (id: number) => hub.connected(id);
-  const heartbeatMs = (Number(process.env.FLOX_SSE_HEARTBEAT_SECONDS) || 15) * 1000;
+  const heartbeatMs = (ctx.live ?? DEFAULT_LIVE).sseHeartbeatSeconds * 1000;
   const me = (machineId: number) => {
     const [machine] = listMachines(db, { onlyId: machineId }, connected);
     if (!machine) throw new Error(`machine ${machineId} vanished`);

@@ -8,11 +8,11 @@ import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { currentPoint, publishedJobs, splitChannelName } from "../channels/channels.js";
 import type { Db, Tx } from "../db/open.js";
 import { type ProfileEntry, profileEvents, profileGenerations, profiles } from "../db/schema.js";
-import { findOrg, type OrgRecord } from "../domain/orgs.js";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.js";
-import { findJobset } from "../evaluations/records.js";
+import { findJobset } from "../evaluations/data.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
 import { appendProfileChange } from "../machines/feed.js";
+import { findOrg, type OrgRecord } from "../orgs/orgs.js";
 import type { Storehouse } from "../storehouse/store.js";
 import { buildUserEnv, type UserEnvOptions } from "./user-env.js";
 

@@ -16,14 +16,14 @@ import {
   type ScheduleResponse,
   UpgradeBody,
 } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { requireRole, roleAtLeast, roleIn } from "../domain/permissions.js";
-import { actorOf, type TokenRecord } from "../domain/tokens.js";
 import { InvalidInputError } from "../errors.js";
-import { requireToken } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
-import { orgsOfQuery } from "../routes/org-filter.js";
-import { jsonBody, param } from "../routes/validate.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
+import { orgsOfQuery } from "../orgs/org-filter.js";
+import { getOrg } from "../orgs/orgs.js";
+import { requireRole, roleAtLeast, roleIn } from "../orgs/permissions.js";
+import { actorOf, type TokenRecord } from "../orgs/tokens.js";
 import { presentEvent, presentGeneration, presentGenerations, presentProfile } from "./present.js";
 import {
   type CanRead,

@@ -6,10 +6,10 @@ import type {
   StorehouseSweepResponse,
   StorehouseVerifyResponse,
 } from "../../lib/api-schemas.js";
-import { requireAdmin } from "../domain/permissions.js";
 import { NotFoundError } from "../errors.js";
-import { requireToken } from "../routes/auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { requireAdmin } from "../orgs/permissions.js";
 import type { StorehouseRouteOptions } from "./cache-routes.js";
 import type { StorehouseMaintenance } from "./maintenance.js";
 import { storehouseSummary } from "./present.js";

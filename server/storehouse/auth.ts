@@ -1,10 +1,10 @@
 // Who may read and write the Storehouse. `nix copy` can only authenticate through netrc, which gives HTTP Basic,
 // so the token is taken as a Basic password as well as a Bearer token.
 import type { Context, MiddlewareHandler } from "hono";
-import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { credentialFrom } from "../git/git-auth.js";
-import type { AppContext, AppEnv } from "../routes/env.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
 
 const WRITERS = new Set(["builder", "admin"]);
 

@@ -2,7 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { ForbiddenError } from "../errors.js";
-import { FORM_BODY_LIMIT, limitBody } from "../routes/body-limit.js";
+import { FORM_BODY_LIMIT, limitBody } from "../http/body-limit.js";
 import { csrfMatches } from "./sessions.js";
 import { requireViewer, type WebEnv } from "./viewer.js";
 

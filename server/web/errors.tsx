@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
 import { reportDiskFull } from "../disk-full.js";
-import { errorBody, internalError, toHttpError } from "../http-errors.js";
+import { errorBody, internalError, toHttpError } from "../http/errors.js";
 import { Layout } from "./layout.js";
 import { pageHeaders, wantsJson } from "./negotiate.js";
 import { LoginRequired, type Viewer } from "./viewer.js";

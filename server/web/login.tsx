@@ -2,8 +2,8 @@
 import { Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { UnauthenticatedError } from "../errors.js";
-import { formBody } from "../routes/body-limit.js";
-import type { AppContext } from "../routes/env.js";
+import { formBody } from "../http/body-limit.js";
+import type { AppContext } from "../http/context.js";
 import { requireCsrf, sameOrigin } from "./csrf.js";
 import { safeNext } from "./errors.js";
 import { Layout } from "./layout.js";

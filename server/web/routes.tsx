@@ -2,7 +2,7 @@
 // /channels keep their own routes, and git URLs (/ORG/nixexprs.git/…) never get here (serve.ts sends them to git).
 // docs/WEB.md says how to add a page.
 import { Hono } from "hono";
-import type { AppContext } from "../routes/env.js";
+import type { AppContext } from "../http/context.js";
 import { assetRoutes } from "./assets.js";
 import { webErrorHandler } from "./errors.js";
 import { type FleetOptions, fleetRoutes } from "./fleet-routes.js";
@@ -23,9 +23,11 @@ export function webRoutes(ctx: AppContext, fleet: FleetOptions = {}): Hono<WebEn
   // Pages under /:org/… come before /:org itself only by specificity; hono matches whole patterns, so order is free.
   web.route("/", orgRoutes(ctx));
   web.route("/", jobsetPageRoutes(ctx));
-  // Live streams (evaluation, build log) end when the server shuts down (the MachineHub closes first thing then).
-  web.route("/", evaluationPageRoutes(ctx, { closing: () => fleet.machines?.closed === true }));
-  web.route("/", buildPageRoutes(ctx, { closing: () => fleet.machines?.closed === true }));
+  // Live streams (evaluation, build log) end when the server shuts down: its signal is aborted first thing then
+  // (and the MachineHub, which API-only tests shut without a signal, closes).
+  const closing = () => ctx.signal?.aborted === true || fleet.machines?.closed === true;
+  web.route("/", evaluationPageRoutes(ctx, { closing }));
+  web.route("/", buildPageRoutes(ctx, { closing }));
   // Channels, profiles, machines, /-/storehouse, /-/builders (server/web/fleet-routes.ts).
   web.route("/", fleetRoutes(ctx, fleet));
   return web;

@@ -4,7 +4,7 @@ import { eq, lt } from "drizzle-orm";
 import { sameSecret } from "../../lib/same-secret.js";
 import type { Db } from "../db/open.js";
 import { webSessions } from "../db/schema.js";
-import { authenticateSecret, findTokenById, type TokenRecord } from "../domain/tokens.js";
+import { authenticateSecret, findTokenById, type TokenRecord } from "../orgs/tokens.js";
 
 /** How long a login lasts. */
 export const SESSION_DAYS = 14;

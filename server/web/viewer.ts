@@ -2,11 +2,11 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import type { Role } from "../../lib/api-schemas.js";
-import { findOrg, type OrgRecord } from "../domain/orgs.js";
-import { roleAtLeast, roleIn } from "../domain/permissions.js";
-import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { NotFoundError, UnauthenticatedError } from "../errors.js";
-import type { AppContext } from "../routes/env.js";
+import type { AppContext } from "../http/context.js";
+import { findOrg, type OrgRecord } from "../orgs/orgs.js";
+import { roleAtLeast, roleIn } from "../orgs/permissions.js";
+import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
 import { findSession, type WebSession } from "./sessions.js";
 
 export const SESSION_COOKIE = "flox_session";

@@ -1,10 +1,10 @@
 // GET / : the orgs the viewer may read (JSON: the same as GET /api/v1/orgs).
 import { Hono } from "hono";
 import type { OrgsResponse } from "../../../lib/api-schemas.js";
-import { listOrgs } from "../../domain/orgs.js";
-import { readableOrgIds } from "../../domain/permissions.js";
-import type { AppContext } from "../../routes/env.js";
-import { presentOrg } from "../../routes/present.js";
+import type { AppContext } from "../../http/context.js";
+import { listOrgs } from "../../orgs/orgs.js";
+import { readableOrgIds } from "../../orgs/permissions.js";
+import { presentOrg } from "../../orgs/present.js";
 import { Card, Time } from "../components.js";
 import { DataTable } from "../data-table.js";
 import { Layout, PageHead } from "../layout.js";

@@ -2,9 +2,9 @@
 // machinery of the server. Figures are the same for every viewer; a running build is shown only to those who may
 // read one of its orgs, and only counted for the others.
 import { Hono } from "hono";
-import { listOrgs } from "../../domain/orgs.js";
-import { buildRole, orgsWithRole } from "../../domain/permissions.js";
-import type { AppContext } from "../../routes/env.js";
+import type { AppContext } from "../../http/context.js";
+import { listOrgs } from "../../orgs/orgs.js";
+import { buildRole, orgsWithRole } from "../../orgs/permissions.js";
 import type { StorehouseRouteOptions } from "../../storehouse/cache-routes.js";
 import { Card, CopyLine, duration, StatePill, Time } from "../components.js";
 import { DataTable } from "../data-table.js";

@@ -1,14 +1,12 @@
 // GET /:org/jobsets/:branch — evaluation history (commit, author, message, time, counts), a status graph over
 // time, badge URLs. JSON: {jobset, evaluations}: the jobset as in GET /api/v1/orgs/:org/jobsets and the list of
 // GET /api/v1/orgs/:org/jobsets/:branch/evaluations. Badges: …/badge.svg and …/jobs/:attr/badge.svg.
-import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import type { Evaluation, Jobset } from "../../../lib/api-schemas.js";
-import { jobState } from "../../builds/wants.js";
-import { builds, evalJobs, evalProblems, evaluations } from "../../db/schema.js";
-import type { OrgRecord } from "../../domain/orgs.js";
-import { getJobset, listEvaluations, presentEvaluation } from "../../evaluations/records.js";
-import type { AppContext } from "../../routes/env.js";
+import { getJobset, jobBadgeStatus, listEvaluations } from "../../evaluations/data.js";
+import { presentEvaluation } from "../../evaluations/present.js";
+import type { AppContext } from "../../http/context.js";
+import type { OrgRecord } from "../../orgs/orgs.js";
 import { stateCounts, verdict } from "../ci-data.js";
 import { type CommitInfo, commitInfo } from "../commits.js";
 import {
@@ -246,26 +244,7 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
       const { org } = readableOrgForViewer(ctx, c, c.req.param("org"));
       const js = jobsetOf(org, c.req.param("branch"));
       const attr = c.req.param("attr");
-      const job = ctx.db
-        .select({ evaluation: evalJobs.evaluationId, state: jobState })
-        .from(evalJobs)
-        .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
-        .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-        .where(and(eq(evaluations.jobsetId, js.id), eq(evalJobs.attr, attr)))
-        .orderBy(desc(evalJobs.evaluationId))
-        .limit(1)
-        .get();
-      const problem = ctx.db
-        .select({ evaluation: evalProblems.evaluationId })
-        .from(evalProblems)
-        .innerJoin(evaluations, eq(evaluations.id, evalProblems.evaluationId))
-        .where(and(eq(evaluations.jobsetId, js.id), eq(evalProblems.attr, attr)))
-        .orderBy(desc(evalProblems.evaluationId))
-        .limit(1)
-        .get();
-      const status =
-        problem && (!job || problem.evaluation > job.evaluation) ? "failing" : (job?.state ?? "unknown");
-      return svg(c, badgeSvg(attr, status));
+      return svg(c, badgeSvg(attr, jobBadgeStatus(ctx.db, js.id, attr)));
     });
 }
 

@@ -1,9 +1,9 @@
 // GET /:org/machines (JSON = GET /api/v1/machines?org=ORG): every machine of the org, what it follows, and which
 // generation of each profile it runs.
 import { Hono } from "hono";
+import type { AppContext } from "../../http/context.js";
 import type { MachineHub } from "../../machines/hub.js";
 import { listProfiles } from "../../profiles/profiles.js";
-import type { AppContext } from "../../routes/env.js";
 import { Card, StatePill, Time } from "../components.js";
 import { DataTable } from "../data-table.js";
 import { plural } from "../fleet-components.js";

@@ -2,9 +2,10 @@
 // machines are. JSON: {org, jobsets} — GET /api/v1/orgs/:org and GET /api/v1/orgs/:org/jobsets in one.
 import { Hono } from "hono";
 import type { Jobset, Org } from "../../../lib/api-schemas.js";
-import { latestEvaluation, listJobsets, presentEvaluation } from "../../evaluations/records.js";
-import type { AppContext } from "../../routes/env.js";
-import { presentOrg } from "../../routes/present.js";
+import { latestEvaluation, listJobsets } from "../../evaluations/data.js";
+import { presentEvaluation } from "../../evaluations/present.js";
+import type { AppContext } from "../../http/context.js";
+import { presentOrg } from "../../orgs/present.js";
 import { stateCounts, verdict } from "../ci-data.js";
 import { commitInfo } from "../commits.js";
 import { Card, CopyLine, Counts, CountsLegend, StatePill, shortSha, Time } from "../components.js";

@@ -5,11 +5,15 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { Name, type ProfileEditResponse } from "../../../lib/api-schemas.js";
-import { requireRole, roleAtLeast } from "../../domain/permissions.js";
-import { actorOf, findTokenById } from "../../domain/tokens.js";
+import { DEFAULT_LIVE } from "../../config.js";
 import { InvalidInputError } from "../../errors.js";
+import { formBody } from "../../http/body-limit.js";
+import type { AppContext } from "../../http/context.js";
+import { param } from "../../http/validate.js";
 import type { MachineHub } from "../../machines/hub.js";
 import { profileStatus } from "../../machines/machines.js";
+import { requireRole, roleAtLeast } from "../../orgs/permissions.js";
+import { actorOf, findTokenById } from "../../orgs/tokens.js";
 import { presentGeneration, presentProfile } from "../../profiles/present.js";
 import {
   getProfile,
@@ -18,9 +22,6 @@ import {
   listProfiles,
   type ProfileEditor,
 } from "../../profiles/profiles.js";
-import { formBody } from "../../routes/body-limit.js";
-import type { AppContext } from "../../routes/env.js";
-import { param } from "../../routes/validate.js";
 import { Card, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { DataTable } from "../data-table.js";
@@ -42,14 +43,14 @@ export { profileHref };
 
 const Generation_ = z.coerce.number().int().positive().max(1_000_000_000);
 
-/** How often an open profile page's stream looks for changes (reports, rollbacks, new generations). */
-const LIVE_POLL_MS = Number(process.env.FLOX_WEB_POLL_MS) || 1000;
 /** A stream ends after this long; EventSource then reconnects (bounded work for a forgotten tab). */
 const LIVE_MAX_MS = 10 * 60_000;
 
 export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Hono<WebEnv> {
   const { db } = ctx;
   const connected = (id: number) => opts.machines?.connected(id) ?? false;
+  /** How often an open profile page's stream looks for changes (reports, rollbacks, new generations). */
+  const LIVE_POLL_MS = (ctx.live ?? DEFAULT_LIVE).webPollMs;
   return new Hono<WebEnv>()
     .get("/:org/profiles", resolveViewer(ctx), (c) => {
       const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));

@@ -1,10 +1,9 @@
 // Domain records → the API's JSON shapes (lib/api-schemas.ts).
-import type { Member, Org, Push, TokenInfo, User } from "../../lib/api-schemas.js";
-import type { MemberRecord } from "../domain/memberships.js";
-import type { OrgRecord } from "../domain/orgs.js";
-import type { PushRecord } from "../domain/pushes.js";
-import type { TokenRecord } from "../domain/tokens.js";
-import type { UserRecord } from "../domain/users.js";
+import type { Member, Org, TokenInfo, User } from "../../lib/api-schemas.js";
+import type { MemberRecord } from "./memberships.js";
+import type { OrgRecord } from "./orgs.js";
+import type { TokenRecord } from "./tokens.js";
+import type { UserRecord } from "./users.js";
 
 /** `origin` is how the client reached us (scheme://host:port), so the clone URL works from where it stands. */
 export const presentOrg = (org: OrgRecord, origin: string): Org => ({
@@ -31,5 +30,3 @@ export const presentToken = (t: TokenRecord): TokenInfo => ({
   lastUsedAt: t.lastUsedAt,
   revokedAt: t.revokedAt,
 });
-
-export const presentPush = (p: PushRecord): Push => ({ ...p, pushOptions: [...p.pushOptions] });

@@ -1,9 +1,9 @@
 // Bearer-token authentication for the API.
 import type { Context, MiddlewareHandler } from "hono";
 import { sameSecret } from "../../lib/same-secret.js";
-import { authenticateSecret, type TokenRecord } from "../domain/tokens.js";
 import { UnauthenticatedError } from "../errors.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
+import type { AppContext, AppEnv } from "./context.js";
 
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? "");

@@ -1,12 +1,12 @@
 // /users: admin-only user management.
 import { Hono } from "hono";
 import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api-schemas.js";
-import { requireAdmin } from "../domain/permissions.js";
-import { createUser, listUsers } from "../domain/users.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody } from "../http/validate.js";
+import { requireAdmin } from "./permissions.js";
 import { presentUser } from "./present.js";
-import { jsonBody } from "./validate.js";
+import { createUser, listUsers } from "./users.js";
 
 export function userRoutes(ctx: AppContext): Hono<AppEnv> {
   const auth = requireToken(ctx);

@@ -1,22 +1,17 @@
 // Jobsets (one per pushed branch) and their evaluations, for the org's readers (anyone, for a public org).
 import { Hono } from "hono";
 import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
-import { getReadableOrg } from "../domain/permissions.js";
-import {
-  getJobset,
-  latestEvaluation,
-  listEvaluations,
-  listJobsets,
-  presentEvaluation,
-} from "../evaluations/records.js";
-import { optionalToken, tokenOrNull } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { param } from "./validate.js";
+import { optionalToken, tokenOrNull } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { param, params } from "../http/validate.js";
+import { getReadableOrg } from "../orgs/permissions.js";
+import { getJobset, latestEvaluation, listEvaluations, listJobsets } from "./data.js";
+import { presentEvaluation } from "./present.js";
 
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/orgs/:org/jobsets", optionalToken(ctx), (c) => {
-      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
+    .get("/orgs/:org/jobsets", optionalToken(ctx), params({ org: Name }), (c) => {
+      const org = getReadableOrg(ctx.db, tokenOrNull(c), c.req.valid("param").org);
       const jobsets = listJobsets(ctx.db, org).map((j) => {
         const latest = latestEvaluation(ctx.db, j.id);
         return {

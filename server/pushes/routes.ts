@@ -11,22 +11,23 @@ import {
   ReceiveWaitingBody,
   type ReceiveWaitingResponse,
 } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { requireRole } from "../domain/permissions.js";
-import { listPushes, recordPush } from "../domain/pushes.js";
 import { NotFoundError } from "../errors.js";
+import { evaluationOfPush } from "../evaluations/data.js";
 import type { Evaluator } from "../evaluations/evaluator.js";
-import { evaluationOfPush, presentEvaluation } from "../evaluations/records.js";
-import { requireHookSecret, requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { presentEvaluation } from "../evaluations/present.js";
+import { requireHookSecret, requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, params } from "../http/validate.js";
+import { getOrg } from "../orgs/orgs.js";
+import { requireRole } from "../orgs/permissions.js";
+import { listPushes, recordPush } from "./data.js";
 import { presentPush } from "./present.js";
-import { jsonBody, param } from "./validate.js";
 
 /** `evaluator` (absent in API-only tests) is told at once that a push queued an evaluation. */
 export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/orgs/:org/pushes", requireToken(ctx), (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
+    .get("/orgs/:org/pushes", requireToken(ctx), params({ org: Name }), (c) => {
+      const org = getOrg(ctx.db, c.req.valid("param").org);
       requireRole(ctx.db, c.get("token"), org, "reader");
       return c.json({ pushes: listPushes(ctx.db, org).map(presentPush) } satisfies PushesResponse);
     })

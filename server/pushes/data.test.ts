@@ -1,8 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createTestApp } from "../../testing/app.js";
-import { createOrg } from "./orgs.js";
-import { lastRecordedShas, listPushes, missingUpdates, recordPush } from "./pushes.js";
+import { createOrg } from "../orgs/orgs.js";
+import { lastRecordedShas, listPushes, missingUpdates, recordPush } from "./data.js";
 
 const a = "a".repeat(40);
 const b = "b".repeat(40);

@@ -1,6 +1,7 @@
 // Turns request input into typed values or an InvalidInputError that names each bad field.
+import { zValidator } from "@hono/zod-validator";
 import type { Context } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { InvalidInputError } from "../errors.js";
 import { JSON_BODY_LIMIT, limitBody } from "./body-limit.js";
 
@@ -46,4 +47,22 @@ export function param<S extends z.ZodTypeAny>(c: Context, name: string, schema: 
     throw new InvalidInputError(`invalid ${name} in the URL: ${msg}`);
   }
   return parsed.data;
+}
+
+/**
+ * Middleware checking the path parameters against `shape` (read them with `c.req.valid("param")`), with `param`'s
+ * message for the first bad one. Only for routes whose handler looked at its parameters first, before any access
+ * check: as middleware it runs ahead of the handler. Bodies stay with `jsonBody`: zValidator's "json" target would
+ * read the body before the handler's role check, and skips bodies sent without a JSON Content-Type.
+ */
+export function params<T extends z.ZodRawShape>(shape: T) {
+  return zValidator("param", z.object(shape), (result) => {
+    if (result.success) return;
+    const name = String(result.error.issues[0]?.path[0] ?? "parameter");
+    const msg = result.error.issues
+      .filter((i) => String(i.path[0]) === name)
+      .map((i) => i.message)
+      .join("; ");
+    throw new InvalidInputError(`invalid ${name} in the URL: ${msg}`);
+  });
 }

@@ -8,12 +8,12 @@ import {
   type OrgsResponse,
   UpdateOrgBody,
 } from "../../lib/api-schemas.js";
-import { createOrg, getOrg, listOrgs, setOrgVisibility } from "../domain/orgs.js";
-import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "../domain/permissions.js";
-import { optionalToken, requireToken, tokenOrNull } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
+import { createOrg, getOrg, listOrgs, setOrgVisibility } from "./orgs.js";
+import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "./permissions.js";
 import { presentOrg } from "./present.js";
-import { jsonBody, param } from "./validate.js";
 
 const origin = (url: string) => new URL(url).origin;
 

@@ -3,8 +3,8 @@ import { desc, eq, sql } from "drizzle-orm";
 import type { PushSource } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import { pushes } from "../db/schema.js";
-import { enqueueEvaluation } from "../evaluations/records.js";
-import type { OrgRecord } from "./orgs.js";
+import { enqueueEvaluation } from "../evaluations/data.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 
 export interface PushRecord {
   id: number;

@@ -1,7 +1,7 @@
 // The one place where errors become HTTP answers: `{"error": {"code", "message"}}` with a fitting status.
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ErrorBody } from "../lib/api-schemas.js";
-import { isDiskFull } from "./disk-full.js";
+import type { ErrorBody } from "../../lib/api-schemas.js";
+import { isDiskFull } from "../disk-full.js";
 import {
   ConflictError,
   DiskFullError,
@@ -10,7 +10,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   UnauthenticatedError,
-} from "./errors.js";
+} from "../errors.js";
 
 export interface HttpError {
   status: ContentfulStatusCode;

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { Hono } from "hono";
 import type { BaseSetResponse } from "../../lib/api-schemas.js";
 import { type BaseSetInfo, baseSetInfo } from "../../lib/base-set-info.js";
-import type { AppContext, AppEnv } from "./env.js";
+import type { AppContext, AppEnv } from "../http/context.js";
 
 export function baseSetRoutes(ctx: AppContext): Hono<AppEnv> {
   // From the run file (rewritten at every start: what the hooks and the evaluator use); the digest reads

@@ -2,10 +2,10 @@
 // own routes make; without it, every org the token may read.
 import { Name } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
-import { getOrg, listOrgs, type OrgRecord } from "../domain/orgs.js";
-import { readableOrgIds, requireRole } from "../domain/permissions.js";
-import type { TokenRecord } from "../domain/tokens.js";
 import { InvalidInputError } from "../errors.js";
+import { readableOrgIds, requireRole } from "../orgs/permissions.js";
+import type { TokenRecord } from "../orgs/tokens.js";
+import { getOrg, listOrgs, type OrgRecord } from "./orgs.js";
 
 export function orgsOfQuery(db: Db, token: TokenRecord, org: string | undefined): OrgRecord[] {
   if (org === undefined) return listOrgs(db, readableOrgIds(db, token));

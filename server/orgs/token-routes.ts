@@ -2,15 +2,15 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api-schemas.js";
-import { getOrg } from "../domain/orgs.js";
-import { ownedOrgIds, requireRole } from "../domain/permissions.js";
-import { createToken, findTokenById, listTokens, revokeToken, type TokenSpec } from "../domain/tokens.js";
-import { getUser } from "../domain/users.js";
 import { ForbiddenError, NotFoundError } from "../errors.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
+import { getOrg } from "./orgs.js";
+import { ownedOrgIds, requireRole } from "./permissions.js";
 import { presentToken } from "./present.js";
-import { jsonBody, param } from "./validate.js";
+import { createToken, findTokenById, listTokens, revokeToken, type TokenSpec } from "./tokens.js";
+import { getUser } from "./users.js";
 
 const TokenId = z
   .string()

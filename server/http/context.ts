@@ -1,8 +1,9 @@
 // What every route module gets: the domain context plus the server's own secrets and logger.
 import type { Logger } from "pino";
-import type { DomainContext } from "../domain/context.js";
-import type { TokenRecord } from "../domain/tokens.js";
+import type { LiveSettings } from "../config.js";
+import type { DomainContext } from "../domain-context.js";
 import type { Receives } from "../git/receive-context.js";
+import type { TokenRecord } from "../orgs/tokens.js";
 
 export interface AppContext extends DomainContext {
   /** Bearer secret of /api/v1/internal/*, shared with the hooks through the run file. */
@@ -10,6 +11,10 @@ export interface AppContext extends DomainContext {
   logger: Logger;
   /** The git pushes in flight (shared with the git handler), for `-o wait`; absent in API-only tests. */
   receives?: Receives;
+  /** How live pages and event streams poll and keep alive (server/config.ts); defaults when absent (tests). */
+  live?: LiveSettings;
+  /** Aborted first thing at shutdown: long-lived streams and long-polls end on it. Absent in API-only tests. */
+  signal?: AbortSignal;
 }
 
 /** Hono's per-request variables: the authenticated token, set by `requireToken`. */

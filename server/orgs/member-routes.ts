@@ -1,14 +1,14 @@
 // /orgs/:org/members: who has which role in an org.
 import { Hono } from "hono";
 import { type MemberResponse, type MembersResponse, Name, PutMemberBody } from "../../lib/api-schemas.js";
-import { listMembers, removeMembership, setMembership } from "../domain/memberships.js";
-import { getOrg } from "../domain/orgs.js";
-import { requireRole } from "../domain/permissions.js";
-import { getUser } from "../domain/users.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { jsonBody, param } from "../http/validate.js";
+import { listMembers, removeMembership, setMembership } from "./memberships.js";
+import { getOrg } from "./orgs.js";
+import { requireRole } from "./permissions.js";
 import { presentMember } from "./present.js";
-import { jsonBody, param } from "./validate.js";
+import { getUser } from "./users.js";
 
 export function memberRoutes(ctx: AppContext): Hono<AppEnv> {
   const auth = requireToken(ctx);

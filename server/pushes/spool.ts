@@ -4,10 +4,10 @@ import { readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { Sha } from "../lib/api-schemas.js";
-import type { Db } from "./db/open.js";
-import type { OrgRecord } from "./domain/orgs.js";
-import { recordPush } from "./domain/pushes.js";
+import { Sha } from "../../lib/api-schemas.js";
+import type { Db } from "../db/open.js";
+import type { OrgRecord } from "../orgs/orgs.js";
+import { recordPush } from "./data.js";
 
 export const SPOOL_FILE = "flox-spool.jsonl";
 

@@ -1,10 +1,10 @@
 // GET /health and GET /whoami: is the server up, and who am I to it.
 import { Hono } from "hono";
 import type { HealthResponse, WhoamiResponse } from "../../lib/api-schemas.js";
+import { requireToken } from "../http/auth.js";
+import type { AppContext, AppEnv } from "../http/context.js";
+import { presentToken } from "../orgs/present.js";
 import { serverVersion } from "../version.js";
-import { requireToken } from "./auth.js";
-import type { AppContext, AppEnv } from "./env.js";
-import { presentToken } from "./present.js";
 
 export function healthRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()

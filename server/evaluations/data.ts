@@ -1,11 +1,13 @@
-// Jobsets and evaluations in the database: created with their push, claimed in push order, read by the API.
+// Every query of jobsets and evaluations: created with their push, claimed in push order, read by the API and the
+// pages (jobs, problems, progress, badges).
+import { createHash } from "node:crypto";
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import type { Evaluation, EvaluationState } from "../../lib/api-schemas.js";
+import type { EvalJob, EvaluationState } from "../../lib/api-schemas.js";
+import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
-import { evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";
-import type { OrgRecord } from "../domain/orgs.js";
-import type { PushRecord } from "../domain/pushes.js";
+import { builds, evalJobs, evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";
 import { NotFoundError } from "../errors.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 
 export type JobsetRow = typeof jobsets.$inferSelect;
 export type EvaluationRow = typeof evaluations.$inferSelect;
@@ -16,11 +18,19 @@ export interface EvaluationRecord extends EvaluationRow {
   branch: string;
 }
 
+/** What queuing an evaluation needs of a push record (structural, so this module does not import pushes/). */
+export interface QueuedPush {
+  id: number;
+  ref: string;
+  newSha: string;
+  pushOptions: readonly string[];
+}
+
 export const SKIP_CI = "skip-ci";
 const branchPrefix = "refs/heads/";
 
 /** The jobset a ref update feeds, or null: tags and other refs are not jobsets, and a deletion has no commit. */
-export function jobsetBranch(update: Pick<PushRecord, "ref" | "newSha">): string | null {
+export function jobsetBranch(update: Pick<QueuedPush, "ref" | "newSha">): string | null {
   if (!update.ref.startsWith(branchPrefix) || /^0+$/.test(update.newSha)) return null;
   return update.ref.slice(branchPrefix.length);
 }
@@ -40,7 +50,7 @@ export function ensureJobset(db: Db, org: OrgRecord, branch: string): JobsetRow 
  * The evaluation a push asks for, written with the push record (same transaction, see recordPush) so that a
  * crash can never leave a recorded push without one. `skip-ci` makes it `skipped` at once.
  */
-export function enqueueEvaluation(db: Db, org: OrgRecord, push: PushRecord): EvaluationRow | null {
+export function enqueueEvaluation(db: Db, org: OrgRecord, push: QueuedPush): EvaluationRow | null {
   const branch = jobsetBranch(push);
   if (branch === null) return null;
   const jobset = ensureJobset(db, org, branch);
@@ -218,23 +228,98 @@ export function problemsOf(db: Db, evaluationId: number) {
 
 export const finishedStates: readonly EvaluationState[] = ["succeeded", "failed", "skipped"];
 
-export const presentEvaluation = (e: EvaluationRecord): Evaluation => ({
-  id: e.id,
-  org: e.org,
-  branch: e.branch,
-  pushId: e.pushId,
-  commitSha: e.commitSha,
-  state: e.state,
-  error: e.error,
-  counts: {
-    jobs: e.jobCount,
-    problems: e.problemCount,
-    newBuilds: e.newBuilds,
-    sharedBuilds: e.sharedBuilds,
-    cachedBuilds: e.cachedBuilds,
-    failedBuilds: e.failedBuilds,
-  },
-  createdAt: e.createdAt,
-  startedAt: e.startedAt,
-  finishedAt: e.finishedAt,
-});
+/** The evaluation's jobs with their builds' states, by attr. */
+export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
+  return db
+    .select({ job: evalJobs, state: jobState })
+    .from(evalJobs)
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+    .where(eq(evalJobs.evaluationId, evaluationId))
+    .orderBy(asc(evalJobs.attr))
+    .all()
+    .map(({ job, state }) => ({
+      attr: job.attr,
+      name: job.name,
+      system: job.system,
+      drvPath: job.drvPath,
+      outputs: job.outputs,
+      build: { id: job.buildId, state },
+    }));
+}
+
+/**
+ * The evaluation's state and its jobs' build states, with a short digest (`version`) that changes with any of them
+ * or with its problem count: the hook's `-o wait` long-poll and the live evaluation page both follow it. Cheap: no
+ * comparison.
+ */
+export function evaluationProgress(db: Db, evaluationId: number) {
+  const evaluation = findEvaluation(db, evaluationId);
+  const jobs = db
+    .select({ attr: evalJobs.attr, id: builds.id, state: jobState })
+    .from(evalJobs)
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+    .where(eq(evalJobs.evaluationId, evaluationId))
+    .orderBy(asc(evalJobs.attr))
+    .all()
+    .map((j) => ({ attr: j.attr, build: { id: j.id, state: j.state } }));
+  const version = createHash("sha256")
+    .update(
+      `${evaluation?.state}|${evaluation?.problemCount}|${jobs.map((j) => `${j.build.id}:${j.build.state}`).join(",")}`,
+    )
+    .digest("hex")
+    .slice(0, 16);
+  return { evaluation, jobs, version };
+}
+
+/** Whether any job of the evaluation still waits for or runs its build. */
+export function hasUnfinishedJobs(db: Db, evaluationId: number): boolean {
+  const busy = db
+    .select({ id: builds.id })
+    .from(evalJobs)
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+    .where(and(eq(evalJobs.evaluationId, evaluationId), inArray(jobState, ["queued", "running"])))
+    .limit(1)
+    .get();
+  return busy !== undefined;
+}
+
+/** When each of these builds started and finished, by build id. */
+export function buildTimes(
+  db: Db,
+  buildIds: number[],
+): Map<number, { startedAt: string | null; finishedAt: string | null }> {
+  if (buildIds.length === 0) return new Map();
+  return new Map(
+    db
+      .select({ id: builds.id, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
+      .from(builds)
+      .where(inArray(builds.id, buildIds))
+      .all()
+      .map((b) => [b.id, b] as const),
+  );
+}
+
+/**
+ * A job's status across the jobset for its badge: "failing" when its newest evaluation problem is newer than its
+ * newest job, else that job's build state, else "unknown".
+ */
+export function jobBadgeStatus(db: Db, jobsetId: number, attr: string): string {
+  const job = db
+    .select({ evaluation: evalJobs.evaluationId, state: jobState })
+    .from(evalJobs)
+    .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
+    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+    .where(and(eq(evaluations.jobsetId, jobsetId), eq(evalJobs.attr, attr)))
+    .orderBy(desc(evalJobs.evaluationId))
+    .limit(1)
+    .get();
+  const problem = db
+    .select({ evaluation: evalProblems.evaluationId })
+    .from(evalProblems)
+    .innerJoin(evaluations, eq(evaluations.id, evalProblems.evaluationId))
+    .where(and(eq(evaluations.jobsetId, jobsetId), eq(evalProblems.attr, attr)))
+    .orderBy(desc(evalProblems.evaluationId))
+    .limit(1)
+    .get();
+  return problem && (!job || problem.evaluation > job.evaluation) ? "failing" : (job?.state ?? "unknown");
+}

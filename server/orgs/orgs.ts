@@ -3,9 +3,9 @@ import { asc, eq, inArray } from "drizzle-orm";
 import type { CreateOrgBody } from "../../lib/api-schemas.js";
 import type { Db } from "../db/open.js";
 import { orgs } from "../db/schema.js";
+import type { DomainContext } from "../domain-context.js";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.js";
 import { createRepo } from "../git/create-repo.js";
-import type { DomainContext } from "./context.js";
 
 export type OrgRecord = typeof orgs.$inferSelect;
 

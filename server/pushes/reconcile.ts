@@ -1,11 +1,11 @@
 // At start, catches up on pushes the server did not hear of while it was away: first the records the hooks
 // spooled, then ref updates with no record at all (stopped between ref update and post-receive).
 import type { Logger } from "pino";
-import type { Db } from "./db/open.js";
-import { listOrgs } from "./domain/orgs.js";
-import { lastRecordedShas, missingUpdates, recordPush } from "./domain/pushes.js";
-import { readRefs } from "./git/refs.js";
-import { repoDir } from "./paths.js";
+import type { Db } from "../db/open.js";
+import { readRefs } from "../git/refs.js";
+import { listOrgs } from "../orgs/orgs.js";
+import { repoDir } from "../paths.js";
+import { lastRecordedShas, missingUpdates, recordPush } from "./data.js";
 import { ingestSpool } from "./spool.js";
 
 /** Returns how many records were written: taken from spools, and `reconciled`. */
