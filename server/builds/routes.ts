@@ -14,7 +14,6 @@ import {
 } from "../../lib/api-schemas.js";
 import { buildersOf } from "../builders/present.js";
 import { InvalidInputError } from "../errors.js";
-import { getEvaluation } from "../evaluations/data.js";
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { jsonBody, param } from "../http/validate.js";
