@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../hooks/test-repos.js";
-import { ProfileChange } from "../lib/api-schemas.js";
+import { ProfileChange } from "../lib/api/machines.js";
 import { readSse } from "../lib/sse.js";
 import { queryDb, serverSystem, startBuilderProcess, waitFor } from "../server/testing/ci-harness.js";
 import { startTestServer, type TestServer } from "../server/testing/test-server.js";

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CreateTokenResponse, HookRunFile, PushesResponse, WhoamiResponse } from "../lib/api-schemas.js";
+import { HookRunFile } from "../lib/api/internal.js";
+import { PushesResponse } from "../lib/api/pushes.js";
+import { CreateTokenResponse, WhoamiResponse } from "../lib/api/tokens.js";
 import { projectRoot } from "../lib/project-root.js";
 import { runGit, startTestServer } from "./testing/test-server.js";
 

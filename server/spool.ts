@@ -4,7 +4,7 @@ import { readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { Sha } from "../lib/api-schemas.js";
+import { Sha } from "../lib/api/common.js";
 import type { Db } from "./db/open.js";
 import type { OrgRecord } from "./domain/orgs.js";
 import { recordPush } from "./domain/pushes.js";

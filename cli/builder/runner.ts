@@ -11,7 +11,7 @@ import {
   type ClaimedBuild,
   ClaimResponse,
   HeartbeatResponse,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/builders.js";
 
 export interface BuilderOptions {
   /** `http://HOST:PORT` of the flox server. */

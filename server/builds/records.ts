@@ -1,7 +1,8 @@
 // Builds as people see them: listed, shown, cancelled, restarted and bumped through the API. The queue's own
 // moves (claim, lease, result) are in queue.ts; this module only reads builds and changes them on request.
 import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
-import type { Build, BuildDetail, Builder, BuildQueue, BuildState } from "../../lib/api-schemas.js";
+import type { Builder, BuildQueue } from "../../lib/api/builders.js";
+import type { Build, BuildDetail, BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
 import {
   builders,

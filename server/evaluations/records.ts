@@ -1,6 +1,6 @@
 // Jobsets and evaluations in the database: created with their push, claimed in push order, read by the API.
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import type { Evaluation, EvaluationState } from "../../lib/api-schemas.js";
+import type { Evaluation, EvaluationState } from "../../lib/api/evaluations.js";
 import type { Db } from "../db/open.js";
 import { evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";
 import type { OrgRecord } from "../domain/orgs.js";

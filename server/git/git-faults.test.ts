@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CreateTokenResponse } from "../../lib/api-schemas.js";
+import { CreateTokenResponse } from "../../lib/api/tokens.js";
 import { runGit, startTestServer, type TestServer } from "../testing/test-server.js";
 
 const faults = suite<{ server: TestServer; work: string; member: string; head: string }>("git faults");

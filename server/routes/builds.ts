@@ -4,16 +4,16 @@
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
+import type { BuildersResponse } from "../../lib/api/builders.js";
 import {
-  type BuildersResponse,
   type BuildResponse,
   BuildState,
   type BuildsChangedResponse,
   type BuildsResponse,
-  Name,
   PriorityBody,
-  type Role,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/builds.js";
+import { Name } from "../../lib/api/common.js";
+import type { Role } from "../../lib/api/orgs.js";
 import { buildLogPath, readLogFrom } from "../builds/build-log.js";
 import {
   bumpBuild,

@@ -1,13 +1,12 @@
 // Channels as JSON: where each points, its history, pin and unpin. The Nix channel URLs are server/channels/routes.ts.
 import { type Context, Hono } from "hono";
 import {
-  Branch,
   type ChannelHistoryResponse,
   type ChannelResponse,
   type ChannelsResponse,
-  Name,
   PinChannelBody,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/channels.js";
+import { Branch, Name } from "../../lib/api/common.js";
 import {
   type ChannelPublisher,
   channelName,

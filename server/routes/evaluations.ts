@@ -4,13 +4,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import type {
-  EvalJob,
-  EvalProblem,
-  EvaluationProgressResponse,
-  EvaluationResponse,
-  PushEvaluationResponse,
-} from "../../lib/api-schemas.js";
+import type { EvalJob, EvalProblem, EvaluationResponse } from "../../lib/api/evaluations.js";
+import type { EvaluationProgressResponse, PushEvaluationResponse } from "../../lib/api/internal.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";

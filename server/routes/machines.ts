@@ -2,15 +2,15 @@
 // profile's rollout status.
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
+import { Name } from "../../lib/api/common.js";
 import {
   type MachineResponse,
   type MachinesResponse,
-  Name,
-  type ProfileStatusResponse,
   RegisterMachineBody,
   ReportBody,
   SubscriptionBody,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/machines.js";
+import type { ProfileStatusResponse } from "../../lib/api/profiles.js";
 import { getOrg } from "../domain/orgs.js";
 import { readableOrgIds, requireRole } from "../domain/permissions.js";
 import { findTokenById } from "../domain/tokens.js";

@@ -1,6 +1,6 @@
 // `?org=NAME` on the list endpoints (channels, profiles, machines): that org only, after the same reader check its
 // own routes make; without it, every org the token may read.
-import { Name } from "../../lib/api-schemas.js";
+import { Name } from "../../lib/api/common.js";
 import type { Db } from "../db/open.js";
 import { getOrg, listOrgs, type OrgRecord } from "../domain/orgs.js";
 import { readableOrgIds, requireRole } from "../domain/permissions.js";

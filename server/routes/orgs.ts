@@ -1,13 +1,8 @@
 // /orgs: create (admin), list (what the token may read, and the public ones), show (reader+ or public), make
 // public or private (owner).
 import { Hono } from "hono";
-import {
-  CreateOrgBody,
-  Name,
-  type OrgResponse,
-  type OrgsResponse,
-  UpdateOrgBody,
-} from "../../lib/api-schemas.js";
+import { Name } from "../../lib/api/common.js";
+import { CreateOrgBody, type OrgResponse, type OrgsResponse, UpdateOrgBody } from "../../lib/api/orgs.js";
 import { createOrg, getOrg, listOrgs, setOrgVisibility } from "../domain/orgs.js";
 import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "../domain/permissions.js";
 import { optionalToken, requireToken, tokenOrNull } from "./auth.js";

@@ -1,5 +1,7 @@
-// Domain records → the API's JSON shapes (lib/api-schemas.ts).
-import type { Member, Org, Push, TokenInfo, User } from "../../lib/api-schemas.js";
+// Domain records → the API's JSON shapes (lib/api/).
+import type { Member, Org, User } from "../../lib/api/orgs.js";
+import type { Push } from "../../lib/api/pushes.js";
+import type { TokenInfo } from "../../lib/api/tokens.js";
 import type { MemberRecord } from "../domain/memberships.js";
 import type { OrgRecord } from "../domain/orgs.js";
 import type { PushRecord } from "../domain/pushes.js";

@@ -6,7 +6,7 @@ import type {
   StorehouseSummary,
   StorehouseSweepResponse,
   StorehouseVerifyResponse,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/storehouse.js";
 import type { Db } from "../db/open.js";
 import { requireAdmin } from "../domain/permissions.js";
 import { NotFoundError } from "../errors.js";

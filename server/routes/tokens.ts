@@ -1,7 +1,7 @@
 // /tokens: admins manage every token; org owners manage their org's `org` and `machine` tokens.
 import { Hono } from "hono";
 import { z } from "zod";
-import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api-schemas.js";
+import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api/tokens.js";
 import { getOrg } from "../domain/orgs.js";
 import { ownedOrgIds, requireRole } from "../domain/permissions.js";
 import { createToken, findTokenById, listTokens, revokeToken, type TokenSpec } from "../domain/tokens.js";

@@ -1,6 +1,6 @@
 // /users: admin-only user management.
 import { Hono } from "hono";
-import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api-schemas.js";
+import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api/orgs.js";
 import { requireAdmin } from "../domain/permissions.js";
 import { createUser, listUsers } from "../domain/users.js";
 import { requireToken } from "./auth.js";

@@ -6,7 +6,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { EvalJob, EvalProblem, EvaluationResponse } from "../../../lib/api-schemas.js";
+import type { EvalJob, EvalProblem, EvaluationResponse } from "../../../lib/api/evaluations.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/records.js";
 import { jobState } from "../../builds/wants.js";
 import { builds, evalJobs } from "../../db/schema.js";

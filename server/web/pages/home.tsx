@@ -1,6 +1,6 @@
 // GET / : the orgs the viewer may read (JSON: the same as GET /api/v1/orgs).
 import { Hono } from "hono";
-import type { OrgsResponse } from "../../../lib/api-schemas.js";
+import type { OrgsResponse } from "../../../lib/api/orgs.js";
 import { listOrgs } from "../../domain/orgs.js";
 import { readableOrgIds } from "../../domain/permissions.js";
 import type { AppContext } from "../../routes/env.js";

@@ -3,7 +3,7 @@
 // GET /api/v1/orgs/:org/jobsets/:branch/evaluations. Badges: …/badge.svg and …/jobs/:attr/badge.svg.
 import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import type { Evaluation, Jobset } from "../../../lib/api-schemas.js";
+import type { Evaluation, Jobset } from "../../../lib/api/evaluations.js";
 import { jobState } from "../../builds/wants.js";
 import { builds, evalJobs, evalProblems, evaluations } from "../../db/schema.js";
 import type { OrgRecord } from "../../domain/orgs.js";

@@ -4,7 +4,8 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import { Name, type ProfileEditResponse } from "../../../lib/api-schemas.js";
+import { Name } from "../../../lib/api/common.js";
+import type { ProfileEditResponse } from "../../../lib/api/profiles.js";
 import { requireRole, roleAtLeast } from "../../domain/permissions.js";
 import { actorOf, findTokenById } from "../../domain/tokens.js";
 import { InvalidInputError } from "../../errors.js";

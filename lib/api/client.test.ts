@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ApiClient, ApiError, ApiResponseError, ApiUnreachableError } from "./api-client.js";
+import { ApiClient } from "./client.js";
+import { ApiError, ApiResponseError, ApiUnreachableError } from "./errors.js";
 
 interface Seen {
   method: string;
