@@ -1,8 +1,7 @@
 // Registers every subcommand. Each action imports its implementation on demand, so that defining the
 // whole tree costs only commander: `flox --version` and `--help` never load zod or the API client.
 import { type Command, Option } from "commander";
-
-const roles = ["owner", "member", "reader"];
+import { roles } from "../../lib/api/enums.js";
 
 /** Appends an "Examples:" section to a command's --help. */
 function examples(cmd: Command, lines: string[]): Command {
