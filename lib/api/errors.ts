@@ -33,3 +33,17 @@ export class ApiUnreachableError extends Error {
 export class ApiResponseError extends Error {
   override name = "ApiResponseError";
 }
+
+/** `HTTP <status>`, and the server's message when the answer is the API's error body. */
+export function describeErrorAnswer(status: number, text: string): string {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const parsed = ErrorBody.safeParse(json);
+  return parsed.success && parsed.data.error.message
+    ? `HTTP ${status}: ${parsed.data.error.message}`
+    : `HTTP ${status}`;
+}

@@ -36,7 +36,10 @@ export const SpooledPush = z.object({
   /** Why it could not be handed over. */
   error: z.string().optional(),
 });
-export type SpooledPush = z.input<typeof SpooledPush>;
+export type SpooledPush = z.infer<typeof SpooledPush>;
+
+/** The spool, in the repo's git dir: one SpooledPush per line. */
+export const SPOOL_FILE = "flox-spool.jsonl";
 
 /**
  * `DATA_DIR/run/hooks.json`, written by the server at every start (mode 0600) and read by the git hooks.
