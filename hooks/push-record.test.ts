@@ -141,7 +141,7 @@ test("awaitEvaluation polls until the evaluation finished", async () => {
       200,
       {
         evaluation: evaluation("succeeded"),
-        problems: [{ path: "pkgs/x/default.nix", line: 2, message: "m", hint: null }],
+        problems: [{ attr: "x", path: "pkgs/x/default.nix", line: 2, message: "m", hint: null }],
       },
     ],
   ]);

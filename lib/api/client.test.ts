@@ -43,6 +43,7 @@ test.before.each(() => {
 const org = {
   name: "acme",
   displayName: "Acme",
+  public: false,
   createdAt: "2025-01-01T00:00:00.000Z",
   repoUrl: "http://h/acme/nixexprs.git",
 };
