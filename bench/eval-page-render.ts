@@ -8,7 +8,7 @@
 // Run after a build: `npx tsc -p tsconfig.json && node dist/bench/eval-page-render.js [jobs] [rounds]`.
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
-import type { BuildState } from "../lib/api-schemas.js";
+import type { BuildState } from "../lib/api/builds.js";
 import { builds, evalJobs, evalProblems, evaluations, jobsets, pushes } from "../server/db/schema.js";
 import { getEvaluation } from "../server/evaluations/data.js";
 import { evaluationDetail } from "../server/evaluations/present.js";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
-import { ProfileChange } from "../lib/api-schemas.js";
+import { ProfileChange } from "../lib/api/machines.js";
 import { readSse } from "../lib/sse.js";
 import { serverSystem, startBuilderProcess } from "../testing/builder.js";
 import { queryDb } from "../testing/ci-harness.js";

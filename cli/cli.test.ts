@@ -81,7 +81,7 @@ function staticImports(file: string, seen = new Set<string>()): Set<string> {
   return seen;
 }
 
-test("start-up loads commander and the command tree only; zod and the API client wait for a command", () => {
+test("start-up loads commander, the command tree and the API enums only; zod and the API client wait for a command", () => {
   const reached = [...staticImports(compiledPath("cli/main.ts"))].map((f) =>
     f.startsWith(projectRoot) ? relative(projectRoot, f) : f,
   );
@@ -106,6 +106,7 @@ test("start-up loads commander and the command tree only; zod and the API client
     "dist/cli/tree/server.js",
     "dist/cli/tree/token.js",
     "dist/cli/tree/user.js",
+    "dist/lib/api/enums.js",
   ]);
 });
 

@@ -1,6 +1,6 @@
 // What every API command starts from: the global options, and a client for the configured server.
 import type { Command } from "commander";
-import { ApiClient } from "../lib/api-client.js";
+import { ApiClient } from "../lib/api/client.js";
 import { type Connection, resolveConnection } from "../lib/cli-config.js";
 import { CliError } from "./output.js";
 

@@ -1,5 +1,5 @@
 // How API values read in human output.
-import type { TokenInfo } from "../lib/api-schemas.js";
+import type { TokenInfo } from "../lib/api/tokens.js";
 
 /** `2025-11-25T06:25:31.123Z` → `2025-11-25 06:25` (UTC): enough to tell rows apart in a table. */
 export function shortTime(iso: string | null | undefined): string {

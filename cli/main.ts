@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
 
 // Imported only on this path: loading the client (and zod) up front would slow down `flox --version`.
 async function isExpectedFailure(err: unknown): Promise<boolean> {
-  const { ApiError, ApiUnreachableError, ApiResponseError } = await import("../lib/api-client.js");
+  const { ApiError, ApiUnreachableError, ApiResponseError } = await import("../lib/api/errors.js");
   const { ConfigError } = await import("../lib/cli-config.js");
   return (
     err instanceof ApiError ||

@@ -91,7 +91,14 @@ test.before(async () => {
     req.on("end", () => {
       received.push({ auth: req.headers.authorization, body: JSON.parse(body) });
       res.writeHead(201, { "content-type": "application/json" });
-      res.end(JSON.stringify({ push: { id: received.length, ...JSON.parse(body) } }));
+      // A whole push record, as the server answers (the hook checks the answer's shape).
+      const push = {
+        id: received.length,
+        ...JSON.parse(body),
+        source: "hook",
+        receivedAt: new Date().toISOString(),
+      };
+      res.end(JSON.stringify({ push }));
     });
   });
   server.listen(0, "127.0.0.1");

@@ -6,25 +6,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import type { Evaluation, EvaluationState } from "../lib/api/evaluations.js";
+import { type InternalPushBody, SPOOL_FILE } from "../lib/api/internal.js";
 import {
   awaitEvaluation,
   deliverPush,
   deliverPushRecord,
   describeEvaluation,
-  type HookEvaluation,
-  type PushRecord,
   PushRecordRejectedError,
-  SPOOL_FILE,
   spoolPush,
 } from "./push-record.js";
 
-const record: PushRecord = {
+const record: InternalPushBody = {
   org: "acme",
   ref: "refs/heads/main",
   oldSha: "0".repeat(40),
   newSha: "a".repeat(40),
   pushOptions: ["skip-ci"],
 };
+
+/** The server's push record of `record`, as `POST /internal/pushes` answers it. */
+const push = (id: number) => ({ ...record, id, source: "hook", receivedAt: "2026-01-01T00:00:00.000Z" });
 
 /** A server answering the n-th request with answers[n] (status, body). */
 async function serve(
@@ -48,7 +50,7 @@ test("deliverPush retries server errors, then returns the id", async () => {
   const s = await serve([
     [503, { error: { code: "busy", message: "try later" } }],
     [500, {}],
-    [201, { push: { id: 42 } }],
+    [201, { push: push(42) }],
   ]);
   try {
     assert.is(await deliverPush(s.url, "secret", record, { backoffMs: 1 }), 42);
@@ -94,20 +96,32 @@ test("spoolPush appends one JSON line per record", async () => {
   }
 });
 
-const evaluation = (state: string, counts: Partial<HookEvaluation["counts"]> = {}): HookEvaluation => ({
+const evaluation = (state: EvaluationState, counts: Partial<Evaluation["counts"]> = {}): Evaluation => ({
   id: 7,
   org: "acme",
   branch: "main",
+  pushId: 1,
   commitSha: "abcdef0123456789abcdef0123456789abcdef01",
   state,
   error: null,
-  counts: { jobs: 3, newBuilds: 3, sharedBuilds: 0, cachedBuilds: 0, failedBuilds: 0, ...counts },
+  counts: {
+    jobs: 3,
+    problems: 0,
+    newBuilds: 3,
+    sharedBuilds: 0,
+    cachedBuilds: 0,
+    failedBuilds: 0,
+    ...counts,
+  },
+  createdAt: "2026-01-01T00:00:00.000Z",
+  startedAt: null,
+  finishedAt: null,
 });
 
 test("deliverPushRecord hands back the evaluation the push queued (none from an older server)", async () => {
   const s = await serve([
-    [201, { push: { id: 1 }, evaluation: evaluation("queued") }],
-    [201, { push: { id: 2 } }],
+    [201, { push: push(1), evaluation: evaluation("queued") }],
+    [201, { push: push(2) }],
   ]);
   try {
     assert.equal(await deliverPushRecord(s.url, "secret", record), {
@@ -127,7 +141,7 @@ test("awaitEvaluation polls until the evaluation finished", async () => {
       200,
       {
         evaluation: evaluation("succeeded"),
-        problems: [{ path: "pkgs/x/default.nix", line: 2, message: "m", hint: null }],
+        problems: [{ attr: "x", path: "pkgs/x/default.nix", line: 2, message: "m", hint: null }],
       },
     ],
   ]);

@@ -10,28 +10,20 @@
  */
 import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
+import { describeErrorAnswer } from "../lib/api/errors.js";
+import type { EvalProblem, Evaluation } from "../lib/api/evaluations.js";
+import {
+  type InternalPushBody,
+  InternalPushResponse,
+  PushEvaluationResponse,
+  SPOOL_FILE,
+  type SpooledPush,
+} from "../lib/api/internal.js";
 import { git, gitConfig } from "../lib/git-tree.js";
 import { retry } from "../lib/retry.js";
 import { parseUpdates, readPushOptions } from "./hook-input.js";
 import { holdPushOpen, WAIT_OPTION, waitForResults } from "./push-wait.js";
 import { readRunFile } from "./run-file.js";
-
-export const SPOOL_FILE = "flox-spool.jsonl";
-
-/** The body of `POST /api/v1/internal/pushes`. */
-export interface PushRecord {
-  org: string;
-  ref: string;
-  oldSha: string;
-  newSha: string;
-  pushOptions: string[];
-}
-
-/** A spooled record: what could not be handed over, when, and why. */
-export interface SpooledPush extends PushRecord {
-  spooledAt: string;
-  error: string;
-}
 
 /** The server answered, but not with the record (a 4xx is not worth retrying). */
 export class PushRecordRejectedError extends Error {
@@ -53,43 +45,22 @@ export interface DeliverOptions {
   timeoutMs?: number;
 }
 
-/** The parts of an evaluation (lib/api-schemas.ts `Evaluation`) the hook prints. */
-export interface HookEvaluation {
-  id: number;
-  org: string;
-  branch: string;
-  commitSha: string;
-  state: string;
-  error: string | null;
-  counts: {
-    jobs: number;
-    newBuilds: number;
-    sharedBuilds: number;
-    cachedBuilds: number;
-    failedBuilds: number;
-  };
-}
-
-export interface HookProblem {
-  path: string;
-  line: number;
-  message: string;
-  hint: string | null;
-}
-
-/** What the server answered: the push id, and the evaluation it queued (absent for tags and deletions). */
+/** What the server answered: the push id, and the evaluation it queued (null for tags and deletions). */
 export interface Delivered {
-  id: number | string;
-  evaluation?: HookEvaluation | null;
+  id: number;
+  evaluation: Evaluation | null;
 }
+
+/** The answer to `POST /internal/pushes`; a server older than evaluations leaves `evaluation` out. */
+const PushAnswer = InternalPushResponse.partial({ evaluation: true });
 
 /** POSTs one record; resolves to the server's push id. Retries network errors and 5xx. */
 export async function deliverPush(
   serverUrl: string,
   hookSecret: string,
-  record: PushRecord,
+  record: InternalPushBody,
   options: DeliverOptions = {},
-): Promise<number | string> {
+): Promise<number> {
   return (await deliverPushRecord(serverUrl, hookSecret, record, options)).id;
 }
 
@@ -97,7 +68,7 @@ export async function deliverPush(
 export async function deliverPushRecord(
   serverUrl: string,
   hookSecret: string,
-  record: PushRecord,
+  record: InternalPushBody,
   options: DeliverOptions = {},
 ): Promise<Delivered> {
   return retry(
@@ -110,21 +81,12 @@ export async function deliverPushRecord(
       });
       const text = await res.text();
       if (res.ok) {
-        const answer = JSON.parse(text) as {
-          push?: { id?: number | string };
-          evaluation?: HookEvaluation | null;
-        };
-        const id = answer.push?.id;
-        if (id === undefined)
-          throw new PushRecordRejectedError(res.status, "the server's answer has no push id");
-        return { id, evaluation: answer.evaluation ?? null };
+        const answer = PushAnswer.safeParse(JSON.parse(text));
+        if (!answer.success)
+          throw new PushRecordRejectedError(res.status, "the server's answer is not a push record");
+        return { id: answer.data.push.id, evaluation: answer.data.evaluation ?? null };
       }
-      let message = `HTTP ${res.status}`;
-      try {
-        const body = JSON.parse(text) as { error?: { message?: string } };
-        if (body.error?.message) message += `: ${body.error.message}`;
-      } catch {}
-      throw new PushRecordRejectedError(res.status, message);
+      throw new PushRecordRejectedError(res.status, describeErrorAnswer(res.status, text));
     },
     {
       attempts: options.attempts ?? 4,
@@ -135,9 +97,14 @@ export async function deliverPushRecord(
 }
 
 /** Appends the record to the spool and flushes it, so that it survives a crash right after. */
-export async function spoolPush(gitDir: string, record: PushRecord, error: string): Promise<string> {
+export async function spoolPush(gitDir: string, record: InternalPushBody, error: string): Promise<string> {
   const file = join(gitDir, SPOOL_FILE);
-  const line: SpooledPush = { ...record, spooledAt: new Date().toISOString(), error };
+  const line: SpooledPush = {
+    ...record,
+    pushOptions: record.pushOptions ?? [],
+    spooledAt: new Date().toISOString(),
+    error,
+  };
   const handle = await open(file, "a", 0o600);
   try {
     // One write of one line: appends of concurrent hooks do not interleave within it.
@@ -165,7 +132,7 @@ export const DEFAULT_EVAL_WAIT_MS = 120_000;
 const POLL_SECONDS = 30;
 
 /** `evaluation #N of acme/main at abc1234: J jobs, B to build[, Q already queued], C already built[, F failed before]`. */
-export function describeEvaluation(e: HookEvaluation): string {
+export function describeEvaluation(e: Evaluation): string {
   const c = e.counts;
   const parts = [`${c.jobs} job${c.jobs === 1 ? "" : "s"}`, `${c.newBuilds} to build`];
   // Builds another evaluation queued are shared, not built twice: say so instead of counting them as new.
@@ -185,10 +152,10 @@ export const evaluationUrl = (serverUrl: string, id: number) =>
 export async function awaitEvaluation(
   serverUrl: string,
   hookSecret: string,
-  pushId: number | string,
+  pushId: number,
   deadline: number,
-): Promise<{ evaluation: HookEvaluation | null; problems: HookProblem[] } | null> {
-  let last: { evaluation: HookEvaluation | null; problems: HookProblem[] } | null = null;
+): Promise<PushEvaluationResponse | null> {
+  let last: PushEvaluationResponse | null = null;
   for (;;) {
     const left = deadline - Date.now();
     const wait = Math.max(0, Math.min(POLL_SECONDS, Math.floor(left / 1000)));
@@ -203,7 +170,7 @@ export async function awaitEvaluation(
         signal: AbortSignal.timeout((wait + 10) * 1000),
       });
       if (!res.ok) return last;
-      last = (await res.json()) as { evaluation: HookEvaluation | null; problems: HookProblem[] };
+      last = PushEvaluationResponse.parse(await res.json());
     } catch {
       return last;
     }
@@ -213,7 +180,7 @@ export async function awaitEvaluation(
   }
 }
 
-const problemLine = (p: HookProblem) => `${p.path}:${p.line}: ${p.message}${p.hint ? ` (${p.hint})` : ""}`;
+const problemLine = (p: EvalProblem) => `${p.path}:${p.line}: ${p.message}${p.hint ? ` (${p.hint})` : ""}`;
 
 /** Hands every update over; always resolves to 0 (the push has happened whatever we do now). */
 export async function postReceive(stdin: string, io: PostReceiveIO): Promise<number> {
@@ -226,11 +193,11 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
   const org = (await gitConfig("flox.org", { cwd: io.cwd })) ?? "";
   const { runFile, missing } = await readRunFile(io.cwd);
 
-  const queued: Array<{ pushId: number | string; evaluation: HookEvaluation }> = [];
+  const queued: Array<{ pushId: number; evaluation: Evaluation }> = [];
   /** Branch updates the server did not get: no CI runs for them (yet). */
   const notHandedOver: string[] = [];
   for (const u of updates) {
-    const record: PushRecord = { org, ref: u.ref, oldSha: u.oldSha, newSha: u.newSha, pushOptions };
+    const record: InternalPushBody = { org, ref: u.ref, oldSha: u.oldSha, newSha: u.newSha, pushOptions };
     let reason: string;
     if (!org) {
       reason = "flox.org is not set in this repo's git config";
@@ -299,7 +266,7 @@ export async function postReceive(stdin: string, io: PostReceiveIO): Promise<num
 
 /** Every evaluation the push queued, in order, each once it finished (all within one deadline). */
 async function reportEvaluations(
-  queued: ReadonlyArray<{ pushId: number | string; evaluation: HookEvaluation }>,
+  queued: ReadonlyArray<{ pushId: number; evaluation: Evaluation }>,
   serverUrl: string,
   hookSecret: string,
   io: PostReceiveIO,
@@ -318,8 +285,8 @@ async function reportEvaluations(
 
 /** An evaluation's line (and its problems' lines) as the push shows it. */
 function sayEvaluation(
-  e: HookEvaluation,
-  problems: readonly HookProblem[],
+  e: Evaluation,
+  problems: readonly EvalProblem[],
   serverUrl: string,
   say: (line: string) => void,
 ): void {

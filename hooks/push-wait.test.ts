@@ -3,10 +3,12 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { HookEvaluation, HookProblem } from "./push-record.js";
-import { BuildProgress, elapsed, type Progress, type ProgressJob, waitForResults } from "./push-wait.js";
+import type { BuildState } from "../lib/api/builds.js";
+import type { EvalProblem, Evaluation, EvaluationState } from "../lib/api/evaluations.js";
+import type { EvaluationProgressResponse as Progress, ProgressJob } from "../lib/api/internal.js";
+import { BuildProgress, elapsed, waitForResults } from "./push-wait.js";
 
-const job = (attr: string, id: number, state: string): ProgressJob => ({ attr, build: { id, state } });
+const job = (attr: string, id: number, state: BuildState): ProgressJob => ({ attr, build: { id, state } });
 
 test("BuildProgress sums up what was built before, names failures, and counts each finished build once", () => {
   const p = new BuildProgress();
@@ -90,14 +92,18 @@ test("elapsed", () => {
   assert.is(elapsed(3_600_000), "60m00s");
 });
 
-const evaluation = (state: string, error: string | null = null): HookEvaluation => ({
+const evaluation = (state: EvaluationState, error: string | null = null): Evaluation => ({
   id: 7,
   org: "acme",
   branch: "main",
+  pushId: 1,
   commitSha: "abcdef0123456789abcdef0123456789abcdef01",
   state,
   error,
-  counts: { jobs: 1, newBuilds: 1, sharedBuilds: 0, cachedBuilds: 0, failedBuilds: 0 },
+  counts: { jobs: 1, problems: 0, newBuilds: 1, sharedBuilds: 0, cachedBuilds: 0, failedBuilds: 0 },
+  createdAt: "2026-01-01T00:00:00.000Z",
+  startedAt: null,
+  finishedAt: null,
 });
 
 /**
@@ -132,7 +138,7 @@ async function follow(
 ) {
   const s = await fakeServer(answers, opts.delayMs);
   const lines: string[] = [];
-  const shown: Array<[string, HookProblem[]]> = [];
+  const shown: Array<[string, EvalProblem[]]> = [];
   try {
     await waitForResults(s.url, "secret", "r1", [evaluation("queued")], [], {
       say: (l) => lines.push(l),
@@ -176,7 +182,7 @@ test("waitForResults: a failed evaluation fails the push", async () => {
 });
 
 test("waitForResults: evaluation problems fail the push even when every build succeeded", async () => {
-  const problem = { path: "pkgs/y/default.nix", line: 3, message: "boom", hint: null };
+  const problem = { attr: "y", path: "pkgs/y/default.nix", line: 3, message: "boom", hint: null };
   const r = await follow([
     { evaluation: evaluation("succeeded"), problems: [problem], jobs: [job("x", 1, "cached")] },
   ]);

@@ -8,30 +8,25 @@
  * 3. `POST /internal/receives/:id/verdict` when something failed: the server ends the push's response with a
  *    side-band error, which git prints and exits 1 on (this hook's own exit code does not count).
  */
+import type { z } from "zod";
+import type { BuildState } from "../lib/api/builds.js";
+import { describeErrorAnswer } from "../lib/api/errors.js";
+import type { EvalProblem, Evaluation } from "../lib/api/evaluations.js";
+import {
+  EvaluationProgressResponse,
+  type ProgressJob,
+  ReceiveVerdictResponse,
+  ReceiveWaitingResponse,
+} from "../lib/api/internal.js";
 import { retry } from "../lib/retry.js";
-import type { HookEvaluation, HookProblem } from "./push-record.js";
 
 export const WAIT_OPTION = "wait";
 
-export interface ProgressJob {
-  attr: string;
-  build: { id: number; state: string };
-}
-
-/** What `GET /internal/evaluations/:id/progress` answers (lib/api-schemas.ts `EvaluationProgressResponse`). */
-export interface Progress {
-  evaluation: HookEvaluation;
-  problems: HookProblem[];
-  jobs: ProgressJob[];
-  version: string;
-  connected: boolean;
-}
-
-const SUCCESS = new Set(["succeeded", "cached"]);
-const PENDING = new Set(["queued", "running"]);
+const SUCCESS = new Set<BuildState>(["succeeded", "cached"]);
+const PENDING = new Set<BuildState>(["queued", "running"]);
 /** Failures with a log worth reading (a dependency-failed or cancelled build never ran). */
-const WITH_LOG = new Set(["failed", "timed-out", "aborted"]);
-const EVALUATION_DONE = new Set(["succeeded", "failed", "skipped"]);
+const WITH_LOG = new Set<BuildState>(["failed", "timed-out", "aborted"]);
+const EVALUATION_DONE = new Set<Evaluation["state"]>(["succeeded", "failed", "skipped"]);
 
 class HookHttpError extends Error {
   override name = "HookHttpError";
@@ -43,12 +38,14 @@ class HookHttpError extends Error {
   }
 }
 
-async function call<T>(
+/** One request to the server; the answer is checked by `schema`. */
+async function call<S extends z.ZodTypeAny>(
+  schema: S,
   serverUrl: string,
   hookSecret: string,
   path: string,
   init: { method?: string; body?: unknown; timeoutMs?: number } = {},
-): Promise<T> {
+): Promise<z.infer<S>> {
   const res = await fetch(new URL(path, serverUrl), {
     method: init.method ?? "GET",
     headers: {
@@ -59,15 +56,8 @@ async function call<T>(
     signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
   });
   const text = await res.text();
-  if (!res.ok) {
-    let message = `HTTP ${res.status}`;
-    try {
-      const body = JSON.parse(text) as { error?: { message?: string } };
-      if (body.error?.message) message += `: ${body.error.message}`;
-    } catch {}
-    throw new HookHttpError(res.status, message);
-  }
-  return JSON.parse(text) as T;
+  if (!res.ok) throw new HookHttpError(res.status, describeErrorAnswer(res.status, text));
+  return schema.parse(JSON.parse(text));
 }
 
 /** Step 1: the server releases the repo's push lock; resolves to the id that names this push from now on. */
@@ -77,10 +67,16 @@ export async function holdPushOpen(
   org: string,
   pid: number,
 ): Promise<string> {
-  const answer = await call<{ receive: string }>(serverUrl, hookSecret, "/api/v1/internal/receives/waiting", {
-    method: "POST",
-    body: { org, pid },
-  });
+  const answer = await call(
+    ReceiveWaitingResponse,
+    serverUrl,
+    hookSecret,
+    "/api/v1/internal/receives/waiting",
+    {
+      method: "POST",
+      body: { org, pid },
+    },
+  );
   return answer.receive;
 }
 
@@ -89,10 +85,11 @@ export async function fetchProgress(
   hookSecret: string,
   evaluationId: number,
   query: { since?: string; waitSeconds: number; receive: string },
-): Promise<Progress> {
+): Promise<EvaluationProgressResponse> {
   const params = new URLSearchParams({ wait: String(query.waitSeconds), receive: query.receive });
   if (query.since) params.set("since", query.since);
-  return call<Progress>(
+  return call(
+    EvaluationProgressResponse,
     serverUrl,
     hookSecret,
     `/api/v1/internal/evaluations/${evaluationId}/progress?${params}`,
@@ -107,7 +104,8 @@ export async function sendVerdict(
   receive: string,
   verdict: { ok: boolean; message: string },
 ): Promise<boolean> {
-  const answer = await call<{ delivered: boolean }>(
+  const answer = await call(
+    ReceiveVerdictResponse,
     serverUrl,
     hookSecret,
     `/api/v1/internal/receives/${encodeURIComponent(receive)}/verdict`,
@@ -131,7 +129,7 @@ export function elapsed(ms: number): string {
  * failures, which are named.
  */
 export class BuildProgress {
-  #last = new Map<string, string>();
+  #last = new Map<string, BuildState>();
   #done = 0;
   #jobs: ProgressJob[] = [];
 
@@ -199,7 +197,7 @@ function nameFailures(failures: ProgressJob[], max = 5): string {
 export interface WaitIO {
   say(line: string): void;
   /** Prints a finished evaluation as a push without `-o wait` does (push-record.ts). */
-  sayEvaluation(e: HookEvaluation, problems: HookProblem[]): void;
+  sayEvaluation(e: Evaluation, problems: EvalProblem[]): void;
   /** A line at least this often while nothing else is said, so that proxies keep the push open; default 15 s. */
   heartbeatMs?: number;
   /** Seconds per long-poll; default 15. */
@@ -221,7 +219,7 @@ export async function followEvaluation(
   serverUrl: string,
   hookSecret: string,
   receive: string,
-  first: HookEvaluation,
+  first: Evaluation,
   io: WaitIO,
 ): Promise<WaitOutcome> {
   const where = `${first.org}/${first.branch} at ${first.commitSha.slice(0, 7)}`;
@@ -244,7 +242,7 @@ export async function followEvaluation(
   let evaluationShown = false;
   let since: string | undefined;
   for (;;) {
-    let p: Progress;
+    let p: EvaluationProgressResponse;
     try {
       p = await retry(
         () =>
@@ -313,7 +311,7 @@ export async function waitForResults(
   serverUrl: string,
   hookSecret: string,
   receive: string,
-  evaluations: readonly HookEvaluation[],
+  evaluations: readonly Evaluation[],
   notHandedOver: readonly string[],
   io: WaitIO,
 ): Promise<void> {

@@ -3,7 +3,7 @@
  * (DIR/run/hooks.json) the server rewrites at every start (URL, hook secret, limits, Nix settings).
  */
 import { readFile } from "node:fs/promises";
-import { HookRunFile, type HookRunFile as HookRunFileType } from "../lib/api-schemas.js";
+import { HookRunFile, type HookRunFile as HookRunFileType } from "../lib/api/internal.js";
 import { gitConfig } from "../lib/git-tree.js";
 
 export type { HookRunFileType as HookRunFile };

@@ -7,8 +7,9 @@
 // during several generations goes straight to the live one (the ones in between are skipped, not applied).
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ApiClient, ApiError } from "./api-client.js";
-import { ChannelChange, ProfileChange, type ReportBody, Unsubscribed } from "./api-schemas.js";
+import { ApiClient } from "./api/client.js";
+import { ApiError } from "./api/errors.js";
+import { ChannelChange, ProfileChange, type ReportBody, Unsubscribed } from "./api/machines.js";
 import { switchProfile } from "./profile-links.js";
 import { Backoff } from "./retry.js";
 import { readSse } from "./sse.js";

@@ -2,18 +2,11 @@ import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import {
-  CreateTokenResponse,
-  ErrorBody,
-  HealthResponse,
-  MembersResponse,
-  OrgResponse,
-  OrgsResponse,
-  PushesResponse,
-  PushResponse,
-  TokensResponse,
-  WhoamiResponse,
-} from "../lib/api-schemas.js";
+import { ErrorBody } from "../lib/api/errors.js";
+import { MembersResponse, OrgResponse, OrgsResponse } from "../lib/api/orgs.js";
+import { PushesResponse, PushResponse } from "../lib/api/pushes.js";
+import { HealthResponse } from "../lib/api/server.js";
+import { CreateTokenResponse, TokensResponse, WhoamiResponse } from "../lib/api/tokens.js";
 import { createTestApp, type TestApp } from "../testing/app.js";
 import { repoDir } from "./paths.js";
 

@@ -8,7 +8,7 @@ export interface DataPaths {
   nixRoot: string;
   busybox: string;
   run: string;
-  /** Read by the git hooks; see HookRunFile in lib/api-schemas.ts. */
+  /** Read by the git hooks; see HookRunFile in lib/api/internal.ts. */
   hooksRunFile: string;
   logs: string;
   serverLog: string;
@@ -35,7 +35,7 @@ export function dataPaths(dataDir: string): DataPaths {
   };
 }
 
-/** The bare repo of an org. The name must already be validated (lib/api-schemas.ts `Name`). */
+/** The bare repo of an org. The name must already be validated (lib/api/common.ts `Name`). */
 export function repoDir(reposDir: string, org: string): string {
   return join(reposDir, org, "nixexprs.git");
 }

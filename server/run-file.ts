@@ -1,7 +1,7 @@
 // Writes DATA_DIR/run/hooks.json: what the git hooks need from this server run (HookRunFile).
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { HookRunFile } from "../lib/api-schemas.js";
+import { HookRunFile } from "../lib/api/internal.js";
 
 /** Atomically (temp file + rename) and readable by the owner only: it holds the hook secret. */
 export async function writeRunFile(file: string, content: HookRunFile): Promise<void> {

@@ -7,13 +7,9 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { execa } from "execa";
-import {
-  CreateTokenResponse,
-  type EvalJob,
-  EvaluationResponse,
-  EvaluationsResponse,
-  PushesResponse,
-} from "../lib/api-schemas.js";
+import { type EvalJob, EvaluationResponse, EvaluationsResponse } from "../lib/api/evaluations.js";
+import { PushesResponse } from "../lib/api/pushes.js";
+import { CreateTokenResponse } from "../lib/api/tokens.js";
 import { projectRoot } from "../lib/project-root.js";
 import { type BuilderProcess, startBuilderProcess } from "./builder.js";
 import { removeTree } from "./remove-tree.js";

@@ -5,13 +5,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import {
-  type BuildResultBody,
-  type ClaimBody,
-  type ClaimedBuild,
-  ClaimResponse,
-  HeartbeatResponse,
-} from "../../lib/api-schemas.js";
+import type { BuildResultBody, ClaimBody, ClaimedBuild, ClaimResponse } from "../../lib/api/builders.js";
+import { ApiClient } from "../../lib/api/client.js";
+import { ApiError } from "../../lib/api/errors.js";
 
 export interface BuilderOptions {
   /** `http://HOST:PORT` of the flox server. */
@@ -73,7 +69,7 @@ function errorText(text: string): string {
 
 interface Env {
   server: string;
-  token: string;
+  client: ApiClient;
   store: string;
   env: Record<string, string>;
   say: (line: string) => void;
@@ -81,28 +77,23 @@ interface Env {
   refused: (err: BuilderTokenRefusedError) => void;
 }
 
-async function api(e: Env, method: string, path: string, body?: unknown, raw?: Buffer): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${e.token}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (raw) headers["content-type"] = "application/octet-stream";
-  const res = await fetch(`${e.server}/api/v1${path}`, {
-    method,
-    headers,
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  if (res.status === 409) {
-    await res.body?.cancel();
-    throw new LeaseLostError(`${method} ${path}: the lease is gone`);
+/**
+ * One call of the builder API: a 409 (the lease is gone) becomes LeaseLostError, a 401/403 BuilderTokenRefusedError
+ * (and the builder stops); network errors, 5xx and other refusals are the client's errors, as they came.
+ */
+async function api<T>(e: Env, what: string, call: (client: ApiClient) => Promise<T>): Promise<T> {
+  try {
+    return await call(e.client);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 409) throw new LeaseLostError(`${what}: the lease is gone`);
+    if (err.status === 401 || err.status === 403) {
+      const refused = new BuilderTokenRefusedError(e.server, err.status, err.message);
+      e.refused(refused);
+      throw refused;
+    }
+    throw new Error(`${what}: HTTP ${err.status}: ${err.message}`);
   }
-  if (res.status === 401 || res.status === 403) {
-    const err = new BuilderTokenRefusedError(e.server, res.status, errorText(await res.text()));
-    e.refused(err);
-    throw err;
-  }
-  if (res.status >= 400) {
-    throw new Error(`${method} ${path}: HTTP ${res.status}: ${(await res.text()).trim().slice(0, 500)}`);
-  }
-  return res;
 }
 
 /** How long to wait before asking again after a network error or a 5xx. */
@@ -188,7 +179,7 @@ async function setUp(opts: BuilderOptions, refused: Env["refused"]): Promise<Env
   });
   return {
     server,
-    token: opts.token,
+    client: new ApiClient({ server, token: opts.token }),
     store,
     env,
     say,
@@ -245,7 +236,6 @@ async function runBuild(
   signal?: AbortSignal,
 ) {
   const id = build.id;
-  const q = `?lease=${encodeURIComponent(leaseId)}`;
   let pending: Buffer[] = [];
   let lastOutput = Date.now();
   let flushing: Promise<void> = Promise.resolve();
@@ -264,7 +254,7 @@ async function runBuild(
       const chunk = Buffer.concat(pending);
       pending = [];
       try {
-        await api(e, "POST", `/builder/builds/${id}/log${q}`, undefined, chunk);
+        await api(e, `sending the log of build ${id}`, (c) => c.appendBuildLog(id, leaseId, chunk));
       } catch (err) {
         if (err instanceof LeaseLostError) leaseLost = true;
         else e.say(`build ${id}: sending the log failed: ${(err as Error).message}`);
@@ -283,9 +273,7 @@ async function runBuild(
   const beat = setInterval(() => {
     void (async () => {
       try {
-        const res = HeartbeatResponse.parse(
-          await (await api(e, "POST", `/builder/builds/${id}/heartbeat`, { lease: leaseId })).json(),
-        );
+        const res = await api(e, `heartbeat of build ${id}`, (c) => c.heartbeat(id, leaseId));
         if (res.cancel) {
           note("the build was cancelled on the server; stopping");
           stop("cancel");
@@ -389,8 +377,8 @@ async function runBuild(
   );
   await flush();
   try {
-    const res = await api(e, "POST", `/builder/builds/${id}/result`, { lease: leaseId, ...report });
-    const { state } = (await res.json()) as { state: string };
+    const result = { lease: leaseId, ...report };
+    const state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
     e.say(`build ${id}: ${report.infrastructureError ? "infrastructure error" : report.status} → ${state}`);
   } catch (err) {
     e.say(`build ${id}: reporting failed: ${(err as Error).message}`);
@@ -440,9 +428,7 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
     }
     let claimed: ClaimResponse | undefined;
     try {
-      const res = await api(e, "POST", "/builder/claim", claim);
-      if (res.status === 200) claimed = ClaimResponse.parse(await res.json());
-      else await res.body?.cancel();
+      claimed = (await api(e, "claiming", (c) => c.claimBuild(claim))) ?? undefined;
     } catch (err) {
       if (err instanceof BuilderTokenRefusedError) break;
       e.say(`claiming failed: ${(err as Error).message}; retrying`);

@@ -1,6 +1,7 @@
 // flox login / logout / whoami.
 import type { Command } from "commander";
-import { ApiClient, ApiError } from "../../lib/api-client.js";
+import { ApiClient } from "../../lib/api/client.js";
+import { ApiError } from "../../lib/api/errors.js";
 import {
   configPath,
   normalizeServerUrl,

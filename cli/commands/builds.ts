@@ -1,6 +1,6 @@
 // flox builds, flox build N, flox log N [--follow], flox cancel, flox restart, flox bump, flox builders.
 import type { Command } from "commander";
-import { type Build, type BuildDetail, BuildState } from "../../lib/api-schemas.js";
+import { type Build, type BuildDetail, BuildState } from "../../lib/api/builds.js";
 import { connect } from "../context.js";
 import { shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes } from "../output.js";

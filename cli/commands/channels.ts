@@ -1,6 +1,6 @@
 // flox channels, flox channel show|history|pin|unpin: where each branch's channel points, and moving it by hand.
 import type { Command } from "commander";
-import type { Channel } from "../../lib/api-schemas.js";
+import type { Channel } from "../../lib/api/channels.js";
 import { connect } from "../context.js";
 import { shortSha, shortTime } from "../format.js";
 import { bold, dim, emit } from "../output.js";

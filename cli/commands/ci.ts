@@ -1,6 +1,7 @@
 // flox jobsets ORG, flox evals ORG/BRANCH, flox eval N: what CI made of each push.
 import type { Command } from "commander";
-import type { BuildState, Evaluation, EvaluationDetail } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
+import type { Evaluation, EvaluationDetail } from "../../lib/api/evaluations.js";
 import { connect } from "../context.js";
 import { shortSha, shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes, green, red } from "../output.js";

@@ -1,6 +1,6 @@
 // flox machine register, flox machines, flox subscribe / unsubscribe, flox profile status, flox sync.
 import type { Command } from "commander";
-import type { Machine, SubscriptionBody } from "../../lib/api-schemas.js";
+import type { Machine, SubscriptionBody } from "../../lib/api/machines.js";
 import { runSync } from "../../lib/profile-sync.js";
 import { connect } from "../context.js";
 import { shortTime } from "../format.js";

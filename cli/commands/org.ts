@@ -1,6 +1,6 @@
 // flox org create / set / list / show, and flox org member add / list / remove.
 import type { Command } from "commander";
-import type { Org, Role } from "../../lib/api-schemas.js";
+import type { Org, Role } from "../../lib/api/orgs.js";
 import { connect } from "../context.js";
 import { shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";

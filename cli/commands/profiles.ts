@@ -1,7 +1,7 @@
 // flox profile …: named package sets of an org, as numbered generations (Nix user environments).
 import { hostname } from "node:os";
 import type { Command } from "commander";
-import type { Generation, Profile, ProfileEditResponse } from "../../lib/api-schemas.js";
+import type { Generation, Profile, ProfileEditResponse } from "../../lib/api/profiles.js";
 import { connect } from "../context.js";
 import { shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes, green, red } from "../output.js";

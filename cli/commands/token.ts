@@ -1,6 +1,7 @@
 // flox token create / list / revoke.
 import type { Command } from "commander";
-import type { CreateTokenBody, Role, TokenInfo } from "../../lib/api-schemas.js";
+import type { Role } from "../../lib/api/orgs.js";
+import type { CreateTokenBody, TokenInfo } from "../../lib/api/tokens.js";
 import { connect } from "../context.js";
 import { describeScope, shortTime } from "../format.js";
 import { bold, dim, emit, green, red } from "../output.js";

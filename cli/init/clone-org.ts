@@ -3,7 +3,8 @@
 import { chmod, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { type ApiClient, ApiError } from "../../lib/api-client.js";
+import type { ApiClient } from "../../lib/api/client.js";
+import { ApiError } from "../../lib/api/errors.js";
 import { CliError } from "../output.js";
 import { ensureGitignore, readmeText } from "./scaffold.js";
 

@@ -4,7 +4,8 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { GateSettings } from "../../hooks/gate.js";
-import { ApiClient, ApiError, ApiUnreachableError } from "../../lib/api-client.js";
+import { ApiClient } from "../../lib/api/client.js";
+import { ApiError, ApiUnreachableError } from "../../lib/api/errors.js";
 import { type BaseSetInfo, bootstrapDigest } from "../../lib/base-set-info.js";
 import { ConfigError, resolveConnection } from "../../lib/cli-config.js";
 import { globals } from "../context.js";

@@ -1,6 +1,6 @@
 // The builders as people see them: who is connected, what each runs now, and how long the queue is.
 import { eq, inArray, sql } from "drizzle-orm";
-import type { Builder, BuildQueue } from "../../lib/api-schemas.js";
+import type { Builder, BuildQueue } from "../../lib/api/builders.js";
 import type { Db } from "../db/open.js";
 import { builders, buildLeases, builds } from "../db/schema.js";
 

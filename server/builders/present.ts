@@ -1,5 +1,5 @@
 // The builders list as an API answer for one token; shared by GET /api/v1/builders and the /-/builders page.
-import type { BuildersResponse } from "../../lib/api-schemas.js";
+import type { BuildersResponse } from "../../lib/api/builders.js";
 import type { Db } from "../db/open.js";
 import { buildRole, orgsWithRole } from "../orgs/permissions.js";
 import type { TokenRecord } from "../orgs/tokens.js";

@@ -10,7 +10,7 @@ import {
   type ClaimResponse,
   HeartbeatBody,
   type HeartbeatResponse,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/builders.js";
 import { buildLogPath } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";

@@ -1,7 +1,7 @@
 // Builds as people see them, the data side: listed, shown, cancelled, restarted and bumped on request. The queue's
 // own moves (claim, lease, result) are in queue.ts; the API's shapes are made in present.ts.
 import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
-import type { BuildState } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
 import { buildLeases, buildResults, builds, evalJobs, evaluations, jobsets, orgs } from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";

@@ -1,6 +1,6 @@
 // Build records → the API's JSON shapes; shared by the JSON API (builds/routes.ts) and the web pages, so the two
 // say the same thing about a build.
-import type { Build, BuildDetail } from "../../lib/api-schemas.js";
+import type { Build, BuildDetail } from "../../lib/api/builds.js";
 import type { Db } from "../db/open.js";
 import {
   type BuildRow,

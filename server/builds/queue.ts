@@ -3,7 +3,7 @@
 // queued, leased to one builder (whose lease the sweeper takes back if it never calls again), or finished.
 import { randomBytes } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
-import type { BuildState } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
 import { builders, buildLeases, buildResults, builds, cachePaths } from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";

@@ -1,17 +1,13 @@
 // Builds and builders for people: list, show, log (followed live), cancel, restart, bump; the builders and
 // what they run. A build is shared by every org whose evaluations want it: each sees only the jobs of orgs it
 // reads, and a cancel withdraws only its own orgs' want (server/builds/wants.ts).
+
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
-import {
-  type BuildersResponse,
-  type BuildResponse,
-  BuildState,
-  type BuildsResponse,
-  Name,
-  PriorityBody,
-} from "../../lib/api-schemas.js";
+import type { BuildersResponse } from "../../lib/api/builders.js";
+import { type BuildResponse, BuildState, type BuildsResponse, PriorityBody } from "../../lib/api/builds.js";
+import { Name } from "../../lib/api/common.js";
 import { buildersOf } from "../builders/present.js";
 import { InvalidInputError } from "../errors.js";
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";

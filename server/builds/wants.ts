@@ -1,7 +1,7 @@
 // Who wants a shared build: the jobs (eval_jobs rows) pointing at it. One org's cancel withdraws only its own
 // jobs' want; the build itself is cancelled only once nothing wants it any more, so one org cannot stop another's.
 import { and, eq, inArray, isNotNull, isNull, type SQL, sql } from "drizzle-orm";
-import type { BuildState } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
 import { builds, evalJobs, evaluations, jobsets } from "../db/schema.js";
 import { NotFoundError } from "../errors.js";

@@ -1,13 +1,13 @@
 // Channels as JSON: where each points, its history, pin and unpin. The Nix channel URLs are tarball-routes.ts.
+
 import { type Context, Hono } from "hono";
 import {
-  Branch,
   type ChannelHistoryResponse,
   type ChannelResponse,
   type ChannelsResponse,
-  Name,
   PinChannelBody,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/channels.js";
+import { Branch, Name } from "../../lib/api/common.js";
 import { getJobset, listJobsets } from "../evaluations/data.js";
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";

@@ -1,6 +1,6 @@
 // Channel records → the API's JSON shapes; shared by the JSON API (api-routes.ts) and the web pages, so the
 // two say the same thing.
-import type { Channel, ChannelHistoryPoint, ChannelPoint, PackageChanges } from "../../lib/api-schemas.js";
+import type { Channel, ChannelHistoryPoint, ChannelPoint, PackageChanges } from "../../lib/api/channels.js";
 import type { Db } from "../db/open.js";
 import type { JobsetRow } from "../evaluations/data.js";
 import type { OrgRecord } from "../orgs/orgs.js";

@@ -2,7 +2,7 @@
 // Plain text like the Storehouse (people read these answers in nix's error output), under the cache's read
 // setting, and a private org's channels only for tokens that may read it. The URL stays the same while the channel moves, so answers are revalidated (ETag, 304), never kept.
 import { Hono } from "hono";
-import { Branch, Name } from "../../lib/api-schemas.js";
+import { Branch, Name } from "../../lib/api/common.js";
 import { findJobset } from "../evaluations/data.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { toHttpError } from "../http/errors.js";

@@ -1,6 +1,7 @@
 // The database schema: the one source of truth for server state. Migrations come from `npm run db:generate`.
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { buildStates, evaluationStates, pushSources, roles, tokenScopes } from "../../lib/api/enums.js";
 
 // Times are ISO 8601 strings: readable in the sqlite3 shell and already in the API's format.
 const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
@@ -29,7 +30,7 @@ export const memberships = sqliteTable(
     userId: integer("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    role: text("role", { enum: ["owner", "member", "reader"] }).notNull(),
+    role: text("role", { enum: roles }).notNull(),
     createdAt: text("created_at").notNull().default(now),
   },
   (t) => [primaryKey({ columns: [t.orgId, t.userId] }), index("memberships_user_idx").on(t.userId)],
@@ -41,9 +42,9 @@ export const tokens = sqliteTable(
     id: integer("id").primaryKey({ autoIncrement: true }),
     /** sha256 hex of the secret; the secret itself is never stored. */
     hash: text("hash").notNull(),
-    scope: text("scope", { enum: ["admin", "org", "user", "builder", "machine"] }).notNull(),
+    scope: text("scope", { enum: tokenScopes }).notNull(),
     orgId: integer("org_id").references(() => orgs.id, { onDelete: "cascade" }),
-    role: text("role", { enum: ["owner", "member", "reader"] }),
+    role: text("role", { enum: roles }),
     userId: integer("user_id").references(() => users.id, { onDelete: "cascade" }),
     name: text("name"),
     prefix: text("prefix").notNull(),
@@ -65,7 +66,7 @@ export const pushes = sqliteTable(
     oldSha: text("old_sha").notNull(),
     newSha: text("new_sha").notNull(),
     pushOptions: text("push_options", { mode: "json" }).$type<string[]>().notNull(),
-    source: text("source", { enum: ["hook", "reconciled"] }).notNull(),
+    source: text("source", { enum: pushSources }).notNull(),
     receivedAt: text("received_at").notNull().default(now),
   },
   (t) => [
@@ -122,8 +123,6 @@ export const jobsets = sqliteTable(
   (t) => [uniqueIndex("jobsets_org_branch_idx").on(t.orgId, t.branch)],
 );
 
-export const evaluationStates = ["queued", "running", "succeeded", "failed", "skipped"] as const;
-
 export const evaluations = sqliteTable(
   "evaluations",
   {
@@ -163,18 +162,6 @@ export const evaluations = sqliteTable(
     index("evaluations_state_idx").on(t.state),
   ],
 );
-
-export const buildStates = [
-  "queued",
-  "cached",
-  "running",
-  "succeeded",
-  "failed",
-  "dependency-failed",
-  "cancelled",
-  "timed-out",
-  "aborted",
-] as const;
 
 /** One derivation to realise. Unique by drv path: every evaluation and jobset asking for it shares it. */
 export const builds = sqliteTable(

@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { BuildState } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
 import { type Derivation, parseDerivation, requiredFeatures } from "../../lib/derivation.js";
 import type { Job } from "../../lib/nix-eval/index.js";
 import { cascadeDependencyFailed } from "../builds/queue.js";

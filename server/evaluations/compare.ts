@@ -1,6 +1,7 @@
 // The comparison of an evaluation with the jobset's previous one, per attr, from the build states of now.
 import { eq } from "drizzle-orm";
-import type { BuildState, EvalComparison } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
+import type { EvalComparison } from "../../lib/api/evaluations.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";

@@ -2,7 +2,7 @@
 // pages (jobs, problems, progress, badges).
 import { createHash } from "node:crypto";
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import type { EvalJob, EvaluationState } from "../../lib/api-schemas.js";
+import type { EvalJob, EvaluationState } from "../../lib/api/evaluations.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs, evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";

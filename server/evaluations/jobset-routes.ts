@@ -1,6 +1,7 @@
 // Jobsets (one per pushed branch) and their evaluations, for the org's readers (anyone, for a public org).
 import { Hono } from "hono";
-import { Branch, type EvaluationsResponse, type JobsetsResponse, Name } from "../../lib/api-schemas.js";
+import { Branch, Name } from "../../lib/api/common.js";
+import type { EvaluationsResponse, JobsetsResponse } from "../../lib/api/evaluations.js";
 import { optionalToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { param, params } from "../http/validate.js";

@@ -1,5 +1,5 @@
 // Evaluation records → the API's JSON shapes: GET /evaluations/:id's answer, which the evaluation page shows too.
-import type { EvalProblem, Evaluation, EvaluationResponse } from "../../lib/api-schemas.js";
+import type { EvalProblem, Evaluation, EvaluationResponse } from "../../lib/api/evaluations.js";
 import type { Db } from "../db/open.js";
 import { compareWithPrevious } from "./compare.js";
 import { type EvaluationRecord, jobsOf, problemsOf } from "./data.js";

@@ -3,11 +3,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Hono } from "hono";
 import { z } from "zod";
-import type {
-  BuildsChangedResponse,
-  EvaluationProgressResponse,
-  PushEvaluationResponse,
-} from "../../lib/api-schemas.js";
+import type { BuildsChangedResponse } from "../../lib/api/builds.js";
+import type { EvaluationProgressResponse, PushEvaluationResponse } from "../../lib/api/internal.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../builds/builds.js";
 import { InvalidInputError } from "../errors.js";
 import { optionalToken, requireHookSecret, requireToken, tokenOrNull } from "../http/auth.js";

@@ -1,5 +1,5 @@
 // Who may fetch or push: HTTP Basic with the token as password (username ignored), checked before git runs.
-import type { Role } from "../../lib/api-schemas.js";
+import type { Role } from "../../lib/api/orgs.js";
 import type { Db } from "../db/open.js";
 import { UnauthenticatedError } from "../errors.js";
 import type { OrgRecord } from "../orgs/orgs.js";

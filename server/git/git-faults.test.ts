@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CreateTokenResponse } from "../../lib/api-schemas.js";
+import { CreateTokenResponse } from "../../lib/api/tokens.js";
 import { runGit } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CreateTokenResponse, WhoamiResponse } from "../../lib/api-schemas.js";
+import { CreateTokenResponse, WhoamiResponse } from "../../lib/api/tokens.js";
 import { runGit } from "../../testing/repos.js";
 import { rawRequest, startTestServer, type TestServer } from "../../testing/server.js";
 

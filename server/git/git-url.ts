@@ -1,5 +1,5 @@
 // Decides from the RAW request URL whether a request is for git, and refuses anything git-shaped but not exact.
-import { nameRegex } from "../../lib/api-schemas.js";
+import { nameRegex } from "../../lib/api/common.js";
 
 export type GitService = "info-refs" | "upload-pack" | "receive-pack" | "head";
 

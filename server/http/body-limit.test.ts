@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { CreateTokenResponse } from "../../lib/api-schemas.js";
+import { CreateTokenResponse } from "../../lib/api/tokens.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
 import { JSON_BODY_LIMIT } from "./body-limit.js";
 

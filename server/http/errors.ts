@@ -1,6 +1,6 @@
 // The one place where errors become HTTP answers: `{"error": {"code", "message"}}` with a fitting status.
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ErrorBody } from "../../lib/api-schemas.js";
+import type { ErrorBody } from "../../lib/api/errors.js";
 import { isDiskFull } from "../disk-full.js";
 import {
   ConflictError,

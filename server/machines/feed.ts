@@ -2,7 +2,7 @@
 // code append to it inside the transaction that makes the change, so a change and its event commit together:
 // a machine that resumes from an id misses nothing, and never hears of a change that was rolled back.
 import { and, asc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
-import type { ChannelChange, ProfileChange, Unsubscribed } from "../../lib/api-schemas.js";
+import type { ChannelChange, ProfileChange, Unsubscribed } from "../../lib/api/machines.js";
 import type { Db, Tx } from "../db/open.js";
 import { changeEvents, jobsets, orgs, profileSchedules, profiles, subscriptions } from "../db/schema.js";
 

@@ -6,11 +6,11 @@ import type {
   Machine,
   MachineProfileState,
   ProfileChange,
-  ProfileStatus,
   ReportBody,
   Subscription,
   SubscriptionBody,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/machines.js";
+import type { ProfileStatus } from "../../lib/api/profiles.js";
 import { channelName, currentPoint, splitChannelName } from "../channels/channels.js";
 import type { Db } from "../db/open.js";
 import {

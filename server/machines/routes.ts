@@ -1,16 +1,17 @@
 // Machines (machine tokens): register, subscribe, the event stream (SSE), reports. People: the machine list and a
 // profile's rollout status.
+
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
+import { Name } from "../../lib/api/common.js";
 import {
   type MachineResponse,
   type MachinesResponse,
-  Name,
-  type ProfileStatusResponse,
   RegisterMachineBody,
   ReportBody,
   SubscriptionBody,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/machines.js";
+import type { ProfileStatusResponse } from "../../lib/api/profiles.js";
 import { DEFAULT_LIVE } from "../config.js";
 import { InvalidInputError } from "../errors.js";
 import { requireToken } from "../http/auth.js";

@@ -1,6 +1,7 @@
 // /orgs/:org/members: who has which role in an org.
 import { Hono } from "hono";
-import { type MemberResponse, type MembersResponse, Name, PutMemberBody } from "../../lib/api-schemas.js";
+import { Name } from "../../lib/api/common.js";
+import { type MemberResponse, type MembersResponse, PutMemberBody } from "../../lib/api/orgs.js";
 import { requireToken } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { jsonBody, param } from "../http/validate.js";

@@ -1,6 +1,6 @@
 // Memberships give a user a role in an org.
 import { and, asc, eq } from "drizzle-orm";
-import type { Role } from "../../lib/api-schemas.js";
+import type { Role } from "../../lib/api/orgs.js";
 import type { Db } from "../db/open.js";
 import { memberships, users } from "../db/schema.js";
 import { NotFoundError } from "../errors.js";

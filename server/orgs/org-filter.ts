@@ -1,6 +1,6 @@
 // `?org=NAME` on the list endpoints (channels, profiles, machines): that org only, after the same reader check its
 // own routes make; without it, every org the token may read.
-import { Name } from "../../lib/api-schemas.js";
+import { Name } from "../../lib/api/common.js";
 import type { Db } from "../db/open.js";
 import { InvalidInputError } from "../errors.js";
 import { readableOrgIds, requireRole } from "../orgs/permissions.js";

@@ -1,6 +1,6 @@
 // Orgs: each one owns exactly one bare repo, created together with its row.
 import { asc, eq, inArray } from "drizzle-orm";
-import type { CreateOrgBody } from "../../lib/api-schemas.js";
+import type { CreateOrgBody } from "../../lib/api/orgs.js";
 import type { Db } from "../db/open.js";
 import { orgs } from "../db/schema.js";
 import type { DomainContext } from "../domain-context.js";

@@ -1,5 +1,5 @@
 // Who may do what: a token's role in an org, and the checks routes call before acting.
-import type { Role } from "../../lib/api-schemas.js";
+import type { Role } from "../../lib/api/orgs.js";
 import { getBuild, noSuchBuild, orgIdsOfBuild } from "../builds/builds.js";
 import type { Db } from "../db/open.js";
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";

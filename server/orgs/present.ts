@@ -1,5 +1,6 @@
-// Domain records → the API's JSON shapes (lib/api-schemas.ts).
-import type { Member, Org, TokenInfo, User } from "../../lib/api-schemas.js";
+// Domain records → the API's JSON shapes (lib/api/).
+import type { Member, Org, User } from "../../lib/api/orgs.js";
+import type { TokenInfo } from "../../lib/api/tokens.js";
 import type { MemberRecord } from "./memberships.js";
 import type { OrgRecord } from "./orgs.js";
 import type { TokenRecord } from "./tokens.js";

@@ -1,13 +1,8 @@
 // /orgs: create (admin), list (what the token may read, and the public ones), show (reader+ or public), make
 // public or private (owner).
 import { Hono } from "hono";
-import {
-  CreateOrgBody,
-  Name,
-  type OrgResponse,
-  type OrgsResponse,
-  UpdateOrgBody,
-} from "../../lib/api-schemas.js";
+import { Name } from "../../lib/api/common.js";
+import { CreateOrgBody, type OrgResponse, type OrgsResponse, UpdateOrgBody } from "../../lib/api/orgs.js";
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { jsonBody, param } from "../http/validate.js";

@@ -1,7 +1,7 @@
 // /tokens: admins manage every token; org owners manage their org's `org` and `machine` tokens.
 import { Hono } from "hono";
 import { z } from "zod";
-import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api-schemas.js";
+import { CreateTokenBody, type CreateTokenResponse, type TokensResponse } from "../../lib/api/tokens.js";
 import { ForbiddenError, NotFoundError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";

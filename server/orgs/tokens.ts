@@ -1,7 +1,8 @@
 // API tokens. The secret is shown once at creation; the database keeps only its sha256.
 import { createHash, randomBytes } from "node:crypto";
 import { and, asc, eq, inArray, isNull } from "drizzle-orm";
-import type { Role, TokenScope } from "../../lib/api-schemas.js";
+import type { Role } from "../../lib/api/orgs.js";
+import type { TokenScope } from "../../lib/api/tokens.js";
 import type { Db } from "../db/open.js";
 import { orgs, tokens, users } from "../db/schema.js";
 import { ConflictError, InvalidInputError, NotFoundError, UnauthenticatedError } from "../errors.js";

@@ -1,6 +1,6 @@
 // /users: admin-only user management.
 import { Hono } from "hono";
-import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api-schemas.js";
+import { CreateUserBody, type UserResponse, type UsersResponse } from "../../lib/api/orgs.js";
 import { requireToken } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { jsonBody } from "../http/validate.js";

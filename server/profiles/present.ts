@@ -1,5 +1,5 @@
 // Profile records → the API's JSON shapes; shared by the JSON API (routes.ts) and the web pages.
-import type { Generation, Profile, ProfileEvent } from "../../lib/api-schemas.js";
+import type { Generation, Profile, ProfileEvent } from "../../lib/api/profiles.js";
 import type { Db } from "../db/open.js";
 import {
   currentGeneration,

@@ -1,12 +1,12 @@
 // Profiles: create, show, install/remove/upgrade/rollback (members), generations and diffs (readers).
 import { type Context, Hono } from "hono";
 import { z } from "zod";
+import { Name } from "../../lib/api/common.js";
 import {
   CreateProfileBody,
   type GenerationDiffResponse,
   type GenerationsResponse,
   InstallBody,
-  Name,
   type ProfileEditResponse,
   type ProfileResponse,
   type ProfilesResponse,
@@ -15,7 +15,7 @@ import {
   ScheduleBody,
   type ScheduleResponse,
   UpgradeBody,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/profiles.js";
 import { InvalidInputError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";

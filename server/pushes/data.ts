@@ -1,6 +1,6 @@
 // Push records: one durable row per ref update, written by the post-receive hook or by start-up reconciliation.
 import { desc, eq, sql } from "drizzle-orm";
-import type { PushSource } from "../../lib/api-schemas.js";
+import type { PushSource } from "../../lib/api/pushes.js";
 import type { Db } from "../db/open.js";
 import { pushes } from "../db/schema.js";
 import { enqueueEvaluation } from "../evaluations/data.js";

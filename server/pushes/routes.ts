@@ -1,16 +1,17 @@
 // Push records: the hooks write them (/internal/pushes), readers list them (/orgs/:org/pushes). A `-o wait` push
 // gives its repo lock up and reports its verdict through /internal/receives.
+
 import { Hono } from "hono";
+import { Name } from "../../lib/api/common.js";
 import {
   InternalPushBody,
   type InternalPushResponse,
-  Name,
-  type PushesResponse,
   ReceiveVerdictBody,
   type ReceiveVerdictResponse,
   ReceiveWaitingBody,
   type ReceiveWaitingResponse,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/internal.js";
+import type { PushesResponse } from "../../lib/api/pushes.js";
 import { NotFoundError } from "../errors.js";
 import { evaluationOfPush } from "../evaluations/data.js";
 import type { Evaluator } from "../evaluations/evaluator.js";

@@ -3,21 +3,10 @@
 import { readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { z } from "zod";
-import { Sha } from "../../lib/api-schemas.js";
+import { SPOOL_FILE, SpooledPush } from "../../lib/api/internal.js";
 import type { Db } from "../db/open.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 import { recordPush } from "./data.js";
-
-export const SPOOL_FILE = "flox-spool.jsonl";
-
-const SpooledPush = z.object({
-  ref: z.string().regex(/^refs\/\S+$/),
-  oldSha: Sha,
-  newSha: Sha,
-  pushOptions: z.array(z.string()).default([]),
-  spooledAt: z.string().datetime(),
-});
 
 /** Records every readable line as a `hook` push at its spool time, then removes the file. Returns the count. */
 export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: Logger): Promise<number> {
@@ -29,7 +18,7 @@ export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: 
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
     throw err;
   }
-  const records: z.infer<typeof SpooledPush>[] = [];
+  const records: SpooledPush[] = [];
   for (const [i, line] of text.split("\n").entries()) {
     if (line.trim() === "") continue;
     let json: unknown;

@@ -2,7 +2,7 @@
 // can check and build with the same one (or say why they cannot). Public, like /health: it names no org.
 import { readFile } from "node:fs/promises";
 import { Hono } from "hono";
-import type { BaseSetResponse } from "../../lib/api-schemas.js";
+import type { BaseSetResponse } from "../../lib/api/server.js";
 import { type BaseSetInfo, baseSetInfo } from "../../lib/base-set-info.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 

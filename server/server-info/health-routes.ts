@@ -1,6 +1,7 @@
 // GET /health and GET /whoami: is the server up, and who am I to it.
 import { Hono } from "hono";
-import type { HealthResponse, WhoamiResponse } from "../../lib/api-schemas.js";
+import type { HealthResponse } from "../../lib/api/server.js";
+import type { WhoamiResponse } from "../../lib/api/tokens.js";
 import { requireToken } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { presentToken } from "../orgs/present.js";

@@ -5,7 +5,7 @@ import type {
   StorehouseResponse,
   StorehouseSweepResponse,
   StorehouseVerifyResponse,
-} from "../../lib/api-schemas.js";
+} from "../../lib/api/storehouse.js";
 import { NotFoundError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";

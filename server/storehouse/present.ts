@@ -1,6 +1,6 @@
 // The Storehouse as an API answer: where it is, its key, and its figures; shared by GET /api/v1/storehouse and the
 // /-/storehouse page.
-import type { StorehouseSummary } from "../../lib/api-schemas.js";
+import type { StorehouseSummary } from "../../lib/api/storehouse.js";
 import type { Db } from "../db/open.js";
 import type { StorehouseRouteOptions } from "./cache-routes.js";
 import { storehouseFigures } from "./figures.js";

@@ -1,6 +1,6 @@
 // What the CI pages read beyond the API's presenters: build-state counts per evaluation, in one query.
 import { inArray, sql } from "drizzle-orm";
-import type { BuildState } from "../../lib/api-schemas.js";
+import type { BuildState } from "../../lib/api/builds.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
 import { builds, evalJobs } from "../db/schema.js";

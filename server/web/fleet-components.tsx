@@ -1,7 +1,7 @@
 // Pieces the fleet pages share: what a change did (added/removed/changed chips), a rollout bar, sizes, store
 // path names. Styling beyond the shared stylesheet is inline and small.
 import type { FC } from "hono/jsx";
-import type { PackageChanges } from "../../lib/api-schemas.js";
+import type { PackageChanges } from "../../lib/api/channels.js";
 
 /** `/nix/store/<hash>-hello-1.0` → `hello-1.0`. */
 export const storeName = (path: string | null | undefined): string =>

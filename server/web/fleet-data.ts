@@ -1,17 +1,10 @@
 // The data of the fleet pages (channels, profiles, machines, Storehouse, builders). Each is made of the same
 // presenters as its /api/v1 twin, so `Accept: application/json` on a page answers exactly what the API says.
-import type {
-  BuildersResponse,
-  Channel,
-  ChannelHistoryPoint,
-  ChannelsResponse,
-  Generation,
-  Machine,
-  Profile,
-  ProfileEvent,
-  ProfileStatus,
-  StorehouseSummary,
-} from "../../lib/api-schemas.js";
+import type { BuildersResponse } from "../../lib/api/builders.js";
+import type { Channel, ChannelHistoryPoint, ChannelsResponse } from "../../lib/api/channels.js";
+import type { Machine } from "../../lib/api/machines.js";
+import type { Generation, Profile, ProfileEvent, ProfileStatus } from "../../lib/api/profiles.js";
+import type { StorehouseSummary } from "../../lib/api/storehouse.js";
 import { buildersOf } from "../builders/present.js";
 import { channelName } from "../channels/channels.js";
 import { presentChannel, presentChannelHistory, presentChannelSummary } from "../channels/present.js";

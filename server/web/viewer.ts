@@ -1,7 +1,7 @@
 // Who is looking: the session cookie's token, or a Bearer token (scripts, curl), with the API's roles.
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import type { Role } from "../../lib/api-schemas.js";
+import type { Role } from "../../lib/api/orgs.js";
 import { NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { AppContext } from "../http/context.js";
 import { findOrg, type OrgRecord } from "../orgs/orgs.js";

@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { raw } from "hono/html";
 import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { BuildDetail, BuildResponse } from "../../../lib/api-schemas.js";
+import type { BuildDetail, BuildResponse } from "../../../lib/api/builds.js";
 import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
 import { getBuild, restartableStates, restartBuild, unfinishedStates } from "../../builds/builds.js";
 import { presentBuildDetail } from "../../builds/present.js";

@@ -3,7 +3,8 @@
 // advance changed, and how to subscribe.
 import { type Context, Hono } from "hono";
 import { z } from "zod";
-import { Branch, type ChannelHistoryPoint, type ChannelResponse } from "../../../lib/api-schemas.js";
+import type { ChannelHistoryPoint, ChannelResponse } from "../../../lib/api/channels.js";
+import { Branch } from "../../../lib/api/common.js";
 import { type ChannelPublisher, channelName, pinChannel, unpinChannel } from "../../channels/channels.js";
 import { presentChannel } from "../../channels/present.js";
 import { InvalidInputError } from "../../errors.js";

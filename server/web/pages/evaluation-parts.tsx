@@ -1,6 +1,6 @@
 // The evaluation page's parts: the comparison, the counts, the jobs table and the problem groups, each also sent
 // alone as a live update's fragment.
-import type { EvalJob, EvalProblem } from "../../../lib/api-schemas.js";
+import type { EvalJob, EvalProblem } from "../../../lib/api/evaluations.js";
 import { duration, StatePill } from "../components.js";
 import { type EvalView, PROBLEM_PACKAGES_PER_PAGE } from "./evaluation-view.js";
 

@@ -2,7 +2,7 @@
 // place for the full page and each live update.
 
 import { z } from "zod";
-import type { EvalJob, EvaluationResponse } from "../../../lib/api-schemas.js";
+import type { EvalJob, EvaluationResponse } from "../../../lib/api/evaluations.js";
 import type { Db } from "../../db/open.js";
 import { buildTimes, finishedStates } from "../../evaluations/data.js";
 import { emptyCounts, verdict } from "../ci-data.js";

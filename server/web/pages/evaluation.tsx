@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { EvaluationResponse } from "../../../lib/api-schemas.js";
+import type { EvaluationResponse } from "../../../lib/api/evaluations.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/builds.js";
 import { DEFAULT_LIVE } from "../../config.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";

@@ -1,6 +1,6 @@
 // GET / : the orgs the viewer may read (JSON: the same as GET /api/v1/orgs).
 import { Hono } from "hono";
-import type { OrgsResponse } from "../../../lib/api-schemas.js";
+import type { OrgsResponse } from "../../../lib/api/orgs.js";
 import type { AppContext } from "../../http/context.js";
 import { listOrgs } from "../../orgs/orgs.js";
 import { readableOrgIds } from "../../orgs/permissions.js";

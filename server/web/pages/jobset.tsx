@@ -2,7 +2,7 @@
 // time, badge URLs. JSON: {jobset, evaluations}: the jobset as in GET /api/v1/orgs/:org/jobsets and the list of
 // GET /api/v1/orgs/:org/jobsets/:branch/evaluations. Badges: …/badge.svg and …/jobs/:attr/badge.svg.
 import { Hono } from "hono";
-import type { Evaluation, Jobset } from "../../../lib/api-schemas.js";
+import type { Evaluation, Jobset } from "../../../lib/api/evaluations.js";
 import { getJobset, jobBadgeStatus, listEvaluations } from "../../evaluations/data.js";
 import { presentEvaluation } from "../../evaluations/present.js";
 import type { AppContext } from "../../http/context.js";

@@ -1,7 +1,8 @@
 // GET /:org : the org's jobsets with their latest evaluation's counts, and where its channels, profiles and
 // machines are. JSON: {org, jobsets} — GET /api/v1/orgs/:org and GET /api/v1/orgs/:org/jobsets in one.
 import { Hono } from "hono";
-import type { Jobset, Org } from "../../../lib/api-schemas.js";
+import type { Jobset } from "../../../lib/api/evaluations.js";
+import type { Org } from "../../../lib/api/orgs.js";
 import { latestEvaluation, listJobsets } from "../../evaluations/data.js";
 import { presentEvaluation } from "../../evaluations/present.js";
 import type { AppContext } from "../../http/context.js";

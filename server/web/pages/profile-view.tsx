@@ -2,7 +2,7 @@
 // parts that changed as HTML fragments (client.ts puts them in place by id): the rollout moves as machines report.
 import { createHash } from "node:crypto";
 import type { FC } from "hono/jsx";
-import type { ProfileEvent } from "../../../lib/api-schemas.js";
+import type { ProfileEvent } from "../../../lib/api/profiles.js";
 import type { Schedule } from "../../profiles/schedules.js";
 import { Card, CsrfField, StatePill, Time } from "../components.js";
 import {

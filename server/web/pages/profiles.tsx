@@ -4,7 +4,8 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import { Name, type ProfileEditResponse } from "../../../lib/api-schemas.js";
+import { Name } from "../../../lib/api/common.js";
+import type { ProfileEditResponse } from "../../../lib/api/profiles.js";
 import { DEFAULT_LIVE } from "../../config.js";
 import { InvalidInputError } from "../../errors.js";
 import { formBody } from "../../http/body-limit.js";

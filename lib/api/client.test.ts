@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ApiClient, ApiError, ApiResponseError, ApiUnreachableError } from "./api-client.js";
+import { ApiClient } from "./client.js";
+import { ApiError, ApiResponseError, ApiUnreachableError } from "./errors.js";
 
 interface Seen {
   method: string;
@@ -42,9 +43,9 @@ test.before.each(() => {
 const org = {
   name: "acme",
   displayName: "Acme",
+  public: false,
   createdAt: "2025-01-01T00:00:00.000Z",
   repoUrl: "http://h/acme/nixexprs.git",
-  public: false,
 };
 
 test("sends the token as Bearer and JSON bodies, and unwraps the answer", async () => {

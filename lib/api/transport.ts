@@ -1,0 +1,134 @@
+// How the API client (client.ts) talks HTTP: one request with its answer checked by a schema, or a stream, and
+// every failure turned into ApiError, ApiUnreachableError or ApiResponseError.
+import type { z } from "zod";
+import { ApiError, ApiResponseError, ApiUnreachableError, ErrorBody } from "./errors.js";
+
+/** Where requests go and how. */
+export interface Connection {
+  /** Base URL of the server without a trailing slash or `/api/v1`. */
+  server: string;
+  token: string | undefined;
+  /** Per request (not for streams). */
+  timeoutMs: number;
+}
+
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/**
+ * `body` goes as JSON, or as it is when it is bytes. A 204 answers `null` to the schema (the claim of a builder that
+ * got nothing); with `schema` null the answer is not read as JSON at all.
+ */
+export async function request<S extends z.ZodTypeAny>(
+  conn: Connection,
+  method: Method,
+  path: string,
+  schema: S,
+  body?: unknown,
+): Promise<z.infer<S>>;
+export async function request(
+  conn: Connection,
+  method: Method,
+  path: string,
+  schema: null,
+  body?: unknown,
+): Promise<undefined>;
+export async function request(
+  conn: Connection,
+  method: Method,
+  path: string,
+  schema: z.ZodTypeAny | null,
+  body?: unknown,
+): Promise<unknown> {
+  const url = `${conn.server}/api/v1${path}`;
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (conn.token) headers.authorization = `Bearer ${conn.token}`;
+  const raw = body instanceof Uint8Array;
+  if (body !== undefined) headers["content-type"] = raw ? "application/octet-stream" : "application/json";
+
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(conn.timeoutMs),
+    });
+  } catch (err) {
+    throw new ApiUnreachableError(conn.server, networkReason(err, conn.timeoutMs));
+  }
+
+  const text = await res.text();
+  if (!res.ok) throw errorFromAnswer(res, text, url);
+  if (schema === null) return undefined;
+
+  let json: unknown;
+  try {
+    json = res.status === 204 ? null : JSON.parse(text);
+  } catch {
+    throw new ApiResponseError(`${method} ${url} answered ${res.status} with something that is not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? ` at ${issue.path.join(".")}` : "";
+    throw new ApiResponseError(
+      `${method} ${url} answered in an unexpected shape${where}: ${issue?.message ?? "invalid"} (is the server the same flox version?)`,
+    );
+  }
+  return parsed.data;
+}
+
+/** A GET whose answer is read as it comes (a followed log, an event stream): no timeout, `signal` ends it. */
+export async function stream(
+  conn: Connection,
+  path: string,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
+  const url = `${conn.server}/api/v1${path}`;
+  if (conn.token) headers.authorization = `Bearer ${conn.token}`;
+  let res: Response;
+  try {
+    res = await fetch(url, signal ? { headers, signal } : { headers });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new ApiUnreachableError(conn.server, networkReason(err, conn.timeoutMs));
+  }
+  if (!res.ok || !res.body) throw errorFromAnswer(res, await res.text(), url);
+  return res.body;
+}
+
+/** A path segment. */
+export function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function errorFromAnswer(res: Response, text: string, url: string): ApiError {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const parsed = ErrorBody.safeParse(json);
+  if (parsed.success) return new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, url);
+  // Not our error format: a proxy, or not a flox server at all. Show a bit of what came back.
+  const snippet = text.trim().slice(0, 200);
+  const message = `${url} answered ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ""}`;
+  return new ApiError(res.status, "http_error", message, url);
+}
+
+// fetch() wraps the interesting error (ECONNREFUSED, ENOTFOUND, …) in `cause`, sometimes two levels deep.
+function networkReason(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+    return `no answer within ${timeoutMs / 1000}s`;
+  }
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && !code.startsWith("UND_ERR_")) return code;
+    if (e.cause === undefined) break;
+    e = e.cause;
+  }
+  return e instanceof Error ? e.message : String(err);
+}
