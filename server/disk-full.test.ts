@@ -11,6 +11,7 @@ import * as assert from "uvu/assert";
 import { encodeNix32 } from "../lib/nix32.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../testing/repos.js";
 import { startTestServer, type TestServer } from "../testing/server.js";
+import { waitFor } from "../testing/wait-for.js";
 
 let mnt: string;
 let srv: TestServer | undefined;
@@ -65,14 +66,8 @@ async function evaluations(): Promise<{ id: number; state: string; error: string
   return res.body.evaluations;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`gave up waiting for ${what}; server stderr:\n${srv?.stderr()}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>) =>
+  waitFor(what, probe, { timeoutMs: 120_000, explain: () => `server stderr:\n${srv?.stderr()}` });
 
 test("a full data dir: 507 to uploads, pushes refused, the evaluation failed as disk full; all back once freed", async () => {
   // The delay keeps the evaluation waiting after it is claimed, so the disk can fill before Nix writes its .drvs.

@@ -1,4 +1,4 @@
-// Errors the domain raises for users. Each maps to one HTTP status in server/http-errors.ts.
+// Errors the domain raises for users. Each maps to one HTTP status in server/http/errors.ts.
 // Messages are shown to people as is: say what went wrong and what to do.
 
 /** Something in the request is malformed or inconsistent (400). */

@@ -1,10 +1,13 @@
 // Polling until something holds, for tests and benchmarks that watch a real server, builder or agent work.
 
-/** Polls `probe` every 200 ms until it gives a truthy value; on timeout throws with `explain()`'s text. */
+/**
+ * Polls `probe` every 200 ms (or `intervalMs`: short to catch a process mid-way) until it gives a truthy value; on
+ * timeout throws with `explain()`'s text.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
-  opts: { timeoutMs?: number; explain?: () => string } = {},
+  opts: { timeoutMs?: number; intervalMs?: number; explain?: () => string } = {},
 ): Promise<T> {
   const until = Date.now() + (opts.timeoutMs ?? 120_000);
   for (;;) {
@@ -12,6 +15,6 @@ export async function waitFor<T>(
     if (v) return v;
     if (Date.now() > until)
       throw new Error(`timed out waiting for ${what}${opts.explain ? `\n${opts.explain()}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
   }
 }

@@ -20,6 +20,7 @@ import * as assert from "uvu/assert";
 import { CreateTokenResponse } from "../../lib/api/tokens.js";
 import { runGit } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor as waitForShared } from "../../testing/wait-for.js";
 
 const faults = suite<{ server: TestServer; work: string; member: string; head: string }>("git faults");
 
@@ -194,15 +195,9 @@ async function assertNoGitLeft(ctx: { server: TestServer }): Promise<void> {
   await waitFor("git in the repo to end", () => (runningIn(repo).length === 0 ? true : undefined));
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** The shared poll, fast enough to catch a receive-pack mid-push. */
+const waitFor = <T>(what: string, probe: () => T | undefined) =>
+  waitForShared(what, probe, { timeoutMs: 30_000, intervalMs: 50 });
 
 async function refsOf(ctx: { server: TestServer; work: string }): Promise<string> {
   const repo = join(ctx.server.dataDir, "repos", "acme", "nixexprs.git");

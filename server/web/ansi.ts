@@ -1,5 +1,5 @@
 // Build logs → HTML: ANSI SGR colours become classed spans, everything else is escaped text. Pure; fed whole
-// lines by the caller (see log-view.ts), with the colour state carried from one line to the next.
+// lines by the caller (the build page, pages/build.tsx), with the colour state carried from one line to the next.
 
 interface Style {
   fg: number | null;

@@ -1,4 +1,4 @@
-// Commit author, time and subject for the pages, read from the org's bare repo with `git log` (one call per
+// Commit author, time and subject for the pages, read from the org's bare repo with `git show` (one call per
 // page) and kept: a commit never changes.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
