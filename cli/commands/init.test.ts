@@ -47,10 +47,10 @@ test("init --org, init a package, check, build here, push: built by the builder,
     cloned.stdout,
     `cloned ${srv.url}/acme/nixexprs.git into ${dir} (created the org acme) (a new, empty repo)`,
   );
-  assert.match(
-    await readFile(join(dir, "README.md"), "utf8"),
-    `nix-channel --add ${srv.url}/channels/acme acme`,
-  );
+  const readme = await readFile(join(dir, "README.md"), "utf8");
+  assert.match(readme, `nix-channel --add ${srv.url}/channels/acme acme`);
+  // The org is private by default, so the README says how Nix gets a token.
+  assert.match(readme, "`netrc-file` in nix.conf");
   assert.match(await readFile(join(dir, ".gitignore"), "utf8"), "/.flox/");
   assert.is(
     await gitIn(dir, "remote", "get-url", "origin"),

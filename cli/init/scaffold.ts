@@ -37,7 +37,9 @@ The Nix packages of ${org}, built by flox at ${server}.
 - \`flox init\` starts a package from a template; \`flox check\` runs the push gate's checks here;
   \`flox build <name>\` builds it here (\`--remote\`: on the server's builders).
 - Every push to \`main\` is checked, evaluated and built; when all is green the channel \`${org}\`
-  moves: \`nix-channel --add ${server}/channels/${org} ${org}\`.
+  moves: \`nix-channel --add ${server}/channels/${org} ${org}\`. Unless the org is public
+  (\`flox org set ${org} --public\`), Nix needs a token that may read it: a netrc file
+  (\`machine HOST login x password TOKEN\`) named by \`netrc-file\` in nix.conf.
 `;
 }
 
