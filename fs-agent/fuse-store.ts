@@ -9,8 +9,9 @@ import { join } from "node:path";
 import Fuse, { type FuseOps, type FuseStat } from "fuse-native";
 import { listingNodeAt, type NarListingNode } from "../lib/nar-listing.js";
 import { BadStorePathError, parseStorePathBasename } from "../lib/store-path.js";
+import { type ListedFile, NotInStorehouseError } from "./path-meta.js";
 import { ServerUnavailableError, UntrustedPathError } from "./remote.js";
-import { CacheFullError, type ListedFile, NotInStorehouseError, type StoreCache } from "./store-cache.js";
+import { CacheFullError, type StoreCache } from "./store-cache.js";
 
 export interface MountOptions {
   /** Kernel entry/attr cache for names that exist, seconds (store paths are immutable). Default 86400. */
