@@ -1,29 +1,24 @@
 // The local store cache: CACHE_DIR/store/<hash>-<name> are unpacked, verified store paths, and
 // CACHE_DIR/files/<sha256>[.x] single files of big paths fetched by Range (content-addressed, so one file
-// shared by several paths is kept once); the index (cache-index.ts) remembers both across restarts. One fetch per path however many callers ask at once;
+// shared by several paths is kept once); the index (cache-index.ts) remembers both across restarts (cache-disk.ts
+// reconciles them after a crash). One fetch (path-fetch.ts) per path however many callers ask at once;
+// narinfos and listings come from path-meta.ts;
 // eviction (eviction.ts: LRU by last access, high/low watermarks) runs in the background and never removes a
 // pinned path (pin-set.ts), a path in use (open files, an op in flight) or one being fetched.
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, lstat, mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { LRUCache } from "lru-cache";
-import { parseNixHash } from "../lib/hash.js";
-import { DECODABLE_COMPRESSIONS } from "../lib/nar-compression.js";
-import type { NarListing, NarListingNode } from "../lib/nar-listing.js";
 import { removeReadOnlyTree } from "../lib/nar-unpack.js";
 import { type NarInfo, parseNarInfo, serializeNarInfo } from "../lib/narinfo.js";
-import { encodeNix32 } from "../lib/nix32.js";
-import { parseStorePathBasename } from "../lib/store-path.js";
+import { emptyTrash, FILE_KEY, reconcileWithDisk } from "./cache-disk.js";
+import { type CacheFigures, inFlightFetches } from "./cache-figures.js";
 import { CacheIndex } from "./cache-index.js";
 import { EvictionPolicy, leastRecentlyUsed } from "./eviction.js";
 import { OffThread } from "./off-thread.js";
+import { type FetchContext, type FetchProgress, fetchFileTo, fetchPathTo } from "./path-fetch.js";
+import { type ListedFile, NotInStorehouseError, type PathMeta, PathMetaLookup } from "./path-meta.js";
 import { PinSet } from "./pin-set.js";
-import { type CacheRemote, UntrustedPathError } from "./remote.js";
-
-/** The Storehouse has no such path (a 404 narinfo): ENOENT. */
-export class NotInStorehouseError extends Error {
-  override name = "NotInStorehouseError";
-}
+import type { CacheRemote } from "./remote.js";
 
 /** Admitting the path would pass the quota and nothing can be evicted (all pinned or in use): ENOSPC. */
 export class CacheFullError extends Error {
@@ -48,64 +43,21 @@ interface Entry {
   lastAccess: number;
 }
 
-/** A regular file of a listing that carries its sha256: what can be fetched alone by Range. */
-export type ListedFile = Extract<NarListingNode, { type: "regular" }> & { sha256: string };
-
-/** What the agent knows of a path before (or without) its bytes: the signed narinfo and listing. */
-export interface PathMeta {
-  info: NarInfo;
-  /** Undefined when the server has no signed listing for it (then metadata needs the NAR). */
-  listing: NarListing | undefined;
-}
-
-export interface CacheFigures {
-  quotaBytes: number;
-  usedBytes: number;
-  paths: number;
-  /** Single files of big paths, fetched by Range. */
-  files: number;
-  pinnedPaths: number;
-  inUsePaths: number;
-  fetching: string[];
-  /** The fetches in flight: bytes of the NAR file (as sent, compressed) done of total, and the rate so far. */
-  inFlight: InFlightFetch[];
-  fetches: number;
-  fileFetches: number;
-  evictions: number;
-  refused: number;
-}
-
-export interface InFlightFetch {
-  path: string;
-  bytesDone: number;
-  bytesTotal: number;
-  /** Bytes per second since the fetch started. */
-  rate: number;
-  startedAt: number;
-}
-
-const NARINFO_MEMO_LIMIT = 10_000;
-const LISTING_MEMO_LIMIT = 2_000;
-/** Keys of single files in the index and the maps; a store path basename never has a slash. */
-const FILE_KEY = "files/";
-const EMPTY_SHA256 = encodeNix32(createHash("sha256").digest());
-
 export class StoreCache {
   readonly storeDir: string;
   readonly filesDir: string;
   readonly #trashDir: string;
   readonly #index: CacheIndex;
-  readonly #remote: CacheRemote;
+  readonly #meta: PathMetaLookup;
+  readonly #fetchContext: FetchContext;
   readonly #policy: EvictionPolicy;
   readonly #paths = new Map<string, Entry>();
   readonly #fetching = new Map<string, Promise<string>>();
   readonly #evicting = new Map<string, Promise<void>>();
-  readonly #infos = new Map<string, Promise<NarInfo | undefined>>();
-  readonly #metas = new LRUCache<string, Promise<PathMeta>>({ max: LISTING_MEMO_LIMIT });
   readonly #holds = new Map<string, number>();
   readonly #pins = new PinSet();
   readonly #dirtyAccess = new Map<string, number>();
-  readonly #progress = new Map<string, { path: string; total: number; done: number; started: number }>();
+  readonly #progress = new Map<string, FetchProgress>();
   readonly #flushTimer: NodeJS.Timeout;
   readonly #offThread = new OffThread();
   #used = 0;
@@ -118,7 +70,14 @@ export class StoreCache {
     this.filesDir = join(opts.dir, "files");
     this.#trashDir = join(opts.dir, "trash");
     this.#index = index;
-    this.#remote = opts.remote;
+    this.#meta = new PathMetaLookup(opts.remote, (basename) => this.#paths.get(basename)?.info);
+    this.#fetchContext = {
+      remote: opts.remote,
+      offThread: this.#offThread,
+      refused: () => {
+        this.#counts.refused++;
+      },
+    };
     this.#policy = new EvictionPolicy(opts.quotaBytes, opts.highWatermark, opts.lowWatermark);
     this.#flushTimer = setInterval(() => this.flushAccessTimes(), opts.flushMs ?? 5000).unref();
   }
@@ -139,36 +98,16 @@ export class StoreCache {
   }
 
   async #reconcile(): Promise<void> {
-    const rows = new Map(this.#index.all().map((r) => [r.basename, r]));
-    const onDisk = new Set(await readdir(this.storeDir));
-    for (const name of onDisk) {
-      // Half-made fetches (temp dirs) and dirs renamed in but never recorded: the index is the truth.
-      if (!rows.has(name)) await removeReadOnlyTree(join(this.storeDir, name));
-    }
-    for (const name of await readdir(this.filesDir)) {
-      if (rows.has(`${FILE_KEY}${name}`)) onDisk.add(`${FILE_KEY}${name}`);
-      else await rm(join(this.filesDir, name), { force: true });
-    }
-    for (const [b, row] of rows) {
-      if (!onDisk.has(b)) {
-        this.#index.remove(b);
-        continue;
-      }
+    await reconcileWithDisk(this.#index, this.storeDir, this.filesDir, (b, row) => {
       this.#paths.set(b, {
         narSize: row.narSize,
         info: parseNarInfo(row.narinfo),
         lastAccess: row.lastAccess,
       });
       this.#used += row.narSize;
-    }
+    });
     for (const { basename, reason } of this.#index.pins()) this.#pins.add([basename], reason);
-    void this.#emptyTrash();
-  }
-
-  async #emptyTrash(): Promise<void> {
-    for (const name of await readdir(this.#trashDir).catch(() => [])) {
-      await removeReadOnlyTree(join(this.#trashDir, name)).catch(() => {});
-    }
+    void emptyTrash(this.#trashDir);
   }
 
   localPath(basename: string): string {
@@ -191,16 +130,7 @@ export class StoreCache {
    * directory listings and symlinks are answered before any byte of the path is fetched.
    */
   meta(basename: string): Promise<PathMeta> {
-    const memo = this.#metas.get(basename);
-    if (memo) return memo;
-    const p = (async () => {
-      const info = await this.info(basename);
-      if (!info) throw new NotInStorehouseError(`/nix/store/${basename} is not in the Storehouse`);
-      return { info, listing: await this.#remote.listing(info) };
-    })();
-    this.#metas.set(basename, p);
-    p.catch(() => this.#metas.delete(basename));
-    return p;
+    return this.#meta.meta(basename);
   }
 
   /** Is any pin on the path (a pinned path is fetched whole, for offline use)? */
@@ -255,26 +185,7 @@ export class StoreCache {
     const progress = { path: label, total: file.size, done: 0, started: Date.now() };
     this.#progress.set(key, progress);
     try {
-      let got = { sha256: EMPTY_SHA256, size: 0 };
-      if (file.size === 0) await writeFile(tmp, "", { flag: "wx" });
-      else {
-        const body = await this.#remote.narRange(info, file.narOffset, file.size);
-        body.on("data", (chunk: Buffer) => {
-          progress.done += chunk.length;
-        });
-        got = await this.#offThread.writeFile(body, tmp);
-      }
-      if (got.size !== file.size || got.sha256 !== file.sha256) {
-        this.#counts.refused++;
-        throw new UntrustedPathError(
-          `${label}: the bytes from the server are refused (sha256 ${got.sha256}, ${got.size} bytes; the signed listing says ${file.sha256}, ${file.size})`,
-        );
-      }
-      await chmod(tmp, file.executable ? 0o555 : 0o444);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => {});
-      throw err;
+      await fetchFileTo(this.#fetchContext, info, file, label, tmp, target, progress);
     } finally {
       this.#reserved -= file.size;
       this.#progress.delete(key);
@@ -286,26 +197,7 @@ export class StoreCache {
 
   /** The verified narinfo of a path (local first, then the server); undefined when the Storehouse lacks it. */
   info(basename: string): Promise<NarInfo | undefined> {
-    const local = this.#paths.get(basename);
-    if (local) return Promise.resolve(local.info);
-    const memo = this.#infos.get(basename);
-    if (memo) return memo;
-    const { hash } = parseStorePathBasename(basename);
-    const p = this.#remote.narInfo(hash).then((info) => {
-      if (info && info.storePath !== `/nix/store/${basename}`) return undefined; // same hash, other name
-      return info;
-    });
-    if (this.#infos.size >= NARINFO_MEMO_LIMIT) this.#infos.clear();
-    this.#infos.set(basename, p);
-    // Only answers are remembered: a server that was away is asked again next time, and misses are the
-    // kernel's negative cache's business (the store is append-only, so a miss may appear later).
-    p.then(
-      (info) => {
-        if (!info) this.#infos.delete(basename);
-      },
-      () => this.#infos.delete(basename),
-    );
-    return p;
+    return this.#meta.info(basename);
   }
 
   /** Marks a path in use: eviction skips it until release(). Take it before ensure(). */
@@ -355,35 +247,12 @@ export class StoreCache {
     };
     this.#progress.set(basename, progress);
     try {
-      if (!DECODABLE_COMPRESSIONS.has(info.compression)) {
-        throw new UntrustedPathError(
-          `Compression: ${info.compression} is not supported by the agent (none, br, gzip)`,
-        );
-      }
-      const body = await this.#remote.nar(info);
-      body.on("data", (chunk: Buffer) => {
-        progress.done += chunk.length;
-      });
-      // Decompressing, hashing and unpacking happen on the worker thread; this one only moves bytes.
-      await this.#offThread.unpack(body, {
-        compression: info.compression,
-        target: tmp,
-        narHash: parseNixHash(info.narHash, "sha256").digest,
-        narSize: info.narSize,
-      });
-      await rename(tmp, target);
-    } catch (err) {
-      await removeReadOnlyTree(tmp).catch(() => {});
-      if (err instanceof Error && /NarMismatch|NarFormat/.test(err.name)) {
-        this.#counts.refused++;
-        throw new UntrustedPathError(`${info.storePath}: the NAR from the server is refused: ${err.message}`);
-      }
-      throw err;
+      await fetchPathTo(this.#fetchContext, info, tmp, target, progress);
     } finally {
       this.#reserved -= info.narSize;
       this.#progress.delete(basename);
     }
-    this.#infos.delete(basename);
+    this.#meta.forgetInfo(basename);
     this.#counts.fetches++;
     this.#admit(basename, info.narSize, info);
     return target;
@@ -481,18 +350,8 @@ export class StoreCache {
   }
 
   /** The closure of `roots` (basenames), read from narinfos: what pin() takes for a whole generation. */
-  async closure(roots: readonly string[]): Promise<string[]> {
-    const seen = new Set<string>();
-    const todo = roots.map((p) => p.replace(/^\/nix\/store\//, ""));
-    while (todo.length > 0) {
-      const b = todo.pop() as string;
-      if (seen.has(b)) continue;
-      seen.add(b);
-      const info = await this.info(b);
-      if (!info) throw new NotInStorehouseError(`/nix/store/${b} is not in the Storehouse`);
-      for (const r of info.references) if (!seen.has(r)) todo.push(r);
-    }
-    return [...seen].sort();
+  closure(roots: readonly string[]): Promise<string[]> {
+    return this.#meta.closure(roots);
   }
 
   figures(): CacheFigures {
@@ -505,16 +364,7 @@ export class StoreCache {
       pinnedPaths: this.#pins.count(this.#paths.keys()),
       inUsePaths: this.#holds.size,
       fetching: [...this.#fetching.keys()],
-      inFlight: [...this.#progress.values()].map((p) => {
-        const secs = Math.max((Date.now() - p.started) / 1000, 0.001);
-        return {
-          path: p.path,
-          bytesDone: p.done,
-          bytesTotal: p.total,
-          rate: Math.round(p.done / secs),
-          startedAt: p.started,
-        };
-      }),
+      inFlight: inFlightFetches(this.#progress.values()),
       ...this.#counts,
     };
   }

@@ -1,6 +1,7 @@
 // flox builder: the long-running build agent (the runner is cli/builder/runner.ts).
 import type { Command } from "commander";
-import { BuilderTokenRefusedError, runBuilder } from "../builder/runner.js";
+import { BuilderTokenRefusedError } from "../builder/builder-api.js";
+import { runBuilder } from "../builder/runner.js";
 import { foreignStoreReason } from "../builder/store-guard.js";
 import { globals } from "../context.js";
 import { CliError, exitCodes } from "../output.js";
