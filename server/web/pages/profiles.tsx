@@ -12,7 +12,7 @@ import { formBody } from "../../http/body-limit.js";
 import type { AppContext } from "../../http/context.js";
 import { param } from "../../http/validate.js";
 import type { MachineHub } from "../../machines/hub.js";
-import { profileStatus } from "../../machines/machines.js";
+import { profileStatus } from "../../machines/status.js";
 import { requireRole, roleAtLeast } from "../../orgs/permissions.js";
 import { actorOf, findTokenById } from "../../orgs/tokens.js";
 import { presentGeneration, presentProfile } from "../../profiles/present.js";
