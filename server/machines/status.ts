@@ -1,4 +1,4 @@
-// What machines run: their reports in, and the machine listing and a profile's rollout status made from them.
+// What machines run: their reports in; the machine listing and a profile's rollout status out.
 import { and, asc, eq, inArray, isNotNull } from "drizzle-orm";
 import type { Machine, MachineProfileState, ReportBody } from "../../lib/api/machines.js";
 import type { ProfileStatus } from "../../lib/api/profiles.js";

@@ -1,4 +1,4 @@
-// What a machine follows: subscriptions to its own org's profiles and channels, and the snapshot each one starts with.
+// What a machine follows: its own org's profiles and channels, and the snapshot each one starts with.
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { ChannelChange, ProfileChange, Subscription, SubscriptionBody } from "../../lib/api/machines.js";
 import { channelName, currentPoint, splitChannelName } from "../channels/channels.js";

@@ -1,4 +1,4 @@
-// Upload acceptance: a NAR under its content address, a listing checked and dropped, a narinfo verified, signed and made visible.
+// Upload acceptance: a NAR under its content address, a listing checked and dropped, a narinfo made visible.
 import { rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { z } from "zod";
 import { type NarInfo, NarInfoParseError, parseNarInfo, serializeNarInfo } from "../../lib/narinfo.js";

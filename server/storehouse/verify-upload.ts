@@ -1,4 +1,4 @@
-// Checks an uploaded narinfo against its NAR and the paths already accepted, and makes the NAR's listing from it.
+// Checks an uploaded narinfo against its NAR and the accepted paths; makes the NAR's listing on the way.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";

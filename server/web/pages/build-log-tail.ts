@@ -1,4 +1,4 @@
-// The end of a build's log as HTML, as the build page first shows it before SSE carries on from its offset.
+// The end of a build's log as HTML, shown first on the build page; SSE carries on from its offset.
 import { stat } from "node:fs/promises";
 import { readLogFrom } from "../../builds/build-log.js";
 import { AnsiHtml } from "../ansi.js";

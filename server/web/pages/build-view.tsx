@@ -1,4 +1,4 @@
-// The build page's view parts, shared by the full page and its live SSE fragments: facts, actions, dependencies, log.
+// The build page's view parts, shared by the page and its live SSE fragments: facts, actions, deps, log.
 import { raw } from "hono/html";
 import type { BuildDetail } from "../../../lib/api/builds.js";
 import { restartableStates, unfinishedStates } from "../../builds/builds.js";
