@@ -17,7 +17,7 @@ import { memberRoutes } from "./orgs/member-routes.js";
 import { orgRoutes } from "./orgs/routes.js";
 import { tokenRoutes } from "./orgs/token-routes.js";
 import { userRoutes } from "./orgs/user-routes.js";
-import type { ProfileEditor } from "./profiles/profiles.js";
+import type { ProfileEditor } from "./profiles/editor.js";
 import { profileRoutes } from "./profiles/routes.js";
 import type { ProfileScheduler } from "./profiles/schedules.js";
 import { pushRoutes } from "./pushes/routes.js";

@@ -30,7 +30,7 @@ import { MachineHub } from "./machines/hub.js";
 import { listOrgs } from "./orgs/orgs.js";
 import { ensureAdminToken } from "./orgs/tokens.js";
 import { dataPaths, repoDir } from "./paths.js";
-import { ProfileEditor } from "./profiles/profiles.js";
+import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";

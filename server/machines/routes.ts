@@ -27,18 +27,13 @@ import { type FeedEvent, readEvents } from "./feed.js";
 import { MachineHub } from "./hub.js";
 import {
   findMachineOfToken,
-  listMachines,
-  listSubscriptions,
   machineOf,
-  profileStatus,
-  recordReport,
   registerMachine,
   requireMachineToken,
-  snapshotOf,
-  subscribe,
   touchMachine,
-  unsubscribe,
 } from "./machines.js";
+import { listMachines, profileStatus, recordReport } from "./status.js";
+import { listSubscriptions, snapshotOf, subscribe, unsubscribe } from "./subscriptions.js";
 
 export interface MachineRouteOptions {
   /** Wakes the open streams when the feed grows; API-only tests get one of their own. */

@@ -24,19 +24,18 @@ import { orgsOfQuery } from "../orgs/org-filter.js";
 import { getOrg } from "../orgs/orgs.js";
 import { requireRole, roleAtLeast, roleIn } from "../orgs/permissions.js";
 import { actorOf, type TokenRecord } from "../orgs/tokens.js";
+import type { EditResult, ProfileEditor } from "./editor.js";
+import type { CanRead } from "./entries.js";
 import { presentEvent, presentGeneration, presentGenerations, presentProfile } from "./present.js";
 import {
-  type CanRead,
   type ChangeMeta,
   createProfile,
   diffEntries,
-  type EditResult,
   getGeneration,
   getProfile,
   listEvents,
   listGenerations,
   listProfiles,
-  type ProfileEditor,
 } from "./profiles.js";
 import { type ProfileScheduler, scheduleOf, setSchedule } from "./schedules.js";
 

@@ -10,7 +10,7 @@ import { createTestApp, type TestApp } from "../../testing/app.js";
 import { type FakeClock, fakeClock } from "../../testing/fake-clock.js";
 import type { ChannelPublisher } from "../channels/channels.js";
 import { orgs, profileSchedules, profiles } from "../db/schema.js";
-import type { ProfileEditor } from "./profiles.js";
+import type { ProfileEditor } from "./editor.js";
 import { ProfileScheduler } from "./schedules.js";
 
 const start = new Date("2026-01-01T00:00:01.000Z");

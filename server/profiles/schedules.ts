@@ -12,7 +12,8 @@ import { channelName } from "../channels/channels.js";
 import type { Db } from "../db/open.js";
 import { profileSchedules, profiles } from "../db/schema.js";
 import { InvalidInputError } from "../errors.js";
-import { currentGeneration, type ProfileEditor, type ProfileRow } from "./profiles.js";
+import type { ProfileEditor } from "./editor.js";
+import { currentGeneration, type ProfileRow } from "./profiles.js";
 
 export type ScheduleRow = typeof profileSchedules.$inferSelect;
 export type ScheduleKind = ScheduleRow["kind"];

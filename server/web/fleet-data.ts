@@ -11,7 +11,7 @@ import { presentChannel, presentChannelHistory, presentChannelSummary } from "..
 import type { Db } from "../db/open.js";
 import { NotFoundError } from "../errors.js";
 import { findJobset, listJobsets } from "../evaluations/data.js";
-import { listMachines, profileStatus } from "../machines/machines.js";
+import { listMachines, profileStatus } from "../machines/status.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 import type { TokenRecord } from "../orgs/tokens.js";
 import { presentEvent, presentGenerations, presentProfile } from "../profiles/present.js";

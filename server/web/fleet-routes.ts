@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import type { ChannelPublisher } from "../channels/channels.js";
 import type { AppContext } from "../http/context.js";
 import type { MachineHub } from "../machines/hub.js";
-import type { ProfileEditor } from "../profiles/profiles.js";
+import type { ProfileEditor } from "../profiles/editor.js";
 import type { StorehouseRouteOptions } from "../storehouse/cache-routes.js";
 import { channelPages } from "./pages/channels.js";
 import { infraPages } from "./pages/infra.js";

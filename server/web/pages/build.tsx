@@ -2,14 +2,12 @@
 // it runs), restart/cancel for members. JSON: {build} exactly as GET /api/v1/builds/:id.
 // Also /:org/builds/:id/log (raw text), /:org/builds/:id/events (SSE), POST …/cancel and …/restart.
 
-import { stat } from "node:fs/promises";
 import { Hono } from "hono";
-import { raw } from "hono/html";
 import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BuildDetail, BuildResponse } from "../../../lib/api/builds.js";
 import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
-import { getBuild, restartableStates, restartBuild, unfinishedStates } from "../../builds/builds.js";
+import { getBuild, restartBuild, unfinishedStates } from "../../builds/builds.js";
 import { presentBuildDetail } from "../../builds/present.js";
 import { cancelWant } from "../../builds/wants.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
@@ -17,7 +15,7 @@ import type { AppContext } from "../../http/context.js";
 import { buildRole, roleAtLeast } from "../../orgs/permissions.js";
 import { findTokenById } from "../../orgs/tokens.js";
 import { AnsiHtml } from "../ansi.js";
-import { ActionForm, Card, duration, StatePill, Time } from "../components.js";
+import { Card, StatePill } from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { Layout, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
@@ -29,10 +27,10 @@ import {
   type WebContext,
   type WebEnv,
 } from "../viewer.js";
+import { logTail } from "./build-log-tail.js";
+import { attrOf, BuildActions, BuildFacts, Deps, drvName, LogHtml } from "./build-view.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-/** The page shows at most this much of a log's end; the raw log has it all. */
-export const LOG_TAIL_BYTES = 512 * 1024;
 const POLL_MS = 300;
 
 function buildId(raw: string): number {
@@ -67,162 +65,6 @@ function load(ctx: AppContext, c: WebContext) {
   }
   const steer = roleAtLeast(standing.roles.get(org.id), "member");
   return { org, viewer, row, steer, detail: presentBuildDetail(ctx.db, row, standing.readable) };
-}
-
-const attrOf = (b: BuildDetail, org: string) => b.jobs.find((j) => j.org === org)?.attr;
-const drvName = (drv: string) => drv.replace(/^\/nix\/store\/[0-9a-z]{32}-/, "").replace(/\.drv$/, "");
-
-export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: number }) {
-  const live = unfinishedStates.includes(b.state);
-  const jobs = b.jobs.filter((j) => j.org === org);
-  // Jobs of other orgs, named or not, are counted only: a shared build is each org's own business.
-  const others = b.jobs.length - jobs.length + b.otherJobs;
-  return (
-    <dl class="facts">
-      <dt>Status</dt>
-      <dd>
-        <StatePill state={b.state} />
-        {b.message ? <span class="muted small"> {b.message}</span> : null}
-      </dd>
-      <dt>Queued</dt>
-      <dd>
-        <Time at={b.createdAt} now={now} />
-      </dd>
-      <dt>Started</dt>
-      <dd>
-        <Time at={b.startedAt} now={now} />
-      </dd>
-      <dt>Finished</dt>
-      <dd>
-        <Time at={b.finishedAt} now={now} />
-      </dd>
-      <dt>Duration</dt>
-      <dd>
-        {duration(b.startedAt, b.finishedAt, now)}
-        {live && b.startedAt ? <span class="muted small"> so far</span> : null}
-      </dd>
-      <dt>Builder</dt>
-      <dd>{b.builder ?? <span class="muted">—</span>}</dd>
-      <dt>Attempts</dt>
-      <dd>{b.attempts}</dd>
-      <dt>System</dt>
-      <dd>
-        <code>{b.system}</code>
-        {b.requiredFeatures.length ? (
-          <span class="muted small"> needs {b.requiredFeatures.join(", ")}</span>
-        ) : null}
-      </dd>
-      <dt>Derivation</dt>
-      <dd>
-        <code>{b.drvPath}</code>
-      </dd>
-      <dt>Outputs</dt>
-      <dd>
-        {Object.entries(b.outputs).map(([name, path]) => (
-          <div>
-            <span class="muted small">{name}</span> <code>{path}</code>
-          </div>
-        ))}
-      </dd>
-      <dt>Wanted by</dt>
-      <dd>
-        {jobs.length === 0 ? (
-          <span class="muted">—</span>
-        ) : (
-          jobs.map((j) => (
-            <div>
-              <a href={`/${org}/jobsets/${encodeURIComponent(j.branch)}`}>{j.branch}</a> ·{" "}
-              <a href={`/${org}/evaluations/${j.evaluation}`}>evaluation #{j.evaluation}</a> ·{" "}
-              <code>{j.attr}</code> <StatePill state={j.state} />
-            </div>
-          ))
-        )}
-        {others > 0 ? (
-          <div class="muted small" data-other-jobs={others}>
-            and {others} job{others === 1 ? "" : "s"} of other orgs
-          </div>
-        ) : null}
-      </dd>
-    </dl>
-  );
-}
-
-export function BuildActions(p: { b: BuildDetail; org: string; viewer: Viewer | null; steer: boolean }) {
-  if (!p.steer) return null;
-  const mine = p.b.jobs.filter((j) => j.org === p.org);
-  const live = unfinishedStates.includes(p.b.state);
-  // This org withdrew while others keep the build going: a restart makes it want the build again.
-  const withdrawn = live && mine.length > 0 && mine.every((j) => j.state === "cancelled");
-  return (
-    <>
-      {live && !withdrawn ? (
-        <ActionForm viewer={p.viewer} action={`/${p.org}/builds/${p.b.id}/cancel`}>
-          <button class="btn danger" type="submit" data-action="cancel">
-            Cancel
-          </button>
-        </ActionForm>
-      ) : null}
-      {restartableStates.includes(p.b.state) || withdrawn ? (
-        <ActionForm viewer={p.viewer} action={`/${p.org}/builds/${p.b.id}/restart`}>
-          <button class="btn primary" type="submit" data-action="restart">
-            Restart
-          </button>
-        </ActionForm>
-      ) : null}
-    </>
-  );
-}
-
-const Deps = ({ title, list, org }: { title: string; list: BuildDetail["dependsOn"]; org: string }) =>
-  list.length === 0 ? null : (
-    <div>
-      <h3>{title}</h3>
-      <table>
-        <tbody>
-          {list.map((d) => (
-            <tr>
-              <td>
-                <a href={`/${org}/builds/${d.id}`}>build {d.id}</a>
-              </td>
-              <td class="num">
-                <StatePill state={d.state} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-
-/** The end of the log as HTML: whole lines only while the build runs (the rest comes over SSE from `offset`). */
-async function logTail(
-  path: string,
-  finished: boolean,
-): Promise<{ html: string; offset: number; skipped: number }> {
-  const size = await stat(path).then(
-    (s) => s.size,
-    () => 0,
-  );
-  let start = Math.max(0, size - LOG_TAIL_BYTES);
-  const chunks: Buffer[] = [];
-  for (let at = start; at < size; ) {
-    const chunk = await readLogFrom(path, at);
-    if (chunk.length === 0) break;
-    chunks.push(chunk);
-    at += chunk.length;
-  }
-  let buf = Buffer.concat(chunks);
-  if (start > 0) {
-    const nl = buf.indexOf(10);
-    buf = nl >= 0 ? buf.subarray(nl + 1) : Buffer.alloc(0);
-    start = size - buf.length;
-  }
-  const end = finished ? buf.length : buf.lastIndexOf(10) + 1;
-  return {
-    html: new AnsiHtml().lines(buf.subarray(0, end).toString("utf8")),
-    offset: start + end,
-    skipped: start,
-  };
 }
 
 export interface BuildPageOptions {
@@ -430,9 +272,6 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     });
 }
-
-/** Log HTML made by AnsiHtml, which escapes every character of the log itself. */
-const LogHtml = ({ html }: { html: string }) => raw(html);
 
 const forbidden = (id: number) =>
   new ForbiddenError(`you may not steer build ${id} here: that needs the member role in this page's org`);

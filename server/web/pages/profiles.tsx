@@ -12,17 +12,12 @@ import { formBody } from "../../http/body-limit.js";
 import type { AppContext } from "../../http/context.js";
 import { param } from "../../http/validate.js";
 import type { MachineHub } from "../../machines/hub.js";
-import { profileStatus } from "../../machines/machines.js";
+import { profileStatus } from "../../machines/status.js";
 import { requireRole, roleAtLeast } from "../../orgs/permissions.js";
 import { actorOf, findTokenById } from "../../orgs/tokens.js";
+import type { ProfileEditor } from "../../profiles/editor.js";
 import { presentGeneration, presentProfile } from "../../profiles/present.js";
-import {
-  getProfile,
-  listEvents,
-  listGenerations,
-  listProfiles,
-  type ProfileEditor,
-} from "../../profiles/profiles.js";
+import { getProfile, listEvents, listGenerations, listProfiles } from "../../profiles/profiles.js";
 import { Card, Time } from "../components.js";
 import { requireCsrf } from "../csrf.js";
 import { DataTable } from "../data-table.js";

@@ -1,0 +1,162 @@
+// Upload acceptance: a NAR under its content address, a listing checked and dropped, a narinfo made visible.
+import { rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { z } from "zod";
+import { type NarInfo, NarInfoParseError, parseNarInfo, serializeNarInfo } from "../../lib/narinfo.js";
+import { encodeNix32 } from "../../lib/nix32.js";
+import { listingFingerprint, signFingerprint, signNarInfo } from "../../lib/signature.js";
+import type { Db } from "../db/open.js";
+import { cachePaths } from "../db/schema.js";
+import type { KeyedMutex } from "../git/keyed-mutex.js";
+import { UnsupportedCompressionError, UploadRejectedError } from "./errors.js";
+import type { SigningKey } from "./keys.js";
+import { DECODABLE_EXTENSIONS, NarFileName, narFileExtension, narFileHash } from "./names.js";
+import { narLockKey } from "./nar-lock.js";
+import { type Body, receiveSmall, receiveToTemp, tempName } from "./receive.js";
+import { type UploadIndex, verifyUpload } from "./verify-upload.js";
+
+export type PutResult = "created" | "exists";
+
+/** What acceptance needs of the Storehouse (store.ts): its folders, limits, key, locks and index. */
+export interface AcceptStore extends UploadIndex {
+  readonly db: Db;
+  readonly key: SigningKey;
+  readonly locks: KeyedMutex;
+  readonly tmpDir: string;
+  readonly limits: { narinfo: number; listing: number; nar: number };
+  narinfoPath(hash: string): string;
+  listingPath(hash: string): string;
+  listingSigPath(hash: string): string;
+}
+
+// What an uploaded .ls must look like to be answered 201: enough to be a listing, not a full check (it is not
+// kept: every accepted path gets the server's own, made from the verified NAR).
+const UploadedListing = z.object({
+  version: z.literal(1),
+  root: z.object({ type: z.string() }).passthrough(),
+});
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/**
+ * Stores a NAR under its content address. The body must hash to the name: then the file can never change,
+ * which is what makes its long cache lifetime and ETag true.
+ */
+export async function putNar(s: AcceptStore, name: string, body: Body): Promise<PutResult> {
+  if (!NarFileName.safeParse(name).success) {
+    throw new UploadRejectedError(
+      "name",
+      `'${name}' is not <52 nix32 characters>.nar[.br|.gz|.bz2|.xz|.zst]`,
+    );
+  }
+  const ext = narFileExtension(name);
+  if (!DECODABLE_EXTENSIONS.has(ext)) throw new UnsupportedCompressionError(ext.slice(1));
+  const got = await receiveToTemp(body, s.tmpDir, s.limits.nar, "the NAR");
+  try {
+    const actual = encodeNix32(got.sha256);
+    if (actual !== narFileHash(name)) {
+      throw new UploadRejectedError(
+        "body",
+        `the file's sha256 is ${actual}, but its name says ${narFileHash(name)}; name a NAR by the nix32 sha256 of its (compressed) bytes`,
+      );
+    }
+    const target = s.narPath(name);
+    if (await exists(target)) {
+      // Its narinfo comes next: a NAR left orphaned by an earlier try must not be swept meanwhile.
+      const now = new Date();
+      await utimes(target, now, now);
+      return "exists";
+    }
+    await rename(got.file, target);
+    return "created";
+  } finally {
+    await rm(got.file, { force: true });
+  }
+}
+
+/** Checks an uploaded `.ls` (so garbage gets a 400) and drops it: the server makes its own at accept. */
+export async function putListing(s: AcceptStore, hash: string, body: Body): Promise<PutResult> {
+  const bytes = await receiveSmall(body, s.limits.listing, "the .ls listing");
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    throw new UploadRejectedError("body", `the .ls listing is not JSON (${(err as Error).message})`);
+  }
+  if (!UploadedListing.safeParse(json).success) {
+    throw new UploadRejectedError("body", 'the .ls listing is not {"version":1,"root":{...}}');
+  }
+  // `nix copy --to …?write-nar-listing=1` sends one; nothing of it is kept or trusted.
+  return s.findPath(hash) ? "exists" : "created";
+}
+
+/** Verifies an uploaded narinfo against its NAR and the cache, signs it, and makes the path visible. */
+export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Promise<PutResult> {
+  const text = (await receiveSmall(body, s.limits.narinfo, "the narinfo")).toString("utf8");
+  let info: NarInfo;
+  try {
+    info = parseNarInfo(text);
+  } catch (err) {
+    if (err instanceof NarInfoParseError) throw new UploadRejectedError(err.field ?? "narinfo", err.message);
+    throw err;
+  }
+  const release = await s.locks.acquire(hash);
+  // Held from the check of the NAR until its row exists, so the orphan sweep cannot take the NAR meanwhile.
+  const releaseNar = await s.locks.acquire(narLockKey(info.url));
+  try {
+    // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing.
+    if (s.findPath(hash)) return "exists";
+    const checked = await verifyUpload(s, hash, info);
+    const signed = signNarInfo(checked.info, s.key.secretKey);
+    await writeAtomically(s, s.listingPath(hash), checked.listing);
+    const fp = listingFingerprint(signed.storePath, signed.narHash, checked.listing);
+    await writeAtomically(s, s.listingSigPath(hash), signFingerprint(s.key.secretKey, fp));
+    await writeAtomically(s, s.narinfoPath(hash), serializeNarInfo(signed));
+    try {
+      s.db
+        .insert(cachePaths)
+        .values({
+          hash,
+          storePath: signed.storePath,
+          narFile: signed.url,
+          narHash: signed.narHash,
+          narSize: signed.narSize,
+          fileSize: checked.fileSize,
+          compression: signed.compression,
+          references: signed.references,
+          deriver: signed.deriver ?? null,
+          ca: signed.ca ?? null,
+          // verify() just hashed the NAR: the background check starts with the paths never checked.
+          verifiedAt: new Date().toISOString(),
+        })
+        .onConflictDoNothing()
+        .run();
+    } catch (err) {
+      // Without its row the path would be served but unknown to reference checks: take it back.
+      await rm(s.narinfoPath(hash), { force: true });
+      throw err;
+    }
+    return "created";
+  } finally {
+    releaseNar();
+    release();
+  }
+}
+
+async function writeAtomically(s: AcceptStore, target: string, data: string | Buffer): Promise<void> {
+  const tmp = tempName(s.tmpDir);
+  try {
+    await writeFile(tmp, data, { flag: "wx", mode: 0o644 });
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
