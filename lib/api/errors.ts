@@ -34,16 +34,20 @@ export class ApiResponseError extends Error {
   override name = "ApiResponseError";
 }
 
-/** `HTTP <status>`, and the server's message when the answer is the API's error body. */
-export function describeErrorAnswer(status: number, text: string): string {
+/** The API's error body in an answer's text, or undefined when the text is something else (a proxy's page). */
+export function parseErrorBody(text: string): ErrorBody["error"] | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    json = undefined;
+    return undefined;
   }
   const parsed = ErrorBody.safeParse(json);
-  return parsed.success && parsed.data.error.message
-    ? `HTTP ${status}: ${parsed.data.error.message}`
-    : `HTTP ${status}`;
+  return parsed.success ? parsed.data.error : undefined;
+}
+
+/** `HTTP <status>`, and the server's message when the answer is the API's error body. */
+export function describeErrorAnswer(status: number, text: string): string {
+  const error = parseErrorBody(text);
+  return error?.message ? `HTTP ${status}: ${error.message}` : `HTTP ${status}`;
 }

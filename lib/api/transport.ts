@@ -1,7 +1,7 @@
 // How the API client (client.ts) talks HTTP: one request with its answer checked by a schema, or a stream, and
 // every failure turned into ApiError, ApiUnreachableError or ApiResponseError.
 import type { z } from "zod";
-import { ApiError, ApiResponseError, ApiUnreachableError, ErrorBody } from "./errors.js";
+import { ApiError, ApiResponseError, ApiUnreachableError, parseErrorBody } from "./errors.js";
 
 /** Where requests go and how. */
 export interface Connection {
@@ -104,14 +104,8 @@ export function seg(value: string): string {
 }
 
 function errorFromAnswer(res: Response, text: string, url: string): ApiError {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const parsed = ErrorBody.safeParse(json);
-  if (parsed.success) return new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, url);
+  const error = parseErrorBody(text);
+  if (error) return new ApiError(res.status, error.code, error.message, url);
   // Not our error format: a proxy, or not a flox server at all. Show a bit of what came back.
   const snippet = text.trim().slice(0, 200);
   const message = `${url} answered ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ""}`;
