@@ -6,22 +6,14 @@ import { optionalToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { param, params } from "../http/validate.js";
 import { getReadableOrg } from "../orgs/permissions.js";
-import { getJobset, latestEvaluation, listEvaluations, listJobsets } from "./data.js";
-import { presentEvaluation } from "./present.js";
+import { getJobset, listEvaluations } from "./data.js";
+import { presentEvaluation, presentJobsets } from "./present.js";
 
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .get("/orgs/:org/jobsets", optionalToken(ctx), params({ org: Name }), (c) => {
       const org = getReadableOrg(ctx.db, tokenOrNull(c), c.req.valid("param").org);
-      const jobsets = listJobsets(ctx.db, org).map((j) => {
-        const latest = latestEvaluation(ctx.db, j.id);
-        return {
-          org: org.name,
-          branch: j.branch,
-          createdAt: j.createdAt,
-          latest: latest ? presentEvaluation(latest) : null,
-        };
-      });
+      const jobsets = presentJobsets(ctx.db, org);
       return c.json({ jobsets } satisfies JobsetsResponse);
     })
     .get("/orgs/:org/jobsets/:branch/evaluations", optionalToken(ctx), (c) => {

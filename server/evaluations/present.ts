@@ -1,8 +1,9 @@
 // Evaluation records → the API's JSON shapes: GET /evaluations/:id's answer, which the evaluation page shows too.
-import type { EvalProblem, Evaluation, EvaluationResponse } from "../../lib/api/evaluations.js";
+import type { EvalProblem, Evaluation, EvaluationResponse, Jobset } from "../../lib/api/evaluations.js";
 import type { Db } from "../db/open.js";
+import type { OrgRecord } from "../orgs/orgs.js";
 import { compareWithPrevious } from "./compare.js";
-import { type EvaluationRecord, jobsOf, problemsOf } from "./data.js";
+import { type EvaluationRecord, jobsOf, latestEvaluation, listJobsets, problemsOf } from "./data.js";
 
 export const presentEvaluation = (e: EvaluationRecord): Evaluation => ({
   id: e.id,
@@ -45,4 +46,17 @@ export function evaluationDetail(db: Db, e: EvaluationRecord): EvaluationRespons
       comparison: compareWithPrevious(db, e),
     },
   };
+}
+
+/** The org's jobsets with each one's newest evaluation: GET /orgs/:org/jobsets, and the org page. */
+export function presentJobsets(db: Db, org: OrgRecord): Jobset[] {
+  return listJobsets(db, org).map((j) => {
+    const latest = latestEvaluation(db, j.id);
+    return {
+      org: org.name,
+      branch: j.branch,
+      createdAt: j.createdAt,
+      latest: latest ? presentEvaluation(latest) : null,
+    };
+  });
 }

@@ -55,12 +55,6 @@ export function mayRead(
   return org.public || (token != null && roleAtLeast(roleIn(db, token, org), "reader"));
 }
 
-/** May this token (null: nobody) read at least one of these orgs? What a build shared by several orgs asks. */
-export function mayReadAnyOf(db: Db, token: TokenRecord | null | undefined, orgIds: number[]): boolean {
-  if (orgIds.length === 0) return false;
-  return listOrgs(db, orgIds).some((org) => mayRead(db, token, org));
-}
-
 /** Which of these orgs this token (null: nobody) may read; undefined for an admin, who reads every org. */
 export function readableAmong(
   db: Db,
@@ -97,6 +91,11 @@ export function buildRole(db: Db, token: TokenRecord | null | undefined, buildId
     }
   }
   return { orgIds, readable: readableAmong(db, token, orgIds), roles };
+}
+
+/** May it read the build (its log, say): is one of the orgs that want it readable to it, or is it an admin's? */
+export function mayReadBuild(standing: BuildRole): boolean {
+  return standing.orgIds.length > 0 && (standing.readable === undefined || standing.readable.length > 0);
 }
 
 /** The orgs of the build where the token holds at least `needed` itself (a public org alone is not enough). */

@@ -8,11 +8,11 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLogPath } from "../builds/build-log.js";
-import { findBuildByDrv, orgIdsOfBuild } from "../builds/builds.js";
+import { findBuildByDrv } from "../builds/builds.js";
 import { reportDiskFull } from "../disk-full.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { toHttpError } from "../http/errors.js";
-import { mayReadAnyOf } from "../orgs/permissions.js";
+import { buildRole, mayReadBuild } from "../orgs/permissions.js";
 import { cacheReader, cacheWriter, orgReaderToken, refuseOrgRead } from "./auth.js";
 import { PayloadTooLargeError } from "./errors.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
@@ -105,7 +105,7 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
       // Builds are shared by drv path: a token that may read one org that wants it reads its log (anyone, when
       // one such org is public); to everyone else it is as absent as a log that does not exist.
       const token = orgReaderToken(ctx, c);
-      if (!build || !mayReadAnyOf(ctx.db, token, orgIdsOfBuild(ctx.db, build.id))) {
+      if (!build || !mayReadBuild(buildRole(ctx.db, token, build.id))) {
         return refuseOrgRead(token, `the log of ${drv}`, missing);
       }
       const path = buildLogPath(ctx.paths.logs, build.id);

@@ -3,8 +3,7 @@
 import { Hono } from "hono";
 import type { Jobset } from "../../../lib/api/evaluations.js";
 import type { Org } from "../../../lib/api/orgs.js";
-import { latestEvaluation, listJobsets } from "../../evaluations/data.js";
-import { presentEvaluation } from "../../evaluations/present.js";
+import { presentJobsets } from "../../evaluations/present.js";
 import type { AppContext } from "../../http/context.js";
 import { presentOrg } from "../../orgs/present.js";
 import { stateCounts, verdict } from "../ci-data.js";
@@ -33,15 +32,7 @@ export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
   return new Hono<WebEnv>().get("/:org", resolveViewer(ctx), async (c) => {
     const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
     const origin = new URL(c.req.url).origin;
-    const jobsets: Jobset[] = listJobsets(ctx.db, org).map((j) => {
-      const latest = latestEvaluation(ctx.db, j.id);
-      return {
-        org: org.name,
-        branch: j.branch,
-        createdAt: j.createdAt,
-        latest: latest ? presentEvaluation(latest) : null,
-      };
-    });
+    const jobsets: Jobset[] = presentJobsets(ctx.db, org);
     const data: OrgPageData = { org: presentOrg(org, origin), jobsets };
     const latestIds = jobsets.flatMap((j) => (j.latest ? [j.latest.id] : []));
     const counts = stateCounts(ctx.db, latestIds);
