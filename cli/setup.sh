@@ -22,6 +22,13 @@ declare -A need=(
   [/usr/bin/chromium]=chromium
   # fuse-native's prebuilt addon links against libfuse 2
   [/usr/lib/x86_64-linux-gnu/libfuse.so.2]=libfuse2
+  # the production database: tests start a throwaway PostgreSQL server from it
+  [/usr/lib/postgresql/15/bin/initdb]=postgresql
+  # an S3-compatible object store for the many-servers tests: Ceph's RADOS Gateway on a one-node cluster
+  [radosgw]=radosgw
+  [ceph-mon]=ceph-mon
+  [ceph-osd]=ceph-osd
+  [uuidgen]=uuid-runtime
 )
 missing=()
 for what in "${!need[@]}"; do
