@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import type { BuildState } from "../lib/api/builds.js";
-import { builds, evalJobs, evalProblems, evaluations, jobsets, pushes } from "../server/db/schema.js";
+import { builds, evalJobs, evalProblems, evaluations, jobsets, pushes } from "../server/db/tables.js";
 import { getEvaluation } from "../server/evaluations/data.js";
 import { evaluationDetail } from "../server/evaluations/present.js";
 import { findOrg } from "../server/orgs/orgs.js";
@@ -20,9 +20,9 @@ import { createTestApp } from "../testing/app.js";
 const JOBS = Number(process.argv[2] ?? 2000);
 const ROUNDS = Number(process.argv[3] ?? 40);
 
-const t = createTestApp();
+const t = await createTestApp();
 await t.api("POST", "/api/v1/orgs", { name: "acme" });
-const org = findOrg(t.db, "acme");
+const org = await findOrg(t.db, "acme");
 if (!org) throw new Error("no org");
 const git = (...args: string[]) =>
   execFileSync("git", ["--git-dir", repoDir(t.paths.repos, "acme"), ...args], {
@@ -53,14 +53,14 @@ const states: BuildState[] = [
   "queued",
 ];
 
-const jobset = t.db.insert(jobsets).values({ orgId: org.id, branch: "main" }).returning().get();
+const jobset = await t.db.insert(jobsets).values({ orgId: org.id, branch: "main" }).returning().then(one);
 let evalId = 0;
-t.db.transaction((tx) => {
+await inTransaction(t.db, async (tx) => {
   for (const [n, sha] of [
     [1, sha1],
     [2, sha2],
   ] as const) {
-    const push = tx
+    const push = await tx
       .insert(pushes)
       .values({
         orgId: org.id,
@@ -71,8 +71,8 @@ t.db.transaction((tx) => {
         source: "hook",
       })
       .returning()
-      .get();
-    const ev = tx
+      .then(one);
+    const ev = await tx
       .insert(evaluations)
       .values({
         jobsetId: jobset.id,
@@ -85,15 +85,15 @@ t.db.transaction((tx) => {
         finishedAt: new Date(Date.now() - 50_000).toISOString(),
       })
       .returning()
-      .get();
+      .then(one);
     evalId = ev.id;
     for (let i = 0; i < JOBS; i++) {
       // The second evaluation changes every 10th package (a new build) and keeps the rest (shared builds).
       const e = n === 2 && i % 10 === 0 ? 2 : 1;
       const drvPath = `/nix/store/${hash(i, e)}-pkg-${i}-1.0.drv`;
       const b =
-        tx.select({ id: builds.id }).from(builds).where(sqlEq(drvPath)).get() ??
-        tx
+        (await tx.select({ id: builds.id }).from(builds).where(sqlEq(drvPath)).then(one)) ??
+        (await tx
           .insert(builds)
           .values({
             drvPath,
@@ -105,45 +105,43 @@ t.db.transaction((tx) => {
             finishedAt: new Date(Date.now() - 1_000 * (i % 30)).toISOString(),
           })
           .returning({ id: builds.id })
-          .get();
-      tx.insert(evalJobs)
-        .values({
-          evaluationId: ev.id,
-          attr: `pkg-${String(i).padStart(4, "0")}`,
-          name: `pkg-${i}-1.0`,
-          system: "x86_64-linux",
-          drvPath,
-          outputs: { out: `/nix/store/${hash(i, e + 5)}-pkg-${i}-1.0` },
-          buildId: b.id,
-        })
-        .run();
+          .then(one));
+      await tx.insert(evalJobs).values({
+        evaluationId: ev.id,
+        attr: `pkg-${String(i).padStart(4, "0")}`,
+        name: `pkg-${i}-1.0`,
+        system: "x86_64-linux",
+        drvPath,
+        outputs: { out: `/nix/store/${hash(i, e + 5)}-pkg-${i}-1.0` },
+        buildId: b.id,
+      });
     }
     if (n === 2) {
       for (let p = 0; p < 40; p++) {
-        tx.insert(evalProblems)
-          .values({
-            evaluationId: ev.id,
-            attr: `broken-${p % 12}`,
-            path: `pkgs/broken-${p % 12}/default.nix`,
-            line: 3 + p,
-            message: `undefined variable 'libfoo${p}' <with markup & such>`,
-            hint: "add it to the function's arguments",
-          })
-          .run();
+        await tx.insert(evalProblems).values({
+          evaluationId: ev.id,
+          attr: `broken-${p % 12}`,
+          path: `pkgs/broken-${p % 12}/default.nix`,
+          line: 3 + p,
+          message: `undefined variable 'libfoo${p}' <with markup & such>`,
+          hint: "add it to the function's arguments",
+        });
       }
     }
   }
 });
 
 import { eq } from "drizzle-orm";
+import { one } from "../server/db/raw.js";
+import { inTransaction } from "../server/db/transaction.js";
 
 function sqlEq(drvPath: string) {
   return eq(builds.drvPath, drvPath);
 }
 
 /** Hydra-style: every job in one table, plain strings with escaping. */
-function onePageBaseline(): string {
-  const { evaluation: ev } = evaluationDetail(t.db, getEvaluation(t.db, evalId));
+async function onePageBaseline(): Promise<string> {
+  const { evaluation: ev } = await evaluationDetail(t.db, await getEvaluation(t.db, evalId));
   let html = `<!doctype html><html><head><title>Evaluation ${ev.id}</title></head><body><h1>Evaluation ${ev.id}</h1><table>`;
   for (const j of ev.jobs) {
     html += `<tr><td><a href="/acme/builds/${j.build.id}">${escapeHtml(j.attr)}</a></td><td>${escapeHtml(j.name)}</td><td>${j.build.state}</td><td><code>${escapeHtml(j.drvPath)}</code></td></tr>`;
@@ -190,7 +188,7 @@ const cases: [string, () => Promise<string>][] = [
   ["baseline: all jobs, one string-built page", async () => onePageBaseline()],
   [
     "data only: evaluationDetail() + JSON.stringify",
-    async () => JSON.stringify(evaluationDetail(t.db, getEvaluation(t.db, evalId))).slice(0, 0),
+    async () => JSON.stringify(await evaluationDetail(t.db, await getEvaluation(t.db, evalId))).slice(0, 0),
   ],
 ];
 

@@ -11,8 +11,8 @@ import { createTestApp, type TestApp } from "../testing/app.js";
 import { repoDir } from "./paths.js";
 
 let t: TestApp;
-test.before.each(() => {
-  t = createTestApp();
+test.before.each(async () => {
+  t = await createTestApp();
 });
 test.after.each(() => t.cleanup());
 

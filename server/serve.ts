@@ -99,7 +99,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const { db, close: closeDb } = openDb(paths.db);
   let server: Server | undefined;
   try {
-    const admin = ensureAdminToken(db, opts.adminToken);
+    const admin = await ensureAdminToken(db, opts.adminToken);
     if (admin.kind === "given" && opts.adminToken && opts.adminToken.length < 16) {
       logger.warn(
         "the admin token given is shorter than 16 characters; anyone who can guess it owns this server",
@@ -107,7 +107,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     }
 
     // Hooks and settings point into this checkout and data dir; either may have moved since the last start.
-    for (const org of listOrgs(db)) {
+    for (const org of await listOrgs(db)) {
       if (existsSync(repoDir(paths.repos, org.name))) await refreshRepo(paths, org.name);
       else {
         logger.error({ org: org.name }, "org repo missing on disk; created an empty one");
@@ -174,7 +174,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       },
     );
     const api = getRequestListener(app.fetch);
-    const git = createGitHandler({ db, reposDir: paths.repos, logger, receives });
+    const git = await createGitHandler({ db, reposDir: paths.repos, logger, receives });
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
     let gitReady = false;
     const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -225,10 +225,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const caughtUp = await reconcilePushes(db, paths.repos, logger);
     gitReady = true;
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
-    evaluator.start();
+    await evaluator.start();
     const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, settings.leaseSeconds * 1000));
     channels.start();
-    scheduler.start();
+    await scheduler.start();
     machineHub.start();
     maintenance.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
@@ -258,7 +258,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         maintenance.stop();
         scheduler.stop();
         channels.stop();
-        closeDb();
+        await closeDb();
         logger.info("flox server stopped");
         logger.flush();
       })();
@@ -273,7 +273,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
   } catch (err) {
     server?.close();
-    closeDb();
+    await closeDb();
     logger.flush();
     throw err;
   }

@@ -20,12 +20,12 @@ export interface TestApp {
   cleanup(): void;
 }
 
-export function createTestApp(): TestApp {
+export async function createTestApp(): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "flox-app-test-"));
   const paths = dataPaths(dir);
   const { db, close } = openDb(paths.db);
   const adminToken = `flox_in-process-admin-${"0".repeat(26)}`;
-  ensureAdminToken(db, adminToken);
+  await ensureAdminToken(db, adminToken);
   const hookSecret = "test-hook-secret";
   const app = createApp({ db, paths, hookSecret, logger: pino({ level: "silent" }) });
   return {
@@ -47,7 +47,7 @@ export function createTestApp(): TestApp {
       return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
     cleanup() {
-      close();
+      void close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

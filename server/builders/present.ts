@@ -6,8 +6,8 @@ import type { TokenRecord } from "../orgs/tokens.js";
 import { listBuilders, queueFigures } from "./builders.js";
 
 /** The builders and the queue, showing only the running builds this token may read. */
-export function buildersOf(db: Db, token: TokenRecord): BuildersResponse {
-  const visible = (id: number) =>
-    token.scope === "admin" || orgsWithRole(buildRole(db, token, id), "reader").length > 0;
-  return { builders: listBuilders(db, visible), queue: queueFigures(db) };
+export async function buildersOf(db: Db, token: TokenRecord): Promise<BuildersResponse> {
+  const visible = async (id: number) =>
+    token.scope === "admin" || orgsWithRole(await buildRole(db, token, id), "reader").length > 0;
+  return { builders: await listBuilders(db, visible), queue: await queueFigures(db) };
 }

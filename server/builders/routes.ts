@@ -58,7 +58,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
   return new Hono<AppEnv>()
     .post("/builder/claim", auth, async (c) => {
       const body = { data: await jsonBody(c, ClaimBody) };
-      const claimed = claimBuild(ctx.db, body.data, leaseSeconds);
+      const claimed = await claimBuild(ctx.db, body.data, leaseSeconds);
       if (!claimed) return c.body(null, 204);
       const log = ctx.logger.child({
         build: claimed.id,
@@ -73,7 +73,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
           published.add(claimed.drvPath);
         } catch (err) {
           log.error({ err }, "could not put the build's .drv closure in the Storehouse");
-          finishBuild(ctx.db, claimed.id, claimed.leaseId, {
+          await finishBuild(ctx.db, claimed.id, claimed.leaseId, {
             status: "failed",
             infrastructureError: `the server could not publish the .drv closure: ${(err as Error).message}`,
           });
@@ -94,7 +94,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
     .post("/builder/builds/:id/heartbeat", auth, async (c) => {
       const id = param(c, "id", BuildId);
       const body = await jsonBody(c, HeartbeatBody);
-      return c.json(heartbeat(ctx.db, id, body.lease, leaseSeconds) satisfies HeartbeatResponse);
+      return c.json((await heartbeat(ctx.db, id, body.lease, leaseSeconds)) satisfies HeartbeatResponse);
     })
     .post("/builder/builds/:id/log", auth, async (c) => {
       const id = param(c, "id", BuildId);
@@ -103,7 +103,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
         throw new InvalidInputError(
           "name the lease: POST …/log?lease=LEASE_ID with the log bytes as the body",
         );
-      requireLease(ctx.db, id, lease);
+      await requireLease(ctx.db, id, lease);
       await limitBody(c, MAX_LOG_CHUNK, "the log chunk", "send the log in smaller pieces");
       const bytes = Buffer.from(await c.req.arrayBuffer());
       if (bytes.length > 0) await appendFile(buildLogPath(ctx.paths.logs, id), bytes);
@@ -112,7 +112,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
     .post("/builder/builds/:id/result", auth, async (c) => {
       const id = param(c, "id", BuildId);
       const body = await jsonBody(c, BuildResultBody);
-      const state = finishBuild(ctx.db, id, body.lease, body);
+      const state = await finishBuild(ctx.db, id, body.lease, body);
       opts.onBuildFinished?.();
       ctx.logger.info(
         { build: id, state, report: body.status, infra: body.infrastructureError },

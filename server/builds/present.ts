@@ -21,14 +21,14 @@ interface JobsOfBuild {
  * once its org withdrew). Jobs of orgs outside `visibleOrgIds` (undefined: all are visible) are only counted:
  * a shared build must not tell one org another's names.
  */
-function jobsOfBuilds(
+async function jobsOfBuilds(
   db: Db,
   ids: number[],
   visibleOrgIds: readonly number[] | undefined,
-): Map<number, JobsOfBuild> {
+): Promise<Map<number, JobsOfBuild>> {
   const out = new Map<number, JobsOfBuild>();
   if (ids.length === 0) return out;
-  const rows = jobRowsOfBuilds(db, ids);
+  const rows = await jobRowsOfBuilds(db, ids);
   const seen = new Set<string>();
   for (const r of rows) {
     const entry = out.get(r.buildId) ?? { jobs: [], otherJobs: 0 };
@@ -53,15 +53,15 @@ function jobsOfBuilds(
  * The API's view of builds: with where they are wanted, who runs (or ran) them, and why they ended so.
  * `visibleOrgIds`: the orgs whose jobs the asker may see (readableOrgIds; undefined = all, an admin).
  */
-export function presentBuilds(
+export async function presentBuilds(
   db: Db,
   rows: readonly BuildRow[],
   visibleOrgIds: readonly number[] | undefined,
-): Build[] {
+): Promise<Build[]> {
   const ids = rows.map((r) => r.id);
-  const jobs = jobsOfBuilds(db, ids, visibleOrgIds);
-  const leases = leasesOfBuilds(db, ids);
-  const results = resultsOfBuilds(db, ids);
+  const jobs = await jobsOfBuilds(db, ids, visibleOrgIds);
+  const leases = await leasesOfBuilds(db, ids);
+  const results = await resultsOfBuilds(db, ids);
   return rows.map((b) => ({
     id: b.id,
     drvPath: b.drvPath,
@@ -82,12 +82,12 @@ export function presentBuilds(
 }
 
 /** One build with the builds it waits for and the ones waiting for it. */
-export function presentBuildDetail(
+export async function presentBuildDetail(
   db: Db,
   row: BuildRow,
   visibleOrgIds: readonly number[] | undefined,
-): BuildDetail {
-  const [build] = presentBuilds(db, [row], visibleOrgIds);
+): Promise<BuildDetail> {
+  const [build] = await presentBuilds(db, [row], visibleOrgIds);
   if (!build) throw new Error("presentBuilds lost a row");
-  return { ...build, ...dependenciesOfBuild(db, row.id) };
+  return { ...build, ...(await dependenciesOfBuild(db, row.id)) };
 }

@@ -138,7 +138,8 @@ export async function publishDrvClosure(
   const closure = (
     await nixStore(opts.storeRoot, ["--query", "--requisites", ...drvPaths], opts.signal)
   ).filter((p) => p !== "");
-  const missing = closure.filter((p) => !opts.storehouse.findPath(parseStorePath(p).hash));
+  const missing: string[] = [];
+  for (const p of closure) if (!(await opts.storehouse.findPath(parseStorePath(p).hash))) missing.push(p);
   if (missing.length === 0) return { uploaded: 0, present: closure.length };
   const regs = await registrationsOf(opts.storeRoot, missing, opts.signal);
   const refs = new Map([...regs].map(([p, r]) => [p, r.references]));
@@ -146,7 +147,7 @@ export async function publishDrvClosure(
   for (const p of topoOrder(refs)) {
     opts.signal?.throwIfAborted();
     const sp = parseStorePath(p);
-    if (opts.storehouse.findPath(sp.hash)) continue;
+    if (await opts.storehouse.findPath(sp.hash)) continue;
     const { narHash, narSize, references } = regs.get(p) as Registration;
     // Uncompressed: the file hash is the NAR hash, so the database names the file.
     const fileName = `${narHash}.nar`;

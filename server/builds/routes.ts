@@ -46,28 +46,30 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
   const maybe = optionalToken(ctx);
-  const detail = (id: number, access: BuildAccess) =>
-    ({ build: presentBuildDetail(db, getBuild(db, id), access.visible) }) satisfies BuildResponse;
+  const detail = async (id: number, access: BuildAccess) =>
+    ({ build: await presentBuildDetail(db, await getBuild(db, id), access.visible) }) satisfies BuildResponse;
   return new Hono<AppEnv>()
-    .get("/builds", auth, (c) => {
+    .get("/builds", auth, async (c) => {
       const q = query(c.req.query(), ListQuery);
       const token = c.get("token");
-      let orgIds = readableOrgIds(db, token);
+      let orgIds = await readableOrgIds(db, token);
       if (q.org) {
-        const org = getOrg(db, q.org);
-        requireRole(db, token, org, "reader");
+        const org = await getOrg(db, q.org);
+        await requireRole(db, token, org, "reader");
         orgIds = [org.id];
       }
-      const rows = listBuilds(db, { state: q.state, orgIds, limit: q.limit });
-      return c.json({ builds: presentBuilds(db, rows, readableOrgIds(db, token)) } satisfies BuildsResponse);
+      const rows = await listBuilds(db, { state: q.state, orgIds, limit: q.limit });
+      return c.json({
+        builds: await presentBuilds(db, rows, await readableOrgIds(db, token)),
+      } satisfies BuildsResponse);
     })
-    .get("/builds/:id", maybe, (c) => {
+    .get("/builds/:id", maybe, async (c) => {
       const id = param(c, "id", Id);
-      return c.json(detail(id, requireBuildRole(db, tokenOrNull(c), id, "reader")));
+      return c.json(await detail(id, await requireBuildRole(db, tokenOrNull(c), id, "reader")));
     })
     .get("/builds/:id/log", maybe, async (c) => {
       const id = param(c, "id", Id);
-      requireBuildRole(db, tokenOrNull(c), id, "reader");
+      await requireBuildRole(db, tokenOrNull(c), id, "reader");
       const q = query(c.req.query(), LogQuery);
       const path = buildLogPath(ctx.paths.logs, id);
       const follow = q.follow === "1" || q.follow === "true";
@@ -94,7 +96,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
           aborted = true;
         });
         while (!aborted) {
-          const done = !unfinishedStates.includes(getBuild(db, id).state);
+          const done = !unfinishedStates.includes((await getBuild(db, id)).state);
           const chunk = await readLogFrom(path, offset);
           if (chunk.length > 0) {
             await s.write(chunk);
@@ -106,28 +108,30 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
         }
       });
     })
-    .post("/builds/:id/cancel", auth, (c) => {
+    .post("/builds/:id/cancel", auth, async (c) => {
       const id = param(c, "id", Id);
-      const access = requireBuildRole(db, c.get("token"), id, "member");
+      const access = await requireBuildRole(db, c.get("token"), id, "member");
       // Withdraws only the wants of the orgs this token steers; the build stops once nobody wants it.
-      const { state, withdrawn } = cancelWant(db, id, access.steering);
+      const { state, withdrawn } = await cancelWant(db, id, access.steering);
       ctx.logger.info({ build: id, withdrawn, state, by: c.get("token").id }, "build cancel requested");
-      return c.json(detail(id, access));
+      return c.json(await detail(id, access));
     })
-    .post("/builds/:id/restart", auth, (c) => {
+    .post("/builds/:id/restart", auth, async (c) => {
       const id = param(c, "id", Id);
-      const access = requireBuildRole(db, c.get("token"), id, "member");
-      const changed = restartBuild(db, id, access.steering);
+      const access = await requireBuildRole(db, c.get("token"), id, "member");
+      const changed = await restartBuild(db, id, access.steering);
       ctx.logger.info({ build: id, changed, by: c.get("token").id }, "build restarted");
-      return c.json(detail(id, access));
+      return c.json(await detail(id, access));
     })
     .post("/builds/:id/priority", auth, async (c) => {
       const id = param(c, "id", Id);
-      const access = requireBuildRole(db, c.get("token"), id, "member");
+      const access = await requireBuildRole(db, c.get("token"), id, "member");
       const body = await jsonBody(c, PriorityBody);
       // Per build, not per want: the queue runs a build once for all who want it, so its place is one number.
-      bumpBuild(db, id, body.priority);
-      return c.json(detail(id, access));
+      await bumpBuild(db, id, body.priority);
+      return c.json(await detail(id, access));
     })
-    .get("/builders", auth, (c) => c.json(buildersOf(db, c.get("token")) satisfies BuildersResponse));
+    .get("/builders", auth, async (c) =>
+      c.json((await buildersOf(db, c.get("token"))) satisfies BuildersResponse),
+    );
 }

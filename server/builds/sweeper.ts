@@ -5,9 +5,9 @@ import { sweepExpiredLeases } from "./queue.js";
 
 /** Sweeps every `intervalMs` (default 2 s); returns stop(). */
 export function startLeaseSweeper(db: Db, logger: Logger, intervalMs = 2000): () => void {
-  const timer = setInterval(() => {
+  const timer = setInterval(async () => {
     try {
-      const n = sweepExpiredLeases(db);
+      const n = await sweepExpiredLeases(db);
       if (n > 0) logger.warn({ leases: n }, "expired build leases taken back; their builds were requeued");
     } catch (err) {
       logger.error({ err }, "sweeping expired build leases failed");

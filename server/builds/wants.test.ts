@@ -6,7 +6,8 @@ import { and, eq } from "drizzle-orm";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type Db, openDb } from "../db/open.js";
-import { buildDeps, builds, evalJobs, evaluations, jobsets, orgs, pushes } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { buildDeps, builds, evalJobs, evaluations, jobsets, orgs, pushes } from "../db/tables.js";
 import { restartBuild } from "./builds.js";
 import { cancelBuild } from "./queue.js";
 import { cancelWant, jobState } from "./wants.js";
@@ -25,9 +26,9 @@ test.after.each(() => {
 });
 
 /** An org with one evaluation of branch main; returns its id and that evaluation's. */
-function org(name: string): { id: number; evaluation: number } {
-  const o = db.insert(orgs).values({ name, displayName: name }).returning().get();
-  const p = db
+async function org(name: string): Promise<{ id: number; evaluation: number }> {
+  const o = await db.insert(orgs).values({ name, displayName: name }).returning().then(one);
+  const p = await db
     .insert(pushes)
     .values({
       orgId: o.id,
@@ -38,21 +39,21 @@ function org(name: string): { id: number; evaluation: number } {
       source: "hook",
     })
     .returning()
-    .get();
-  const js = db.insert(jobsets).values({ orgId: o.id, branch: "main" }).returning().get();
-  const e = db
+    .then(one);
+  const js = await db.insert(jobsets).values({ orgId: o.id, branch: "main" }).returning().then(one);
+  const e = await db
     .insert(evaluations)
     .values({ jobsetId: js.id, pushId: p.id, commitSha: "1".repeat(40), state: "succeeded" })
     .returning()
-    .get();
+    .then(one);
   return { id: o.id, evaluation: e.id };
 }
 
 let n = 0;
-function build(deps: number[] = []): number {
+async function build(deps: number[] = []): Promise<number> {
   n++;
   const hash = String(n).padStart(32, "a");
-  const row = db
+  const row = await db
     .insert(builds)
     .values({
       drvPath: `/nix/store/${hash}-p${n}.drv`,
@@ -62,87 +63,88 @@ function build(deps: number[] = []): number {
       state: "queued",
     })
     .returning()
-    .get();
-  for (const d of deps) db.insert(buildDeps).values({ buildId: row.id, dependsOn: d }).run();
+    .then(one);
+  for (const d of deps) await db.insert(buildDeps).values({ buildId: row.id, dependsOn: d });
   return row.id;
 }
 
-function job(evaluation: number, attr: string, buildId: number): void {
-  db.insert(evalJobs)
-    .values({
-      evaluationId: evaluation,
-      attr,
-      name: attr,
-      system: "x86_64-linux",
-      drvPath: "",
-      outputs: {},
-      buildId,
-    })
-    .run();
+async function job(evaluation: number, attr: string, buildId: number): Promise<void> {
+  await db.insert(evalJobs).values({
+    evaluationId: evaluation,
+    attr,
+    name: attr,
+    system: "x86_64-linux",
+    drvPath: "",
+    outputs: {},
+    buildId,
+  });
 }
 
-const state = (id: number) => db.select({ s: builds.state }).from(builds).where(eq(builds.id, id)).get()?.s;
+const state = async (id: number) =>
+  (await db.select({ s: builds.state }).from(builds).where(eq(builds.id, id)).then(first))?.s;
 /** The state an org sees its job `attr` of `evaluation` in. */
-const seenBy = (evaluation: number, attr: string) =>
-  db
-    .select({ s: jobState })
-    .from(evalJobs)
-    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(and(eq(evalJobs.evaluationId, evaluation), eq(evalJobs.attr, attr)))
-    .get()?.s;
+const seenBy = async (evaluation: number, attr: string) =>
+  (
+    await db
+      .select({ s: jobState() })
+      .from(evalJobs)
+      .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+      .where(and(eq(evalJobs.evaluationId, evaluation), eq(evalJobs.attr, attr)))
+      .then(first)
+  )?.s;
 
-test("one org's cancel of a build it alone wants stops it, and what waits on it, as before", () => {
-  const acme = org("acme");
-  const y = build();
-  const x = build([y]);
-  job(acme.evaluation, "y", y);
-  job(acme.evaluation, "x", x);
-  assert.equal(cancelWant(db, y, [acme.id]), { state: "cancelled", withdrawn: 1 });
-  assert.is(state(y), "cancelled");
-  assert.is(state(x), "dependency-failed");
+test("one org's cancel of a build it alone wants stops it, and what waits on it, as before", async () => {
+  const acme = await org("acme");
+  const y = await build();
+  const x = await build([y]);
+  await job(acme.evaluation, "y", y);
+  await job(acme.evaluation, "x", x);
+  assert.equal(await cancelWant(db, y, [acme.id]), { state: "cancelled", withdrawn: 1 });
+  assert.is(await state(y), "cancelled");
+  assert.is(await state(x), "dependency-failed");
 });
 
-test("a dependency another org's job waits on keeps going; the last want's withdrawal stops it and what it needed", () => {
-  const acme = org("acme");
-  const beta = org("beta");
-  const y = build();
-  const x = build([y]);
-  job(acme.evaluation, "y", y);
-  job(acme.evaluation, "x", x);
-  job(beta.evaluation, "x", x); // beta wants y only through x
-  assert.equal(cancelWant(db, y, [acme.id]), { state: "queued", withdrawn: 1 });
-  assert.is(seenBy(acme.evaluation, "y"), "cancelled", "acme's job reads cancelled");
-  assert.is(state(x), "queued");
+test("a dependency another org's job waits on keeps going; the last want's withdrawal stops it and what it needed", async () => {
+  const acme = await org("acme");
+  const beta = await org("beta");
+  const y = await build();
+  const x = await build([y]);
+  await job(acme.evaluation, "y", y);
+  await job(acme.evaluation, "x", x);
+  await job(beta.evaluation, "x", x); // beta wants y only through x
+  assert.equal(await cancelWant(db, y, [acme.id]), { state: "queued", withdrawn: 1 });
+  assert.is(await seenBy(acme.evaluation, "y"), "cancelled", "acme's job reads cancelled");
+  assert.is(await state(x), "queued");
   assert.equal(
-    cancelWant(db, x, [beta.id]),
+    await cancelWant(db, x, [beta.id]),
     { state: "queued", withdrawn: 1 },
     "acme's job on x still wants it",
   );
-  assert.equal(cancelWant(db, x, [acme.id]), { state: "cancelled", withdrawn: 1 });
-  assert.is(state(y), "cancelled", "nothing wanted y any more once x went");
+  assert.equal(await cancelWant(db, x, [acme.id]), { state: "cancelled", withdrawn: 1 });
+  assert.is(await state(y), "cancelled", "nothing wanted y any more once x went");
   assert.equal(
-    cancelWant(db, y, [acme.id]),
+    await cancelWant(db, y, [acme.id]),
     { state: "cancelled", withdrawn: 0 },
     "an ended build is left alone",
   );
 });
 
-test("a restart by the org that withdrew makes it want the build again; an admin's cancel withdraws every want", () => {
-  const acme = org("acme");
-  const beta = org("beta");
-  const y = build();
-  job(acme.evaluation, "y", y);
-  job(beta.evaluation, "y", y);
-  cancelWant(db, y, [beta.id]);
-  assert.is(seenBy(beta.evaluation, "y"), "cancelled");
-  assert.equal(restartBuild(db, y, [beta.id]), [y]);
-  assert.is(seenBy(beta.evaluation, "y"), "queued");
-  assert.equal(cancelWant(db, y, undefined), { state: "cancelled", withdrawn: 2 });
-  assert.is(seenBy(acme.evaluation, "y"), "cancelled");
+test("a restart by the org that withdrew makes it want the build again; an admin's cancel withdraws every want", async () => {
+  const acme = await org("acme");
+  const beta = await org("beta");
+  const y = await build();
+  await job(acme.evaluation, "y", y);
+  await job(beta.evaluation, "y", y);
+  await cancelWant(db, y, [beta.id]);
+  assert.is(await seenBy(beta.evaluation, "y"), "cancelled");
+  assert.equal(await restartBuild(db, y, [beta.id]), [y]);
+  assert.is(await seenBy(beta.evaluation, "y"), "queued");
+  assert.equal(await cancelWant(db, y, undefined), { state: "cancelled", withdrawn: 2 });
+  assert.is(await seenBy(acme.evaluation, "y"), "cancelled");
   // The queue's own cancel (no org) is still the whole build's.
-  const z = build();
-  job(acme.evaluation, "z", z);
-  assert.is(cancelBuild(db, z), "cancelled");
+  const z = await build();
+  await job(acme.evaluation, "z", z);
+  assert.is(await cancelBuild(db, z), "cancelled");
 });
 
 test.run();

@@ -3,7 +3,9 @@
 import { and, eq, inArray, isNotNull, isNull, type SQL, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
-import { builds, evalJobs, evaluations, jobsets } from "../db/schema.js";
+import { first, rawRow, rawRows } from "../db/raw.js";
+import { builds, evalJobs, evaluations, jobsets } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { NotFoundError } from "../errors.js";
 import { cancelBuildIn } from "./queue.js";
 
@@ -13,7 +15,9 @@ type DbOrTx = Db | Tx;
  * A job's state as its org sees it: `cancelled` once its org withdrew its want, whatever the shared build does
  * for others since; otherwise its build's state. Use it wherever a job (not a build) is judged.
  */
-export const jobState: SQL<BuildState> = sql<BuildState>`(case when ${evalJobs.withdrawnAt} is not null then 'cancelled' else ${builds.state} end)`;
+export function jobState(): SQL<BuildState> {
+  return sql<BuildState>`(case when ${evalJobs.withdrawnAt} is not null then 'cancelled' else ${builds.state} end)`;
+}
 
 const unfinished: readonly BuildState[] = ["queued", "running"];
 
@@ -36,10 +40,12 @@ function jobsOf(buildIds: readonly number[], orgIds: readonly number[] | undefin
  * keeps a dependency going for an org whose own job is only the build on top; the exception lets an org cancel a
  * build its own other jobs wait on (they become dependency-failed, as a cancel always did).
  */
-export function isWanted(db: DbOrTx, buildId: number): boolean {
-  const row = db.get<{ wanted: number }>(sql`
+export async function isWanted(db: DbOrTx, buildId: number): Promise<boolean> {
+  const row = await rawRow<{ wanted: number }>(
+    db,
+    sql`
     with recursive waiting(id) as (
-      select ${buildId}
+      select cast(${buildId} as integer)
       union
       select d.build_id from build_deps d
         join waiting w on d.depends_on = w.id
@@ -54,12 +60,13 @@ export function isWanted(db: DbOrTx, buildId: number): boolean {
     ),
     refused as (
       select org_id from job_orgs where build_id = ${buildId}
-      group by org_id having max(withdrawn_at is null) = 0
+      group by org_id having max(case when withdrawn_at is null then 1 else 0 end) = 0
     )
-    select exists(
+    select case when exists(
       select 1 from job_orgs
       where withdrawn_at is null and (build_id = ${buildId} or org_id not in (select org_id from refused))
-    ) as wanted`);
+    ) then 1 else 0 end as wanted`,
+  );
   return row?.wanted === 1;
 }
 
@@ -77,35 +84,38 @@ export interface Withdrawal {
  * are cancelled in turn when it was their last reason to run. A build that ended is left as it is.
  * Returns, per build, how many jobs stopped wanting it now and its state afterwards.
  */
-export function withdrawWants(
+export async function withdrawWants(
   tx: DbOrTx,
   buildIds: readonly number[],
   orgIds: readonly number[] | undefined,
-): Map<number, Withdrawal> {
+): Promise<Map<number, Withdrawal>> {
   const out = new Map<number, Withdrawal>();
   const live: number[] = [];
   for (const id of new Set(buildIds)) {
-    const build = tx.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).get();
+    const build = await tx.select({ state: builds.state }).from(builds).where(eq(builds.id, id)).then(first);
     if (!build) throw new NotFoundError(`there is no build ${id}`);
     out.set(id, { state: build.state, withdrawn: 0 });
     if (unfinished.includes(build.state)) live.push(id);
   }
   const at = new Date().toISOString();
   for (const id of live) {
-    const withdrawn = tx
-      .update(evalJobs)
-      .set({ withdrawnAt: at })
-      .where(and(jobsOf([id], orgIds), isNull(evalJobs.withdrawnAt)))
-      .run().changes;
+    const withdrawn = (
+      await tx
+        .update(evalJobs)
+        .set({ withdrawnAt: at })
+        .where(and(jobsOf([id], orgIds), isNull(evalJobs.withdrawnAt)))
+        .returning({ id: evalJobs.id })
+    ).length;
     out.set(id, { state: out.get(id)?.state ?? "queued", withdrawn });
   }
   // Only after every mark: a build judged before its dependent's jobs were withdrawn would look wanted.
   const work = [...live];
   for (let id = work.pop(); id !== undefined; id = work.pop()) {
-    if (isWanted(tx, id) || cancelBuildIn(tx, id) !== "cancelled") continue;
+    if ((await isWanted(tx, id)) || (await cancelBuildIn(tx, id)) !== "cancelled") continue;
     const entry = out.get(id);
     if (entry) entry.state = "cancelled";
-    for (const dep of tx.all<{ id: number }>(
+    for (const dep of await rawRows<{ id: number }>(
+      tx,
       sql`select d.depends_on as id from build_deps d join ${builds} b on b.id = d.depends_on
           where d.build_id = ${id} and b.state in ('queued', 'running')`,
     )) {
@@ -116,27 +126,30 @@ export function withdrawWants(
 }
 
 /** One build's `withdrawWants` in a transaction of its own, so two orgs cancelling at once cannot both miss. */
-export function cancelWant(db: Db, buildId: number, orgIds: readonly number[] | undefined): Withdrawal {
-  return db.transaction(
-    (tx) => {
-      const one = withdrawWants(tx, [buildId], orgIds).get(buildId);
-      if (!one) throw new NotFoundError(`there is no build ${buildId}`);
-      return one;
-    },
-    { behavior: "immediate" },
-  );
+export async function cancelWant(
+  db: Db,
+  buildId: number,
+  orgIds: readonly number[] | undefined,
+): Promise<Withdrawal> {
+  return inTransaction(db, async (tx) => {
+    const one = (await withdrawWants(tx, [buildId], orgIds)).get(buildId);
+    if (!one) throw new NotFoundError(`there is no build ${buildId}`);
+    return one;
+  });
 }
 
 /** Makes `orgIds`' withdrawn jobs on these builds want them again (a restart by that org). Returns how many. */
-export function reinstateWant(
+export async function reinstateWant(
   db: DbOrTx,
   buildIds: readonly number[],
   orgIds: readonly number[] | undefined,
-): number {
+): Promise<number> {
   if (buildIds.length === 0) return 0;
-  return db
-    .update(evalJobs)
-    .set({ withdrawnAt: null })
-    .where(and(jobsOf(buildIds, orgIds), isNotNull(evalJobs.withdrawnAt)))
-    .run().changes;
+  return (
+    await db
+      .update(evalJobs)
+      .set({ withdrawnAt: null })
+      .where(and(jobsOf(buildIds, orgIds), isNotNull(evalJobs.withdrawnAt)))
+      .returning({ id: evalJobs.id })
+  ).length;
 }

@@ -24,54 +24,61 @@ export function channelApiRoutes(ctx: AppContext, publisher?: ChannelPublisher):
   const auth = requireToken(ctx);
   const maybe = optionalToken(ctx);
   /** The org (readable, or with `member` checked) and the jobset of `:branch`, or of main when the route has none. */
-  const resolve = (c: Context<AppEnv>, role: "reader" | "member") => {
+  const resolve = async (c: Context<AppEnv>, role: "reader" | "member") => {
     const name = param(c, "org", Name);
-    const org = role === "reader" ? getReadableOrg(db, tokenOrNull(c), name) : getOrg(db, name);
-    if (role !== "reader") requireRole(db, c.get("token"), org, role);
+    const org = role === "reader" ? await getReadableOrg(db, tokenOrNull(c), name) : await getOrg(db, name);
+    if (role !== "reader") await requireRole(db, c.get("token"), org, role);
     const branch = c.req.param("branch") === undefined ? DEFAULT_BRANCH : param(c, "branch", Branch);
-    return { org, jobset: getJobset(db, org, branch) };
+    return { org, jobset: await getJobset(db, org, branch) };
   };
   const origin = (url: string) => new URL(url).origin;
   return new Hono<AppEnv>()
-    .get("/channels", auth, (c) => {
-      const channels = orgsOfQuery(db, c.get("token"), c.req.query("org")).flatMap((o) =>
-        listJobsets(db, o).map((j) => presentChannelSummary(db, origin(c.req.url), o, j)),
-      );
+    .get("/channels", auth, async (c) => {
+      const channels: ChannelsResponse["channels"] = [];
+      for (const o of await orgsOfQuery(db, c.get("token"), c.req.query("org"))) {
+        for (const j of await listJobsets(db, o)) {
+          channels.push(await presentChannelSummary(db, origin(c.req.url), o, j));
+        }
+      }
       return c.json({ channels } satisfies ChannelsResponse);
     })
-    .get("/channels/:org", maybe, (c) => {
-      const { org, jobset } = resolve(c, "reader");
+    .get("/channels/:org", maybe, async (c) => {
+      const { org, jobset } = await resolve(c, "reader");
       return c.json({
-        channel: presentChannel(db, origin(c.req.url), org, jobset),
+        channel: await presentChannel(db, origin(c.req.url), org, jobset),
       } satisfies ChannelResponse);
     })
-    .get("/channels/:org/:branch", maybe, (c) => {
-      const { org, jobset } = resolve(c, "reader");
+    .get("/channels/:org/:branch", maybe, async (c) => {
+      const { org, jobset } = await resolve(c, "reader");
       return c.json({
-        channel: presentChannel(db, origin(c.req.url), org, jobset),
+        channel: await presentChannel(db, origin(c.req.url), org, jobset),
       } satisfies ChannelResponse);
     })
-    .get("/channels/:org/:branch/history", maybe, (c) => {
-      const { jobset } = resolve(c, "reader");
+    .get("/channels/:org/:branch/history", maybe, async (c) => {
+      const { jobset } = await resolve(c, "reader");
       return c.json({
-        history: presentChannelHistory(db, jobset.id),
+        history: await presentChannelHistory(db, jobset.id),
       } satisfies ChannelHistoryResponse);
     })
     .post("/channels/:org/:branch/pin", auth, async (c) => {
       const token = c.get("token");
-      const { org, jobset } = resolve(c, "member");
+      const { org, jobset } = await resolve(c, "member");
       const body = await jsonBody(c, PinChannelBody);
-      const point = pinChannel(db, jobset, body.evaluation, actorOf(token));
+      const point = await pinChannel(db, jobset, body.evaluation, actorOf(token));
       publisher?.emit("pinned", point);
       ctx.logger.info({ channel: channelName(org.name, jobset.branch), point: point.id }, "channel pinned");
-      const fresh = getJobset(db, org, jobset.branch);
-      return c.json({ channel: presentChannel(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);
+      const fresh = await getJobset(db, org, jobset.branch);
+      return c.json({
+        channel: await presentChannel(db, origin(c.req.url), org, fresh),
+      } satisfies ChannelResponse);
     })
-    .post("/channels/:org/:branch/unpin", auth, (c) => {
-      const { org, jobset } = resolve(c, "member");
-      unpinChannel(db, jobset);
+    .post("/channels/:org/:branch/unpin", auth, async (c) => {
+      const { org, jobset } = await resolve(c, "member");
+      await unpinChannel(db, jobset);
       publisher?.poke();
-      const fresh = getJobset(db, org, jobset.branch);
-      return c.json({ channel: presentChannel(db, origin(c.req.url), org, fresh) } satisfies ChannelResponse);
+      const fresh = await getJobset(db, org, jobset.branch);
+      return c.json({
+        channel: await presentChannel(db, origin(c.req.url), org, fresh),
+      } satisfies ChannelResponse);
     });
 }

@@ -6,7 +6,9 @@ import { and, asc, desc, eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import { jobState } from "../builds/wants.js";
 import type { Db, Tx } from "../db/open.js";
-import { builds, channelPoints, evalJobs, evaluations, jobsets, orgs } from "../db/schema.js";
+import { first, one, rawRows } from "../db/raw.js";
+import { builds, channelPoints, evalJobs, evaluations, jobsets, orgs } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { appendChannelChange } from "../machines/feed.js";
 
@@ -28,24 +30,23 @@ export function splitChannelName(name: string): { org: string; branch: string } 
     : { org: name.slice(0, slash), branch: name.slice(slash + 1) };
 }
 
-export function currentPoint(db: Db, jobsetId: number): ChannelPointRow | undefined {
-  return db
+export async function currentPoint(db: Db, jobsetId: number): Promise<ChannelPointRow | undefined> {
+  return await db
     .select()
     .from(channelPoints)
     .where(eq(channelPoints.jobsetId, jobsetId))
     .orderBy(desc(channelPoints.id))
     .limit(1)
-    .get();
+    .then(first);
 }
 
 /** Oldest first. */
-export function channelHistory(db: Db, jobsetId: number): ChannelPointRow[] {
-  return db
+export async function channelHistory(db: Db, jobsetId: number): Promise<ChannelPointRow[]> {
+  return await db
     .select()
     .from(channelPoints)
     .where(eq(channelPoints.jobsetId, jobsetId))
-    .orderBy(asc(channelPoints.id))
-    .all();
+    .orderBy(asc(channelPoints.id));
 }
 
 const green = ["succeeded", "cached"];
@@ -54,14 +55,13 @@ const green = ["succeeded", "cached"];
  * May the channel point at this evaluation? With no gate: it succeeded, has jobs and no problems, and every
  * job's build is built. With a gate: each gate job exists and is built. Builds still running make it "not yet".
  */
-export function isPublishable(db: Db | Tx, e: typeof evaluations.$inferSelect): boolean {
+export async function isPublishable(db: Db | Tx, e: typeof evaluations.$inferSelect): Promise<boolean> {
   if (e.state !== "succeeded") return false;
-  const jobs = db
-    .select({ attr: evalJobs.attr, state: jobState })
+  const jobs = await db
+    .select({ attr: evalJobs.attr, state: jobState() })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(eq(evalJobs.evaluationId, e.id))
-    .all();
+    .where(eq(evalJobs.evaluationId, e.id));
   if (e.channelGate) {
     const state = new Map(jobs.map((j) => [j.attr, j.state]));
     return e.channelGate.every((attr) => green.includes(state.get(attr) ?? "missing"));
@@ -81,95 +81,97 @@ export interface Advanced {
  * Moves every unpinned channel to its jobset's newest publishable evaluation newer than where it points now.
  * Returns the channels that moved. One transaction: two callers never add the same point twice.
  */
-export function advanceChannels(db: Db): Advanced[] {
-  return db.transaction(
-    (tx) => {
-      const candidates = tx.all<{ id: number; jobsetId: number }>(sql`
-        select e.id, e.jobset_id as jobsetId from ${evaluations} e
+export async function advanceChannels(db: Db): Promise<Advanced[]> {
+  return inTransaction(db, async (tx) => {
+    const candidates = await rawRows<{ id: number; jobsetId: number }>(
+      tx,
+      sql`
+        select e.id, e.jobset_id as "jobsetId" from ${evaluations} e
         join ${jobsets} j on j.id = e.jobset_id
-        where e.state = 'succeeded' and j.channel_pinned = 0
+        where e.state = 'succeeded' and not j.channel_pinned
           and e.id > coalesce((select p.evaluation_id from ${channelPoints} p
                                where p.jobset_id = e.jobset_id order by p.id desc limit 1), 0)
-        order by e.jobset_id, e.id desc`);
-      const moved: Advanced[] = [];
-      const done = new Set<number>();
-      for (const c of candidates) {
-        if (done.has(c.jobsetId)) continue;
-        const e = tx.select().from(evaluations).where(eq(evaluations.id, c.id)).get();
-        if (!e || !isPublishable(tx, e)) continue;
-        done.add(c.jobsetId);
-        const point = tx
-          .insert(channelPoints)
-          .values({ jobsetId: e.jobsetId, evaluationId: e.id, commitSha: e.commitSha, reason: "advanced" })
-          .returning({ id: channelPoints.id })
-          .get();
-        appendChannelChange(tx, {
-          jobsetId: e.jobsetId,
-          action: "advanced",
-          pointId: point.id,
-          evaluationId: e.id,
-          commitSha: e.commitSha,
-        });
-        const names = tx
-          .select({ org: orgs.name, branch: jobsets.branch })
-          .from(jobsets)
-          .innerJoin(orgs, eq(orgs.id, jobsets.orgId))
-          .where(eq(jobsets.id, e.jobsetId))
-          .get();
-        moved.push({
-          jobsetId: e.jobsetId,
-          org: names?.org ?? "?",
-          branch: names?.branch ?? "?",
-          evaluationId: e.id,
-          point: point.id,
-        });
-      }
-      return moved;
-    },
-    { behavior: "immediate" },
-  );
+        order by e.jobset_id, e.id desc`,
+    );
+    const moved: Advanced[] = [];
+    const done = new Set<number>();
+    for (const c of candidates) {
+      if (done.has(c.jobsetId)) continue;
+      const e = await tx.select().from(evaluations).where(eq(evaluations.id, c.id)).then(first);
+      if (!e || !(await isPublishable(tx, e))) continue;
+      done.add(c.jobsetId);
+      const point = await tx
+        .insert(channelPoints)
+        .values({ jobsetId: e.jobsetId, evaluationId: e.id, commitSha: e.commitSha, reason: "advanced" })
+        .returning({ id: channelPoints.id })
+        .then(one);
+      await appendChannelChange(tx, {
+        jobsetId: e.jobsetId,
+        action: "advanced",
+        pointId: point.id,
+        evaluationId: e.id,
+        commitSha: e.commitSha,
+      });
+      const names = await tx
+        .select({ org: orgs.name, branch: jobsets.branch })
+        .from(jobsets)
+        .innerJoin(orgs, eq(orgs.id, jobsets.orgId))
+        .where(eq(jobsets.id, e.jobsetId))
+        .then(one);
+      moved.push({
+        jobsetId: e.jobsetId,
+        org: names?.org ?? "?",
+        branch: names?.branch ?? "?",
+        evaluationId: e.id,
+        point: point.id,
+      });
+    }
+    return moved;
+  });
 }
 
 /**
  * Points the channel at `evaluationId` (an earlier one to roll back, or any publishable one) and keeps it there
  * until unpinned. The evaluation must belong to the jobset and have its outputs built.
  */
-export function pinChannel(db: Db, jobset: JobsetRow, evaluationId: number, actor: string): ChannelPointRow {
-  return db.transaction(
-    (tx) => {
-      const e = tx.select().from(evaluations).where(eq(evaluations.id, evaluationId)).get();
-      if (!e || e.jobsetId !== jobset.id) {
-        throw new NotFoundError(
-          `evaluation #${evaluationId} is not one of jobset ${jobset.branch}'s; \`flox channel history\` lists where the channel was`,
-        );
-      }
-      if (!isPublishable(tx, e)) {
-        throw new ConflictError(
-          `evaluation #${evaluationId} cannot be published: not all of its (gate) jobs are built; pick one from \`flox channel history\``,
-        );
-      }
-      tx.update(jobsets).set({ channelPinned: true }).where(eq(jobsets.id, jobset.id)).run();
-      const point = tx
-        .insert(channelPoints)
-        .values({ jobsetId: jobset.id, evaluationId, commitSha: e.commitSha, reason: "pinned", actor })
-        .returning()
-        .get();
-      appendChannelChange(tx, {
-        jobsetId: jobset.id,
-        action: "pinned",
-        pointId: point.id,
-        evaluationId,
-        commitSha: e.commitSha,
-      });
-      return point;
-    },
-    { behavior: "immediate" },
-  );
+export async function pinChannel(
+  db: Db,
+  jobset: JobsetRow,
+  evaluationId: number,
+  actor: string,
+): Promise<ChannelPointRow> {
+  return inTransaction(db, async (tx) => {
+    const e = await tx.select().from(evaluations).where(eq(evaluations.id, evaluationId)).then(first);
+    if (!e || e.jobsetId !== jobset.id) {
+      throw new NotFoundError(
+        `evaluation #${evaluationId} is not one of jobset ${jobset.branch}'s; \`flox channel history\` lists where the channel was`,
+      );
+    }
+    if (!(await isPublishable(tx, e))) {
+      throw new ConflictError(
+        `evaluation #${evaluationId} cannot be published: not all of its (gate) jobs are built; pick one from \`flox channel history\``,
+      );
+    }
+    await tx.update(jobsets).set({ channelPinned: true }).where(eq(jobsets.id, jobset.id));
+    const point = await tx
+      .insert(channelPoints)
+      .values({ jobsetId: jobset.id, evaluationId, commitSha: e.commitSha, reason: "pinned", actor })
+      .returning()
+      .then(one);
+    await appendChannelChange(tx, {
+      jobsetId: jobset.id,
+      action: "pinned",
+      pointId: point.id,
+      evaluationId,
+      commitSha: e.commitSha,
+    });
+    return point;
+  });
 }
 
 /** Lets CI move the channel again (at once, if a newer green evaluation is waiting). */
-export function unpinChannel(db: Db, jobset: JobsetRow): void {
-  db.update(jobsets).set({ channelPinned: false }).where(eq(jobsets.id, jobset.id)).run();
+export async function unpinChannel(db: Db, jobset: JobsetRow): Promise<void> {
+  await db.update(jobsets).set({ channelPinned: false }).where(eq(jobsets.id, jobset.id));
 }
 
 export interface ChannelJob {
@@ -180,20 +182,22 @@ export interface ChannelJob {
 }
 
 /** What a channel point publishes: the evaluation's jobs whose builds are built (all of them, without a gate). */
-export function publishedJobs(db: Db, evaluationId: number): ChannelJob[] {
-  return db
-    .select({
-      attr: evalJobs.attr,
-      name: evalJobs.name,
-      system: evalJobs.system,
-      outputs: evalJobs.outputs,
-      state: jobState,
-    })
-    .from(evalJobs)
-    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(and(eq(evalJobs.evaluationId, evaluationId)))
-    .orderBy(asc(evalJobs.attr))
-    .all()
+export async function publishedJobs(db: Db, evaluationId: number): Promise<ChannelJob[]> {
+  return (
+    await db
+      .select({
+        attr: evalJobs.attr,
+        name: evalJobs.name,
+        system: evalJobs.system,
+        outputs: evalJobs.outputs,
+        state: jobState(),
+      })
+      .from(evalJobs)
+      .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+      .where(and(eq(evalJobs.evaluationId, evaluationId)))
+      .orderBy(asc(evalJobs.attr))
+  )
+
     .filter((j) => green.includes(j.state))
     .map(({ state: _state, ...job }) => job);
 }
@@ -230,10 +234,10 @@ export class ChannelPublisher extends EventEmitter<{ advanced: [Advanced]; pinne
   poke(): void {
     if (this.#pending) return;
     this.#pending = true;
-    setImmediate(() => {
+    setImmediate(async () => {
       this.#pending = false;
       try {
-        for (const moved of advanceChannels(this.#db)) {
+        for (const moved of await advanceChannels(this.#db)) {
           this.#logger.info(moved, "channel advanced");
           this.emit("advanced", moved);
         }

@@ -26,14 +26,14 @@ export function channelUrl(origin: string, name: string): string {
   return `${origin}/channels/${name.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-export function presentChannelSummary(
+export async function presentChannelSummary(
   db: Db,
   origin: string,
   org: OrgRecord,
   jobset: JobsetRow,
-): Omit<Channel, "packages"> {
+): Promise<Omit<Channel, "packages">> {
   const name = channelName(org.name, jobset.branch);
-  const point = currentPoint(db, jobset.id);
+  const point = await currentPoint(db, jobset.id);
   return {
     name,
     org: org.name,
@@ -45,18 +45,23 @@ export function presentChannelSummary(
 }
 
 /** attr → out path (the `out` output, or the first) of what an evaluation publishes. */
-export function publishedPackages(db: Db, evaluationId: number): Record<string, string> {
+export async function publishedPackages(db: Db, evaluationId: number): Promise<Record<string, string>> {
   const packages: Record<string, string> = {};
-  for (const job of publishedJobs(db, evaluationId)) {
+  for (const job of await publishedJobs(db, evaluationId)) {
     const out = job.outputs.out ?? Object.values(job.outputs)[0];
     if (out) packages[job.attr] = out;
   }
   return packages;
 }
 
-export function presentChannel(db: Db, origin: string, org: OrgRecord, jobset: JobsetRow): Channel {
-  const s = presentChannelSummary(db, origin, org, jobset);
-  return { ...s, packages: s.current ? publishedPackages(db, s.current.evaluation) : {} };
+export async function presentChannel(
+  db: Db,
+  origin: string,
+  org: OrgRecord,
+  jobset: JobsetRow,
+): Promise<Channel> {
+  const s = await presentChannelSummary(db, origin, org, jobset);
+  return { ...s, packages: s.current ? await publishedPackages(db, s.current.evaluation) : {} };
 }
 
 /** What moved from one set of published packages to the next: attrs new, gone, or at another out path. */
@@ -71,17 +76,19 @@ export function packageChanges(from: Record<string, string>, to: Record<string, 
 }
 
 /** Oldest first; each point with what it changed against the one before (the first: everything added). */
-export function presentChannelHistory(db: Db, jobsetId: number): ChannelHistoryPoint[] {
+export async function presentChannelHistory(db: Db, jobsetId: number): Promise<ChannelHistoryPoint[]> {
   let before: Record<string, string> = {};
   const memo = new Map<number, Record<string, string>>();
-  return channelHistory(db, jobsetId).map((p) => {
+  const history: ChannelHistoryPoint[] = [];
+  for (const p of await channelHistory(db, jobsetId)) {
     let now = memo.get(p.evaluationId);
     if (!now) {
-      now = publishedPackages(db, p.evaluationId);
+      now = await publishedPackages(db, p.evaluationId);
       memo.set(p.evaluationId, now);
     }
     const changes = packageChanges(before, now);
     before = now;
-    return { ...presentPoint(p), changes };
-  });
+    history.push({ ...presentPoint(p), changes });
+  }
+  return history;
 }

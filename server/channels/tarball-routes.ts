@@ -36,15 +36,15 @@ export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }):
     if (file) parts.pop();
     const name = parts.join("/");
     const { org: orgName, branch } = splitChannelName(name);
-    const org = Name.safeParse(orgName).success ? findOrg(db, orgName) : undefined;
+    const org = Name.safeParse(orgName).success ? await findOrg(db, orgName) : undefined;
     const noChannel = () =>
       text(404, `there is no channel "${name}" here; channels are ORG (branch main) or ORG/BRANCH`);
     // A private org's channel is as invisible as one that does not exist, to anyone who may not read the org.
-    const token = orgReaderToken(ctx, c);
-    if (!org || !mayRead(db, token, org)) return refuseOrgRead(token, `channel "${name}"`, noChannel);
-    const jobset = Branch.safeParse(branch).success ? findJobset(db, org, branch) : undefined;
+    const token = await orgReaderToken(ctx, c);
+    if (!org || !(await mayRead(db, token, org))) return refuseOrgRead(token, `channel "${name}"`, noChannel);
+    const jobset = Branch.safeParse(branch).success ? await findJobset(db, org, branch) : undefined;
     if (!jobset) return noChannel();
-    const point = currentPoint(db, jobset.id);
+    const point = await currentPoint(db, jobset.id);
     if (!point) {
       return text(
         404,
@@ -67,10 +67,10 @@ export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }):
       );
     }
     const topDir = `${channelName(org.name, branch).replace(/\//g, "-")}-${point.evaluationId}`;
-    const tarball = await channelTarball(ctx.paths.channels, point.id, file, topDir, () =>
+    const tarball = await channelTarball(ctx.paths.channels, point.id, file, topDir, async () =>
       channelExpression(
         `channel ${name}: evaluation #${point.evaluationId} of ${org.name}/${branch} at ${point.commitSha}`,
-        publishedJobs(db, point.evaluationId),
+        await publishedJobs(db, point.evaluationId),
       ),
     );
     const res = await fileResponse(c.req.raw, tarball.path, {

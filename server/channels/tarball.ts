@@ -86,7 +86,7 @@ export async function channelTarball(
   pointId: number,
   kind: TarballKind,
   topDir: string,
-  expression: () => string,
+  expression: () => Promise<string> | string,
 ): Promise<ChannelTarball> {
   const final = join(dir, String(pointId));
   const file = join(final, FILES[kind].name);
@@ -99,7 +99,7 @@ export async function channelTarball(
   const work = await mkdtemp(join(dir, `.tmp-${pointId}-`));
   try {
     await mkdir(join(work, "src", topDir), { recursive: true });
-    await writeFile(join(work, "src", topDir, "default.nix"), expression());
+    await writeFile(join(work, "src", topDir, "default.nix"), await expression());
     for (const k of Object.keys(FILES) as TarballKind[]) {
       await execa(
         "tar",

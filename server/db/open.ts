@@ -1,31 +1,97 @@
-// Opens DATA_DIR/db.sqlite and brings its schema up to date before anything else touches it.
+// Opens the server's database, SQLite (the default, a file in DATA_DIR) or PostgreSQL (a URL), and brings its
+// schema up to date before anything else touches it. Everything past this file writes one query text for both.
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { type BetterSQLite3Database, drizzle } from "drizzle-orm/better-sqlite3";
-import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import { drizzle as drizzleSqlite } from "drizzle-orm/better-sqlite3";
+import { migrate as migrateSqlite } from "drizzle-orm/better-sqlite3/migrator";
+import { drizzle as drizzlePg, type NodePgDatabase } from "drizzle-orm/node-postgres";
+import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
+import pg from "pg";
 import { projectRoot } from "../../lib/project-root.js";
-import * as schema from "./schema.js";
+import { parseDatabaseUrl } from "./database-url.js";
+import { registerDatabase } from "./registry.js";
+import * as liteSchema from "./schema.js";
+import * as pgSchema from "./schema-pg.js";
+import { SqliteGate } from "./sqlite-gate.js";
+import { type Dialect, useDialect } from "./tables.js";
 
-export type Db = BetterSQLite3Database<typeof schema>;
-/** What a `db.transaction` callback gets; functions that work inside or outside one take `Db | Tx`. */
-export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+/**
+ * What queries are written against: drizzle's PostgreSQL surface, minus what only one driver has. Transactions go
+ * through `inTransaction` (server/db/transaction.ts), raw SQL through server/db/raw.ts.
+ */
+export type Db = Omit<
+  NodePgDatabase<typeof pgSchema>,
+  "transaction" | "execute" | "query" | "$count" | "$client"
+>;
+/** Kept for the functions that work inside or outside a transaction: a transaction is a `Db` too. */
+export type Tx = Db;
 
 export interface OpenDb {
   db: Db;
-  close(): void;
+  dialect: Dialect;
+  /** The URL opened, with any password hidden: safe to log. */
+  label: string;
+  close(): Promise<void>;
 }
 
-/** Opens (creating if needed) `file` and applies every migration in `<projectRoot>/migrations`. */
+/** PostgreSQL's int8 (count(*), bigint columns) and numeric (sum) arrive as numbers, as on SQLite. */
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 || oid === 1700
+      ? Number
+      : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
+
+/** Opens `url` (`sqlite:PATH` or `postgres://…`) and applies its dialect's migrations. */
+export async function openDatabase(url: string): Promise<OpenDb> {
+  const target = parseDatabaseUrl(url);
+  if (target.dialect === "sqlite") return openDb(target.path);
+  const pool = new pg.Pool({ connectionString: target.url, types: pgTypes, max: 10 });
+  // An idle connection the server dropped (a restart) must not crash the process: the pool opens a new one.
+  pool.on("error", () => {});
+  try {
+    const client = await pool.connect();
+    try {
+      // Two servers starting together: the second waits here, then finds nothing left to apply.
+      await client.query("select pg_advisory_lock(4242013)");
+      try {
+        await migratePg(drizzlePg(client), { migrationsFolder: join(projectRoot, "migrations", "postgres") });
+      } finally {
+        await client.query("select pg_advisory_unlock(4242013)");
+      }
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
+  const db = drizzlePg(pool, { schema: pgSchema });
+  useDialect("postgres");
+  registerDatabase(db, { dialect: "postgres" });
+  return { db: db as unknown as Db, dialect: "postgres", label: target.label, close: () => pool.end() };
+}
+
+/** Opens (creating if needed) the SQLite file and applies every migration in `<projectRoot>/migrations/sqlite`. */
 export function openDb(file: string): OpenDb {
   const sqlite = new Database(file);
-  // WAL lets the hooks' readers and the server's writer proceed together; busy_timeout rides out short locks.
+  // WAL lets readers (a `sqlite3` shell, the tests' looks) and the server's writer proceed together.
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   sqlite.pragma("synchronous = NORMAL");
-  const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: join(projectRoot, "migrations") });
-  return { db, close: () => sqlite.close() };
+  const db = drizzleSqlite(sqlite, { schema: liteSchema });
+  migrateSqlite(db, { migrationsFolder: join(projectRoot, "migrations", "sqlite") });
+  useDialect("sqlite");
+  registerDatabase(db, { dialect: "sqlite", gate: new SqliteGate(sqlite) });
+  return {
+    db: db as unknown as Db,
+    dialect: "sqlite",
+    label: `sqlite:${file}`,
+    close: async () => {
+      sqlite.close();
+    },
+  };
 }
 
 /** The database file inside a data directory. */

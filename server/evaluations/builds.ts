@@ -8,32 +8,41 @@ import { type Derivation, parseDerivation, requiredFeatures } from "../../lib/de
 import type { Job } from "../../lib/nix-eval/index.js";
 import { cascadeDependencyFailed } from "../builds/queue.js";
 import type { Db } from "../db/open.js";
-import { buildDeps, builds, cachePaths } from "../db/schema.js";
+import { first, one, rawRows } from "../db/raw.js";
+import { buildDeps, builds, cachePaths } from "../db/tables.js";
 
 export type BuildRow = typeof builds.$inferSelect;
 
 /** Does the Storehouse hold this store path (`/nix/store/<hash>-<name>`)? */
-export type IsInStorehouse = (storePath: string) => boolean;
+export type IsInStorehouse = (storePath: string) => Promise<boolean> | boolean;
 
 /** What a job's build was when the evaluation met it; each job counts under exactly one of these. */
 export type BuildOutcome = "new" | "shared" | "cached" | "failed";
 
 /** Against the Storehouse's index (`cache_paths`, one row per verified store path, keyed by its hash part). */
 export function storehouseIndex(db: Db): IsInStorehouse {
-  return (storePath) => {
+  return async (storePath) => {
     const hash = /^\/nix\/store\/([0-9a-df-np-sv-z]{32})-/.exec(storePath)?.[1];
     if (!hash) return false;
     return (
-      db.select({ hash: cachePaths.hash }).from(cachePaths).where(eq(cachePaths.hash, hash)).get() !==
-      undefined
+      (await db
+        .select({ hash: cachePaths.hash })
+        .from(cachePaths)
+        .where(eq(cachePaths.hash, hash))
+        .then(first)) !== undefined
     );
   };
 }
 
 /** All outputs known and present: a floating content-addressed output (empty path) never counts as built. */
-export function outputsInStorehouse(outputs: Record<string, string>, isIn: IsInStorehouse): boolean {
+export async function outputsInStorehouse(
+  outputs: Record<string, string>,
+  isIn: IsInStorehouse,
+): Promise<boolean> {
   const paths = Object.values(outputs);
-  return paths.length > 0 && paths.every((p) => p !== "" && isIn(p));
+  if (paths.length === 0) return false;
+  for (const p of paths) if (p === "" || !(await isIn(p))) return false;
+  return true;
 }
 
 /**
@@ -81,24 +90,24 @@ export interface RegisteredJob {
  * - succeeded or cached: `cached`; failed: `failed` — a real build failure is not retried by a new
  *   evaluation of the same drv (that is what an explicit restart is for).
  */
-export function registerBuilds(
+export async function registerBuilds(
   db: Db,
   jobs: readonly Job[],
   graph: ReadonlyMap<string, Derivation>,
   isInStorehouse: IsInStorehouse,
-): RegisteredJob[] {
+): Promise<RegisteredJob[]> {
   const byDrv = new Map<string, { id: number; outcome: BuildOutcome }>();
   const registered: RegisteredJob[] = [];
   for (const job of jobs) {
     let known = byDrv.get(job.drvPath);
     if (!known) {
-      known = findOrCreateBuild(db, job, graph.get(job.drvPath), isInStorehouse);
+      known = await findOrCreateBuild(db, job, graph.get(job.drvPath), isInStorehouse);
       byDrv.set(job.drvPath, known);
     }
     registered.push({ attr: job.attr, buildId: known.id, outcome: known.outcome });
   }
-  addDependencies(db, byDrv, graph);
-  const doomed = failUnbuildable(
+  await addDependencies(db, byDrv, graph);
+  const doomed = await failUnbuildable(
     db,
     [...byDrv.values()].map((b) => b.id),
   );
@@ -109,41 +118,43 @@ export function registerBuilds(
  * A queued build that waits on one that ended without success (a failure the new evaluation does not retry)
  * can never start: it is dependency-failed now, with everything queued behind it. Returns those of `ids`.
  */
-function failUnbuildable(db: Db, ids: number[]): Set<number> {
+async function failUnbuildable(db: Db, ids: number[]): Promise<Set<number>> {
   const dead = new Set<number>();
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const rows = db.all<{ id: number }>(sql`
+    const rows = await rawRows<{ id: number }>(
+      db,
+      sql`
       select distinct d.depends_on as id from build_deps d
       join ${builds} b on b.id = d.build_id
       join ${builds} x on x.id = d.depends_on
-      where b.state = 'queued' and b.id in (select value from json_each(${JSON.stringify(chunk)}))
-        and x.state in ('failed', 'dependency-failed', 'cancelled', 'timed-out', 'aborted')`);
-    for (const r of rows) cascadeDependencyFailed(db, r.id);
+      where b.state = 'queued' and ${inArray(sql`b.id`, chunk)}
+        and x.state in ('failed', 'dependency-failed', 'cancelled', 'timed-out', 'aborted')`,
+    );
+    for (const r of rows) await cascadeDependencyFailed(db, r.id);
   }
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    for (const b of db
+    for (const b of await db
       .select({ id: builds.id })
       .from(builds)
-      .where(and(inArray(builds.id, chunk), eq(builds.state, "dependency-failed")))
-      .all()) {
+      .where(and(inArray(builds.id, chunk), eq(builds.state, "dependency-failed")))) {
       dead.add(b.id);
     }
   }
   return dead;
 }
 
-function findOrCreateBuild(
+async function findOrCreateBuild(
   db: Db,
   job: Job,
   drv: Derivation | undefined,
   isInStorehouse: IsInStorehouse,
-): { id: number; outcome: BuildOutcome } {
-  const cached = outputsInStorehouse(job.outputs, isInStorehouse);
-  const existing = db.select().from(builds).where(eq(builds.drvPath, job.drvPath)).get();
+): Promise<{ id: number; outcome: BuildOutcome }> {
+  const cached = await outputsInStorehouse(job.outputs, isInStorehouse);
+  const existing = await db.select().from(builds).where(eq(builds.drvPath, job.drvPath)).then(first);
   if (!existing) {
-    const row = db
+    const row = await db
       .insert(builds)
       .values({
         drvPath: job.drvPath,
@@ -157,15 +168,15 @@ function findOrCreateBuild(
         ...(cached ? { finishedAt: nowIso() } : {}),
       })
       .returning({ id: builds.id })
-      .get();
+      .then(one);
     return { id: row.id, outcome: cached ? "cached" : "new" };
   }
   const { id, state } = existing;
   if (requeueable.includes(state) || (state === "queued" && cached)) {
-    db.update(builds)
+    await db
+      .update(builds)
       .set({ state: cached ? "cached" : "queued", startedAt: null, finishedAt: cached ? nowIso() : null })
-      .where(and(eq(builds.id, id), eq(builds.state, state)))
-      .run();
+      .where(and(eq(builds.id, id), eq(builds.state, state)));
     return { id, outcome: cached ? "cached" : state === "queued" ? "shared" : "new" };
   }
   if (waiting.includes(state)) return { id, outcome: "shared" };
@@ -178,20 +189,19 @@ function findOrCreateBuild(
  * the first ones that are builds of this evaluation or unfinished builds of another. Derivations that are no
  * build of ours (the base set's, say) are walked through: the builder realises them as part of the closure.
  */
-function addDependencies(
+async function addDependencies(
   db: Db,
   mine: ReadonlyMap<string, { id: number; outcome: BuildOutcome }>,
   graph: ReadonlyMap<string, Derivation>,
-): void {
+): Promise<void> {
   const others = new Map<string, { id: number; state: BuildState }>();
   const candidates = [...graph.keys()].filter((p) => !mine.has(p));
   for (let i = 0; i < candidates.length; i += 500) {
     const chunk = candidates.slice(i, i + 500);
-    for (const b of db
+    for (const b of await db
       .select({ id: builds.id, drvPath: builds.drvPath, state: builds.state })
       .from(builds)
-      .where(inArray(builds.drvPath, chunk))
-      .all()) {
+      .where(inArray(builds.drvPath, chunk))) {
       others.set(b.drvPath, b);
     }
   }
@@ -219,7 +229,7 @@ function addDependencies(
     if (build.outcome !== "new" && build.outcome !== "shared") continue;
     for (const dependsOn of reach(drvPath)) {
       if (dependsOn === build.id) continue;
-      db.insert(buildDeps).values({ buildId: build.id, dependsOn }).onConflictDoNothing().run();
+      await db.insert(buildDeps).values({ buildId: build.id, dependsOn }).onConflictDoNothing();
     }
   }
 }

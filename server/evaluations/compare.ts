@@ -4,23 +4,22 @@ import type { BuildState } from "../../lib/api/builds.js";
 import type { EvalComparison } from "../../lib/api/evaluations.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
-import { builds, evalJobs } from "../db/schema.js";
+import { builds, evalJobs } from "../db/tables.js";
 import { type EvaluationRow, previousSucceeded, problemsOf } from "./data.js";
 
 /** Build states that count as failing; queued, running and cancelled builds are not (yet) a verdict. */
 const failing: ReadonlySet<BuildState> = new Set(["failed", "dependency-failed", "timed-out", "aborted"]);
 
 /** attr → failing? for one evaluation: its jobs by build state, and its problems (always failing). */
-export function attrStatus(db: Db, evaluationId: number): Map<string, boolean> {
+export async function attrStatus(db: Db, evaluationId: number): Promise<Map<string, boolean>> {
   const status = new Map<string, boolean>();
-  const rows = db
-    .select({ attr: evalJobs.attr, state: jobState })
+  const rows = await db
+    .select({ attr: evalJobs.attr, state: jobState() })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(eq(evalJobs.evaluationId, evaluationId))
-    .all();
+    .where(eq(evalJobs.evaluationId, evaluationId));
   for (const r of rows) status.set(r.attr, failing.has(r.state));
-  for (const p of problemsOf(db, evaluationId)) if (p.attr !== null) status.set(p.attr, true);
+  for (const p of await problemsOf(db, evaluationId)) if (p.attr !== null) status.set(p.attr, true);
   return status;
 }
 
@@ -49,10 +48,10 @@ export function compareStatus(
 }
 
 /** Compared with the newest earlier evaluation of the jobset that succeeded; nothing before it: all empty. */
-export function compareWithPrevious(db: Db, e: EvaluationRow): EvalComparison {
-  const prev = previousSucceeded(db, e);
+export async function compareWithPrevious(db: Db, e: EvaluationRow): Promise<EvalComparison> {
+  const prev = await previousSucceeded(db, e);
   if (!prev || e.state !== "succeeded") {
     return { previous: prev?.id ?? null, new: [], removed: [], newlyFailed: [], fixed: [], stillFailing: [] };
   }
-  return { previous: prev.id, ...compareStatus(attrStatus(db, prev.id), attrStatus(db, e.id)) };
+  return { previous: prev.id, ...compareStatus(await attrStatus(db, prev.id), await attrStatus(db, e.id)) };
 }

@@ -5,7 +5,9 @@ import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { EvalJob, EvaluationState } from "../../lib/api/evaluations.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
-import { builds, evalJobs, evalProblems, evaluations, jobsets, orgs } from "../db/schema.js";
+import { first, one, rawRow } from "../db/raw.js";
+import { builds, evalJobs, evalProblems, evaluations, jobsets, nowSql, orgs } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { NotFoundError } from "../errors.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 
@@ -35,13 +37,13 @@ export function jobsetBranch(update: Pick<QueuedPush, "ref" | "newSha">): string
   return update.ref.slice(branchPrefix.length);
 }
 
-export function ensureJobset(db: Db, org: OrgRecord, branch: string): JobsetRow {
-  db.insert(jobsets).values({ orgId: org.id, branch }).onConflictDoNothing().run();
-  const row = db
+export async function ensureJobset(db: Db, org: OrgRecord, branch: string): Promise<JobsetRow> {
+  await db.insert(jobsets).values({ orgId: org.id, branch }).onConflictDoNothing();
+  const row = await db
     .select()
     .from(jobsets)
     .where(and(eq(jobsets.orgId, org.id), eq(jobsets.branch, branch)))
-    .get();
+    .then(first);
   if (!row) throw new Error(`jobset ${org.name}/${branch} vanished right after it was made`);
   return row;
 }
@@ -50,22 +52,26 @@ export function ensureJobset(db: Db, org: OrgRecord, branch: string): JobsetRow 
  * The evaluation a push asks for, written with the push record (same transaction, see recordPush) so that a
  * crash can never leave a recorded push without one. `skip-ci` makes it `skipped` at once.
  */
-export function enqueueEvaluation(db: Db, org: OrgRecord, push: QueuedPush): EvaluationRow | null {
+export async function enqueueEvaluation(
+  db: Db,
+  org: OrgRecord,
+  push: QueuedPush,
+): Promise<EvaluationRow | null> {
   const branch = jobsetBranch(push);
   if (branch === null) return null;
-  const jobset = ensureJobset(db, org, branch);
+  const jobset = await ensureJobset(db, org, branch);
   const skipped = push.pushOptions.includes(SKIP_CI);
-  return db
+  return await db
     .insert(evaluations)
     .values({
       jobsetId: jobset.id,
       pushId: push.id,
       commitSha: push.newSha,
       state: skipped ? "skipped" : "queued",
-      ...(skipped ? { finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))` } : {}),
+      ...(skipped ? { finishedAt: nowSql } : {}),
     })
     .returning()
-    .get();
+    .then(one);
 }
 
 /** Starts of an evaluation that ended with the server gone (crashed, killed) before it is failed instead. */
@@ -75,61 +81,66 @@ export const MAX_EVALUATION_ATTEMPTS = 3;
  * Evaluations a killed server left `running` go back to the queue, except those it already started
  * MAX_EVALUATION_ATTEMPTS times: such an evaluation may be what kills the server, so it is failed with the reason.
  */
-export function requeueRunning(db: Db): { requeued: number; failed: number[] } {
-  return db.transaction((tx) => {
-    const failed = tx
-      .update(evaluations)
-      .set({
-        state: "failed",
-        error:
-          `the server stopped ${MAX_EVALUATION_ATTEMPTS} times while evaluating this commit (it crashed or was killed), ` +
-          "so it is not tried again; the server's log (DATA_DIR/logs/server.log) may say why; push again to retry",
-        finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
-      })
-      .where(and(eq(evaluations.state, "running"), gte(evaluations.attempts, MAX_EVALUATION_ATTEMPTS)))
-      .returning({ id: evaluations.id })
-      .all()
-      .map((r) => r.id);
-    const requeued = tx
-      .update(evaluations)
-      .set({ state: "queued", startedAt: null })
-      .where(eq(evaluations.state, "running"))
-      .run().changes;
+export async function requeueRunning(db: Db): Promise<{ requeued: number; failed: number[] }> {
+  return inTransaction(db, async (tx) => {
+    const failed = (
+      await tx
+        .update(evaluations)
+        .set({
+          state: "failed",
+          error:
+            `the server stopped ${MAX_EVALUATION_ATTEMPTS} times while evaluating this commit (it crashed or was killed), ` +
+            "so it is not tried again; the server's log (DATA_DIR/logs/server.log) may say why; push again to retry",
+          finishedAt: nowSql,
+        })
+        .where(and(eq(evaluations.state, "running"), gte(evaluations.attempts, MAX_EVALUATION_ATTEMPTS)))
+        .returning({ id: evaluations.id })
+    ).map((r) => r.id);
+    const requeued = (
+      await tx
+        .update(evaluations)
+        .set({ state: "queued", startedAt: null })
+        .where(eq(evaluations.state, "running"))
+        .returning({ id: evaluations.id })
+    ).length;
     return { requeued, failed };
   });
 }
 
 /** A clean shutdown cut evaluation `id` short: that start does not count against it. */
-export function giveBackAttempt(db: Db, id: number): void {
-  db.update(evaluations)
-    .set({ attempts: sql`max(${evaluations.attempts} - 1, 0)` })
-    .where(and(eq(evaluations.id, id), eq(evaluations.state, "running")))
-    .run();
+export async function giveBackAttempt(db: Db, id: number): Promise<void> {
+  await db
+    .update(evaluations)
+    .set({ attempts: sql`case when ${evaluations.attempts} > 0 then ${evaluations.attempts} - 1 else 0 end` })
+    .where(and(eq(evaluations.id, id), eq(evaluations.state, "running")));
 }
 
 /**
  * The next evaluation to run: per jobset only the oldest queued one (push order), and only when none of that
  * jobset is running. `busy` are jobsets this process is evaluating right now.
  */
-export function claimNext(db: Db): EvaluationRow | undefined {
-  return db.transaction((tx) => {
-    const next = tx.get<{ id: number } | undefined>(sql`
+export async function claimNext(db: Db): Promise<EvaluationRow | undefined> {
+  return inTransaction(db, async (tx) => {
+    const next = await rawRow<{ id: number }>(
+      tx,
+      sql`
       select e.id from ${evaluations} e
       where e.state = 'queued'
         and not exists (select 1 from ${evaluations} r where r.jobset_id = e.jobset_id and r.state = 'running')
         and not exists (select 1 from ${evaluations} q where q.jobset_id = e.jobset_id and q.state = 'queued' and q.id < e.id)
-      order by e.id limit 1`);
+      order by e.id limit 1`,
+    );
     if (!next) return undefined;
-    return tx
+    return await tx
       .update(evaluations)
       .set({
         state: "running",
-        startedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+        startedAt: nowSql,
         attempts: sql`${evaluations.attempts} + 1`,
       })
       .where(and(eq(evaluations.id, next.id), eq(evaluations.state, "queued")))
       .returning()
-      .get();
+      .then(one);
   });
 }
 
@@ -146,8 +157,8 @@ const named = (r: { e: EvaluationRow; org: string; branch: string }): Evaluation
   branch: r.branch,
 });
 
-export function findEvaluation(db: Db, id: number): EvaluationRecord | undefined {
-  const row = withNames(db).where(eq(evaluations.id, id)).get();
+export async function findEvaluation(db: Db, id: number): Promise<EvaluationRecord | undefined> {
+  const row = await withNames(db).where(eq(evaluations.id, id)).then(first);
   return row ? named(row) : undefined;
 }
 
@@ -156,31 +167,31 @@ export function noSuchEvaluation(id: number): NotFoundError {
   return new NotFoundError(`there is no evaluation #${id}; \`flox evals ORG/BRANCH\` lists them`);
 }
 
-export function getEvaluation(db: Db, id: number): EvaluationRecord {
-  const e = findEvaluation(db, id);
+export async function getEvaluation(db: Db, id: number): Promise<EvaluationRecord> {
+  const e = await findEvaluation(db, id);
   if (!e) throw noSuchEvaluation(id);
   return e;
 }
 
-export function evaluationOfPush(db: Db, pushId: number): EvaluationRecord | undefined {
-  const row = withNames(db).where(eq(evaluations.pushId, pushId)).get();
+export async function evaluationOfPush(db: Db, pushId: number): Promise<EvaluationRecord | undefined> {
+  const row = await withNames(db).where(eq(evaluations.pushId, pushId)).then(first);
   return row ? named(row) : undefined;
 }
 
-export function listJobsets(db: Db, org: OrgRecord): JobsetRow[] {
-  return db.select().from(jobsets).where(eq(jobsets.orgId, org.id)).orderBy(asc(jobsets.branch)).all();
+export async function listJobsets(db: Db, org: OrgRecord): Promise<JobsetRow[]> {
+  return await db.select().from(jobsets).where(eq(jobsets.orgId, org.id)).orderBy(asc(jobsets.branch));
 }
 
-export function findJobset(db: Db, org: OrgRecord, branch: string): JobsetRow | undefined {
-  return db
+export async function findJobset(db: Db, org: OrgRecord, branch: string): Promise<JobsetRow | undefined> {
+  return await db
     .select()
     .from(jobsets)
     .where(and(eq(jobsets.orgId, org.id), eq(jobsets.branch, branch)))
-    .get();
+    .then(first);
 }
 
-export function getJobset(db: Db, org: OrgRecord, branch: string): JobsetRow {
-  const row = findJobset(db, org, branch);
+export async function getJobset(db: Db, org: OrgRecord, branch: string): Promise<JobsetRow> {
+  const row = await findJobset(db, org, branch);
   if (!row) {
     throw new NotFoundError(
       `org "${org.name}" has no jobset "${branch}" (a branch becomes one at its first push); \`flox jobsets ${org.name}\` lists them`,
@@ -190,23 +201,23 @@ export function getJobset(db: Db, org: OrgRecord, branch: string): JobsetRow {
 }
 
 /** Newest first. */
-export function listEvaluations(db: Db, jobsetIds: number[], limit = 100): EvaluationRecord[] {
+export async function listEvaluations(db: Db, jobsetIds: number[], limit = 100): Promise<EvaluationRecord[]> {
   if (jobsetIds.length === 0) return [];
-  return withNames(db)
-    .where(inArray(evaluations.jobsetId, jobsetIds))
-    .orderBy(desc(evaluations.id))
-    .limit(limit)
-    .all()
-    .map(named);
+  return (
+    await withNames(db)
+      .where(inArray(evaluations.jobsetId, jobsetIds))
+      .orderBy(desc(evaluations.id))
+      .limit(limit)
+  ).map(named);
 }
 
-export function latestEvaluation(db: Db, jobsetId: number): EvaluationRecord | undefined {
-  return listEvaluations(db, [jobsetId], 1)[0];
+export async function latestEvaluation(db: Db, jobsetId: number): Promise<EvaluationRecord | undefined> {
+  return (await listEvaluations(db, [jobsetId], 1))[0];
 }
 
 /** The newest evaluation of the jobset before `id` that succeeded: what `id` is compared with. */
-export function previousSucceeded(db: Db, e: EvaluationRow): EvaluationRow | undefined {
-  return db
+export async function previousSucceeded(db: Db, e: EvaluationRow): Promise<EvaluationRow | undefined> {
+  return await db
     .select()
     .from(evaluations)
     .where(
@@ -214,37 +225,36 @@ export function previousSucceeded(db: Db, e: EvaluationRow): EvaluationRow | und
     )
     .orderBy(desc(evaluations.id))
     .limit(1)
-    .get();
+    .then(first);
 }
 
-export function problemsOf(db: Db, evaluationId: number) {
-  return db
+export async function problemsOf(db: Db, evaluationId: number) {
+  return await db
     .select()
     .from(evalProblems)
     .where(eq(evalProblems.evaluationId, evaluationId))
-    .orderBy(asc(evalProblems.id))
-    .all();
+    .orderBy(asc(evalProblems.id));
 }
 
 export const finishedStates: readonly EvaluationState[] = ["succeeded", "failed", "skipped"];
 
 /** The evaluation's jobs with their builds' states, by attr. */
-export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
-  return db
-    .select({ job: evalJobs, state: jobState })
-    .from(evalJobs)
-    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(eq(evalJobs.evaluationId, evaluationId))
-    .orderBy(asc(evalJobs.attr))
-    .all()
-    .map(({ job, state }) => ({
-      attr: job.attr,
-      name: job.name,
-      system: job.system,
-      drvPath: job.drvPath,
-      outputs: job.outputs,
-      build: { id: job.buildId, state },
-    }));
+export async function jobsOf(db: Db, evaluationId: number): Promise<EvalJob[]> {
+  return (
+    await db
+      .select({ job: evalJobs, state: jobState() })
+      .from(evalJobs)
+      .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+      .where(eq(evalJobs.evaluationId, evaluationId))
+      .orderBy(asc(evalJobs.attr))
+  ).map(({ job, state }) => ({
+    attr: job.attr,
+    name: job.name,
+    system: job.system,
+    drvPath: job.drvPath,
+    outputs: job.outputs,
+    build: { id: job.buildId, state },
+  }));
 }
 
 /**
@@ -252,16 +262,16 @@ export function jobsOf(db: Db, evaluationId: number): EvalJob[] {
  * or with its problem count: the hook's `-o wait` long-poll and the live evaluation page both follow it. Cheap: no
  * comparison.
  */
-export function evaluationProgress(db: Db, evaluationId: number) {
-  const evaluation = findEvaluation(db, evaluationId);
-  const jobs = db
-    .select({ attr: evalJobs.attr, id: builds.id, state: jobState })
-    .from(evalJobs)
-    .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(eq(evalJobs.evaluationId, evaluationId))
-    .orderBy(asc(evalJobs.attr))
-    .all()
-    .map((j) => ({ attr: j.attr, build: { id: j.id, state: j.state } }));
+export async function evaluationProgress(db: Db, evaluationId: number) {
+  const evaluation = await findEvaluation(db, evaluationId);
+  const jobs = (
+    await db
+      .select({ attr: evalJobs.attr, id: builds.id, state: jobState() })
+      .from(evalJobs)
+      .innerJoin(builds, eq(builds.id, evalJobs.buildId))
+      .where(eq(evalJobs.evaluationId, evaluationId))
+      .orderBy(asc(evalJobs.attr))
+  ).map((j) => ({ attr: j.attr, build: { id: j.id, state: j.state } }));
   const version = createHash("sha256")
     .update(
       `${evaluation?.state}|${evaluation?.problemCount}|${jobs.map((j) => `${j.build.id}:${j.build.state}`).join(",")}`,
@@ -272,30 +282,30 @@ export function evaluationProgress(db: Db, evaluationId: number) {
 }
 
 /** Whether any job of the evaluation still waits for or runs its build. */
-export function hasUnfinishedJobs(db: Db, evaluationId: number): boolean {
-  const busy = db
+export async function hasUnfinishedJobs(db: Db, evaluationId: number): Promise<boolean> {
+  const busy = await db
     .select({ id: builds.id })
     .from(evalJobs)
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
-    .where(and(eq(evalJobs.evaluationId, evaluationId), inArray(jobState, ["queued", "running"])))
+    .where(and(eq(evalJobs.evaluationId, evaluationId), inArray(jobState(), ["queued", "running"])))
     .limit(1)
-    .get();
+    .then(first);
   return busy !== undefined;
 }
 
 /** When each of these builds started and finished, by build id. */
-export function buildTimes(
+export async function buildTimes(
   db: Db,
   buildIds: number[],
-): Map<number, { startedAt: string | null; finishedAt: string | null }> {
+): Promise<Map<number, { startedAt: string | null; finishedAt: string | null }>> {
   if (buildIds.length === 0) return new Map();
   return new Map(
-    db
-      .select({ id: builds.id, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
-      .from(builds)
-      .where(inArray(builds.id, buildIds))
-      .all()
-      .map((b) => [b.id, b] as const),
+    (
+      await db
+        .select({ id: builds.id, startedAt: builds.startedAt, finishedAt: builds.finishedAt })
+        .from(builds)
+        .where(inArray(builds.id, buildIds))
+    ).map((b) => [b.id, b] as const),
   );
 }
 
@@ -303,23 +313,23 @@ export function buildTimes(
  * A job's status across the jobset for its badge: "failing" when its newest evaluation problem is newer than its
  * newest job, else that job's build state, else "unknown".
  */
-export function jobBadgeStatus(db: Db, jobsetId: number, attr: string): string {
-  const job = db
-    .select({ evaluation: evalJobs.evaluationId, state: jobState })
+export async function jobBadgeStatus(db: Db, jobsetId: number, attr: string): Promise<string> {
+  const job = await db
+    .select({ evaluation: evalJobs.evaluationId, state: jobState() })
     .from(evalJobs)
     .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
     .innerJoin(builds, eq(builds.id, evalJobs.buildId))
     .where(and(eq(evaluations.jobsetId, jobsetId), eq(evalJobs.attr, attr)))
     .orderBy(desc(evalJobs.evaluationId))
     .limit(1)
-    .get();
-  const problem = db
+    .then(first);
+  const problem = await db
     .select({ evaluation: evalProblems.evaluationId })
     .from(evalProblems)
     .innerJoin(evaluations, eq(evaluations.id, evalProblems.evaluationId))
     .where(and(eq(evaluations.jobsetId, jobsetId), eq(evalProblems.attr, attr)))
     .orderBy(desc(evalProblems.evaluationId))
     .limit(1)
-    .get();
+    .then(first);
   return problem && (!job || problem.evaluation > job.evaluation) ? "failing" : (job?.state ?? "unknown");
 }

@@ -3,6 +3,7 @@
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { execa } from "execa";
 import pino from "pino";
 import { test } from "uvu";
@@ -12,7 +13,8 @@ import { parseDerivation } from "../../lib/derivation.js";
 import { removeTree } from "../../testing/remove-tree.js";
 import { gitIn, workRepoFromFixture } from "../../testing/repos.js";
 import { type Db, openDb } from "../db/open.js";
-import { builds, evalJobs, orgs } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { builds, evalJobs, evaluations, orgs } from "../db/tables.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 import { dataPaths, repoDir } from "../paths.js";
 import { recordPush } from "../pushes/data.js";
@@ -32,20 +34,20 @@ async function pushFixture(name: string, branch: string): Promise<number> {
   const work = await workRepoFromFixture(name, join(tmp, `w-${name}-${branch}`));
   const sha = await gitIn(work, "rev-parse", "HEAD");
   await gitIn(work, "push", "-q", repoDir(paths().repos, org.name), `HEAD:refs/heads/${branch}`);
-  const push = recordPush(db, org, {
+  const push = await recordPush(db, org, {
     ref: `refs/heads/${branch}`,
     oldSha: "0".repeat(40),
     newSha: sha,
     pushOptions: [],
   });
-  const e = db.query.evaluations.findFirst({ where: (t, { eq }) => eq(t.pushId, push.id) }).sync();
+  const e = await db.select().from(evaluations).where(eq(evaluations.pushId, push.id)).then(first);
   assert.ok(e, "the push queued an evaluation");
   return e?.id ?? 0;
 }
 
 async function runEvaluator(isInStorehouse: (p: string) => boolean, id: number): Promise<void> {
   const ev = new Evaluator({ db, paths: paths(), logger: pino({ level: "silent" }), isInStorehouse });
-  ev.start();
+  await ev.start();
   await ev.waitFinished(id, 60_000);
   await ev.close();
 }
@@ -56,7 +58,7 @@ test.before(async () => {
   await ensureBusyboxDir(p.busybox);
   await execa("git", ["init", "-q", "--bare", repoDir(p.repos, "acme")]);
   ({ db, close } = openDb(join(tmp, "db.sqlite")));
-  org = db.insert(orgs).values({ name: "acme", displayName: "acme" }).returning().get();
+  org = await db.insert(orgs).values({ name: "acme", displayName: "acme" }).returning().then(one);
 });
 
 test.after(async () => {
@@ -67,17 +69,13 @@ test.after(async () => {
 test("per-package problems are recorded with their file and line; the good package still becomes a job", async () => {
   const id = await pushFixture("eval-error", "main");
   await runEvaluator(() => false, id);
-  const e = findEvaluation(db, id);
+  const e = await findEvaluation(db, id);
   assert.is(e?.state, "succeeded", e?.error ?? "");
   assert.equal(
-    db
-      .select({ attr: evalJobs.attr })
-      .from(evalJobs)
-      .all()
-      .map((j) => j.attr),
+    (await db.select({ attr: evalJobs.attr }).from(evalJobs)).map((j) => j.attr),
     ["fine"],
   );
-  const problems = problemsOf(db, id);
+  const problems = await problemsOf(db, id);
   assert.ok(problems.length >= 3, JSON.stringify(problems));
   for (const p of problems) {
     assert.match(p.path, /^pkgs\/[^/]+\//);
@@ -95,52 +93,40 @@ test("per-package problems are recorded with their file and line; the good packa
 test("a drv whose outputs are all in the Storehouse is cached at once; its .drv is read for inputs", async () => {
   const id = await pushFixture("dep-chain", "cached");
   await runEvaluator(() => true, id);
-  const e = findEvaluation(db, id);
+  const e = await findEvaluation(db, id);
   assert.is(e?.state, "succeeded", e?.error ?? "");
   assert.equal([e?.newBuilds, e?.cachedBuilds], [0, 3]);
-  const rows = db
-    .select()
-    .from(builds)
-    .all()
-    .filter((b) => b.state === "cached");
+  const rows = (await db.select().from(builds)).filter((b) => b.state === "cached");
   assert.is(rows.length, 3);
   for (const b of rows) assert.ok(b.finishedAt);
   // The ATerm reader agrees with what Nix wrote: a's derivation takes b's as input.
-  const a = db
-    .select()
-    .from(evalJobs)
-    .all()
-    .find((j) => j.evaluationId === id && j.attr === "a");
-  const b = db
-    .select()
-    .from(evalJobs)
-    .all()
-    .find((j) => j.evaluationId === id && j.attr === "b");
+  const a = (await db.select().from(evalJobs)).find((j) => j.evaluationId === id && j.attr === "a");
+  const b = (await db.select().from(evalJobs)).find((j) => j.evaluationId === id && j.attr === "b");
   const drv = parseDerivation(await readFile(join(paths().nixRoot, a?.drvPath ?? ""), "utf8"));
   assert.ok(b && Object.keys(drv.inputDrvs).includes(b.drvPath), JSON.stringify(drv.inputDrvs));
   assert.equal(drv.outputs, a?.outputs);
 });
 
 test("a commit the repo does not have fails the evaluation with a reason", async () => {
-  const push = recordPush(db, org, {
+  const push = await recordPush(db, org, {
     ref: "refs/heads/ghost",
     oldSha: "0".repeat(40),
     newSha: "1".repeat(40),
     pushOptions: [],
   });
-  const e = db.query.evaluations.findFirst({ where: (t, { eq }) => eq(t.pushId, push.id) }).sync();
+  const e = await db.select().from(evaluations).where(eq(evaluations.pushId, push.id)).then(first);
   await runEvaluator(() => false, e?.id ?? 0);
-  const after = findEvaluation(db, e?.id ?? 0);
+  const after = await findEvaluation(db, e?.id ?? 0);
   assert.is(after?.state, "failed");
   assert.match(after?.error ?? "", /could not check out commit 1111111/);
 });
 
-test("outputsInStorehouse needs every output, and a known path for each", () => {
+test("outputsInStorehouse needs every output, and a known path for each", async () => {
   const outs = { out: "/nix/store/aaaa-x", dev: "/nix/store/bbbb-x-dev" };
-  assert.ok(outputsInStorehouse(outs, () => true));
-  assert.not.ok(outputsInStorehouse(outs, (p) => p.endsWith("-dev")));
-  assert.not.ok(outputsInStorehouse({ out: "" }, () => true));
-  assert.not.ok(outputsInStorehouse({}, () => true));
+  assert.ok(await outputsInStorehouse(outs, () => true));
+  assert.not.ok(await outputsInStorehouse(outs, (p) => p.endsWith("-dev")));
+  assert.not.ok(await outputsInStorehouse({ out: "" }, () => true));
+  assert.not.ok(await outputsInStorehouse({}, () => true));
 });
 
 test("compareStatus sorts attrs into new, removed, newly failed, fixed and still failing", () => {

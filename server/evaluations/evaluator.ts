@@ -4,7 +4,7 @@ import { EventEmitter } from "node:events";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Logger } from "pino";
 import { parseFloxToml } from "../../lib/flox-toml.js";
 import {
@@ -18,7 +18,8 @@ import {
 } from "../../lib/git-tree.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval/index.js";
 import type { Db } from "../db/open.js";
-import { evalJobs, evalProblems, evaluations } from "../db/schema.js";
+import { evalJobs, evalProblems, evaluations, nowSql } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { isDiskFull, reportDiskFull } from "../disk-full.js";
 import { DiskFullError } from "../errors.js";
 import { type DataPaths, repoDir } from "../paths.js";
@@ -73,8 +74,6 @@ export class EvaluationError extends Error {
 /** How soon a database write that failed (a full disk) is tried again. */
 const RETRY_MS = 30_000;
 
-const nowSql = sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
-
 export class Evaluator {
   readonly #o: EvaluatorOptions;
   readonly #isIn: IsInStorehouse;
@@ -101,8 +100,8 @@ export class Evaluator {
    * Re-queues what a previous run left `running` (one that was under way at MAX_EVALUATION_ATTEMPTS starts is
    * failed instead: it may be what killed them), then works through the queue.
    */
-  start(): void {
-    const { requeued, failed } = requeueRunning(this.#o.db);
+  async start(): Promise<void> {
+    const { requeued, failed } = await requeueRunning(this.#o.db);
     if (requeued > 0) this.#o.logger.warn({ requeued }, "evaluations left running by the last run re-queued");
     if (failed.length > 0)
       this.#o.logger.error(
@@ -110,23 +109,23 @@ export class Evaluator {
         "evaluations under way at every one of the last server stops failed instead of re-queued",
       );
     this.#started = true;
-    this.kick();
+    await this.kick();
   }
 
   /** Something may have been queued: start what can start. */
-  kick(): void {
+  async kick(): Promise<void> {
     if (!this.#started || this.#stopping) return;
     while (this.#running.size < (this.#o.concurrency ?? 2)) {
       let next: EvaluationRow | undefined;
       try {
-        next = claimNext(this.#o.db);
+        next = await claimNext(this.#o.db);
       } catch (err) {
         // The database could not be written (a full disk): nothing was claimed; look again in a while.
         if (isDiskFull(err)) reportDiskFull(this.#o.logger, this.#o.paths.dataDir, err);
         else this.#o.logger.error({ err }, "could not claim an evaluation");
-        this.#retryKick ??= setTimeout(() => {
+        this.#retryKick ??= setTimeout(async () => {
           this.#retryKick = undefined;
-          this.kick();
+          await this.kick();
         }, RETRY_MS).unref();
         return;
       }
@@ -137,11 +136,11 @@ export class Evaluator {
           // #run records its own failures; this is a fault in that (the database, the log): never fatal.
           this.#o.logger.error({ err, evaluation: next.id }, "evaluation bookkeeping failed");
         })
-        .finally(() => {
+        .finally(async () => {
           this.#runningIds.delete(next.id);
           this.#running.delete(run);
           this.#finished.emit(String(next.id));
-          this.kick();
+          await this.kick();
         });
       this.#running.add(run);
     }
@@ -149,11 +148,11 @@ export class Evaluator {
 
   /** Resolves when evaluation `id` has finished, or after `timeoutMs`, whichever comes first. */
   async waitFinished(id: number, timeoutMs: number): Promise<void> {
-    const done = () => {
-      const e = findEvaluation(this.#o.db, id);
+    const done = async () => {
+      const e = await findEvaluation(this.#o.db, id);
       return !e || finishedStates.includes(e.state);
     };
-    if (done() || this.#stopping) return;
+    if ((await done()) || this.#stopping) return;
     await new Promise<void>((resolve) => {
       const finish = () => {
         clearTimeout(timer);
@@ -184,7 +183,7 @@ export class Evaluator {
       clearTimeout(timer);
     }
     // A clean stop is no crash: what it cut short keeps its attempt (start() re-queues it).
-    for (const id of this.#runningIds) giveBackAttempt(this.#o.db, id);
+    for (const id of this.#runningIds) await giveBackAttempt(this.#o.db, id);
     this.#closed = true;
     await Promise.allSettled([...this.#publishing]);
   }
@@ -202,7 +201,7 @@ export class Evaluator {
         result.jobs.map((j) => j.drvPath),
       );
       if (this.#closed) return;
-      const { counts, queued } = this.#record(e, result, graph);
+      const { counts, queued } = await this.#record(e, result, graph);
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
       this.#o.onRecorded?.();
       if (queued.length > 0 && this.#o.publishDrvs && !this.#closing.signal.aborted) {
@@ -228,18 +227,17 @@ export class Evaluator {
           ? err.message
           : `evaluation failed: ${(err as Error).message}`;
       log.error({ err }, "evaluation failed");
-      this.#fail(e.id, message);
+      await this.#fail(e.id, message);
     }
   }
 
   /** Records the failure; on a disk too full for even that, tries again later (a restart re-queues it anyway). */
-  #fail(id: number, message: string): void {
+  async #fail(id: number, message: string): Promise<void> {
     try {
-      this.#o.db
+      await this.#o.db
         .update(evaluations)
         .set({ state: "failed", error: message, finishedAt: nowSql })
-        .where(eq(evaluations.id, id))
-        .run();
+        .where(eq(evaluations.id, id));
     } catch (err) {
       if (this.#closed) return;
       if (isDiskFull(err)) reportDiskFull(this.#o.logger, this.#o.paths.dataDir, err);
@@ -249,7 +247,7 @@ export class Evaluator {
   }
 
   async #evaluate(e: EvaluationRow): Promise<{ jobs: Job[]; problems: Problem[]; gate: string[] | null }> {
-    const org = findEvaluation(this.#o.db, e.id)?.org;
+    const org = (await findEvaluation(this.#o.db, e.id))?.org;
     if (!org) throw new EvaluationError(`evaluation #${e.id} has no org any more`);
     const work = await mkdtemp(join(tmpdir(), "flox-evaluation-"));
     try {
@@ -282,13 +280,13 @@ export class Evaluator {
   }
 
   /** Jobs, problems, builds and the verdict in one transaction: a crash leaves all of it or none. */
-  #record(
+  async #record(
     e: EvaluationRow,
     { jobs, problems, gate }: { jobs: readonly Job[]; problems: readonly Problem[]; gate: string[] | null },
     graph: Awaited<ReturnType<typeof readDrvClosure>>,
-  ): { counts: Record<BuildOutcome, number>; queued: string[] } {
-    return this.#o.db.transaction((tx) => {
-      const registered = registerBuilds(tx, jobs, graph, this.#isIn);
+  ): Promise<{ counts: Record<BuildOutcome, number>; queued: string[] }> {
+    return inTransaction(this.#o.db, async (tx) => {
+      const registered = await registerBuilds(tx, jobs, graph, this.#isIn);
       const counts: Record<BuildOutcome, number> = { new: 0, shared: 0, cached: 0, failed: 0 };
       const queued: string[] = [];
       for (const [i, job] of jobs.entries()) {
@@ -296,31 +294,28 @@ export class Evaluator {
         if (!r) continue;
         counts[r.outcome]++;
         if (r.outcome === "new") queued.push(job.drvPath);
-        tx.insert(evalJobs)
-          .values({
-            evaluationId: e.id,
-            attr: job.attr,
-            name: job.name,
-            system: job.system,
-            drvPath: job.drvPath,
-            outputs: job.outputs,
-            buildId: r.buildId,
-          })
-          .run();
+        await tx.insert(evalJobs).values({
+          evaluationId: e.id,
+          attr: job.attr,
+          name: job.name,
+          system: job.system,
+          drvPath: job.drvPath,
+          outputs: job.outputs,
+          buildId: r.buildId,
+        });
       }
       for (const p of problems) {
-        tx.insert(evalProblems)
-          .values({
-            evaluationId: e.id,
-            attr: /^pkgs\/([^/]+)/.exec(p.path)?.[1] ?? null,
-            path: p.path,
-            line: p.line,
-            message: p.message,
-            hint: p.hint ?? null,
-          })
-          .run();
+        await tx.insert(evalProblems).values({
+          evaluationId: e.id,
+          attr: /^pkgs\/([^/]+)/.exec(p.path)?.[1] ?? null,
+          path: p.path,
+          line: p.line,
+          message: p.message,
+          hint: p.hint ?? null,
+        });
       }
-      tx.update(evaluations)
+      await tx
+        .update(evaluations)
         .set({
           state: "succeeded",
           error: null,
@@ -333,8 +328,7 @@ export class Evaluator {
           failedBuilds: counts.failed,
           finishedAt: nowSql,
         })
-        .where(eq(evaluations.id, e.id))
-        .run();
+        .where(eq(evaluations.id, e.id));
       return { counts, queued };
     });
   }

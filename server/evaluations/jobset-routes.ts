@@ -11,16 +11,16 @@ import { presentEvaluation, presentJobsets } from "./present.js";
 
 export function jobsetRoutes(ctx: AppContext): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/orgs/:org/jobsets", optionalToken(ctx), params({ org: Name }), (c) => {
-      const org = getReadableOrg(ctx.db, tokenOrNull(c), c.req.valid("param").org);
-      const jobsets = presentJobsets(ctx.db, org);
+    .get("/orgs/:org/jobsets", optionalToken(ctx), params({ org: Name }), async (c) => {
+      const org = await getReadableOrg(ctx.db, tokenOrNull(c), c.req.valid("param").org);
+      const jobsets = await presentJobsets(ctx.db, org);
       return c.json({ jobsets } satisfies JobsetsResponse);
     })
-    .get("/orgs/:org/jobsets/:branch/evaluations", optionalToken(ctx), (c) => {
-      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
-      const jobset = getJobset(ctx.db, org, param(c, "branch", Branch));
+    .get("/orgs/:org/jobsets/:branch/evaluations", optionalToken(ctx), async (c) => {
+      const org = await getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
+      const jobset = await getJobset(ctx.db, org, param(c, "branch", Branch));
       return c.json({
-        evaluations: listEvaluations(ctx.db, [jobset.id]).map(presentEvaluation),
+        evaluations: (await listEvaluations(ctx.db, [jobset.id])).map(presentEvaluation),
       } satisfies EvaluationsResponse);
     });
 }

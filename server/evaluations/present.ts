@@ -26,8 +26,8 @@ export const presentEvaluation = (e: EvaluationRecord): Evaluation => ({
   finishedAt: e.finishedAt,
 });
 
-export function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
-  return problemsOf(db, evaluationId).map((p) => ({
+export async function presentProblems(db: Db, evaluationId: number): Promise<EvalProblem[]> {
+  return (await problemsOf(db, evaluationId)).map((p) => ({
     attr: p.attr,
     path: p.path,
     line: p.line,
@@ -37,26 +37,28 @@ export function presentProblems(db: Db, evaluationId: number): EvalProblem[] {
 }
 
 /** GET /evaluations/:id's answer; the web page of an evaluation answers the same. */
-export function evaluationDetail(db: Db, e: EvaluationRecord): EvaluationResponse {
+export async function evaluationDetail(db: Db, e: EvaluationRecord): Promise<EvaluationResponse> {
   return {
     evaluation: {
       ...presentEvaluation(e),
-      jobs: jobsOf(db, e.id),
-      problems: presentProblems(db, e.id),
-      comparison: compareWithPrevious(db, e),
+      jobs: await jobsOf(db, e.id),
+      problems: await presentProblems(db, e.id),
+      comparison: await compareWithPrevious(db, e),
     },
   };
 }
 
 /** The org's jobsets with each one's newest evaluation: GET /orgs/:org/jobsets, and the org page. */
-export function presentJobsets(db: Db, org: OrgRecord): Jobset[] {
-  return listJobsets(db, org).map((j) => {
-    const latest = latestEvaluation(db, j.id);
-    return {
+export async function presentJobsets(db: Db, org: OrgRecord): Promise<Jobset[]> {
+  const out: Jobset[] = [];
+  for (const j of await listJobsets(db, org)) {
+    const latest = await latestEvaluation(db, j.id);
+    out.push({
       org: org.name,
       branch: j.branch,
       createdAt: j.createdAt,
       latest: latest ? presentEvaluation(latest) : null,
-    };
-  });
+    });
+  }
+  return out;
 }

@@ -38,23 +38,23 @@ function waitSeconds(raw: string | undefined): number {
 
 export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/evaluations/:id", optionalToken(ctx), params({ id: Id }), (c) => {
+    .get("/evaluations/:id", optionalToken(ctx), params({ id: Id }), async (c) => {
       const { id } = c.req.valid("param");
       const token = tokenOrNull(c);
-      const e = findEvaluation(ctx.db, id);
-      if (!e || !mayRead(ctx.db, token, getOrg(ctx.db, e.org)))
+      const e = await findEvaluation(ctx.db, id);
+      if (!e || !(await mayRead(ctx.db, token, await getOrg(ctx.db, e.org))))
         throw unreadable(token, () => noSuchEvaluation(id));
-      return c.json(evaluationDetail(ctx.db, e));
+      return c.json(await evaluationDetail(ctx.db, e));
     })
     .get("/internal/pushes/:id/evaluation", requireHookSecret(ctx), params({ id: Id }), async (c) => {
       const pushId = c.req.valid("param").id;
       const wait = waitSeconds(c.req.query("wait"));
-      const before = evaluationOfPush(ctx.db, pushId);
+      const before = await evaluationOfPush(ctx.db, pushId);
       if (before && evaluator && wait > 0) await evaluator.waitFinished(before.id, wait * 1000);
-      const e = before ? evaluationOfPush(ctx.db, pushId) : undefined;
+      const e = before ? await evaluationOfPush(ctx.db, pushId) : undefined;
       return c.json({
         evaluation: e ? presentEvaluation(e) : null,
-        problems: e ? presentProblems(ctx.db, e.id) : [],
+        problems: e ? await presentProblems(ctx.db, e.id) : [],
       } satisfies PushEvaluationResponse);
     })
     .get("/internal/evaluations/:id/progress", requireHookSecret(ctx), params({ id: Id }), async (c) => {
@@ -64,39 +64,39 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
       const wait = waitSeconds(c.req.query("wait"));
       const since = c.req.query("since");
       const receive = c.req.query("receive");
-      getEvaluation(ctx.db, id);
+      await getEvaluation(ctx.db, id);
       const connected = () => receive === undefined || ctx.receives?.get(receive)?.open === true;
       const until = Date.now() + wait * 1000;
       // The client leaving or the server shutting down ends the wait.
       const signal = ctx.signal ? AbortSignal.any([c.req.raw.signal, ctx.signal]) : c.req.raw.signal;
-      let p = evaluationProgress(ctx.db, id);
+      let p = await evaluationProgress(ctx.db, id);
       while (p.version === since && connected() && Date.now() < until && !signal.aborted) {
         await sleep(Math.min(PROGRESS_POLL_MS, Math.max(0, until - Date.now())));
         if (signal.aborted) break;
-        p = evaluationProgress(ctx.db, id);
+        p = await evaluationProgress(ctx.db, id);
       }
-      const e = p.evaluation ?? getEvaluation(ctx.db, id);
+      const e = p.evaluation ?? (await getEvaluation(ctx.db, id));
       return c.json({
         evaluation: presentEvaluation(e),
-        problems: finishedStates.includes(e.state) ? presentProblems(ctx.db, id) : [],
+        problems: finishedStates.includes(e.state) ? await presentProblems(ctx.db, id) : [],
         jobs: p.jobs,
         version: p.version,
         connected: connected(),
       } satisfies EvaluationProgressResponse);
     })
-    .post("/evaluations/:id/cancel", requireToken(ctx), params({ id: Id }), (c) => {
-      const e = getEvaluation(ctx.db, c.req.valid("param").id);
-      const org = getOrg(ctx.db, e.org);
-      requireRole(ctx.db, c.get("token"), org, "member");
-      const changed = cancelEvaluationBuilds(ctx.db, e.id, org.id);
+    .post("/evaluations/:id/cancel", requireToken(ctx), params({ id: Id }), async (c) => {
+      const e = await getEvaluation(ctx.db, c.req.valid("param").id);
+      const org = await getOrg(ctx.db, e.org);
+      await requireRole(ctx.db, c.get("token"), org, "member");
+      const changed = await cancelEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation cancelled");
       return c.json({ changed } satisfies BuildsChangedResponse);
     })
-    .post("/evaluations/:id/restart", requireToken(ctx), params({ id: Id }), (c) => {
-      const e = getEvaluation(ctx.db, c.req.valid("param").id);
-      const org = getOrg(ctx.db, e.org);
-      requireRole(ctx.db, c.get("token"), org, "member");
-      const changed = restartEvaluationBuilds(ctx.db, e.id, org.id);
+    .post("/evaluations/:id/restart", requireToken(ctx), params({ id: Id }), async (c) => {
+      const e = await getEvaluation(ctx.db, c.req.valid("param").id);
+      const org = await getOrg(ctx.db, e.org);
+      await requireRole(ctx.db, c.get("token"), org, "member");
+      const changed = await restartEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: c.get("token").id }, "evaluation restarted");
       return c.json({ changed } satisfies BuildsChangedResponse);
     });

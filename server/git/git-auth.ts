@@ -25,7 +25,10 @@ export function credentialFrom(header: string | undefined): string | undefined {
 }
 
 /** Step one, before the org is even looked up (so strangers cannot probe which orgs exist): who is this? */
-export function authenticateGit(db: Db, authorization: string | undefined): GitAuthResult<TokenRecord> {
+export async function authenticateGit(
+  db: Db,
+  authorization: string | undefined,
+): Promise<GitAuthResult<TokenRecord>> {
   const secret = credentialFrom(authorization);
   if (!secret) {
     return {
@@ -36,7 +39,7 @@ export function authenticateGit(db: Db, authorization: string | undefined): GitA
     };
   }
   try {
-    return { ok: true, value: authenticateSecret(db, secret) };
+    return { ok: true, value: await authenticateSecret(db, secret) };
   } catch (err) {
     if (err instanceof UnauthenticatedError) return { ok: false, status: 401, message: err.message };
     throw err;
@@ -44,13 +47,13 @@ export function authenticateGit(db: Db, authorization: string | undefined): GitA
 }
 
 /** Step two: may this token fetch from (reader+) or push to (member+) the org's repo? (404: it may not know the org.) */
-export function authorizeGit(
+export async function authorizeGit(
   db: Db,
   token: TokenRecord,
   org: OrgRecord,
   access: "fetch" | "push",
-): GitAuthResult<Role> {
-  const role = roleIn(db, token, org);
+): Promise<GitAuthResult<Role>> {
+  const role = await roleIn(db, token, org);
   const needed: Role = access === "push" ? "member" : "reader";
   if (roleAtLeast(role, needed)) return { ok: true, value: role as Role };
   // A private org where the token has no role must look like one that does not exist (the caller says so).

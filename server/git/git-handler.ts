@@ -8,7 +8,7 @@ import type { Db } from "../db/open.js";
 import { findOrg } from "../orgs/orgs.js";
 import { repoDir } from "../paths.js";
 import { authenticateGit, authorizeGit } from "./git-auth.js";
-import { classifyGitUrl } from "./git-url.js";
+import { classifyGitUrl, type GitRoute } from "./git-url.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { plainAnswer as plain } from "./plain-answer.js";
 import { type ReceiveContext, Receives } from "./receive-context.js";
@@ -131,13 +131,33 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
       plain(res, status, message, challenge);
       return true;
     };
-    const token = authenticateGit(db, req.headers.authorization);
+    // Whether it is git is known now; who may do what takes the database, so it answers a moment later.
+    void serve(route, req, res, deny).catch((err: unknown) => {
+      logger.error({ err, url: req.url }, "git request failed");
+      if (!res.headersSent) {
+        plain(
+          res,
+          500,
+          "the flox server failed on this git request; its log (DATA_DIR/logs/server.log) says why\n",
+        );
+      } else res.destroy();
+    });
+    return true;
+  };
+
+  async function serve(
+    route: Extract<GitRoute, { kind: "git" }>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    deny: (status: number, message: string) => boolean,
+  ): Promise<boolean> {
+    const token = await authenticateGit(db, req.headers.authorization);
     if (!token.ok) return deny(token.status, token.message);
-    const org = findOrg(db, route.org);
+    const org = await findOrg(db, route.org);
     const noOrg = () =>
       deny(404, `there is no org "${route.org}" on this server; check the URL (\`flox org list\`)`);
     if (!org) return noOrg();
-    const allowed = authorizeGit(db, token.value, org, route.access);
+    const allowed = await authorizeGit(db, token.value, org, route.access);
     // No role in a private org: the same answer as no org, so that a token cannot probe which orgs exist.
     if (!allowed.ok) return allowed.status === 404 ? noOrg() : deny(allowed.status, allowed.message);
     if (route.access === "fetch" && route.service !== "head") {
@@ -165,5 +185,5 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
       git.handle(handOver(req, res), res);
     }
     return true;
-  };
+  }
 }

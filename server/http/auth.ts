@@ -20,7 +20,7 @@ export function requireToken(ctx: AppContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const secret = bearer(c.req.header("authorization"));
     if (!secret) throw noToken();
-    c.set("token", authenticateSecret(ctx.db, secret));
+    c.set("token", await authenticateSecret(ctx.db, secret));
     await next();
   };
 }
@@ -32,7 +32,7 @@ export function requireToken(ctx: AppContext): MiddlewareHandler<AppEnv> {
 export function optionalToken(ctx: AppContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const secret = bearer(c.req.header("authorization"));
-    if (secret) c.set("token", authenticateSecret(ctx.db, secret));
+    if (secret) c.set("token", await authenticateSecret(ctx.db, secret));
     await next();
   };
 }

@@ -1,15 +1,16 @@
 // The feed machines follow: `change_events`, append-only, its id the SSE event id. ProfileEditor and the channel
 // code append to it inside the transaction that makes the change, so a change and its event commit together:
 // a machine that resumes from an id misses nothing, and never hears of a change that was rolled back.
-import { and, asc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, max, or, sql } from "drizzle-orm";
 import type { ChannelChange, ProfileChange, Unsubscribed } from "../../lib/api/machines.js";
 import type { Db, Tx } from "../db/open.js";
-import { changeEvents, jobsets, orgs, profileSchedules, profiles, subscriptions } from "../db/schema.js";
+import { first } from "../db/raw.js";
+import { changeEvents, jobsets, orgs, profileSchedules, profiles, subscriptions } from "../db/tables.js";
 
 export type ChangeEventRow = typeof changeEvents.$inferSelect;
 
 /** A profile's live generation changed: a new generation (install, remove, upgrade) or a rollback. */
-export function appendProfileChange(
+export async function appendProfileChange(
   tx: Db | Tx,
   change: {
     profileId: number;
@@ -18,31 +19,31 @@ export function appendProfileChange(
     from: number | null;
     storePath: string;
   },
-): void {
+): Promise<void> {
   // Scheduled upgrades carry the schedule's jitter: each machine waits its own random part of it.
   const jitter =
     change.action === "upgrade"
-      ? (tx
-          .select({ s: profileSchedules.jitterSeconds })
-          .from(profileSchedules)
-          .where(eq(profileSchedules.profileId, change.profileId))
-          .get()?.s ?? 0)
+      ? ((
+          await tx
+            .select({ s: profileSchedules.jitterSeconds })
+            .from(profileSchedules)
+            .where(eq(profileSchedules.profileId, change.profileId))
+            .then(first)
+        )?.s ?? 0)
       : 0;
-  tx.insert(changeEvents)
-    .values({
-      kind: "profile",
-      profileId: change.profileId,
-      action: change.action,
-      generation: change.generation,
-      fromGeneration: change.from,
-      storePath: change.storePath,
-      jitterSeconds: jitter,
-    })
-    .run();
+  await tx.insert(changeEvents).values({
+    kind: "profile",
+    profileId: change.profileId,
+    action: change.action,
+    generation: change.generation,
+    fromGeneration: change.from,
+    storePath: change.storePath,
+    jitterSeconds: jitter,
+  });
 }
 
 /** A channel moved: CI advanced it, or someone pinned it. */
-export function appendChannelChange(
+export async function appendChannelChange(
   tx: Db | Tx,
   change: {
     jobsetId: number;
@@ -51,21 +52,20 @@ export function appendChannelChange(
     evaluationId: number;
     commitSha: string;
   },
-): void {
-  tx.insert(changeEvents)
-    .values({
-      kind: "channel",
-      jobsetId: change.jobsetId,
-      action: change.action,
-      pointId: change.pointId,
-      evaluationId: change.evaluationId,
-      commitSha: change.commitSha,
-    })
-    .run();
+): Promise<void> {
+  await tx.insert(changeEvents).values({
+    kind: "channel",
+    jobsetId: change.jobsetId,
+    action: change.action,
+    pointId: change.pointId,
+    evaluationId: change.evaluationId,
+    commitSha: change.commitSha,
+  });
 }
 
-export function lastEventId(db: Db): number {
-  return db.get<{ id: number | null }>(sql`select max(id) as id from ${changeEvents}`)?.id ?? 0;
+export async function lastEventId(db: Db): Promise<number> {
+  const [row] = await db.select({ id: max(changeEvents.id) }).from(changeEvents);
+  return row?.id ?? 0;
 }
 
 /** `acme` for main, `acme/B` otherwise (as channels.ts names them; repeated here to keep this module a leaf). */
@@ -85,7 +85,12 @@ export interface FeedEvent {
  * Events after `since`, oldest first: every one (what the hub hands all streams), or only those of what machine
  * `machineId` follows (a stream catching up).
  */
-export function readEvents(db: Db, since: number, limit: number, machineId?: number): FeedEvent[] {
+export async function readEvents(
+  db: Db,
+  since: number,
+  limit: number,
+  machineId?: number,
+): Promise<FeedEvent[]> {
   const conds = [gt(changeEvents.id, since)];
   if (machineId !== undefined) {
     const subProfiles = db
@@ -99,7 +104,7 @@ export function readEvents(db: Db, since: number, limit: number, machineId?: num
     const mine = or(inArray(changeEvents.profileId, subProfiles), inArray(changeEvents.jobsetId, subJobsets));
     if (mine) conds.push(mine);
   }
-  const rows = db
+  const rows = await db
     .select({
       e: changeEvents,
       profile: profiles.name,
@@ -114,8 +119,7 @@ export function readEvents(db: Db, since: number, limit: number, machineId?: num
     .leftJoin(sql`${orgs} jo`, sql`jo.id = ${jobsets.orgId}`)
     .where(and(...conds))
     .orderBy(asc(changeEvents.id))
-    .limit(limit)
-    .all();
+    .limit(limit);
   return rows.map(({ e, profile, profileOrg, branch, jobsetOrg }) =>
     e.kind === "profile"
       ? {

@@ -26,21 +26,30 @@ export class MachineHub {
   /** The newest event handed out. */
   #seen: number;
   #closed = false;
+  #reading: Promise<void>;
 
   constructor(db: Db, logger?: Logger) {
     this.#db = db;
     this.#logger = logger;
-    this.#seen = lastEventId(db);
+    this.#seen = 0;
+    // Where the feed stands now: only what is appended after this is news. Reads wait for it.
+    this.#reading = lastEventId(db).then(
+      (id) => {
+        this.#seen = id;
+      },
+      (err: unknown) => logger?.error({ err }, "machine hub: reading where the feed stands failed"),
+    );
   }
 
   /** Starts the once-a-second safety look at the feed. */
   start(intervalMs = 1000): void {
     this.#timer = setInterval(() => {
-      try {
-        if (lastEventId(this.#db) !== this.#seen) this.poke();
-      } catch (err) {
-        this.#logger?.error({ err }, "machine hub: looking at the feed failed");
-      }
+      lastEventId(this.#db).then(
+        (id) => {
+          if (id !== this.#seen) this.poke();
+        },
+        (err: unknown) => this.#logger?.error({ err }, "machine hub: looking at the feed failed"),
+      );
     }, intervalMs);
     this.#timer.unref();
   }
@@ -49,22 +58,27 @@ export class MachineHub {
   poke(): void {
     if (this.#pending || this.#closed) return;
     this.#pending = true;
+    // One read at a time, in order: each starts where the one before stopped.
     setImmediate(() => {
-      this.#pending = false;
-      try {
-        for (;;) {
-          const events = readEvents(this.#db, this.#seen, BATCH);
-          const newest = events.at(-1)?.event.id;
-          if (!newest) break;
-          this.#seen = newest;
-          for (const set of this.#streams.values()) for (const l of set) l.deliver(events);
-          if (events.length < BATCH) break;
-        }
-      } catch (err) {
-        // The database is closing, say; the streams read the table themselves when they resync.
-        this.#logger?.error({ err }, "machine hub: reading the feed failed");
-      }
+      this.#reading = this.#reading.then(() => this.#readNew());
     });
+  }
+
+  async #readNew(): Promise<void> {
+    this.#pending = false;
+    try {
+      for (;;) {
+        const events = await readEvents(this.#db, this.#seen, BATCH);
+        const newest = events.at(-1)?.event.id;
+        if (!newest) break;
+        this.#seen = newest;
+        for (const set of this.#streams.values()) for (const l of set) l.deliver(events);
+        if (events.length < BATCH) break;
+      }
+    } catch (err) {
+      // The database is closing, say; the streams read the table themselves when they resync.
+      this.#logger?.error({ err }, "machine hub: reading the feed failed");
+    }
   }
 
   /** One machine's subscriptions changed. */

@@ -2,7 +2,9 @@
 // one org: it may follow that org's profiles and channels and nothing else (docs/ARCHITECTURE.md, "Machines").
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/open.js";
-import { machines } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { machines } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors.js";
 import type { TokenRecord } from "../orgs/tokens.js";
 
@@ -26,61 +28,58 @@ export function requireMachineToken(token: TokenRecord): asserts token is TokenR
   }
 }
 
-export function registerMachine(
+export async function registerMachine(
   db: Db,
   token: TokenRecord,
   name: string,
-): { machine: MachineRow; created: boolean } {
+): Promise<{ machine: MachineRow; created: boolean }> {
   requireMachineToken(token);
   const orgId = token.orgId;
-  return db.transaction(
-    (tx) => {
-      const mine = tx.select().from(machines).where(eq(machines.tokenId, token.id)).get();
-      if (mine) {
-        if (mine.name === name) return { machine: mine, created: false };
-        throw new ConflictError(
-          `this token is registered as machine "${mine.name}" already; one token per machine (make another with flox token create --machine --org ${token.org})`,
-        );
-      }
-      const taken = tx
-        .select()
-        .from(machines)
-        .where(and(eq(machines.orgId, orgId), eq(machines.name, name)))
-        .get();
-      if (taken) {
-        throw new ConflictError(
-          `org ${token.org} has a machine named "${name}" already, registered with another token; pick another name`,
-        );
-      }
-      const machine = tx
-        .insert(machines)
-        .values({ orgId, name, tokenId: token.id, lastSeenAt: stamp() })
-        .returning()
-        .get();
-      return { machine, created: true };
-    },
-    { behavior: "immediate" },
-  );
+  return inTransaction(db, async (tx) => {
+    const mine = await tx.select().from(machines).where(eq(machines.tokenId, token.id)).then(first);
+    if (mine) {
+      if (mine.name === name) return { machine: mine, created: false };
+      throw new ConflictError(
+        `this token is registered as machine "${mine.name}" already; one token per machine (make another with flox token create --machine --org ${token.org})`,
+      );
+    }
+    const taken = await tx
+      .select()
+      .from(machines)
+      .where(and(eq(machines.orgId, orgId), eq(machines.name, name)))
+      .then(first);
+    if (taken) {
+      throw new ConflictError(
+        `org ${token.org} has a machine named "${name}" already, registered with another token; pick another name`,
+      );
+    }
+    const machine = await tx
+      .insert(machines)
+      .values({ orgId, name, tokenId: token.id, lastSeenAt: stamp() })
+      .returning()
+      .then(one);
+    return { machine, created: true };
+  });
 }
 
-export function findMachineOfToken(db: Db, tokenId: number): MachineRow | undefined {
-  return db.select().from(machines).where(eq(machines.tokenId, tokenId)).get();
+export async function findMachineOfToken(db: Db, tokenId: number): Promise<MachineRow | undefined> {
+  return await db.select().from(machines).where(eq(machines.tokenId, tokenId)).then(first);
 }
 
 /** The machine the token belongs to; anything else is refused with what to do. */
-export function machineOf(db: Db, token: TokenRecord): MachineRow {
+export async function machineOf(db: Db, token: TokenRecord): Promise<MachineRow> {
   if (token.scope !== "machine") {
     throw new ForbiddenError(
       `this is for machines: use a machine token (flox token create --machine --org ORG); this is a "${token.scope}" token`,
     );
   }
-  const m = db.select().from(machines).where(eq(machines.tokenId, token.id)).get();
+  const m = await db.select().from(machines).where(eq(machines.tokenId, token.id)).then(first);
   if (!m) {
     throw new NotFoundError("this machine token is not registered yet; run: flox machine register NAME");
   }
   return m;
 }
 
-export function touchMachine(db: Db, machineId: number): void {
-  db.update(machines).set({ lastSeenAt: stamp() }).where(eq(machines.id, machineId)).run();
+export async function touchMachine(db: Db, machineId: number): Promise<void> {
+  await db.update(machines).set({ lastSeenAt: stamp() }).where(eq(machines.id, machineId));
 }

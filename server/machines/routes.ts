@@ -74,8 +74,8 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
   const auth = requireToken(ctx);
   const connected = (id: number) => hub.connected(id);
   const heartbeatMs = (ctx.live ?? DEFAULT_LIVE).sseHeartbeatSeconds * 1000;
-  const me = (machineId: number) => {
-    const [machine] = listMachines(db, { onlyId: machineId }, connected);
+  const me = async (machineId: number) => {
+    const [machine] = await listMachines(db, { onlyId: machineId }, connected);
     if (!machine) throw new Error(`machine ${machineId} vanished`);
     return machine;
   };
@@ -84,52 +84,54 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
     .post("/machines", auth, async (c) => {
       requireMachineToken(c.get("token"));
       const body = await jsonBody(c, RegisterMachineBody);
-      const { machine, created } = registerMachine(db, c.get("token"), body.name);
+      const { machine, created } = await registerMachine(db, c.get("token"), body.name);
       if (created) ctx.logger.info({ machine: machine.name, org: machine.orgId }, "machine registered");
-      return c.json({ machine: me(machine.id) } satisfies MachineResponse, created ? 201 : 200);
+      return c.json({ machine: await me(machine.id) } satisfies MachineResponse, created ? 201 : 200);
     })
-    .get("/machines", auth, (c) => {
+    .get("/machines", auth, async (c) => {
       const token = c.get("token");
       if (token.scope === "machine") {
         // A machine sees itself only.
-        const own = findMachineOfToken(db, token.id);
-        return c.json({ machines: own ? [me(own.id)] : [] } satisfies MachinesResponse);
+        const own = await findMachineOfToken(db, token.id);
+        return c.json({ machines: own ? [await me(own.id)] : [] } satisfies MachinesResponse);
       }
       const org = c.req.query("org");
       const orgIds =
-        org === undefined ? readableOrgIds(db, token) : orgsOfQuery(db, token, org).map((o) => o.id);
-      const machines = listMachines(db, { orgIds }, connected);
+        org === undefined
+          ? await readableOrgIds(db, token)
+          : (await orgsOfQuery(db, token, org)).map((o) => o.id);
+      const machines = await listMachines(db, { orgIds }, connected);
       return c.json({ machines } satisfies MachinesResponse);
     })
-    .get("/machines/me", auth, (c) => {
-      const machine = machineOf(db, c.get("token"));
-      return c.json({ machine: me(machine.id) } satisfies MachineResponse);
+    .get("/machines/me", auth, async (c) => {
+      const machine = await machineOf(db, c.get("token"));
+      return c.json({ machine: await me(machine.id) } satisfies MachineResponse);
     })
     .post("/machines/me/subscriptions", auth, async (c) => {
-      const machine = machineOf(db, c.get("token"));
+      const machine = await machineOf(db, c.get("token"));
       const body = await jsonBody(c, SubscriptionBody);
-      const { created } = subscribe(db, machine, body);
+      const { created } = await subscribe(db, machine, body);
       hub.resync(machine.id);
-      return c.json({ machine: me(machine.id) } satisfies MachineResponse, created ? 201 : 200);
+      return c.json({ machine: await me(machine.id) } satisfies MachineResponse, created ? 201 : 200);
     })
-    .delete("/machines/me/subscriptions", auth, (c) => {
-      const machine = machineOf(db, c.get("token"));
-      unsubscribe(db, machine, subscriptionFromQuery(c.req.query("profile"), c.req.query("channel")));
+    .delete("/machines/me/subscriptions", auth, async (c) => {
+      const machine = await machineOf(db, c.get("token"));
+      await unsubscribe(db, machine, subscriptionFromQuery(c.req.query("profile"), c.req.query("channel")));
       hub.resync(machine.id);
-      return c.json({ machine: me(machine.id) } satisfies MachineResponse);
+      return c.json({ machine: await me(machine.id) } satisfies MachineResponse);
     })
     .post("/machines/me/reports", auth, async (c) => {
-      const machine = machineOf(db, c.get("token"));
+      const machine = await machineOf(db, c.get("token"));
       const body = await jsonBody(c, ReportBody);
-      recordReport(db, machine, body);
+      await recordReport(db, machine, body);
       if (body.status === "failed") {
         ctx.logger.warn({ machine: machine.name, ...body }, "machine failed to switch a profile");
       }
       return c.body(null, 204);
     })
-    .get("/machines/me/events", auth, (c) => {
+    .get("/machines/me/events", auth, async (c) => {
       const token = c.get("token");
-      const machine = machineOf(db, token);
+      const machine = await machineOf(db, token);
       let last = resumePoint(c.req.header("last-event-id"), c.req.query("since"));
       if (hub.closed) {
         // Shutting down. `Connection: close`, or the client would come straight back on this kept-alive socket.
@@ -142,7 +144,7 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
           },
         );
       }
-      touchMachine(db, machine.id);
+      await touchMachine(db, machine.id);
       ctx.logger.info({ machine: machine.name, since: last }, "machine connected");
       const res = streamSSE(c, async (stream) => {
         let open = true;
@@ -172,21 +174,21 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
         // removed is told at once (the agent unpins what it kept for it).
         const known = new Map<string, { of: "profile" | "channel"; name: string }>();
         /** What to send now, gathered in one synchronous stretch so that no transaction lands in between. */
-        const collect = (): FeedEvent[] => {
+        const collect = async (): Promise<FeedEvent[]> => {
           const out: FeedEvent[] = [];
           if (resync) {
             resync = false;
             for (;;) {
-              const batch = readEvents(db, last, BATCH, machine.id);
+              const batch = await readEvents(db, last, BATCH, machine.id);
               out.push(...batch);
               last = batch.at(-1)?.event.id ?? last;
               if (batch.length < BATCH) break;
             }
-            const subs = listSubscriptions(db, [machine.id]).get(machine.id) ?? [];
+            const subs = (await listSubscriptions(db, [machine.id])).get(machine.id) ?? [];
             keys = new Set(subs.map((s) => s.key));
             for (const s of subs) {
               if (known.has(s.key)) continue;
-              out.push({ key: s.key, event: snapshotOf(db, s) });
+              out.push({ key: s.key, event: await snapshotOf(db, s) });
               known.set(s.key, { of: s.kind, name: s.name });
             }
             for (const [k, { of, name }] of known) {
@@ -220,24 +222,30 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
         };
         const beat = setInterval(() => {
           // A revoked token ends the stream at the next beat (every request checks it; a stream is one request).
-          if (findTokenById(db, token.id)?.revokedAt) stop();
-          else void stream.write(": ping\n\n");
+          findTokenById(db, token.id).then(
+            (now) => {
+              if (now?.revokedAt) stop();
+              else void stream.write(": ping\n\n");
+            },
+            // The database is away for a moment: the stream stays, the next beat looks again.
+            () => void stream.write(": ping\n\n"),
+          );
         }, heartbeatMs);
         try {
           await stream.write("retry: 2000\n\n");
-          await send(collect());
+          await send(await collect());
           await stream.writeSSE({ event: "ready", data: JSON.stringify({ last }) });
           while (open) {
             if (!resync && handed.length === 0) await new Promise<void>((r) => (wakeUp = r));
             wakeUp = undefined;
             if (!open) break;
-            await send(collect());
+            await send(await collect());
           }
         } finally {
           clearInterval(beat);
           detach();
           try {
-            touchMachine(db, machine.id);
+            await touchMachine(db, machine.id);
           } catch {
             // The database closed under a server shutdown.
           }
@@ -248,12 +256,12 @@ export function machineRoutes(ctx: AppContext, opts: MachineRouteOptions = {}): 
       res.headers.set("connection", "close");
       return res;
     })
-    .get("/profiles/:org/:name/status", auth, (c) => {
-      const org = getOrg(db, param(c, "org", Name));
-      requireRole(db, c.get("token"), org, "reader");
-      const profile = getProfile(db, org, param(c, "name", Name));
+    .get("/profiles/:org/:name/status", auth, async (c) => {
+      const org = await getOrg(db, param(c, "org", Name));
+      await requireRole(db, c.get("token"), org, "reader");
+      const profile = await getProfile(db, org, param(c, "name", Name));
       return c.json({
-        status: profileStatus(db, org.name, profile, connected),
+        status: await profileStatus(db, org.name, profile, connected),
       } satisfies ProfileStatusResponse);
     });
 }

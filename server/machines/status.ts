@@ -3,6 +3,7 @@ import { and, asc, eq, inArray, isNotNull } from "drizzle-orm";
 import type { Machine, MachineProfileState, ReportBody } from "../../lib/api/machines.js";
 import type { ProfileStatus } from "../../lib/api/profiles.js";
 import type { Db } from "../db/open.js";
+import { first } from "../db/raw.js";
 import {
   machineProfiles,
   machines,
@@ -10,31 +11,31 @@ import {
   profileGenerations,
   profiles,
   subscriptions,
-} from "../db/schema.js";
+} from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { ProfileRow } from "../profiles/profiles.js";
-
 import { type MachineRow, stamp } from "./machines.js";
 import { listSubscriptions, resolveProfile } from "./subscriptions.js";
 
 /** Records what the machine runs. `ok` moves `running` to the generation; `failed` leaves it where it was. */
-export function recordReport(db: Db, machine: MachineRow, body: ReportBody): void {
-  const profile = resolveProfile(db, machine, body.profile);
-  const subscribed = db
+export async function recordReport(db: Db, machine: MachineRow, body: ReportBody): Promise<void> {
+  const profile = await resolveProfile(db, machine, body.profile);
+  const subscribed = await db
     .select({ id: subscriptions.id })
     .from(subscriptions)
     .where(and(eq(subscriptions.machineId, machine.id), eq(subscriptions.profileId, profile.id)))
-    .get();
+    .then(first);
   if (!subscribed) {
     throw new ConflictError(
       `machine "${machine.name}" does not follow ${body.profile}; subscribe first (flox subscribe ${body.profile})`,
     );
   }
-  const gen = db
+  const gen = await db
     .select({ n: profileGenerations.number })
     .from(profileGenerations)
     .where(and(eq(profileGenerations.profileId, profile.id), eq(profileGenerations.number, body.generation)))
-    .get();
+    .then(first);
   if (!gen) throw new NotFoundError(`${body.profile} has no generation ${body.generation}`);
   const now = stamp();
   const report = {
@@ -43,8 +44,9 @@ export function recordReport(db: Db, machine: MachineRow, body: ReportBody): voi
     message: body.message ?? null,
     reportedAt: now,
   };
-  db.transaction((tx) => {
-    tx.insert(machineProfiles)
+  await inTransaction(db, async (tx) => {
+    await tx
+      .insert(machineProfiles)
       .values({
         machineId: machine.id,
         profileId: profile.id,
@@ -54,23 +56,21 @@ export function recordReport(db: Db, machine: MachineRow, body: ReportBody): voi
       .onConflictDoUpdate({
         target: [machineProfiles.machineId, machineProfiles.profileId],
         set: body.status === "ok" ? { running: body.generation, ...report } : report,
-      })
-      .run();
-    tx.update(machines).set({ lastSeenAt: now }).where(eq(machines.id, machine.id)).run();
+      });
+    await tx.update(machines).set({ lastSeenAt: now }).where(eq(machines.id, machine.id));
   });
 }
 
-function profileStates(db: Db, machineIds: number[]): Map<number, MachineProfileState[]> {
+async function profileStates(db: Db, machineIds: number[]): Promise<Map<number, MachineProfileState[]>> {
   const out = new Map<number, MachineProfileState[]>();
   if (machineIds.length === 0) return out;
-  const rows = db
+  const rows = await db
     .select({ r: machineProfiles, profile: profiles.name, org: orgs.name })
     .from(machineProfiles)
     .innerJoin(profiles, eq(profiles.id, machineProfiles.profileId))
     .innerJoin(orgs, eq(orgs.id, profiles.orgId))
     .where(inArray(machineProfiles.machineId, machineIds))
-    .orderBy(asc(orgs.name), asc(profiles.name))
-    .all();
+    .orderBy(asc(orgs.name), asc(profiles.name));
   for (const { r, profile, org } of rows) {
     const list = out.get(r.machineId) ?? [];
     out.set(r.machineId, list);
@@ -87,24 +87,23 @@ function profileStates(db: Db, machineIds: number[]): Map<number, MachineProfile
 }
 
 /** Machines of the given orgs (every org when undefined), or only `onlyId`; by org, then name. */
-export function listMachines(
+export async function listMachines(
   db: Db,
   filter: { orgIds?: number[] | undefined; onlyId?: number },
   connected: (machineId: number) => boolean,
-): Machine[] {
+): Promise<Machine[]> {
   const conds = [];
   if (filter.orgIds) conds.push(inArray(machines.orgId, filter.orgIds.length ? filter.orgIds : [-1]));
   if (filter.onlyId !== undefined) conds.push(eq(machines.id, filter.onlyId));
-  const rows = db
+  const rows = await db
     .select({ m: machines, org: orgs.name })
     .from(machines)
     .innerJoin(orgs, eq(orgs.id, machines.orgId))
     .where(conds.length ? and(...conds) : undefined)
-    .orderBy(asc(orgs.name), asc(machines.name))
-    .all();
+    .orderBy(asc(orgs.name), asc(machines.name));
   const ids = rows.map((r) => r.m.id);
-  const subs = listSubscriptions(db, ids);
-  const states = profileStates(db, ids);
+  const subs = await listSubscriptions(db, ids);
+  const states = await profileStates(db, ids);
   return rows.map(({ m, org }) => ({
     name: m.name,
     org,
@@ -117,22 +116,24 @@ export function listMachines(
 }
 
 /** The rollout of the profile's live generation over the machines that follow it. */
-export function profileStatus(
+export async function profileStatus(
   db: Db,
   orgName: string,
   profile: ProfileRow,
   connected: (machineId: number) => boolean,
-): ProfileStatus {
+): Promise<ProfileStatus> {
   const live = profile.current;
   const storePath =
     live === null
       ? null
-      : (db
-          .select({ p: profileGenerations.storePath })
-          .from(profileGenerations)
-          .where(and(eq(profileGenerations.profileId, profile.id), eq(profileGenerations.number, live)))
-          .get()?.p ?? null);
-  const rows = db
+      : ((
+          await db
+            .select({ p: profileGenerations.storePath })
+            .from(profileGenerations)
+            .where(and(eq(profileGenerations.profileId, profile.id), eq(profileGenerations.number, live)))
+            .then(first)
+        )?.p ?? null);
+  const rows = await db
     .select({ m: machines, r: machineProfiles })
     .from(subscriptions)
     .innerJoin(machines, eq(machines.id, subscriptions.machineId))
@@ -141,8 +142,7 @@ export function profileStatus(
       and(eq(machineProfiles.machineId, machines.id), eq(machineProfiles.profileId, profile.id)),
     )
     .where(and(eq(subscriptions.profileId, profile.id), isNotNull(subscriptions.profileId)))
-    .orderBy(asc(machines.name))
-    .all();
+    .orderBy(asc(machines.name));
   const list = rows.map(({ m, r }) => ({
     machine: m.name,
     running: r?.running ?? null,

@@ -3,63 +3,71 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import type { ChannelChange, ProfileChange, Subscription, SubscriptionBody } from "../../lib/api/machines.js";
 import { channelName, currentPoint, splitChannelName } from "../channels/channels.js";
 import type { Db } from "../db/open.js";
-import { jobsets, orgs, profileGenerations, profiles, subscriptions } from "../db/schema.js";
+import { first } from "../db/raw.js";
+import { jobsets, orgs, profileGenerations, profiles, subscriptions } from "../db/tables.js";
 import { ForbiddenError, NotFoundError } from "../errors.js";
 import { findJobset } from "../evaluations/data.js";
 import { findOrg } from "../orgs/orgs.js";
 import { findProfile, type ProfileRow } from "../profiles/profiles.js";
-
 import { type MachineRow, stamp } from "./machines.js";
 
-function orgNameOf(db: Db, orgId: number): string {
-  return db.select({ name: orgs.name }).from(orgs).where(eq(orgs.id, orgId)).get()?.name ?? "?";
+async function orgNameOf(db: Db, orgId: number): Promise<string> {
+  return (await db.select({ name: orgs.name }).from(orgs).where(eq(orgs.id, orgId)).then(first))?.name ?? "?";
 }
 
 /** The machine's own org only: a subscription elsewhere is refused, whether or not that org exists. */
-function ownOrg(db: Db, machine: MachineRow, orgName: string, what: string) {
-  const org = findOrg(db, orgName);
+async function ownOrg(db: Db, machine: MachineRow, orgName: string, what: string) {
+  const org = await findOrg(db, orgName);
   if (!org || org.id !== machine.orgId) {
     throw new ForbiddenError(
-      `machine "${machine.name}" belongs to org ${orgNameOf(db, machine.orgId)} and may follow only its profiles and channels, not ${what}; a machine token of org ${orgName} is needed for that`,
+      `machine "${machine.name}" belongs to org ${await orgNameOf(db, machine.orgId)} and may follow only its profiles and channels, not ${what}; a machine token of org ${orgName} is needed for that`,
     );
   }
   return org;
 }
 
-export function resolveProfile(db: Db, machine: MachineRow, spec: string): ProfileRow {
+export async function resolveProfile(db: Db, machine: MachineRow, spec: string): Promise<ProfileRow> {
   const [orgName = "", name = ""] = spec.split("/");
-  const org = ownOrg(db, machine, orgName, `profile ${spec}`);
-  const p = findProfile(db, org, name);
+  const org = await ownOrg(db, machine, orgName, `profile ${spec}`);
+  const p = await findProfile(db, org, name);
   if (!p) throw new NotFoundError(`there is no profile ${spec}; \`flox profile list\` lists them`);
   return p;
 }
 
-function resolveChannel(db: Db, machine: MachineRow, spec: string) {
+async function resolveChannel(db: Db, machine: MachineRow, spec: string) {
   const { org: orgName, branch } = splitChannelName(spec);
-  const org = ownOrg(db, machine, orgName, `channel ${spec}`);
-  const jobset = findJobset(db, org, branch);
+  const org = await ownOrg(db, machine, orgName, `channel ${spec}`);
+  const jobset = await findJobset(db, org, branch);
   if (!jobset) throw new NotFoundError(`there is no channel ${spec}; \`flox channels\` lists them`);
   return jobset;
 }
 
 /** Adds the subscription; `created` is false when the machine followed it already. */
-export function subscribe(db: Db, machine: MachineRow, body: SubscriptionBody): { created: boolean } {
+export async function subscribe(
+  db: Db,
+  machine: MachineRow,
+  body: SubscriptionBody,
+): Promise<{ created: boolean }> {
   const values = body.profile
-    ? { machineId: machine.id, profileId: resolveProfile(db, machine, body.profile).id }
-    : { machineId: machine.id, jobsetId: resolveChannel(db, machine, body.channel ?? "").id };
-  const r = db.insert(subscriptions).values(values).onConflictDoNothing().run();
-  return { created: r.changes > 0 };
+    ? { machineId: machine.id, profileId: (await resolveProfile(db, machine, body.profile)).id }
+    : { machineId: machine.id, jobsetId: (await resolveChannel(db, machine, body.channel ?? "")).id };
+  const r = await db
+    .insert(subscriptions)
+    .values(values)
+    .onConflictDoNothing()
+    .returning({ id: subscriptions.id });
+  return { created: r.length > 0 };
 }
 
-export function unsubscribe(db: Db, machine: MachineRow, body: SubscriptionBody): void {
+export async function unsubscribe(db: Db, machine: MachineRow, body: SubscriptionBody): Promise<void> {
   const where = body.profile
-    ? eq(subscriptions.profileId, resolveProfile(db, machine, body.profile).id)
-    : eq(subscriptions.jobsetId, resolveChannel(db, machine, body.channel ?? "").id);
-  const r = db
+    ? eq(subscriptions.profileId, (await resolveProfile(db, machine, body.profile)).id)
+    : eq(subscriptions.jobsetId, (await resolveChannel(db, machine, body.channel ?? "")).id);
+  const r = await db
     .delete(subscriptions)
     .where(and(eq(subscriptions.machineId, machine.id), where))
-    .run();
-  if (r.changes === 0) {
+    .returning({ id: subscriptions.id });
+  if (r.length === 0) {
     throw new NotFoundError(
       `machine "${machine.name}" does not follow ${body.profile ? `profile ${body.profile}` : `channel ${body.channel}`}`,
     );
@@ -73,10 +81,13 @@ export interface SubscriptionRow extends Subscription {
   jobsetId: number | null;
 }
 
-export function listSubscriptions(db: Db, machineIds: number[]): Map<number, SubscriptionRow[]> {
+export async function listSubscriptions(
+  db: Db,
+  machineIds: number[],
+): Promise<Map<number, SubscriptionRow[]>> {
   const out = new Map<number, SubscriptionRow[]>();
   if (machineIds.length === 0) return out;
-  const rows = db
+  const rows = await db
     .select({
       machineId: subscriptions.machineId,
       profileId: subscriptions.profileId,
@@ -92,8 +103,7 @@ export function listSubscriptions(db: Db, machineIds: number[]): Map<number, Sub
     .leftJoin(orgs, eq(orgs.id, profiles.orgId))
     .leftJoin(jobsets, eq(jobsets.id, subscriptions.jobsetId))
     .where(inArray(subscriptions.machineId, machineIds))
-    .orderBy(asc(subscriptions.id))
-    .all();
+    .orderBy(asc(subscriptions.id));
   for (const r of rows) {
     const list = out.get(r.machineId) ?? [];
     out.set(r.machineId, list);
@@ -109,7 +119,7 @@ export function listSubscriptions(db: Db, machineIds: number[]): Map<number, Sub
     } else if (r.jobsetId !== null) {
       list.push({
         kind: "channel",
-        name: channelName(orgNameOf(db, r.jobsetOrgId ?? -1), r.branch ?? "?"),
+        name: channelName(await orgNameOf(db, r.jobsetOrgId ?? -1), r.branch ?? "?"),
         createdAt: r.createdAt,
         key: `channel:${r.jobsetId}`,
         profileId: null,
@@ -121,16 +131,16 @@ export function listSubscriptions(db: Db, machineIds: number[]): Map<number, Sub
 }
 
 /** The subscription's state now, as a snapshot event (no id). */
-export function snapshotOf(db: Db, sub: SubscriptionRow): ProfileChange | ChannelChange {
+export async function snapshotOf(db: Db, sub: SubscriptionRow): Promise<ProfileChange | ChannelChange> {
   if (sub.profileId !== null) {
-    const p = db.select().from(profiles).where(eq(profiles.id, sub.profileId)).get();
+    const p = await db.select().from(profiles).where(eq(profiles.id, sub.profileId)).then(first);
     const g =
       p && p.current !== null
-        ? db
+        ? await db
             .select()
             .from(profileGenerations)
             .where(and(eq(profileGenerations.profileId, p.id), eq(profileGenerations.number, p.current)))
-            .get()
+            .then(first)
         : undefined;
     return {
       kind: "profile",
@@ -145,7 +155,7 @@ export function snapshotOf(db: Db, sub: SubscriptionRow): ProfileChange | Channe
       createdAt: stamp(),
     };
   }
-  const point = currentPoint(db, sub.jobsetId ?? -1);
+  const point = await currentPoint(db, sub.jobsetId ?? -1);
   return {
     kind: "channel",
     id: null,

@@ -14,25 +14,27 @@ import { getUser } from "./users.js";
 export function memberRoutes(ctx: AppContext): Hono<AppEnv> {
   const auth = requireToken(ctx);
   return new Hono<AppEnv>()
-    .get("/orgs/:org/members", auth, (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, c.get("token"), org, "reader");
-      return c.json({ members: listMembers(ctx.db, org).map(presentMember) } satisfies MembersResponse);
+    .get("/orgs/:org/members", auth, async (c) => {
+      const org = await getOrg(ctx.db, param(c, "org", Name));
+      await requireRole(ctx.db, c.get("token"), org, "reader");
+      return c.json({
+        members: (await listMembers(ctx.db, org)).map(presentMember),
+      } satisfies MembersResponse);
     })
     .put("/orgs/:org/members/:user", auth, async (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, c.get("token"), org, "owner", "manage the members of");
-      const user = getUser(ctx.db, param(c, "user", Name));
+      const org = await getOrg(ctx.db, param(c, "org", Name));
+      await requireRole(ctx.db, c.get("token"), org, "owner", "manage the members of");
+      const user = await getUser(ctx.db, param(c, "user", Name));
       const { role } = await jsonBody(c, PutMemberBody);
-      const member = setMembership(ctx.db, org, user, role);
+      const member = await setMembership(ctx.db, org, user, role);
       ctx.logger.info(member, "membership set");
       return c.json({ member: presentMember(member) } satisfies MemberResponse);
     })
-    .delete("/orgs/:org/members/:user", auth, (c) => {
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, c.get("token"), org, "owner", "manage the members of");
-      const user = getUser(ctx.db, param(c, "user", Name));
-      removeMembership(ctx.db, org, user);
+    .delete("/orgs/:org/members/:user", auth, async (c) => {
+      const org = await getOrg(ctx.db, param(c, "org", Name));
+      await requireRole(ctx.db, c.get("token"), org, "owner", "manage the members of");
+      const user = await getUser(ctx.db, param(c, "user", Name));
+      await removeMembership(ctx.db, org, user);
       ctx.logger.info({ org: org.name, user: user.name }, "membership removed");
       return c.body(null, 204);
     });

@@ -7,11 +7,11 @@ import { readableOrgIds, requireRole } from "../orgs/permissions.js";
 import type { TokenRecord } from "../orgs/tokens.js";
 import { getOrg, listOrgs, type OrgRecord } from "./orgs.js";
 
-export function orgsOfQuery(db: Db, token: TokenRecord, org: string | undefined): OrgRecord[] {
-  if (org === undefined) return listOrgs(db, readableOrgIds(db, token));
+export async function orgsOfQuery(db: Db, token: TokenRecord, org: string | undefined): Promise<OrgRecord[]> {
+  if (org === undefined) return listOrgs(db, await readableOrgIds(db, token));
   const name = Name.safeParse(org);
   if (!name.success) throw new InvalidInputError(`?org= takes an org name, not ${JSON.stringify(org)}`);
-  const record = getOrg(db, name.data);
-  requireRole(db, token, record, "reader");
+  const record = await getOrg(db, name.data);
+  await requireRole(db, token, record, "reader");
   return [record];
 }

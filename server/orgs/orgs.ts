@@ -2,15 +2,16 @@
 import { asc, eq, inArray } from "drizzle-orm";
 import type { CreateOrgBody } from "../../lib/api/orgs.js";
 import type { Db } from "../db/open.js";
-import { orgs } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { orgs } from "../db/tables.js";
 import type { DomainContext } from "../domain-context.js";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors.js";
 import { createRepo } from "../git/create-repo.js";
 
 export type OrgRecord = typeof orgs.$inferSelect;
 
-export function findOrg(db: Db, name: string): OrgRecord | undefined {
-  return db.select().from(orgs).where(eq(orgs.name, name)).get();
+export async function findOrg(db: Db, name: string): Promise<OrgRecord | undefined> {
+  return await db.select().from(orgs).where(eq(orgs.name, name)).then(first);
 }
 
 /**
@@ -21,20 +22,25 @@ export function noSuchOrg(name: string): NotFoundError {
   return new NotFoundError(`there is no org "${name}"; \`flox org list\` shows the ones you can see`);
 }
 
-export function getOrg(db: Db, name: string): OrgRecord {
-  const org = findOrg(db, name);
+export async function getOrg(db: Db, name: string): Promise<OrgRecord> {
+  const org = await findOrg(db, name);
   if (!org) throw noSuchOrg(name);
   return org;
 }
 
 /** Makes an org public or private. Who may is the route's business (admin or owner). */
-export function setOrgVisibility(db: Db, org: OrgRecord, isPublic: boolean): OrgRecord {
-  return db.update(orgs).set({ public: isPublic }).where(eq(orgs.id, org.id)).returning().get() ?? org;
+export async function setOrgVisibility(db: Db, org: OrgRecord, isPublic: boolean): Promise<OrgRecord> {
+  return (
+    (await db.update(orgs).set({ public: isPublic }).where(eq(orgs.id, org.id)).returning().then(one)) ?? org
+  );
 }
 
-export function listOrgs(db: Db, ids?: number[]): OrgRecord[] {
-  const q = db.select().from(orgs);
-  return (ids ? q.where(inArray(orgs.id, ids)) : q).orderBy(asc(orgs.name)).all();
+export async function listOrgs(db: Db, ids?: number[]): Promise<OrgRecord[]> {
+  return await db
+    .select()
+    .from(orgs)
+    .where(ids ? inArray(orgs.id, ids) : undefined)
+    .orderBy(asc(orgs.name));
 }
 
 /** First path segments the server uses itself: an org of that name would have its web pages shadowed. */
@@ -47,13 +53,13 @@ export async function createOrg(ctx: DomainContext, input: CreateOrgBody): Promi
       `"${input.name}" is a path the server uses itself (${reservedOrgNames.join(", ")} are taken); pick another org name`,
     );
   }
-  if (findOrg(ctx.db, input.name)) {
+  if (await findOrg(ctx.db, input.name)) {
     throw new ConflictError(`org "${input.name}" exists already; pick another name`);
   }
   // Re-running `git init` on a repo left by an earlier failed attempt is harmless, so no cleanup is needed here.
   await createRepo(ctx.paths, input.name);
   try {
-    return ctx.db
+    return await ctx.db
       .insert(orgs)
       .values({
         name: input.name,
@@ -61,9 +67,9 @@ export async function createOrg(ctx: DomainContext, input: CreateOrgBody): Promi
         public: input.public ?? false,
       })
       .returning()
-      .get();
+      .then(one);
   } catch (err) {
-    if (findOrg(ctx.db, input.name)) {
+    if (await findOrg(ctx.db, input.name)) {
       throw new ConflictError(`org "${input.name}" exists already; pick another name`);
     }
     throw err;

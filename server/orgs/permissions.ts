@@ -14,14 +14,14 @@ export function roleAtLeast(role: Role | null | undefined, needed: Role): boolea
 }
 
 /** The token's role in the org: admin acts as owner everywhere; builder and machine tokens have none. */
-export function roleIn(db: Db, token: TokenRecord, org: Pick<OrgRecord, "id">): Role | null {
+export async function roleIn(db: Db, token: TokenRecord, org: Pick<OrgRecord, "id">): Promise<Role | null> {
   switch (token.scope) {
     case "admin":
       return "owner";
     case "org":
       return token.orgId === org.id ? token.role : null;
     case "user":
-      return token.userId == null ? null : (membershipRole(db, org.id, token.userId) ?? null);
+      return token.userId == null ? null : ((await membershipRole(db, org.id, token.userId)) ?? null);
     case "builder":
     case "machine":
       return null;
@@ -29,14 +29,14 @@ export function roleIn(db: Db, token: TokenRecord, org: Pick<OrgRecord, "id">): 
 }
 
 /** Ids of the orgs this token may read, or undefined for all of them (admin). */
-export function readableOrgIds(db: Db, token: TokenRecord): number[] | undefined {
+export async function readableOrgIds(db: Db, token: TokenRecord): Promise<number[] | undefined> {
   switch (token.scope) {
     case "admin":
       return undefined;
     case "org":
       return token.orgId == null ? [] : [token.orgId];
     case "user":
-      return token.userId == null ? [] : orgIdsOfUser(db, token.userId);
+      return token.userId == null ? [] : await orgIdsOfUser(db, token.userId);
     case "builder":
     case "machine":
       return [];
@@ -47,25 +47,25 @@ export function readableOrgIds(db: Db, token: TokenRecord): number[] | undefined
  * May this token (null: nobody logged in) read the org's CI, channels and build logs? A role there, or the org is
  * public. Its repo, pushes, members, tokens, profiles and machines still need a role (`requireRole`).
  */
-export function mayRead(
+export async function mayRead(
   db: Db,
   token: TokenRecord | null | undefined,
   org: Pick<OrgRecord, "id" | "public">,
-): boolean {
-  return org.public || (token != null && roleAtLeast(roleIn(db, token, org), "reader"));
+): Promise<boolean> {
+  return org.public || (token != null && roleAtLeast(await roleIn(db, token, org), "reader"));
 }
 
 /** Which of these orgs this token (null: nobody) may read; undefined for an admin, who reads every org. */
-export function readableAmong(
+export async function readableAmong(
   db: Db,
   token: TokenRecord | null | undefined,
   orgIds: number[],
-): number[] | undefined {
+): Promise<number[] | undefined> {
   if (token?.scope === "admin") return undefined;
   if (orgIds.length === 0) return [];
-  return listOrgs(db, orgIds)
-    .filter((org) => mayRead(db, token, org))
-    .map((org) => org.id);
+  const readable: number[] = [];
+  for (const org of await listOrgs(db, orgIds)) if (await mayRead(db, token, org)) readable.push(org.id);
+  return readable;
 }
 
 /**
@@ -81,16 +81,20 @@ export interface BuildRole {
   roles: Map<number, Role>;
 }
 
-export function buildRole(db: Db, token: TokenRecord | null | undefined, buildId: number): BuildRole {
-  const orgIds = orgIdsOfBuild(db, buildId);
+export async function buildRole(
+  db: Db,
+  token: TokenRecord | null | undefined,
+  buildId: number,
+): Promise<BuildRole> {
+  const orgIds = await orgIdsOfBuild(db, buildId);
   const roles = new Map<number, Role>();
   if (token != null) {
     for (const id of orgIds) {
-      const role = roleIn(db, token, { id });
+      const role = await roleIn(db, token, { id });
       if (role) roles.set(id, role);
     }
   }
-  return { orgIds, readable: readableAmong(db, token, orgIds), roles };
+  return { orgIds, readable: await readableAmong(db, token, orgIds), roles };
 }
 
 /** May it read the build (its log, say): is one of the orgs that want it readable to it, or is it an admin's? */
@@ -116,14 +120,14 @@ export interface BuildAccess {
  * org that wants it is enough (and no token is needed then). A token that may read none of them gets the very
  * answer a nonexistent build gets: a shared build must not tell a stranger it exists.
  */
-export function requireBuildRole(
+export async function requireBuildRole(
   db: Db,
   token: TokenRecord | null,
   buildId: number,
   needed: Role,
-): BuildAccess {
-  getBuild(db, buildId);
-  const standing = buildRole(db, token, buildId);
+): Promise<BuildAccess> {
+  await getBuild(db, buildId);
+  const standing = await buildRole(db, token, buildId);
   const visible = standing.readable;
   if (visible === undefined) return { visible: undefined, steering: undefined };
   if (visible.length === 0 && token == null) {
@@ -153,16 +157,23 @@ export function unreadable(token: TokenRecord | null | undefined, notFound: () =
 }
 
 /** The org named, if this token (null: nobody) may read it; otherwise `unreadable`'s answer. */
-export function getReadableOrg(db: Db, token: TokenRecord | null | undefined, name: string): OrgRecord {
-  const org = findOrg(db, name);
-  if (org && mayRead(db, token, org)) return org;
+export async function getReadableOrg(
+  db: Db,
+  token: TokenRecord | null | undefined,
+  name: string,
+): Promise<OrgRecord> {
+  const org = await findOrg(db, name);
+  if (org && (await mayRead(db, token, org))) return org;
   throw unreadable(token, () => noSuchOrg(name));
 }
 
 /** Ids of the orgs where this token is owner, or undefined for all of them (admin). */
-export function ownedOrgIds(db: Db, token: TokenRecord): number[] | undefined {
-  const ids = readableOrgIds(db, token);
-  return ids?.filter((id) => roleIn(db, token, { id }) === "owner");
+export async function ownedOrgIds(db: Db, token: TokenRecord): Promise<number[] | undefined> {
+  const ids = await readableOrgIds(db, token);
+  if (ids === undefined) return undefined;
+  const owned: number[] = [];
+  for (const id of ids) if ((await roleIn(db, token, { id })) === "owner") owned.push(id);
+  return owned;
 }
 
 const verbs: Record<Role, string> = {
@@ -171,8 +182,14 @@ const verbs: Record<Role, string> = {
   owner: "manage",
 };
 
-export function requireRole(db: Db, token: TokenRecord, org: OrgRecord, needed: Role, what?: string): Role {
-  const role = roleIn(db, token, org);
+export async function requireRole(
+  db: Db,
+  token: TokenRecord,
+  org: OrgRecord,
+  needed: Role,
+  what?: string,
+): Promise<Role> {
+  const role = await roleIn(db, token, org);
   if (roleAtLeast(role, needed)) return role as Role;
   // No role in a private org: answer as if it did not exist, so that no token can tell the two apart.
   if (role == null && !org.public) throw noSuchOrg(org.name);

@@ -23,24 +23,24 @@ export function orgRoutes(ctx: AppContext): Hono<AppEnv> {
       ctx.logger.info({ org: org.name, public: org.public }, "org created");
       return c.json({ org: presentOrg(org, origin(c.req.url)) } satisfies OrgResponse, 201);
     })
-    .get("/orgs", auth, (c) => {
-      const all = listOrgs(ctx.db, readableOrgIds(ctx.db, c.get("token")));
+    .get("/orgs", auth, async (c) => {
+      const all = await listOrgs(ctx.db, await readableOrgIds(ctx.db, c.get("token")));
       const seen = new Set(all.map((o) => o.id));
-      const orgs = [...all, ...listOrgs(ctx.db).filter((o) => o.public && !seen.has(o.id))].sort((a, b) =>
-        a.name.localeCompare(b.name),
+      const orgs = [...all, ...(await listOrgs(ctx.db)).filter((o) => o.public && !seen.has(o.id))].sort(
+        (a, b) => a.name.localeCompare(b.name),
       );
       return c.json({ orgs: orgs.map((o) => presentOrg(o, origin(c.req.url))) } satisfies OrgsResponse);
     })
-    .get("/orgs/:org", maybe, (c) => {
-      const org = getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
+    .get("/orgs/:org", maybe, async (c) => {
+      const org = await getReadableOrg(ctx.db, tokenOrNull(c), param(c, "org", Name));
       return c.json({ org: presentOrg(org, origin(c.req.url)) } satisfies OrgResponse);
     })
     .patch("/orgs/:org", auth, async (c) => {
       const token = c.get("token");
-      const org = getOrg(ctx.db, param(c, "org", Name));
-      requireRole(ctx.db, token, org, "owner", "change the visibility of");
+      const org = await getOrg(ctx.db, param(c, "org", Name));
+      await requireRole(ctx.db, token, org, "owner", "change the visibility of");
       const body = await jsonBody(c, UpdateOrgBody);
-      const updated = setOrgVisibility(ctx.db, org, body.public);
+      const updated = await setOrgVisibility(ctx.db, org, body.public);
       if (updated.public !== org.public) {
         ctx.logger.info({ org: org.name, public: updated.public, by: token.id }, "org visibility changed");
       }

@@ -23,7 +23,7 @@ export function tokenRoutes(ctx: AppContext): Hono<AppEnv> {
     .post("/tokens", auth, async (c) => {
       const caller = c.get("token");
       // Who may create no token at all is refused before the body is read.
-      const owned = ownedOrgIds(ctx.db, caller);
+      const owned = await ownedOrgIds(ctx.db, caller);
       if (owned !== undefined && owned.length === 0) {
         throw new ForbiddenError("only admins and org owners may create tokens; this token owns no org");
       }
@@ -35,34 +35,34 @@ export function tokenRoutes(ctx: AppContext): Hono<AppEnv> {
       }
       const spec: TokenSpec = { scope: body.scope, name: body.name, role: body.role };
       if (body.org !== undefined) {
-        const org = getOrg(ctx.db, body.org);
-        requireRole(ctx.db, caller, org, "owner", "create tokens for");
+        const org = await getOrg(ctx.db, body.org);
+        await requireRole(ctx.db, caller, org, "owner", "create tokens for");
         spec.orgId = org.id;
       }
-      if (body.user !== undefined) spec.userId = getUser(ctx.db, body.user).id;
-      const { token, secret } = createToken(ctx.db, spec);
+      if (body.user !== undefined) spec.userId = (await getUser(ctx.db, body.user)).id;
+      const { token, secret } = await createToken(ctx.db, spec);
       ctx.logger.info({ id: token.id, scope: token.scope, org: token.org, by: caller.id }, "token created");
       return c.json({ token: presentToken(token), secret } satisfies CreateTokenResponse, 201);
     })
-    .get("/tokens", auth, (c) => {
-      const owned = ownedOrgIds(ctx.db, c.get("token"));
+    .get("/tokens", auth, async (c) => {
+      const owned = await ownedOrgIds(ctx.db, c.get("token"));
       if (owned !== undefined && owned.length === 0) {
         throw new ForbiddenError("only admins and org owners may list tokens; this token owns no org");
       }
-      return c.json({ tokens: listTokens(ctx.db, owned).map(presentToken) } satisfies TokensResponse);
+      return c.json({ tokens: (await listTokens(ctx.db, owned)).map(presentToken) } satisfies TokensResponse);
     })
-    .delete("/tokens/:id", auth, (c) => {
+    .delete("/tokens/:id", auth, async (c) => {
       const caller = c.get("token");
       const id = param(c, "id", TokenId);
-      const target = findTokenById(ctx.db, id);
+      const target = await findTokenById(ctx.db, id);
       if (!target) throw new NotFoundError(`there is no token with id ${id}; \`flox token list\` shows them`);
       if (caller.scope !== "admin") {
         if (target.org === null) {
           throw new ForbiddenError(`only an admin token may revoke "${target.scope}" tokens`);
         }
-        requireRole(ctx.db, caller, getOrg(ctx.db, target.org), "owner", "revoke tokens of");
+        await requireRole(ctx.db, caller, await getOrg(ctx.db, target.org), "owner", "revoke tokens of");
       }
-      revokeToken(ctx.db, id);
+      await revokeToken(ctx.db, id);
       ctx.logger.info({ id, by: caller.id }, "token revoked");
       return c.body(null, 204);
     });

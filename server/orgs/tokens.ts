@@ -4,7 +4,8 @@ import { and, asc, eq, inArray, isNull } from "drizzle-orm";
 import type { Role } from "../../lib/api/orgs.js";
 import type { TokenScope } from "../../lib/api/tokens.js";
 import type { Db } from "../db/open.js";
-import { orgs, tokens, users } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { orgs, tokens, users } from "../db/tables.js";
 import { ConflictError, InvalidInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
 
 export interface TokenRecord {
@@ -71,22 +72,23 @@ function selectTokens(db: Db) {
     .leftJoin(users, eq(users.id, tokens.userId));
 }
 
-export function findTokenById(db: Db, id: number): TokenRecord | undefined {
-  return selectTokens(db).where(eq(tokens.id, id)).get();
+export async function findTokenById(db: Db, id: number): Promise<TokenRecord | undefined> {
+  return await selectTokens(db).where(eq(tokens.id, id)).then(first);
 }
 
-function findTokenByHash(db: Db, hash: string): TokenRecord | undefined {
-  return selectTokens(db).where(eq(tokens.hash, hash)).get();
+async function findTokenByHash(db: Db, hash: string): Promise<TokenRecord | undefined> {
+  return await selectTokens(db).where(eq(tokens.hash, hash)).then(first);
 }
 
 /** Tokens of the given orgs, or all tokens when `orgIds` is omitted; oldest first. */
-export function listTokens(db: Db, orgIds?: number[]): TokenRecord[] {
-  const q = selectTokens(db);
-  return (orgIds ? q.where(inArray(tokens.orgId, orgIds)) : q).orderBy(asc(tokens.id)).all();
+export async function listTokens(db: Db, orgIds?: number[]): Promise<TokenRecord[]> {
+  return await selectTokens(db)
+    .where(orgIds ? inArray(tokens.orgId, orgIds) : undefined)
+    .orderBy(asc(tokens.id));
 }
 
-function insertToken(db: Db, spec: TokenSpec, secret: string): TokenRecord {
-  const { id } = db
+async function insertToken(db: Db, spec: TokenSpec, secret: string): Promise<TokenRecord> {
+  const { id } = await db
     .insert(tokens)
     .values({
       hash: hashSecret(secret),
@@ -98,24 +100,24 @@ function insertToken(db: Db, spec: TokenSpec, secret: string): TokenRecord {
       prefix: secret.slice(0, PREFIX_LENGTH),
     })
     .returning({ id: tokens.id })
-    .get();
-  const record = findTokenById(db, id);
+    .then(one);
+  const record = await findTokenById(db, id);
   if (!record) throw new Error(`token ${id} vanished right after it was inserted`);
   return record;
 }
 
 /** Creates a token with a fresh secret. The secret is returned here and never again. */
-export function createToken(db: Db, spec: TokenSpec): { token: TokenRecord; secret: string } {
+export async function createToken(db: Db, spec: TokenSpec): Promise<{ token: TokenRecord; secret: string }> {
   const secret = generateSecret();
-  return { token: insertToken(db, spec, secret), secret };
+  return { token: await insertToken(db, spec, secret), secret };
 }
 
 /**
  * Finds the live token for `secret`. Looking up by hash keeps the comparison independent of how much of the
  * secret matches, so response times tell an attacker nothing about it.
  */
-export function authenticateSecret(db: Db, secret: string, now = new Date()): TokenRecord {
-  const token = findTokenByHash(db, hashSecret(secret));
+export async function authenticateSecret(db: Db, secret: string, now = new Date()): Promise<TokenRecord> {
+  const token = await findTokenByHash(db, hashSecret(secret));
   if (!token) {
     throw new UnauthenticatedError(
       "the token is not known to this server (mistyped, or from another server); ask an admin or org owner for a token",
@@ -132,7 +134,7 @@ export function authenticateSecret(db: Db, secret: string, now = new Date()): To
   if (now.getTime() - last >= LAST_USED_RESOLUTION_MS) {
     const stamp = now.toISOString();
     try {
-      db.update(tokens).set({ lastUsedAt: stamp }).where(eq(tokens.id, token.id)).run();
+      await db.update(tokens).set({ lastUsedAt: stamp }).where(eq(tokens.id, token.id));
       token.lastUsedAt = stamp;
     } catch {
       // Only a hint: a database that cannot be written (a full disk) must not refuse a request that only reads.
@@ -142,12 +144,12 @@ export function authenticateSecret(db: Db, secret: string, now = new Date()): To
 }
 
 /** Marks the token revoked. Revoking twice keeps the first time. */
-export function revokeToken(db: Db, id: number, now = new Date()): TokenRecord {
-  db.update(tokens)
+export async function revokeToken(db: Db, id: number, now = new Date()): Promise<TokenRecord> {
+  await db
+    .update(tokens)
     .set({ revokedAt: now.toISOString() })
-    .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
-    .run();
-  const token = findTokenById(db, id);
+    .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)));
+  const token = await findTokenById(db, id);
   if (!token) throw new NotFoundError(`there is no token with id ${id}; \`flox token list\` shows them`);
   return token;
 }
@@ -161,12 +163,12 @@ export type EnsureAdminResult =
  * Makes sure the server can be administered. With `secret` (from --admin-token / FLOX_ADMIN_TOKEN), a live
  * admin token with that secret exists afterwards; without, one is generated only when no live admin token exists.
  */
-export function ensureAdminToken(db: Db, secret: string | undefined): EnsureAdminResult {
+export async function ensureAdminToken(db: Db, secret: string | undefined): Promise<EnsureAdminResult> {
   if (secret !== undefined) {
     if (secret.length === 0 || /\s/.test(secret)) {
       throw new InvalidInputError("the admin token must be non-empty and contain no whitespace");
     }
-    const existing = findTokenByHash(db, hashSecret(secret));
+    const existing = await findTokenByHash(db, hashSecret(secret));
     if (existing) {
       if (existing.scope !== "admin") {
         throw new ConflictError(
@@ -175,20 +177,20 @@ export function ensureAdminToken(db: Db, secret: string | undefined): EnsureAdmi
       }
       // The operator names this secret on the command line, so they want it to work, even if it was revoked before.
       if (existing.revokedAt)
-        db.update(tokens).set({ revokedAt: null }).where(eq(tokens.id, existing.id)).run();
-      return { kind: "given", token: findTokenById(db, existing.id) ?? existing };
+        await db.update(tokens).set({ revokedAt: null }).where(eq(tokens.id, existing.id));
+      return { kind: "given", token: (await findTokenById(db, existing.id)) ?? existing };
     }
     return {
       kind: "given",
-      token: insertToken(db, { scope: "admin", name: "admin (from --admin-token)" }, secret),
+      token: await insertToken(db, { scope: "admin", name: "admin (from --admin-token)" }, secret),
     };
   }
-  const live = db
+  const live = await db
     .select({ id: tokens.id })
     .from(tokens)
     .where(and(eq(tokens.scope, "admin"), isNull(tokens.revokedAt)))
-    .get();
+    .then(first);
   if (live) return { kind: "existing" };
-  const created = createToken(db, { scope: "admin", name: "admin (generated at first start)" });
+  const created = await createToken(db, { scope: "admin", name: "admin (generated at first start)" });
   return { kind: "generated", ...created };
 }

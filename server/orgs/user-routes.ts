@@ -14,12 +14,12 @@ export function userRoutes(ctx: AppContext): Hono<AppEnv> {
     .post("/users", auth, async (c) => {
       requireAdmin(c.get("token"), "create users");
       const body = await jsonBody(c, CreateUserBody);
-      const user = createUser(ctx.db, body.name);
+      const user = await createUser(ctx.db, body.name);
       ctx.logger.info({ user: user.name }, "user created");
       return c.json({ user: presentUser(user) } satisfies UserResponse, 201);
     })
-    .get("/users", auth, (c) => {
+    .get("/users", auth, async (c) => {
       requireAdmin(c.get("token"), "list users");
-      return c.json({ users: listUsers(ctx.db).map(presentUser) } satisfies UsersResponse);
+      return c.json({ users: (await listUsers(ctx.db)).map(presentUser) } satisfies UsersResponse);
     });
 }

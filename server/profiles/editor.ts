@@ -3,7 +3,9 @@ import { desc, eq, max } from "drizzle-orm";
 import type { Logger } from "pino";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import type { Db } from "../db/open.js";
-import { type ProfileEntry, profileEvents, profileGenerations, profiles } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { type ProfileEntry, profileEvents, profileGenerations, profiles } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
 import { appendProfileChange } from "../machines/feed.js";
@@ -48,7 +50,7 @@ export class ProfileEditor {
   async #edit<T>(profileId: number, work: (profile: ProfileRow) => Promise<T>): Promise<T> {
     const release = await this.#locks.acquire(String(profileId));
     try {
-      const profile = this.#o.db.select().from(profiles).where(eq(profiles.id, profileId)).get();
+      const profile = await this.#o.db.select().from(profiles).where(eq(profiles.id, profileId)).then(first);
       if (!profile) throw new NotFoundError("the profile was deleted meanwhile");
       return await work(profile);
     } finally {
@@ -56,8 +58,8 @@ export class ProfileEditor {
     }
   }
 
-  #entries(profile: ProfileRow): ProfileEntry[] {
-    return currentGeneration(this.#o.db, profile)?.entries ?? [];
+  async #entries(profile: ProfileRow): Promise<ProfileEntry[]> {
+    return (await currentGeneration(this.#o.db, profile))?.entries ?? [];
   }
 
   /** Builds and publishes the environment of `entries`, then records it as the next generation, live. */
@@ -82,34 +84,32 @@ export class ProfileEditor {
       storePath,
     ]);
     const { db } = this.#o;
-    const result = db.transaction((tx) => {
-      const top = tx
+    const result = await inTransaction(db, async (tx) => {
+      const top = await tx
         .select({ n: max(profileGenerations.number) })
         .from(profileGenerations)
         .where(eq(profileGenerations.profileId, profile.id))
-        .get();
+        .then(first);
       const number = (top?.n ?? 0) + 1;
-      const generation = tx
+      const generation = await tx
         .insert(profileGenerations)
         .values({ profileId: profile.id, number, storePath, entries: sorted })
         .returning()
-        .get();
-      const updated = tx
+        .then(one);
+      const updated = await tx
         .update(profiles)
         .set({ current: number })
         .where(eq(profiles.id, profile.id))
         .returning()
-        .get();
-      tx.insert(profileEvents)
-        .values({
-          profileId: profile.id,
-          action,
-          fromGeneration: profile.current,
-          toGeneration: number,
-          ...eventMeta(meta),
-        })
-        .run();
-      appendProfileChange(tx, {
+        .then(one);
+      await tx.insert(profileEvents).values({
+        profileId: profile.id,
+        action,
+        fromGeneration: profile.current,
+        toGeneration: number,
+        ...eventMeta(meta),
+      });
+      await appendProfileChange(tx, {
         profileId: profile.id,
         action,
         generation: number,
@@ -129,8 +129,10 @@ export class ProfileEditor {
   /** Adds (or replaces, by label) entries. */
   install(profile: ProfileRow, refs: string[], priority: number, canRead: CanRead, meta: ChangeMeta) {
     return this.#edit(profile.id, async (p) => {
-      const fresh = refs.map((r) => resolveEntry(this.#o.db, this.#o.storehouse, r, priority, canRead));
-      const byLabel = new Map(this.#entries(p).map((e) => [e.label, e]));
+      const fresh: ProfileEntry[] = [];
+      for (const r of refs)
+        fresh.push(await resolveEntry(this.#o.db, this.#o.storehouse, r, priority, canRead));
+      const byLabel = new Map((await this.#entries(p)).map((e) => [e.label, e]));
       for (const e of fresh) byLabel.set(e.label, e);
       return this.#commit(p, [...byLabel.values()], "install", meta);
     });
@@ -138,7 +140,7 @@ export class ProfileEditor {
 
   remove(profile: ProfileRow, labels: string[], meta: ChangeMeta) {
     return this.#edit(profile.id, async (p) => {
-      const entries = this.#entries(p);
+      const entries = await this.#entries(p);
       const missing = labels.filter((l) => !entries.some((e) => e.label === l));
       if (missing.length) {
         throw new NotFoundError(
@@ -157,12 +159,15 @@ export class ProfileEditor {
   /** Re-resolves followed entries; a new generation only when one of them moved. */
   upgrade(profile: ProfileRow, canRead: CanRead, meta: ChangeMeta): Promise<EditResult> {
     return this.#edit(profile.id, async (p) => {
-      const entries = this.#entries(p);
-      const next = entries.map((e) =>
-        e.source.includes("#")
-          ? resolveEntry(this.#o.db, this.#o.storehouse, e.source, e.priority, canRead)
-          : e,
-      );
+      const entries = await this.#entries(p);
+      const next: ProfileEntry[] = [];
+      for (const e of entries) {
+        next.push(
+          e.source.includes("#")
+            ? await resolveEntry(this.#o.db, this.#o.storehouse, e.source, e.priority, canRead)
+            : e,
+        );
+      }
       const d = diffEntries(entries, next);
       if (d.changed.length === 0) return { profile: p, generation: null };
       return this.#commit(p, next, "upgrade", meta);
@@ -170,41 +175,39 @@ export class ProfileEditor {
   }
 
   /** Makes generation `to` live (default: the newest one before the live one), as `nix-env --rollback` does. */
-  rollback(profile: ProfileRow, to: number | undefined, meta: ChangeMeta): Promise<EditResult> {
+  async rollback(profile: ProfileRow, to: number | undefined, meta: ChangeMeta): Promise<EditResult> {
     return this.#edit(profile.id, async (p) => {
       const { db } = this.#o;
       if (p.current === null) throw new ConflictError(`${p.name} has no generation yet`);
       let target = to;
       if (target === undefined) {
-        const prev = db
-          .select({ number: profileGenerations.number })
-          .from(profileGenerations)
-          .where(eq(profileGenerations.profileId, p.id))
-          .orderBy(desc(profileGenerations.number))
-          .all()
-          .find((g) => g.number < (p.current ?? 0));
+        const prev = (
+          await db
+            .select({ number: profileGenerations.number })
+            .from(profileGenerations)
+            .where(eq(profileGenerations.profileId, p.id))
+            .orderBy(desc(profileGenerations.number))
+        ).find((g) => g.number < (p.current ?? 0));
         if (!prev)
           throw new ConflictError(`generation ${p.current} is the first: there is nothing to roll back to`);
         target = prev.number;
       }
-      const generation = getGeneration(db, p, target);
-      const result = db.transaction((tx) => {
-        const updated = tx
+      const generation = await getGeneration(db, p, target);
+      const result = await inTransaction(db, async (tx) => {
+        const updated = await tx
           .update(profiles)
           .set({ current: target })
           .where(eq(profiles.id, p.id))
           .returning()
-          .get();
-        tx.insert(profileEvents)
-          .values({
-            profileId: p.id,
-            action: "rollback",
-            fromGeneration: p.current,
-            toGeneration: target,
-            ...eventMeta(meta),
-          })
-          .run();
-        appendProfileChange(tx, {
+          .then(one);
+        await tx.insert(profileEvents).values({
+          profileId: p.id,
+          action: "rollback",
+          fromGeneration: p.current,
+          toGeneration: target,
+          ...eventMeta(meta),
+        });
+        await appendProfileChange(tx, {
           profileId: p.id,
           action: "rollback",
           generation: generation.number,

@@ -42,14 +42,14 @@ export function presentGeneration(
 }
 
 /** Oldest first. */
-export function presentGenerations(db: Db, profile: ProfileRow): Generation[] {
-  const events = listEvents(db, profile.id);
-  const gens = listGenerations(db, profile.id);
+export async function presentGenerations(db: Db, profile: ProfileRow): Promise<Generation[]> {
+  const events = await listEvents(db, profile.id);
+  const gens = await listGenerations(db, profile.id);
   return gens.map((g, i) => presentGeneration(g, profile, events, gens[i - 1]));
 }
 
-export function presentProfile(db: Db, org: string, p: ProfileRow): Profile {
-  const g = currentGeneration(db, p);
+export async function presentProfile(db: Db, org: string, p: ProfileRow): Promise<Profile> {
+  const g = await currentGeneration(db, p);
   return {
     org,
     name: p.name,

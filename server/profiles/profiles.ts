@@ -3,7 +3,9 @@
 // and every change at all (rollback too) is an event with its author, host, command and reason.
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { Db, Tx } from "../db/open.js";
-import { type ProfileEntry, profileEvents, profileGenerations, profiles } from "../db/schema.js";
+import { first, one } from "../db/raw.js";
+import { type ProfileEntry, profileEvents, profileGenerations, profiles } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 
@@ -21,16 +23,20 @@ export interface ChangeMeta {
 
 export const DEFAULT_PRIORITY = 5;
 
-export function findProfile(db: Db | Tx, org: OrgRecord, name: string): ProfileRow | undefined {
-  return db
+export async function findProfile(
+  db: Db | Tx,
+  org: OrgRecord,
+  name: string,
+): Promise<ProfileRow | undefined> {
+  return await db
     .select()
     .from(profiles)
     .where(and(eq(profiles.orgId, org.id), eq(profiles.name, name)))
-    .get();
+    .then(first);
 }
 
-export function getProfile(db: Db, org: OrgRecord, name: string): ProfileRow {
-  const p = findProfile(db, org, name);
+export async function getProfile(db: Db, org: OrgRecord, name: string): Promise<ProfileRow> {
+  const p = await findProfile(db, org, name);
   if (!p)
     throw new NotFoundError(
       `there is no profile ${org.name}/${name}; make it with: flox profile create ${org.name}/${name}`,
@@ -38,22 +44,26 @@ export function getProfile(db: Db, org: OrgRecord, name: string): ProfileRow {
   return p;
 }
 
-export function listProfiles(db: Db, orgIds: number[] | undefined): ProfileRow[] {
-  const q = db.select().from(profiles);
-  return (orgIds ? q.where(inArray(profiles.orgId, orgIds.length ? orgIds : [-1])) : q)
-    .orderBy(asc(profiles.orgId), asc(profiles.name))
-    .all();
+export async function listProfiles(db: Db, orgIds: number[] | undefined): Promise<ProfileRow[]> {
+  return await db
+    .select()
+    .from(profiles)
+    .where(orgIds ? inArray(profiles.orgId, orgIds.length ? orgIds : [-1]) : undefined)
+    .orderBy(asc(profiles.orgId), asc(profiles.name));
 }
 
-export function createProfile(db: Db, org: OrgRecord, name: string, meta: ChangeMeta): ProfileRow {
-  return db.transaction((tx) => {
-    if (findProfile(tx, org, name)) {
+export async function createProfile(
+  db: Db,
+  org: OrgRecord,
+  name: string,
+  meta: ChangeMeta,
+): Promise<ProfileRow> {
+  return inTransaction(db, async (tx) => {
+    if (await findProfile(tx, org, name)) {
       throw new ConflictError(`profile ${org.name}/${name} exists already`);
     }
-    const row = tx.insert(profiles).values({ orgId: org.id, name }).returning().get();
-    tx.insert(profileEvents)
-      .values({ profileId: row.id, action: "create", ...eventMeta(meta) })
-      .run();
+    const row = await tx.insert(profiles).values({ orgId: org.id, name }).returning().then(one);
+    await tx.insert(profileEvents).values({ profileId: row.id, action: "create", ...eventMeta(meta) });
     return row;
   });
 }
@@ -68,37 +78,35 @@ export function eventMeta(meta: ChangeMeta) {
   };
 }
 
-export function listGenerations(db: Db, profileId: number): GenerationRow[] {
-  return db
+export async function listGenerations(db: Db, profileId: number): Promise<GenerationRow[]> {
+  return await db
     .select()
     .from(profileGenerations)
     .where(eq(profileGenerations.profileId, profileId))
-    .orderBy(asc(profileGenerations.number))
-    .all();
+    .orderBy(asc(profileGenerations.number));
 }
 
-export function getGeneration(db: Db, profile: ProfileRow, number: number): GenerationRow {
-  const g = db
+export async function getGeneration(db: Db, profile: ProfileRow, number: number): Promise<GenerationRow> {
+  const g = await db
     .select()
     .from(profileGenerations)
     .where(and(eq(profileGenerations.profileId, profile.id), eq(profileGenerations.number, number)))
-    .get();
+    .then(first);
   if (!g)
     throw new NotFoundError(`profile has no generation ${number}; \`flox profile generations\` lists them`);
   return g;
 }
 
-export function currentGeneration(db: Db, profile: ProfileRow): GenerationRow | undefined {
-  return profile.current === null ? undefined : getGeneration(db, profile, profile.current);
+export async function currentGeneration(db: Db, profile: ProfileRow): Promise<GenerationRow | undefined> {
+  return profile.current === null ? undefined : await getGeneration(db, profile, profile.current);
 }
 
-export function listEvents(db: Db, profileId: number): ProfileEventRow[] {
-  return db
+export async function listEvents(db: Db, profileId: number): Promise<ProfileEventRow[]> {
+  return await db
     .select()
     .from(profileEvents)
     .where(eq(profileEvents.profileId, profileId))
-    .orderBy(asc(profileEvents.id))
-    .all();
+    .orderBy(asc(profileEvents.id));
 }
 
 export interface GenerationDiff {

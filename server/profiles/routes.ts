@@ -58,10 +58,10 @@ export function profileRoutes(
 ): Hono<AppEnv> {
   const { db } = ctx;
   const auth = requireToken(ctx);
-  const open = (c: Context<AppEnv>, role: "reader" | "member") => {
-    const org = getOrg(db, param(c, "org", Name));
-    requireRole(db, c.get("token"), org, role);
-    return { org, profile: getProfile(db, org, param(c, "name", Name)) };
+  const open = async (c: Context<AppEnv>, role: "reader" | "member") => {
+    const org = await getOrg(db, param(c, "org", Name));
+    await requireRole(db, c.get("token"), org, role);
+    return { org, profile: await getProfile(db, org, param(c, "name", Name)) };
   };
   const needEditor = (): ProfileEditor => {
     if (!editor) throw new Error("this app was made without a profile editor (API-only tests)");
@@ -69,11 +69,11 @@ export function profileRoutes(
   };
   const canRead =
     (token: TokenRecord): CanRead =>
-    (org) =>
-      roleAtLeast(roleIn(db, token, org), "reader");
-  const answer = (c: Context<AppEnv>, org: string, r: EditResult) => {
-    const events = listEvents(db, r.profile.id);
-    const gens = listGenerations(db, r.profile.id);
+    async (org) =>
+      roleAtLeast(await roleIn(db, token, org), "reader");
+  const answer = async (c: Context<AppEnv>, org: string, r: EditResult) => {
+    const events = await listEvents(db, r.profile.id);
+    const gens = await listGenerations(db, r.profile.id);
     const generation = r.generation
       ? presentGeneration(
           r.generation,
@@ -82,45 +82,49 @@ export function profileRoutes(
           gens.filter((g) => g.number < (r.generation?.number ?? 0)).pop(),
         )
       : null;
-    return c.json({ profile: presentProfile(db, org, r.profile), generation } satisfies ProfileEditResponse);
+    return c.json({
+      profile: await presentProfile(db, org, r.profile),
+      generation,
+    } satisfies ProfileEditResponse);
   };
   return new Hono<AppEnv>()
-    .get("/profiles", auth, (c) => {
-      const orgs = orgsOfQuery(db, c.get("token"), c.req.query("org"));
+    .get("/profiles", auth, async (c) => {
+      const orgs = await orgsOfQuery(db, c.get("token"), c.req.query("org"));
       const names = new Map(orgs.map((o) => [o.id, o.name]));
-      const list = listProfiles(
+      const rows = await listProfiles(
         db,
         orgs.map((o) => o.id),
-      ).map((p) => presentProfile(db, names.get(p.orgId) ?? "?", p));
+      );
+      const list = await Promise.all(rows.map((p) => presentProfile(db, names.get(p.orgId) ?? "?", p)));
       return c.json({ profiles: list } satisfies ProfilesResponse);
     })
     .post("/orgs/:org/profiles", auth, async (c) => {
-      const org = getOrg(db, param(c, "org", Name));
-      requireRole(db, c.get("token"), org, "member");
+      const org = await getOrg(db, param(c, "org", Name));
+      await requireRole(db, c.get("token"), org, "member");
       const body = await jsonBody(c, CreateProfileBody);
-      const p = createProfile(db, org, body.name, metaOf(c.get("token"), body));
-      return c.json({ profile: presentProfile(db, org.name, p) } satisfies ProfileResponse, 201);
+      const p = await createProfile(db, org, body.name, metaOf(c.get("token"), body));
+      return c.json({ profile: await presentProfile(db, org.name, p) } satisfies ProfileResponse, 201);
     })
-    .get("/profiles/:org/:name", auth, (c) => {
-      const { org, profile } = open(c, "reader");
-      return c.json({ profile: presentProfile(db, org.name, profile) } satisfies ProfileResponse);
+    .get("/profiles/:org/:name", auth, async (c) => {
+      const { org, profile } = await open(c, "reader");
+      return c.json({ profile: await presentProfile(db, org.name, profile) } satisfies ProfileResponse);
     })
-    .get("/profiles/:org/:name/generations", auth, (c) => {
-      const { profile } = open(c, "reader");
+    .get("/profiles/:org/:name/generations", auth, async (c) => {
+      const { profile } = await open(c, "reader");
       return c.json({
-        generations: presentGenerations(db, profile),
-        events: listEvents(db, profile.id).map(presentEvent),
+        generations: await presentGenerations(db, profile),
+        events: (await listEvents(db, profile.id)).map(presentEvent),
       } satisfies GenerationsResponse);
     })
-    .get("/profiles/:org/:name/diff", auth, (c) => {
-      const { profile } = open(c, "reader");
+    .get("/profiles/:org/:name/diff", auth, async (c) => {
+      const { profile } = await open(c, "reader");
       const from = Number_.safeParse(c.req.query("from"));
       const to = Number_.safeParse(c.req.query("to"));
       if (!from.success || !to.success) {
         throw new InvalidInputError("give two generation numbers: …/diff?from=N&to=M");
       }
-      const a = getGeneration(db, profile, from.data);
-      const b = getGeneration(db, profile, to.data);
+      const a = await getGeneration(db, profile, from.data);
+      const b = await getGeneration(db, profile, to.data);
       return c.json({
         from: a.number,
         to: b.number,
@@ -128,7 +132,7 @@ export function profileRoutes(
       } satisfies GenerationDiffResponse);
     })
     .post("/profiles/:org/:name/install", auth, async (c) => {
-      const { org, profile } = open(c, "member");
+      const { org, profile } = await open(c, "member");
       const body = await jsonBody(c, InstallBody);
       const token = c.get("token");
       const r = await needEditor().install(
@@ -141,7 +145,7 @@ export function profileRoutes(
       return answer(c, org.name, r);
     })
     .post("/profiles/:org/:name/remove", auth, async (c) => {
-      const { org, profile } = open(c, "member");
+      const { org, profile } = await open(c, "member");
       const body = await jsonBody(c, RemoveBody);
       return answer(
         c,
@@ -150,25 +154,25 @@ export function profileRoutes(
       );
     })
     .post("/profiles/:org/:name/upgrade", auth, async (c) => {
-      const { org, profile } = open(c, "member");
+      const { org, profile } = await open(c, "member");
       const body = await jsonBody(c, UpgradeBody);
       const token = c.get("token");
       return answer(c, org.name, await needEditor().upgrade(profile, canRead(token), metaOf(token, body)));
     })
-    .get("/profiles/:org/:name/schedule", auth, (c) => {
-      const { profile } = open(c, "reader");
-      return c.json({ schedule: scheduleOf(db, profile.id) } satisfies ScheduleResponse);
+    .get("/profiles/:org/:name/schedule", auth, async (c) => {
+      const { profile } = await open(c, "reader");
+      return c.json({ schedule: await scheduleOf(db, profile.id) } satisfies ScheduleResponse);
     })
     .put("/profiles/:org/:name/schedule", auth, async (c) => {
-      const { org, profile } = open(c, "member");
+      const { org, profile } = await open(c, "member");
       const body = await jsonBody(c, ScheduleBody);
-      setSchedule(db, profile.id, body);
-      scheduler?.reload(profile.id);
+      await setSchedule(db, profile.id, body);
+      await scheduler?.reload(profile.id);
       ctx.logger.info({ profile: `${org.name}/${profile.name}`, ...body }, "profile schedule set");
-      return c.json({ schedule: scheduleOf(db, profile.id) } satisfies ScheduleResponse);
+      return c.json({ schedule: await scheduleOf(db, profile.id) } satisfies ScheduleResponse);
     })
     .post("/profiles/:org/:name/rollback", auth, async (c) => {
-      const { org, profile } = open(c, "member");
+      const { org, profile } = await open(c, "member");
       const body = await jsonBody(c, RollbackBody);
       return answer(c, org.name, await needEditor().rollback(profile, body.to, metaOf(c.get("token"), body)));
     });

@@ -9,7 +9,8 @@ import * as assert from "uvu/assert";
 import { createTestApp, type TestApp } from "../../testing/app.js";
 import { type FakeClock, fakeClock } from "../../testing/fake-clock.js";
 import type { ChannelPublisher } from "../channels/channels.js";
-import { orgs, profileSchedules, profiles } from "../db/schema.js";
+import { one } from "../db/raw.js";
+import { orgs, profileSchedules, profiles } from "../db/tables.js";
 import type { ProfileEditor } from "./editor.js";
 import { ProfileScheduler } from "./schedules.js";
 
@@ -34,32 +35,25 @@ const editor = {
   },
 } as unknown as ProfileEditor;
 
-function addProfile(
+async function addProfile(
   name: string,
   schedule: { kind: "cron" | "off"; cron?: string; lastRunAt: string },
-): number {
+): Promise<number> {
+  const [existing] = await t.db.select().from(orgs);
   const org =
-    t.db.select().from(orgs).get() ??
-    t.db.insert(orgs).values({ name: "acme", displayName: "acme" }).returning().get();
-  const p = t.db.insert(profiles).values({ orgId: org.id, name }).returning().get();
-  t.db
-    .insert(profileSchedules)
-    .values({
-      profileId: p.id,
-      kind: schedule.kind,
-      cron: schedule.cron ?? null,
-      lastRunAt: schedule.lastRunAt,
-    })
-    .run();
+    existing ?? one(await t.db.insert(orgs).values({ name: "acme", displayName: "acme" }).returning());
+  const p = await t.db.insert(profiles).values({ orgId: org.id, name }).returning().then(one);
+  await t.db.insert(profileSchedules).values({
+    profileId: p.id,
+    kind: schedule.kind,
+    cron: schedule.cron ?? null,
+    lastRunAt: schedule.lastRunAt,
+  });
   return p.id;
 }
 
-const lastRunAt = (profileId: number) =>
-  t.db
-    .select()
-    .from(profileSchedules)
-    .all()
-    .find((r) => r.profileId === profileId)?.lastRunAt;
+const lastRunAt = async (profileId: number) =>
+  (await t.db.select().from(profileSchedules)).find((r) => r.profileId === profileId)?.lastRunAt;
 
 function scheduler(): ProfileScheduler {
   return new ProfileScheduler({
@@ -71,8 +65,8 @@ function scheduler(): ProfileScheduler {
   });
 }
 
-test.before.each(() => {
-  t = createTestApp();
+test.before.each(async () => {
+  t = await createTestApp();
   clock = fakeClock(start);
   calls = [];
   hold = undefined;
@@ -83,18 +77,22 @@ test.after.each(() => {
 });
 
 test("cron slots fire at their times and record the slot they ran for", async () => {
-  const id = addProfile("every-2s", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
-  const off = addProfile("off", { kind: "off", lastRunAt: start.toISOString() });
+  const id = await addProfile("every-2s", {
+    kind: "cron",
+    cron: "*/2 * * * * *",
+    lastRunAt: start.toISOString(),
+  });
+  const off = await addProfile("off", { kind: "off", lastRunAt: start.toISOString() });
   const s = scheduler();
-  s.start();
+  await s.start();
   await clock.advance(999);
   assert.is(calls.length, 0, "the first slot (00:00:02) has not come");
   await clock.advance(1);
   assert.equal(calls, [{ profileId: id, author: "schedule (cron)", reason: "cron */2 * * * * *" }]);
-  assert.is(lastRunAt(id), "2026-01-01T00:00:02.000Z");
+  assert.is(await lastRunAt(id), "2026-01-01T00:00:02.000Z");
   await clock.advance(4000);
   assert.is(calls.length, 3, "the slots at 00:00:04 and 00:00:06");
-  assert.is(lastRunAt(id), "2026-01-01T00:00:06.000Z");
+  assert.is(await lastRunAt(id), "2026-01-01T00:00:06.000Z");
   assert.ok(
     calls.every((c) => c.profileId !== off),
     "an off schedule never runs",
@@ -104,13 +102,13 @@ test("cron slots fire at their times and record the slot they ran for", async ()
 });
 
 test("a run still going when the next slot comes is not doubled", async () => {
-  addProfile("slow", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
+  await addProfile("slow", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
   let release = () => {};
   hold = new Promise<void>((r) => {
     release = r;
   });
   const s = scheduler();
-  s.start();
+  await s.start();
   await clock.advance(7000);
   assert.is(calls.length, 1, "the slots at 4 s and 6 s found the 2 s run still going");
   release();
@@ -120,29 +118,33 @@ test("a run still going when the next slot comes is not doubled", async () => {
 });
 
 test("a slot missed before start is made up once, then the schedule goes on", async () => {
-  const id = addProfile("daily", {
+  const id = await addProfile("daily", {
     kind: "cron",
     cron: "0 4 * * *",
     lastRunAt: new Date(start.getTime() - 3 * 86400_000).toISOString(),
   });
   const s = scheduler();
-  s.start();
+  await s.start();
   await clock.advance(0);
   assert.is(calls.length, 1);
   assert.match(calls[0]?.reason ?? "", /^catch-up of the .* run \(0 4 \* \* \*\)$/);
   await clock.advance(86400_000);
   assert.is(calls.length, 2, "the next 04:00");
   assert.is(calls[1]?.reason, "cron 0 4 * * *");
-  assert.ok(Date.parse(lastRunAt(id) ?? "") > start.getTime());
+  assert.ok(Date.parse((await lastRunAt(id)) ?? "") > start.getTime());
   s.stop();
 });
 
 test("reload re-arms a changed schedule and drops the old timer", async () => {
-  const id = addProfile("changes", { kind: "cron", cron: "*/2 * * * * *", lastRunAt: start.toISOString() });
+  const id = await addProfile("changes", {
+    kind: "cron",
+    cron: "*/2 * * * * *",
+    lastRunAt: start.toISOString(),
+  });
   const s = scheduler();
-  s.start();
-  t.db.update(profileSchedules).set({ kind: "off", cron: null }).run();
-  s.reload(id);
+  await s.start();
+  await t.db.update(profileSchedules).set({ kind: "off", cron: null });
+  await s.reload(id);
   assert.is(clock.pending(), 0);
   await clock.advance(10_000);
   assert.is(calls.length, 0);

@@ -10,7 +10,8 @@ import type { Logger } from "pino";
 import type { Advanced, ChannelPublisher } from "../channels/channels.js";
 import { channelName } from "../channels/channels.js";
 import type { Db } from "../db/open.js";
-import { profileSchedules, profiles } from "../db/schema.js";
+import { first } from "../db/raw.js";
+import { profileSchedules, profiles } from "../db/tables.js";
 import { InvalidInputError } from "../errors.js";
 import type { ProfileEditor } from "./editor.js";
 import { currentGeneration, type ProfileRow } from "./profiles.js";
@@ -38,8 +39,12 @@ export function checkCron(expr: string): void {
   }
 }
 
-export function scheduleOf(db: Db, profileId: number): Schedule {
-  const row = db.select().from(profileSchedules).where(eq(profileSchedules.profileId, profileId)).get();
+export async function scheduleOf(db: Db, profileId: number): Promise<Schedule> {
+  const row = await db
+    .select()
+    .from(profileSchedules)
+    .where(eq(profileSchedules.profileId, profileId))
+    .then(first);
   if (!row) return { kind: "on-publish", cron: null, jitterSeconds: 0, lastRunAt: null, nextRunAt: null };
   const next = row.kind === "cron" && row.cron ? new Cron(row.cron, { paused: true }).nextRun() : null;
   return {
@@ -51,11 +56,11 @@ export function scheduleOf(db: Db, profileId: number): Schedule {
   };
 }
 
-export function setSchedule(
+export async function setSchedule(
   db: Db,
   profileId: number,
   spec: { kind: ScheduleKind; cron?: string | undefined; jitterSeconds?: number | undefined },
-): void {
+): Promise<void> {
   if (spec.kind === "cron") {
     if (!spec.cron)
       throw new InvalidInputError("a cron schedule needs an expression, e.g. --cron '0 4 * * *'");
@@ -69,10 +74,10 @@ export function setSchedule(
     lastRunAt: new Date().toISOString(),
     updatedAt: new Date().toISOString(),
   };
-  db.insert(profileSchedules)
+  await db
+    .insert(profileSchedules)
     .values({ profileId, ...values })
-    .onConflictDoUpdate({ target: profileSchedules.profileId, set: values })
-    .run();
+    .onConflictDoUpdate({ target: profileSchedules.profileId, set: values });
 }
 
 /**
@@ -128,9 +133,9 @@ export class ProfileScheduler {
     this.#clock = options.clock ?? systemClock;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.#o.channels.on("advanced", this.#onAdvanced);
-    for (const row of this.#o.db.select().from(profileSchedules).all()) this.#arm(row, true);
+    for (const row of await this.#o.db.select().from(profileSchedules)) this.#arm(row, true);
   }
 
   stop(): void {
@@ -139,14 +144,14 @@ export class ProfileScheduler {
     this.#crons.clear();
   }
 
-  reload(profileId: number): void {
+  async reload(profileId: number): Promise<void> {
     this.#crons.get(profileId)?.cancel();
     this.#crons.delete(profileId);
-    const row = this.#o.db
+    const row = await this.#o.db
       .select()
       .from(profileSchedules)
       .where(eq(profileSchedules.profileId, profileId))
-      .get();
+      .then(first);
     if (row) this.#arm(row, false);
   }
 
@@ -190,11 +195,13 @@ export class ProfileScheduler {
   }
 
   /** A channel moved: every on-publish profile with an entry following it upgrades. */
-  #published(a: Advanced): void {
+  async #published(a: Advanced): Promise<void> {
     const name = channelName(a.org, a.branch);
-    for (const p of this.#o.db.select().from(profiles).all()) {
-      if (scheduleOf(this.#o.db, p.id).kind !== "on-publish") continue;
-      const follows = currentGeneration(this.#o.db, p)?.entries.some((e) => e.source.startsWith(`${name}#`));
+    for (const p of await this.#o.db.select().from(profiles)) {
+      if ((await scheduleOf(this.#o.db, p.id)).kind !== "on-publish") continue;
+      const follows = (await currentGeneration(this.#o.db, p))?.entries.some((e) =>
+        e.source.startsWith(`${name}#`),
+      );
       if (follows) {
         void this.#run(
           p.id,
@@ -208,11 +215,11 @@ export class ProfileScheduler {
 
   async #run(profileId: number, kind: string, reason: string, slot: Date): Promise<void> {
     const { db, editor, logger } = this.#o;
-    const profile: ProfileRow | undefined = db
+    const profile: ProfileRow | undefined = await db
       .select()
       .from(profiles)
       .where(eq(profiles.id, profileId))
-      .get();
+      .then(first);
     if (!profile) return;
     try {
       const r = await editor.upgrade(profile, () => true, {
@@ -222,10 +229,10 @@ export class ProfileScheduler {
         reason,
       });
       if (kind === "cron") {
-        db.update(profileSchedules)
+        await db
+          .update(profileSchedules)
           .set({ lastRunAt: slot.toISOString() })
-          .where(eq(profileSchedules.profileId, profileId))
-          .run();
+          .where(eq(profileSchedules.profileId, profileId));
       }
       logger.info(
         { profile: profileId, kind, generation: r.generation?.number ?? null },

@@ -30,23 +30,28 @@ test("moved, new and vanished refs each get one update", () => {
 });
 
 test("the last record of each ref wins, per org", async () => {
-  const t = createTestApp();
+  const t = await createTestApp();
   try {
     const ctx = { db: t.db, paths: t.paths };
     const acme = await createOrg(ctx, { name: "acme" });
     const other = await createOrg(ctx, { name: "other" });
-    recordPush(t.db, acme, { ref: "refs/heads/main", oldSha: zero, newSha: a, pushOptions: ["wait"] });
-    recordPush(t.db, acme, { ref: "refs/heads/main", oldSha: a, newSha: b, pushOptions: [] });
-    recordPush(t.db, acme, { ref: "refs/heads/dev", oldSha: zero, newSha: a, pushOptions: [] }, "reconciled");
-    recordPush(t.db, other, { ref: "refs/heads/main", oldSha: zero, newSha: a, pushOptions: [] });
+    await recordPush(t.db, acme, { ref: "refs/heads/main", oldSha: zero, newSha: a, pushOptions: ["wait"] });
+    await recordPush(t.db, acme, { ref: "refs/heads/main", oldSha: a, newSha: b, pushOptions: [] });
+    await recordPush(
+      t.db,
+      acme,
+      { ref: "refs/heads/dev", oldSha: zero, newSha: a, pushOptions: [] },
+      "reconciled",
+    );
+    await recordPush(t.db, other, { ref: "refs/heads/main", oldSha: zero, newSha: a, pushOptions: [] });
     assert.equal(
-      lastRecordedShas(t.db, acme),
+      await lastRecordedShas(t.db, acme),
       new Map([
         ["refs/heads/main", b],
         ["refs/heads/dev", a],
       ]),
     );
-    const listed = listPushes(t.db, acme);
+    const listed = await listPushes(t.db, acme);
     assert.equal(
       listed.map((p) => [p.ref, p.newSha, p.source]),
       [

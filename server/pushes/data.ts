@@ -2,7 +2,9 @@
 import { desc, eq, sql } from "drizzle-orm";
 import type { PushSource } from "../../lib/api/pushes.js";
 import type { Db } from "../db/open.js";
-import { pushes } from "../db/schema.js";
+import { one, rawRows } from "../db/raw.js";
+import { pushes } from "../db/tables.js";
+import { inTransaction } from "../db/transaction.js";
 import { enqueueEvaluation } from "../evaluations/data.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 
@@ -42,44 +44,47 @@ const toRecord = (org: OrgRecord, row: PushRow): PushRecord => ({
  * evaluation in the same transaction, so no recorded push is ever left without one (spooled and reconciled
  * records included).
  */
-export function recordPush(
+export async function recordPush(
   db: Db,
   org: OrgRecord,
   update: RefUpdate,
   source: PushSource = "hook",
   receivedAt?: string,
-): PushRecord {
-  return db.transaction((tx) => {
-    const row = tx
+): Promise<PushRecord> {
+  return inTransaction(db, async (tx) => {
+    const row = await tx
       .insert(pushes)
       .values({ orgId: org.id, ...update, source, ...(receivedAt ? { receivedAt } : {}) })
       .returning()
-      .get();
+      .then(one);
     const push = toRecord(org, row);
-    enqueueEvaluation(tx, org, push);
+    await enqueueEvaluation(tx, org, push);
     return push;
   });
 }
 
-export function listPushes(db: Db, org: OrgRecord, limit = 100): PushRecord[] {
-  return db
-    .select()
-    .from(pushes)
-    .where(eq(pushes.orgId, org.id))
-    .orderBy(desc(pushes.receivedAt), desc(pushes.id))
-    .limit(limit)
-    .all()
-    .map((row) => toRecord(org, row));
+export async function listPushes(db: Db, org: OrgRecord, limit = 100): Promise<PushRecord[]> {
+  return (
+    await db
+      .select()
+      .from(pushes)
+      .where(eq(pushes.orgId, org.id))
+      .orderBy(desc(pushes.receivedAt), desc(pushes.id))
+      .limit(limit)
+  ).map((row) => toRecord(org, row));
 }
 
 /** The newest recorded sha of every ref of the org (zeros for a ref last recorded as deleted). */
-export function lastRecordedShas(db: Db, org: OrgRecord): Map<string, string> {
+export async function lastRecordedShas(db: Db, org: OrgRecord): Promise<Map<string, string>> {
   // By time first: a record spooled by a hook while the server was away is ingested late but happened early.
-  const rows = db.all<{ ref: string; newSha: string }>(sql`
-    select ref, new_sha as newSha from (
+  const rows = await rawRows<{ ref: string; newSha: string }>(
+    db,
+    sql`
+    select ref, new_sha as "newSha" from (
       select ref, new_sha, row_number() over (partition by ref order by received_at desc, id desc) as n
       from ${pushes} where org_id = ${org.id}
-    ) where n = 1`);
+    ) latest where n = 1`,
+  );
   return new Map(rows.map((r) => [r.ref, r.newSha]));
 }
 

@@ -16,12 +16,12 @@ export async function reconcilePushes(
 ): Promise<{ spooled: number; reconciled: number }> {
   let spooled = 0;
   let written = 0;
-  for (const org of listOrgs(db)) {
+  for (const org of await listOrgs(db)) {
     const repo = repoDir(reposDir, org.name);
     spooled += await ingestSpool(db, org, repo, logger);
     const current = await readRefs(repo);
-    for (const update of missingUpdates(lastRecordedShas(db, org), current)) {
-      recordPush(db, org, update, "reconciled");
+    for (const update of missingUpdates(await lastRecordedShas(db, org), current)) {
+      await recordPush(db, org, update, "reconciled");
       logger.warn({ org: org.name, ...update }, "ref moved without a push record; recorded as reconciled");
       written++;
     }

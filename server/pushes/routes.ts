@@ -27,23 +27,23 @@ import { presentPush } from "./present.js";
 /** `evaluator` (absent in API-only tests) is told at once that a push queued an evaluation. */
 export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv> {
   return new Hono<AppEnv>()
-    .get("/orgs/:org/pushes", requireToken(ctx), params({ org: Name }), (c) => {
-      const org = getOrg(ctx.db, c.req.valid("param").org);
-      requireRole(ctx.db, c.get("token"), org, "reader");
-      return c.json({ pushes: listPushes(ctx.db, org).map(presentPush) } satisfies PushesResponse);
+    .get("/orgs/:org/pushes", requireToken(ctx), params({ org: Name }), async (c) => {
+      const org = await getOrg(ctx.db, c.req.valid("param").org);
+      await requireRole(ctx.db, c.get("token"), org, "reader");
+      return c.json({ pushes: (await listPushes(ctx.db, org)).map(presentPush) } satisfies PushesResponse);
     })
     .post("/internal/pushes", requireHookSecret(ctx), async (c) => {
       const body = await jsonBody(c, InternalPushBody);
-      const org = getOrg(ctx.db, body.org);
-      const push = recordPush(ctx.db, org, {
+      const org = await getOrg(ctx.db, body.org);
+      const push = await recordPush(ctx.db, org, {
         ref: body.ref,
         oldSha: body.oldSha,
         newSha: body.newSha,
         pushOptions: body.pushOptions,
       });
       ctx.logger.info({ org: org.name, ref: push.ref, newSha: push.newSha, id: push.id }, "push recorded");
-      const evaluation = evaluationOfPush(ctx.db, push.id);
-      if (evaluation?.state === "queued") evaluator?.kick();
+      const evaluation = await evaluationOfPush(ctx.db, push.id);
+      if (evaluation?.state === "queued") await evaluator?.kick();
       return c.json(
         {
           push: presentPush(push),

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { SPOOL_FILE, SpooledPush } from "../../lib/api/internal.js";
 import type { Db } from "../db/open.js";
+import { inTransaction } from "../db/transaction.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 import { recordPush } from "./data.js";
 
@@ -32,9 +33,9 @@ export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: 
     // A torn last line (the hook died mid-write) is lost; reconciliation still sees the ref itself.
     else logger.warn({ org: org.name, file, line: i + 1 }, "unreadable spooled push record skipped");
   }
-  db.transaction((tx) => {
+  await inTransaction(db, async (tx) => {
     for (const r of records) {
-      recordPush(
+      await recordPush(
         tx,
         org,
         { ref: r.ref, oldSha: r.oldSha, newSha: r.newSha, pushOptions: r.pushOptions },

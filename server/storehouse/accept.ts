@@ -5,7 +5,7 @@ import { type NarInfo, NarInfoParseError, parseNarInfo, serializeNarInfo } from 
 import { encodeNix32 } from "../../lib/nix32.js";
 import { listingFingerprint, signFingerprint, signNarInfo } from "../../lib/signature.js";
 import type { Db } from "../db/open.js";
-import { cachePaths } from "../db/schema.js";
+import { cachePaths } from "../db/tables.js";
 import type { KeyedMutex } from "../git/keyed-mutex.js";
 import { UnsupportedCompressionError, UploadRejectedError } from "./errors.js";
 import type { SigningKey } from "./keys.js";
@@ -94,7 +94,7 @@ export async function putListing(s: AcceptStore, hash: string, body: Body): Prom
     throw new UploadRejectedError("body", 'the .ls listing is not {"version":1,"root":{...}}');
   }
   // `nix copy --to …?write-nar-listing=1` sends one; nothing of it is kept or trusted.
-  return s.findPath(hash) ? "exists" : "created";
+  return (await s.findPath(hash)) ? "exists" : "created";
 }
 
 /** Verifies an uploaded narinfo against its NAR and the cache, signs it, and makes the path visible. */
@@ -112,7 +112,7 @@ export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Prom
   const releaseNar = await s.locks.acquire(narLockKey(info.url));
   try {
     // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing.
-    if (s.findPath(hash)) return "exists";
+    if (await s.findPath(hash)) return "exists";
     const checked = await verifyUpload(s, hash, info);
     const signed = signNarInfo(checked.info, s.key.secretKey);
     await writeAtomically(s, s.listingPath(hash), checked.listing);
@@ -120,7 +120,7 @@ export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Prom
     await writeAtomically(s, s.listingSigPath(hash), signFingerprint(s.key.secretKey, fp));
     await writeAtomically(s, s.narinfoPath(hash), serializeNarInfo(signed));
     try {
-      s.db
+      await s.db
         .insert(cachePaths)
         .values({
           hash,
@@ -136,8 +136,7 @@ export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Prom
           // verify() just hashed the NAR: the background check starts with the paths never checked.
           verifiedAt: new Date().toISOString(),
         })
-        .onConflictDoNothing()
-        .run();
+        .onConflictDoNothing();
     } catch (err) {
       // Without its row the path would be served but unknown to reference checks: take it back.
       await rm(s.narinfoPath(hash), { force: true });

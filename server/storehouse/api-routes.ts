@@ -25,9 +25,9 @@ export function storehouseApiRoutes(
     return maintenance;
   };
   return new Hono<AppEnv>()
-    .get("/storehouse", auth, (c) =>
+    .get("/storehouse", auth, async (c) =>
       c.json({
-        storehouse: storehouseSummary(ctx.db, opts, new URL(c.req.url).origin),
+        storehouse: await storehouseSummary(ctx.db, opts, new URL(c.req.url).origin),
       } satisfies StorehouseResponse),
     )
     .post("/storehouse/sweep", auth, async (c) => {

@@ -8,7 +8,11 @@ import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
 
 const WRITERS = new Set(["builder", "admin"]);
 
-function authenticate(ctx: AppContext, authorization: string | undefined, purpose: string): TokenRecord {
+async function authenticate(
+  ctx: AppContext,
+  authorization: string | undefined,
+  purpose: string,
+): Promise<TokenRecord> {
   const secret = credentialFrom(authorization);
   if (!secret) {
     throw new UnauthenticatedError(
@@ -24,7 +28,7 @@ export function cacheReader(ctx: AppContext, privateCache: boolean): MiddlewareH
     // The server itself reads its private cache with the hook secret (its chroot store substitutes from it).
     const own = privateCache && credentialFrom(c.req.header("authorization")) === ctx.hookSecret;
     if (privateCache && !own) {
-      c.set("token", authenticate(ctx, c.req.header("authorization"), "this private cache"));
+      c.set("token", await authenticate(ctx, c.req.header("authorization"), "this private cache"));
     }
     await next();
   };
@@ -34,7 +38,7 @@ export function cacheReader(ctx: AppContext, privateCache: boolean): MiddlewareH
  * The token a per-org read (a channel, a build log) carries, as Bearer or as the netrc Basic password; null when it
  * carries none (or the server's own hook secret, which is no token). An unknown or revoked one is a 401.
  */
-export function orgReaderToken(ctx: AppContext, c: Context<AppEnv>): TokenRecord | null {
+export async function orgReaderToken(ctx: AppContext, c: Context<AppEnv>): Promise<TokenRecord | null> {
   const secret = credentialFrom(c.req.header("authorization"));
   if (!secret || secret === ctx.hookSecret) return null;
   return authenticateSecret(ctx.db, secret);
@@ -54,7 +58,7 @@ export function refuseOrgRead(token: TokenRecord | null, what: string, notFound:
 /** Uploads need a builder or admin token: what lands here is signed with the server's key and trusted by every client. */
 export function cacheWriter(ctx: AppContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = authenticate(ctx, c.req.header("authorization"), "uploading to the Storehouse");
+    const token = await authenticate(ctx, c.req.header("authorization"), "uploading to the Storehouse");
     if (!WRITERS.has(token.scope)) {
       throw new ForbiddenError(
         `uploading to the Storehouse needs a builder or admin token; this is a "${token.scope}" token (an admin makes one with: flox token create --builder)`,

@@ -99,13 +99,13 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
     .get("/log/:drv", read, async (c) => {
       const drv = c.req.param("drv");
       const build = DrvBaseName.safeParse(drv).success
-        ? findBuildByDrv(ctx.db, `/nix/store/${drv}`)
+        ? await findBuildByDrv(ctx.db, `/nix/store/${drv}`)
         : undefined;
       const missing = () => notFound(c, `log/${drv}`);
       // Builds are shared by drv path: a token that may read one org that wants it reads its log (anyone, when
       // one such org is public); to everyone else it is as absent as a log that does not exist.
-      const token = orgReaderToken(ctx, c);
-      if (!build || !mayReadBuild(buildRole(ctx.db, token, build.id))) {
+      const token = await orgReaderToken(ctx, c);
+      if (!build || !mayReadBuild(await buildRole(ctx.db, token, build.id))) {
         return refuseOrgRead(token, `the log of ${drv}`, missing);
       }
       const path = buildLogPath(ctx.paths.logs, build.id);

@@ -1,7 +1,8 @@
 // What the Storehouse holds, in figures: paths, their NAR bytes and the bytes on disk, the last upload.
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/open.js";
-import { cachePaths } from "../db/schema.js";
+import { first } from "../db/raw.js";
+import { cachePaths } from "../db/tables.js";
 
 export interface StorehouseFigures {
   paths: number;
@@ -12,8 +13,8 @@ export interface StorehouseFigures {
   lastUploadAt: string | null;
 }
 
-export function storehouseFigures(db: Db): StorehouseFigures {
-  const row = db
+export async function storehouseFigures(db: Db): Promise<StorehouseFigures> {
+  const row = await db
     .select({
       paths: sql<number>`count(*)`,
       narBytes: sql<number>`coalesce(sum(${cachePaths.narSize}), 0)`,
@@ -21,6 +22,6 @@ export function storehouseFigures(db: Db): StorehouseFigures {
       lastUploadAt: sql<string | null>`max(${cachePaths.createdAt})`,
     })
     .from(cachePaths)
-    .get();
+    .then(first);
   return row ?? { paths: 0, narBytes: 0, fileBytes: 0, lastUploadAt: null };
 }

@@ -3,7 +3,8 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/open.js";
-import { cachePaths } from "../db/schema.js";
+import { first } from "../db/raw.js";
+import { cachePaths } from "../db/tables.js";
 import type { KeyedMutex } from "../git/keyed-mutex.js";
 import { narLockKey } from "./nar-lock.js";
 
@@ -18,13 +19,7 @@ export interface OrphanStore {
 
 /** NAR files no accepted narinfo names: left by uploads that failed or were refused, safe to delete. */
 export async function orphanNars(s: OrphanStore): Promise<string[]> {
-  const used = new Set(
-    s.db
-      .select({ f: cachePaths.narFile })
-      .from(cachePaths)
-      .all()
-      .map((r) => r.f),
-  );
+  const used = new Set((await s.db.select({ f: cachePaths.narFile }).from(cachePaths)).map((r) => r.f));
   return (await readdir(s.narDir)).filter((f) => !used.has(`nar/${f}`));
 }
 
@@ -50,11 +45,11 @@ export async function sweepOrphans(
     const release = await s.locks.acquire(narLockKey(`nar/${name}`));
     try {
       // Looked at again under the lock: a narinfo naming it may have been accepted since the list was made.
-      const named = s.db
+      const named = await s.db
         .select({ h: cachePaths.hash })
         .from(cachePaths)
         .where(eq(cachePaths.narFile, `nar/${name}`))
-        .get();
+        .then(first);
       if (named || !(await old(s.narPath(name)))) continue;
       await rm(s.narPath(name), { force: true });
       nars.push(name);

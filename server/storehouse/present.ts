@@ -6,11 +6,15 @@ import type { StorehouseRouteOptions } from "./cache-routes.js";
 import { storehouseFigures } from "./figures.js";
 
 /** `origin` is how the client reached us, so the cache URL works from where it stands. */
-export function storehouseSummary(db: Db, opts: StorehouseRouteOptions, origin: string): StorehouseSummary {
+export async function storehouseSummary(
+  db: Db,
+  opts: StorehouseRouteOptions,
+  origin: string,
+): Promise<StorehouseSummary> {
   return {
     url: `${origin}/cache`,
     publicKey: opts.storehouse.publicKey,
     private: opts.privateCache,
-    ...storehouseFigures(db),
+    ...(await storehouseFigures(db)),
   };
 }

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { asc, eq, sql } from "drizzle-orm";
 import { encodeNix32 } from "../../lib/nix32.js";
 import type { Db } from "../db/open.js";
-import { cachePaths } from "../db/schema.js";
+import { cachePaths } from "../db/tables.js";
 import type { KeyedMutex } from "../git/keyed-mutex.js";
 import { narFileHash } from "./names.js";
 import { narLockKey } from "./nar-lock.js";
@@ -34,12 +34,11 @@ export async function verifyNars(
   s: QuarantineStore,
   budgetBytes: number,
 ): Promise<{ checked: number; quarantined: QuarantinedNar[] }> {
-  const order = s.db
+  const order = await s.db
     .select({ narFile: cachePaths.narFile, fileSize: sql<number>`max(${cachePaths.fileSize})` })
     .from(cachePaths)
     .groupBy(cachePaths.narFile)
-    .orderBy(asc(sql`min(coalesce(${cachePaths.verifiedAt}, ''))`), asc(cachePaths.narFile))
-    .all();
+    .orderBy(asc(sql`min(coalesce(${cachePaths.verifiedAt}, ''))`), asc(cachePaths.narFile));
   let read = 0;
   let checked = 0;
   const quarantined: QuarantinedNar[] = [];
@@ -59,11 +58,10 @@ export async function verifyNars(
     }
     if (reason) quarantined.push(await quarantine(s, narFile, reason));
     else
-      s.db
+      await s.db
         .update(cachePaths)
         .set({ verifiedAt: new Date().toISOString() })
-        .where(eq(cachePaths.narFile, narFile))
-        .run();
+        .where(eq(cachePaths.narFile, narFile));
   }
   return { checked, quarantined };
 }
@@ -82,14 +80,14 @@ async function quarantine(s: QuarantineStore, narFile: string, reason: string): 
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    const rows = s.db.select().from(cachePaths).where(eq(cachePaths.narFile, narFile)).all();
+    const rows = await s.db.select().from(cachePaths).where(eq(cachePaths.narFile, narFile));
     for (const row of rows) {
       // The narinfo first: from here on the path answers 404, whatever happens to the rest.
       await s.removeNarinfo(row.hash);
       await rm(s.listingPath(row.hash), { force: true });
       await rm(s.listingSigPath(row.hash), { force: true });
     }
-    s.db.delete(cachePaths).where(eq(cachePaths.narFile, narFile)).run();
+    await s.db.delete(cachePaths).where(eq(cachePaths.narFile, narFile));
     return { narFile, storePaths: rows.map((r) => r.storePath), reason };
   } finally {
     release();

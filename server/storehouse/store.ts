@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import type { Db } from "../db/open.js";
-import { cachePaths } from "../db/schema.js";
+import { first } from "../db/raw.js";
+import { cachePaths } from "../db/tables.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
 import { type PutResult, putListing, putNar, putNarInfo } from "./accept.js";
 import type { SigningKey } from "./keys.js";
@@ -101,8 +102,8 @@ export class Storehouse {
     return join(this.lsDir, `${hash}.ls.sig`);
   }
 
-  findPath(hash: string): CachePathRow | undefined {
-    return this.db.select().from(cachePaths).where(eq(cachePaths.hash, hash)).get();
+  async findPath(hash: string): Promise<CachePathRow | undefined> {
+    return await this.db.select().from(cachePaths).where(eq(cachePaths.hash, hash)).then(first);
   }
 
   /** The signed narinfo text, or undefined when the path is not in the Storehouse. */
@@ -134,15 +135,15 @@ export class Storehouse {
   }
 
   /** accept.ts */
-  putNar(name: string, body: Body): Promise<PutResult> {
+  async putNar(name: string, body: Body): Promise<PutResult> {
     return putNar(this, name, body);
   }
 
-  putListing(hash: string, body: Body): Promise<PutResult> {
+  async putListing(hash: string, body: Body): Promise<PutResult> {
     return putListing(this, hash, body);
   }
 
-  putNarInfo(hash: string, body: Body): Promise<PutResult> {
+  async putNarInfo(hash: string, body: Body): Promise<PutResult> {
     return putNarInfo(this, hash, body);
   }
 

@@ -15,7 +15,7 @@ import { sizeCap } from "./receive.js";
 /** What the check needs of the Storehouse: where NARs are, and which paths it holds. */
 export interface UploadIndex {
   narPath(name: string): string;
-  findPath(hash: string): { storePath: string } | undefined;
+  findPath(hash: string): Promise<{ storePath: string } | undefined>;
 }
 
 /**
@@ -75,7 +75,7 @@ export async function verifyUpload(
       }
       continue;
     }
-    const row = s.findPath(r.hash);
+    const row = await s.findPath(r.hash);
     if (!row || row.storePath !== `${storePath.storeDir}/${ref}`) {
       throw new UploadRejectedError(
         "References",

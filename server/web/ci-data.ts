@@ -3,7 +3,7 @@ import { inArray, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api/builds.js";
 import { jobState } from "../builds/wants.js";
 import type { Db } from "../db/open.js";
-import { builds, evalJobs } from "../db/schema.js";
+import { builds, evalJobs } from "../db/tables.js";
 import type { StateCounts } from "./components.js";
 
 const bucket: Record<BuildState, keyof StateCounts> = {
@@ -27,16 +27,15 @@ export const emptyCounts = (): StateCounts => ({
 });
 
 /** Per evaluation: how many of its jobs' builds succeeded (or were cached), failed, run, wait, were cancelled. */
-export function stateCounts(db: Db, evaluationIds: number[]): Map<number, StateCounts> {
+export async function stateCounts(db: Db, evaluationIds: number[]): Promise<Map<number, StateCounts>> {
   const out = new Map<number, StateCounts>();
   if (evaluationIds.length === 0) return out;
-  const rows = db
-    .select({ evaluation: evalJobs.evaluationId, state: jobState, n: sql<number>`count(*)` })
+  const rows = await db
+    .select({ evaluation: evalJobs.evaluationId, state: jobState(), n: sql<number>`count(*)` })
     .from(evalJobs)
     .innerJoin(builds, sql`${builds.id} = ${evalJobs.buildId}`)
     .where(inArray(evalJobs.evaluationId, evaluationIds))
-    .groupBy(evalJobs.evaluationId, jobState)
-    .all();
+    .groupBy(evalJobs.evaluationId, jobState());
   for (const id of evaluationIds) out.set(id, emptyCounts());
   for (const r of rows) {
     const c = out.get(r.evaluation);

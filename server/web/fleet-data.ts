@@ -24,8 +24,12 @@ import { storehouseSummary } from "../storehouse/present.js";
 export type Connected = (machineId: number) => boolean;
 
 /** `/ORG/channels` = `GET /api/v1/channels?org=ORG`. */
-export function orgChannelsData(db: Db, origin: string, org: OrgRecord): ChannelsResponse {
-  return { channels: listJobsets(db, org).map((j) => presentChannelSummary(db, origin, org, j)) };
+export async function orgChannelsData(db: Db, origin: string, org: OrgRecord): Promise<ChannelsResponse> {
+  return {
+    channels: await Promise.all(
+      (await listJobsets(db, org)).map((j) => presentChannelSummary(db, origin, org, j)),
+    ),
+  };
 }
 
 /** `/ORG/channels/BRANCH` = `GET /api/v1/channels/ORG/BRANCH` (`channel`) + `…/history` (`history`). */
@@ -34,19 +38,31 @@ export interface ChannelPageData {
   history: ChannelHistoryPoint[];
 }
 
-export function channelData(db: Db, origin: string, org: OrgRecord, branch: string): ChannelPageData {
-  const jobset = findJobset(db, org, branch);
+export async function channelData(
+  db: Db,
+  origin: string,
+  org: OrgRecord,
+  branch: string,
+): Promise<ChannelPageData> {
+  const jobset = await findJobset(db, org, branch);
   if (!jobset) {
     throw new NotFoundError(
       `org "${org.name}" has no channel ${channelName(org.name, branch)}: a push to branch ${branch} makes one`,
     );
   }
-  return { channel: presentChannel(db, origin, org, jobset), history: presentChannelHistory(db, jobset.id) };
+  return {
+    channel: await presentChannel(db, origin, org, jobset),
+    history: await presentChannelHistory(db, jobset.id),
+  };
 }
 
 /** `/ORG/profiles` = `GET /api/v1/profiles?org=ORG`. */
-export function orgProfilesData(db: Db, org: OrgRecord): { profiles: Profile[] } {
-  return { profiles: listProfiles(db, [org.id]).map((p) => presentProfile(db, org.name, p)) };
+export async function orgProfilesData(db: Db, org: OrgRecord): Promise<{ profiles: Profile[] }> {
+  return {
+    profiles: await Promise.all(
+      (await listProfiles(db, [org.id])).map((p) => presentProfile(db, org.name, p)),
+    ),
+  };
 }
 
 /**
@@ -61,33 +77,42 @@ export interface ProfilePageData {
   status: ProfileStatus;
 }
 
-export function profileData(db: Db, org: OrgRecord, name: string, connected: Connected): ProfilePageData {
-  const p = findProfile(db, org, name);
+export async function profileData(
+  db: Db,
+  org: OrgRecord,
+  name: string,
+  connected: Connected,
+): Promise<ProfilePageData> {
+  const p = await findProfile(db, org, name);
   if (!p) throw new NotFoundError(`org "${org.name}" has no profile "${name}"`);
   return {
-    profile: presentProfile(db, org.name, p),
-    generations: presentGenerations(db, p),
-    events: listEvents(db, p.id).map(presentEvent),
-    schedule: scheduleOf(db, p.id),
-    status: profileStatus(db, org.name, p, connected),
+    profile: await presentProfile(db, org.name, p),
+    generations: await presentGenerations(db, p),
+    events: (await listEvents(db, p.id)).map(presentEvent),
+    schedule: await scheduleOf(db, p.id),
+    status: await profileStatus(db, org.name, p, connected),
   };
 }
 
 /** `/ORG/machines` = `GET /api/v1/machines?org=ORG`. */
-export function orgMachinesData(db: Db, org: OrgRecord, connected: Connected): { machines: Machine[] } {
-  return { machines: listMachines(db, { orgIds: [org.id] }, connected) };
+export async function orgMachinesData(
+  db: Db,
+  org: OrgRecord,
+  connected: Connected,
+): Promise<{ machines: Machine[] }> {
+  return { machines: await listMachines(db, { orgIds: [org.id] }, connected) };
 }
 
 /** `/-/storehouse` = `GET /api/v1/storehouse`: figures only, the same for every viewer. */
-export function storehouseData(
+export async function storehouseData(
   db: Db,
   opts: StorehouseRouteOptions,
   origin: string,
-): { storehouse: StorehouseSummary } {
-  return { storehouse: storehouseSummary(db, opts, origin) };
+): Promise<{ storehouse: StorehouseSummary }> {
+  return { storehouse: await storehouseSummary(db, opts, origin) };
 }
 
 /** `/-/builders` = `GET /api/v1/builders`: running builds of orgs the viewer may not read are only counted. */
-export function buildersData(db: Db, token: TokenRecord): BuildersResponse {
+export async function buildersData(db: Db, token: TokenRecord): Promise<BuildersResponse> {
   return buildersOf(db, token);
 }

@@ -66,7 +66,7 @@ export function loginRoutes(ctx: AppContext): Hono<WebEnv> {
       const secret = typeof form.token === "string" ? form.token.trim() : "";
       try {
         if (!secret) throw new UnauthenticatedError("paste a token first");
-        const { cookie, session } = createSession(ctx.db, secret);
+        const { cookie, session } = await createSession(ctx.db, secret);
         setCookie(c, SESSION_COOKIE, cookie, {
           path: "/",
           httpOnly: true,
@@ -82,9 +82,9 @@ export function loginRoutes(ctx: AppContext): Hono<WebEnv> {
         return c.html(<LoginPage next={next} error={err.message} viewer={null} />, 401);
       }
     })
-    .post("/logout", viewer, ...requireCsrf(), (c) => {
+    .post("/logout", viewer, ...requireCsrf(), async (c) => {
       const session = c.get("viewer")?.session;
-      if (session) deleteSession(ctx.db, session.id);
+      if (session) await deleteSession(ctx.db, session.id);
       deleteCookie(c, SESSION_COOKIE, { path: "/" });
       return c.redirect("/login", 303);
     });

@@ -29,10 +29,10 @@ export function resolveViewer(ctx: AppContext): MiddlewareHandler<WebEnv> {
   return async (c, next) => {
     const bearer = /^Bearer[ ]+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (bearer) {
-      c.set("viewer", { token: authenticateSecret(ctx.db, bearer) });
+      c.set("viewer", { token: await authenticateSecret(ctx.db, bearer) });
     } else {
       const cookie = getCookie(c, SESSION_COOKIE);
-      const session = cookie ? findSession(ctx.db, cookie) : undefined;
+      const session = cookie ? await findSession(ctx.db, cookie) : undefined;
       c.set("viewer", session ? { token: session.token, session } : null);
     }
     await next();
@@ -57,15 +57,15 @@ export function requireViewer(c: WebContext): Viewer {
  * The org and the viewer's role in it, when the viewer has at least `needed`. An org the viewer may not read is
  * a 404, the same as one that does not exist: private orgs are invisible.
  */
-export function orgForViewer(
+export async function orgForViewer(
   ctx: AppContext,
   c: WebContext,
   name: string,
   needed: Role = "reader",
-): { org: OrgRecord; role: Role; viewer: Viewer } {
+): Promise<{ org: OrgRecord; role: Role; viewer: Viewer }> {
   const viewer = requireViewer(c);
-  const org = findOrg(ctx.db, name);
-  const role = org ? roleIn(ctx.db, viewer.token, org) : null;
+  const org = await findOrg(ctx.db, name);
+  const role = org ? await roleIn(ctx.db, viewer.token, org) : null;
   if (!org || !role || !roleAtLeast(role, needed)) {
     throw new NotFoundError(`there is no org "${name}" that you can see`);
   }
@@ -77,13 +77,13 @@ export function orgForViewer(
  * logged in) and their role there (null without one). Any other org goes through `orgForViewer`: nobody logged in
  * gets the login page and a viewer without a role the 404, for a private org exactly as for one that does not exist.
  */
-export function readableOrgForViewer(
+export async function readableOrgForViewer(
   ctx: AppContext,
   c: WebContext,
   name: string,
-): { org: OrgRecord; role: Role | null; viewer: Viewer | null } {
-  const org = findOrg(ctx.db, name);
+): Promise<{ org: OrgRecord; role: Role | null; viewer: Viewer | null }> {
+  const org = await findOrg(ctx.db, name);
   if (!org?.public) return orgForViewer(ctx, c, name);
   const viewer = c.get("viewer");
-  return { org, role: viewer ? roleIn(ctx.db, viewer.token, org) : null, viewer };
+  return { org, role: viewer ? await roleIn(ctx.db, viewer.token, org) : null, viewer };
 }

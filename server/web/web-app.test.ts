@@ -6,7 +6,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createTestApp, type TestApp } from "../../testing/app.js";
-import { builds, evalJobs, evaluations, jobsets, pushes } from "../db/schema.js";
+import { one } from "../db/raw.js";
+import { builds, evalJobs, evaluations, jobsets, pushes } from "../db/tables.js";
 
 let t: TestApp;
 let member = "";
@@ -53,7 +54,7 @@ const post = (path: string, cookie: string, fields: Record<string, string>, from
   });
 
 test.before(async () => {
-  t = createTestApp();
+  t = await createTestApp();
   assert.is((await t.api("POST", "/api/v1/orgs", { name: "acme" })).status, 201);
   assert.is((await t.api("POST", "/api/v1/orgs", { name: "other" })).status, 201);
   member = (await t.api("POST", "/api/v1/tokens", { scope: "org", org: "acme", role: "member" })).body.secret;
@@ -62,9 +63,9 @@ test.before(async () => {
   const org = (await t.api("GET", "/api/v1/orgs/acme")).body.org;
   assert.ok(org);
   const orgId = 1;
-  const js = t.db.insert(jobsets).values({ orgId, branch: "main" }).returning().get();
+  const js = await t.db.insert(jobsets).values({ orgId, branch: "main" }).returning().then(one);
   const sha = "a".repeat(40);
-  const push = t.db
+  const push = await t.db
     .insert(pushes)
     .values({
       orgId,
@@ -75,36 +76,33 @@ test.before(async () => {
       source: "hook",
     })
     .returning()
-    .get();
-  const ev = t.db
+    .then(one);
+  const ev = await t.db
     .insert(evaluations)
     .values({ jobsetId: js.id, pushId: push.id, commitSha: sha, state: "succeeded", jobCount: 2 })
     .returning()
-    .get();
+    .then(one);
   evaluation = ev.id;
   for (const [attr, state] of [
     ["bad", "failed"],
     ["good", "succeeded"],
   ] as const) {
     const drvPath = `/nix/store/${attr[0]?.repeat(32)}-${attr}.drv`;
-    const b = t.db
+    const b = await t.db
       .insert(builds)
       .values({ drvPath, system: "x86_64-linux", requiredFeatures: [], outputs: {}, state })
       .returning()
-      .get();
+      .then(one);
     if (state === "failed") failedBuild = b.id;
-    t.db
-      .insert(evalJobs)
-      .values({
-        evaluationId: ev.id,
-        attr,
-        name: attr,
-        system: "x86_64-linux",
-        drvPath,
-        outputs: {},
-        buildId: b.id,
-      })
-      .run();
+    await t.db.insert(evalJobs).values({
+      evaluationId: ev.id,
+      attr,
+      name: attr,
+      system: "x86_64-linux",
+      drvPath,
+      outputs: {},
+      buildId: b.id,
+    });
   }
 });
 
@@ -191,7 +189,7 @@ test("evaluation actions: CSRF and Origin checked, member only, then done", asyn
 });
 
 test("a branch with a slash is one jobset page, its name escaped into links", async () => {
-  t.db.insert(jobsets).values({ orgId: 1, branch: "feature/x" }).run();
+  await t.db.insert(jobsets).values({ orgId: 1, branch: "feature/x" });
   const cookie = await login(reader);
   const page = await req("/acme/jobsets/feature%2Fx", { cookie });
   assert.is(page.status, 200);

@@ -40,8 +40,12 @@ function buildId(raw: string): number {
 }
 
 /** The build as this viewer (null: nobody logged in) may see it: jobs of orgs it may not read only counted. */
-function detailFor(ctx: AppContext, viewer: Viewer | null, row: ReturnType<typeof getBuild>): BuildDetail {
-  return presentBuildDetail(ctx.db, row, buildRole(ctx.db, viewer?.token, row.id).readable);
+async function detailFor(
+  ctx: AppContext,
+  viewer: Viewer | null,
+  row: Awaited<ReturnType<typeof getBuild>>,
+): Promise<BuildDetail> {
+  return presentBuildDetail(ctx.db, row, (await buildRole(ctx.db, viewer?.token, row.id)).readable);
 }
 
 /**
@@ -49,22 +53,22 @@ function detailFor(ctx: AppContext, viewer: Viewer | null, row: ReturnType<typeo
  * whether the viewer may steer it here: cancel and restart act for the page's org (a cancel withdraws that org's
  * want, as in the API), so they need the member role in it.
  */
-function load(ctx: AppContext, c: WebContext) {
-  const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
+async function load(ctx: AppContext, c: WebContext) {
+  const { org, viewer } = await readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const id = buildId(c.req.param("id") ?? "");
-  const row = (() => {
+  const row = await (() => {
     try {
       return getBuild(ctx.db, id);
     } catch {
       return undefined;
     }
   })();
-  const standing = row ? buildRole(ctx.db, viewer?.token, id) : undefined;
+  const standing = row ? await buildRole(ctx.db, viewer?.token, id) : undefined;
   if (!row || !standing?.orgIds.includes(org.id)) {
     throw new NotFoundError(`org "${org.name}" has no build ${id}`);
   }
   const steer = roleAtLeast(standing.roles.get(org.id), "member");
-  return { org, viewer, row, steer, detail: presentBuildDetail(ctx.db, row, standing.readable) };
+  return { org, viewer, row, steer, detail: await presentBuildDetail(ctx.db, row, standing.readable) };
 }
 
 export interface BuildPageOptions {
@@ -80,7 +84,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
   const viewerMw = resolveViewer(ctx);
   return new Hono<WebEnv>()
     .get("/:org/builds/:id", viewerMw, async (c) => {
-      const { org, viewer, row, steer, detail } = load(ctx, c);
+      const { org, viewer, row, steer, detail } = await load(ctx, c);
       const data: BuildResponse = { build: detail };
       const live = unfinishedStates.includes(row.state);
       const tail = await logTail(buildLogPath(ctx.paths.logs, row.id), !live);
@@ -169,8 +173,8 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         </Layout>
       ));
     })
-    .get("/:org/builds/:id/log", viewerMw, (c) => {
-      const { row } = load(ctx, c);
+    .get("/:org/builds/:id/log", viewerMw, async (c) => {
+      const { row } = await load(ctx, c);
       const path = buildLogPath(ctx.paths.logs, row.id);
       c.header("content-type", "text/plain; charset=utf-8");
       c.header("cache-control", "no-store");
@@ -186,8 +190,8 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         }
       });
     })
-    .get("/:org/builds/:id/events", viewerMw, (c) => {
-      const { org, viewer, row, steer } = load(ctx, c);
+    .get("/:org/builds/:id/events", viewerMw, async (c) => {
+      const { org, viewer, row, steer } = await load(ctx, c);
       const path = buildLogPath(ctx.paths.logs, row.id);
       const resume = c.req.header("last-event-id") ?? c.req.query("offset") ?? "0";
       let offset = z.coerce.number().int().min(0).catch(0).parse(resume);
@@ -203,8 +207,8 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
         await s.write("retry: 2000\n\n");
         while (!aborted && !closing() && Date.now() < until) {
           // A revoked token (or ended session) stops the page's updates too.
-          if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
-          const b = detailFor(ctx, viewer, getBuild(ctx.db, row.id));
+          if (viewer && (await findTokenById(ctx.db, viewer.token.id))?.revokedAt) return;
+          const b = await detailFor(ctx, viewer, await getBuild(ctx.db, row.id));
           const finished = !unfinishedStates.includes(b.state);
           const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}|${b.jobs.map((j) => j.state)}`;
           // Log first: a finished build's last lines go out before the page is told it finished.
@@ -252,22 +256,22 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       res.headers.set("connection", "close");
       return res;
     })
-    .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
-      const { org, row, steer } = load(ctx, c);
+    .post("/:org/builds/:id/cancel", viewerMw, ...requireCsrf(), async (c) => {
+      const { org, row, steer } = await load(ctx, c);
       const viewer = requireViewer(c);
       if (!steer) throw forbidden(row.id);
-      const { state, withdrawn } = cancelWant(ctx.db, row.id, [org.id]);
+      const { state, withdrawn } = await cancelWant(ctx.db, row.id, [org.id]);
       ctx.logger.info(
         { build: row.id, org: org.name, withdrawn, state, by: viewer.token.id, via: "web" },
         "build cancel requested",
       );
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     })
-    .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), (c) => {
-      const { org, row, steer } = load(ctx, c);
+    .post("/:org/builds/:id/restart", viewerMw, ...requireCsrf(), async (c) => {
+      const { org, row, steer } = await load(ctx, c);
       const viewer = requireViewer(c);
       if (!steer) throw forbidden(row.id);
-      restartBuild(ctx.db, row.id, [org.id]);
+      await restartBuild(ctx.db, row.id, [org.id]);
       ctx.logger.info({ build: row.id, by: viewer.token.id, via: "web" }, "build restarted");
       return c.redirect(`/${org.name}/builds/${row.id}`, 303);
     });

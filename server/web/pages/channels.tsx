@@ -49,24 +49,29 @@ const When = ({ p, now }: { p: ChannelHistoryPoint | ChannelPageData["channel"][
 export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Hono<WebEnv> {
   const { db } = ctx;
   /** A pin or unpin: an org the viewer cannot see is a 404, a reader's request a 403. */
-  const forAction = (c: Context<WebEnv>) => {
-    const { org, viewer } = orgForViewer(ctx, c, c.req.param("org") ?? "");
-    requireRole(db, viewer.token, org, "member", "pin or unpin channels of");
-    return { org, viewer, jobset: getJobset(db, org, param(c, "branch", Branch)) };
+  const forAction = async (c: Context<WebEnv>) => {
+    const { org, viewer } = await orgForViewer(ctx, c, c.req.param("org") ?? "");
+    await requireRole(db, viewer.token, org, "member", "pin or unpin channels of");
+    return { org, viewer, jobset: await getJobset(db, org, param(c, "branch", Branch)) };
   };
   /** Back to the channel page (303), or the API's `{channel}` for a JSON client. */
-  const answer = (c: Context<WebEnv>, org: OrgRecord, branch: string, query: string) => {
+  const answer = async (c: Context<WebEnv>, org: OrgRecord, branch: string, query: string) => {
     if (wantsJson(c)) {
-      const channel = presentChannel(db, new URL(c.req.url).origin, org, getJobset(db, org, branch));
+      const channel = await presentChannel(
+        db,
+        new URL(c.req.url).origin,
+        org,
+        await getJobset(db, org, branch),
+      );
       return c.json({ channel } satisfies ChannelResponse);
     }
     return c.redirect(`${channelHref(org.name, branch)}${query}`, 303);
   };
   return new Hono<WebEnv>()
-    .get("/:org/channels", resolveViewer(ctx), (c) => {
-      const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
+    .get("/:org/channels", resolveViewer(ctx), async (c) => {
+      const { org, viewer } = await readableOrgForViewer(ctx, c, c.req.param("org"));
       const origin = new URL(c.req.url).origin;
-      const data = orgChannelsData(db, origin, org);
+      const data = await orgChannelsData(db, origin, org);
       const now = Date.now();
       return respond(c, data, ({ channels }) => (
         <OrgPage
@@ -129,13 +134,13 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       ));
     })
     .get("/:org/channels/:branch{.+}", resolveViewer(ctx), async (c) => {
-      const { org, viewer, role } = readableOrgForViewer(ctx, c, c.req.param("org"));
+      const { org, viewer, role } = await readableOrgForViewer(ctx, c, c.req.param("org"));
       const canPin = roleAtLeast(role, "member");
       const pinned = EvaluationId.safeParse(c.req.query("pinned"));
       const unpinned = c.req.query("unpinned") === "1";
       const branch = param(c, "branch", Branch);
       const origin = new URL(c.req.url).origin;
-      const data = channelData(db, origin, org, branch);
+      const data = await channelData(db, origin, org, branch);
       const commits = await commitInfo(
         ctx.paths.repos,
         org.name,
@@ -358,12 +363,12 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       });
     })
     .post("/:org/channels/:branch{.+}/pin", resolveViewer(ctx), ...requireCsrf(), async (c) => {
-      const { org, jobset, viewer } = forAction(c);
+      const { org, jobset, viewer } = await forAction(c);
       const form = await formBody(c);
       const evaluation = EvaluationId.safeParse(form.evaluation);
       if (!evaluation.success)
         throw new InvalidInputError("say which evaluation to pin: the form's evaluation field");
-      const point = pinChannel(db, jobset, evaluation.data, actorOf(viewer.token));
+      const point = await pinChannel(db, jobset, evaluation.data, actorOf(viewer.token));
       opts.channels?.emit("pinned", point);
       ctx.logger.info(
         { channel: channelName(org.name, jobset.branch), point: point.id },
@@ -371,9 +376,9 @@ export function channelPages(ctx: AppContext, opts: ChannelPageOptions = {}): Ho
       );
       return answer(c, org, jobset.branch, `?pinned=${evaluation.data}`);
     })
-    .post("/:org/channels/:branch{.+}/unpin", resolveViewer(ctx), ...requireCsrf(), (c) => {
-      const { org, jobset } = forAction(c);
-      unpinChannel(db, jobset);
+    .post("/:org/channels/:branch{.+}/unpin", resolveViewer(ctx), ...requireCsrf(), async (c) => {
+      const { org, jobset } = await forAction(c);
+      await unpinChannel(db, jobset);
       opts.channels?.poke();
       return answer(c, org, jobset.branch, "?unpinned=1");
     });

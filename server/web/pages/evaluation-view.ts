@@ -43,7 +43,13 @@ export interface EvalView {
   now: number;
 }
 
-export function viewOf(db: Db, ev: EvalDetail, org: string, filter: Filter, page: number): EvalView {
+export async function viewOf(
+  db: Db,
+  ev: EvalDetail,
+  org: string,
+  filter: Filter,
+  page: number,
+): Promise<EvalView> {
   const counts = emptyCounts();
   const byFilter: Record<Filter, number> = {
     all: ev.jobs.length,
@@ -66,7 +72,7 @@ export function viewOf(db: Db, ev: EvalDetail, org: string, filter: Filter, page
   const at = Math.min(page, pages);
   const rows = listed.slice((at - 1) * JOBS_PER_PAGE, at * JOBS_PER_PAGE);
   const ids = rows.map((r) => r.build.id);
-  const times = buildTimes(db, ids);
+  const times = await buildTimes(db, ids);
   return {
     ev,
     org,

@@ -36,18 +36,10 @@ import { Filter, isLive, Page, viewOf } from "./evaluation-view.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
-function load(ctx: AppContext, c: WebContext) {
-  const { org, role, viewer } = readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
+async function load(ctx: AppContext, c: WebContext) {
+  const { org, role, viewer } = await readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const id = Id.safeParse(c.req.param("id"));
-  const e = id.success
-    ? (() => {
-        try {
-          return getEvaluation(ctx.db, id.data);
-        } catch {
-          return undefined;
-        }
-      })()
-    : undefined;
+  const e = id.success ? await findEvaluation(ctx.db, id.data) : undefined;
   if (!e || e.org !== org.name)
     throw new NotFoundError(`org "${org.name}" has no evaluation ${c.req.param("id")}`);
   return { org, role, viewer, e };
@@ -68,17 +60,17 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
   const LIVE_POLL_MS = (ctx.live ?? DEFAULT_LIVE).webPollMs;
   return new Hono<WebEnv>()
     .get("/:org/evaluations/:id", viewerMw, async (c) => {
-      const { org, role, viewer, e } = load(ctx, c);
+      const { org, role, viewer, e } = await load(ctx, c);
       // Taken before the data: a change in between makes the live stream send it, never miss it.
-      const version = wantsJson(c) ? "" : evaluationProgress(ctx.db, e.id).version;
-      const data: EvaluationResponse = evaluationDetail(ctx.db, e);
+      const version = wantsJson(c) ? "" : (await evaluationProgress(ctx.db, e.id)).version;
+      const data: EvaluationResponse = await evaluationDetail(ctx.db, e);
       const filter = Filter.parse(c.req.query("state"));
       const page = Page.parse(c.req.query("page"));
       const problemsPage = Page.parse(c.req.query("problems"));
       const commit = (await commitInfo(ctx.paths.repos, org.name, [e.commitSha])).get(e.commitSha);
       const member = roleAtLeast(role, "member");
-      return respond(c, data, ({ evaluation: ev }) => {
-        const v = viewOf(ctx.db, ev, org.name, filter, page);
+      return respond(c, data, async ({ evaluation: ev }) => {
+        const v = await viewOf(ctx.db, ev, org.name, filter, page);
         const cmp = ev.comparison;
         const unfinished = v.counts.running + v.counts.queued > 0;
         const restartable = v.counts.failed + v.counts.cancelled > 0;
@@ -190,9 +182,9 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
         );
       });
     })
-    .get("/:org/evaluations/:id/live", viewerMw, (c) => {
+    .get("/:org/evaluations/:id/live", viewerMw, async (c) => {
       // The page's changing parts as escaped HTML fragments (client.ts places them by id), then `done`.
-      const { org, viewer, e } = load(ctx, c);
+      const { org, viewer, e } = await load(ctx, c);
       const filter = Filter.parse(c.req.query("state"));
       const page = Page.parse(c.req.query("page"));
       let seen = c.req.header("last-event-id") ?? c.req.query("v") ?? "";
@@ -205,14 +197,14 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
         await s.write("retry: 2000\n\n");
         let beat = Date.now();
         while (open && !closing() && Date.now() < until) {
-          if (viewer && findTokenById(ctx.db, viewer.token.id)?.revokedAt) return;
+          if (viewer && (await findTokenById(ctx.db, viewer.token.id))?.revokedAt) return;
           // Taken before the data: a change in between makes the live stream send it, never miss it.
-          const version = wantsJson(c) ? "" : evaluationProgress(ctx.db, e.id).version;
+          const version = wantsJson(c) ? "" : (await evaluationProgress(ctx.db, e.id)).version;
           if (version !== seen) {
             seen = version;
-            const v = viewOf(
+            const v = await viewOf(
               ctx.db,
-              evaluationDetail(ctx.db, getEvaluation(ctx.db, e.id)).evaluation,
+              (await evaluationDetail(ctx.db, await getEvaluation(ctx.db, e.id))).evaluation,
               org.name,
               filter,
               page,
@@ -227,13 +219,13 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
             await s.write(": ping\n\n");
             beat = Date.now();
           }
-          const current = findEvaluation(ctx.db, e.id);
-          const busy = hasUnfinishedJobs(ctx.db, e.id);
+          const current = await findEvaluation(ctx.db, e.id);
+          const busy = await hasUnfinishedJobs(ctx.db, e.id);
           if (
             current &&
             finishedStates.includes(current.state) &&
             !busy &&
-            version === evaluationProgress(ctx.db, e.id).version
+            version === (await evaluationProgress(ctx.db, e.id)).version
           ) {
             await s.writeSSE({ event: "done", data: current.state });
             return;
@@ -244,25 +236,25 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
       res.headers.set("connection", "close");
       return res;
     })
-    .post("/:org/evaluations/:id/cancel", viewerMw, ...requireCsrf(), (c) => {
-      const { org, role, e } = load(ctx, c);
+    .post("/:org/evaluations/:id/cancel", viewerMw, ...requireCsrf(), async (c) => {
+      const { org, role, e } = await load(ctx, c);
       const viewer = requireViewer(c);
       if (!roleAtLeast(role, "member"))
         throw new ForbiddenError(
           `you may not cancel evaluation ${e.id}: that needs the member role in ${org.name}`,
         );
-      const changed = cancelEvaluationBuilds(ctx.db, e.id, org.id);
+      const changed = await cancelEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: viewer.token.id, via: "web" }, "evaluation cancelled");
       return c.redirect(`/${org.name}/evaluations/${e.id}`, 303);
     })
-    .post("/:org/evaluations/:id/restart", viewerMw, ...requireCsrf(), (c) => {
-      const { org, role, e } = load(ctx, c);
+    .post("/:org/evaluations/:id/restart", viewerMw, ...requireCsrf(), async (c) => {
+      const { org, role, e } = await load(ctx, c);
       const viewer = requireViewer(c);
       if (!roleAtLeast(role, "member"))
         throw new ForbiddenError(
           `you may not restart evaluation ${e.id}: that needs the member role in ${org.name}`,
         );
-      const changed = restartEvaluationBuilds(ctx.db, e.id, org.id);
+      const changed = await restartEvaluationBuilds(ctx.db, e.id, org.id);
       ctx.logger.info({ evaluation: e.id, changed, by: viewer.token.id, via: "web" }, "evaluation restarted");
       return c.redirect(`/${org.name}/evaluations/${e.id}`, 303);
     });

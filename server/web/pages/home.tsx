@@ -12,11 +12,13 @@ import { respond } from "../negotiate.js";
 import { requireViewer, resolveViewer, type WebEnv } from "../viewer.js";
 
 export function homeRoutes(ctx: AppContext): Hono<WebEnv> {
-  return new Hono<WebEnv>().get("/", resolveViewer(ctx), (c) => {
+  return new Hono<WebEnv>().get("/", resolveViewer(ctx), async (c) => {
     const viewer = requireViewer(c);
     const origin = new URL(c.req.url).origin;
     const data: OrgsResponse = {
-      orgs: listOrgs(ctx.db, readableOrgIds(ctx.db, viewer.token)).map((o) => presentOrg(o, origin)),
+      orgs: (await listOrgs(ctx.db, await readableOrgIds(ctx.db, viewer.token))).map((o) =>
+        presentOrg(o, origin),
+      ),
     };
     return respond(c, data, ({ orgs }) => (
       <Layout title="Orgs" viewer={viewer}>

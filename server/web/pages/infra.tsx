@@ -22,11 +22,11 @@ export interface InfraPageOptions {
 export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<WebEnv> {
   const { db } = ctx;
   return new Hono<WebEnv>()
-    .get("/-/storehouse", resolveViewer(ctx), (c) => {
+    .get("/-/storehouse", resolveViewer(ctx), async (c) => {
       const viewer = requireViewer(c);
       if (!opts.storehouse) return c.notFound();
-      const data = storehouseData(db, opts.storehouse, new URL(c.req.url).origin);
-      const queue = buildersData(db, viewer.token).queue;
+      const data = await storehouseData(db, opts.storehouse, new URL(c.req.url).origin);
+      const queue = (await buildersData(db, viewer.token)).queue;
       const now = Date.now();
       return respond(c, data, ({ storehouse: s }) => (
         <Layout
@@ -104,15 +104,18 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
         </Layout>
       ));
     })
-    .get("/-/builders", resolveViewer(ctx), (c) => {
+    .get("/-/builders", resolveViewer(ctx), async (c) => {
       const viewer = requireViewer(c);
-      const data = buildersData(db, viewer.token);
+      const data = await buildersData(db, viewer.token);
       // Where each visible running build's page is: under an org of it the viewer may read.
-      const orgNames = new Map(listOrgs(db).map((o) => [o.id, o.name]));
-      const orgOf = (buildId: number) => {
-        const [id] = orgsWithRole(buildRole(db, viewer.token, buildId), "reader");
-        return id === undefined ? undefined : orgNames.get(id);
-      };
+      const orgNames = new Map((await listOrgs(db)).map((o) => [o.id, o.name]));
+      const orgOfBuild = new Map<number, string | undefined>();
+      for (const b of data.builders) {
+        for (const r of b.running) {
+          const [id] = orgsWithRole(await buildRole(db, viewer.token, r.build), "reader");
+          orgOfBuild.set(r.build, id === undefined ? undefined : orgNames.get(id));
+        }
+      }
       const now = Date.now();
       return respond(c, data, ({ builders, queue }) => {
         const connected = builders.filter((b) => b.connected);
@@ -178,7 +181,7 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
                         <span class="muted">idle</span>
                       ) : null}
                       {b.running.map((r) => {
-                        const org = orgOf(r.build);
+                        const org = orgOfBuild.get(r.build);
                         return (
                           <div class="building" data-build={String(r.build)}>
                             {org ? (

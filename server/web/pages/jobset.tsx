@@ -131,14 +131,14 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
   const jobsetOf = (org: OrgRecord, branch: string) => getJobset(ctx.db, org, branch);
   return new Hono<WebEnv>()
     .get("/:org/jobsets/:branch", viewerMw, async (c) => {
-      const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
-      const js = jobsetOf(org, c.req.param("branch"));
-      const evals = listEvaluations(ctx.db, [js.id]).map(presentEvaluation);
+      const { org, viewer } = await readableOrgForViewer(ctx, c, c.req.param("org"));
+      const js = await jobsetOf(org, c.req.param("branch"));
+      const evals = (await listEvaluations(ctx.db, [js.id])).map(presentEvaluation);
       const data: JobsetPageData = {
         jobset: { org: org.name, branch: js.branch, createdAt: js.createdAt, latest: evals[0] ?? null },
         evaluations: evals,
       };
-      const counts = stateCounts(
+      const counts = await stateCounts(
         ctx.db,
         evals.map((e) => e.id),
       );
@@ -232,19 +232,21 @@ export function jobsetPageRoutes(ctx: AppContext): Hono<WebEnv> {
         </Layout>
       ));
     })
-    .get("/:org/jobsets/:branch/badge.svg", viewerMw, (c) => {
-      const { org } = readableOrgForViewer(ctx, c, c.req.param("org"));
-      const js = jobsetOf(org, c.req.param("branch"));
+    .get("/:org/jobsets/:branch/badge.svg", viewerMw, async (c) => {
+      const { org } = await readableOrgForViewer(ctx, c, c.req.param("org"));
+      const js = await jobsetOf(org, c.req.param("branch"));
       // The newest evaluation that says something (skipped ones do not).
-      const e = listEvaluations(ctx.db, [js.id], 20).find((x) => x.state !== "skipped");
-      const status = e ? verdict(e.state, stateCounts(ctx.db, [e.id]).get(e.id), e.problemCount) : "unknown";
+      const e = (await listEvaluations(ctx.db, [js.id], 20)).find((x) => x.state !== "skipped");
+      const status = e
+        ? verdict(e.state, (await stateCounts(ctx.db, [e.id])).get(e.id), e.problemCount)
+        : "unknown";
       return svg(c, badgeSvg(js.branch, status));
     })
-    .get("/:org/jobsets/:branch/jobs/:attr/badge.svg", viewerMw, (c) => {
-      const { org } = readableOrgForViewer(ctx, c, c.req.param("org"));
-      const js = jobsetOf(org, c.req.param("branch"));
+    .get("/:org/jobsets/:branch/jobs/:attr/badge.svg", viewerMw, async (c) => {
+      const { org } = await readableOrgForViewer(ctx, c, c.req.param("org"));
+      const js = await jobsetOf(org, c.req.param("branch"));
       const attr = c.req.param("attr");
-      return svg(c, badgeSvg(attr, jobBadgeStatus(ctx.db, js.id, attr)));
+      return svg(c, badgeSvg(attr, await jobBadgeStatus(ctx.db, js.id, attr)));
     });
 }
 

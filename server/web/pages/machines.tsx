@@ -20,11 +20,11 @@ export function machinePages(
 ): Hono<WebEnv> {
   const { db } = ctx;
   const connected = (id: number) => opts.machines?.connected(id) ?? false;
-  return new Hono<WebEnv>().get("/:org/machines", resolveViewer(ctx), (c) => {
-    const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
-    const data = orgMachinesData(db, org, connected);
+  return new Hono<WebEnv>().get("/:org/machines", resolveViewer(ctx), async (c) => {
+    const { org, viewer } = await orgForViewer(ctx, c, c.req.param("org"));
+    const data = await orgMachinesData(db, org, connected);
     // Which generation is live, per profile: a machine on another one is behind.
-    const live = new Map(listProfiles(db, [org.id]).map((p) => [`${org.name}/${p.name}`, p.current]));
+    const live = new Map((await listProfiles(db, [org.id])).map((p) => [`${org.name}/${p.name}`, p.current]));
     const now = Date.now();
     return respond(c, data, ({ machines }) => {
       const online = machines.filter((m) => m.connected).length;

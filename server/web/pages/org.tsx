@@ -30,12 +30,12 @@ const evalWord: Record<string, string> = {
 
 export function orgRoutes(ctx: AppContext): Hono<WebEnv> {
   return new Hono<WebEnv>().get("/:org", resolveViewer(ctx), async (c) => {
-    const { org, viewer } = readableOrgForViewer(ctx, c, c.req.param("org"));
+    const { org, viewer } = await readableOrgForViewer(ctx, c, c.req.param("org"));
     const origin = new URL(c.req.url).origin;
-    const jobsets: Jobset[] = presentJobsets(ctx.db, org);
+    const jobsets: Jobset[] = await presentJobsets(ctx.db, org);
     const data: OrgPageData = { org: presentOrg(org, origin), jobsets };
     const latestIds = jobsets.flatMap((j) => (j.latest ? [j.latest.id] : []));
-    const counts = stateCounts(ctx.db, latestIds);
+    const counts = await stateCounts(ctx.db, latestIds);
     const commits = await commitInfo(
       ctx.paths.repos,
       org.name,

@@ -48,13 +48,14 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
   /** How often an open profile page's stream looks for changes (reports, rollbacks, new generations). */
   const LIVE_POLL_MS = (ctx.live ?? DEFAULT_LIVE).webPollMs;
   return new Hono<WebEnv>()
-    .get("/:org/profiles", resolveViewer(ctx), (c) => {
-      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
-      const data = orgProfilesData(db, org);
+    .get("/:org/profiles", resolveViewer(ctx), async (c) => {
+      const { org, viewer } = await orgForViewer(ctx, c, c.req.param("org"));
+      const data = await orgProfilesData(db, org);
       // How far each live generation has rolled out (the page shows it; the JSON twin is the API's list).
-      const rollout = new Map(
-        listProfiles(db, [org.id]).map((p) => [p.name, profileStatus(db, org.name, p, connected).summary]),
-      );
+      const rollout = new Map<string, Awaited<ReturnType<typeof profileStatus>>["summary"]>();
+      for (const p of await listProfiles(db, [org.id])) {
+        rollout.set(p.name, (await profileStatus(db, org.name, p, connected)).summary);
+      }
       const now = Date.now();
       return respond(c, data, ({ profiles }) => (
         <OrgPage
@@ -124,10 +125,10 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
         </OrgPage>
       ));
     })
-    .get("/:org/profiles/:name", resolveViewer(ctx), (c) => {
-      const { org, viewer, role } = orgForViewer(ctx, c, c.req.param("org"));
+    .get("/:org/profiles/:name", resolveViewer(ctx), async (c) => {
+      const { org, viewer, role } = await orgForViewer(ctx, c, c.req.param("org"));
       const name = param(c, "name", Name);
-      const data = profileData(db, org, name, connected);
+      const data = await profileData(db, org, name, connected);
       const canRollback = roleAtLeast(role, "member");
       const rolled = Generation_.safeParse(c.req.query("rolledBack"));
       const now = Date.now();
@@ -142,10 +143,10 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
         />
       ));
     })
-    .get("/:org/profiles/:name/live", resolveViewer(ctx), (c) => {
-      const { org, viewer, role } = orgForViewer(ctx, c, c.req.param("org"));
+    .get("/:org/profiles/:name/live", resolveViewer(ctx), async (c) => {
+      const { org, viewer, role } = await orgForViewer(ctx, c, c.req.param("org"));
       const name = param(c, "name", Name);
-      profileData(db, org, name, connected); // a 404 before the stream starts
+      await profileData(db, org, name, connected); // a 404 before the stream starts
       const canRollback = roleAtLeast(role, "member");
       let seen = c.req.header("last-event-id") ?? c.req.query("v") ?? "";
       const res = streamSSE(c, async (stream) => {
@@ -158,8 +159,8 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
         let beat = Date.now();
         while (open && Date.now() < until && !opts.machines?.closed) {
           // A revoked token or ended session stops the page's updates too.
-          if (findTokenById(db, viewer.token.id)?.revokedAt) break;
-          const d = profileData(db, org, name, connected);
+          if ((await findTokenById(db, viewer.token.id))?.revokedAt) break;
+          const d = await profileData(db, org, name, connected);
           const version = profileVersion(d);
           if (version !== seen) {
             seen = version;
@@ -183,9 +184,9 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
     })
     .post("/:org/profiles/:name/rollback", resolveViewer(ctx), ...requireCsrf(), async (c) => {
       // A reader may see the page but not act: 403 here, not the 404 of an org it cannot see at all.
-      const { org, viewer } = orgForViewer(ctx, c, c.req.param("org"));
-      requireRole(db, viewer.token, org, "member", "roll back profiles of");
-      const profile = getProfile(db, org, param(c, "name", Name));
+      const { org, viewer } = await orgForViewer(ctx, c, c.req.param("org"));
+      await requireRole(db, viewer.token, org, "member", "roll back profiles of");
+      const profile = await getProfile(db, org, param(c, "name", Name));
       const form = await formBody(c);
       const raw = typeof form.to === "string" && form.to !== "" ? form.to : undefined;
       const to = raw === undefined ? undefined : Generation_.safeParse(raw);
@@ -202,18 +203,18 @@ export function profilePages(ctx: AppContext, opts: ProfilePageOptions = {}): Ho
         "profile rolled back from the web",
       );
       if (wantsJson(c)) {
-        const gens = listGenerations(db, r.profile.id);
+        const gens = await listGenerations(db, r.profile.id);
         const n = r.generation?.number ?? 0;
         const generation = r.generation
           ? presentGeneration(
               r.generation,
               r.profile,
-              listEvents(db, r.profile.id),
+              await listEvents(db, r.profile.id),
               gens.filter((g) => g.number < n).pop(),
             )
           : null;
         return c.json({
-          profile: presentProfile(db, org.name, r.profile),
+          profile: await presentProfile(db, org.name, r.profile),
           generation,
         } satisfies ProfileEditResponse);
       }
