@@ -21,6 +21,8 @@ export interface StartServerOptions {
   listen: string;
   /** Secret of an admin token to make sure of (--admin-token / FLOX_ADMIN_TOKEN). */
   adminToken?: string | undefined;
+  /** `sqlite:PATH` or `postgres://…` (--database / FLOX_DATABASE_URL); default `sqlite:DATA_DIR/db.sqlite`. */
+  database?: string | undefined;
   /** A nixpkgs tree to use as the base package set instead of the bootstrap set. */
   basePath?: string | undefined;
   /** Largest file a push may contain, in bytes (default 10 MiB). */
@@ -105,6 +107,7 @@ export interface ServerCommandOptions {
   dataDir: string;
   listen: string;
   adminToken?: string;
+  database?: string;
   base?: string;
   maxFileSize?: string;
   privateCache?: boolean;
@@ -171,6 +174,7 @@ export function optionsFromFlags(
     dataDir: opts.dataDir,
     listen: opts.listen,
     adminToken: opts.adminToken ?? (env.FLOX_ADMIN_TOKEN || undefined),
+    database: opts.database ?? (env.FLOX_DATABASE_URL || undefined),
     basePath: opts.base,
     maxFileSize: parseSize("--max-file-size", opts.maxFileSize),
     privateCache: opts.privateCache,

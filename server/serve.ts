@@ -17,7 +17,8 @@ import {
   type ServerCommandOptions,
   type StartServerOptions,
 } from "./config.js";
-import { openDb } from "./db/open.js";
+import { openDatabase } from "./db/open.js";
+import { DatabaseOpenError } from "./db/unavailable.js";
 import { hasNoRoom, isDiskFull } from "./disk-full.js";
 import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
@@ -96,7 +97,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const signingKey = await ensureSigningKey(paths.keys);
 
   const logger = openLog(paths.serverLog);
-  const { db, close: closeDb } = openDb(paths.db);
+  const databaseUrl = opts.database ?? `sqlite:${paths.db}`;
+  let opened: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    opened = await openDatabase(databaseUrl);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
+    throw new DatabaseOpenError(databaseUrl, err);
+  }
+  const { db, close: closeDb } = opened;
+  logger.info({ database: opened.label }, "database opened");
   let server: Server | undefined;
   try {
     const admin = await ensureAdminToken(db, opts.adminToken);
@@ -294,7 +304,8 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
     if (
       err instanceof ConflictError ||
       err instanceof BusyboxMissingError ||
-      err instanceof SigningKeyError
+      err instanceof SigningKeyError ||
+      err instanceof DatabaseOpenError
     ) {
       fail(err.message, 1);
     }

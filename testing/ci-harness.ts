@@ -4,11 +4,14 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { execa } from "execa";
 import { projectRoot } from "../lib/project-root.js";
+import { databaseOfDataDir, queryPostgres } from "./postgres.js";
 import type { TestServer } from "./server.js";
 import { waitFor } from "./wait-for.js";
 
 /** Rows of a read-only query against the server's database (the server keeps running). */
 export function queryDb<T>(dataDir: string, sql: string, ...params: unknown[]): T[] {
+  const pg = databaseOfDataDir.get(dataDir);
+  if (pg) return queryPostgres<T>(pg, sql, params);
   const db = new Database(join(dataDir, "db.sqlite"), { readonly: true });
   try {
     return db.prepare(sql).all(...params) as T[];

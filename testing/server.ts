@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { projectRoot } from "../lib/project-root.js";
+import { databaseOfDataDir, testingOnPostgres, testPostgres } from "./postgres.js";
 
 export interface TestServerOptions {
   /** Secret of the admin token (default: a fixed test secret). null starts without --admin-token. */
@@ -58,6 +59,16 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "flox-server-test-"));
   const adminToken = opts.adminToken === undefined ? TEST_ADMIN_TOKEN : opts.adminToken;
   const args = [cliBin, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(opts.args ?? [])];
+  // FLOX_TEST_DATABASE=postgres: a fresh database of the run's throwaway PostgreSQL (a restart on the same data
+  // dir keeps its database).
+  if (testingOnPostgres() && !args.includes("--database")) {
+    let url = databaseOfDataDir.get(dataDir);
+    if (!url) {
+      url = (await testPostgres()).createDatabase();
+      databaseOfDataDir.set(dataDir, url);
+    }
+    args.push("--database", url);
+  }
   if (adminToken !== null) args.push("--admin-token", adminToken);
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (!opts.env?.FLOX_ADMIN_TOKEN) delete env.FLOX_ADMIN_TOKEN;

@@ -8,6 +8,10 @@ export function registerServer(program: Command): void {
     .description("run the flox server (git hosting, API, Storehouse)")
     .requiredOption("--data-dir <dir>", "where everything is kept (db.sqlite, repos/, store/, keys/, logs/)")
     .option("--listen <host:port>", "address to listen on; port 0 picks a free port", "127.0.0.1:8080")
+    .option(
+      "--database <url>",
+      "sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $FLOX_DATABASE_URL, else sqlite:DATA_DIR/db.sqlite)",
+    )
     .option("--admin-token <token>", "first admin token (default: $FLOX_ADMIN_TOKEN, else one is generated)")
     .option("--base <path>", "use this nixpkgs tree as the base package set instead of the bootstrap set")
     .option("--max-file-size <bytes>", "largest file a push may contain", "10485760")

@@ -14,17 +14,10 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
     return { dialect: "sqlite", path: resolve(path), label: `sqlite:${resolve(path)}` };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
+    // Not WHATWG URL: `postgres://user@/db?host=/socket/dir` (no host) is fine for libpq and node-postgres.
+    if (!/^postgres(ql)?:\/\/[^/]*\/[^/?]+/.test(url)) {
       throw new InvalidInputError(
-        `--database ${hidePassword(url)} is not a valid URL; give postgres://USER@HOST:PORT/DB`,
-      );
-    }
-    if (parsed.pathname.length <= 1) {
-      throw new InvalidInputError(
-        `--database ${hidePassword(url)} names no database; give postgres://USER@HOST:PORT/DB`,
+        `--database ${hidePassword(url)} names no database; give postgres://USER@HOST:PORT/DB (or ?host=/socket/dir)`,
       );
     }
     return { dialect: "postgres", url, label: hidePassword(url) };

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Git } from "node-git-server";
 import type { Logger } from "pino";
 import type { Db } from "../db/open.js";
+import { DatabaseDownError, isDatabaseDown } from "../db/unavailable.js";
 import { findOrg } from "../orgs/orgs.js";
 import { repoDir } from "../paths.js";
 import { authenticateGit, authorizeGit } from "./git-auth.js";

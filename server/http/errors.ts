@@ -1,6 +1,7 @@
 // The one place where errors become HTTP answers: `{"error": {"code", "message"}}` with a fitting status.
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ErrorBody } from "../../lib/api/errors.js";
+import { DatabaseDownError, isDatabaseDown } from "../db/unavailable.js";
 import { isDiskFull } from "../disk-full.js";
 import {
   ConflictError,
@@ -25,6 +26,7 @@ const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulS
   [ConflictError, 409],
   [PayloadTooLargeError, 413],
   [DiskFullError, 507],
+  [DatabaseDownError, 503],
 ];
 
 export function errorBody(code: string, message: string): ErrorBody {
@@ -39,6 +41,7 @@ export function toHttpError(err: unknown, dataDir?: string): HttpError | undefin
   if (!(err instanceof DiskFullError) && dataDir !== undefined && isDiskFull(err)) {
     err = new DiskFullError(dataDir);
   }
+  if (!(err instanceof DatabaseDownError) && isDatabaseDown(err)) err = new DatabaseDownError();
   for (const [cls, status] of statuses) {
     if (err instanceof cls) return { status, body: errorBody(err.code, err.message) };
   }
