@@ -135,13 +135,14 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
     // Whether it is git is known now; who may do what takes the database, so it answers a moment later.
     void serve(route, req, res, deny).catch((err: unknown) => {
       logger.error({ err, url: req.url }, "git request failed");
-      if (!res.headersSent) {
+      if (res.headersSent) res.destroy();
+      else if (isDatabaseDown(err)) plain(res, 503, `${new DatabaseDownError().message}\n`);
+      else
         plain(
           res,
           500,
           "the flox server failed on this git request; its log (DATA_DIR/logs/server.log) says why\n",
         );
-      } else res.destroy();
     });
     return true;
   };
