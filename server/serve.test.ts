@@ -9,6 +9,7 @@ import { HookRunFile } from "../lib/api/internal.js";
 import { PushesResponse } from "../lib/api/pushes.js";
 import { CreateTokenResponse, WhoamiResponse } from "../lib/api/tokens.js";
 import { projectRoot } from "../lib/project-root.js";
+import { testingOnPostgres } from "../testing/postgres.js";
 import { runGit } from "../testing/repos.js";
 import { startTestServer } from "../testing/server.js";
 
@@ -17,7 +18,9 @@ const scratch = () => mkdtempSync(join(tmpdir(), "flox-serve-test-"));
 test("a fresh start lays out the data dir, writes the run file and logs to a file", async () => {
   const server = await startTestServer();
   try {
-    for (const p of ["db.sqlite", "repos", "nix-root", "busybox", "logs/server.log", "run/hooks.json"]) {
+    // On PostgreSQL (FLOX_TEST_DATABASE=postgres) the state is in its database, not in db.sqlite.
+    const db = testingOnPostgres() ? [] : ["db.sqlite"];
+    for (const p of [...db, "repos", "nix-root", "busybox", "logs/server.log", "run/hooks.json"]) {
       assert.ok(existsSync(join(server.dataDir, p)), p);
     }
     const runFile = join(server.dataDir, "run", "hooks.json");

@@ -117,5 +117,15 @@ export function queryPostgres<T>(url: string, sql: string, params: unknown[]): T
     [url, "-X", "-A", "-t", "-q", "-c", `select coalesce(json_agg(t), '[]') from (${text}) t`],
     { encoding: "utf8" },
   );
-  return JSON.parse(out.trim() || "[]") as T[];
+  // In SQLite's raw shape, as the tests' looks expect: JSON columns as text, booleans as 0/1, times ending in Z.
+  const rows = JSON.parse(out.trim() || "[]") as Record<string, unknown>[];
+  const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$/;
+  for (const row of rows) {
+    for (const [k, v] of Object.entries(row)) {
+      if (v !== null && typeof v === "object") row[k] = JSON.stringify(v);
+      else if (typeof v === "boolean") row[k] = v ? 1 : 0;
+      else if (typeof v === "string" && iso.test(v)) row[k] = new Date(v).toISOString();
+    }
+  }
+  return rows as T[];
 }
