@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { diesWithParent } from "../../lib/dies-with-parent.js";
 import { narStream } from "../../lib/nar-writer.js";
 import { serializeNarInfo } from "../../lib/narinfo.js";
 import { encodeNix32 } from "../../lib/nix32.js";
@@ -38,7 +39,9 @@ async function nixStore(storeRoot: string, args: string[], signal?: AbortSignal)
   const dir = await mkdtemp(join(tmpdir(), "flox-publish-"));
   try {
     await writeFile(join(dir, "nix.conf"), "substituters =\n");
-    const r = await execa("nix-store", ["--store", storeRoot, ...args], {
+    // Killed with the server, even by kill -9: it writes into the data dir.
+    const cmd = diesWithParent("nix-store", ["--store", storeRoot, ...args]);
+    const r = await execa(cmd.file, cmd.args, {
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",
         HOME: dir,

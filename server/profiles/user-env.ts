@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { diesWithParent } from "../../lib/dies-with-parent.js";
 import { ConflictError } from "../errors.js";
 
 export interface EnvElement {
@@ -111,7 +112,13 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
       ].join("\n"),
     );
     await writeFile(join(dir, "env.nix"), userEnvExpression(elements));
-    const r = await execa("nix-build", ["--store", opts.storeRoot, "--no-out-link", join(dir, "env.nix")], {
+    // SIGTERM with the server, even on kill -9: Nix takes it as an interrupt and stops its builder too.
+    const cmd = diesWithParent(
+      "nix-build",
+      ["--store", opts.storeRoot, "--no-out-link", join(dir, "env.nix")],
+      "TERM",
+    );
+    const r = await execa(cmd.file, cmd.args, {
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",
         HOME: dir,
