@@ -408,7 +408,8 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   });
 }
 main().catch(async (err: Error) => {
-  process.stderr.write(`demo failed: ${err.message}\n`);
+  // After a signal, a step failing because its server went away is no news.
+  if (!stopping) process.stderr.write(`demo failed: ${err.message}\n`);
   await stopAll();
   process.exit(1);
 });
