@@ -284,7 +284,7 @@ function fail(message: string, exitCode: number): never {
   process.exit(exitCode);
 }
 
-/** Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal stops at once. */
+/** Runs until SIGTERM, SIGINT or SIGHUP, then shuts down gracefully; a second signal stops at once. */
 export async function runServerCommand(opts: ServerCommandOptions): Promise<void> {
   let running: RunningServer;
   try {
@@ -326,5 +326,6 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    process.once("SIGHUP", stop);
   });
 }

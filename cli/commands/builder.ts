@@ -48,11 +48,13 @@ export async function builder(cmd: Command): Promise<void> {
   const stop = () => {
     process.once("SIGTERM", () => process.exit(130));
     process.once("SIGINT", () => process.exit(130));
+    process.once("SIGHUP", () => process.exit(130));
     process.stderr.write("flox builder: stopping; running builds go back to the queue\n");
     abort.abort();
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  process.once("SIGHUP", stop);
   try {
     await runBuilder({
       server: server as string,
