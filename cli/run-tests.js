@@ -4,7 +4,7 @@
 // cores). A file's output is printed whole when it ends, so the log reads file by file.
 // Plain JS so that it runs before and without the TypeScript build.
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -15,6 +15,20 @@ const pattern = new RegExp(process.argv[2] ?? "");
 const isTestFile = (rel) => rel.endsWith(".test.js") && pattern.test(rel);
 const limitMs = Number(process.env.FLOX_TEST_TIMEOUT_MS ?? 30 * 60 * 1000);
 const jobs = Math.max(1, Number(process.env.FLOX_TEST_JOBS ?? 2));
+// FLOX_TEST_NIX=2.26: the tests, and every server, builder and client they start, run the Nix that
+// `npm run setup -- --modern-nix` put in .cache/nix-2.26/bin (through FLOX_NIX_BIN and PATH); unset, the host's.
+const testNix = process.env.FLOX_TEST_NIX;
+const nixEnv = {};
+if (testNix) {
+  const dir = join(root, ".cache", `nix-${testNix}`, "bin");
+  if (!existsSync(join(dir, "nix-store"))) {
+    process.stdout.write(
+      `FLOX_TEST_NIX=${testNix}: no ${dir}/nix-store (npm run setup -- --modern-nix)\n\n0 passed, 1 failed\n`,
+    );
+    process.exit(1);
+  }
+  Object.assign(nixEnv, { FLOX_NIX_BIN: dir, PATH: `${dir}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+}
 
 function testFiles(dir) {
   const out = [];
@@ -43,7 +57,7 @@ function runFile(file) {
       {
         cwd: root,
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, FORCE_COLOR: "0" },
+        env: { ...process.env, ...nixEnv, FORCE_COLOR: "0" },
       },
     );
     children.add(child);

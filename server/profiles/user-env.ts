@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { isolatedNixEnv } from "../../lib/nix-isolated-env.js";
 import { ConflictError } from "../errors.js";
 
 export interface EnvElement {
@@ -97,9 +98,9 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
     await writeFile(join(dir, "netrc"), `machine ${host} login x password ${opts.readSecret}\n`, {
       mode: 0o600,
     });
-    await writeFile(
-      join(dir, "nix.conf"),
-      [
+    const { env } = await isolatedNixEnv({
+      dir,
+      conf: [
         `substituters = ${opts.cacheUrl}`,
         `trusted-public-keys = ${opts.publicKey}`,
         "require-sigs = true",
@@ -107,21 +108,11 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
         "narinfo-cache-negative-ttl = 0",
         "sandbox = false",
         "build-users-group =",
-        "",
-      ].join("\n"),
-    );
+      ],
+    });
     await writeFile(join(dir, "env.nix"), userEnvExpression(elements));
     const r = await execa("nix-build", ["--store", opts.storeRoot, "--no-out-link", join(dir, "env.nix")], {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: dir,
-        TMPDIR: dir,
-        XDG_CACHE_HOME: join(dir, "cache"),
-        NIX_CONF_DIR: dir,
-        NIX_USER_CONF_FILES: join(dir, "nix.conf"),
-        NIX_PATH: "",
-        LC_ALL: "C",
-      },
+      env: { ...env, LC_ALL: "C" },
       extendEnv: false,
       reject: false,
       stdin: "ignore",
