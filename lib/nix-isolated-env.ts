@@ -17,6 +17,8 @@ export interface IsolatedNixOptions {
   inheritHost?: boolean;
   /** Where TMPDIR points (default DIR/tmp). */
   tmpDir?: string;
+  /** The Nix directory to put first on PATH, instead of the process's choice (--nix-bin / FLOX_NIX_BIN). */
+  nixDir?: string;
 }
 
 export interface IsolatedNix {
@@ -40,7 +42,7 @@ export async function isolatedNixEnv(opts: IsolatedNixOptions): Promise<Isolated
       if (v !== undefined && !k.startsWith("NIX_") && !k.startsWith("XDG_")) env[k] = v;
     }
   }
-  const nixDir = chosenNixDir();
+  const nixDir = opts.nixDir ?? chosenNixDir();
   const basePath = process.env.PATH ?? "/usr/bin:/bin";
   Object.assign(env, {
     PATH: nixDir && !basePath.startsWith(`${nixDir}:`) ? `${nixDir}:${basePath}` : basePath,

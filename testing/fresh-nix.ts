@@ -1,10 +1,12 @@
 // A brand-new machine's Nix for end-to-end tests: an empty /nix bind-mounted in a private mount namespace (so the
 // host's store is untouched and nix-channel, nix-env and nix-store -r behave as on a fresh install), substituting
 // only from the test server's Storehouse with only `key` trusted (NIX-PROTOCOLS.md, "Isolating a stock Nix client").
+
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { isolatedNixEnv } from "../lib/nix-isolated-env.js";
+import { clientNixDir } from "./client-nix.js";
 
 /**
  * Runs `script` (sh) in it; `$0` is the client's directory, `$1`… are `args`. The first thing the script must do
@@ -20,7 +22,9 @@ export async function runFreshNix(opts: {
   extraConf?: string;
 }) {
   await mkdir(join(opts.dir, "nix"), { recursive: true });
+  const nixDir = clientNixDir();
   const { env } = await isolatedNixEnv({
+    ...(nixDir ? { nixDir } : {}),
     dir: opts.dir,
     conf: [
       `substituters = ${opts.cacheUrl}`,

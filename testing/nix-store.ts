@@ -10,12 +10,14 @@
  *   const nix = await createNixTestStore();
  *   try { const [out] = await nix.build(`run "hello" "echo hi > $out"`); } finally { await nix.cleanup(); }
  */
+
 import { constants, mkdirSync } from "node:fs";
 import { access, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
 import { isolatedNixEnv } from "../lib/nix-isolated-env.js";
+import { clientNixDir } from "./client-nix.js";
 
 /** A Nix command exited non-zero; `stderr` holds Nix's own explanation. */
 export class NixCommandError extends Error {
@@ -116,7 +118,9 @@ async function setUp(dir: string): Promise<NixTestStore> {
   // Busybox picks its applet from argv[0], so `sh` must be a link named sh.
   await symlink("busybox", join(busyboxDir, "bin", "sh"));
 
+  const nixDir = clientNixDir();
   const { env } = await isolatedNixEnv({
+    ...(nixDir ? { nixDir } : {}),
     dir,
     inheritHost: true,
     conf: [

@@ -125,11 +125,14 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
     }
     const stderr = String(r.stderr);
     // Nix 2.8 says "packages '/nix/store/…/bin/x' and '/nix/store/…/bin/x' have the same priority 5" (others
-    // "files '…' and '…'", older ones "collision between `…' and `…'").
+    // "files '…' and '…'", older ones "collision between `…' and `…'"); 2.26 says "There is a conflict for the
+    // following files:" and lists them one a line.
     const collision =
       /(?:packages|files) '(\/nix\/store\/[^']+)' and '(\/nix\/store\/[^']+)' have the same priority/.exec(
         stderr,
-      ) ?? /collision between [`'](\/nix\/store\/[^'`]+)' and [`'](\/nix\/store\/[^'`]+)'/.exec(stderr);
+      ) ??
+      /collision between [`'](\/nix\/store\/[^'`]+)' and [`'](\/nix\/store\/[^'`]+)'/.exec(stderr) ??
+      /conflict for the following files:\s+(\/nix\/store\/\S+)\s+(\/nix\/store\/\S+)/.exec(stderr);
     if (collision) {
       const [, a = "", b = ""] = collision;
       const owner = (file: string) =>
