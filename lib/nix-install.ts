@@ -26,7 +26,7 @@ export interface NixFeatures {
   daemonProtocol: string;
   /** `nix-daemon --force-untrusted` exists (2.16+); before it, `--stdio` on a local store is always trusted. */
   daemonForceUntrusted: boolean;
-  /** `nix config show` (2.20+) instead of the removed `nix show-config`. */
+  /** `nix config show` (2.20+; `nix show-config` is then a deprecated alias that warns). */
   configShowCommand: readonly string[];
   /** The new CLI needs `--extra-experimental-features nix-command` on both; this is the flag pair to pass. */
   newCliFlags: readonly string[];
