@@ -115,6 +115,8 @@ export interface ServerCommandOptions {
   maxRepoFiles?: string;
   maxRepoSize?: string;
   evalMemory?: string;
+  /** --nix-bin: the directory of the Nix to run (default $FLOX_NIX_BIN, else PATH). */
+  nixBin?: string;
 }
 
 /** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */

@@ -1,4 +1,5 @@
 // `flox server`: sets up the data directory, then serves git, the API and (later) the Storehouse on one port.
+
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -7,6 +8,7 @@ import { resolve } from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
+import { NixNotFoundError, NixTooOldError, useNix } from "../lib/nix-install.js";
 import { createApp } from "./app.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { startLeaseSweeper } from "./builds/sweeper.js";
@@ -288,9 +290,13 @@ function fail(message: string, exitCode: number): never {
 export async function runServerCommand(opts: ServerCommandOptions): Promise<void> {
   let running: RunningServer;
   try {
+    // The gate hook, the evaluator and the Storehouse's Nix queries all run the Nix chosen here (FLOX_NIX_BIN).
+    const nix = await useNix(opts.nixBin);
+    process.stderr.write(`flox server: using ${nix.describe()}\n`);
     running = await startServer(optionsFromFlags(opts));
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);
+    if (err instanceof NixNotFoundError || err instanceof NixTooOldError) fail(err.message, 1);
     if (
       err instanceof ConflictError ||
       err instanceof BusyboxMissingError ||

@@ -1,9 +1,11 @@
 // flox builder: the long-running build agent (the runner is cli/builder/runner.ts).
+
 import type { Command } from "commander";
 import { BuilderTokenRefusedError } from "../builder/builder-api.js";
 import { runBuilder } from "../builder/runner.js";
 import { foreignStoreReason } from "../builder/store-guard.js";
 import { globals } from "../context.js";
+import { chooseNix } from "../nix-choice.js";
 import { CliError, exitCodes } from "../output.js";
 
 interface BuilderFlags {
@@ -13,6 +15,7 @@ interface BuilderFlags {
   maxJobs: string;
   name?: string;
   allowHostStore?: boolean;
+  nixBin?: string;
 }
 
 function list(value: string | undefined): string[] {
@@ -44,6 +47,7 @@ export async function builder(cmd: Command): Promise<void> {
       `--store ${flags.store}: ${foreign}. A builder needs a chroot store of its own, e.g. --store /var/lib/flox-builder ` +
         "(created if missing); pass --allow-host-store only if you mean to build into that store",
     );
+  await chooseNix("builder", flags.nixBin);
   const abort = new AbortController();
   const stop = () => {
     process.once("SIGTERM", () => process.exit(130));

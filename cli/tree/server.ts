@@ -23,6 +23,10 @@ export function registerServer(program: Command): void {
       "--eval-memory <bytes>",
       "address space each Nix evaluation may use, e.g. 2G (default: $FLOX_EVAL_MEMORY, else 2G)",
     )
+    .option(
+      "--nix-bin <dir>",
+      "the directory of the Nix to run, e.g. /nix/var/nix/profiles/default/bin (default: $FLOX_NIX_BIN, else PATH)",
+    )
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
     .option(
       "--nar-sweep-every <s>",
