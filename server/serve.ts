@@ -34,8 +34,9 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
-import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
+import { ensureSigningKey, loadSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { StorehouseMaintenance } from "./storehouse/maintenance.js";
+import { openObjectStore } from "./storehouse/objects/open.js";
 import { Storehouse } from "./storehouse/store.js";
 
 export type { ServerCommandOptions, StartServerOptions } from "./config.js";
@@ -93,7 +94,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
   await ensureBusyboxDir(paths.busybox);
-  const signingKey = await ensureSigningKey(paths.keys);
+  const signingKey = opts.signingKeyFile
+    ? await loadSigningKey(resolve(opts.signingKeyFile))
+    : await ensureSigningKey(paths.keys);
+  const objects = openObjectStore(opts.narStore, paths.store);
 
   const logger = openLog(paths.serverLog);
   const { db, close: closeDb } = openDb(paths.db);
@@ -116,7 +120,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     }
 
     const hookSecret = randomBytes(32).toString("base64url");
-    const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const storehouse = await Storehouse.open({ db, objects, key: signingKey });
     const maintenance = new StorehouseMaintenance({
       storehouse,
       logger,
@@ -163,7 +167,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const app = createApp(
       { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
-        storehouse: { storehouse, privateCache: settings.privateCache },
+        storehouse: { storehouse, privateCache: settings.privateCache, narRedirect: opts.narRedirect },
         maintenance,
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
@@ -259,6 +263,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         scheduler.stop();
         channels.stop();
         closeDb();
+        objects.close();
         logger.info("flox server stopped");
         logger.flush();
       })();
@@ -274,6 +279,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   } catch (err) {
     server?.close();
     closeDb();
+    objects.close();
     logger.flush();
     throw err;
   }
