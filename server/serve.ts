@@ -89,6 +89,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const settings = resolveSettings(opts);
   const { maxFileSize, repoLimits, evalMemoryBytes } = settings;
   const paths = dataPaths(resolve(opts.dataDir));
+  // Before anything is written: a mistyped --nar-store must not leave a half-made data dir behind.
+  const objects = openObjectStore(opts.narStore, paths.store);
   for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
     await mkdir(dir, { recursive: true });
   }
@@ -97,7 +99,6 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const signingKey = opts.signingKeyFile
     ? await loadSigningKey(resolve(opts.signingKeyFile))
     : await ensureSigningKey(paths.keys);
-  const objects = openObjectStore(opts.narStore, paths.store);
 
   const logger = openLog(paths.serverLog);
   const { db, close: closeDb } = openDb(paths.db);

@@ -74,6 +74,9 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(readonly location: S3Location) {
     this.description = `s3://${location.bucket}/${location.prefix}${location.endpoint ? ` at ${location.endpoint}` : ""}`;
+    // The SDK warns on stderr, at the first client, that releases after January 2027 need Node 22: about versions
+    // package-lock.json does not pin, and noise in the server's output.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     this.client = new S3Client({
       region: location.region,
       ...(location.endpoint ? { endpoint: location.endpoint } : {}),
