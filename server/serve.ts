@@ -8,6 +8,7 @@ import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { createApp } from "./app.js";
+import { BuildLogs } from "./builds/build-log.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
@@ -166,7 +167,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // Shutdown reaches every route and page through this one signal (ctx.signal).
     const shutdown = new AbortController();
     const app = createApp(
-      { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
+      {
+        db,
+        paths,
+        hookSecret,
+        logger,
+        receives,
+        live: settings.live,
+        signal: shutdown.signal,
+        buildLogs: new BuildLogs(objects),
+      },
       {
         storehouse: { storehouse, privateCache: settings.privateCache, narRedirect: opts.narRedirect },
         maintenance,

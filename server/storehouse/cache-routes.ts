@@ -1,13 +1,13 @@
 // /cache: the Storehouse as a Nix binary cache (the layout `nix copy --to http://…` reads and writes).
 // Answers are plain text, not the API's JSON: the people reading them are looking at nix's error output.
 import { createHash } from "node:crypto";
-import { basename } from "node:path";
+import { Readable } from "node:stream";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
-import { buildLogPath } from "../builds/build-log.js";
+import { buildLog } from "../builds/build-log.js";
 import { findBuildByDrv } from "../builds/builds.js";
 import { reportDiskFull } from "../disk-full.js";
 import type { AppContext, AppEnv } from "../http/context.js";
@@ -17,9 +17,8 @@ import { cacheReader, cacheWriter, orgReaderToken, refuseOrgRead } from "./auth.
 import { PayloadTooLargeError } from "./errors.js";
 import { listingKey, listingSigKey, narKey } from "./layout.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
-import { FileObjectStore } from "./objects/file.js";
 import { getText } from "./objects/object-store.js";
-import { bytesResponse, IMMUTABLE, IMMUTABLE_PRIVATE, objectResponse } from "./serve-file.js";
+import { bytesResponse, IMMUTABLE, IMMUTABLE_PRIVATE, notModified, objectResponse } from "./serve-file.js";
 import type { PutResult, Storehouse } from "./store.js";
 
 /** `<32 nix32 chars>-<name>.drv`, nothing else: it becomes a database lookup. */
@@ -131,18 +130,17 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
       if (!build || !mayReadBuild(buildRole(ctx.db, token, build.id))) {
         return refuseOrgRead(token, `the log of ${drv}`, missing);
       }
-      // Build logs are appended to as they come, which an object store cannot do: they stay in DATA_DIR/logs.
-      const logs = new FileObjectStore(ctx.paths.logs);
-      const key = basename(buildLogPath(ctx.paths.logs, build.id));
-      const info = await logs.head(key);
-      if (!info) return notFound(c, `log/${drv}`);
-      const res = await objectResponse(c.req.raw, logs, key, {
-        contentType: "text/plain; charset=utf-8",
-        // A log grows while its build runs and again at a restart: revalidate, never keep.
-        etag: `"log-${build.id}-${info.etag}"`,
-        cacheControl: "no-cache",
-      });
-      return res ?? notFound(c, `log/${drv}`);
+      const log = buildLog(ctx, build.id);
+      const { size, pieces } = await log.stat();
+      if (pieces === 0) return notFound(c, `log/${drv}`);
+      // A log grows while its build runs and again at a restart: revalidate, never keep.
+      const etag = `"log-${build.id}-${size}-${pieces}"`;
+      const headers = { "content-type": "text/plain; charset=utf-8", etag, "cache-control": "no-cache" };
+      if (notModified(c.req.header("if-none-match"), etag))
+        return new Response(null, { status: 304, headers });
+      const body =
+        c.req.method === "HEAD" ? null : (Readable.toWeb(log.stream()) as ReadableStream<Uint8Array>);
+      return new Response(body, { status: 200, headers: { ...headers, "content-length": String(size) } });
     })
     .get("/:file", read, async (c) => {
       const name = c.req.param("file");

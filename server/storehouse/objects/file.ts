@@ -89,7 +89,7 @@ export class FileObjectStore implements ObjectStore {
     await rm(this.path(key), { force: true });
   }
 
-  async *list(prefix: string): AsyncIterable<ListedObject> {
+  async *list(prefix: string, startAfter?: string): AsyncIterable<ListedObject> {
     const walk = async function* (dir: string, keyPrefix: string): AsyncIterable<ListedObject> {
       let names: string[];
       try {
@@ -99,10 +99,13 @@ export class FileObjectStore implements ObjectStore {
         throw err;
       }
       for (const name of names) {
+        // Keys sort as S3 sorts them (by code unit); a folder is walked when keys inside it may still come after.
+        const key = `${keyPrefix}${name}`;
+        if (startAfter !== undefined && key <= startAfter && !startAfter.startsWith(`${key}/`)) continue;
         const st = await stat(join(dir, name)).catch(() => undefined);
         if (!st) continue; // gone meanwhile
         if (st.isDirectory()) yield* walk(join(dir, name), `${keyPrefix}${name}/`);
-        else if (st.isFile()) yield { key: `${keyPrefix}${name}`, size: st.size, modified: st.mtime };
+        else if (st.isFile()) yield { key, size: st.size, modified: st.mtime };
       }
     };
     const folder = prefix.replace(/\/$/, "");

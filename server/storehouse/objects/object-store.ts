@@ -47,8 +47,8 @@ export interface ObjectStore {
   put(key: string, body: Readable | Buffer | string): Promise<void>;
   /** Deleting what is not there is not an error. */
   delete(key: string): Promise<void>;
-  /** Every object whose key starts with `prefix` (a folder, ending in `/`), in pages, in key order. */
-  list(prefix: string): AsyncIterable<ListedObject>;
+  /** Every object whose key starts with `prefix` (a folder, ending in `/`), in key order; after `startAfter` if given. */
+  list(prefix: string, startAfter?: string): AsyncIterable<ListedObject>;
   /** Renames `from` to `to` (replacing it, with a fresh modification time), as one step where the store allows. */
   move(from: string, to: string): Promise<void>;
   /** A URL a client may GET the object from directly for `seconds`; undefined where the store has none. */

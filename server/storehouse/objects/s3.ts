@@ -169,7 +169,7 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
-  async *list(prefix: string): AsyncIterable<ListedObject> {
+  async *list(prefix: string, startAfter?: string): AsyncIterable<ListedObject> {
     let token: string | undefined;
     const strip = this.location.prefix.length;
     do {
@@ -179,6 +179,9 @@ export class S3ObjectStore implements ObjectStore {
             Bucket: this.location.bucket,
             Prefix: `${this.location.prefix}${prefix}`,
             ...(token ? { ContinuationToken: token } : {}),
+            ...(startAfter !== undefined && !token
+              ? { StartAfter: `${this.location.prefix}${startAfter}` }
+              : {}),
           }),
         ),
       );
