@@ -20,7 +20,7 @@ import {
 } from "./config.js";
 import { openDb } from "./db/open.js";
 import { hasNoRoom, isDiskFull } from "./disk-full.js";
-import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
+import { ConflictError, DiskFullError, InvalidInputError, StorageUnavailableError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
@@ -92,6 +92,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const paths = dataPaths(resolve(opts.dataDir));
   // Before anything is written: a mistyped --nar-store must not leave a half-made data dir behind.
   const objects = openObjectStore(opts.narStore, paths.store);
+  // A store that will never work stops the server here; one that is only away now is waited for by each request.
+  let storeAway: unknown;
+  await objects.check().catch((err: unknown) => {
+    if (!(err instanceof StorageUnavailableError)) throw err;
+    storeAway = err;
+  });
   for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
     await mkdir(dir, { recursive: true });
   }
@@ -102,6 +108,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     : await ensureSigningKey(paths.keys);
 
   const logger = openLog(paths.serverLog);
+  if (storeAway)
+    logger.warn(
+      { err: storeAway, store: objects.description },
+      "the object store does not answer; serving anyway",
+    );
   const { db, close: closeDb } = openDb(paths.db);
   let server: Server | undefined;
   try {

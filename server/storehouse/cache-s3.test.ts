@@ -312,6 +312,29 @@ test("a bad --nar-store or a missing --signing-key stops the server with a messa
     assert.is(missing.exitCode, 1);
     assert.match(missing.stderr, /does not exist; make one with `nix-store --generate-binary-cache-key/);
     assert.not.ok(existsSync(join(dataDir, "keys", "secret-key")));
+    const noBucket = await execa(
+      process.execPath,
+      [
+        bin,
+        "server",
+        "--data-dir",
+        dataDir,
+        "--listen",
+        "127.0.0.1:0",
+        "--nar-store",
+        `s3://no-such-bucket?endpoint=${ceph.endpoint}`,
+      ],
+      { reject: false, timeout: 60_000, env: ceph.env },
+    );
+    assert.is(noBucket.exitCode, 2, noBucket.stderr);
+    assert.match(noBucket.stderr, /the bucket "no-such-bucket" does not exist; create it first/);
+    const wrongSecret = await execa(
+      process.execPath,
+      [bin, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--nar-store", storeUrl],
+      { reject: false, timeout: 60_000, env: { ...ceph.env, AWS_SECRET_ACCESS_KEY: "not-the-secret" } },
+    );
+    assert.is(wrongSecret.exitCode, 2, wrongSecret.stderr);
+    assert.match(wrongSecret.stderr, /check AWS_SECRET_ACCESS_KEY/);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -125,5 +125,9 @@ export class FileObjectStore implements ObjectStore {
     return undefined;
   }
 
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+  }
+
   close(): void {}
 }

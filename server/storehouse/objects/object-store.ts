@@ -53,6 +53,11 @@ export interface ObjectStore {
   move(from: string, to: string): Promise<void>;
   /** A URL a client may GET the object from directly for `seconds`; undefined where the store has none. */
   presign(key: string, seconds: number): Promise<string | undefined>;
+  /**
+   * At start: InvalidInputError when the store can never work as given (no such bucket, credentials refused), so
+   * the server stops with the reason; StorageUnavailableError when it does not answer now (it may come back).
+   */
+  check(): Promise<void>;
   close(): void;
 }
 

@@ -18,6 +18,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { InvalidInputError } from "../../errors.js";
 import { rangeHeader } from "./file.js";
 import {
   type ByteRange,
@@ -256,6 +257,33 @@ export class S3ObjectStore implements ObjectStore {
         expiresIn: seconds,
       },
     );
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.location.prefix, MaxKeys: 1 }),
+      );
+    } catch (err) {
+      if (isUnavailable(err)) throw this.translate(err, "checking the bucket at start");
+      const e = err as Error;
+      const why: Record<string, string> = {
+        NoSuchBucket: `the bucket "${this.location.bucket}" does not exist; create it first (e.g. aws s3 mb s3://${this.location.bucket})`,
+        AccessDenied:
+          "the credentials may not list the bucket; give them s3:ListBucket, GetObject, PutObject and DeleteObject on it",
+        InvalidAccessKeyId: "the store does not know the access key; check AWS_ACCESS_KEY_ID",
+        SignatureDoesNotMatch: "the store refused the signature; check AWS_SECRET_ACCESS_KEY (and region)",
+        CredentialsProviderError:
+          "no credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+      };
+      const reason = why[e.name];
+      if (reason) throw new InvalidInputError(`--nar-store ${this.description}: ${reason}`);
+      if (err instanceof S3ServiceException)
+        throw new InvalidInputError(
+          `--nar-store ${this.description}: the store answered ${e.name} (${e.message})`,
+        );
+      throw err;
+    }
   }
 
   close(): void {
