@@ -270,6 +270,50 @@ test("--nar-redirect answers NAR reads with a presigned URL of the bucket, which
     assert.is(followed.status, 200);
     assert.ok(Buffer.from(await followed.arrayBuffer()).equals(u.file));
     assert.is((await fetch(`${r.url}/cache/nar/${"0".repeat(52)}.nar`, { redirect: "manual" })).status, 404);
+
+    // Stock Nix follows the redirect, signatures checked; the agent's Range fetch does too.
+    const rNetrc = join(src.dir, "netrc-r");
+    writeFileSync(rNetrc, `machine 127.0.0.1 login x password ${tok.body.secret}\n`);
+    await src.run("nix", [
+      "copy",
+      "--option",
+      "netrc-file",
+      rNetrc,
+      "--to",
+      `${r.url}/cache?compression=none`,
+      top,
+    ]);
+    const client = await createNixTestStore();
+    try {
+      await client.run("nix-store", [
+        "-r",
+        top,
+        "--option",
+        "substituters",
+        `${r.url}/cache`,
+        "--option",
+        "require-sigs",
+        "true",
+        "--option",
+        "trusted-public-keys",
+        fleetKey.publicKey,
+      ]);
+      assert.is(readFileSync(client.realPath(`${top}/share/hello.txt`), "utf8"), "hello from the bucket\n");
+    } finally {
+      await client.cleanup();
+    }
+    const remote = new CacheRemote({ server: r.url });
+    try {
+      await remote.start();
+      const info = await remote.narInfo(hashOf(top));
+      assert.ok(info);
+      const got: Buffer[] = [];
+      // A NAR opens with the 8-byte length 13, then "nix-archive-1".
+      for await (const c of await remote.narRange(info, 8, 13)) got.push(c as Buffer);
+      assert.is(Buffer.concat(got).toString("latin1"), "nix-archive-1", "bytes 8–20 of the NAR, by Range");
+    } finally {
+      remote.close();
+    }
   } finally {
     await r.stop();
   }
