@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -206,9 +206,16 @@ test("a corrupt upload never becomes visible, and what no row names is swept", a
   assert.is(refused.status, 400);
   assert.match(await refused.text(), /NarSize/);
   assert.is((await fetch(`${s.url}/cache/${liar.hash}.narinfo`)).status, 404);
+  // Left by a server that died between writing a path's objects and its row, and by an upload cut off.
+  const stray = "1".repeat(32);
+  for (const key of [`cache/narinfo/${stray}.narinfo`, `cache/ls/${stray}.ls`, "cache/tmp/1-dead.part"])
+    await ceph.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "left over" }));
   const swept = await s.api("POST", "/api/v1/storehouse/sweep");
   assert.is(swept.status, 200, JSON.stringify(swept.body));
   assert.ok(swept.body.removed.nars.includes(liar.fileName), JSON.stringify(swept.body));
+  assert.equal(swept.body.removed.tmp, ["1-dead.part"]);
+  assert.equal(swept.body.removed.unreferenced.sort(), [`ls/${stray}.ls`, `narinfo/${stray}.narinfo`]);
+  assert.equal(await keysIn(`cache/narinfo/${stray}`), []);
   assert.not.ok((await keysIn("cache/nar/")).includes(`cache/${liar.info.url}`));
   // What a row names stays.
   assert.is((await fetch(`${s.url}/cache/${hashOf(top)}.narinfo`)).status, 200);
