@@ -129,6 +129,7 @@ export async function startCeph(): Promise<Ceph> {
   try {
     for (const sub of ["run", "log", "mon/ceph-a", "osd/ceph-0", "rgw"])
       await mkdir(join(dir, sub), { recursive: true });
+    // tcp_nodelay on the gateway: without it every small GET waits out a delayed ACK (~50 ms instead of ~5).
     await writeFile(
       conf,
       `[global]
@@ -154,7 +155,7 @@ mon cluster log file = ${dir}/log/cluster.log
 mon data = ${dir}/mon/$cluster-$id
 osd data = ${dir}/osd/$cluster-$id
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw frontends = beast endpoint=127.0.0.1:${rgwPort} tcp_nodelay=1
 rgw data = ${dir}/rgw
 `,
     );
