@@ -90,7 +90,22 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
+/** The programs the cluster needs; `npm run setup` installs them (radosgw, ceph-mon, ceph-osd, util-linux). */
+const PROGRAMS = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph", "setpriv"];
+
+async function requirePrograms(): Promise<void> {
+  const missing: string[] = [];
+  for (const p of PROGRAMS) {
+    if ((await execa("sh", ["-c", `command -v ${p}`], { reject: false })).exitCode !== 0) missing.push(p);
+  }
+  if (missing.length > 0)
+    throw new Error(
+      `Ceph test cluster: ${missing.join(", ")} not installed; run npm run setup (it installs Ceph)`,
+    );
+}
+
 export async function startCeph(): Promise<Ceph> {
+  await requirePrograms();
   const dir = await mkdtemp(join(tmpdir(), "flox-ceph-"));
   const daemons: Daemon[] = [];
   let gateway: Daemon | undefined;
