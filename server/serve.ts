@@ -9,6 +9,7 @@ import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { createApp } from "./app.js";
 import { BuildLogs } from "./builds/build-log.js";
+import { moveLegacyLogs } from "./builds/legacy-logs.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
@@ -132,6 +133,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       }
     }
 
+    const buildLogs = new BuildLogs(objects);
+    // Logs of a server from before they lived in the store; left for the next start if the store is away now.
+    await moveLegacyLogs(paths.logs, buildLogs).then(
+      (moved) =>
+        moved > 0 &&
+        logger.info({ moved, store: objects.description }, "moved old build logs into the store"),
+      (err: unknown) =>
+        logger.warn({ err }, "could not move old build logs into the store; trying again at the next start"),
+    );
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, objects, key: signingKey });
     const maintenance = new StorehouseMaintenance({
@@ -186,7 +196,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         receives,
         live: settings.live,
         signal: shutdown.signal,
-        buildLogs: new BuildLogs(objects),
+        buildLogs,
       },
       {
         storehouse: { storehouse, privateCache: settings.privateCache, narRedirect: opts.narRedirect },

@@ -27,7 +27,7 @@ const pieceKey = (buildId: number, offset: number) => `${prefix(buildId)}${Strin
 
 export interface BuildLog {
   /** Adds bytes at the end. */
-  append(bytes: Buffer | string): Promise<void>;
+  append(bytes: Buffer | string | Readable): Promise<void>;
   /** The bytes from `offset` on (at most 1 MiB); empty when there are none (yet). */
   readFrom(offset: number): Promise<Buffer>;
   /** Bytes so far and pieces: with the build id, a validator that changes whenever the log grew. */

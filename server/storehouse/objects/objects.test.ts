@@ -1,6 +1,7 @@
 // One suite for both object stores (a directory, and an S3 bucket on a real Ceph RADOS Gateway): whatever the
 // Storehouse, build logs and channels do with one must work the same on the other.
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -8,6 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type Ceph, startCeph } from "../../../testing/ceph.js";
 import { BuildLogs } from "../../builds/build-log.js";
+import { moveLegacyLogs } from "../../builds/legacy-logs.js";
 import { FileObjectStore } from "./file.js";
 import { type ObjectStore, UnsatisfiableRangeError } from "./object-store.js";
 import { openObjectStore, parseS3Url } from "./open.js";
@@ -140,6 +142,25 @@ test("a build log written by one server is read whole, from any offset, by anoth
     assert.equal(await a.of(7).stat(), { size: all.length, pieces: 3 }, name);
     assert.is(await text(b.of(7).stream()), all, name);
     assert.equal(await b.of(8).stat(), { size: 0, pieces: 0 }, name);
+  }
+});
+
+test("build logs from before the object store are moved into it once", async () => {
+  const data = await mkdtemp(join(tmpdir(), "flox-legacy-logs-"));
+  try {
+    await writeFile(join(data, "server.log"), "the server's own\n");
+    for (const [name, open] of stores) {
+      await writeFile(join(data, "12.log"), "an old log\n");
+      const logs = new BuildLogs(open());
+      assert.is(await moveLegacyLogs(data, logs), 1, name);
+      assert.is((await new BuildLogs(open()).of(12).readFrom(0)).toString(), "an old log\n", name);
+      assert.not.ok(existsSync(join(data, "12.log")), name);
+      assert.ok(existsSync(join(data, "server.log")), name);
+      await logs.of(12).append("more\n");
+      assert.is((await logs.of(12).readFrom(0)).toString(), "an old log\nmore\n", name);
+    }
+  } finally {
+    await rm(data, { recursive: true, force: true });
   }
 });
 
