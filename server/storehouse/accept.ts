@@ -124,7 +124,7 @@ export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Prom
         .onConflictDoNothing()
         .run();
     } catch (err) {
-      // Without its row the path would be served but unknown to reference checks: take it back.
+      // Without its row the path does not exist for anyone: its narinfo goes too (else the sweep takes it later).
       await s.objects.delete(narinfoKey(hash)).catch(() => undefined);
       throw err;
     }

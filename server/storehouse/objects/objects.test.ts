@@ -1,5 +1,6 @@
 // One suite for both object stores (a directory, and an S3 bucket on a real Ceph RADOS Gateway): whatever the
 // Storehouse, build logs and channels do with one must work the same on the other.
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import * as assert from "uvu/assert";
 import { type Ceph, startCeph } from "../../../testing/ceph.js";
 import { BuildLogs } from "../../builds/build-log.js";
 import { moveLegacyLogs } from "../../builds/legacy-logs.js";
+import { channelExpression, channelTarball } from "../../channels/tarball.js";
 import { FileObjectStore } from "./file.js";
 import { type ObjectStore, UnsatisfiableRangeError } from "./object-store.js";
 import { openObjectStore, parseS3Url } from "./open.js";
@@ -161,6 +163,33 @@ test("build logs from before the object store are moved into it once", async () 
     }
   } finally {
     await rm(data, { recursive: true, force: true });
+  }
+});
+
+test("a channel tarball is made once, stored, and found again by another server", async () => {
+  const work = await mkdtemp(join(tmpdir(), "flox-channel-work-"));
+  try {
+    for (const [name, open] of stores) {
+      let made = 0;
+      const expression = () => {
+        made++;
+        return channelExpression("test channel", []);
+      };
+      const first = await channelTarball(open(), work, 41, "xz", "acme-1", expression);
+      assert.match(first.etag, /^"[A-Za-z0-9_-]{43}"$/, name);
+      const again = await channelTarball(open(), work, 41, "bz2", "acme-1", expression);
+      const same = await channelTarball(open(), work, 41, "xz", "acme-1", expression);
+      assert.is(made, 1, `${name}: both kinds made in one go, then only read`);
+      assert.is(same.etag, first.etag, name);
+      assert.is.not(again.etag, first.etag, name);
+      const bytes = await open().get(first.key);
+      const chunks: Buffer[] = [];
+      for await (const c of bytes?.body ?? Readable.from([])) chunks.push(c as Buffer);
+      const digest = createHash("sha256").update(Buffer.concat(chunks)).digest("base64url");
+      assert.is(`"${digest}"`, first.etag, `${name}: the ETag is the sha256 of the stored bytes`);
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
 });
 
