@@ -68,7 +68,13 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", machineRoutes(ctx, opts.machines ? { hub: opts.machines } : {}));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
-    app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
+    app.route(
+      "/channels",
+      channelRoutes(ctx, {
+        privateCache: opts.storehouse.privateCache,
+        objects: opts.storehouse.storehouse.objects,
+      }),
+    );
     app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse, opts.maintenance));
   }
   // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).

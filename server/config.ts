@@ -27,6 +27,12 @@ export interface StartServerOptions {
   maxFileSize?: number | undefined;
   /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
   privateCache?: boolean | undefined;
+  /** Where NARs, listings, logs' and channels' objects go (--nar-store): file:DIR (default DATA_DIR/store) or s3://… */
+  narStore?: string | undefined;
+  /** NAR reads answer with a redirect to a presigned URL of the object store (--nar-redirect). */
+  narRedirect?: boolean | undefined;
+  /** The binary-cache secret key every server of a fleet signs with (--signing-key); never generated when given. */
+  signingKeyFile?: string | undefined;
   /** Seconds between sweeps of NARs no narinfo names (--nar-sweep-every, default 600). */
   narSweepEverySeconds?: number | undefined;
   /** Age in seconds below which an orphaned NAR is left alone (--nar-sweep-grace, default 3600). */
@@ -108,6 +114,9 @@ export interface ServerCommandOptions {
   base?: string;
   maxFileSize?: string;
   privateCache?: boolean;
+  narStore?: string;
+  narRedirect?: boolean;
+  signingKey?: string;
   narSweepEvery?: string;
   narSweepGrace?: string;
   narVerifyEvery?: string;
@@ -176,6 +185,9 @@ export function optionsFromFlags(
     basePath: opts.base,
     maxFileSize: parseSize("--max-file-size", opts.maxFileSize),
     privateCache: opts.privateCache,
+    narStore: opts.narStore ?? (env.FLOX_NAR_STORE || undefined),
+    narRedirect: opts.narRedirect,
+    signingKeyFile: opts.signingKey ?? (env.FLOX_SIGNING_KEY || undefined),
     narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),
     narSweepGraceSeconds: parseSeconds("--nar-sweep-grace", opts.narSweepGrace),
     narVerifyEverySeconds: parseSeconds("--nar-verify-every", opts.narVerifyEvery, 1),

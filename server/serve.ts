@@ -10,6 +10,8 @@ import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { NixNotFoundError, NixTooOldError, useNix } from "../lib/nix-install.js";
 import { createApp } from "./app.js";
+import { BuildLogs } from "./builds/build-log.js";
+import { moveLegacyLogs } from "./builds/legacy-logs.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
@@ -21,7 +23,7 @@ import {
 } from "./config.js";
 import { openDb } from "./db/open.js";
 import { hasNoRoom, isDiskFull } from "./disk-full.js";
-import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
+import { ConflictError, DiskFullError, InvalidInputError, StorageUnavailableError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
@@ -36,8 +38,9 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
-import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
+import { ensureSigningKey, loadSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { StorehouseMaintenance } from "./storehouse/maintenance.js";
+import { openObjectStore } from "./storehouse/objects/open.js";
 import { Storehouse } from "./storehouse/store.js";
 
 export type { ServerCommandOptions, StartServerOptions } from "./config.js";
@@ -90,14 +93,29 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const settings = resolveSettings(opts);
   const { maxFileSize, repoLimits, evalMemoryBytes } = settings;
   const paths = dataPaths(resolve(opts.dataDir));
+  // Before anything is written: a mistyped --nar-store must not leave a half-made data dir behind.
+  const objects = openObjectStore(opts.narStore, paths.store);
+  // A store that will never work stops the server here; one that is only away now is waited for by each request.
+  let storeAway: unknown;
+  await objects.check().catch((err: unknown) => {
+    if (!(err instanceof StorageUnavailableError)) throw err;
+    storeAway = err;
+  });
   for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
     await mkdir(dir, { recursive: true });
   }
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
   await ensureBusyboxDir(paths.busybox);
-  const signingKey = await ensureSigningKey(paths.keys);
+  const signingKey = opts.signingKeyFile
+    ? await loadSigningKey(resolve(opts.signingKeyFile))
+    : await ensureSigningKey(paths.keys);
 
   const logger = openLog(paths.serverLog);
+  if (storeAway)
+    logger.warn(
+      { err: storeAway, store: objects.description },
+      "the object store does not answer; serving anyway",
+    );
   const { db, close: closeDb } = openDb(paths.db);
   let server: Server | undefined;
   try {
@@ -117,8 +135,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       }
     }
 
+    const buildLogs = new BuildLogs(objects);
+    // Logs of a server from before they lived in the store; left for the next start if the store is away now.
+    await moveLegacyLogs(paths.logs, buildLogs).then(
+      (moved) =>
+        moved > 0 &&
+        logger.info({ moved, store: objects.description }, "moved old build logs into the store"),
+      (err: unknown) =>
+        logger.warn({ err }, "could not move old build logs into the store; trying again at the next start"),
+    );
     const hookSecret = randomBytes(32).toString("base64url");
-    const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const storehouse = await Storehouse.open({ db, objects, key: signingKey });
     const maintenance = new StorehouseMaintenance({
       storehouse,
       logger,
@@ -163,9 +190,18 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // Shutdown reaches every route and page through this one signal (ctx.signal).
     const shutdown = new AbortController();
     const app = createApp(
-      { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
-        storehouse: { storehouse, privateCache: settings.privateCache },
+        db,
+        paths,
+        hookSecret,
+        logger,
+        receives,
+        live: settings.live,
+        signal: shutdown.signal,
+        buildLogs,
+      },
+      {
+        storehouse: { storehouse, privateCache: settings.privateCache, narRedirect: opts.narRedirect },
         maintenance,
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
@@ -261,6 +297,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         scheduler.stop();
         channels.stop();
         closeDb();
+        objects.close();
         logger.info("flox server stopped");
         logger.flush();
       })();
@@ -276,6 +313,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   } catch (err) {
     server?.close();
     closeDb();
+    objects.close();
     logger.flush();
     throw err;
   }

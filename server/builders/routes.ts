@@ -1,6 +1,5 @@
 // /builder: what `flox builder` calls (builder tokens only): claim work under a lease, heartbeat, stream the
 // log, report the result. See server/builds/queue.ts for the rules and docs/API.md, "Builders".
-import { appendFile } from "node:fs/promises";
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import {
@@ -11,7 +10,7 @@ import {
   HeartbeatBody,
   type HeartbeatResponse,
 } from "../../lib/api/builders.js";
-import { buildLogPath } from "../builds/build-log.js";
+import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
@@ -80,8 +79,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
           return c.body(null, 204);
         }
       }
-      await appendFile(
-        buildLogPath(ctx.paths.logs, claimed.id),
+      await buildLog(ctx, claimed.id).append(
         `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
       );
       log.info("build claimed");
@@ -106,7 +104,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       requireLease(ctx.db, id, lease);
       await limitBody(c, MAX_LOG_CHUNK, "the log chunk", "send the log in smaller pieces");
       const bytes = Buffer.from(await c.req.arrayBuffer());
-      if (bytes.length > 0) await appendFile(buildLogPath(ctx.paths.logs, id), bytes);
+      if (bytes.length > 0) await buildLog(ctx, id).append(bytes);
       return c.body(null, 204);
     })
     .post("/builder/builds/:id/result", auth, async (c) => {

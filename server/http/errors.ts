@@ -9,6 +9,7 @@ import {
   InvalidInputError,
   NotFoundError,
   PayloadTooLargeError,
+  StorageUnavailableError,
   UnauthenticatedError,
 } from "../errors.js";
 
@@ -25,6 +26,7 @@ const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulS
   [ConflictError, 409],
   [PayloadTooLargeError, 413],
   [DiskFullError, 507],
+  [StorageUnavailableError, 503],
 ];
 
 export function errorBody(code: string, message: string): ErrorBody {
