@@ -17,6 +17,9 @@ export async function runFreshNix(opts: {
   args?: string[];
   /** More nix.conf lines, e.g. `netrc-file = …`. */
   extraConf?: string;
+  /** More environment, e.g. NIX_REMOTE for a client of a daemon. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
 }) {
   for (const d of ["nix", "etc", "home"]) await mkdir(join(opts.dir, d), { recursive: true });
   await writeFile(
@@ -43,9 +46,11 @@ export async function runFreshNix(opts: {
         XDG_CACHE_HOME: join(opts.dir, "home", ".cache"),
         NIX_CONF_DIR: join(opts.dir, "etc"),
         NIX_USER_CONF_FILES: join(opts.dir, "etc", "nix.conf"),
+        ...opts.env,
       },
       extendEnv: false,
       reject: false,
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     },
   );
 }

@@ -14,6 +14,9 @@ interface AgentFlags {
   untuned?: boolean;
   profilesDir?: string;
   unpinGrace: string;
+  daemonSocket?: string;
+  daemonToken?: string;
+  daemonOrg?: string;
 }
 
 export async function agent(cmd: Command): Promise<void> {
@@ -23,6 +26,8 @@ export async function agent(cmd: Command): Promise<void> {
   const token = g.token ?? process.env.FLOX_TOKEN;
   const usage = (m: string): never => cmd.error(`error: ${m}`, { exitCode: 2, code: "flox.usage" });
   if (!server) usage("which server? pass --server URL or set FLOX_SERVER");
+  if (flags.daemonSocket && !token && !flags.daemonToken)
+    usage("--daemon-socket needs a token: pass --daemon-token T, --token T or set FLOX_TOKEN");
   if (flags.profilesDir && !token)
     usage("--profiles-dir needs the machine's token: pass --token T or set FLOX_TOKEN");
   const seconds = (name: string, v: string): number => {
@@ -53,6 +58,9 @@ export async function agent(cmd: Command): Promise<void> {
     ...(flags.untuned ? { untuned: true } : {}),
     ...(flags.profilesDir ? { profilesDir: flags.profilesDir } : {}),
     unpinGraceMs: seconds("--unpin-grace", flags.unpinGrace) * 1000,
+    ...(flags.daemonSocket ? { daemonSocket: flags.daemonSocket } : {}),
+    ...(flags.daemonToken ? { daemonToken: flags.daemonToken } : {}),
+    ...(flags.daemonOrg ? { daemonOrg: flags.daemonOrg } : {}),
   };
   const { CliError } = await import("../output.js");
   try {

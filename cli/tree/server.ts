@@ -23,6 +23,10 @@ export function registerServer(program: Command): void {
       "--eval-memory <bytes>",
       "address space each Nix evaluation may use, e.g. 2G (default: $FLOX_EVAL_MEMORY, else 2G)",
     )
+    .option(
+      "--no-nix-daemon",
+      "do not run the shared Nix daemon nor serve GET /nix-daemon (default: run it; $FLOX_NIX_DAEMON=off too)",
+    )
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
     .option(
       "--nar-sweep-every <s>",
