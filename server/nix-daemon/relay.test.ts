@@ -1,11 +1,11 @@
 // End to end: a stock Nix client on a brand-new machine (a fresh /nix whose store is only the agent's FUSE mount)
-// builds an expression that is in no repo through `flox agent --daemon-socket` → `GET /nix-daemon` → the shared
-// nix-daemon → flox's build hook → the farm's queue → a real `flox builder`, then runs the result through the mount.
-import { mkdtemp, writeFile } from "node:fs/promises";
+// builds expressions that are in no repo through `flox agent --daemon-socket` → `GET /nix-daemon` → the shared
+// nix-daemon → flox's build hook → the farm's queue → a real `flox builder`, then runs the results through the mount.
+import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { runFlox } from "../../testing/ci-harness.js";
+import { queryDb, runFlox } from "../../testing/ci-harness.js";
 import {
   helloExpression,
   type RelayWorld,
@@ -22,8 +22,31 @@ test.after(async () => {
   await w?.stop();
 });
 
-const client = async (name: string, script: string, env: Record<string, string> = {}) =>
-  runRelayClient(w, { dir: await mkdtemp(join(w.tmp, `client-${name}-`)), script, env });
+const client = async (name: string, script: string, extraConf?: string) =>
+  runRelayClient(w, {
+    dir: await mkdtemp(join(w.tmp, `client-${name}-`)),
+    script,
+    ...(extraConf ? { extraConf } : {}),
+  });
+
+const explain = (r: { stdout: string; stderr: string }) =>
+  `${r.stdout}\n${r.stderr}\n--- server\n${w.srv.stderr()}\n--- builder\n${w.builder.log()}\n--- agent\n${w.agent.stderr()}`;
+
+interface BuildJson {
+  id: number;
+  drvPath: string;
+  outputs: Record<string, string>;
+  builder: string | null;
+  attempts: number;
+  state: string;
+  relay: { org: string; actor: string; host: string | null; state: string }[];
+}
+
+async function builds(): Promise<BuildJson[]> {
+  const r = await runFlox(w.srv.url, w.member, w.tmp, ["builds", "--json", "--limit", "1000"]);
+  assert.is(r.exitCode, 0, r.stderr);
+  return JSON.parse(r.stdout).builds;
+}
 
 test("a stock client with only the agent's mount builds on the farm through the relay and runs the result", async () => {
   const expr = join(w.tmp, "hello.nix");
@@ -32,26 +55,88 @@ test("a stock client with only the agent's mount builds on the farm through the 
     "hello",
     `out=$(nix-build --no-out-link ${expr}) && echo "OUT=$out" && "$out/bin/hello"`,
   );
-  assert.is(
-    r.exitCode,
-    0,
-    `${r.stdout}\n${r.stderr}\n--- server\n${w.srv.stderr()}\n--- builder\n${w.builder.log()}`,
-  );
+  assert.is(r.exitCode, 0, explain(r));
   assert.match(r.stdout, /hello from relay-hello-1/);
+  // The builder's output reached the client's terminal through the hook's fd 4.
+  assert.match(r.stderr, /building relay-hello-1 on the farm/);
   const out = /OUT=(\S+)/.exec(r.stdout)?.[1] ?? "";
-  // The build ran on the builder, and shows as wanted by the relay's user.
-  const builds = await runFlox(w.srv.url, w.member, w.tmp, ["builds", "--json"]);
-  const list = JSON.parse(builds.stdout).builds as {
-    outputs: Record<string, string>;
-    builder: string;
-    relay: { actor: string }[];
-    state: string;
-  }[];
-  const mine = list.find((b) => b.outputs.out === out);
-  assert.ok(mine, `no build with output ${out}: ${builds.stdout}`);
+
+  // It ran on the builder, and shows as wanted by the relay's user (who, from which host) instead of a jobset.
+  const mine = (await builds()).find((b) => b.outputs.out === out);
+  assert.ok(mine, `no build with output ${out}`);
   assert.is(mine?.builder, "b1");
   assert.is(mine?.state, "succeeded");
   assert.is(mine?.relay[0]?.actor, "alice-laptop");
+  assert.is(mine?.relay[0]?.org, "acme");
+  assert.ok(mine?.relay[0]?.host, "the relay names the client's host");
+
+  // Only the touched closure was fetched: the result and the busybox it runs, not the .drv files nor anything else.
+  const cached = (await readdir(w.agent.mount)).sort();
+  const busybox = queryDb<{ store_path: string }>(
+    w.srv.dataDir,
+    "select store_path from cache_paths where store_path like '%-busybox'",
+  ).map((r) => r.store_path.slice("/nix/store/".length));
+  assert.equal(cached, [out.slice("/nix/store/".length), ...busybox].sort());
+  assert.ok(
+    queryDb(w.srv.dataDir, "select 1 from cache_paths where store_path like '%-relay-hello-1.drv'").length ===
+      1,
+    "the .drv is in the Storehouse (the builder substituted it), yet the client never fetched it",
+  );
+
+  // `nix log` shows the builder's output (the Storehouse serves the log to a token of an org that wanted it).
+  const netrc = join(w.tmp, "netrc");
+  await writeFile(netrc, `machine 127.0.0.1 login x password ${w.member}\n`);
+  const log = await client(
+    "log",
+    `NIX_REMOTE= nix --extra-experimental-features nix-command log --store ${w.srv.url}/cache ${out}`,
+    `netrc-file = ${netrc}\n`,
+  );
+  assert.is(log.exitCode, 0, explain(log));
+  assert.match(log.stdout, /building relay-hello-1 on the farm/);
+
+  // The activity log says who built what from where.
+  const activity = await runFlox(w.srv.url, w.member, w.tmp, ["org", "activity", "acme", "--json"]);
+  const sessions = JSON.parse(activity.stdout).sessions as { actor: string; builds: { id: number }[] }[];
+  assert.ok(sessions.some((s) => s.actor === "alice-laptop" && s.builds.some((b) => b.id === mine?.id)));
+});
+
+test("a derivation the farm built already is not built again", async () => {
+  const expr = join(w.tmp, "hello-again.nix");
+  await writeFile(expr, helloExpression(w.busybox, "relay-hello-1"));
+  const before = (await builds()).find((b) => b.drvPath.endsWith("-relay-hello-1.drv"));
+  const r = await client("again", `out=$(nix-build --no-out-link ${expr}) && "$out/bin/hello"`);
+  assert.is(r.exitCode, 0, explain(r));
+  assert.match(r.stdout, /hello from relay-hello-1/);
+  assert.not.match(r.stderr, /building relay-hello-1 on the farm/);
+  const after = (await builds()).find((b) => b.drvPath.endsWith("-relay-hello-1.drv"));
+  assert.is(after?.id, before?.id);
+  assert.is(after?.attempts, 1);
+});
+
+test("ten clients at once, some wanting the same derivations: each derivation is built once", async () => {
+  const tags = ["relay-many-0", "relay-many-1", "relay-many-2", "relay-many-3"];
+  for (const tag of tags)
+    await writeFile(join(w.tmp, `${tag}.nix`), helloExpression(w.busybox, tag, { sleep: 1 }));
+  const runs = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => {
+      const tag = tags[i % tags.length] as string;
+      return client(
+        `many-${i}`,
+        `out=$(nix-build --no-out-link ${join(w.tmp, `${tag}.nix`)}) && "$out/bin/hello"`,
+      ).then((r) => ({ r, tag }));
+    }),
+  );
+  for (const { r, tag } of runs) {
+    assert.is(r.exitCode, 0, explain(r));
+    assert.match(r.stdout, new RegExp(`hello from ${tag}`));
+  }
+  const all = await builds();
+  for (const tag of tags) {
+    const mine = all.filter((b) => b.drvPath.endsWith(`-${tag}.drv`));
+    assert.is(mine.length, 1, `one build of ${tag}`);
+    assert.is(mine[0]?.attempts, 1, `${tag} ran once`);
+    assert.is(mine[0]?.state, "succeeded");
+  }
 });
 
 test.run();
