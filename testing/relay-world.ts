@@ -17,8 +17,15 @@ export interface RelayWorld extends CiWorld {
   token(body: Record<string, unknown>): Promise<{ id: number; secret: string }>;
 }
 
-export async function startRelayWorld(prefix: string, extraAgentArgs: string[] = []): Promise<RelayWorld> {
-  const world = await startCiWorld({ prefix, orgs: [{ name: "acme" }, { name: "other" }] });
+export async function startRelayWorld(
+  prefix: string,
+  opts: { serverEnv?: Record<string, string> } = {},
+): Promise<RelayWorld> {
+  const world = await startCiWorld({
+    prefix,
+    orgs: [{ name: "acme" }, { name: "other" }],
+    ...(opts.serverEnv ? { server: () => ({ env: opts.serverEnv ?? {} }) } : {}),
+  });
   let agent: AgentProcess | undefined;
   const stop = async () => {
     await agent?.stop();
@@ -35,7 +42,7 @@ export async function startRelayWorld(prefix: string, extraAgentArgs: string[] =
     agent = await startAgent(
       world.srv.url,
       { mount: join(world.tmp, "mnt"), cacheDir: join(world.tmp, "agent-cache") },
-      ["--daemon-socket", socket, "--daemon-token", member, "--negative-timeout", "1", ...extraAgentArgs],
+      ["--daemon-socket", socket, "--daemon-token", member, "--negative-timeout", "1"],
     );
     return {
       ...world,
