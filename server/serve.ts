@@ -176,7 +176,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const app = createApp(
       { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
-        storehouse: { storehouse, privateCache: settings.privateCache },
+        storehouse: {
+          storehouse,
+          privateCache: settings.privateCache,
+          ...(nixDaemon
+            ? { publishOnMiss: (hash: string) => nixDaemon.publishAdded(storehouse, hash, shutdown.signal) }
+            : {}),
+        },
         maintenance,
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },

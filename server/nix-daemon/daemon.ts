@@ -63,13 +63,19 @@ export class SharedDaemon {
     // A socket left by a killed run would make the next one's clients connect to nothing.
     await rm(paths.socket, { force: true });
     const log = openSync(paths.log, "a");
-    const child = spawn(nixProgram("nix-daemon", this.opts.nixBinDir), ["--daemon"], {
-      env: daemonEnv(paths),
-      cwd: paths.dir,
-      // Its own process group: stop() ends it with the per-connection processes it forked.
-      detached: true,
-      stdio: ["ignore", log, log],
-    });
+    // setpriv's parent-death signal: a server killed with SIGKILL takes its daemon along (the daemon's per-connection
+    // processes end with their forwarders, which die with the server the same way).
+    const child = spawn(
+      "setpriv",
+      ["--pdeathsig=KILL", "--", nixProgram("nix-daemon", this.opts.nixBinDir), "--daemon"],
+      {
+        env: daemonEnv(paths),
+        cwd: paths.dir,
+        // Its own process group: stop() ends it with the per-connection processes it forked.
+        detached: true,
+        stdio: ["ignore", log, log],
+      },
+    );
     closeSync(log);
     this.#child = child;
     child.once("error", (err) => logger.error({ err }, "the shared nix-daemon could not be started"));

@@ -139,4 +139,18 @@ test("ten clients at once, some wanting the same derivations: each derivation is
   }
 });
 
+test("paths a client adds through the daemon (a file, a .drv) are read through the mount", async () => {
+  const file = join(w.tmp, "notes.txt");
+  await writeFile(file, "added through the relay\n");
+  const expr = join(w.tmp, "instantiated.nix");
+  await writeFile(expr, helloExpression(w.busybox, "relay-instantiated"));
+  const r = await client(
+    "added",
+    `p=$(nix-store --add ${file}) && cat "$p" && d=$(nix-instantiate ${expr} 2>/dev/null) && head -c 7 "$d" && echo`,
+  );
+  assert.is(r.exitCode, 0, explain(r));
+  assert.match(r.stdout, /added through the relay/);
+  assert.match(r.stdout, /Derive\(/);
+});
+
 test.run();

@@ -4,8 +4,10 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { RelaySettings } from "../config.js";
 import type { Db } from "../db/open.js";
+import type { Storehouse } from "../storehouse/store.js";
 import { SharedDaemon } from "./daemon.js";
 import { type DaemonPaths, daemonPaths, writeDaemonFiles } from "./daemon-files.js";
+import { publishFromSharedStore } from "./publish-added.js";
 import { DaemonRelay } from "./relay.js";
 import { endOrphanedSessions } from "./sessions.js";
 
@@ -13,6 +15,11 @@ export interface NixDaemonPart {
   paths: DaemonPaths;
   daemon: SharedDaemon;
   relay: DaemonRelay;
+  /**
+   * Puts a path of the shared store into the Storehouse on its first request (a path a client added through the
+   * daemon: a .drv, a source), so that the agents' mounts reach everything the daemon's clients see.
+   */
+  publishAdded(storehouse: Storehouse, hash: string, signal: AbortSignal): Promise<boolean>;
   /** Writes its files for this run (URL, key, hook secret) and starts the daemon. */
   start(run: { serverUrl: string; cacheUrl: string; publicKey: string; hookSecret: string }): Promise<void>;
 }
@@ -41,6 +48,8 @@ export async function prepareNixDaemon(o: {
     paths,
     daemon,
     relay,
+    publishAdded: (storehouse, hash, signal) =>
+      publishFromSharedStore({ storehouse, storeRoot: paths.storeRoot, signal }, hash),
     async start(run) {
       await writeDaemonFiles(
         paths,

@@ -26,6 +26,11 @@ export interface StorehouseRouteOptions {
   storehouse: Storehouse;
   /** Reads need a token too (`flox server --private-cache`). */
   privateCache: boolean;
+  /**
+   * Asked on a narinfo miss: puts the path into the Storehouse if another store of this server holds it (the shared
+   * Nix daemon's, for paths its clients added), and says whether it did.
+   */
+  publishOnMiss?: (hash: string) => Promise<boolean>;
 }
 
 /** Lower is tried first; cache.nixos.org says 40, so a fleet's own cache goes before it. */
@@ -123,7 +128,10 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
       const name = c.req.param("file");
       const parsed = parseCacheFileName(name);
       if (!parsed) return notFound(c, name);
-      const narinfo = await storehouse.narInfoText(parsed.hash);
+      let narinfo = await storehouse.narInfoText(parsed.hash);
+      if (narinfo === undefined && (await opts.publishOnMiss?.(parsed.hash))) {
+        narinfo = await storehouse.narInfoText(parsed.hash);
+      }
       if (narinfo === undefined) return notFound(c, name);
       if (parsed.kind === "narinfo") {
         return bytesResponse(c.req.raw, narinfo, {
