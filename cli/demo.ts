@@ -108,7 +108,11 @@ async function waitForBuilds(url: string, token: string, evaluation: number): Pr
  * The endpoint agent: the Storehouse as a lazy FUSE /nix/store; one program run through it fetches only its
  * closure. Needs root and /dev/fuse (as on CI); elsewhere the demo says so and goes on.
  */
-async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Promise<void> } | false> {
+async function showAgent(
+  url: string,
+  jobs: DemoJob[],
+  token: string,
+): Promise<{ stop: () => Promise<void> } | false> {
   step("flox agent: the Storehouse mounted as a lazy /nix/store; running hello fetches only hello's closure");
   if (process.getuid?.() !== 0 || !existsSync("/dev/fuse")) {
     process.stdout.write(
@@ -121,7 +125,20 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Pr
   mkdirSync(mount, { recursive: true });
   const child = spawn(
     process.execPath,
-    [join(projectRoot, "cli/bin/flox"), "agent", "--server", url, "--mount", mount, "--cache-dir", cacheDir],
+    [
+      join(projectRoot, "cli/bin/flox"),
+      "agent",
+      "--server",
+      url,
+      "--mount",
+      mount,
+      "--cache-dir",
+      cacheDir,
+      "--daemon-socket",
+      join(home, "daemon.sock"),
+      "--daemon-token",
+      token,
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const log = createWriteStream(join(home, "agent.log"));
@@ -169,6 +186,7 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Pr
     });
     process.stdout.write(`  (${await fetched()})\n`);
     process.stdout.write(`  cached now (ls ${mount}): ${readdirSync(mount).join(", ")}\n`);
+    await showRelay(url, token, mount);
   }
   // Stopping waits for the agent to unmount, so the next demo can wipe its directory.
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -191,6 +209,64 @@ async function waitForChannel(url: string, token: string, evaluation: number): P
     if (Date.now() > until) throw new Error(`channel demo did not reach evaluation #${evaluation}`);
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+/**
+ * The shared Nix daemon: a stock `nix-build` of an expression in no repo, through the agent's relay socket, built
+ * on the builder; its result run through the mount.
+ */
+async function showRelay(url: string, token: string, mount: string): Promise<void> {
+  step(
+    "flox nix: a stock nix-build through the shared daemon; it builds on the builder, the result runs from the mount",
+  );
+  const flox = join(projectRoot, "cli/bin/flox");
+  const expr = join(home, "relay-demo.nix");
+  writeFileSync(
+    expr,
+    `let bb = builtins.path { path = ${join(dataDir, "busybox")}; name = "busybox"; }; in
+derivation {
+  name = "relay-demo";
+  system = builtins.currentSystem;
+  builder = "\${bb}/bin/sh";
+  args = [ "-c" "echo built by the farm for the relay; \${bb}/bin/busybox mkdir -p $out/bin; printf '#!\${bb}/bin/sh\\necho hello through the shared daemon\\n' > $out/bin/hello; \${bb}/bin/busybox chmod +x $out/bin/hello" ];
+}
+`,
+  );
+  const socket = join(home, "daemon.sock");
+  process.stdout.write(
+    `  $ flox nix --daemon-socket ${socket} --mount ${mount} -- nix-build --no-out-link ${expr}\n`,
+  );
+  const built = await execa(
+    process.execPath,
+    [flox, "nix", "--daemon-socket", socket, "--mount", mount, "--", "nix-build", "--no-out-link", expr],
+    {
+      reject: false,
+      env: {
+        NIX_CONF_DIR: join(home, "nix-client"),
+        NIX_USER_CONF_FILES: "",
+        HOME: home,
+        XDG_CACHE_HOME: join(home, "cache"),
+      },
+    },
+  );
+  process.stdout.write(`${`${built.stderr}\n${built.stdout}`.trim().replace(/^/gm, "  ")}\n`);
+  const out = built.stdout.trim().split("\n").pop() ?? "";
+  if (built.exitCode !== 0 || !out.startsWith("/nix/store/")) {
+    process.stdout.write("  the relayed build failed (see above)\n");
+    return;
+  }
+  process.stdout.write(`  $ ${out}/bin/hello\n`);
+  await execa(process.execPath, [flox, "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`], {
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
+  await execa(process.execPath, [flox, "builds", "--org", "demo", "--limit", "1"], {
+    env: { FLOX_SERVER: url, FLOX_TOKEN: token },
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
 }
 
 async function main(): Promise<void> {
@@ -281,7 +357,7 @@ async function main(): Promise<void> {
   await floxCli("profile", "install", "demo/dev", "demo#hello", "demo#wordcount", "--reason", "first tools");
   await floxCli("profile", "generations", "demo/dev");
 
-  const lazy = hello ? await showAgent(server.url, jobs) : false;
+  const lazy = hello ? await showAgent(server.url, jobs, created.secret) : false;
   if (lazy) running.push(() => lazy.stop());
 
   step("pushing a broken package on branch 'broken': the gate refuses it and says why");
