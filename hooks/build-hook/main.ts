@@ -80,6 +80,7 @@ async function buildOnFarm(cfg: BuildHookConfig, drvPath: string, wanted: string
 
 async function main(): Promise<number> {
   const cfg = await readConfig(process.argv[2]);
+  const accepted = process.argv.includes("--accepted");
   // The daemon process that runs this hook serves one client; when it goes, so does this build's reason to run.
   const parent = process.ppid;
   setInterval(() => {
@@ -103,8 +104,11 @@ async function main(): Promise<number> {
   await wire.string(); // the derivation's system: the queue matches it to builders
   const drvPath = await wire.string();
   await wire.strings(); // required system features: the queue reads them from the .drv
-  say("# accept");
-  say(MACHINE);
+  // The server's wrapper (DATA_DIR/nix-daemon/build-hook) answers before Node starts (--accepted).
+  if (!accepted) {
+    say("# accept");
+    say(MACHINE);
+  }
   await wire.strings(); // input paths: the builders substitute them from the Storehouse
   const wanted = await wire.strings();
   return buildOnFarm(cfg, drvPath, wanted);

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { BuildHookConfig } from "../../lib/api/relay.js";
 import { compiledPath } from "../../lib/project-root.js";
 
+/** The machine the build hook names to Nix ("building '…' on 'flox-farm'"). */
+export const MACHINE_NAME = "flox-farm";
+
 export interface DaemonPaths {
   /** DATA_DIR/nix-daemon */
   dir: string;
@@ -122,9 +125,11 @@ export async function writeDaemonFiles(
   );
   await writeAtomic(paths.hookConfig, `${JSON.stringify(BuildHookConfig.parse(hook), null, 2)}\n`, 0o600);
   const entry = compiledPath("hooks/build-hook/main.ts");
+  // The daemon waits for its hook's answer to each build before it starts the next: the answer (always accept) goes
+  // out before Node starts, so builds reach the farm one shell start apart, not one Node start apart.
   await writeAtomic(
     paths.hookWrapper,
-    `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(entry)} ${shQuote(paths.hookConfig)} "$@"\n`,
+    `#!/bin/sh\nprintf '# accept\\n${MACHINE_NAME}\\n' >&2\nexec ${shQuote(process.execPath)} ${shQuote(entry)} ${shQuote(paths.hookConfig)} --accepted "$@"\n`,
     0o700,
   );
 }

@@ -18,8 +18,8 @@ export interface PipeFds {
   write: number;
 }
 
-async function fifoPipe(path: string): Promise<PipeFds> {
-  await run("mkfifo", ["-m", "600", path]);
+/** Opens a FIFO that exists from both ends. */
+async function openFifo(path: string): Promise<PipeFds> {
   // Opening one end blocks until the other is open; a read-write hold first lets both open at once.
   const hold = await openFd(path, constants.O_RDWR);
   try {
@@ -35,8 +35,10 @@ async function fifoPipe(path: string): Promise<PipeFds> {
 export async function pipePair(): Promise<{ stdin: PipeFds; stdout: PipeFds }> {
   const dir = await mkdtemp(join(tmpdir(), "flox-relay-"));
   try {
-    const stdin = await fifoPipe(join(dir, "in"));
-    const stdout = await fifoPipe(join(dir, "out"));
+    // One mkfifo for both: a process start is most of what a connection costs here.
+    await run("mkfifo", ["-m", "600", join(dir, "in"), join(dir, "out")]);
+    const stdin = await openFifo(join(dir, "in"));
+    const stdout = await openFifo(join(dir, "out"));
     return { stdin, stdout };
   } finally {
     await rm(dir, { recursive: true, force: true });

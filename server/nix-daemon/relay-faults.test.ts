@@ -1,8 +1,11 @@
 // The shared daemon under faults, end to end: the daemon killed mid-build (restarted; the client gets an error;
 // the farm's build goes on), the builder killed mid-build (requeued; the client's build still finishes), and the
 // client killed (its builds that nobody else wants are cancelled).
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
+import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
@@ -154,6 +157,64 @@ test("the client killed: builds nobody else wants are cancelled", async () => {
     buildOf("relay-abandoned")?.id,
   );
   assert.is(session?.end_reason, "client");
+});
+
+test("flox daemon: while the server is away a connection waits for it, and goes through once it is back", async () => {
+  // The server "away": a TCP proxy in front of it that is closed, then opened again on the same port.
+  const target = new URL(w.srv.url);
+  const open = new Set<Socket>();
+  const proxy = createServer((inbound) => {
+    const outbound = connect(Number(target.port), target.hostname);
+    open.add(inbound);
+    inbound.on("close", () => open.delete(inbound));
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on("error", () => outbound.destroy());
+    outbound.on("error", () => inbound.destroy());
+  });
+  await new Promise<void>((ok) => proxy.listen(0, "127.0.0.1", ok));
+  const port = (proxy.address() as AddressInfo).port;
+  const socket = join(w.tmp, "away.sock");
+  const daemon = execa(
+    process.execPath,
+    [
+      "cli/bin/flox",
+      "--server",
+      `http://127.0.0.1:${port}`,
+      "daemon",
+      "--socket",
+      socket,
+      "--daemon-token",
+      w.member,
+    ],
+    { reject: false, all: true },
+  );
+  try {
+    await waitFor("flox daemon to serve its socket", () => existsSync(socket));
+    await new Promise<void>((ok) => {
+      proxy.close(() => ok());
+      for (const s of open) s.destroy();
+    });
+    const file = join(w.tmp, "while-away.txt");
+    await writeFile(file, "added while the server was away\n");
+    const adding = execa("nix-store", ["--add", file], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NIX_REMOTE: `unix://${socket}`, HOME: w.tmp },
+      extendEnv: false,
+      reject: false,
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.is(adding.exitCode, null, "the connection waits while the server is away");
+    await new Promise<void>((ok) => proxy.listen(port, "127.0.0.1", ok));
+    const added = await adding;
+    assert.is(added.exitCode, 0, String(added.stderr));
+    assert.match(String(added.stdout), /^\/nix\/store\/[0-9a-z]{32}-while-away\.txt$/);
+  } finally {
+    daemon.kill("SIGTERM");
+    const ran = await daemon;
+    proxy.close();
+    for (const s of open) s.destroy();
+    assert.match(String(ran.all), /is unreachable .*retrying/);
+    assert.match(String(ran.all), /is back; relaying/);
+  }
 });
 
 test.run();
