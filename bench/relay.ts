@@ -82,8 +82,20 @@ async function main(): Promise<void> {
       w.srv.dataDir,
       "select r.builder, count(*) as n from build_results r join builds b on b.id = r.build_id where b.drv_path like '%-bench-twenty-two-%' group by r.builder",
     );
+    // How the daemon handed them to the farm: the spread of their queue times, and how many ran at once at most.
+    const rows = queryDb<{ created_at: string; started_at: string; finished_at: string }>(
+      w.srv.dataDir,
+      "select created_at, started_at, finished_at from builds where drv_path like '%-bench-twenty-two-%'",
+    );
+    const created = rows.map((r) => Date.parse(r.created_at));
+    const spread = Math.max(...created) - Math.min(...created);
+    const overlap = Math.max(
+      ...rows.map(
+        (r) => rows.filter((o) => o.started_at <= r.started_at && o.finished_at > r.started_at).length,
+      ),
+    );
     process.stdout.write(
-      `20 independent 1 s derivations through the relay: 1 builder ${Math.round(one)} ms · 2 builders ${Math.round(two)} ms (built by ${byBuilder.map((r) => `${r.builder}: ${r.n}`).join(", ")})\n`,
+      `20 independent 1 s derivations through the relay: 1 builder ${Math.round(one)} ms · 2 builders ${Math.round(two)} ms (built by ${byBuilder.map((r) => `${r.builder}: ${r.n}`).join(", ")}; queued over ${spread} ms, at most ${overlap} running at once)\n`,
     );
 
     // The no-op query: the warm output, asked QUERIES times per round.

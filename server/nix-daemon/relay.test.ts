@@ -69,6 +69,13 @@ test("a stock client with only the agent's mount builds on the farm through the 
   assert.is(mine?.relay[0]?.actor, "alice-laptop");
   assert.is(mine?.relay[0]?.org, "acme");
   assert.ok(mine?.relay[0]?.host, "the relay names the client's host");
+  // The build page says the same.
+  const page = await fetch(`${w.srv.url}/acme/builds/${mine?.id}`, {
+    headers: { authorization: `Bearer ${w.member}`, accept: "text/html" },
+  });
+  const html = await page.text();
+  assert.is(page.status, 200);
+  assert.match(html, /relay by <strong>alice-laptop<\/strong>/);
 
   // Only the touched closure was fetched: the result and the busybox it runs, not the .drv files nor anything else.
   const cached = (await readdir(w.agent.mount)).sort();
