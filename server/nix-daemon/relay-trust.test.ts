@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { request } from "node:http";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import { execa } from "execa";
 import { test } from "uvu";
@@ -16,12 +17,14 @@ import {
   runRelayClient,
   startRelayWorld,
 } from "../../testing/relay-world.js";
+import { waitFor } from "../../testing/wait-for.js";
 
 let w: RelayWorld;
 let src: NixTestStore;
 
 test.before(async () => {
-  w = await startRelayWorld("flox-relay-trust-");
+  // Two connections per token at most, so the limit is reached by hand.
+  w = await startRelayWorld("flox-relay-trust-", { serverEnv: { FLOX_RELAY_MAX_CONNECTIONS: "2" } });
   src = await createNixTestStore();
 });
 test.after(async () => {
@@ -35,10 +38,10 @@ const client = async (name: string, script: string, socket = w.socket) =>
 const explain = (r: { stdout: string; stderr: string }) =>
   `${r.stdout}\n${r.stderr}\n--- server\n${w.srv.stderr()}`;
 
-/** A raw `GET /nix-daemon` upgrade: the status line and body the server answered, and whether it switched. */
-function upgrade(token: string | null, org?: string): Promise<{ status: number; body: string }> {
+/** A raw `GET /nix-daemon` upgrade: the status and body the server answered; `keep` holds a switched one open. */
+function upgrade(token: string | null, keep?: Socket[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${w.srv.url}/nix-daemon${org ? `?org=${org}` : ""}`, {
+    const req = request(`${w.srv.url}/nix-daemon`, {
       headers: {
         connection: "Upgrade",
         upgrade: "nix-daemon",
@@ -46,7 +49,8 @@ function upgrade(token: string | null, org?: string): Promise<{ status: number; 
       },
     });
     req.once("upgrade", (res, socket) => {
-      socket.destroy();
+      if (keep) keep.push(socket);
+      else socket.destroy();
       resolve({ status: res.statusCode ?? 0, body: "" });
     });
     req.once("response", (res) => {
@@ -139,6 +143,30 @@ test("no token, a revoked token, a reader and a machine token (until the org all
   assert.is(on.status, 101, on.body);
   const member = await upgrade(w.member);
   assert.is(member.status, 101, member.body);
+
+  // Connections are counted per token: past the limit (2 here) the answer is 429 until one closes.
+  await waitFor("the connections above to end", () => {
+    const open = queryDb<{ n: number }>(
+      w.srv.dataDir,
+      "select count(*) as n from relay_sessions where ended_at is null",
+    );
+    return open[0]?.n === 0;
+  });
+  const held: Socket[] = [];
+  try {
+    assert.is((await upgrade(w.member, held)).status, 101);
+    assert.is((await upgrade(w.member, held)).status, 101);
+    const third = await upgrade(w.member);
+    assert.is(third.status, 429);
+    assert.match(third.body, /holds 2 daemon connections already/);
+    held.pop()?.destroy();
+    await waitFor(
+      "the closed connection to be counted off",
+      async () => (await upgrade(w.member)).status === 101,
+    );
+  } finally {
+    for (const s of held) s.destroy();
+  }
 });
 
 test("two orgs share an output by hash, but neither reads the other's activity", async () => {
