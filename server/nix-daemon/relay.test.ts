@@ -146,6 +146,26 @@ test("ten clients at once, some wanting the same derivations: each derivation is
   }
 });
 
+test("a failing build fails the client's nix-build with the builder's log; the new CLI (nix build) works too", async () => {
+  const failing = join(w.tmp, "failing.nix");
+  await writeFile(failing, helloExpression(w.busybox, "relay-failing", { fail: true }));
+  const r = await client("failing", `nix-build --no-out-link ${failing}`);
+  assert.is.not(r.exitCode, 0, explain(r));
+  assert.match(r.stderr, /relay-failing fails on purpose/);
+  assert.match(r.stderr, /build of .*relay-failing\.drv.* failed|builder for .*relay-failing\.drv.* failed/);
+  const row = (await builds()).find((b) => b.drvPath.endsWith("-relay-failing.drv"));
+  assert.is(row?.state, "failed");
+
+  const modern = join(w.tmp, "modern.nix");
+  await writeFile(modern, helloExpression(w.busybox, "relay-modern"));
+  const m = await client(
+    "modern",
+    `nix --extra-experimental-features nix-command build --no-link --json -f ${modern} > $0/out.json && out=$(sed 's/.*"out":"\\([^"]*\\)".*/\\1/' $0/out.json) && "$out/bin/hello"`,
+  );
+  assert.is(m.exitCode, 0, explain(m));
+  assert.match(m.stdout, /hello from relay-modern/);
+});
+
 test("paths a client adds through the daemon (a file, a .drv) are read through the mount", async () => {
   const file = join(w.tmp, "notes.txt");
   await writeFile(file, "added through the relay\n");
