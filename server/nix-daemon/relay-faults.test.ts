@@ -159,6 +159,24 @@ test("the client killed: builds nobody else wants are cancelled", async () => {
   assert.is(session?.end_reason, "client");
 });
 
+test("a client killed while another asks for the same derivation: the other still gets it", async () => {
+  const expr = await expression("relay-half-abandoned", 6);
+  const staying = client("staying", `out=$(nix-build --no-out-link ${expr}) && "$out/bin/hello"`);
+  const leaving = client("leaving", `nix-build --quiet --no-out-link ${expr}`);
+  await waitFor("the build to run", () => buildOf("relay-half-abandoned")?.state === "running");
+  const [pid] = await pidsWhere((c) => c[0] === "nix-build" && c.includes("--quiet") && c.includes(expr));
+  assert.ok(pid, "the leaving client's nix-build runs");
+  process.kill(pid as number, "SIGKILL");
+  await leaving;
+  // Whichever of the two held Nix's lock on the output, the one that stays gets the result: the build goes on for
+  // its want, or, when the one that left held the lock (the server saw only its want and cancelled the build), the
+  // other asks when the lock frees and the cancelled build is queued again.
+  const r = await staying;
+  assert.is(r.exitCode, 0, explain(r));
+  assert.match(r.stdout, /hello from relay-half-abandoned/);
+  assert.is(buildOf("relay-half-abandoned")?.state, "succeeded");
+});
+
 test("flox daemon: while the server is away a connection waits for it, and goes through once it is back", async () => {
   // The server "away": a TCP proxy in front of it that is closed, then opened again on the same port.
   const target = new URL(w.srv.url);
