@@ -12,8 +12,11 @@ export const Org = z.object({
   displayName: z.string(),
   /** Public orgs' CI pages, API reads, badges, channels and build logs need no token; private ones are invisible. */
   public: z.boolean(),
-  /** Its machine tokens may build through the shared Nix daemon (`flox org set acme --machine-builds on`). */
-  machineBuilds: z.boolean(),
+  /**
+   * Its machine tokens may build through the shared Nix daemon (`flox org set acme --machine-builds on`). A server
+   * from before the shared daemon leaves it out: false.
+   */
+  machineBuilds: z.boolean().default(false),
   createdAt: Timestamp,
   /** Clone URL, e.g. `http://HOST/acme/nixexprs.git`. */
   repoUrl: z.string(),
