@@ -145,7 +145,7 @@ async function waitForBuilds(url: string, token: string, evaluation: number): Pr
  * The endpoint agent: the Storehouse as a lazy FUSE /nix/store; one program run through it fetches only its
  * closure. Needs root and /dev/fuse (as on CI); elsewhere the demo says so and goes on.
  */
-async function showAgent(url: string, jobs: DemoJob[]): Promise<void> {
+async function showAgent(url: string, jobs: DemoJob[], token: string): Promise<void> {
   step("flox agent: the Storehouse mounted as a lazy /nix/store; running hello fetches only hello's closure");
   if (process.getuid?.() !== 0 || !existsSync("/dev/fuse")) {
     process.stdout.write(
@@ -156,9 +156,22 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<void> {
   const mount = join(home, "mnt");
   const cacheDir = join(home, "agent-cache");
   mkdirSync(mount, { recursive: true });
-  const child = startFlox(["agent", "--server", url, "--mount", mount, "--cache-dir", cacheDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = startFlox(
+    [
+      "agent",
+      "--server",
+      url,
+      "--mount",
+      mount,
+      "--cache-dir",
+      cacheDir,
+      "--daemon-socket",
+      join(home, "daemon.sock"),
+      "--daemon-token",
+      token,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   const log = createWriteStream(join(home, "agent.log"));
   child.stderr?.pipe(log);
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -204,6 +217,7 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<void> {
     });
     process.stdout.write(`  (${await fetched()})\n`);
     process.stdout.write(`  cached now (ls ${mount}): ${readdirSync(mount).join(", ")}\n`);
+    await showRelay(url, token, mount);
   }
 }
 
@@ -218,6 +232,64 @@ async function waitForChannel(url: string, token: string, evaluation: number): P
     if (Date.now() > until) throw new Error(`channel demo did not reach evaluation #${evaluation}`);
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+/**
+ * The shared Nix daemon: a stock `nix-build` of an expression in no repo, through the agent's relay socket, built
+ * on the builder; its result run through the mount.
+ */
+async function showRelay(url: string, token: string, mount: string): Promise<void> {
+  step(
+    "flox nix: a stock nix-build through the shared daemon; it builds on the builder, the result runs from the mount",
+  );
+  const flox = join(projectRoot, "cli/bin/flox");
+  const expr = join(home, "relay-demo.nix");
+  writeFileSync(
+    expr,
+    `let bb = builtins.path { path = ${join(dataDir, "busybox")}; name = "busybox"; }; in
+derivation {
+  name = "relay-demo";
+  system = builtins.currentSystem;
+  builder = "\${bb}/bin/sh";
+  args = [ "-c" "echo built by the farm for the relay; \${bb}/bin/busybox mkdir -p $out/bin; printf '#!\${bb}/bin/sh\\necho hello through the shared daemon\\n' > $out/bin/hello; \${bb}/bin/busybox chmod +x $out/bin/hello" ];
+}
+`,
+  );
+  const socket = join(home, "daemon.sock");
+  process.stdout.write(
+    `  $ flox nix --daemon-socket ${socket} --mount ${mount} -- nix-build --no-out-link ${expr}\n`,
+  );
+  const built = await run(
+    process.execPath,
+    [flox, "nix", "--daemon-socket", socket, "--mount", mount, "--", "nix-build", "--no-out-link", expr],
+    {
+      reject: false,
+      env: {
+        NIX_CONF_DIR: join(home, "nix-client"),
+        NIX_USER_CONF_FILES: "",
+        HOME: home,
+        XDG_CACHE_HOME: join(home, "cache"),
+      },
+    },
+  );
+  process.stdout.write(`${`${built.stderr}\n${built.stdout}`.trim().replace(/^/gm, "  ")}\n`);
+  const out = built.stdout.trim().split("\n").pop() ?? "";
+  if (built.exitCode !== 0 || !out.startsWith("/nix/store/")) {
+    process.stdout.write("  the relayed build failed (see above)\n");
+    return;
+  }
+  process.stdout.write(`  $ ${out}/bin/hello\n`);
+  await run(process.execPath, [flox, "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`], {
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
+  await run(process.execPath, [flox, "builds", "--org", "demo", "--limit", "1"], {
+    env: { FLOX_SERVER: url, FLOX_TOKEN: token },
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
 }
 
 async function main(): Promise<void> {
@@ -299,7 +371,7 @@ async function main(): Promise<void> {
   await floxCli("profile", "install", "demo/dev", "demo#hello", "demo#wordcount", "--reason", "first tools");
   await floxCli("profile", "generations", "demo/dev");
 
-  if (hello) await showAgent(server.url, jobs);
+  if (hello) await showAgent(server.url, jobs, created.secret);
 
   step("pushing a broken package on branch 'broken': the gate refuses it and says why");
   mkdirSync(join(work, "pkgs/broken"), { recursive: true });

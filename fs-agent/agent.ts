@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join, resolve } from "node:path";
+import { serveRelaySocket } from "../lib/api/nix-daemon-client.js";
 import { runSync } from "../lib/profile-sync.js";
 import { CacheIndex } from "./cache-index.js";
 import { FuseStore, type MountOptions } from "./fuse-store.js";
@@ -27,6 +28,12 @@ export interface AgentOptions extends MountOptions {
   profilesDir?: string;
   /** How long an old generation's closure stays pinned after a switch (default 10 min). */
   unpinGraceMs?: number;
+  /** Also serve this unix socket, relaying Nix daemon connections to the server's shared daemon. */
+  daemonSocket?: string;
+  /** The relay's token (default: `token`). */
+  daemonToken?: string;
+  /** The org the relayed builds are for (default: the token's). */
+  daemonOrg?: string;
   log?: (msg: string) => void;
 }
 
@@ -195,6 +202,20 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
   };
   await new Promise<void>((ok) => http.listen(statusSocket, ok));
+  const daemonToken = opts.daemonToken ?? opts.token;
+  if (opts.daemonSocket && !daemonToken)
+    throw new Error("--daemon-socket needs a token (--daemon-token or --token)");
+  const relay =
+    opts.daemonSocket && daemonToken
+      ? await serveRelaySocket({
+          server: opts.server,
+          token: daemonToken,
+          org: opts.daemonOrg,
+          socketPath: resolve(opts.daemonSocket),
+          say: (line) => log(line.replace(/^flox daemon: /, "daemon relay: ")),
+          onRefused: () => relay?.close(),
+        })
+      : undefined;
 
   let stopping: Promise<string[]> | undefined;
   return {
@@ -205,14 +226,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     statusSocket,
     status,
     stop() {
-      // The server first: fetches in flight end now, so FUSE ops waiting on them answer EIO instead of holding
-      // the unmount up.
       // The server first: fetches in flight end now, so FUSE ops waiting on them answer EIO and a plain
       // unmount can succeed. The unmount right after, before anything that could wait on the network.
       stopping ??= runBounded(
         [
           ["requests to the server", () => remote.close()],
           [`unmount ${store.mountPoint}`, () => store.unmount(), "bounded by itself"],
+          ["daemon relay", () => new Promise<void>((ok) => (relay ? relay.close(() => ok()) : ok()))],
           [
             "profile sync",
             async () => {

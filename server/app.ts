@@ -13,6 +13,7 @@ import type { AppContext, AppEnv } from "./http/context.js";
 import { errorBody, internalError, toHttpError } from "./http/errors.js";
 import type { MachineHub } from "./machines/hub.js";
 import { machineRoutes } from "./machines/routes.js";
+import { type RelayRouteOptions, relayRoutes } from "./nix-daemon/hook-routes.js";
 import { memberRoutes } from "./orgs/member-routes.js";
 import { orgRoutes } from "./orgs/routes.js";
 import { tokenRoutes } from "./orgs/token-routes.js";
@@ -47,6 +48,8 @@ export interface CreateAppOptions {
   scheduler?: ProfileScheduler;
   /** Wakes machines' event streams; API-only tests get one of their own. */
   machines?: MachineHub;
+  /** The shared Nix daemon's hook routes and the relay activity log; absent when it does not run. */
+  relay?: RelayRouteOptions;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -66,6 +69,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", channelApiRoutes(ctx, opts.channels))
     .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler))
     .route("/api/v1", machineRoutes(ctx, opts.machines ? { hub: opts.machines } : {}));
+  if (opts.relay) app.route("/api/v1", relayRoutes(ctx, opts.relay));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route(

@@ -5,6 +5,7 @@ import { DEFAULT_MAX_REPO_BYTES, DEFAULT_MAX_REPO_FILES } from "../lib/git-tree.
 import { DEFAULT_EVAL_MEMORY_BYTES, formatMemory, MIN_EVAL_MEMORY_BYTES } from "../lib/limited-command.js";
 import { DEFAULT_LEASE_SECONDS } from "./builds/queue.js";
 import { InvalidInputError } from "./errors.js";
+import { DEFAULT_RELAY_UID_BASE } from "./nix-daemon/forwarder.js";
 import { DEFAULT_MAINTENANCE } from "./storehouse/maintenance.js";
 
 /** Largest file a push may contain, in bytes, unless --max-file-size says otherwise. */
@@ -47,6 +48,8 @@ export interface StartServerOptions {
   maxRepoBytes?: number | undefined;
   /** Address space (RLIMIT_AS) of each nix-instantiate, in the gate and the evaluator (default 2 GiB). */
   evalMemoryBytes?: number | undefined;
+  /** Run the shared Nix daemon and serve `GET /nix-daemon` (default on; `--no-nix-daemon`, FLOX_NIX_DAEMON=off). */
+  nixDaemon?: boolean | undefined;
 }
 
 /** The settings as the server uses them: defaults filled in, the environment read once. */
@@ -61,7 +64,20 @@ export interface ServerSettings {
   /** Tests only (FLOX_TEST_EVAL_DELAY_MS): time to kill the server mid-evaluation. */
   testEvalDelayMs: number;
   live: LiveSettings;
+  relay: RelaySettings;
 }
+
+/** The shared Nix daemon and its relay (server/nix-daemon/). */
+export interface RelaySettings {
+  enabled: boolean;
+  /** FLOX_RELAY_UID_BASE: org N's forwarders run as this + N (no account needed; keep the range unused). */
+  uidBase: number;
+  /** FLOX_RELAY_MAX_CONNECTIONS: daemon connections one token may hold at once. */
+  maxPerToken: number;
+}
+
+/** Daemon connections one token may hold at once, unless FLOX_RELAY_MAX_CONNECTIONS says otherwise. */
+export const DEFAULT_RELAY_MAX_CONNECTIONS = 32;
 
 /** What routes and pages that stream or poll need (in the app context). */
 export interface LiveSettings {
@@ -103,6 +119,11 @@ export function resolveSettings(
       webPollMs: Number(env.FLOX_WEB_POLL_MS) || DEFAULT_WEB_POLL_MS,
       sseHeartbeatSeconds: Number(env.FLOX_SSE_HEARTBEAT_SECONDS) || DEFAULT_SSE_HEARTBEAT_SECONDS,
     },
+    relay: {
+      enabled: opts.nixDaemon ?? env.FLOX_NIX_DAEMON !== "off",
+      uidBase: positiveInteger(env.FLOX_RELAY_UID_BASE) ?? DEFAULT_RELAY_UID_BASE,
+      maxPerToken: positiveInteger(env.FLOX_RELAY_MAX_CONNECTIONS) ?? DEFAULT_RELAY_MAX_CONNECTIONS,
+    },
   };
 }
 
@@ -126,6 +147,8 @@ export interface ServerCommandOptions {
   evalMemory?: string;
   /** --nix-bin: the directory of the Nix to run (default $FLOX_NIX_BIN, else PATH). */
   nixBin?: string;
+  /** commander's `--no-nix-daemon`: false when given. */
+  nixDaemon?: boolean;
 }
 
 /** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */
@@ -195,5 +218,6 @@ export function optionsFromFlags(
     maxRepoFiles: parseCount("--max-repo-files", opts.maxRepoFiles ?? (env.FLOX_MAX_REPO_FILES || undefined)),
     maxRepoBytes: parseSize("--max-repo-size", opts.maxRepoSize ?? (env.FLOX_MAX_REPO_SIZE || undefined)),
     evalMemoryBytes: parseEvalMemory(opts.evalMemory ?? (env.FLOX_EVAL_MEMORY || undefined)),
+    ...(opts.nixDaemon === false ? { nixDaemon: false } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { resolve } from "node:path";
+import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
@@ -31,6 +32,8 @@ import { Receives } from "./git/receive-context.js";
 import { killChildren } from "./kill-children.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { MachineHub } from "./machines/hub.js";
+import { isRelayRequest } from "./nix-daemon/relay.js";
+import { prepareNixDaemon } from "./nix-daemon/start.js";
 import { listOrgs } from "./orgs/orgs.js";
 import { ensureAdminToken } from "./orgs/tokens.js";
 import { dataPaths, repoDir } from "./paths.js";
@@ -186,6 +189,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       startDelayMs: settings.testEvalDelayMs,
     });
     const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger });
+    // The shared Nix daemon (substituting from this server's Storehouse, so started once it listens) and its relay.
+    const nixDaemon = settings.relay.enabled
+      ? await prepareNixDaemon({
+          db,
+          dataDir: paths.dataDir,
+          logsDir: paths.logs,
+          logger,
+          settings: settings.relay,
+        })
+      : undefined;
     const receives = new Receives();
     // Shutdown reaches every route and page through this one signal (ctx.signal).
     const shutdown = new AbortController();
@@ -201,7 +214,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         buildLogs,
       },
       {
-        storehouse: { storehouse, privateCache: settings.privateCache, narRedirect: opts.narRedirect },
+        storehouse: {
+          storehouse,
+          privateCache: settings.privateCache,
+          narRedirect: opts.narRedirect,
+          ...(nixDaemon
+            ? { publishOnMiss: (hash: string) => nixDaemon.publishAdded(storehouse, hash, shutdown.signal) }
+            : {}),
+        },
         maintenance,
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
@@ -209,6 +229,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         profiles,
         scheduler,
         machines: machineHub,
+        ...(nixDaemon
+          ? { relay: { relay: nixDaemon.relay, storehouse, storeRoot: nixDaemon.paths.storeRoot } }
+          : {}),
       },
     );
     const api = getRequestListener(app.fetch);
@@ -216,6 +239,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
     let gitReady = false;
     const listener = (req: IncomingMessage, res: ServerResponse) => {
+      if (nixDaemon && isRelayRequest(req)) {
+        nixDaemon.relay.answerPlain(req, res);
+        return;
+      }
       if (!gitReady && req.url && /\.git\//.test(req.url)) {
         res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });
         res.end("the flox server is starting; try again in a moment\n");
@@ -236,6 +263,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
     const srv = createServer({ requestTimeout: 60 * 60 * 1000 }, listener);
     server = srv;
+    srv.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (nixDaemon && isRelayRequest(req)) nixDaemon.relay.upgrade(req, socket, head);
+      else socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    });
     await new Promise<void>((ok, fail) => {
       srv.once("error", fail);
       srv.listen(address.port, address.host, () => {
@@ -260,6 +291,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       basePath,
       system: nixSystem(),
     });
+    await nixDaemon?.start({
+      cacheUrl: `${selfUrl}/cache`,
+      publicKey: storehouse.publicKey,
+      hookSecret,
+      serverUrl: selfUrl,
+    });
     const caughtUp = await reconcilePushes(db, paths.repos, logger);
     gitReady = true;
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
@@ -279,6 +316,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         const evaluatorStopped = evaluator.close(graceMs);
         // Machines' event streams never end on their own; their clients reconnect to the next run.
         machineHub.close();
+        // Relayed connections end now (their clients reconnect to the next run; their builds stay wanted).
+        nixDaemon?.relay.close();
         await new Promise<void>((done) => {
           const force = setTimeout(() => srv.closeAllConnections(), graceMs);
           force.unref();
@@ -289,6 +328,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           srv.closeIdleConnections();
         });
         await evaluatorStopped;
+        await nixDaemon?.daemon.stop();
         const killed = await killChildren();
         if (killed > 0)
           logger.warn({ killed }, "child processes still running after the grace period killed");

@@ -20,6 +20,9 @@ export async function runFreshNix(opts: {
   args?: string[];
   /** More nix.conf lines, e.g. `netrc-file = …`. */
   extraConf?: string;
+  /** More environment, e.g. NIX_REMOTE for a client of a daemon. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
 }) {
   await mkdir(join(opts.dir, "nix"), { recursive: true });
   const nixDir = clientNixDir();
@@ -48,9 +51,10 @@ export async function runFreshNix(opts: {
       ...(opts.args ?? []),
     ],
     {
-      env: { ...env, USER: "root" },
+      env: { ...env, USER: "root", ...opts.env },
       extendEnv: false,
       reject: false,
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     },
   );
 }

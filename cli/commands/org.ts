@@ -48,18 +48,26 @@ const visibility = (org: Org) =>
     : "private: only tokens with a role in it see it";
 
 export async function setOrg(cmd: Command, name: string): Promise<void> {
-  const opts = cmd.opts<{ public?: boolean; private?: boolean }>();
-  if (opts.public === opts.private) {
+  const opts = cmd.opts<{ public?: boolean; private?: boolean; machineBuilds?: "on" | "off" }>();
+  if ((opts.public && opts.private) || (!opts.public && !opts.private && !opts.machineBuilds)) {
     throw new CliError(
-      "say one of --public or --private (e.g. `flox org set acme --public`)",
+      "say one of --public or --private, or --machine-builds on|off (e.g. `flox org set acme --public`)",
       exitCodes.usage,
     );
   }
   const { client, json } = await connect(cmd);
-  const org = await client.updateOrg(name, { public: opts.public === true });
-  emit(json, { org }, () =>
-    process.stdout.write(`${green("ok")}: ${bold(org.name)} is ${visibility(org)}\n`),
-  );
+  const org = await client.updateOrg(name, {
+    ...(opts.public || opts.private ? { public: opts.public === true } : {}),
+    ...(opts.machineBuilds ? { machineBuilds: opts.machineBuilds === "on" } : {}),
+  });
+  emit(json, { org }, () => {
+    process.stdout.write(`${green("ok")}: ${bold(org.name)} is ${visibility(org)}\n`);
+    if (opts.machineBuilds) {
+      process.stdout.write(
+        `  machine builds ${org.machineBuilds ? "on: its machine tokens may build through the shared Nix daemon" : "off: only members build through the shared Nix daemon"}\n`,
+      );
+    }
+  });
 }
 
 export async function showOrg(cmd: Command, name: string): Promise<void> {

@@ -29,10 +29,30 @@ export function registerOrg(program: Command): void {
     .argument("<name>", "org name")
     .option("--public", "anyone may read its CI pages, badges, channels and build logs, without a token")
     .option("--private", "only tokens with a role in the org see it; to anyone else it does not exist")
+    .addOption(
+      new Option(
+        "--machine-builds <on|off>",
+        "its machine tokens may build through the shared Nix daemon (default off)",
+      ).choices(["on", "off"]),
+    )
     .action(async (name: string, _opts, cmd: Command) =>
       (await import("../commands/org.js")).setOrg(cmd, name),
     );
-  examples(set, ["flox org set oss --public", "flox org set acme --private"]);
+  examples(set, [
+    "flox org set oss --public",
+    "flox org set acme --private",
+    "flox org set acme --machine-builds on",
+  ]);
+
+  const activity = org
+    .command("activity")
+    .description("who used the shared Nix daemon for an org, from which host, and what it built (member)")
+    .argument("<name>", "org name")
+    .option("--limit <n>", "newest this many connections", "50")
+    .action(async (name: string, opts: { limit: string }, cmd: Command) =>
+      (await import("../commands/relay-activity.js")).relayActivity(cmd, name, opts),
+    );
+  examples(activity, ["flox org activity acme", "flox org activity acme --json"]);
 
   const list = org
     .command("list")

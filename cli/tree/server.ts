@@ -27,6 +27,10 @@ export function registerServer(program: Command): void {
       "--nix-bin <dir>",
       "the directory of the Nix to run, e.g. /nix/var/nix/profiles/default/bin (default: $FLOX_NIX_BIN, else PATH)",
     )
+    .option(
+      "--no-nix-daemon",
+      "do not run the shared Nix daemon nor serve GET /nix-daemon (default: run it; $FLOX_NIX_DAEMON=off too)",
+    )
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
     .option(
       "--nar-store <url>",

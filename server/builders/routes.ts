@@ -10,6 +10,7 @@ import {
   HeartbeatBody,
   type HeartbeatResponse,
 } from "../../lib/api/builders.js";
+import { parseStorePath } from "../../lib/store-path.js";
 import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
@@ -64,7 +65,13 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
         builder: body.data.builderName,
         attempt: claimed.attempt,
       });
-      if (opts.storehouse && !published.has(claimed.drvPath)) {
+      // A .drv the Storehouse holds has its whole closure there (references are checked at upload): the shared
+      // daemon's builds are published when its hook queues them, from its own store, not DATA_DIR/nix-root.
+      if (
+        opts.storehouse &&
+        !published.has(claimed.drvPath) &&
+        !opts.storehouse.findPath(parseStorePath(claimed.drvPath).hash)
+      ) {
         try {
           await publishDrvClosure({ storehouse: opts.storehouse, storeRoot: ctx.paths.nixRoot }, [
             claimed.drvPath,

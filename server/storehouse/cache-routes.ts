@@ -33,6 +33,11 @@ export interface StorehouseRouteOptions {
    * clients that reach the store directly; where the store has no such URLs (file:), NARs are streamed anyway.
    */
   narRedirect?: boolean | undefined;
+  /**
+   * Asked on a narinfo miss: puts the path into the Storehouse if another store of this server holds it (the shared
+   * Nix daemon's, for paths its clients added), and says whether it did.
+   */
+  publishOnMiss?: (hash: string) => Promise<boolean>;
 }
 
 /** How long a presigned NAR URL lasts; the redirect itself may be kept for less (REDIRECT_MAX_AGE). */
@@ -146,7 +151,10 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
       const name = c.req.param("file");
       const parsed = parseCacheFileName(name);
       if (!parsed) return notFound(c, name);
-      const narinfo = await storehouse.narInfoText(parsed.hash);
+      let narinfo = await storehouse.narInfoText(parsed.hash);
+      if (narinfo === undefined && (await opts.publishOnMiss?.(parsed.hash))) {
+        narinfo = await storehouse.narInfoText(parsed.hash);
+      }
       if (narinfo === undefined) return notFound(c, name);
       if (parsed.kind === "narinfo") {
         return bytesResponse(c.req.raw, narinfo, {
