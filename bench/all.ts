@@ -285,7 +285,8 @@ async function main(): Promise<void> {
   const endLoad = load();
   console.log(`\nflox beside its peers, same run (load ${startLoad} at the start, ${endLoad} at the end):`);
   printTable(results);
-  const file = join(projectRoot, "bench", "results.json");
+  // A partial run (--only) does not replace the full table.
+  const file = join(projectRoot, "bench", only ? "results-only.json" : "results.json");
   writeFileSync(
     file,
     `${JSON.stringify(
