@@ -373,9 +373,12 @@ export class ApiClient {
 
   // ---- builders (with a builder token) ----
 
-  /** The next build this builder may run, under a lease; null when there is none now. */
-  async claimBuild(body: ClaimBody): Promise<ClaimResponse | null> {
-    return request(this.#conn, "POST", "/builder/claim", ClaimResponse.nullable(), body);
+  /**
+   * The next build this builder may run, under a lease; null when there is none now (or, with `waitMs`, none
+   * turned up in that time). Aborting `signal` drops a waiting claim.
+   */
+  async claimBuild(body: ClaimBody, signal?: AbortSignal): Promise<ClaimResponse | null> {
+    return request(this.#conn, "POST", "/builder/claim", ClaimResponse.nullable(), body, signal);
   }
 
   /** Keeps the lease alive; `cancel` says the build was cancelled on the server. */

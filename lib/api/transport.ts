@@ -24,6 +24,7 @@ export async function request<S extends z.ZodTypeAny>(
   path: string,
   schema: S,
   body?: unknown,
+  signal?: AbortSignal,
 ): Promise<z.infer<S>>;
 export async function request(
   conn: Connection,
@@ -31,6 +32,7 @@ export async function request(
   path: string,
   schema: null,
   body?: unknown,
+  signal?: AbortSignal,
 ): Promise<undefined>;
 export async function request(
   conn: Connection,
@@ -38,6 +40,7 @@ export async function request(
   path: string,
   schema: z.ZodTypeAny | null,
   body?: unknown,
+  signal?: AbortSignal,
 ): Promise<unknown> {
   const url = `${conn.server}/api/v1${path}`;
   const headers: Record<string, string> = { accept: "application/json" };
@@ -51,9 +54,12 @@ export async function request(
       method,
       headers,
       body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(conn.timeoutMs),
+      signal: signal
+        ? AbortSignal.any([signal, AbortSignal.timeout(conn.timeoutMs)])
+        : AbortSignal.timeout(conn.timeoutMs),
     });
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     throw new ApiUnreachableError(conn.server, networkReason(err, conn.timeoutMs));
   }
 

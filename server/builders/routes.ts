@@ -14,6 +14,7 @@ import { parseStorePath } from "../../lib/store-path.js";
 import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
+import { nextQueueChange, queueChanged, RECHECK_MS } from "../builds/queue-signal.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import { limitBody } from "../http/body-limit.js";
@@ -58,7 +59,16 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
   return new Hono<AppEnv>()
     .post("/builder/claim", auth, async (c) => {
       const body = { data: await jsonBody(c, ClaimBody) };
-      const claimed = claimBuild(ctx.db, body.data, leaseSeconds);
+      // Long-poll: look again on every queue change (and every RECHECK_MS) until the wait is over or the builder
+      // hung up, so an idle builder starts within milliseconds of a build being queued, without polling.
+      const until = Date.now() + (body.data.waitMs ?? 0);
+      // The builder hanging up (its own shutdown) or the server shutting down ends the wait without a claim.
+      const gone = ctx.signal ? AbortSignal.any([c.req.raw.signal, ctx.signal]) : c.req.raw.signal;
+      let claimed = claimBuild(ctx.db, body.data, leaseSeconds);
+      while (!claimed && !gone.aborted && Date.now() < until) {
+        await nextQueueChange(Math.min(RECHECK_MS, until - Date.now()), gone);
+        if (!gone.aborted) claimed = claimBuild(ctx.db, body.data, leaseSeconds);
+      }
       if (!claimed) return c.body(null, 204);
       const log = ctx.logger.child({
         build: claimed.id,
@@ -118,6 +128,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       const id = param(c, "id", BuildId);
       const body = await jsonBody(c, BuildResultBody);
       const state = finishBuild(ctx.db, id, body.lease, body);
+      queueChanged(); // its dependents may be claimable now, or it was requeued
       opts.onBuildFinished?.();
       ctx.logger.info(
         { build: id, state, report: body.status, infra: body.infrastructureError },
