@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDerivation } from "../../lib/derivation.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
+import { queueChanged } from "../builds/queue-signal.js";
 import type { Db } from "../db/open.js";
 import { InvalidInputError } from "../errors.js";
 import { findOrCreateBuild, storehouseIndex } from "../evaluations/builds.js";
@@ -54,5 +55,7 @@ export async function requestRelayBuild(
     storehouseIndex(deps.db),
   );
   if (sessionId !== undefined) await addWant(deps.db, sessionId, id);
+  // Builders waiting in a long-poll claim take it now rather than at their next recheck.
+  queueChanged();
   return { id, outputs: drv.outputs };
 }
