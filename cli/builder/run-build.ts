@@ -120,6 +120,8 @@ export async function runBuild(
       };
     } else {
       note("uploading the outputs to the Storehouse");
+      // Asking first moves e.server past a server that went away during the build: nix copy goes to one URL.
+      await e.client.health().catch(() => {});
       const copy = spawnNix(
         e,
         "nix",
