@@ -80,8 +80,9 @@ export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Prom
     dir: own,
     inheritHost: true,
     conf: [
-      // Every server serves the same cache: Nix asks the next when one is away.
-      `substituters = ${servers.urls.map((u) => `${u}/cache`).join(" ")}`,
+      // One server only: Nix 2.8 fails a build when any substituter is unreachable. Each build names the
+      // server that answered last instead (run-build.ts).
+      `substituters = ${servers.current}/cache`,
       `trusted-public-keys = ${key}`,
       "require-sigs = true",
       `netrc-file = ${netrc}`,

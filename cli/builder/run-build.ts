@@ -100,6 +100,10 @@ export async function runBuild(
         "--option",
         "max-silent-time",
         String(build.maxSilentSeconds),
+        // The server that just handed out the build is up; another in the list may not be.
+        "--option",
+        "substituters",
+        `${e.server}/cache`,
       ],
       output,
     );
