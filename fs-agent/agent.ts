@@ -128,9 +128,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
   // The key is kept: a restarted agent serves its cache even when the server is away.
-  const savedKey = index.getMeta(`public-key ${remote.cacheUrl}`);
+  const savedKey = index.getMeta(`public-key ${remote.fleet}`);
   await remote.start(savedKey);
-  index.setMeta(`public-key ${remote.cacheUrl}`, remote.publicKey);
+  index.setMeta(`public-key ${remote.fleet}`, remote.publicKey);
   const cache = await StoreCache.open(
     { dir: cacheDir, remote, quotaBytes: opts.cacheSizeBytes ?? 10 * 1024 ** 3 },
     index,

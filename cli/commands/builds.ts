@@ -117,7 +117,7 @@ export async function showBuild(cmd: Command, idText: string): Promise<void> {
 export async function showLog(cmd: Command, idText: string, opts: { follow?: boolean }): Promise<void> {
   const id = parseId(idText, "a build");
   const { client } = await connect(cmd);
-  const body = await client.buildLog(id, { follow: opts.follow === true });
+  const body = opts.follow ? client.followBuildLog(id) : await client.buildLog(id);
   for await (const chunk of body) {
     if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once("drain", r));
   }
