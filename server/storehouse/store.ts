@@ -8,7 +8,9 @@ import { LRUCache } from "lru-cache";
 import type { Db } from "../db/open.js";
 import { cachePaths } from "../db/schema.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
-import { type PutResult, putListing, putNar, putNarInfo } from "./accept.js";
+import { type PutResult, putListing, putNar, putNarInfo, type UploadAdmission } from "./accept.js";
+import { AccessTracker } from "./gc/access.js";
+import { GcGate } from "./gc/gate.js";
 import type { SigningKey } from "./keys.js";
 import { orphanNars, sweepOrphans } from "./orphans.js";
 import { type QuarantinedNar, verifyNars } from "./quarantine.js";
@@ -51,6 +53,12 @@ export class Storehouse {
   readonly db: Db;
   readonly key: SigningKey;
   readonly locks = new KeyedMutex();
+  /** Held shared by narinfo acceptance, alone by each GC batch (gc/gate.ts). */
+  readonly gate = new GcGate();
+  /** Narinfo reads, batched into `cache_paths.last_accessed_at` (gc/access.ts). */
+  readonly access = new AccessTracker();
+  /** Quota and org attribution of uploads (gc/quota.ts), set by the server; none: every upload is admitted. */
+  admission: UploadAdmission | undefined;
   /**
    * Accepted narinfos, newest use last. A narinfo never changes once accepted, so a copy in memory is always
    * right; only hits are kept (a miss may be uploaded a moment later). Reading the file was most of a narinfo
@@ -108,7 +116,10 @@ export class Storehouse {
   /** The signed narinfo text, or undefined when the path is not in the Storehouse. */
   async narInfoText(hash: string): Promise<string | undefined> {
     const cached = this.narinfoCache.get(hash);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.access.touch(hash);
+      return cached;
+    }
     let text: string;
     const removals = this.removals;
     try {
@@ -117,6 +128,7 @@ export class Storehouse {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
+    this.access.touch(hash);
     if (removals !== this.removals) return text;
     this.narinfoCache.set(hash, text);
     return text;

@@ -1,0 +1,71 @@
+// Build logs and channel tarballs follow their builds' and channel points' retention.
+import { inArray } from "drizzle-orm";
+import type { Db } from "../../db/open.js";
+import { builds, evalJobs } from "../../db/schema.js";
+import {
+  buildLogBytes,
+  channelTarballBytes,
+  deleteBuildLogObject,
+  deleteChannelTarballObjects,
+  listBuildLogObjects,
+  listChannelTarballObjects,
+} from "./delete-objects.js";
+
+export interface Retired {
+  count: number;
+  bytes: number;
+}
+
+const CHUNK = 500;
+
+/**
+ * The logs of builds no kept evaluation or channel point wants, and that are not waiting or running: Hydra drops a
+ * build's log with the build. `keptEvaluations` comes from the roots.
+ */
+export async function retireBuildLogs(
+  db: Db,
+  logsDir: string,
+  keptEvaluations: Set<number>,
+  dryRun: boolean,
+): Promise<Retired> {
+  const ids = await listBuildLogObjects(logsDir);
+  if (ids.length === 0) return { count: 0, bytes: 0 };
+  const keep = new Set<number>();
+  const evals = [...keptEvaluations];
+  for (let i = 0; i < evals.length; i += CHUNK) {
+    const rows = await db
+      .selectDistinct({ id: evalJobs.buildId })
+      .from(evalJobs)
+      .where(inArray(evalJobs.evaluationId, evals.slice(i, i + CHUNK)));
+    for (const r of rows) keep.add(r.id);
+  }
+  const busy = await db
+    .select({ id: builds.id })
+    .from(builds)
+    .where(inArray(builds.state, ["queued", "running"]));
+  for (const r of busy) keep.add(r.id);
+  const out: Retired = { count: 0, bytes: 0 };
+  for (const id of ids) {
+    if (keep.has(id)) continue;
+    out.count++;
+    out.bytes += dryRun ? await buildLogBytes(logsDir, id) : await deleteBuildLogObject(logsDir, id);
+  }
+  return out;
+}
+
+/** The tarballs of channel points that are no longer kept (they are made again on request, should one be asked). */
+export async function retireChannelTarballs(
+  channelsDir: string,
+  keptPoints: Set<number>,
+  dryRun: boolean,
+): Promise<Retired> {
+  const out: Retired = { count: 0, bytes: 0 };
+  for (const id of await listChannelTarballObjects(channelsDir)) {
+    if (keptPoints.has(id)) continue;
+    out.count++;
+    out.bytes += dryRun
+      ? await channelTarballBytes(channelsDir, id)
+      : await deleteChannelTarballObjects(channelsDir, id);
+  }
+  return out;
+}
