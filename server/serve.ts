@@ -34,6 +34,8 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
+import { QuotaGuard } from "./storehouse/gc/quota.js";
+import { GcService } from "./storehouse/gc/service.js";
 import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { Storehouse } from "./storehouse/store.js";
@@ -122,6 +124,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       ...settings.maintenance,
     });
+    const quota = new QuotaGuard(db);
+    storehouse.admission = quota;
+    const gc = new GcService({
+      storehouse,
+      logger,
+      logsDir: paths.logs,
+      channelsDir: paths.channels,
+      schedule: settings.gc.schedule,
+      targetBytes: settings.gc.targetBytes,
+      quota,
+    });
     const channels = new ChannelPublisher(db, logger);
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
     const machineHub = new MachineHub(db, logger);
@@ -163,8 +176,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const app = createApp(
       { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
-        storehouse: { storehouse, privateCache: settings.privateCache },
+        storehouse: { storehouse, privateCache: settings.privateCache, gc },
         maintenance,
+        gc: { service: gc, quota },
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
         channels,
@@ -231,6 +245,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     scheduler.start();
     machineHub.start();
     maintenance.start();
+    await gc.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -256,6 +271,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           logger.warn({ killed }, "child processes still running after the grace period killed");
         stopSweeper();
         maintenance.stop();
+        await gc.stop();
         scheduler.stop();
         channels.stop();
         closeDb();

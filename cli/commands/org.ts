@@ -5,6 +5,7 @@ import { connect } from "../context.js";
 import { shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";
 import { printTable } from "../table.js";
+import { type RetentionFlags, retentionChange, setRetention } from "./org-retention.js";
 
 export async function createOrg(cmd: Command, name: string): Promise<void> {
   const { client, json } = await connect(cmd);
@@ -48,14 +49,18 @@ const visibility = (org: Org) =>
     : "private: only tokens with a role in it see it";
 
 export async function setOrg(cmd: Command, name: string): Promise<void> {
-  const opts = cmd.opts<{ public?: boolean; private?: boolean }>();
+  const opts = cmd.opts<{ public?: boolean; private?: boolean } & RetentionFlags>();
+  const retention = retentionChange(opts);
+  if (retention && opts.public === undefined && opts.private === undefined)
+    return setRetention(cmd, name, retention);
   if (opts.public === opts.private) {
     throw new CliError(
-      "say one of --public or --private (e.g. `flox org set acme --public`)",
+      "say one of --public or --private, or a retention flag (e.g. `flox org set acme --public`, `flox org set acme --keep-evaluations 5`)",
       exitCodes.usage,
     );
   }
   const { client, json } = await connect(cmd);
+  if (retention) await client.setRetention(name, retention);
   const org = await client.updateOrg(name, { public: opts.public === true });
   emit(json, { org }, () =>
     process.stdout.write(`${green("ok")}: ${bold(org.name)} is ${visibility(org)}\n`),

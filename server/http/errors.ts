@@ -9,6 +9,7 @@ import {
   InvalidInputError,
   NotFoundError,
   PayloadTooLargeError,
+  QuotaExceededError,
   UnauthenticatedError,
 } from "../errors.js";
 
@@ -25,6 +26,7 @@ const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulS
   [ConflictError, 409],
   [PayloadTooLargeError, 413],
   [DiskFullError, 507],
+  [QuotaExceededError, 507],
 ];
 
 export function errorBody(code: string, message: string): ErrorBody {

@@ -10,11 +10,13 @@ import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLogPath } from "../builds/build-log.js";
 import { findBuildByDrv } from "../builds/builds.js";
 import { reportDiskFull } from "../disk-full.js";
+import { QuotaExceededError } from "../errors.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { toHttpError } from "../http/errors.js";
 import { buildRole, mayReadBuild } from "../orgs/permissions.js";
 import { cacheReader, cacheWriter, orgReaderToken, refuseOrgRead } from "./auth.js";
 import { PayloadTooLargeError } from "./errors.js";
+import type { GcService } from "./gc/service.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
 import { bytesResponse, fileResponse, IMMUTABLE, IMMUTABLE_PRIVATE } from "./serve-file.js";
 import type { PutResult, Storehouse } from "./store.js";
@@ -26,6 +28,8 @@ export interface StorehouseRouteOptions {
   storehouse: Storehouse;
   /** Reads need a token too (`flox server --private-cache`). */
   privateCache: boolean;
+  /** The collector, for the lifecycle figures of `GET /storehouse` and its page; absent in API-only tests. */
+  gc?: GcService | undefined;
 }
 
 /** Lower is tried first; cache.nixos.org says 40, so a fleet's own cache goes before it. */
@@ -166,7 +170,8 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
 
   app.onError((err, c) => {
     const known = toHttpError(err, ctx.paths.dataDir);
-    if (known?.status === 507) reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
+    if (known?.status === 507 && !(err instanceof QuotaExceededError))
+      reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
     if (known) {
       const extra: Record<string, string> =
         known.status === 401 ? { "www-authenticate": 'Basic realm="flox Storehouse"' } : {};

@@ -1,5 +1,6 @@
 // The GC roots: what the Storehouse never collects (with its whole closure), each with its kind and org.
 import { and, desc, gte, inArray, isNotNull, isNull, or, sql } from "drizzle-orm";
+import { rootKinds } from "../../../lib/api/storehouse-gc.js";
 import type { Db } from "../../db/open.js";
 import {
   builds,
@@ -14,7 +15,7 @@ import {
 } from "../../db/schema.js";
 import { type Retention, retentionByOrg } from "./retention.js";
 
-export const rootKinds = ["evaluation", "channel", "profile", "pin", "build"] as const;
+export { rootKinds };
 export type RootKind = (typeof rootKinds)[number];
 
 /** One store path kept, why, and for which org (null: the server's own, e.g. a pin without --org). */
