@@ -56,7 +56,8 @@ export interface ServerSettings {
   privateCache: boolean;
   maintenance: { [K in keyof typeof DEFAULT_MAINTENANCE]: number };
   repoLimits: { maxFiles: number; maxBytes: number };
-  gc: { schedule: string; targetBytes: number | null };
+  /** `testBatchDelayMs`: tests only (FLOX_TEST_GC_BATCH_DELAY_MS): one path per batch and a pause after each, to land a kill -9 or an upload mid-run. */
+  gc: { schedule: string; targetBytes: number | null; testBatchDelayMs: number };
   evalMemoryBytes: number;
   /** FLOX_LEASE_SECONDS (tests shorten it): how long a builder's claim lasts without a heartbeat. */
   leaseSeconds: number;
@@ -101,6 +102,7 @@ export function resolveSettings(
     gc: {
       schedule: opts.gcSchedule ?? DEFAULT_GC_SCHEDULE,
       targetBytes: opts.storehouseTargetBytes ?? null,
+      testBatchDelayMs: Number(env.FLOX_TEST_GC_BATCH_DELAY_MS) || 0,
     },
     evalMemoryBytes: opts.evalMemoryBytes ?? DEFAULT_EVAL_MEMORY_BYTES,
     leaseSeconds: positiveInteger(env.FLOX_LEASE_SECONDS) ?? DEFAULT_LEASE_SECONDS,

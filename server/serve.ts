@@ -133,6 +133,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       channelsDir: paths.channels,
       schedule: settings.gc.schedule,
       targetBytes: settings.gc.targetBytes,
+      testBatchDelayMs: settings.gc.testBatchDelayMs,
       quota,
     });
     const channels = new ChannelPublisher(db, logger);

@@ -25,6 +25,8 @@ export interface GcServiceOptions {
   /** `--storehouse-target SIZE`: scheduled and asked-for runs stop once under it; null: take all unreachable. */
   targetBytes: number | null;
   quota?: QuotaGuard | undefined;
+  /** Tests only: one path per batch, and this pause after each. */
+  testBatchDelayMs?: number;
 }
 
 export type GcRequest = Pick<GcOptions, "dryRun" | "orgId"> & { trigger: string };
@@ -87,7 +89,10 @@ export class GcService {
   async run(req: GcRequest): Promise<GcReport> {
     while (this.#running) await this.#running.catch(() => undefined);
     const { storehouse, logger, logsDir, channelsDir, targetBytes } = this.#opts;
-    const started = runGc(storehouse, logger, { ...req, targetBytes, logsDir, channelsDir });
+    const delay = this.#opts.testBatchDelayMs ?? 0;
+    const slow =
+      delay > 0 ? { batchSize: 1, afterBatch: () => new Promise<void>((ok) => setTimeout(ok, delay)) } : {};
+    const started = runGc(storehouse, logger, { ...req, targetBytes, logsDir, channelsDir, ...slow });
     this.#running = started;
     try {
       const report = await started;
