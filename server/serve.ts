@@ -131,6 +131,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       logsDir: paths.logs,
       channelsDir: paths.channels,
+      nixRootDir: paths.nixRoot,
       schedule: settings.gc.schedule,
       targetBytes: settings.gc.targetBytes,
       testBatchDelayMs: settings.gc.testBatchDelayMs,

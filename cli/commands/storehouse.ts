@@ -29,6 +29,12 @@ function printReport(r: GcReport): void {
       `; ${r.logs.count} build logs (${formatBytes(r.logs.bytes)}), ${r.tarballs.count} channel tarballs (${formatBytes(r.tarballs.bytes)}), ` +
       `${r.changeEvents} feed events, ${r.sessions} expired sessions\n`,
   );
+  if (r.nixRoot)
+    out.write(
+      r.nixRoot.skipped
+        ? `server's nix-root: not collected (${r.nixRoot.skipped})\n`
+        : `server's nix-root: ${r.dryRun ? "would delete" : "deleted"} ${r.nixRoot.paths} paths${r.dryRun ? "" : ` (${formatBytes(r.nixRoot.bytes)})`} with nix-store --gc\n`,
+    );
   if (r.spared > 0) out.write(`${r.spared} paths were uploaded or asked for during the run and stay\n`);
   if (r.dryRun && r.paths > 0) out.write(dim("run `flox gc` without --dry-run to delete them\n"));
 }

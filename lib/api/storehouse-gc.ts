@@ -42,6 +42,10 @@ export const GcReport = z.object({
   tarballs: z.object({ count: z.number().int(), bytes: z.number().int() }),
   changeEvents: z.number().int(),
   sessions: z.number().int(),
+  /** The server's own chroot store, collected by `nix-store --gc` with roots for what it still needs. */
+  nixRoot: z
+    .object({ skipped: z.string().nullable(), paths: z.number().int(), bytes: z.number().int() })
+    .nullable(),
   resumed: z.number().int(),
   durationMs: z.number().int(),
 });

@@ -7,6 +7,7 @@ import type { AccessTracker } from "./access.js";
 import { addClosure, hashPart, loadIndex, type PathIndex, pathsTouchedSince } from "./closure.js";
 import type { GcGate } from "./gate.js";
 import { finishDeletion, type JournalStore, journalAdd, replayJournal } from "./journal.js";
+import { collectNixRoot, type NixRootResult } from "./nix-root.js";
 import { type Plan, planCollection } from "./plan.js";
 import { pruneChangeEvents, pruneExpiredSessions } from "./prune-rows.js";
 import { DEFAULT_KEEP_CHANNEL_DAYS } from "./retention.js";
@@ -29,6 +30,8 @@ export interface GcOptions {
   trigger: string;
   logsDir: string;
   channelsDir: string;
+  /** DATA_DIR/nix-root, collected with Nix's own GC after the Storehouse; absent: left alone. */
+  nixRootDir?: string | undefined;
   /** Paths deleted per batch (one log line, one hold of the gate). */
   batchSize?: number;
   /** Tests: called after each batch (a kill -9 lands mid-run). */
@@ -54,6 +57,8 @@ export interface GcReport {
   tarballs: { count: number; bytes: number };
   changeEvents: number;
   sessions: number;
+  /** The server's chroot store (nix-store --gc); null when not collected. */
+  nixRoot: NixRootResult | null;
   /** Deletions a killed run left, finished first. */
   resumed: number;
   durationMs: number;
@@ -131,6 +136,7 @@ export async function runGc(s: GcStore, logger: Logger, opts: GcOptions): Promis
     tarballs: { count: 0, bytes: 0 },
     changeEvents: 0,
     sessions: 0,
+    nixRoot: null,
     resumed,
     durationMs: 0,
   };
@@ -154,6 +160,20 @@ export async function runGc(s: GcStore, logger: Logger, opts: GcOptions): Promis
       report.tarballs = await retireChannelTarballs(opts.channelsDir, rootSet.keptPoints, opts.dryRun);
       report.changeEvents = await pruneChangeEvents(s.db, t0, DEFAULT_KEEP_CHANNEL_DAYS, opts.dryRun);
       report.sessions = await pruneExpiredSessions(s.db, t0, opts.dryRun);
+      if (opts.nixRootDir) {
+        const keep = rootSet.roots
+          .filter((r) => r.kind === "build" || r.kind === "profile")
+          .map((r) => r.storePath);
+        report.nixRoot = await collectNixRoot(s.db, opts.nixRootDir, keep, opts.dryRun).catch((err) => {
+          logger.error({ err }, "GC of the server's nix-root failed");
+          return { skipped: `failed: ${(err as Error).message}`, paths: 0, bytes: 0 };
+        });
+        if (!opts.dryRun)
+          logger.info(
+            { gcRun: runId, ...report.nixRoot },
+            "GC: collected the server's nix-root with nix-store --gc",
+          );
+      }
       if (
         !opts.dryRun &&
         report.logs.count + report.tarballs.count + report.changeEvents + report.sessions > 0
@@ -181,6 +201,8 @@ export async function runGc(s: GcStore, logger: Logger, opts: GcOptions): Promis
           tarballs: report.tarballs.count,
           changeEvents: report.changeEvents,
           sessions: report.sessions,
+          nixRootPaths: report.nixRoot?.paths ?? 0,
+          nixRootBytes: report.nixRoot?.bytes ?? 0,
           durationMs: report.durationMs,
         },
       });

@@ -1,5 +1,5 @@
 // The GC roots: what the Storehouse never collects (with its whole closure), each with its kind and org.
-import { and, desc, gte, inArray, isNotNull, isNull, or, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, isNotNull, isNull, or, sql } from "drizzle-orm";
 import { rootKinds } from "../../../lib/api/storehouse-gc.js";
 import type { Db } from "../../db/open.js";
 import {
@@ -12,6 +12,7 @@ import {
   machineProfiles,
   profileGenerations,
   profiles,
+  subscriptions,
 } from "../../db/schema.js";
 import { type Retention, retentionByOrg } from "./retention.js";
 
@@ -130,7 +131,7 @@ async function channelRoots(
   return { roots: await jobPaths(db, evaluationIds, "channel", orgOf), evaluationIds, pointIds };
 }
 
-/** The newest K generations of each profile, its current one, and every one a machine ran within D days. */
+/** The newest K generations of each profile, its current one, what subscribed machines run, and what ran within D days. */
 export const KEEP_GENERATIONS = 5;
 
 async function profileRoots(db: Db, retention: (orgId: number) => Retention, now: Date): Promise<Root[]> {
@@ -150,16 +151,26 @@ async function profileRoots(db: Db, retention: (orgId: number) => Retention, now
       profileId: machineProfiles.profileId,
       running: machineProfiles.running,
       reportedAt: machineProfiles.reportedAt,
+      subscribed: subscriptions.id,
     })
     .from(machineProfiles)
+    .leftJoin(
+      subscriptions,
+      and(
+        eq(subscriptions.machineId, machineProfiles.machineId),
+        eq(subscriptions.profileId, machineProfiles.profileId),
+      ),
+    )
     .where(isNotNull(machineProfiles.running));
   const live = new Set<string>();
   const orgOfProfile = new Map(gens.map((g) => [g.profileId, g.orgId]));
   for (const r of reported) {
     const orgId = orgOfProfile.get(r.profileId);
     if (orgId === undefined) continue;
+    // What a subscribed machine runs now is kept always (as a channel's current point is); what it or a machine
+    // since gone reported within D days too.
     const cutoff = now.getTime() - retention(orgId).keepChannelDays * DAY_MS;
-    if (Date.parse(r.reportedAt) >= cutoff) live.add(`${r.profileId}/${r.running}`);
+    if (r.subscribed !== null || Date.parse(r.reportedAt) >= cutoff) live.add(`${r.profileId}/${r.running}`);
   }
   const seen = new Map<number, number>();
   const roots: Root[] = [];

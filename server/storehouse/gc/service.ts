@@ -20,6 +20,8 @@ export interface GcServiceOptions {
   logger: Logger;
   logsDir: string;
   channelsDir: string;
+  /** DATA_DIR/nix-root: collected by Nix's GC after each whole-Storehouse run. */
+  nixRootDir?: string;
   /** `--gc-schedule CRON`; "off" runs none. */
   schedule: string;
   /** `--storehouse-target SIZE`: scheduled and asked-for runs stop once under it; null: take all unreachable. */
@@ -92,7 +94,15 @@ export class GcService {
     const delay = this.#opts.testBatchDelayMs ?? 0;
     const slow =
       delay > 0 ? { batchSize: 1, afterBatch: () => new Promise<void>((ok) => setTimeout(ok, delay)) } : {};
-    const started = runGc(storehouse, logger, { ...req, targetBytes, logsDir, channelsDir, ...slow });
+    const nixRootDir = this.#opts.nixRootDir;
+    const started = runGc(storehouse, logger, {
+      ...req,
+      targetBytes,
+      logsDir,
+      channelsDir,
+      nixRootDir,
+      ...slow,
+    });
     this.#running = started;
     try {
       const report = await started;
