@@ -21,7 +21,7 @@ export function registerStorehouse(program: Command): void {
     "flox pin list",
     "flox pin remove hello-release",
   ]);
-  pin
+  const add = pin
     .command("add")
     .description("pin a store path: GC keeps it and its whole closure (admin; an org's owner with --org)")
     .argument("<path>", "a store path, /nix/store/<hash>-<name>")
@@ -31,19 +31,26 @@ export function registerStorehouse(program: Command): void {
     .action(async (path: string, _opts, cmd: Command) =>
       (await import("../commands/storehouse.js")).addPin(cmd, path),
     );
-  pin
+  examples(add, [
+    "flox pin add /nix/store/…-hello-2.12 --name hello-release",
+    "flox pin add /nix/store/…-firmware --until 2027-01-31 --org acme",
+  ]);
+  const list = pin
     .command("list")
     .description("list the pins")
     .action(async (_opts, cmd: Command) => (await import("../commands/storehouse.js")).listPins(cmd));
-  pin
+  examples(list, ["flox pin list", "flox pin list --json"]);
+  const remove = pin
     .command("remove")
     .description("remove the pins with this name, or on this store path")
     .argument("<name-or-path>", "the pin's name or its store path")
     .action(async (ref: string, _opts, cmd: Command) =>
       (await import("../commands/storehouse.js")).removePins(cmd, ref),
     );
+  examples(remove, ["flox pin remove hello-release", "flox pin remove /nix/store/…-hello-2.12"]);
 
   const storehouse = program.command("storehouse").description("the Storehouse (binary cache) in figures");
+  examples(storehouse, ["flox storehouse usage", "flox storehouse usage --org acme"]);
   const usage = storehouse
     .command("usage")
     .description("bytes per org, the GC roots by kind, what the next GC would free, and the last run")
