@@ -12,7 +12,7 @@ import { type Plan, planCollection } from "./plan.js";
 import { pruneChangeEvents, pruneExpiredSessions } from "./prune-rows.js";
 import { DEFAULT_KEEP_CHANNEL_DAYS } from "./retention.js";
 import { retireBuildLogs, retireChannelTarballs } from "./retire-files.js";
-import { collectRoots, type Root, type RootKind, rootKinds } from "./roots.js";
+import { collectRoots, type Root, type RootKind, type RootSet, rootKinds } from "./roots.js";
 import { addToRun, finishRun, startRun } from "./runs.js";
 
 /** What a collection needs of the Storehouse (store.ts). */
@@ -98,7 +98,7 @@ export async function planGc(
 ): Promise<{
   plan: Plan;
   index: PathIndex;
-  rootSet: Awaited<ReturnType<typeof collectRoots>>;
+  rootSet: RootSet;
   live: Set<string>;
 }> {
   await s.access.flush(s.db);
