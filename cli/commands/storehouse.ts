@@ -1,5 +1,6 @@
 // flox gc, flox pin add|list|remove, flox storehouse usage: the Storehouse's lifecycle from the command line.
 import type { Command } from "commander";
+import { ApiClient } from "../../lib/api/client.js";
 import type { GcReport } from "../../lib/api/storehouse-gc.js";
 import { formatBytes } from "../../lib/bytes.js";
 import { connect } from "../context.js";
@@ -39,9 +40,17 @@ function printReport(r: GcReport): void {
   if (r.dryRun && r.paths > 0) out.write(dim("run `flox gc` without --dry-run to delete them\n"));
 }
 
+/** A collection of a big Storehouse takes minutes; the server answers when it is done. */
+const GC_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+
 export async function runGc(cmd: Command): Promise<void> {
   const { dryRun, org } = cmd.opts<{ dryRun?: boolean; org?: string }>();
-  const { client, json } = await connect(cmd);
+  const { connection, json } = await connect(cmd);
+  const client = new ApiClient({
+    server: connection.server,
+    token: connection.token ?? "",
+    timeoutMs: GC_TIMEOUT_MS,
+  });
   const gc = await client.gc({ ...(dryRun ? { dryRun: true } : {}), ...(org ? { org } : {}) });
   emit(json, { gc }, () => printReport(gc));
 }
