@@ -1,5 +1,6 @@
 // One collection: roots → live closure → plan → deletion in batches under the GC gate, journaled, logged.
 import { inArray } from "drizzle-orm";
+import pLimit from "p-limit";
 import type { Logger } from "pino";
 import type { Db } from "../../db/open.js";
 import { cachePathOrgs, cachePaths } from "../../db/schema.js";
@@ -65,6 +66,7 @@ export interface GcReport {
 }
 
 const SAMPLE = 1000;
+const FILE_DELETIONS_AT_ONCE = 16;
 
 export function countRoots(roots: Root[]): Record<RootKind, number> {
   const counts = Object.fromEntries(rootKinds.map((k) => [k, 0])) as Record<RootKind, number>;
@@ -253,8 +255,10 @@ async function deleteInBatches(
     } finally {
       release();
     }
-    let freed = 0;
-    for (const p of batch) freed += await finishDeletion(s, p);
+    // Files of different paths go side by side (each under its own locks); the file system is the bottleneck.
+    const limit = pLimit(FILE_DELETIONS_AT_ONCE);
+    const freedEach = await Promise.all(batch.map((p) => limit(() => finishDeletion(s, p))));
+    const freed = freedEach.reduce((n, b) => n + b, 0);
     report.paths += batch.length;
     report.bytes += freed;
     await addToRun(s.db, runId, batch.length, freed);
