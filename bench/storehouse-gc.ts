@@ -15,6 +15,8 @@ import { cachePaths, gcPins } from "../server/db/schema.js";
 import { dataPaths } from "../server/paths.js";
 import { runGc } from "../server/storehouse/gc/collect.js";
 import { ensureSigningKey } from "../server/storehouse/keys.js";
+import { narinfoKey, narKey } from "../server/storehouse/layout.js";
+import { FileObjectStore } from "../server/storehouse/objects/file.js";
 import { Storehouse } from "../server/storehouse/store.js";
 
 const total = Number(process.argv[2] ?? 100_000);
@@ -28,7 +30,7 @@ const paths = dataPaths(dir);
 for (const d of [paths.logs, paths.channels, paths.keys]) mkdirSync(d, { recursive: true });
 const { db, close } = openDb(paths.db);
 const key = await ensureSigningKey(paths.keys);
-const storehouse = await Storehouse.open({ db, dir: paths.store, key });
+const storehouse = await Storehouse.open({ db, objects: new FileObjectStore(paths.store), key });
 const logger = pino({ level: "silent" });
 
 // Chains of 10, each path referencing the one below; every 10th chain's head is pinned: 10% reachable.
@@ -45,8 +47,8 @@ for (let c = 0; c < total / CHAIN; c++) {
     const base = `${h}-p${c}-${i}`;
     const narName = `${encodeNix32(randomBytes(32))}.nar`;
     const bytes = 512 + ((c * 7 + i) % 1024);
-    writeFileSync(storehouse.narPath(narName), randomBytes(bytes));
-    writeFileSync(storehouse.narinfoPath(h), `StorePath: /nix/store/${base}\nURL: nar/${narName}\n`);
+    await storehouse.objects.put(narKey(narName), randomBytes(bytes));
+    await storehouse.objects.put(narinfoKey(h), `StorePath: /nix/store/${base}\nURL: nar/${narName}\n`);
     if (c % 10 !== 0) {
       // The floor's copy: the same number of files and bytes for `rm`, for the unreachable 90%.
       writeFileSync(join(floorDir, narName), randomBytes(bytes));
@@ -87,8 +89,6 @@ const opts = {
   orgId: null,
   targetBytes: null,
   trigger: "bench",
-  logsDir: paths.logs,
-  channelsDir: paths.channels,
 };
 let t = Date.now();
 const dry = await runGc(storehouse, logger, { ...opts, dryRun: true });

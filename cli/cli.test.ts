@@ -96,6 +96,7 @@ test("start-up loads commander, the command tree and the API enums only; zod and
     "dist/cli/tree/builds.js",
     "dist/cli/tree/channels.js",
     "dist/cli/tree/ci.js",
+    "dist/cli/tree/daemon.js",
     "dist/cli/tree/help.js",
     "dist/cli/tree/index.js",
     "dist/cli/tree/local.js",

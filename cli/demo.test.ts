@@ -51,6 +51,14 @@ test("npm run demo -- --once pushes the sample repo, builds it on a builder, and
         run.all ?? "",
         /Hello, world!\n\s+\(2 NARs, [0-9]+ bytes fetched so far\)\n\s+cached now \(ls .*\): ([0-9a-z]{32}-(busybox-static|hello)(, )?){2}\n/,
       );
+      // The shared daemon: a stock nix-build through the agent's relay, built by the demo's builder, run from
+      // the mount, and listed as wanted by the relay's user.
+      assert.match(run.all ?? "", /built by the farm for the relay/);
+      assert.match(run.all ?? "", /hello through the shared daemon/);
+      assert.match(
+        run.all ?? "",
+        /#\d+\s+succeeded\s+relay-demo\s+demo: relay by demo-pusher\s+demo-builder/,
+      );
     } else {
       assert.match(run.all ?? "", /skipped: the agent needs root and \/dev\/fuse/);
     }

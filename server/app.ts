@@ -13,6 +13,7 @@ import type { AppContext, AppEnv } from "./http/context.js";
 import { errorBody, internalError, toHttpError } from "./http/errors.js";
 import type { MachineHub } from "./machines/hub.js";
 import { machineRoutes } from "./machines/routes.js";
+import { type RelayRouteOptions, relayRoutes } from "./nix-daemon/hook-routes.js";
 import { memberRoutes } from "./orgs/member-routes.js";
 import { orgRoutes } from "./orgs/routes.js";
 import { tokenRoutes } from "./orgs/token-routes.js";
@@ -52,6 +53,8 @@ export interface CreateAppOptions {
   scheduler?: ProfileScheduler;
   /** Wakes machines' event streams; API-only tests get one of their own. */
   machines?: MachineHub;
+  /** The shared Nix daemon's hook routes and the relay activity log; absent when it does not run. */
+  relay?: RelayRouteOptions;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -71,9 +74,16 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", channelApiRoutes(ctx, opts.channels))
     .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler))
     .route("/api/v1", machineRoutes(ctx, opts.machines ? { hub: opts.machines } : {}));
+  if (opts.relay) app.route("/api/v1", relayRoutes(ctx, opts.relay));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
-    app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
+    app.route(
+      "/channels",
+      channelRoutes(ctx, {
+        privateCache: opts.storehouse.privateCache,
+        objects: opts.storehouse.storehouse.objects,
+      }),
+    );
     app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse, opts.maintenance));
   }
   if (opts.gc) app.route("/api/v1", gcRoutes(ctx, opts.gc.service, opts.gc.quota));

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_REPO_BYTES, DEFAULT_MAX_REPO_FILES } from "../lib/git-tree.
 import { DEFAULT_EVAL_MEMORY_BYTES, formatMemory, MIN_EVAL_MEMORY_BYTES } from "../lib/limited-command.js";
 import { DEFAULT_LEASE_SECONDS } from "./builds/queue.js";
 import { InvalidInputError } from "./errors.js";
+import { DEFAULT_RELAY_UID_BASE } from "./nix-daemon/forwarder.js";
 import { DEFAULT_GC_SCHEDULE } from "./storehouse/gc/service.js";
 import { DEFAULT_MAINTENANCE } from "./storehouse/maintenance.js";
 
@@ -30,6 +31,12 @@ export interface StartServerOptions {
   maxFileSize?: number | undefined;
   /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
   privateCache?: boolean | undefined;
+  /** Where NARs, listings, logs' and channels' objects go (--nar-store): file:DIR (default DATA_DIR/store) or s3://… */
+  narStore?: string | undefined;
+  /** NAR reads answer with a redirect to a presigned URL of the object store (--nar-redirect). */
+  narRedirect?: boolean | undefined;
+  /** The binary-cache secret key every server of a fleet signs with (--signing-key); never generated when given. */
+  signingKeyFile?: string | undefined;
   /** Seconds between sweeps of NARs no narinfo names (--nar-sweep-every, default 600). */
   narSweepEverySeconds?: number | undefined;
   /** Age in seconds below which an orphaned NAR is left alone (--nar-sweep-grace, default 3600). */
@@ -48,6 +55,8 @@ export interface StartServerOptions {
   maxRepoBytes?: number | undefined;
   /** Address space (RLIMIT_AS) of each nix-instantiate, in the gate and the evaluator (default 2 GiB). */
   evalMemoryBytes?: number | undefined;
+  /** Run the shared Nix daemon and serve `GET /nix-daemon` (default on; `--no-nix-daemon`, FLOX_NIX_DAEMON=off). */
+  nixDaemon?: boolean | undefined;
 }
 
 /** The settings as the server uses them: defaults filled in, the environment read once. */
@@ -64,7 +73,20 @@ export interface ServerSettings {
   /** Tests only (FLOX_TEST_EVAL_DELAY_MS): time to kill the server mid-evaluation. */
   testEvalDelayMs: number;
   live: LiveSettings;
+  relay: RelaySettings;
 }
+
+/** The shared Nix daemon and its relay (server/nix-daemon/). */
+export interface RelaySettings {
+  enabled: boolean;
+  /** FLOX_RELAY_UID_BASE: org N's forwarders run as this + N (no account needed; keep the range unused). */
+  uidBase: number;
+  /** FLOX_RELAY_MAX_CONNECTIONS: daemon connections one token may hold at once. */
+  maxPerToken: number;
+}
+
+/** Daemon connections one token may hold at once, unless FLOX_RELAY_MAX_CONNECTIONS says otherwise. */
+export const DEFAULT_RELAY_MAX_CONNECTIONS = 32;
 
 /** What routes and pages that stream or poll need (in the app context). */
 export interface LiveSettings {
@@ -111,6 +133,11 @@ export function resolveSettings(
       webPollMs: Number(env.FLOX_WEB_POLL_MS) || DEFAULT_WEB_POLL_MS,
       sseHeartbeatSeconds: Number(env.FLOX_SSE_HEARTBEAT_SECONDS) || DEFAULT_SSE_HEARTBEAT_SECONDS,
     },
+    relay: {
+      enabled: opts.nixDaemon ?? env.FLOX_NIX_DAEMON !== "off",
+      uidBase: positiveInteger(env.FLOX_RELAY_UID_BASE) ?? DEFAULT_RELAY_UID_BASE,
+      maxPerToken: positiveInteger(env.FLOX_RELAY_MAX_CONNECTIONS) ?? DEFAULT_RELAY_MAX_CONNECTIONS,
+    },
   };
 }
 
@@ -122,6 +149,9 @@ export interface ServerCommandOptions {
   base?: string;
   maxFileSize?: string;
   privateCache?: boolean;
+  narStore?: string;
+  narRedirect?: boolean;
+  signingKey?: string;
   narSweepEvery?: string;
   narSweepGrace?: string;
   narVerifyEvery?: string;
@@ -131,6 +161,10 @@ export interface ServerCommandOptions {
   evalMemory?: string;
   gcSchedule?: string;
   storehouseTarget?: string;
+  /** --nix-bin: the directory of the Nix to run (default $FLOX_NIX_BIN, else PATH). */
+  nixBin?: string;
+  /** commander's `--no-nix-daemon`: false when given. */
+  nixDaemon?: boolean;
 }
 
 /** A whole number of seconds from a flag (0 allowed), or undefined when the flag was not given. */
@@ -200,6 +234,9 @@ export function optionsFromFlags(
     basePath: opts.base,
     maxFileSize: parseSize("--max-file-size", opts.maxFileSize),
     privateCache: opts.privateCache,
+    narStore: opts.narStore ?? (env.FLOX_NAR_STORE || undefined),
+    narRedirect: opts.narRedirect,
+    signingKeyFile: opts.signingKey ?? (env.FLOX_SIGNING_KEY || undefined),
     narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),
     narSweepGraceSeconds: parseSeconds("--nar-sweep-grace", opts.narSweepGrace),
     narVerifyEverySeconds: parseSeconds("--nar-verify-every", opts.narVerifyEvery, 1),
@@ -209,5 +246,6 @@ export function optionsFromFlags(
     evalMemoryBytes: parseEvalMemory(opts.evalMemory ?? (env.FLOX_EVAL_MEMORY || undefined)),
     gcSchedule: parseGcSchedule(opts.gcSchedule),
     storehouseTargetBytes: parseSize("--storehouse-target", opts.storehouseTarget),
+    ...(opts.nixDaemon === false ? { nixDaemon: false } : {}),
   };
 }

@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ApiClient } from "../../lib/api/client.js";
+import { isolatedNixEnv } from "../../lib/nix-isolated-env.js";
 import { type ApiCaller, errorText, pause, RETRY_MS } from "./builder-api.js";
 
 export interface BuilderOptions {
@@ -55,10 +56,7 @@ async function serverKey(server: string, say: (line: string) => void, signal?: A
 export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Promise<Env> {
   const store = resolve(opts.store);
   const own = join(store, ".flox-builder");
-  const conf = join(own, "etc");
-  const home = join(own, "home");
-  const tmp = join(own, "tmp");
-  for (const d of [conf, home, tmp]) await mkdir(d, { recursive: true });
+  await mkdir(own, { recursive: true });
   const server = opts.server.replace(/\/+$/, "");
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
   const key = await serverKey(server, say, opts.signal);
@@ -66,9 +64,10 @@ export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Prom
   await writeFile(netrc, `machine ${new URL(server).hostname} login x password ${opts.token}\n`, {
     mode: 0o600,
   });
-  await writeFile(
-    join(conf, "nix.conf"),
-    [
+  const { env } = await isolatedNixEnv({
+    dir: own,
+    inheritHost: true,
+    conf: [
       `substituters = ${server}/cache`,
       `trusted-public-keys = ${key}`,
       "require-sigs = true",
@@ -79,24 +78,7 @@ export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Prom
       "build-users-group =",
       "experimental-features = nix-command",
       "connect-timeout = 5",
-      "",
-    ].join("\n"),
-  );
-  await writeFile(join(conf, "user.conf"), "");
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("NIX_") && !k.startsWith("XDG_")) env[k] = v;
-  }
-  Object.assign(env, {
-    HOME: home,
-    TMPDIR: tmp,
-    XDG_CACHE_HOME: join(home, ".cache"),
-    XDG_CONFIG_HOME: join(home, ".config"),
-    XDG_DATA_HOME: join(home, ".local/share"),
-    XDG_STATE_HOME: join(home, ".local/state"),
-    NIX_CONF_DIR: conf,
-    NIX_USER_CONF_FILES: join(conf, "user.conf"),
-    NIX_PATH: "",
+    ],
   });
   return {
     server,

@@ -1,10 +1,12 @@
 // flox builder: the long-running build agent (the runner is cli/builder/runner.ts).
+
 import type { Command } from "commander";
 import { parseByteSize } from "../../lib/byte-size.js";
 import { BuilderTokenRefusedError } from "../builder/builder-api.js";
 import { runBuilder } from "../builder/runner.js";
 import { foreignStoreReason } from "../builder/store-guard.js";
 import { globals } from "../context.js";
+import { chooseNix } from "../nix-choice.js";
 import { CliError, exitCodes } from "../output.js";
 
 interface BuilderFlags {
@@ -15,6 +17,7 @@ interface BuilderFlags {
   name?: string;
   allowHostStore?: boolean;
   storeMax?: string;
+  nixBin?: string;
 }
 
 function list(value: string | undefined): string[] {
@@ -49,15 +52,18 @@ export async function builder(cmd: Command): Promise<void> {
       `--store ${flags.store}: ${foreign}. A builder needs a chroot store of its own, e.g. --store /var/lib/flox-builder ` +
         "(created if missing); pass --allow-host-store only if you mean to build into that store",
     );
+  await chooseNix("builder", flags.nixBin);
   const abort = new AbortController();
   const stop = () => {
     process.once("SIGTERM", () => process.exit(130));
     process.once("SIGINT", () => process.exit(130));
+    process.once("SIGHUP", () => process.exit(130));
     process.stderr.write("flox builder: stopping; running builds go back to the queue\n");
     abort.abort();
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  process.once("SIGHUP", stop);
   try {
     await runBuilder({
       server: server as string,

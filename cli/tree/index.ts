@@ -8,6 +8,7 @@ import { registerBuilder } from "./builder.js";
 import { registerBuilds } from "./builds.js";
 import { registerChannels } from "./channels.js";
 import { registerCi } from "./ci.js";
+import { registerDaemon } from "./daemon.js";
 import { registerLocal } from "./local.js";
 import { registerMachines } from "./machines.js";
 import { registerOrg } from "./org.js";
@@ -34,4 +35,5 @@ export function registerCommands(program: Command): void {
   registerMachines(program);
   registerAgent(program);
   registerStorehouse(program);
+  registerDaemon(program);
 }

@@ -43,6 +43,12 @@ export function registerOrg(program: Command): void {
       "--quota <size>",
       'Storehouse bytes the org may keep after GC, e.g. 50G; "none" removes it (admin)',
     )
+    .addOption(
+      new Option(
+        "--machine-builds <on|off>",
+        "its machine tokens may build through the shared Nix daemon (default off)",
+      ).choices(["on", "off"]),
+    )
     .action(async (name: string, _opts, cmd: Command) =>
       (await import("../commands/org.js")).setOrg(cmd, name),
     );
@@ -51,7 +57,18 @@ export function registerOrg(program: Command): void {
     "flox org set acme --private",
     "flox org set acme --keep-evaluations 10 --keep-channel-days 90",
     "flox org set acme --quota 50G",
+    "flox org set acme --machine-builds on",
   ]);
+
+  const activity = org
+    .command("activity")
+    .description("who used the shared Nix daemon for an org, from which host, and what it built (member)")
+    .argument("<name>", "org name")
+    .option("--limit <n>", "newest this many connections", "50")
+    .action(async (name: string, opts: { limit: string }, cmd: Command) =>
+      (await import("../commands/relay-activity.js")).relayActivity(cmd, name, opts),
+    );
+  examples(activity, ["flox org activity acme", "flox org activity acme --json"]);
 
   const list = org
     .command("list")

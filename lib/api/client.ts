@@ -71,6 +71,7 @@ import {
   type UpgradeBody,
 } from "./profiles.js";
 import { type Push, PushesResponse } from "./pushes.js";
+import { type RelaySession, RelaySessionsResponse } from "./relay.js";
 import { BaseSetResponse, HealthResponse } from "./server.js";
 import {
   type GcBody,
@@ -137,6 +138,13 @@ export class ApiClient {
 
   async listOrgs(): Promise<Org[]> {
     return (await request(this.#conn, "GET", "/orgs", OrgsResponse)).orgs;
+  }
+
+  /** The org's relay activity log: each relayed Nix daemon connection and the builds it asked for. */
+  async relaySessions(org: string, limit?: number): Promise<RelaySession[]> {
+    const q = limit ? `?limit=${limit}` : "";
+    return (await request(this.#conn, "GET", `/orgs/${seg(org)}/relay-sessions${q}`, RelaySessionsResponse))
+      .sessions;
   }
 
   async getOrg(org: string): Promise<Org> {

@@ -23,9 +23,13 @@ export type StorehouseSummary = z.infer<typeof StorehouseSummary>;
 export const StorehouseResponse = z.object({ storehouse: StorehouseSummary });
 export type StorehouseResponse = z.infer<typeof StorehouseResponse>;
 
-/** `POST /storehouse/sweep` (admin): the orphaned NAR files and stale temp files it deleted. */
+/** `POST /storehouse/sweep` (admin): the orphaned NAR files, stale temp files and unreferenced objects it deleted. */
 export const StorehouseSweepResponse = z.object({
-  removed: z.object({ nars: z.array(z.string()), tmp: z.array(z.string()) }),
+  removed: z.object({
+    nars: z.array(z.string()),
+    tmp: z.array(z.string()),
+    unreferenced: z.array(z.string()).default([]),
+  }),
 });
 export type StorehouseSweepResponse = z.infer<typeof StorehouseSweepResponse>;
 

@@ -1,6 +1,5 @@
 // /builder: what `flox builder` calls (builder tokens only): claim work under a lease, heartbeat, stream the
 // log, report the result. See server/builds/queue.ts for the rules and docs/API.md, "Builders".
-import { appendFile } from "node:fs/promises";
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import {
@@ -11,7 +10,8 @@ import {
   HeartbeatBody,
   type HeartbeatResponse,
 } from "../../lib/api/builders.js";
-import { buildLogPath } from "../builds/build-log.js";
+import { parseStorePath } from "../../lib/store-path.js";
+import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
@@ -65,7 +65,13 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
         builder: body.data.builderName,
         attempt: claimed.attempt,
       });
-      if (opts.storehouse && !published.has(claimed.drvPath)) {
+      // A .drv the Storehouse holds has its whole closure there (references are checked at upload): the shared
+      // daemon's builds are published when its hook queues them, from its own store, not DATA_DIR/nix-root.
+      if (
+        opts.storehouse &&
+        !published.has(claimed.drvPath) &&
+        !opts.storehouse.findPath(parseStorePath(claimed.drvPath).hash)
+      ) {
         try {
           await publishDrvClosure({ storehouse: opts.storehouse, storeRoot: ctx.paths.nixRoot }, [
             claimed.drvPath,
@@ -80,8 +86,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
           return c.body(null, 204);
         }
       }
-      await appendFile(
-        buildLogPath(ctx.paths.logs, claimed.id),
+      await buildLog(ctx, claimed.id).append(
         `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
       );
       log.info("build claimed");
@@ -106,7 +111,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       requireLease(ctx.db, id, lease);
       await limitBody(c, MAX_LOG_CHUNK, "the log chunk", "send the log in smaller pieces");
       const bytes = Buffer.from(await c.req.arrayBuffer());
-      if (bytes.length > 0) await appendFile(buildLogPath(ctx.paths.logs, id), bytes);
+      if (bytes.length > 0) await buildLog(ctx, id).append(bytes);
       return c.body(null, 204);
     })
     .post("/builder/builds/:id/result", auth, async (c) => {

@@ -3,7 +3,17 @@
 import { and, desc, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
-import { buildLeases, buildResults, builds, evalJobs, evaluations, jobsets, orgs } from "../db/schema.js";
+import {
+  buildLeases,
+  buildResults,
+  builds,
+  evalJobs,
+  evaluations,
+  jobsets,
+  orgs,
+  relaySessions,
+  relayWants,
+} from "../db/schema.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { jobState, reinstateWant, withdrawWants } from "./wants.js";
 
@@ -33,9 +43,9 @@ export function findBuildByDrv(db: Db, drvPath: string): BuildRow | undefined {
   return db.select().from(builds).where(eq(builds.drvPath, drvPath)).get();
 }
 
-/** Ids of the orgs whose evaluations have a job on this build: who may see and steer it. */
+/** Ids of the orgs whose evaluations have a job on this build, or whose relayed connections asked for it. */
 export function orgIdsOfBuild(db: Db, buildId: number): number[] {
-  return db
+  const ids = db
     .selectDistinct({ id: jobsets.orgId })
     .from(evalJobs)
     .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
@@ -43,6 +53,36 @@ export function orgIdsOfBuild(db: Db, buildId: number): number[] {
     .where(eq(evalJobs.buildId, buildId))
     .all()
     .map((r) => r.id);
+  for (const r of db
+    .selectDistinct({ id: relaySessions.orgId })
+    .from(relayWants)
+    .innerJoin(relaySessions, eq(relaySessions.id, relayWants.sessionId))
+    .where(eq(relayWants.buildId, buildId))
+    .all()) {
+    if (!ids.includes(r.id)) ids.push(r.id);
+  }
+  return ids;
+}
+
+/** One row per relayed connection that asked for one of these builds: the relay's wants, shown like jobs. */
+export function relayRowsOfBuilds(db: Db, ids: readonly number[]) {
+  if (ids.length === 0) return [];
+  return db
+    .select({
+      buildId: relayWants.buildId,
+      session: relaySessions.id,
+      orgId: relaySessions.orgId,
+      org: orgs.name,
+      actor: relaySessions.actor,
+      host: relaySessions.host,
+      withdrawnAt: relayWants.withdrawnAt,
+    })
+    .from(relayWants)
+    .innerJoin(relaySessions, eq(relaySessions.id, relayWants.sessionId))
+    .innerJoin(orgs, eq(orgs.id, relaySessions.orgId))
+    .where(inArray(relayWants.buildId, [...ids]))
+    .orderBy(desc(relayWants.id))
+    .all();
 }
 
 export interface BuildFilter {
@@ -65,7 +105,14 @@ export function listBuilds(db: Db, filter: BuildFilter): BuildRow[] {
           .from(evalJobs)
           .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
           .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
-          .where(inArray(jobsets.orgId, filter.orgIds)),
+          .where(inArray(jobsets.orgId, filter.orgIds))
+          .union(
+            db
+              .select({ id: relayWants.buildId })
+              .from(relayWants)
+              .innerJoin(relaySessions, eq(relaySessions.id, relayWants.sessionId))
+              .where(inArray(relaySessions.orgId, filter.orgIds)),
+          ),
       ),
     );
   }

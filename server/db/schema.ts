@@ -12,6 +12,8 @@ export const orgs = sqliteTable("orgs", {
   displayName: text("display_name").notNull(),
   /** Public: its CI pages, API reads, badges, channels and build logs are readable by anyone (Hydra's model). */
   public: integer("public", { mode: "boolean" }).notNull().default(false),
+  /** Machine tokens of the org may use the shared Nix daemon (`flox org set acme --machine-builds on`). */
+  machineBuilds: integer("machine_builds", { mode: "boolean" }).notNull().default(false),
   createdAt: text("created_at").notNull().default(now),
 });
 
@@ -609,4 +611,56 @@ export const cachePathOrgs = sqliteTable(
       .references(() => orgs.id, { onDelete: "cascade" }),
   },
   (t) => [primaryKey({ columns: [t.hash, t.orgId] }), index("cache_path_orgs_org_idx").on(t.orgId)],
+);
+
+// ---- The shared Nix daemon: relayed connections and the builds they asked the farm for ----
+
+/**
+ * One relayed daemon connection (`GET /nix-daemon`): the org's activity log of who used the shared daemon, from
+ * which host, when, and how it ended. Its builds are its `relay_wants`.
+ */
+export const relaySessions = sqliteTable(
+  "relay_sessions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+    tokenId: integer("token_id").references(() => tokens.id, { onDelete: "set null" }),
+    /** The user, else the token's name (actorOf). */
+    actor: text("actor").notNull(),
+    /** The host the client named (`X-Flox-Host`), else null. */
+    host: text("host"),
+    /** The TCP peer the server saw. */
+    remoteAddress: text("remote_address"),
+    startedAt: text("started_at").notNull().default(now),
+    endedAt: text("ended_at"),
+    /** `client` (the client hung up), `daemon` (the daemon side ended), `server` (shutdown). */
+    endReason: text("end_reason"),
+  },
+  (t) => [index("relay_sessions_org_idx").on(t.orgId, t.id)],
+);
+
+/**
+ * A relayed connection's want of a build (the daemon's build hook asked for it). Like a job's want
+ * (`eval_jobs.withdrawn_at`), it is withdrawn when the client hangs up, and the build is cancelled once nothing
+ * wants it any more (server/builds/wants.ts).
+ */
+export const relayWants = sqliteTable(
+  "relay_wants",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    sessionId: integer("session_id")
+      .notNull()
+      .references(() => relaySessions.id, { onDelete: "cascade" }),
+    buildId: integer("build_id")
+      .notNull()
+      .references(() => builds.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull().default(now),
+    withdrawnAt: text("withdrawn_at"),
+  },
+  (t) => [
+    uniqueIndex("relay_wants_session_build_idx").on(t.sessionId, t.buildId),
+    index("relay_wants_build_idx").on(t.buildId),
+  ],
 );

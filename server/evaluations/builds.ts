@@ -134,7 +134,8 @@ function failUnbuildable(db: Db, ids: number[]): Set<number> {
   return dead;
 }
 
-function findOrCreateBuild(
+/** The build of one job's drv (found, requeued or created as registerBuilds says); the relay's hook uses it too. */
+export function findOrCreateBuild(
   db: Db,
   job: Job,
   drv: Derivation | undefined,

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   QuotaExceededError,
+  StorageUnavailableError,
   UnauthenticatedError,
 } from "../errors.js";
 
@@ -27,6 +28,7 @@ const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulS
   [PayloadTooLargeError, 413],
   [DiskFullError, 507],
   [QuotaExceededError, 507],
+  [StorageUnavailableError, 503],
 ];
 
 export function errorBody(code: string, message: string): ErrorBody {

@@ -32,6 +32,12 @@ export function setOrgVisibility(db: Db, org: OrgRecord, isPublic: boolean): Org
   return db.update(orgs).set({ public: isPublic }).where(eq(orgs.id, org.id)).returning().get() ?? org;
 }
 
+/** Lets the org's machine tokens use the shared Nix daemon, or not. Who may is the route's business (owner). */
+export async function setMachineBuilds(db: Db, org: OrgRecord, on: boolean): Promise<OrgRecord> {
+  const [row] = await db.update(orgs).set({ machineBuilds: on }).where(eq(orgs.id, org.id)).returning();
+  return row ?? org;
+}
+
 export function listOrgs(db: Db, ids?: number[]): OrgRecord[] {
   const q = db.select().from(orgs);
   return (ids ? q.where(inArray(orgs.id, ids)) : q).orderBy(asc(orgs.name)).all();

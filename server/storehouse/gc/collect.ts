@@ -29,8 +29,6 @@ export interface GcOptions {
   /** `--storehouse-target`: stop once the NAR bytes are under this. */
   targetBytes: number | null;
   trigger: string;
-  logsDir: string;
-  channelsDir: string;
   /** DATA_DIR/nix-root, collected with Nix's own GC after the Storehouse; absent: left alone. */
   nixRootDir?: string | undefined;
   /** Paths deleted per batch (one log line, one hold of the gate). */
@@ -158,8 +156,8 @@ export async function runGc(s: GcStore, logger: Logger, opts: GcOptions): Promis
       await deleteInBatches(s, logger, plan, index, t0, runId as number, opts, report);
     }
     if (opts.orgId === null) {
-      report.logs = await retireBuildLogs(s.db, opts.logsDir, rootSet.keptEvaluations, opts.dryRun);
-      report.tarballs = await retireChannelTarballs(opts.channelsDir, rootSet.keptPoints, opts.dryRun);
+      report.logs = await retireBuildLogs(s.db, s.objects, rootSet.keptEvaluations, opts.dryRun);
+      report.tarballs = await retireChannelTarballs(s.objects, rootSet.keptPoints, opts.dryRun);
       report.changeEvents = await pruneChangeEvents(s.db, t0, DEFAULT_KEEP_CHANNEL_DAYS, opts.dryRun);
       report.sessions = await pruneExpiredSessions(s.db, t0, opts.dryRun);
       if (opts.nixRootDir) {

@@ -1,79 +1,67 @@
 // Every deletion GC makes of a stored object (narinfo, listing, NAR, build log, channel tarball) goes through here,
-// and nowhere else: one narrow place to point at another storage backend (file:, s3:).
-import { readdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+// and nowhere else: all of them are in the object store (`--nar-store`, file: or s3:), under layout.ts's keys.
+import { listingKey, listingSigKey, narKey } from "../layout.js";
+import type { ObjectStore } from "../objects/object-store.js";
 
-/** What deleting a path's files needs of the Storehouse (store.ts). */
+/** What deleting a path's objects needs of the Storehouse (store.ts). */
 export interface StoredObjects {
-  /** Deletes the narinfo file and keeps the in-memory copy from coming back. */
+  readonly objects: ObjectStore;
+  /** Deletes the narinfo and keeps the in-memory copy from coming back. */
   removeNarinfo(hash: string): Promise<void>;
-  listingPath(hash: string): string;
-  listingSigPath(hash: string): string;
-  narPath(name: string): string;
 }
 
-async function sizeOf(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return 0;
-  }
+/** The objects stored under `<prefix><id>/…` (build logs' pieces, channel points' tarballs), by id. */
+export interface StoredGroup {
+  keys: string[];
+  bytes: number;
 }
 
 /** The narinfo first (from then on the path answers 404), then its listing and the listing's signature. */
 export async function deletePathObjects(s: StoredObjects, hash: string): Promise<void> {
   await s.removeNarinfo(hash);
-  await rm(s.listingPath(hash), { force: true });
-  await rm(s.listingSigPath(hash), { force: true });
+  await s.objects.delete(listingKey(hash));
+  await s.objects.delete(listingSigKey(hash));
 }
 
-/** A NAR file (`nar/<file>` as the narinfo's URL says); the bytes it freed, 0 when it was gone already. */
+/** A NAR (`nar/<file>` as the narinfo's URL says); the bytes it freed, 0 when it was gone already. */
 export async function deleteNarObject(s: StoredObjects, narFile: string): Promise<number> {
-  const file = s.narPath(narFile.replace(/^nar\//, ""));
-  const bytes = await sizeOf(file);
-  await rm(file, { force: true });
+  const key = narKey(narFile.replace(/^nar\//, ""));
+  const bytes = (await s.objects.head(key))?.size ?? 0;
+  await s.objects.delete(key);
   return bytes;
 }
 
-/** `DATA_DIR/logs/<id>.log`; the bytes freed. */
-export async function deleteBuildLogObject(logsDir: string, buildId: number): Promise<number> {
-  const file = join(logsDir, `${buildId}.log`);
-  const bytes = await sizeOf(file);
-  await rm(file, { force: true });
-  return bytes;
+/** One listing of `prefix`, grouped by the numeric folder under it; anything else there is not ours and is left. */
+async function listGroups(objects: ObjectStore, prefix: string): Promise<Map<number, StoredGroup>> {
+  const out = new Map<number, StoredGroup>();
+  for await (const o of objects.list(prefix)) {
+    const m = /^([0-9]+)\//.exec(o.key.slice(prefix.length));
+    if (!m) continue;
+    const id = Number(m[1]);
+    const group = out.get(id) ?? { keys: [], bytes: 0 };
+    group.keys.push(o.key);
+    group.bytes += o.size;
+    out.set(id, group);
+  }
+  return out;
 }
 
-/** The build ids that have a log file (server.log and anything else is not one). */
-export async function listBuildLogObjects(logsDir: string): Promise<number[]> {
-  const names = await readdir(logsDir).catch(() => [] as string[]);
-  return names.flatMap((n) => (/^[0-9]+\.log$/.test(n) ? [Number(n.slice(0, -4))] : []));
+/** The builds that have a log: its pieces `logs/<build>/<offset>` (server/builds/build-log.ts) and their bytes. */
+export function listBuildLogObjects(objects: ObjectStore): Promise<Map<number, StoredGroup>> {
+  return listGroups(objects, "logs/");
 }
 
-/** `DATA_DIR/channels/<point>/` (its .tar.xz and .tar.bz2); the bytes freed. */
-export async function deleteChannelTarballObjects(channelsDir: string, pointId: number): Promise<number> {
-  const dir = join(channelsDir, String(pointId));
-  const names = await readdir(dir).catch(() => [] as string[]);
-  let bytes = 0;
-  for (const n of names) bytes += await sizeOf(join(dir, n));
-  await rm(dir, { recursive: true, force: true });
-  return bytes;
+/** The channel points that have tarballs made: `channels/<point>/…` (server/channels/tarball.ts). */
+export function listChannelTarballObjects(objects: ObjectStore): Promise<Map<number, StoredGroup>> {
+  return listGroups(objects, "channels/");
 }
 
-/** The channel points that have tarballs made. */
-export async function listChannelTarballObjects(channelsDir: string): Promise<number[]> {
-  const names = await readdir(channelsDir).catch(() => [] as string[]);
-  return names.flatMap((n) => (/^[0-9]+$/.test(n) ? [Number(n)] : []));
-}
-
-/** A build log's bytes, for a dry run. */
-export function buildLogBytes(logsDir: string, buildId: number): Promise<number> {
-  return sizeOf(join(logsDir, `${buildId}.log`));
-}
-
-/** A channel point's tarballs' bytes, for a dry run. */
-export async function channelTarballBytes(channelsDir: string, pointId: number): Promise<number> {
-  const dir = join(channelsDir, String(pointId));
-  let bytes = 0;
-  for (const n of await readdir(dir).catch(() => [] as string[])) bytes += await sizeOf(join(dir, n));
-  return bytes;
+/**
+ * Deletes a listed group (a build's log pieces, a point's tarballs); the bytes freed. A tarball's `.sha256` goes
+ * first: its presence is what says the tarball is whole (server/channels/tarball.ts).
+ */
+export async function deleteGroupObjects(objects: ObjectStore, group: StoredGroup): Promise<number> {
+  const keys = [...group.keys].sort((a, b) => Number(b.endsWith(".sha256")) - Number(a.endsWith(".sha256")));
+  for (const key of keys) await objects.delete(key);
+  return group.bytes;
 }

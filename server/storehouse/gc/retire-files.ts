@@ -2,14 +2,8 @@
 import { inArray } from "drizzle-orm";
 import type { Db } from "../../db/open.js";
 import { builds, evalJobs } from "../../db/schema.js";
-import {
-  buildLogBytes,
-  channelTarballBytes,
-  deleteBuildLogObject,
-  deleteChannelTarballObjects,
-  listBuildLogObjects,
-  listChannelTarballObjects,
-} from "./delete-objects.js";
+import type { ObjectStore } from "../objects/object-store.js";
+import { deleteGroupObjects, listBuildLogObjects, listChannelTarballObjects } from "./delete-objects.js";
 
 export interface Retired {
   count: number;
@@ -24,12 +18,12 @@ const CHUNK = 500;
  */
 export async function retireBuildLogs(
   db: Db,
-  logsDir: string,
+  objects: ObjectStore,
   keptEvaluations: Set<number>,
   dryRun: boolean,
 ): Promise<Retired> {
-  const ids = await listBuildLogObjects(logsDir);
-  if (ids.length === 0) return { count: 0, bytes: 0 };
+  const logs = await listBuildLogObjects(objects);
+  if (logs.size === 0) return { count: 0, bytes: 0 };
   const keep = new Set<number>();
   const evals = [...keptEvaluations];
   for (let i = 0; i < evals.length; i += CHUNK) {
@@ -45,27 +39,25 @@ export async function retireBuildLogs(
     .where(inArray(builds.state, ["queued", "running"]));
   for (const r of busy) keep.add(r.id);
   const out: Retired = { count: 0, bytes: 0 };
-  for (const id of ids) {
+  for (const [id, pieces] of logs) {
     if (keep.has(id)) continue;
     out.count++;
-    out.bytes += dryRun ? await buildLogBytes(logsDir, id) : await deleteBuildLogObject(logsDir, id);
+    out.bytes += dryRun ? pieces.bytes : await deleteGroupObjects(objects, pieces);
   }
   return out;
 }
 
 /** The tarballs of channel points that are no longer kept (they are made again on request, should one be asked). */
 export async function retireChannelTarballs(
-  channelsDir: string,
+  objects: ObjectStore,
   keptPoints: Set<number>,
   dryRun: boolean,
 ): Promise<Retired> {
   const out: Retired = { count: 0, bytes: 0 };
-  for (const id of await listChannelTarballObjects(channelsDir)) {
+  for (const [id, tarballs] of await listChannelTarballObjects(objects)) {
     if (keptPoints.has(id)) continue;
     out.count++;
-    out.bytes += dryRun
-      ? await channelTarballBytes(channelsDir, id)
-      : await deleteChannelTarballObjects(channelsDir, id);
+    out.bytes += dryRun ? tarballs.bytes : await deleteGroupObjects(objects, tarballs);
   }
   return out;
 }

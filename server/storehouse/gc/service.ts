@@ -18,8 +18,6 @@ const USAGE_TTL_MS = 30_000;
 export interface GcServiceOptions {
   storehouse: GcStore;
   logger: Logger;
-  logsDir: string;
-  channelsDir: string;
   /** DATA_DIR/nix-root: collected by Nix's GC after each whole-Storehouse run. */
   nixRootDir?: string;
   /** `--gc-schedule CRON`; "off" runs none. */
@@ -90,7 +88,7 @@ export class GcService {
   /** One collection at a time: a second asked for meanwhile waits for the first, then runs. */
   async run(req: GcRequest): Promise<GcReport> {
     while (this.#running) await this.#running.catch(() => undefined);
-    const { storehouse, logger, logsDir, channelsDir, targetBytes } = this.#opts;
+    const { storehouse, logger, targetBytes } = this.#opts;
     const delay = this.#opts.testBatchDelayMs ?? 0;
     const slow =
       delay > 0 ? { batchSize: 1, afterBatch: () => new Promise<void>((ok) => setTimeout(ok, delay)) } : {};
@@ -98,8 +96,6 @@ export class GcService {
     const started = runGc(storehouse, logger, {
       ...req,
       targetBytes,
-      logsDir,
-      channelsDir,
       nixRootDir,
       ...slow,
     });
