@@ -105,6 +105,7 @@ test("start-up loads commander, the command tree and the API enums only; zod and
     "dist/cli/tree/profiles.js",
     "dist/cli/tree/pushes.js",
     "dist/cli/tree/server.js",
+    "dist/cli/tree/storehouse.js",
     "dist/cli/tree/token.js",
     "dist/cli/tree/user.js",
     "dist/lib/api/enums.js",

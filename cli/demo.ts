@@ -388,6 +388,16 @@ async function main(): Promise<void> {
 
   await newcomer(server.url, created.secret);
 
+  step(
+    "garbage collection: what `flox gc` would free now (nightly by default; the newest 3 evaluations per jobset, 30 days of channel points and the live profile generations are kept)",
+  );
+  await execa(process.execPath, [join(projectRoot, "cli/bin/flox"), "gc", "--dry-run"], {
+    env: { FLOX_SERVER: server.url, FLOX_TOKEN: adminToken },
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
+
   const publicKey = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
   const latestBuild = Math.max(0, ...jobs.map((j) => j.build.id));
   step("flox is up");

@@ -26,6 +26,9 @@ import { baseSetRoutes } from "./server-info/base-set-routes.js";
 import { healthRoutes } from "./server-info/health-routes.js";
 import { storehouseApiRoutes } from "./storehouse/api-routes.js";
 import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/cache-routes.js";
+import type { QuotaGuard } from "./storehouse/gc/quota.js";
+import type { GcService } from "./storehouse/gc/service.js";
+import { gcRoutes } from "./storehouse/gc-routes.js";
 import type { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { webNotFound } from "./web/errors.js";
 import { wantsHtml } from "./web/negotiate.js";
@@ -36,6 +39,8 @@ export interface CreateAppOptions {
   storehouse?: StorehouseRouteOptions;
   /** The Storehouse's background sweep, which admins may also run at once (POST /api/v1/storehouse/sweep). */
   maintenance?: StorehouseMaintenance;
+  /** The Storehouse's collector and quotas (/api/v1/storehouse/gc, usage, pins; /orgs/:org/retention). */
+  gc?: { service: GcService; quota?: QuotaGuard };
   /** Runs the evaluations pushes queue; absent in API-only tests (they stay queued). */
   evaluator?: Evaluator;
   /** The builder API (/api/v1/builder/*): lease length, and the Storehouse to publish .drv closures to. */
@@ -81,6 +86,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     );
     app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse, opts.maintenance));
   }
+  if (opts.gc) app.route("/api/v1", gcRoutes(ctx, opts.gc.service, opts.gc.quota));
   // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).
   app.route(
     "/",

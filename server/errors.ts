@@ -63,3 +63,9 @@ export class DiskFullError extends Error {
     );
   }
 }
+
+/** An org's Storehouse quota would be passed by an upload (507, like a full disk: nothing more fits for it). */
+export class QuotaExceededError extends Error {
+  override name = "QuotaExceededError";
+  readonly code = "quota_exceeded";
+}

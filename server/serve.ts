@@ -41,6 +41,8 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
+import { QuotaGuard } from "./storehouse/gc/quota.js";
+import { GcService } from "./storehouse/gc/service.js";
 import { ensureSigningKey, loadSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { openObjectStore } from "./storehouse/objects/open.js";
@@ -154,6 +156,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       logger,
       ...settings.maintenance,
     });
+    const quota = new QuotaGuard(db);
+    storehouse.admission = quota;
+    const gc = new GcService({
+      storehouse,
+      logger,
+      nixRootDir: paths.nixRoot,
+      schedule: settings.gc.schedule,
+      targetBytes: settings.gc.targetBytes,
+      testBatchDelayMs: settings.gc.testBatchDelayMs,
+      quota,
+    });
     const channels = new ChannelPublisher(db, logger);
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
     const machineHub = new MachineHub(db, logger);
@@ -217,12 +230,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         storehouse: {
           storehouse,
           privateCache: settings.privateCache,
+          gc,
           narRedirect: opts.narRedirect,
           ...(nixDaemon
             ? { publishOnMiss: (hash: string) => nixDaemon.publishAdded(storehouse, hash, shutdown.signal) }
             : {}),
         },
         maintenance,
+        gc: { service: gc, quota },
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
         channels,
@@ -306,6 +321,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     scheduler.start();
     machineHub.start();
     maintenance.start();
+    await gc.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -334,6 +350,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           logger.warn({ killed }, "child processes still running after the grace period killed");
         stopSweeper();
         maintenance.stop();
+        await gc.stop();
         scheduler.stop();
         channels.stop();
         closeDb();

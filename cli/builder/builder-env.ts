@@ -18,6 +18,8 @@ export interface BuilderOptions {
   features?: string[];
   maxJobs?: number;
   name?: string;
+  /** `--store-max`: after a build, a store above this many bytes is collected (nix-store --gc). */
+  storeMaxBytes?: number;
   /** How long to wait after the server had nothing, default 1000 ms. */
   pollMs?: number;
   /** Progress lines (default: stderr). */

@@ -5,6 +5,16 @@ import type { ClaimBody, ClaimResponse } from "../../lib/api/builders.js";
 import { api, BuilderTokenRefusedError, pause, RETRY_MS } from "./builder-api.js";
 import { type BuilderOptions, type Env, setUp } from "./builder-env.js";
 import { runBuild } from "./run-build.js";
+import { shrinkStore } from "./store-max.js";
+
+/** One collection at a time: builds that end together share the one running. */
+let shrinking: Promise<void> | undefined;
+function shrink(e: Env, maxBytes: number): Promise<void> {
+  shrinking ??= shrinkStore(e, maxBytes).finally(() => {
+    shrinking = undefined;
+  });
+  return shrinking;
+}
 
 /**
  * How long the server may hold a claim when nothing is claimable (a long-poll): an idle builder hears of a queued
@@ -75,6 +85,7 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
     e.say(`build ${build.id}: claimed ${build.drvPath} (attempt ${build.attempt})`);
     const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, signal)
       .catch((err) => e.say(`build ${build.id}: ${(err as Error).message}`))
+      .then(() => (opts.storeMaxBytes === undefined ? undefined : shrink(e, opts.storeMaxBytes)))
       .finally(() => running.delete(job));
     running.add(job);
   }

@@ -17,6 +17,10 @@ export function registerBuilder(program: Command): void {
     )
     .option("--name <name>", "how the server lists this builder (default: HOST-PID)")
     .option(
+      "--store-max <size>",
+      "after a build, collect the store (nix-store --gc) when it is above this, e.g. 20G (default: never)",
+    )
+    .option(
       "--allow-host-store",
       "accept a --store that is the host's own (/, /nix) or inside a flox server's data dir (refused otherwise)",
     )

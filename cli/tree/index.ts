@@ -15,6 +15,7 @@ import { registerOrg } from "./org.js";
 import { registerProfiles } from "./profiles.js";
 import { registerPushes } from "./pushes.js";
 import { registerServer } from "./server.js";
+import { registerStorehouse } from "./storehouse.js";
 import { registerToken } from "./token.js";
 import { registerUser } from "./user.js";
 
@@ -33,5 +34,6 @@ export function registerCommands(program: Command): void {
   registerBuilder(program);
   registerMachines(program);
   registerAgent(program);
+  registerStorehouse(program);
   registerDaemon(program);
 }

@@ -25,10 +25,24 @@ export function registerOrg(program: Command): void {
 
   const set = org
     .command("set")
-    .description("make an org public or private (admin or org owner)")
+    .description(
+      "make an org public or private, or set its Storehouse retention and quota (admin or org owner)",
+    )
     .argument("<name>", "org name")
     .option("--public", "anyone may read its CI pages, badges, channels and build logs, without a token")
     .option("--private", "only tokens with a role in the org see it; to anyone else it does not exist")
+    .option(
+      "--keep-evaluations <n>",
+      "GC keeps the outputs of the newest N evaluations of each jobset (default 3)",
+    )
+    .option(
+      "--keep-channel-days <d>",
+      "GC keeps every channel point of the last D days, the current always (default 30)",
+    )
+    .option(
+      "--quota <size>",
+      'Storehouse bytes the org may keep after GC, e.g. 50G; "none" removes it (admin)',
+    )
     .addOption(
       new Option(
         "--machine-builds <on|off>",
@@ -41,6 +55,8 @@ export function registerOrg(program: Command): void {
   examples(set, [
     "flox org set oss --public",
     "flox org set acme --private",
+    "flox org set acme --keep-evaluations 10 --keep-channel-days 90",
+    "flox org set acme --quota 50G",
     "flox org set acme --machine-builds on",
   ]);
 

@@ -57,6 +57,14 @@ export function registerServer(program: Command): void {
       "--nar-verify-budget <bytes>",
       "bytes of NAR files one run of the check reads, never-checked and longest-unchecked first (default 1 GiB)",
     )
+    .option(
+      "--gc-schedule <cron>",
+      'when the Storehouse is garbage-collected: a cron expression, or "off" (default "17 3 * * *", nightly)',
+    )
+    .option(
+      "--storehouse-target <size>",
+      "collections stop once the Storehouse is under this, e.g. 200G: least recently used unreachable paths go first (default: every unreachable path goes)",
+    )
     .action(async (opts) => {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);

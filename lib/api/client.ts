@@ -75,6 +75,21 @@ import { type RelaySession, RelaySessionsResponse } from "./relay.js";
 import { BaseSetResponse, HealthResponse } from "./server.js";
 import { ServerList, type ServerListOptions } from "./servers.js";
 import {
+  type GcBody,
+  type GcReport,
+  GcResponse,
+  type Pin,
+  type PinBody,
+  PinResponse,
+  PinsRemovedResponse,
+  PinsResponse,
+  type Retention,
+  type RetentionBody,
+  RetentionResponse,
+  type StorehouseUsage,
+  StorehouseUsageResponse,
+} from "./storehouse-gc.js";
+import {
   type CreateTokenBody,
   CreateTokenResponse,
   type TokenInfo,
@@ -451,6 +466,41 @@ export class ApiClient {
   async reportBuildResult(id: number, body: BuildResultBody): Promise<BuildState> {
     const path = `/builder/builds/${seg(String(id))}/result`;
     return (await request(this.#conn, "POST", path, BuildResultResponse, body, "idempotent")).state;
+  }
+
+  // ---- The Storehouse's lifecycle (lib/api/storehouse-gc.ts) ----
+
+  /** Collects (or, with dryRun, plans) unreachable paths; admin, or an org's owner with `org`. */
+  async gc(body: GcBody): Promise<GcReport> {
+    return (await request(this.#conn, "POST", "/storehouse/gc", GcResponse, body)).gc;
+  }
+
+  async storehouseUsage(org?: string): Promise<StorehouseUsage> {
+    const q = org ? `?${new URLSearchParams({ org })}` : "";
+    return (await request(this.#conn, "GET", `/storehouse/usage${q}`, StorehouseUsageResponse)).usage;
+  }
+
+  async listPins(): Promise<Pin[]> {
+    return (await request(this.#conn, "GET", "/storehouse/pins", PinsResponse)).pins;
+  }
+
+  async addPin(body: PinBody): Promise<Pin> {
+    return (await request(this.#conn, "POST", "/storehouse/pins", PinResponse, body)).pin;
+  }
+
+  /** Removes the pins named `ref` or pinning the store path `ref`. */
+  async removePins(ref: string): Promise<Pin[]> {
+    const q = new URLSearchParams({ ref });
+    return (await request(this.#conn, "DELETE", `/storehouse/pins?${q}`, PinsRemovedResponse)).removed;
+  }
+
+  async getRetention(org: string): Promise<Retention> {
+    return (await request(this.#conn, "GET", `/orgs/${seg(org)}/retention`, RetentionResponse)).retention;
+  }
+
+  async setRetention(org: string, body: RetentionBody): Promise<Retention> {
+    return (await request(this.#conn, "PUT", `/orgs/${seg(org)}/retention`, RetentionResponse, body))
+      .retention;
   }
 }
 

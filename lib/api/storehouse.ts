@@ -1,6 +1,7 @@
 // The HTTP API v1: the Storehouse (binary cache) in figures, and its admin actions.
 import { z } from "zod";
 import { Timestamp } from "./common.js";
+import { StorehouseUsage } from "./storehouse-gc.js";
 
 /** `GET /storehouse`: the binary cache in figures (no path names: those are the orgs' business). */
 export const StorehouseSummary = z.object({
@@ -14,6 +15,8 @@ export const StorehouseSummary = z.object({
   narBytes: z.number().int(),
   fileBytes: z.number().int(),
   lastUploadAt: Timestamp.nullable(),
+  /** Collection: roots, what the next run frees, the last run; `orgs` lists only the orgs the caller may read. */
+  gc: StorehouseUsage.optional(),
 });
 export type StorehouseSummary = z.infer<typeof StorehouseSummary>;
 

@@ -9,6 +9,7 @@ import {
   InvalidInputError,
   NotFoundError,
   PayloadTooLargeError,
+  QuotaExceededError,
   StorageUnavailableError,
   UnauthenticatedError,
 } from "../errors.js";
@@ -26,6 +27,7 @@ const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulS
   [ConflictError, 409],
   [PayloadTooLargeError, 413],
   [DiskFullError, 507],
+  [QuotaExceededError, 507],
   [StorageUnavailableError, 503],
 ];
 

@@ -9,6 +9,7 @@ import type { Db } from "../db/open.js";
 import { cachePaths } from "../db/schema.js";
 import type { KeyedMutex } from "../git/keyed-mutex.js";
 import { UnsupportedCompressionError, UploadRejectedError } from "./errors.js";
+import type { GcGate } from "./gc/gate.js";
 import type { SigningKey } from "./keys.js";
 import { listingKey, listingSigKey, narinfoKey, narKey } from "./layout.js";
 import { DECODABLE_EXTENSIONS, NarFileName, narFileExtension, narFileHash } from "./names.js";
@@ -18,11 +19,22 @@ import { type UploadIndex, verifyUpload } from "./verify-upload.js";
 
 export type PutResult = "created" | "exists";
 
+/**
+ * What the server checks of an upload before it is accepted (gc/quota.ts): may refuse it (an org over its quota),
+ * and returns what to record once the path's row exists.
+ */
+export interface UploadAdmission {
+  admit(info: NarInfo, fileSize: number): Promise<(hash: string) => Promise<void>>;
+}
+
 /** What acceptance needs of the Storehouse (store.ts): its object store, limits, key, locks and index. */
 export interface AcceptStore extends UploadIndex {
   readonly db: Db;
   readonly key: SigningKey;
   readonly locks: KeyedMutex;
+  readonly gate: GcGate;
+  readonly access: { touch(hash: string): void };
+  readonly admission: UploadAdmission | undefined;
   readonly limits: { narinfo: number; listing: number; nar: number };
 }
 
@@ -95,10 +107,20 @@ export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Prom
   const release = await s.locks.acquire(hash);
   // Held from the check of the NAR until its row exists, so the orphan sweep cannot take the NAR meanwhile.
   const releaseNar = await s.locks.acquire(narLockKey(info.url));
+  let releaseGate: (() => void) | undefined;
   try {
-    // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing.
-    if (s.findPath(hash)) return "exists";
+    // An accepted path is immutable: a second upload (another builder, a retried copy) changes nothing. Noted as
+    // an access, so a GC running now keeps it: the uploader goes on as if it were there.
+    if (s.findPath(hash)) {
+      s.access.touch(hash);
+      return "exists";
+    }
     const checked = await verifyUpload(s, hash, info);
+    // Shared with other uploads, taken once the NAR is verified; a GC batch holds it alone. The references are looked
+    // at again under it: none can be collected between this look and the row.
+    releaseGate = await s.gate.acquireShared();
+    requireReferences(s, hash, checked.info);
+    const recordAdmitted = await s.admission?.admit(checked.info, checked.fileSize);
     const signed = signNarInfo(checked.info, s.key.secretKey);
     await s.objects.put(listingKey(hash), checked.listing);
     const fp = listingFingerprint(signed.storePath, signed.narHash, checked.listing);
@@ -128,9 +150,22 @@ export async function putNarInfo(s: AcceptStore, hash: string, body: Body): Prom
       await s.objects.delete(narinfoKey(hash)).catch(() => undefined);
       throw err;
     }
+    await recordAdmitted?.(hash);
     return "created";
   } finally {
+    releaseGate?.();
     releaseNar();
     release();
+  }
+}
+
+/** verifyUpload checked them before the NAR was read; a GC may have run since. */
+function requireReferences(s: AcceptStore, hash: string, info: NarInfo): void {
+  for (const ref of info.references) {
+    if (ref.startsWith(hash) || s.findPath(ref.slice(0, 32))) continue;
+    throw new UploadRejectedError(
+      "References",
+      `${ref} is not in the Storehouse (collected while this upload was checked); upload it again, then this path`,
+    );
   }
 }

@@ -10,11 +10,13 @@ import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
 import { buildLog } from "../builds/build-log.js";
 import { findBuildByDrv } from "../builds/builds.js";
 import { reportDiskFull } from "../disk-full.js";
+import { QuotaExceededError } from "../errors.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { toHttpError } from "../http/errors.js";
 import { buildRole, mayReadBuild } from "../orgs/permissions.js";
 import { cacheReader, cacheWriter, orgReaderToken, refuseOrgRead } from "./auth.js";
 import { PayloadTooLargeError } from "./errors.js";
+import type { GcService } from "./gc/service.js";
 import { listingKey, listingSigKey, narKey } from "./layout.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
 import { getText } from "./objects/object-store.js";
@@ -28,6 +30,8 @@ export interface StorehouseRouteOptions {
   storehouse: Storehouse;
   /** Reads need a token too (`flox server --private-cache`). */
   privateCache: boolean;
+  /** The collector, for the lifecycle figures of `GET /storehouse` and its page; absent in API-only tests. */
+  gc?: GcService | undefined;
   /**
    * NAR reads answer 307 to a presigned URL of the object store instead of streaming (`--nar-redirect`), for
    * clients that reach the store directly; where the store has no such URLs (file:), NARs are streamed anyway.
@@ -197,7 +201,8 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
 
   app.onError((err, c) => {
     const known = toHttpError(err, ctx.paths.dataDir);
-    if (known?.status === 507) reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
+    if (known?.status === 507 && !(err instanceof QuotaExceededError))
+      reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
     if (known) {
       const extra: Record<string, string> =
         known.status === 401 ? { "www-authenticate": 'Basic realm="flox Storehouse"' } : {};

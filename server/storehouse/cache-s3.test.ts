@@ -326,6 +326,34 @@ test("--nar-redirect answers NAR reads with a presigned URL of the bucket, which
   }
 });
 
+test("GC deletes through the bucket: narinfo, listing and NAR of an unreachable path, build log pieces, tarballs", async () => {
+  const u = await prepareUpload("collected-1.0", { f: "nothing keeps this\n" });
+  assert.is((await upload(u)).status, 201);
+  // A log of a build the database does not know and a channel point's tarballs: nothing keeps either.
+  const logKeys = ["cache/logs/999999/000000000000000", "cache/logs/999999/000000000000005"];
+  const tarKeys = ["cache/channels/999999/nixexprs.tar.xz", "cache/channels/999999/nixexprs.tar.xz.sha256"];
+  for (const key of [...logKeys, ...tarKeys])
+    await ceph.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "bytes" }));
+  assert.ok((await keysIn("cache/nar/")).includes(`cache/${u.info.url}`));
+  assert.equal(await keysIn(`cache/ls/${u.hash}`), [`cache/ls/${u.hash}.ls`, `cache/ls/${u.hash}.ls.sig`]);
+
+  const dry = await s.api("POST", "/api/v1/storehouse/gc", { dryRun: true });
+  assert.is(dry.status, 200, JSON.stringify(dry.body));
+  assert.ok(dry.body.gc.logs.count >= 1 && dry.body.gc.logs.bytes >= 10, JSON.stringify(dry.body.gc.logs));
+  assert.is((await keysIn("cache/logs/999999/")).length, 2, "a dry run deletes nothing");
+
+  const run = await s.api("POST", "/api/v1/storehouse/gc", {});
+  assert.is(run.status, 200, JSON.stringify(run.body));
+  assert.ok(run.body.gc.paths >= 1 && run.body.gc.bytes >= u.file.length, JSON.stringify(run.body.gc));
+  assert.is((await fetch(`${s.url}/cache/${u.hash}.narinfo`)).status, 404);
+  assert.equal(await keysIn(`cache/narinfo/${u.hash}`), []);
+  assert.equal(await keysIn(`cache/ls/${u.hash}`), []);
+  assert.not.ok((await keysIn("cache/nar/")).includes(`cache/${u.info.url}`), "the NAR went last");
+  assert.equal(await keysIn("cache/logs/999999/"), [], "every piece of the log");
+  assert.equal(await keysIn("cache/channels/999999/"), [], "the tarball and its checksum");
+  assert.ok(run.body.gc.tarballs.count >= 1, JSON.stringify(run.body.gc.tarballs));
+});
+
 test("a bad --nar-store or a missing --signing-key stops the server with a message saying what to do", async () => {
   const dataDir = await mkdtemp(join(tmpdir(), "flox-s3-bad-"));
   try {

@@ -6,7 +6,9 @@ import { LRUCache } from "lru-cache";
 import type { Db } from "../db/open.js";
 import { cachePaths } from "../db/schema.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
-import { type PutResult, putListing, putNar, putNarInfo } from "./accept.js";
+import { type PutResult, putListing, putNar, putNarInfo, type UploadAdmission } from "./accept.js";
+import { AccessTracker } from "./gc/access.js";
+import { GcGate } from "./gc/gate.js";
 import type { SigningKey } from "./keys.js";
 import { narinfoKey } from "./layout.js";
 import { getText, type ObjectStore } from "./objects/object-store.js";
@@ -47,6 +49,12 @@ export class Storehouse {
   readonly db: Db;
   readonly key: SigningKey;
   readonly locks = new KeyedMutex();
+  /** Held shared by narinfo acceptance, alone by each GC batch (gc/gate.ts). */
+  readonly gate = new GcGate();
+  /** Narinfo reads, batched into `cache_paths.last_accessed_at` (gc/access.ts). */
+  readonly access = new AccessTracker();
+  /** Quota and org attribution of uploads (gc/quota.ts), set by the server; none: every upload is admitted. */
+  admission: UploadAdmission | undefined;
   /**
    * Accepted narinfos, newest use last. A narinfo never changes once accepted, so a copy in memory is always
    * right; only hits are kept (a miss may be uploaded a moment later). Reading the file was most of a narinfo
@@ -85,11 +93,15 @@ export class Storehouse {
    */
   async narInfoText(hash: string): Promise<string | undefined> {
     const cached = this.narinfoCache.get(hash);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.access.touch(hash);
+      return cached;
+    }
     const removals = this.removals;
     if (!this.findPath(hash)) return undefined;
     const text = await getText(this.objects, narinfoKey(hash));
     if (text === undefined) return undefined;
+    this.access.touch(hash);
     if (removals !== this.removals) return text;
     this.narinfoCache.set(hash, text);
     return text;
