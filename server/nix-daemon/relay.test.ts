@@ -5,7 +5,9 @@ import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { probeNix, versionAtLeast } from "../../lib/nix-install.js";
 import { queryDb, runFlox } from "../../testing/ci-harness.js";
+import { clientNixDir } from "../../testing/client-nix.js";
 import {
   helloExpression,
   type RelayWorld,
@@ -77,17 +79,23 @@ test("a stock client with only the agent's mount builds on the farm through the 
   assert.is(page.status, 200);
   assert.match(html, /relay by <strong>alice-laptop<\/strong>/);
 
-  // Only the touched closure was fetched: the result and the busybox it runs, not the .drv files nor anything else.
+  // Only the touched closure was fetched: the result and the busybox it runs, nothing else. A 2.26 client reads
+  // the .drv it built back from its store (the mount) to find the outputs; 2.8 asks the daemon instead.
   const cached = (await readdir(w.agent.mount)).sort();
   const busybox = queryDb<{ store_path: string }>(
     w.srv.dataDir,
     "select store_path from cache_paths where store_path like '%-busybox'",
   ).map((r) => r.store_path.slice("/nix/store/".length));
-  assert.equal(cached, [out.slice("/nix/store/".length), ...busybox].sort());
+  const clientReadsDrv = versionAtLeast((await probeNix(clientNixDir())).version, "2.26.0");
+  const drv = mine?.drvPath.slice("/nix/store/".length) ?? "";
+  assert.equal(
+    cached,
+    [out.slice("/nix/store/".length), ...busybox, ...(clientReadsDrv ? [drv] : [])].sort(),
+  );
   assert.ok(
     queryDb(w.srv.dataDir, "select 1 from cache_paths where store_path like '%-relay-hello-1.drv'").length ===
       1,
-    "the .drv is in the Storehouse (the builder substituted it), yet the client never fetched it",
+    "the .drv is in the Storehouse (the builder substituted it)",
   );
 
   // `nix log` shows the builder's output (the Storehouse serves the log to a token of an org that wanted it).
