@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { execa } from "execa";
 import { Ci, finishedBuild, git, load, ms, withCleanup, workRepo } from "../testing/bench-ci.js";
+import { emitFigures } from "./figures-out.js";
 
 const PACKAGES = 20;
 const LOOP = 600_000;
@@ -117,6 +118,17 @@ await withCleanup("flox-bench-builders-", async (root) => {
   for (const kind of chosen) {
     const one = figures.find((f) => f.kind === kind && f.builders === 1);
     const two = figures.find((f) => f.kind === kind && f.builders === 2);
+    if (one && two && kind === "sleep")
+      emitFigures([
+        {
+          id: "builders-two",
+          unit: "ms",
+          ours: two.total,
+          peer: one.total,
+          peerLabel: "one builder",
+          how: "one run each, push → all 20 succeeded",
+        },
+      ]);
     if (one && two)
       console.log(
         `  ${kinds[kind].label}: 1 builder / 2 builders = ${(one.total / two.total).toFixed(2)}× (build part, first claim to last finished: ${((one.lastFinish - one.firstClaim) / (two.lastFinish - two.firstClaim)).toFixed(2)}×)`,

@@ -9,9 +9,18 @@ import { join } from "node:path";
 import { parseNarInfo } from "../lib/narinfo.js";
 import { copyToServer, forceUnmount, startAgent, startServer, substituteWithNix } from "../testing/agent.js";
 import { createNixTestStore } from "../testing/nix-store.js";
+import { emitFigures } from "./figures-out.js";
 
 const FILES = Number(process.env.BENCH_FILES ?? 16);
 const MIB_EACH = Number(process.env.BENCH_MIB_EACH ?? 16);
+/** Rounds per figure, each with a fresh agent cache and a fresh Nix store; the figures are medians. */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1) || 1);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? Number.NaN) : ((s[m - 1] ?? Number.NaN) + (s[m] ?? Number.NaN)) / 2;
+};
 
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -19,7 +28,6 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "flox-bench-big-"));
   const server = await startServer();
   const src = await createNixTestStore();
-  const client = await createNixTestStore();
   const mnt = join(work, "mnt");
   try {
     const big = await src.buildOne(
@@ -34,37 +42,64 @@ async function main(): Promise<void> {
     const want = readFileSync(src.realPath(file));
     console.log(`one ${MIB_EACH} MiB file of a ${FILES}-file path (NAR ${mib(info.narSize)}, uncompressed):`);
 
-    for (const [label, fetchFrom] of [
-      ["flox agent, file by file", "1M"],
-      ["flox agent, whole path  ", String(info.narSize + 1)],
-    ] as const) {
-      const agent = await startAgent(server.url, { mount: mnt, cacheDir: join(work, `cache-${fetchFrom}`) }, [
-        "--file-fetch-from",
-        fetchFrom,
-      ]);
-      const t = process.hrtime.bigint();
-      const got = readFileSync(join(mnt, file.slice(11)));
-      const ms = Number(process.hrtime.bigint() - t) / 1e6;
-      const st = await agent.status();
-      await agent.stop();
-      if (!got.equals(want)) throw new Error(`${label}: the bytes read differ from the file`);
-      console.log(
-        `  ${label}: ${ms.toFixed(0)} ms, ${mib(st.remote.bytesFetched)} fetched (${st.remote.rangeRequests} range, ${st.remote.narRequests} NAR requests)`,
-      );
-    }
+    const agentMs: { file: number[]; whole: number[] } = { file: [], whole: [] };
+    const nixMs: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [label, fetchFrom] of [
+        ["flox agent, file by file", "1M"],
+        ["flox agent, whole path  ", String(info.narSize + 1)],
+      ] as const) {
+        const agent = await startAgent(
+          server.url,
+          { mount: mnt, cacheDir: join(work, `cache-${fetchFrom}-${round}`) },
+          ["--file-fetch-from", fetchFrom],
+        );
+        const t = process.hrtime.bigint();
+        const got = readFileSync(join(mnt, file.slice(11)));
+        const ms = Number(process.hrtime.bigint() - t) / 1e6;
+        const st = await agent.status();
+        await agent.stop();
+        if (!got.equals(want)) throw new Error(`${label}: the bytes read differ from the file`);
+        agentMs[fetchFrom === "1M" ? "file" : "whole"].push(ms);
+        console.log(
+          `  ${label}: ${ms.toFixed(0)} ms, ${mib(st.remote.bytesFetched)} fetched (${st.remote.rangeRequests} range, ${st.remote.narRequests} NAR requests)`,
+        );
+      }
 
-    const t = process.hrtime.bigint();
-    await substituteWithNix(client, server, big);
-    readFileSync(client.realPath(file));
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    console.log(
-      `  nix-store -r (stock Nix): ${ms.toFixed(0)} ms, ${mib(info.fileSize ?? info.narSize)} fetched`,
-    );
+      const client = await createNixTestStore();
+      try {
+        const t = process.hrtime.bigint();
+        await substituteWithNix(client, server, big);
+        readFileSync(client.realPath(file));
+        const ms = Number(process.hrtime.bigint() - t) / 1e6;
+        nixMs.push(ms);
+        console.log(
+          `  nix-store -r (stock Nix): ${ms.toFixed(0)} ms, ${mib(info.fileSize ?? info.narSize)} fetched`,
+        );
+      } finally {
+        await client.cleanup();
+      }
+    }
+    const whole = median(agentMs.whole);
+    const nix = median(nixMs);
+    if (ROUNDS > 1)
+      console.log(
+        `median of ${ROUNDS}: file by file ${median(agentMs.file).toFixed(0)} ms, whole path ${whole.toFixed(0)} ms, nix-store -r ${nix.toFixed(0)} ms`,
+      );
+    emitFigures([
+      {
+        id: "agent-whole-nar",
+        unit: "ms",
+        ours: whole,
+        peer: nix,
+        peerLabel: "stock nix-store -r, same path",
+        how: `median of ${ROUNDS}, ${mib(info.narSize)} NAR`,
+      },
+    ]);
   } finally {
     await forceUnmount(mnt);
     await server.stop();
     await src.cleanup();
-    await client.cleanup();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -2,12 +2,13 @@
 // a plain `git push` (no hooks) and a raw `nix-instantiate` of the same tree (parse + eval).
 // Run after a build: `npx tsc -p tsconfig.json && node dist/bench/gate-vs-instantiate.js [sizes...]`.
 // Prints figures (median of 3 fresh pushes each); asserts nothing.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { compiledPath, frameworkPath } from "../lib/project-root.js";
+import { writeRepo } from "./generated-repo.js";
 
 const sizes = process.argv.slice(2).map(Number).filter(Boolean);
 const runs = 3;
@@ -17,22 +18,6 @@ const env = {
   GIT_COMMITTER_NAME: "bench",
   GIT_COMMITTER_EMAIL: "bench@flox.invalid",
 };
-
-function writeRepo(dir: string, n: number): void {
-  mkdirSync(join(dir, "pkgs"), { recursive: true });
-  for (let i = 0; i < n; i++) {
-    const name = `p${String(i).padStart(4, "0")}`;
-    const dep = i % 10 === 9 ? `p${String(i - 1).padStart(4, "0")}` : null;
-    const args = dep ? `{ writeShellScriptBin, ${dep} }` : "{ writeShellScriptBin }";
-    const body = dep ? `"echo ${name}; \${${dep}}/bin/${dep}"` : `"echo ${name}"`;
-    mkdirSync(join(dir, "pkgs", name));
-    writeFileSync(
-      join(dir, "pkgs", name, "default.nix"),
-      `${args}:\nwriteShellScriptBin "${name}" ${body}\n`,
-    );
-  }
-  writeFileSync(join(dir, "README.md"), `${n} generated packages\n`);
-}
 
 async function bareRepo(root: string, withGate: boolean, runFile: string): Promise<string> {
   const dir = mkdtempSync(join(root, "bare-"));

@@ -23,6 +23,7 @@ import {
   workRepo,
 } from "../testing/bench-ci.js";
 import { removeTree } from "../testing/remove-tree.js";
+import { emitFigures } from "./figures-out.js";
 
 const rounds = Math.max(1, Number(process.argv[2] ?? 3) || 3);
 
@@ -204,4 +205,34 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     "git push -o skip-ci (the gate runs, CI does not)",
     results.map((r) => r.skipCiPush),
   );
+  const med = (key: keyof Round) => median(results.map((r) => r[key]));
+  const how = `median of ${rounds}`;
+  emitFigures([
+    // No peer yet: a plain push of the same commit to `git http-backend` behind nginx (issue 16) needs a CGI
+    // bridge this machine lacks (no fcgiwrap); the figure is still shown.
+    {
+      id: "skip-ci-push",
+      unit: "ms",
+      ours: med("skipCiPush"),
+      peer: Number.NaN,
+      peerLabel: "plain push to git http-backend behind nginx (not yet measured)",
+      how,
+    },
+    {
+      id: "push-to-built",
+      unit: "ms",
+      ours: med("seen"),
+      peer: med("nixBuildFresh"),
+      peerLabel: "nix-build, fresh store",
+      how,
+    },
+    {
+      id: "build-step",
+      unit: "ms",
+      ours: median(results.map((r) => r.succeeded - r.claimed)),
+      peer: med("nixBuildWarm"),
+      peerLabel: "nix-build, warm store",
+      how: `${how}; claimed → succeeded`,
+    },
+  ]);
 });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { startTestServer } from "../testing/server.js";
 import { basic, prepareUpload } from "../testing/storehouse-uploads.js";
+import { type BenchFigure, emitFigures } from "./figures-out.js";
 
 const seconds = Number(process.argv[2] ?? 5);
 const narMiB = 32;
@@ -103,9 +104,19 @@ http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
     const peers = { flox: srv.url, nginx: `http://127.0.0.1:${port}` };
     console.log(`Storehouse vs nginx, same bytes, wrk ${seconds}s per cell (2-core machine, loopback)`);
     console.log("what                      conns   flox            nginx           flox/nginx");
+    const figures: BenchFigure[] = [];
+    const how = `wrk ${seconds} s each, loopback`;
     for (const conns of [1, 16]) {
       const a = await wrk(`${peers.flox}/cache/${small.hash}.narinfo`, conns);
       const b = await wrk(`${peers.nginx}/cache/${small.hash}.narinfo`, conns);
+      figures.push({
+        id: `narinfo-${conns}`,
+        unit: "req/s",
+        ours: a.reqPerSec,
+        peer: b.reqPerSec,
+        peerLabel: "nginx, same bytes",
+        how,
+      });
       console.log(
         `narinfo requests/s        ${String(conns).padStart(5)}   ${a.reqPerSec.toFixed(0).padStart(8)}        ${b.reqPerSec.toFixed(0).padStart(8)}        ${(a.reqPerSec / b.reqPerSec).toFixed(2)}`,
       );
@@ -113,10 +124,19 @@ http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
     for (const conns of [1, 16]) {
       const a = await wrk(`${peers.flox}/cache/${big.info.url}`, conns);
       const b = await wrk(`${peers.nginx}/cache/${big.info.url}`, conns);
+      figures.push({
+        id: `nar-${conns}`,
+        unit: "MiB/s",
+        ours: a.mibPerSec,
+        peer: b.mibPerSec,
+        peerLabel: "nginx, same bytes",
+        how,
+      });
       console.log(
         `NAR (${(narMiB * 1.33) | 0} MiB) MiB/s       ${String(conns).padStart(5)}   ${a.mibPerSec.toFixed(0).padStart(8)}        ${b.mibPerSec.toFixed(0).padStart(8)}        ${(a.mibPerSec / b.mibPerSec).toFixed(2)}`,
       );
     }
+    emitFigures(figures);
   } finally {
     nginx?.kill("SIGTERM");
     await srv.stop();

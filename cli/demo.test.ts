@@ -25,6 +25,9 @@ test("npm run demo -- --once pushes the sample repo, builds it on a builder, and
     assert.match(run.all ?? "", /ok: 7 packages evaluate/);
     assert.match(run.all ?? "", /built greet-0\.1\.0/);
     assert.match(run.all ?? "", /remote: CI passed: demo\/main at [0-9a-f]{7}: all 7 builds succeeded/);
+    // The defaults are safe: a GC dry run right after the first builds frees nothing that is in use.
+    assert.match(run.all ?? "", /dry run: would free \S+ \S+ in \d+ paths of/);
+    assert.match(run.all ?? "", /roots: \d+ evaluation, \d+ channel, \d+ profile/);
     assert.match(run.all ?? "", /git repo\s+http:\/\/127\.0\.0\.1:\d+\/demo\/nixexprs\.git/);
     assert.match(
       run.all ?? "",
@@ -47,6 +50,14 @@ test("npm run demo -- --once pushes the sample repo, builds it on a builder, and
       assert.match(
         run.all ?? "",
         /Hello, world!\n\s+\(2 NARs, [0-9]+ bytes fetched so far\)\n\s+cached now \(ls .*\): ([0-9a-z]{32}-(busybox-static|hello)(, )?){2}\n/,
+      );
+      // The shared daemon: a stock nix-build through the agent's relay, built by the demo's builder, run from
+      // the mount, and listed as wanted by the relay's user.
+      assert.match(run.all ?? "", /built by the farm for the relay/);
+      assert.match(run.all ?? "", /hello through the shared daemon/);
+      assert.match(
+        run.all ?? "",
+        /#\d+\s+succeeded\s+relay-demo\s+demo: relay by demo-pusher\s+demo-builder/,
       );
     } else {
       assert.match(run.all ?? "", /skipped: the agent needs root and \/dev\/fuse/);

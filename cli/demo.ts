@@ -1,7 +1,8 @@
 // `npm run demo`: a server on embedded defaults, a demo org, a builder, and the sample repo pushed through the
 // gate and built into the Storehouse. The server and builder keep running until Ctrl-C so the printed URLs can
-// be tried; `--once` stops after the builds.
-import { spawn } from "node:child_process";
+// be tried; `--once` stops after the builds. Every child dies with the demo: SIGTERM, SIGINT (Ctrl-C), SIGHUP and
+// a failure stop the agent, the builder and the server in that order; kill -9 reaches them through PDEATHSIG.
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   cpSync,
@@ -15,7 +16,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { execa } from "execa";
+import { execa, type Options } from "execa";
+import { diesWithParent } from "../lib/dies-with-parent.js";
 import { projectRoot } from "../lib/project-root.js";
 
 const once = process.argv.includes("--once");
@@ -23,6 +25,44 @@ const home = process.env.FLOX_DEMO_DIR ?? join(projectRoot, ".flox-demo");
 const dataDir = join(home, "data");
 const work = join(home, "nixexprs");
 const adminToken = `flox_${randomBytes(32).toString("base64url")}`;
+
+/** The server, the builder and the agent, in the order started; stopped newest first. */
+const longLived: ChildProcess[] = [];
+
+/** A `flox` command that runs until stopped; SIGTERMed by the kernel if the demo dies without stopping it. */
+function startFlox(args: string[], options: SpawnOptions): ChildProcess {
+  const cmd = diesWithParent(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args], "TERM");
+  const child = spawn(cmd.file, cmd.args, options);
+  longLived.push(child);
+  return child;
+}
+
+/** A short command (git, flox, the agent's exec); it too gets SIGTERM if the demo dies while it runs. */
+function run<O extends Options>(file: string, args: string[], options: O) {
+  const cmd = diesWithParent(file, args, "TERM");
+  return execa(cmd.file, cmd.args, options);
+}
+
+/** Past the server's own 10 s grace for its builds and children. */
+const STOP_GRACE_MS = 30_000;
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const force = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+  await gone;
+  clearTimeout(force);
+}
+
+let stopping: Promise<void> | undefined;
+/** Agent, builder, server: each waited for, so that nothing of the demo outlives it. */
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    for (const child of [...longLived].reverse()) await stopChild(child);
+  })();
+  return stopping;
+}
 
 function step(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);
@@ -45,13 +85,12 @@ async function api(
   return json;
 }
 
-async function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, "cli/bin/flox"), "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"],
-    { env: { ...process.env, FLOX_ADMIN_TOKEN: adminToken }, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout });
+async function startServer(): Promise<{ url: string }> {
+  const child = startFlox(["server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
+    env: { ...process.env, FLOX_ADMIN_TOKEN: adminToken },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const url = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`flox server exited with code ${code}`)));
     lines.on("line", (line) => {
@@ -59,26 +98,24 @@ async function startServer(): Promise<{ url: string; stop: () => void }> {
       if (m?.[1]) resolve(m[1]);
     });
   });
-  return { url, stop: () => child.kill("SIGTERM") };
+  return { url };
 }
 
 /** A `flox builder` beside the server, its output in a file so it does not drown the demo's own lines. */
-function startBuilder(url: string, token: string, system: string): { stop: () => void; log: string } {
+function startBuilder(url: string, token: string, system: string): { log: string } {
   const log = join(home, "builder.log");
   const out = createWriteStream(log);
-  const child = spawn(
-    process.execPath,
+  const child = startFlox(
     [
-      join(projectRoot, "cli/bin/flox"),
       "builder",
       ...["--server", url, "--token", token, "--store", join(home, "builder-store")],
       ...["--systems", system, "--name", "demo-builder", "--max-jobs", "2"],
     ],
     { env: { ...process.env, FLOX_BUILDER_POLL_MS: "250" }, stdio: ["ignore", "pipe", "pipe"] },
   );
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  return { stop: () => child.kill("SIGTERM"), log };
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  return { log };
 }
 
 interface DemoJob {
@@ -108,25 +145,36 @@ async function waitForBuilds(url: string, token: string, evaluation: number): Pr
  * The endpoint agent: the Storehouse as a lazy FUSE /nix/store; one program run through it fetches only its
  * closure. Needs root and /dev/fuse (as on CI); elsewhere the demo says so and goes on.
  */
-async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Promise<void> } | false> {
+async function showAgent(url: string, jobs: DemoJob[], token: string): Promise<void> {
   step("flox agent: the Storehouse mounted as a lazy /nix/store; running hello fetches only hello's closure");
   if (process.getuid?.() !== 0 || !existsSync("/dev/fuse")) {
     process.stdout.write(
       "  skipped: the agent needs root and /dev/fuse (see README, 'The endpoint agent')\n",
     );
-    return false;
+    return;
   }
   const mount = join(home, "mnt");
   const cacheDir = join(home, "agent-cache");
   mkdirSync(mount, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, "cli/bin/flox"), "agent", "--server", url, "--mount", mount, "--cache-dir", cacheDir],
+  const child = startFlox(
+    [
+      "agent",
+      "--server",
+      url,
+      "--mount",
+      mount,
+      "--cache-dir",
+      cacheDir,
+      "--daemon-socket",
+      join(home, "daemon.sock"),
+      "--daemon-token",
+      token,
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const log = createWriteStream(join(home, "agent.log"));
-  child.stderr.pipe(log);
-  const lines = createInterface({ input: child.stdout });
+  child.stderr?.pipe(log);
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const mounted = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), 30_000);
     child.once("exit", () => resolve(false));
@@ -139,21 +187,21 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Pr
   });
   if (!mounted) {
     process.stdout.write(`  the agent did not mount; its log: ${join(home, "agent.log")}\n`);
-    child.kill("SIGTERM");
-    return false;
+    await stopChild(child);
+    return;
   }
   const out = jobs.find((j) => j.attr === "hello")?.outputs.out;
   if (out) {
     const flox = join(projectRoot, "cli/bin/flox");
     const fetched = async () => {
-      const r = await execa(process.execPath, [flox, "agent", "status", "--cache-dir", cacheDir, "--json"], {
+      const r = await run(process.execPath, [flox, "agent", "status", "--cache-dir", cacheDir, "--json"], {
         reject: false,
       });
       const s = JSON.parse(r.stdout || "{}") as { remote?: { bytesFetched: number; narRequests: number } };
       return `${s.remote?.narRequests ?? "?"} NARs, ${s.remote?.bytesFetched ?? "?"} bytes fetched so far`;
     };
     // Looking costs the signed listing only; running fetches the program's closure.
-    const ls = await execa(
+    const ls = await run(
       process.execPath,
       [flox, "agent", "exec", "--mount", mount, "--", "ls", "-l", `${out}/bin`],
       {
@@ -162,22 +210,15 @@ async function showAgent(url: string, jobs: DemoJob[]): Promise<{ stop: () => Pr
     );
     process.stdout.write(`  $ ls -l ${out}/bin\n${ls.stdout.replace(/^/gm, "  ")}\n  (${await fetched()})\n`);
     process.stdout.write(`  $ ${out}/bin/hello\n`);
-    await execa(process.execPath, [flox, "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`], {
+    await run(process.execPath, [flox, "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`], {
       stdout: "inherit",
       stderr: "inherit",
       reject: false,
     });
     process.stdout.write(`  (${await fetched()})\n`);
     process.stdout.write(`  cached now (ls ${mount}): ${readdirSync(mount).join(", ")}\n`);
+    await showRelay(url, token, mount);
   }
-  // Stopping waits for the agent to unmount, so the next demo can wipe its directory.
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return {
-    stop: async () => {
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    },
-  };
 }
 
 /** Polls the channel until it points at `evaluation` (the publisher moves it moments after the last build). */
@@ -193,22 +234,72 @@ async function waitForChannel(url: string, token: string, evaluation: number): P
   }
 }
 
+/**
+ * The shared Nix daemon: a stock `nix-build` of an expression in no repo, through the agent's relay socket, built
+ * on the builder; its result run through the mount.
+ */
+async function showRelay(url: string, token: string, mount: string): Promise<void> {
+  step(
+    "flox nix: a stock nix-build through the shared daemon; it builds on the builder, the result runs from the mount",
+  );
+  const flox = join(projectRoot, "cli/bin/flox");
+  const expr = join(home, "relay-demo.nix");
+  writeFileSync(
+    expr,
+    `let bb = builtins.path { path = ${join(dataDir, "busybox")}; name = "busybox"; }; in
+derivation {
+  name = "relay-demo";
+  system = builtins.currentSystem;
+  builder = "\${bb}/bin/sh";
+  args = [ "-c" "echo built by the farm for the relay; \${bb}/bin/busybox mkdir -p $out/bin; printf '#!\${bb}/bin/sh\\necho hello through the shared daemon\\n' > $out/bin/hello; \${bb}/bin/busybox chmod +x $out/bin/hello" ];
+}
+`,
+  );
+  const socket = join(home, "daemon.sock");
+  process.stdout.write(
+    `  $ flox nix --daemon-socket ${socket} --mount ${mount} -- nix-build --no-out-link ${expr}\n`,
+  );
+  const built = await run(
+    process.execPath,
+    [flox, "nix", "--daemon-socket", socket, "--mount", mount, "--", "nix-build", "--no-out-link", expr],
+    {
+      reject: false,
+      env: {
+        NIX_CONF_DIR: join(home, "nix-client"),
+        NIX_USER_CONF_FILES: "",
+        HOME: home,
+        XDG_CACHE_HOME: join(home, "cache"),
+      },
+    },
+  );
+  process.stdout.write(`${`${built.stderr}\n${built.stdout}`.trim().replace(/^/gm, "  ")}\n`);
+  const out = built.stdout.trim().split("\n").pop() ?? "";
+  if (built.exitCode !== 0 || !out.startsWith("/nix/store/")) {
+    process.stdout.write("  the relayed build failed (see above)\n");
+    return;
+  }
+  process.stdout.write(`  $ ${out}/bin/hello\n`);
+  await run(process.execPath, [flox, "agent", "exec", "--mount", mount, "--", `${out}/bin/hello`], {
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
+  await run(process.execPath, [flox, "builds", "--org", "demo", "--limit", "1"], {
+    env: { FLOX_SERVER: url, FLOX_TOKEN: token },
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
+}
+
 async function main(): Promise<void> {
   // A demo killed hard may have left its agent's mount behind.
-  await execa("fusermount", ["-u", join(home, "mnt")], { reject: false });
+  await execa("fusermount", ["-uz", join(home, "mnt")], { reject: false });
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
 
   step(`starting flox server (data in ${dataDir})`);
   const server = await startServer();
-  // Stopped in reverse order of start: agent, builder, server.
-  const running: Array<() => void | Promise<void>> = [() => server.stop()];
-  const stopAll = async () => {
-    for (const stop of running.reverse()) await stop();
-  };
-  process.on("SIGINT", () => {
-    void stopAll().then(() => process.exit(0));
-  });
 
   step("creating org 'demo', a member token and a builder token");
   await api(server.url, adminToken, "POST", "/orgs", { name: "demo", displayName: "Demo org" });
@@ -228,7 +319,6 @@ async function main(): Promise<void> {
   step("starting a builder (its own chroot store; it claims builds from the server over HTTP)");
   const builder = startBuilder(server.url, builderToken, system);
   process.stdout.write(`  builder log: ${builder.log}\n`);
-  running.push(() => builder.stop());
   const repoUrl = `${server.url}/demo/nixexprs.git`;
   const pushUrl = repoUrl.replace("http://", `http://demo:${created.secret}@`);
 
@@ -237,7 +327,7 @@ async function main(): Promise<void> {
   );
   cpSync(join(projectRoot, "fixtures/repos/good"), work, { recursive: true });
   const git = (...args: string[]) =>
-    execa("git", args, {
+    run("git", args, {
       cwd: work,
       reject: false,
       env: {
@@ -263,7 +353,7 @@ async function main(): Promise<void> {
   const jobs = await waitForBuilds(server.url, created.secret, evaluation);
   step(`evaluation #${evaluation}: every package built and signed into the Storehouse`);
   const floxCli = (...args: string[]) =>
-    execa(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args], {
+    run(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args], {
       env: { FLOX_SERVER: server.url, FLOX_TOKEN: created.secret },
       stdout: "inherit",
       stderr: "inherit",
@@ -281,8 +371,7 @@ async function main(): Promise<void> {
   await floxCli("profile", "install", "demo/dev", "demo#hello", "demo#wordcount", "--reason", "first tools");
   await floxCli("profile", "generations", "demo/dev");
 
-  const lazy = hello ? await showAgent(server.url, jobs) : false;
-  if (lazy) running.push(() => lazy.stop());
+  if (hello) await showAgent(server.url, jobs, created.secret);
 
   step("pushing a broken package on branch 'broken': the gate refuses it and says why");
   mkdirSync(join(work, "pkgs/broken"), { recursive: true });
@@ -298,6 +387,16 @@ async function main(): Promise<void> {
   if (refused.exitCode === 0) throw new Error("the broken package got through the push gate");
 
   await newcomer(server.url, created.secret);
+
+  step(
+    "garbage collection: what `flox gc` would free now (nightly by default; the newest 3 evaluations per jobset, 30 days of channel points and the live profile generations are kept)",
+  );
+  await execa(process.execPath, [join(projectRoot, "cli/bin/flox"), "gc", "--dry-run"], {
+    env: { FLOX_SERVER: server.url, FLOX_TOKEN: adminToken },
+    stdout: "inherit",
+    stderr: "inherit",
+    reject: false,
+  });
 
   const publicKey = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
   const latestBuild = Math.max(0, ...jobs.map((j) => j.build.id));
@@ -345,14 +444,14 @@ async function newcomer(url: string, token: string): Promise<void> {
     GIT_COMMITTER_NAME: "newcomer",
     GIT_COMMITTER_EMAIL: "newcomer@example.invalid",
   };
-  const run = async (command: string, args: string[]) => {
+  const say = async (command: string, args: string[]) => {
     process.stdout.write(
       `$ ${command === process.execPath ? "flox" : command} ${args
         .slice(command === process.execPath ? 1 : 0)
         .map((a) => (/\s/.test(a) ? `"${a}"` : a))
         .join(" ")}\n`,
     );
-    const r = await execa(command, args, {
+    const r = await run(command, args, {
       cwd: dir,
       env,
       stdout: "inherit",
@@ -361,7 +460,7 @@ async function newcomer(url: string, token: string): Promise<void> {
     });
     if (r.exitCode !== 0) throw new Error(`${args.join(" ")} failed`);
   };
-  const flox = (...args: string[]) => run(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args]);
+  const flox = (...args: string[]) => say(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args]);
   await flox("init", "--org", "demo");
   await flox(
     "init",
@@ -375,13 +474,24 @@ async function newcomer(url: string, token: string): Promise<void> {
   );
   await flox("check");
   await flox("build", "greet");
-  await run("git", ["add", "-A"]);
-  await run("git", ["commit", "-qm", "greet: a new package"]);
-  await run("git", ["push", "-o", "wait", "origin", "main"]);
+  await say("git", ["add", "-A"]);
+  await say("git", ["commit", "-qm", "greet: a new package"]);
+  await say("git", ["push", "-o", "wait", "origin", "main"]);
   process.stdout.write(`  ${dir}/pkgs/greet/default.nix is the commented package file flox init wrote\n`);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`demo failed: ${err.message}\n`);
+// A line to a terminal that went away (SIGHUP) must not end the demo before it has stopped its children.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    process.stdout.write(`\n${signal}: stopping the agent, the builder and the server\n`);
+    void stopAll().then(() => process.exit(0));
+  });
+}
+main().catch(async (err: Error) => {
+  // After a signal, a step failing because its server went away is no news.
+  if (!stopping) process.stderr.write(`demo failed: ${err.message}\n`);
+  await stopAll();
   process.exit(1);
 });

@@ -30,11 +30,13 @@ async function main(argv: string[]): Promise<number> {
 async function isExpectedFailure(err: unknown): Promise<boolean> {
   const { ApiError, ApiUnreachableError, ApiResponseError } = await import("../lib/api/errors.js");
   const { ConfigError } = await import("../lib/cli-config.js");
+  const { ServerListError } = await import("../lib/api/servers.js");
   return (
     err instanceof ApiError ||
     err instanceof ApiUnreachableError ||
     err instanceof ApiResponseError ||
-    err instanceof ConfigError
+    err instanceof ConfigError ||
+    err instanceof ServerListError
   );
 }
 

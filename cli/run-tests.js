@@ -3,9 +3,9 @@
 // git, Nix, servers and builders rather than compute, so two at a time roughly halve the wall time on two
 // cores). A file's output is printed whole when it ends, so the log reads file by file.
 // Plain JS so that it runs before and without the TypeScript build.
-import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -15,6 +15,35 @@ const pattern = new RegExp(process.argv[2] ?? "");
 const isTestFile = (rel) => rel.endsWith(".test.js") && pattern.test(rel);
 const limitMs = Number(process.env.FLOX_TEST_TIMEOUT_MS ?? 30 * 60 * 1000);
 const jobs = Math.max(1, Number(process.env.FLOX_TEST_JOBS ?? 2));
+// FLOX_TEST_NIX=2.26: the tests, and every server, builder and client they start, run the Nix that
+// `npm run setup -- --modern-nix` put in .cache/nix-2.26/bin (through FLOX_NIX_BIN and PATH); unset, the host's.
+// FLOX_TEST_CLIENT_NIX=V: only the client side (testing/fresh-nix, testing/nix-store) runs V, for mixed pairs.
+// A version is found as .cache/nix-V/bin, else as the host's Nix when that is version V.
+function nixDirFor(version) {
+  const prefix = join(root, ".cache", `nix-${version}`, "bin");
+  if (existsSync(join(prefix, "nix-store"))) return prefix;
+  try {
+    const out = execFileSync("nix-store", ["--version"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    if (out.includes(`(Nix) ${version}.`)) {
+      const path = execFileSync("sh", ["-c", "command -v nix-store"], { encoding: "utf8" }).trim();
+      return dirname(realpathSync(path));
+    }
+  } catch {}
+  process.stdout.write(
+    `no Nix ${version}: neither ${prefix} nor the host's (npm run setup -- --modern-nix)\n\n0 passed, 1 failed\n`,
+  );
+  process.exit(1);
+}
+const nixEnv = {};
+if (process.env.FLOX_TEST_NIX) {
+  const dir = nixDirFor(process.env.FLOX_TEST_NIX);
+  Object.assign(nixEnv, { FLOX_NIX_BIN: dir, PATH: `${dir}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+}
+if (process.env.FLOX_TEST_CLIENT_NIX)
+  nixEnv.FLOX_TEST_CLIENT_NIX_BIN = nixDirFor(process.env.FLOX_TEST_CLIENT_NIX);
 
 function testFiles(dir) {
   const out = [];
@@ -43,7 +72,7 @@ function runFile(file) {
       {
         cwd: root,
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, FORCE_COLOR: "0" },
+        env: { ...process.env, ...nixEnv, FORCE_COLOR: "0" },
       },
     );
     children.add(child);

@@ -53,3 +53,6 @@ fi
 if [[ ! -f dist/cli/main.js ]] || [[ -n "$(find lib server hooks cli fs-agent bench -name '*.ts' -newer dist/.tsbuildinfo -print -quit 2>/dev/null)" ]]; then
   npx tsc -p tsconfig.json
 fi
+
+# npm run setup -- --modern-nix: also Nix 2.26 in .cache/nix-2.26 (tests with FLOX_TEST_NIX=2.26 and --nix-bin use it).
+if [[ " $* " == *" --modern-nix "* ]]; then bash cli/setup-modern-nix.sh; fi

@@ -68,6 +68,9 @@ test("SIGTERM stops an agent whose mount is still in use and whose server is gon
     const busy = await sh(`umount ${mount}`);
     assert.is.not(busy.exitCode, 0, "the mount should be busy");
     await exitsOnSigterm(agent);
+    // A plain unmount fails on a busy mount; the agent then detaches it lazily rather than leave it behind.
+    assert.match(agent.stderr(), `stopping: unmount ${mount}: unmounted lazily`);
+    assert.not.ok(await isMounted(mount), "the busy mount should be gone from the namespace");
   } finally {
     holder.kill("SIGKILL");
     await forceUnmount(mount);

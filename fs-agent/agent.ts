@@ -1,11 +1,14 @@
 // `flox agent`: mounts the Storehouse at a directory through the local cache, serves a status socket, and
-// unmounts on SIGTERM/SIGINT. It speaks HTTP to the server only (../shared/DESIGN.md).
+// unmounts on SIGTERM/SIGINT/SIGHUP and on an uncaught error. It speaks HTTP to the server only (../shared/DESIGN.md).
+import { execFileSync } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join, resolve } from "node:path";
+import { serveRelaySocket } from "../lib/api/nix-daemon-client.js";
 import { runSync } from "../lib/profile-sync.js";
 import { CacheIndex } from "./cache-index.js";
 import { FuseStore, type MountOptions } from "./fuse-store.js";
+import { clearStaleMount } from "./mount-point.js";
 import { ProfileKeeper, type ProfileState } from "./profiles.js";
 import { CacheRemote } from "./remote.js";
 import { StoreCache } from "./store-cache.js";
@@ -25,6 +28,12 @@ export interface AgentOptions extends MountOptions {
   profilesDir?: string;
   /** How long an old generation's closure stays pinned after a switch (default 10 min). */
   unpinGraceMs?: number;
+  /** Also serve this unix socket, relaying Nix daemon connections to the server's shared daemon. */
+  daemonSocket?: string;
+  /** The relay's token (default: `token`). */
+  daemonToken?: string;
+  /** The org the relayed builds are for (default: the token's). */
+  daemonOrg?: string;
   log?: (msg: string) => void;
 }
 
@@ -40,19 +49,22 @@ export interface RunningAgent {
 }
 
 /** Longest wait for one step of the shutdown, and for all of them. */
-const STEP_MS = 3000;
+const STEP_MS = 2000;
 export const SHUTDOWN_DEADLINE_MS = 10_000;
+
+/** One step of the shutdown; `ownBound` marks a step bounded by itself, run even when the deadline has passed. */
+type Step = [name: string, work: () => unknown, ownBound?: "bounded by itself"];
 
 /**
  * Runs the shutdown `steps` in order, each given at most STEP_MS (and what is left of the deadline): a step that
- * hangs (an unmount the kernel sits on, a server that never answers) is logged and left behind, so that a
- * supervisor's SIGTERM always ends the agent. Returns the steps that failed or were skipped.
+ * hangs (a server that never answers) is logged and left behind, so that a supervisor's SIGTERM always ends the
+ * agent. The unmount bounds itself and is never skipped. Returns the steps that failed or were skipped.
  */
-async function runBounded(steps: [string, () => unknown][], log: (msg: string) => void): Promise<string[]> {
+async function runBounded(steps: Step[], log: (msg: string) => void): Promise<string[]> {
   const until = Date.now() + SHUTDOWN_DEADLINE_MS;
   const skipped: string[] = [];
-  for (const [step, work] of steps) {
-    const left = Math.min(STEP_MS, until - Date.now());
+  for (const [step, work, ownBound] of steps) {
+    const left = ownBound ? Number.POSITIVE_INFINITY : Math.min(STEP_MS, until - Date.now());
     if (left <= 0) {
       log(`stopping: no time left for ${step}; skipped`);
       skipped.push(step);
@@ -67,10 +79,12 @@ async function runBounded(steps: [string, () => unknown][], log: (msg: string) =
           (err: Error) => ({ done: false as const, note: `failed: ${err.message}` }),
         ),
       new Promise<{ done: false; note: string }>((ok) => {
-        timer = setTimeout(
-          () => ok({ done: false, note: `did not finish within ${left} ms; skipped` }),
-          left,
-        );
+        if (Number.isFinite(left)) {
+          timer = setTimeout(
+            () => ok({ done: false, note: `did not finish within ${left} ms; skipped` }),
+            left,
+          );
+        }
       }),
     ]);
     clearTimeout(timer);
@@ -104,6 +118,8 @@ export function parseSize(s: string): number {
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`flox agent: ${m}\n`));
   const cacheDir = resolve(opts.cacheDir);
+  // Before anything is opened: a live agent at the mount point is an error that must end this one at once.
+  await clearStaleMount(resolve(opts.mount), log);
   await mkdir(cacheDir, { recursive: true });
   const index = new CacheIndex(join(cacheDir, "index.sqlite"));
   const remote = new CacheRemote({
@@ -112,9 +128,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
   // The key is kept: a restarted agent serves its cache even when the server is away.
-  const savedKey = index.getMeta(`public-key ${remote.cacheUrl}`);
+  const savedKey = index.getMeta(`public-key ${remote.fleet}`);
   await remote.start(savedKey);
-  index.setMeta(`public-key ${remote.cacheUrl}`, remote.publicKey);
+  index.setMeta(`public-key ${remote.fleet}`, remote.publicKey);
   const cache = await StoreCache.open(
     { dir: cacheDir, remote, quotaBytes: opts.cacheSizeBytes ?? 10 * 1024 ** 3 },
     index,
@@ -186,6 +202,20 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
   };
   await new Promise<void>((ok) => http.listen(statusSocket, ok));
+  const daemonToken = opts.daemonToken ?? opts.token;
+  if (opts.daemonSocket && !daemonToken)
+    throw new Error("--daemon-socket needs a token (--daemon-token or --token)");
+  const relay =
+    opts.daemonSocket && daemonToken
+      ? await serveRelaySocket({
+          server: opts.server,
+          token: daemonToken,
+          org: opts.daemonOrg,
+          socketPath: resolve(opts.daemonSocket),
+          say: (line) => log(line.replace(/^flox daemon: /, "daemon relay: ")),
+          onRefused: () => relay?.close(),
+        })
+      : undefined;
 
   let stopping: Promise<string[]> | undefined;
   return {
@@ -196,11 +226,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     statusSocket,
     status,
     stop() {
-      // The server first: fetches in flight end now, so FUSE ops waiting on them answer EIO instead of holding
-      // the unmount up.
+      // The server first: fetches in flight end now, so FUSE ops waiting on them answer EIO and a plain
+      // unmount can succeed. The unmount right after, before anything that could wait on the network.
       stopping ??= runBounded(
         [
           ["requests to the server", () => remote.close()],
+          [`unmount ${store.mountPoint}`, () => store.unmount(), "bounded by itself"],
+          ["daemon relay", () => new Promise<void>((ok) => (relay ? relay.close(() => ok()) : ok()))],
           [
             "profile sync",
             async () => {
@@ -216,7 +248,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
               await new Promise<void>((ok) => http.close(() => ok()));
             },
           ],
-          [`unmount ${store.mountPoint}`, () => store.unmount()],
           ["local cache", () => cache.close()],
           ["status socket file", () => rm(statusSocket, { force: true })],
         ],
@@ -227,28 +258,60 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
 }
 
+/** The agent's way out whatever else failed: a lazy unmount, synchronous so that it runs inside an exit handler. */
+function unmountLazilyNow(mount: string): void {
+  for (const [file, args] of [
+    ["fusermount", ["-uz", mount]],
+    ["umount", ["-l", mount]],
+  ] as const) {
+    try {
+      execFileSync(file, [...args], { stdio: "ignore", timeout: 2000 });
+      return;
+    } catch {
+      // not mounted any more, or the next command may do it
+    }
+  }
+}
+
 /**
- * The long-running command: start, print one line, stop on SIGTERM/SIGINT within SHUTDOWN_DEADLINE_MS and exit
- * (0 when every step of the shutdown finished, 1 when one was skipped; a second signal exits at once). The exit is
- * explicit: fuse-native keeps a native handle on the event loop when the mount was taken away under it.
+ * The long-running command: start, print one line, and on SIGTERM, SIGINT or SIGHUP (or an uncaught error) stop
+ * within SHUTDOWN_DEADLINE_MS, the mount taken away plainly or lazily, and exit (0 when every step finished, 1
+ * otherwise). A second signal unmounts lazily and exits at once. The exit is explicit: fuse-native's native
+ * thread is not something to wait for.
  */
 export async function runAgentCommand(opts: AgentOptions): Promise<never> {
-  const agent = await startAgent(opts);
+  // A log line to a reader that is gone (the demo that started the agent was killed) raised EPIPE, an uncaught
+  // error that ended the agent before it unmounted: the stale mount of issue 18. Lost log lines are harmless.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
   const say = (m: string) => process.stderr.write(`flox agent: ${m}\n`);
-  process.stdout.write(`flox agent: ${opts.server}/cache mounted at ${agent.store.mountPoint}\n`);
+  const agent = await startAgent(opts).catch((err: Error) => {
+    // What startAgent opened before it failed (the cache index, timers) must not keep the process up.
+    say(`error: ${err.message}`);
+    process.exit(1);
+  });
+  const mount = agent.store.mountPoint;
+  let unmounted = false;
+  // Last resort, on every exit that runs JavaScript at all: never leave the mount behind.
+  process.on("exit", () => {
+    if (!unmounted) unmountLazilyNow(mount);
+  });
+  process.stdout.write(`flox agent: ${opts.server}/cache mounted at ${mount}\n`);
   const code = await new Promise<number>((done) => {
-    const stop = (sig: string) => {
-      say(`${sig}, unmounting ${agent.store.mountPoint}`);
-      const again = (s: string) => {
-        say(`${s} again: exiting now`);
+    let stopping = false;
+    const stop = (why: string, failed: boolean) => {
+      if (stopping) {
+        say(`${why} while stopping: unmounting lazily and exiting now`);
+        unmountLazilyNow(mount);
+        unmounted = true;
         process.exit(1);
-      };
-      process.once("SIGTERM", () => again("SIGTERM"));
-      process.once("SIGINT", () => again("SIGINT"));
+      }
+      stopping = true;
+      say(`${why}, unmounting ${mount}`);
       agent.stop().then(
         (skipped) => {
           if (skipped.length > 0) say(`stopped without: ${skipped.join(", ")}`);
-          done(skipped.length > 0 ? 1 : 0);
+          unmounted = !skipped.some((s) => s.startsWith("unmount "));
+          done(skipped.length > 0 || failed ? 1 : 0);
         },
         (err) => {
           say((err as Error).message);
@@ -256,8 +319,14 @@ export async function runAgentCommand(opts: AgentOptions): Promise<never> {
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const)
+      process.on(signal, () => stop(signal, false));
+    const crash = (err: unknown) => {
+      say(`uncaught error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      stop("uncaught error", true);
+    };
+    process.on("uncaughtException", crash);
+    process.on("unhandledRejection", crash);
   });
   process.exit(code);
 }

@@ -40,6 +40,8 @@ declare module "fuse-native" {
   class Fuse {
     constructor(mnt: string, ops: FuseOps, opts?: FuseOptions);
     readonly mnt: string;
+    /** The native fuse_thread_t while mounted. */
+    readonly _thread: Buffer;
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;

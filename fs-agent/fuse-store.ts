@@ -4,11 +4,13 @@
 // symlinks): its bytes are fetched only when a file is opened — the whole NAR for small paths, the one
 // file by Range for big uncompressed ones.
 import { close, constants, open as fsOpen, read as fsRead } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
-import { join } from "node:path";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import Fuse, { type FuseOps } from "fuse-native";
 import { listingNodeAt, type NarListingNode } from "../lib/nar-listing.js";
 import { errnoOf, listedStat, NotInListingError, ROOT_STAT, split, toFuseStat } from "./fuse-mapping.js";
+import { clearStaleMount, unmountBounded } from "./mount-point.js";
 import type { ListedFile } from "./path-meta.js";
 import type { StoreCache } from "./store-cache.js";
 
@@ -43,12 +45,14 @@ export interface OpCounters {
 
 const MISS_LIMIT = 100_000;
 
-/** Whether `dir` is a mount point in this process's mount namespace (/proc/self/mountinfo, octal escapes as written). */
-async function isMountPoint(dir: string): Promise<boolean> {
-  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  return info.split("\n").some((line) => line.split(" ")[4] === escaped);
-}
+/**
+ * fuse-native's unmount runs `fusermount -uz` unbounded and only then lets go of its native handle; the agent
+ * unmounts on its own terms (mount-point.ts) and lets go of the handle itself, so the event loop can end.
+ */
+const require = createRequire(import.meta.url);
+const nativeBinding = createRequire(require.resolve("fuse-native"))("node-gyp-build")(
+  dirname(require.resolve("fuse-native")),
+) as { fuse_native_unmount(mnt: string, thread: Buffer): void };
 
 export class FuseStore {
   readonly counters: OpCounters = {
@@ -65,6 +69,7 @@ export class FuseStore {
   readonly #openPaths = new Map<number, string>();
   readonly #fuse: Fuse;
   readonly #log: (msg: string) => void;
+  #mounted = false;
 
   constructor(
     readonly mountPoint: string,
@@ -101,25 +106,25 @@ export class FuseStore {
     return o.join(",");
   }
 
-  mount(): Promise<void> {
-    return new Promise((resolve, reject) => this.#fuse.mount((err) => (err ? reject(err) : resolve())));
+  /** Mounts, first clearing a stale mount a dead agent left at the mount point (with a log line). */
+  async mount(): Promise<void> {
+    await clearStaleMount(this.mountPoint, this.#log);
+    await new Promise<void>((resolve, reject) => this.#fuse.mount((err) => (err ? reject(err) : resolve())));
+    this.#mounted = true;
   }
 
   /**
-   * `fusermount -uz`. A mount someone already took away (`umount -l`) makes that fail: then there is nothing left
-   * to do but say so. (fuse-native then keeps its native handle, which holds the event loop: the command exits
-   * explicitly.)
+   * Takes the mount away in bounded time: plainly, or lazily when a FUSE call, a fetch or an open file still
+   * holds it (then the kernel lets go once the last user does). Also a mount someone already took away
+   * (`umount -l`) is fine: there is nothing left to do but say so.
    */
-  async unmount(): Promise<"unmounted" | "already unmounted"> {
-    try {
-      await new Promise<void>((resolve, reject) =>
-        this.#fuse.unmount((err) => (err ? reject(err) : resolve())),
-      );
-      return "unmounted";
-    } catch (err) {
-      if (!(await isMountPoint(this.mountPoint))) return "already unmounted";
-      throw err;
+  async unmount(): Promise<"unmounted" | "unmounted lazily" | "already unmounted"> {
+    const how = await unmountBounded(this.mountPoint);
+    if (this.#mounted) {
+      this.#mounted = false;
+      nativeBinding.fuse_native_unmount(this.mountPoint, this.#fuse._thread);
     }
+    return how;
   }
 
   /** Runs `fn` on the local file of `path` with the store path held (not evictable) meanwhile. */

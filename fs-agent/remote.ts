@@ -1,7 +1,9 @@
-// The agent's only view of the server: the Storehouse's HTTP cache (/cache), with bounded waits and a
-// reconnect loop with backoff. It never throws "missing" for a server that is away: callers tell ENOENT
+// The agent's only view of the server: the Storehouse's HTTP cache (/cache), with bounded waits, the next server
+// of its list (lib/api/servers.ts) when one is away, and a reconnect loop with backoff when all are. It never throws "missing" for a server that is away: callers tell ENOENT
 // (a 404 narinfo) from EIO (anything else) by the error class.
 import { Readable } from "node:stream";
+import { ApiError, ApiUnreachableError } from "../lib/api/errors.js";
+import { ServerList } from "../lib/api/servers.js";
 import { type NarListing, parseNarListing } from "../lib/nar-listing.js";
 import { type NarInfo, parseNarInfo } from "../lib/narinfo.js";
 import { Backoff } from "../lib/retry.js";
@@ -44,7 +46,9 @@ export interface RemoteCounters {
 }
 
 export class CacheRemote {
-  readonly cacheUrl: string;
+  /** Which cache this is, for what the agent keeps about it: every server's /cache URL, comma-separated. */
+  readonly fleet: string;
+  readonly #servers: ServerList;
   readonly counters: RemoteCounters = {
     narinfoRequests: 0,
     listingRequests: 0,
@@ -65,11 +69,18 @@ export class CacheRemote {
   #closing = new AbortController();
 
   constructor(opts: RemoteOptions) {
-    this.cacheUrl = `${opts.server.replace(/\/+$/, "")}/cache`;
+    // Each server once per request: the reconnect loop below does the waiting when every one failed.
+    this.#servers = new ServerList(opts.server, { rounds: 1 });
+    this.fleet = this.#servers.urls.map((u) => `${u}/cache`).join(",");
     this.#token = opts.token;
     this.#timeout = opts.requestTimeoutMs ?? 10_000;
     this.#backoffMin = opts.backoffMinMs ?? 250;
     this.#backoffMax = opts.backoffMaxMs ?? 10_000;
+  }
+
+  /** The cache of the server asked next. */
+  get cacheUrl(): string {
+    return `${this.#servers.current}/cache`;
   }
 
   get online(): boolean {
@@ -228,7 +239,31 @@ export class CacheRemote {
   async #get(path: string, extra: Record<string, string> = {}, stream = false): Promise<Response> {
     if (this.#closed) throw new ServerUnavailableError("the agent is stopping");
     if (this.#down) throw new ServerUnavailableError(`the server at ${this.cacheUrl} is away (reconnecting)`);
-    const url = /^https?:\/\//.test(path) ? path : `${this.cacheUrl}${path}`;
+    // A presigned object-store URL is one place; a path may be asked of any server of the list.
+    const absolute = /^https?:\/\//.test(path);
+    try {
+      if (absolute) return await this.#getOnce(path, extra, stream);
+      return await this.#servers.run("idempotent", async (server) => {
+        const res = await this.#getOnce(`${server}/cache${path}`, extra, stream);
+        if (res.status >= 500 && this.#servers.urls.length > 1) {
+          await res.body?.cancel();
+          throw new ApiError(
+            res.status,
+            "http_error",
+            `GET ${server}/cache${path}: HTTP ${res.status}`,
+            path,
+          );
+        }
+        return res;
+      });
+    } catch (err) {
+      this.#markDown();
+      throw err instanceof ServerUnavailableError ? err : new ServerUnavailableError((err as Error).message);
+    }
+  }
+
+  /** One GET of `url`; a network failure is an ApiUnreachableError, so that the server list moves on. */
+  async #getOnce(url: string, extra: Record<string, string>, stream: boolean): Promise<Response> {
     const headers: Record<string, string> = { ...extra };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     const deadline = new AbortController();
@@ -240,12 +275,12 @@ export class CacheRemote {
       const signal = AbortSignal.any([deadline.signal, this.#closing.signal]);
       const res = await fetch(url, { headers, signal });
       if (stream) clearTimeout(timer);
-      if (res.status >= 500) this.#markDown();
+      if (res.status >= 500 && this.#servers.urls.length === 1) this.#markDown();
       return res;
     } catch (err) {
       clearTimeout(timer);
-      this.#markDown();
-      throw new ServerUnavailableError(`GET ${url}: ${(err as Error).message}`);
+      if (this.#closed) throw new ServerUnavailableError("the agent is stopping");
+      throw new ApiUnreachableError(new URL(url).origin, `GET ${url}: ${(err as Error).message}`);
     }
   }
 
@@ -263,8 +298,9 @@ export class CacheRemote {
     this.#down = true;
     const backoff = new Backoff({ firstMs: this.#backoffMin, maxMs: this.#backoffMax });
     const probe = async () => {
+      const server = this.#servers.current;
       try {
-        const res = await fetch(`${this.cacheUrl}/nix-cache-info`, {
+        const res = await fetch(`${server}/cache/nix-cache-info`, {
           signal: AbortSignal.any([AbortSignal.timeout(this.#timeout), this.#closing.signal]),
         });
         await res.body?.cancel();
@@ -274,6 +310,8 @@ export class CacheRemote {
         }
       } catch {}
       if (this.#closed) return;
+      // The next probe asks the next server of the list.
+      this.#servers.failed(server, new Error("probe failed"));
       this.#probe = setTimeout(probe, backoff.next()).unref();
     };
     this.#probe = setTimeout(probe, backoff.next()).unref();

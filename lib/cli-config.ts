@@ -131,7 +131,13 @@ export async function resolveConnection(
       "no server configured: pass --server URL, set FLOX_SERVER, or run `flox login URL`",
     );
   }
-  server = normalizeServerUrl(server);
+  // Several servers of one fleet: `URL1,URL2,…`, each part normalized alike.
+  server = server
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(normalizeServerUrl)
+    .join(",");
   // The saved token belongs to the saved server: never send it to another one named by a flag or FLOX_SERVER.
   if (!token && saved && normalizeServerUrl(saved.server) === server)
     [token, tokenFrom] = [saved.token, "config"];

@@ -13,6 +13,8 @@
  * All three tools are in util-linux and coreutils, on every Linux flox runs on.
  */
 
+import { diesWithParent } from "./dies-with-parent.js";
+
 /** The default address-space limit of one evaluation: a bootstrap-set evaluation needs under 100 MiB. */
 export const DEFAULT_EVAL_MEMORY_BYTES = 2 * 1024 ** 3;
 /** Below this, Nix cannot even map its shared libraries. */
@@ -36,25 +38,9 @@ export function limitedCommand(
   const seconds = Math.ceil(limits.timeoutMs / 1000) + OUTER_GRACE_SECONDS;
   const memory =
     limits.memoryBytes === undefined ? [] : ["prlimit", `--as=${Math.floor(limits.memoryBytes)}`, "--"];
-  return {
-    file: "setpriv",
-    args: [
-      "--pdeathsig",
-      "KILL",
-      "--",
-      "timeout",
-      "-s",
-      "KILL",
-      `${seconds}s`,
-      "setpriv",
-      "--pdeathsig",
-      "KILL",
-      "--",
-      ...memory,
-      file,
-      ...args,
-    ],
-  };
+  const [cmd, ...rest] = [...memory, file, ...args] as [string, ...string[]];
+  const inner = diesWithParent(cmd, rest);
+  return diesWithParent("timeout", ["-s", "KILL", `${seconds}s`, inner.file, ...inner.args]);
 }
 
 /** What Nix (and the loader) print when RLIMIT_AS stops them. */

@@ -2,8 +2,10 @@
 //   DIR/acme/dev          -> dev-7-link            (switched atomically: a temp symlink renamed over it)
 //   DIR/acme/dev-7-link   -> /nix/store/…-user-environment
 // so `DIR/acme/dev/bin/hello` is generation 7's, and older generations stay one link away for a rollback by hand.
+// Only the newest KEEP_GENERATION_LINKS links stay (and the live one): each is a GC root on the machine, so keeping
+// them all would keep every user environment ever installed.
 import { randomBytes } from "node:crypto";
-import { mkdir, readlink, rename, rm, symlink } from "node:fs/promises";
+import { lstat, mkdir, readdir, readlink, rename, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 
 const segment = /^[a-z0-9][a-z0-9-]{0,38}$/;
@@ -57,5 +59,44 @@ export async function switchProfile(
   if ((await linkTarget(link)) === genLink && (await linkTarget(join(base, genLink))) === path) return false;
   await replaceSymlink(join(base, genLink), path);
   await replaceSymlink(link, genLink);
+  await pruneGenerationLinks(dir, org, name);
   return true;
+}
+
+/** How many `name-N-link`s a machine keeps per profile (the newest; the live one always). */
+export const KEEP_GENERATION_LINKS = 5;
+/** A link younger than this stays: a reader that resolved `DIR/org/name` a moment ago may be following it. */
+export const GENERATION_LINK_GRACE_MS = 60_000;
+
+/**
+ * Removes all but the newest `keep` generation links of `DIR/org/name`, never the live one nor one made within
+ * `graceMs`; returns those removed.
+ */
+export async function pruneGenerationLinks(
+  dir: string,
+  org: string,
+  name: string,
+  keep = KEEP_GENERATION_LINKS,
+  graceMs = GENERATION_LINK_GRACE_MS,
+): Promise<number[]> {
+  const base = join(dir, org);
+  const live = await linkedGeneration(dir, org, name);
+  const pattern = new RegExp(`^${name}-([0-9]+)-link$`);
+  const numbers = (await readdir(base))
+    .flatMap((f) => {
+      const m = pattern.exec(f);
+      return m ? [Number(m[1])] : [];
+    })
+    .sort((a, b) => b - a);
+  const removed: number[] = [];
+  const before = Date.now() - graceMs;
+  for (const n of numbers.slice(keep)) {
+    if (n === live) continue;
+    const link = join(base, `${name}-${n}-link`);
+    const made = await lstat(link).catch(() => undefined);
+    if (!made || made.mtimeMs > before) continue;
+    await rm(link, { force: true });
+    removed.push(n);
+  }
+  return removed;
 }

@@ -87,7 +87,9 @@ export async function runSync(o: SyncOptions): Promise<number> {
   const client = new ApiClient({ server: o.server, token: o.token });
   const dir = o.profilesDir;
   await mkdir(dir, { recursive: true });
-  let lastId = await loadState(dir, client.server);
+  // Several servers of one fleet share one database, so their event ids are one sequence: the list is the key.
+  const fleet = client.servers.urls.join(",");
+  let lastId = await loadState(dir, fleet);
   let failures = 0;
   // Switches run one at a time, in the order decided; a newer event for a profile replaces a waiting (jittered) one.
   let queue: Promise<void> = Promise.resolve();
@@ -145,7 +147,7 @@ export async function runSync(o: SyncOptions): Promise<number> {
 
   const persist = () => {
     const id = lastId;
-    queue = queue.then(() => saveState(dir, { server: client.server, lastEventId: id }).catch(() => {}));
+    queue = queue.then(() => saveState(dir, { server: fleet, lastEventId: id }).catch(() => {}));
   };
 
   const backoff = new Backoff({ firstMs: 500, maxMs: 30_000, jitter: true });

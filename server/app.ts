@@ -13,6 +13,7 @@ import type { AppContext, AppEnv } from "./http/context.js";
 import { errorBody, internalError, toHttpError } from "./http/errors.js";
 import type { MachineHub } from "./machines/hub.js";
 import { machineRoutes } from "./machines/routes.js";
+import { type RelayRouteOptions, relayRoutes } from "./nix-daemon/hook-routes.js";
 import { memberRoutes } from "./orgs/member-routes.js";
 import { orgRoutes } from "./orgs/routes.js";
 import { tokenRoutes } from "./orgs/token-routes.js";
@@ -25,6 +26,9 @@ import { baseSetRoutes } from "./server-info/base-set-routes.js";
 import { healthRoutes } from "./server-info/health-routes.js";
 import { storehouseApiRoutes } from "./storehouse/api-routes.js";
 import { type StorehouseRouteOptions, storehouseRoutes } from "./storehouse/cache-routes.js";
+import type { QuotaGuard } from "./storehouse/gc/quota.js";
+import type { GcService } from "./storehouse/gc/service.js";
+import { gcRoutes } from "./storehouse/gc-routes.js";
 import type { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { webNotFound } from "./web/errors.js";
 import { wantsHtml } from "./web/negotiate.js";
@@ -35,6 +39,8 @@ export interface CreateAppOptions {
   storehouse?: StorehouseRouteOptions;
   /** The Storehouse's background sweep, which admins may also run at once (POST /api/v1/storehouse/sweep). */
   maintenance?: StorehouseMaintenance;
+  /** The Storehouse's collector and quotas (/api/v1/storehouse/gc, usage, pins; /orgs/:org/retention). */
+  gc?: { service: GcService; quota?: QuotaGuard };
   /** Runs the evaluations pushes queue; absent in API-only tests (they stay queued). */
   evaluator?: Evaluator;
   /** The builder API (/api/v1/builder/*): lease length, and the Storehouse to publish .drv closures to. */
@@ -47,6 +53,8 @@ export interface CreateAppOptions {
   scheduler?: ProfileScheduler;
   /** Wakes machines' event streams; API-only tests get one of their own. */
   machines?: MachineHub;
+  /** The shared Nix daemon's hook routes and the relay activity log; absent when it does not run. */
+  relay?: RelayRouteOptions;
 }
 
 export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<AppEnv> {
@@ -66,11 +74,19 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", channelApiRoutes(ctx, opts.channels))
     .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler))
     .route("/api/v1", machineRoutes(ctx, opts.machines ? { hub: opts.machines } : {}));
+  if (opts.relay) app.route("/api/v1", relayRoutes(ctx, opts.relay));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
-    app.route("/channels", channelRoutes(ctx, { privateCache: opts.storehouse.privateCache }));
+    app.route(
+      "/channels",
+      channelRoutes(ctx, {
+        privateCache: opts.storehouse.privateCache,
+        objects: opts.storehouse.storehouse.objects,
+      }),
+    );
     app.route("/api/v1", storehouseApiRoutes(ctx, opts.storehouse, opts.maintenance));
   }
+  if (opts.gc) app.route("/api/v1", gcRoutes(ctx, opts.gc.service, opts.gc.quota));
   // Web pages last: /ORG/… must not shadow the routes above (docs/WEB.md).
   app.route(
     "/",

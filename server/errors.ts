@@ -47,6 +47,12 @@ export class PayloadTooLargeError extends Error {
   readonly code = "payload_too_large";
 }
 
+/** The object store holding NARs, logs and tarballs (`--nar-store`) does not answer (503): try again shortly. */
+export class StorageUnavailableError extends Error {
+  override name = "StorageUnavailableError";
+  readonly code = "storage_unavailable";
+}
+
 /** The data dir's file system is full or over quota (507): nothing new can be stored until space is freed. */
 export class DiskFullError extends Error {
   override name = "DiskFullError";
@@ -56,4 +62,10 @@ export class DiskFullError extends Error {
       `the server's disk is full (no space left in ${dir}); nothing can be stored until an admin frees space there — try again then`,
     );
   }
+}
+
+/** An org's Storehouse quota would be passed by an upload (507, like a full disk: nothing more fits for it). */
+export class QuotaExceededError extends Error {
+  override name = "QuotaExceededError";
+  readonly code = "quota_exceeded";
 }

@@ -1,13 +1,18 @@
 // `flox server`: sets up the data directory, then serves git, the API and (later) the Storehouse on one port.
+
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { resolve } from "node:path";
+import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { BusyboxMissingError, ensureBusyboxDir } from "../lib/busybox-dir.js";
+import { NixNotFoundError, NixTooOldError, useNix } from "../lib/nix-install.js";
 import { createApp } from "./app.js";
+import { BuildLogs } from "./builds/build-log.js";
+import { moveLegacyLogs } from "./builds/legacy-logs.js";
 import { publishDrvClosure } from "./builds/publish-drvs.js";
 import { startLeaseSweeper } from "./builds/sweeper.js";
 import { ChannelPublisher } from "./channels/channels.js";
@@ -20,7 +25,7 @@ import {
 import { openDatabase } from "./db/open.js";
 import { DatabaseOpenError } from "./db/unavailable.js";
 import { hasNoRoom, isDiskFull } from "./disk-full.js";
-import { ConflictError, DiskFullError, InvalidInputError } from "./errors.js";
+import { ConflictError, DiskFullError, InvalidInputError, StorageUnavailableError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
 import { createGitHandler } from "./git/git-handler.js";
@@ -28,6 +33,8 @@ import { Receives } from "./git/receive-context.js";
 import { killChildren } from "./kill-children.js";
 import { localUrl, parseListen, urlOf } from "./listen-address.js";
 import { MachineHub } from "./machines/hub.js";
+import { isRelayRequest } from "./nix-daemon/relay.js";
+import { prepareNixDaemon } from "./nix-daemon/start.js";
 import { listOrgs } from "./orgs/orgs.js";
 import { ensureAdminToken } from "./orgs/tokens.js";
 import { dataPaths, repoDir } from "./paths.js";
@@ -35,8 +42,11 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
-import { ensureSigningKey, SigningKeyError } from "./storehouse/keys.js";
+import { QuotaGuard } from "./storehouse/gc/quota.js";
+import { GcService } from "./storehouse/gc/service.js";
+import { ensureSigningKey, loadSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { StorehouseMaintenance } from "./storehouse/maintenance.js";
+import { openObjectStore } from "./storehouse/objects/open.js";
 import { Storehouse } from "./storehouse/store.js";
 
 export type { ServerCommandOptions, StartServerOptions } from "./config.js";
@@ -89,14 +99,29 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const settings = resolveSettings(opts);
   const { maxFileSize, repoLimits, evalMemoryBytes } = settings;
   const paths = dataPaths(resolve(opts.dataDir));
+  // Before anything is written: a mistyped --nar-store must not leave a half-made data dir behind.
+  const objects = openObjectStore(opts.narStore, paths.store);
+  // A store that will never work stops the server here; one that is only away now is waited for by each request.
+  let storeAway: unknown;
+  await objects.check().catch((err: unknown) => {
+    if (!(err instanceof StorageUnavailableError)) throw err;
+    storeAway = err;
+  });
   for (const dir of [paths.dataDir, paths.repos, paths.nixRoot, paths.logs, paths.store, paths.keys]) {
     await mkdir(dir, { recursive: true });
   }
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
   await ensureBusyboxDir(paths.busybox);
-  const signingKey = await ensureSigningKey(paths.keys);
+  const signingKey = opts.signingKeyFile
+    ? await loadSigningKey(resolve(opts.signingKeyFile))
+    : await ensureSigningKey(paths.keys);
 
   const logger = openLog(paths.serverLog);
+  if (storeAway)
+    logger.warn(
+      { err: storeAway, store: objects.description },
+      "the object store does not answer; serving anyway",
+    );
   const databaseUrl = opts.database ?? `sqlite:${paths.db}`;
   let opened: Awaited<ReturnType<typeof openDatabase>>;
   try {
@@ -125,12 +150,32 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       }
     }
 
+    const buildLogs = new BuildLogs(objects);
+    // Logs of a server from before they lived in the store; left for the next start if the store is away now.
+    await moveLegacyLogs(paths.logs, buildLogs).then(
+      (moved) =>
+        moved > 0 &&
+        logger.info({ moved, store: objects.description }, "moved old build logs into the store"),
+      (err: unknown) =>
+        logger.warn({ err }, "could not move old build logs into the store; trying again at the next start"),
+    );
     const hookSecret = randomBytes(32).toString("base64url");
-    const storehouse = await Storehouse.open({ db, dir: paths.store, key: signingKey });
+    const storehouse = await Storehouse.open({ db, objects, key: signingKey });
     const maintenance = new StorehouseMaintenance({
       storehouse,
       logger,
       ...settings.maintenance,
+    });
+    const quota = new QuotaGuard(db);
+    storehouse.admission = quota;
+    const gc = new GcService({
+      storehouse,
+      logger,
+      nixRootDir: paths.nixRoot,
+      schedule: settings.gc.schedule,
+      targetBytes: settings.gc.targetBytes,
+      testBatchDelayMs: settings.gc.testBatchDelayMs,
+      quota,
     });
     const channels = new ChannelPublisher(db, logger);
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
@@ -167,20 +212,51 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       startDelayMs: settings.testEvalDelayMs,
     });
     const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger });
+    // The shared Nix daemon (substituting from this server's Storehouse, so started once it listens) and its relay.
+    const nixDaemon = settings.relay.enabled
+      ? await prepareNixDaemon({
+          db,
+          dataDir: paths.dataDir,
+          logsDir: paths.logs,
+          logger,
+          settings: settings.relay,
+        })
+      : undefined;
     const receives = new Receives();
     // Shutdown reaches every route and page through this one signal (ctx.signal).
     const shutdown = new AbortController();
     const app = createApp(
-      { db, paths, hookSecret, logger, receives, live: settings.live, signal: shutdown.signal },
       {
-        storehouse: { storehouse, privateCache: settings.privateCache },
+        db,
+        paths,
+        hookSecret,
+        logger,
+        receives,
+        live: settings.live,
+        signal: shutdown.signal,
+        buildLogs,
+      },
+      {
+        storehouse: {
+          storehouse,
+          privateCache: settings.privateCache,
+          gc,
+          narRedirect: opts.narRedirect,
+          ...(nixDaemon
+            ? { publishOnMiss: (hash: string) => nixDaemon.publishAdded(storehouse, hash, shutdown.signal) }
+            : {}),
+        },
         maintenance,
+        gc: { service: gc, quota },
         evaluator,
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
         channels,
         profiles,
         scheduler,
         machines: machineHub,
+        ...(nixDaemon
+          ? { relay: { relay: nixDaemon.relay, storehouse, storeRoot: nixDaemon.paths.storeRoot } }
+          : {}),
       },
     );
     const api = getRequestListener(app.fetch);
@@ -188,6 +264,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
     let gitReady = false;
     const listener = (req: IncomingMessage, res: ServerResponse) => {
+      if (nixDaemon && isRelayRequest(req)) {
+        nixDaemon.relay.answerPlain(req, res).catch((err) => {
+          logger.error({ err }, "relay probe failed");
+          res.destroy();
+        });
+        return;
+      }
       if (!gitReady && req.url && /\.git\//.test(req.url)) {
         res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });
         res.end("the flox server is starting; try again in a moment\n");
@@ -208,6 +291,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
     const srv = createServer({ requestTimeout: 60 * 60 * 1000 }, listener);
     server = srv;
+    srv.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (nixDaemon && isRelayRequest(req)) nixDaemon.relay.upgrade(req, socket, head);
+      else socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    });
     await new Promise<void>((ok, fail) => {
       srv.once("error", fail);
       srv.listen(address.port, address.host, () => {
@@ -232,6 +319,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       basePath,
       system: nixSystem(),
     });
+    await nixDaemon?.start({
+      cacheUrl: `${selfUrl}/cache`,
+      publicKey: storehouse.publicKey,
+      hookSecret,
+      serverUrl: selfUrl,
+    });
     const caughtUp = await reconcilePushes(db, paths.repos, logger);
     gitReady = true;
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
@@ -241,6 +334,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     await scheduler.start();
     machineHub.start();
     maintenance.start();
+    await gc.start();
     logger.info({ url, dataDir: paths.dataDir, ...caughtUp }, "flox server listening");
 
     let closing: Promise<void> | undefined;
@@ -251,6 +345,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         const evaluatorStopped = evaluator.close(graceMs);
         // Machines' event streams never end on their own; their clients reconnect to the next run.
         machineHub.close();
+        // Relayed connections end now (their clients reconnect to the next run; their builds stay wanted).
+        nixDaemon?.relay.close();
         await new Promise<void>((done) => {
           const force = setTimeout(() => srv.closeAllConnections(), graceMs);
           force.unref();
@@ -261,14 +357,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           srv.closeIdleConnections();
         });
         await evaluatorStopped;
+        await nixDaemon?.daemon.stop();
         const killed = await killChildren();
         if (killed > 0)
           logger.warn({ killed }, "child processes still running after the grace period killed");
         stopSweeper();
         maintenance.stop();
+        await gc.stop();
         scheduler.stop();
         channels.stop();
         await closeDb();
+        objects.close();
         logger.info("flox server stopped");
         logger.flush();
       })();
@@ -284,6 +383,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   } catch (err) {
     server?.close();
     await closeDb();
+    objects.close();
     logger.flush();
     throw err;
   }
@@ -294,13 +394,17 @@ function fail(message: string, exitCode: number): never {
   process.exit(exitCode);
 }
 
-/** Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal stops at once. */
+/** Runs until SIGTERM, SIGINT or SIGHUP, then shuts down gracefully; a second signal stops at once. */
 export async function runServerCommand(opts: ServerCommandOptions): Promise<void> {
   let running: RunningServer;
   try {
+    // The gate hook, the evaluator and the Storehouse's Nix queries all run the Nix chosen here (FLOX_NIX_BIN).
+    const nix = await useNix(opts.nixBin);
+    process.stderr.write(`flox server: using ${nix.describe()}\n`);
     running = await startServer(optionsFromFlags(opts));
   } catch (err) {
     if (err instanceof InvalidInputError) fail(err.message, 2);
+    if (err instanceof NixNotFoundError || err instanceof NixTooOldError) fail(err.message, 1);
     if (
       err instanceof ConflictError ||
       err instanceof BusyboxMissingError ||
@@ -337,5 +441,6 @@ export async function runServerCommand(opts: ServerCommandOptions): Promise<void
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    process.once("SIGHUP", stop);
   });
 }

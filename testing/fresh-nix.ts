@@ -1,9 +1,12 @@
 // A brand-new machine's Nix for end-to-end tests: an empty /nix bind-mounted in a private mount namespace (so the
 // host's store is untouched and nix-channel, nix-env and nix-store -r behave as on a fresh install), substituting
 // only from the test server's Storehouse with only `key` trusted (NIX-PROTOCOLS.md, "Isolating a stock Nix client").
-import { mkdir, writeFile } from "node:fs/promises";
+
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
+import { isolatedNixEnv } from "../lib/nix-isolated-env.js";
+import { clientNixDir } from "./client-nix.js";
 
 /**
  * Runs `script` (sh) in it; `$0` is the client's directory, `$1`… are `args`. The first thing the script must do
@@ -17,12 +20,24 @@ export async function runFreshNix(opts: {
   args?: string[];
   /** More nix.conf lines, e.g. `netrc-file = …`. */
   extraConf?: string;
+  /** More environment, e.g. NIX_REMOTE for a client of a daemon. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
 }) {
-  for (const d of ["nix", "etc", "home"]) await mkdir(join(opts.dir, d), { recursive: true });
-  await writeFile(
-    join(opts.dir, "etc", "nix.conf"),
-    `substituters = ${opts.cacheUrl}\ntrusted-public-keys = ${opts.key}\nrequire-sigs = true\nbuild-users-group =\nsandbox = false\n${opts.extraConf ?? ""}`,
-  );
+  await mkdir(join(opts.dir, "nix"), { recursive: true });
+  const nixDir = clientNixDir();
+  const { env } = await isolatedNixEnv({
+    ...(nixDir ? { nixDir } : {}),
+    dir: opts.dir,
+    conf: [
+      `substituters = ${opts.cacheUrl}`,
+      `trusted-public-keys = ${opts.key}`,
+      "require-sigs = true",
+      "build-users-group =",
+      "sandbox = false",
+      opts.extraConf ?? "",
+    ],
+  });
   return execa(
     "/usr/bin/unshare",
     [
@@ -36,16 +51,10 @@ export async function runFreshNix(opts: {
       ...(opts.args ?? []),
     ],
     {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: join(opts.dir, "home"),
-        USER: "root",
-        XDG_CACHE_HOME: join(opts.dir, "home", ".cache"),
-        NIX_CONF_DIR: join(opts.dir, "etc"),
-        NIX_USER_CONF_FILES: join(opts.dir, "etc", "nix.conf"),
-      },
+      env: { ...env, USER: "root", ...opts.env },
       extendEnv: false,
       reject: false,
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     },
   );
 }

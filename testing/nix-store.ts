@@ -10,11 +10,14 @@
  *   const nix = await createNixTestStore();
  *   try { const [out] = await nix.build(`run "hello" "echo hi > $out"`); } finally { await nix.cleanup(); }
  */
+
 import { constants, mkdirSync } from "node:fs";
 import { access, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
+import { isolatedNixEnv } from "../lib/nix-isolated-env.js";
+import { clientNixDir } from "./client-nix.js";
 
 /** A Nix command exited non-zero; `stderr` holds Nix's own explanation. */
 export class NixCommandError extends Error {
@@ -90,16 +93,6 @@ async function findBusybox(): Promise<string> {
   throw new BusyboxNotFoundError("no busybox on PATH (set FLOX_BUSYBOX to a static busybox binary)");
 }
 
-/** Host variables that would point Nix at another store, config or daemon. */
-function hostEnvWithoutNix(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith("NIX_") || k.startsWith("XDG_")) continue;
-    env[k] = v;
-  }
-  return env;
-}
-
 export async function createNixTestStore(): Promise<NixTestStore> {
   const dir = await mkdtemp(join(tmpdir(), "flox-nix-"));
   try {
@@ -119,41 +112,26 @@ async function removeTree(dir: string): Promise<void> {
 async function setUp(dir: string): Promise<NixTestStore> {
   const storeRoot = join(dir, "store");
   const busyboxDir = join(dir, "busybox");
-  const confDir = join(dir, "etc");
-  const home = join(dir, "home");
-  const tmp = join(dir, "tmp");
-  for (const d of [join(busyboxDir, "bin"), confDir, home, tmp]) await mkdir(d, { recursive: true });
+  await mkdir(join(busyboxDir, "bin"), { recursive: true });
 
   await copyFile(await findBusybox(), join(busyboxDir, "bin", "busybox"));
   // Busybox picks its applet from argv[0], so `sh` must be a link named sh.
   await symlink("busybox", join(busyboxDir, "bin", "sh"));
 
-  await writeFile(
-    join(confDir, "nix.conf"),
-    [
+  const nixDir = clientNixDir();
+  const { env } = await isolatedNixEnv({
+    ...(nixDir ? { nixDir } : {}),
+    dir,
+    inheritHost: true,
+    conf: [
       `store = ${storeRoot}`,
       "substituters =",
       "trusted-public-keys =",
       "sandbox = false",
       "build-users-group =",
       "experimental-features = nix-command",
-      "",
-    ].join("\n"),
-  );
-  await writeFile(join(confDir, "user.conf"), "");
-
-  const env: Record<string, string> = {
-    ...hostEnvWithoutNix(),
-    HOME: home,
-    TMPDIR: tmp,
-    XDG_CACHE_HOME: join(home, ".cache"),
-    XDG_CONFIG_HOME: join(home, ".config"),
-    XDG_DATA_HOME: join(home, ".local/share"),
-    XDG_STATE_HOME: join(home, ".local/state"),
-    NIX_CONF_DIR: confDir,
-    NIX_USER_CONF_FILES: join(confDir, "user.conf"),
-    NIX_PATH: "",
-  };
+    ],
+  });
 
   const helpersFile = join(dir, "flox-test.nix");
   await writeFile(

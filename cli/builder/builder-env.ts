@@ -3,10 +3,12 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ApiClient } from "../../lib/api/client.js";
+import { ServerList } from "../../lib/api/servers.js";
+import { isolatedNixEnv } from "../../lib/nix-isolated-env.js";
 import { type ApiCaller, errorText, pause, RETRY_MS } from "./builder-api.js";
 
 export interface BuilderOptions {
-  /** `http://HOST:PORT` of the flox server. */
+  /** `http://HOST:PORT` of the flox server, or several as `URL1,URL2,…` (tried in turn when one is away). */
   server: string;
   /** A builder token. */
   token: string;
@@ -16,6 +18,8 @@ export interface BuilderOptions {
   features?: string[];
   maxJobs?: number;
   name?: string;
+  /** `--store-max`: after a build, a store above this many bytes is collected (nix-store --gc). */
+  storeMaxBytes?: number;
   /** How long to wait after the server had nothing, default 1000 ms. */
   pollMs?: number;
   /** Progress lines (default: stderr). */
@@ -30,20 +34,30 @@ export interface Env extends ApiCaller {
   say: (line: string) => void;
 }
 
-/** The server's signing key; a server that is down or answers 5xx is asked again (it may be starting). */
-async function serverKey(server: string, say: (line: string) => void, signal?: AbortSignal): Promise<string> {
-  const url = `${server}/cache/public-key`;
+/**
+ * The servers' signing key (one key for the fleet); a server that is down or answers 5xx is asked again (it may be
+ * starting), or the next one in the list is.
+ */
+async function serverKey(
+  servers: ServerList,
+  say: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   for (;;) {
     signal?.throwIfAborted();
+    const server = servers.current;
+    const url = `${server}/cache/public-key`;
     try {
       const res = await fetch(url, signal ? { signal } : {});
       if (res.ok) return (await res.text()).trim();
       const text = await res.text();
       if (res.status < 500) throw new Error(`GET ${url}: HTTP ${res.status}: ${errorText(text)}`);
       say(`GET ${url}: HTTP ${res.status}; retrying`);
+      servers.failed(server, new Error(`HTTP ${res.status}`));
     } catch (err) {
       if (signal?.aborted || !(err instanceof TypeError)) throw err;
       say(`GET ${url}: ${(err as Error).message}${err.cause ? ` (${String(err.cause)})` : ""}; retrying`);
+      servers.failed(server, err);
     }
     await pause(RETRY_MS, signal);
   }
@@ -53,21 +67,24 @@ async function serverKey(server: string, say: (line: string) => void, signal?: A
 export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Promise<Env> {
   const store = resolve(opts.store);
   const own = join(store, ".flox-builder");
-  const conf = join(own, "etc");
-  const home = join(own, "home");
-  const tmp = join(own, "tmp");
-  for (const d of [conf, home, tmp]) await mkdir(d, { recursive: true });
-  const server = opts.server.replace(/\/+$/, "");
+  await mkdir(own, { recursive: true });
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const key = await serverKey(server, say, opts.signal);
+  const servers = new ServerList(opts.server, {
+    onFailover: (from, to, err) => say(`${from} failed (${err.message}); going on with ${to}`),
+  });
+  const key = await serverKey(servers, say, opts.signal);
   const netrc = join(own, "netrc");
-  await writeFile(netrc, `machine ${new URL(server).hostname} login x password ${opts.token}\n`, {
+  const hosts = [...new Set(servers.urls.map((u) => new URL(u).hostname))];
+  await writeFile(netrc, hosts.map((h) => `machine ${h} login x password ${opts.token}\n`).join(""), {
     mode: 0o600,
   });
-  await writeFile(
-    join(conf, "nix.conf"),
-    [
-      `substituters = ${server}/cache`,
+  const { env } = await isolatedNixEnv({
+    dir: own,
+    inheritHost: true,
+    conf: [
+      // One server only: Nix 2.8 fails a build when any substituter is unreachable. Each build names the
+      // server that answered last instead (run-build.ts).
+      `substituters = ${servers.current}/cache`,
       `trusted-public-keys = ${key}`,
       "require-sigs = true",
       `netrc-file = ${netrc}`,
@@ -77,28 +94,13 @@ export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Prom
       "build-users-group =",
       "experimental-features = nix-command",
       "connect-timeout = 5",
-      "",
-    ].join("\n"),
-  );
-  await writeFile(join(conf, "user.conf"), "");
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("NIX_") && !k.startsWith("XDG_")) env[k] = v;
-  }
-  Object.assign(env, {
-    HOME: home,
-    TMPDIR: tmp,
-    XDG_CACHE_HOME: join(home, ".cache"),
-    XDG_CONFIG_HOME: join(home, ".config"),
-    XDG_DATA_HOME: join(home, ".local/share"),
-    XDG_STATE_HOME: join(home, ".local/state"),
-    NIX_CONF_DIR: conf,
-    NIX_USER_CONF_FILES: join(conf, "user.conf"),
-    NIX_PATH: "",
+    ],
   });
   return {
-    server,
-    client: new ApiClient({ server, token: opts.token }),
+    get server() {
+      return servers.current;
+    },
+    client: new ApiClient({ server: servers, token: opts.token }),
     store,
     env,
     say,

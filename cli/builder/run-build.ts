@@ -100,6 +100,10 @@ export async function runBuild(
         "--option",
         "max-silent-time",
         String(build.maxSilentSeconds),
+        // The server that just handed out the build is up; another in the list may not be.
+        "--option",
+        "substituters",
+        `${e.server}/cache`,
       ],
       output,
     );
@@ -120,6 +124,8 @@ export async function runBuild(
       };
     } else {
       note("uploading the outputs to the Storehouse");
+      // Asking first moves e.server past a server that went away during the build: nix copy goes to one URL.
+      await e.client.health().catch(() => {});
       const copy = spawnNix(
         e,
         "nix",

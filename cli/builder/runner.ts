@@ -5,6 +5,23 @@ import type { ClaimBody, ClaimResponse } from "../../lib/api/builders.js";
 import { api, BuilderTokenRefusedError, pause, RETRY_MS } from "./builder-api.js";
 import { type BuilderOptions, type Env, setUp } from "./builder-env.js";
 import { runBuild } from "./run-build.js";
+import { shrinkStore } from "./store-max.js";
+
+/** One collection at a time: builds that end together share the one running. */
+let shrinking: Promise<void> | undefined;
+function shrink(e: Env, maxBytes: number): Promise<void> {
+  shrinking ??= shrinkStore(e, maxBytes).finally(() => {
+    shrinking = undefined;
+  });
+  return shrinking;
+}
+
+/**
+ * How long the server may hold a claim when nothing is claimable (a long-poll): an idle builder hears of a queued
+ * build within milliseconds instead of on its next poll. Well under the API client's 30 s request timeout, and
+ * short enough that a revoked token stops an idle builder soon (the next claim is refused).
+ */
+const CLAIM_WAIT_MS = 10_000;
 
 /**
  * Claims and runs builds until `signal` aborts. Network errors and 5xx answers are retried; a refused token (401/403,
@@ -35,6 +52,7 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
     systems: opts.systems,
     features: opts.features ?? [],
     maxJobs,
+    waitMs: CLAIM_WAIT_MS,
   };
   const running = new Set<Promise<void>>();
   const pollMs = opts.pollMs ?? 1000;
@@ -48,22 +66,26 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
       continue;
     }
     let claimed: ClaimResponse | undefined;
+    const asked = Date.now();
     try {
-      claimed = (await api(e, "claiming", (c) => c.claimBuild(claim))) ?? undefined;
+      claimed = (await api(e, "claiming", (c) => c.claimBuild(claim, signal))) ?? undefined;
     } catch (err) {
-      if (err instanceof BuilderTokenRefusedError) break;
+      if (err instanceof BuilderTokenRefusedError || signal.aborted) break;
       e.say(`claiming failed: ${(err as Error).message}; retrying`);
       await sleep(RETRY_MS);
       continue;
     }
     if (!claimed) {
-      await sleep(pollMs);
+      // The server held the claim until its wait was over: ask again at once. An answer much sooner means it
+      // did not wait (it holds maxJobs of our leases, say): then pause as a poll would.
+      if (Date.now() - asked < CLAIM_WAIT_MS / 2) await sleep(pollMs);
       continue;
     }
     const { build, lease } = claimed;
     e.say(`build ${build.id}: claimed ${build.drvPath} (attempt ${build.attempt})`);
     const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, signal)
       .catch((err) => e.say(`build ${build.id}: ${(err as Error).message}`))
+      .then(() => (opts.storeMaxBytes === undefined ? undefined : shrink(e, opts.storeMaxBytes)))
       .finally(() => running.delete(job));
     running.add(job);
   }

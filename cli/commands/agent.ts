@@ -1,6 +1,7 @@
 // flox agent: the endpoint agent (the implementation is fs-agent/); flox agent exec: a command with the
 // mount as its /nix/store.
 import type { Command } from "commander";
+import { resolveConnection } from "../../lib/cli-config.js";
 import { globals } from "../context.js";
 
 interface AgentFlags {
@@ -14,15 +15,26 @@ interface AgentFlags {
   untuned?: boolean;
   profilesDir?: string;
   unpinGrace: string;
+  daemonSocket?: string;
+  daemonToken?: string;
+  daemonOrg?: string;
 }
 
 export async function agent(cmd: Command): Promise<void> {
   const flags = cmd.opts<AgentFlags>();
   const g = globals(cmd);
-  const server = g.server ?? process.env.FLOX_SERVER;
-  const token = g.token ?? process.env.FLOX_TOKEN;
   const usage = (m: string): never => cmd.error(`error: ${m}`, { exitCode: 2, code: "flox.usage" });
+  let server = g.server ?? process.env.FLOX_SERVER;
+  let token = g.token ?? process.env.FLOX_TOKEN;
+  if (!server || !token) {
+    // `flox login`'s saved server and token fill what flags and the environment left out (its token only for it).
+    const saved = await resolveConnection({ server, token }).catch(() => undefined);
+    server ??= saved?.server;
+    token ??= saved?.token;
+  }
   if (!server) usage("which server? pass --server URL or set FLOX_SERVER");
+  if (flags.daemonSocket && !token && !flags.daemonToken)
+    usage("--daemon-socket needs a token: pass --daemon-token T, --token T or set FLOX_TOKEN");
   if (flags.profilesDir && !token)
     usage("--profiles-dir needs the machine's token: pass --token T or set FLOX_TOKEN");
   const seconds = (name: string, v: string): number => {
@@ -53,6 +65,9 @@ export async function agent(cmd: Command): Promise<void> {
     ...(flags.untuned ? { untuned: true } : {}),
     ...(flags.profilesDir ? { profilesDir: flags.profilesDir } : {}),
     unpinGraceMs: seconds("--unpin-grace", flags.unpinGrace) * 1000,
+    ...(flags.daemonSocket ? { daemonSocket: flags.daemonSocket } : {}),
+    ...(flags.daemonToken ? { daemonToken: flags.daemonToken } : {}),
+    ...(flags.daemonOrg ? { daemonOrg: flags.daemonOrg } : {}),
   };
   const { CliError } = await import("../output.js");
   try {

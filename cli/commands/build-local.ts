@@ -1,6 +1,7 @@
 // flox build NAME: build one package of the work tree here, in a chroot store under the checkout's
 // .flox/, with the same evaluation code as the server (so the same .drv and output paths); or, with
 // --remote, on the server's builders (cli/local/remote-build.ts).
+
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -14,6 +15,7 @@ import type { LocalBaseOptions } from "../local/gate-settings.js";
 import { realise } from "../local/realise.js";
 import { remoteBuild } from "../local/remote-build.js";
 import { worktreeTree } from "../local/worktree-tree.js";
+import { chooseNix } from "../nix-choice.js";
 import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";
 
 export interface BuildLocalOptions extends LocalBaseOptions {
@@ -43,6 +45,7 @@ export async function buildLocal(cmd: Command, spec: string, opts: BuildLocalOpt
     );
   }
 
+  if (!opts.remote) await chooseNix("build", opts.nixBin);
   if (opts.remote) {
     const say = (line: string) => process.stderr.write(`${line}\n`);
     say(

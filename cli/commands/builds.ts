@@ -24,7 +24,9 @@ function drvName(drvPath: string): string {
 /** The first job it is wanted by and how many more, counting the jobs of orgs this token may not read. */
 function wantedBy(b: Build): string {
   const first = b.jobs[0];
-  const more = b.jobs.length - 1 + b.otherJobs;
+  const relay = b.relay[0];
+  const more = b.jobs.length + b.relay.length - 1 + b.otherJobs;
+  if (!first && relay) return `${relay.org}: relay by ${relay.actor}${more > 0 ? ` +${more}` : ""}`;
   if (!first) return b.otherJobs ? `${b.otherJobs} of other orgs` : "";
   return `${first.org}/${first.branch}#${first.attr}${more > 0 ? ` +${more}` : ""}`;
 }
@@ -32,6 +34,10 @@ function wantedBy(b: Build): string {
 /** What a job shows besides its place: a job whose org withdrew reads cancelled while the build goes on. */
 const jobLine = (j: Build["jobs"][number]) =>
   `  ${j.org}/${j.branch}#${j.attr} (evaluation #${j.evaluation}) ${paintState(j.state)}\n`;
+
+/** A relayed daemon connection that asked for it (`flox daemon`, `flox nix`): who, from where. */
+const relayLine = (r: Build["relay"][number]) =>
+  `  ${r.org}: relay by ${r.actor}${r.host ? ` on ${r.host}` : ""} (session #${r.session}) ${paintState(r.state)}\n`;
 
 export async function listBuilds(cmd: Command, opts: { state?: string; org?: string; limit?: string }) {
   let state: BuildState | undefined;
@@ -87,9 +93,10 @@ function printBuild(b: BuildDetail): void {
   ];
   if (b.message) rows.push(["message", b.message]);
   for (const [k, v] of rows) out.write(`  ${dim(k.padEnd(12))}${v}\n`);
-  if (b.jobs.length || b.otherJobs) {
+  if (b.jobs.length || b.relay.length || b.otherJobs) {
     out.write(`\n${bold("wanted by:")}\n`);
     for (const j of b.jobs) out.write(jobLine(j));
+    for (const r of b.relay) out.write(relayLine(r));
     if (b.otherJobs) out.write(`  ${dim(`and ${b.otherJobs} job(s) of other orgs`)}\n`);
   }
   const refs = (list: BuildDetail["dependsOn"]) =>
@@ -110,7 +117,7 @@ export async function showBuild(cmd: Command, idText: string): Promise<void> {
 export async function showLog(cmd: Command, idText: string, opts: { follow?: boolean }): Promise<void> {
   const id = parseId(idText, "a build");
   const { client } = await connect(cmd);
-  const body = await client.buildLog(id, { follow: opts.follow === true });
+  const body = opts.follow ? client.followBuildLog(id) : await client.buildLog(id);
   for await (const chunk of body) {
     if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once("drain", r));
   }

@@ -1,5 +1,6 @@
 // flox check: the push gate (hooks/gate.ts, the very code the server's pre-receive hook runs) over the
 // working tree, so a push's problems show up before the push.
+
 import type { Command } from "commander";
 import { checkTree, GateError } from "../../hooks/gate.js";
 import { formatProblem } from "../../hooks/layout-rules.js";
@@ -8,11 +9,13 @@ import { chooseBase } from "../local/base-choice.js";
 import { requireCheckout } from "../local/checkout.js";
 import type { LocalBaseOptions } from "../local/gate-settings.js";
 import { worktreeTree } from "../local/worktree-tree.js";
+import { chooseNix } from "../nix-choice.js";
 import { CliError, emit, exitCodes, green, red } from "../output.js";
 
 export async function check(cmd: Command, opts: LocalBaseOptions): Promise<void> {
   const json = globals(cmd).json === true;
   const checkout = await requireCheckout(process.cwd());
+  await chooseNix("check", opts.nixBin);
   const base = await chooseBase(cmd, checkout, opts);
   const settings = base.settings;
   if (base.note) process.stderr.write(`flox: ${base.note}\n`);

@@ -5,6 +5,7 @@ import { connect } from "../context.js";
 import { shortTime } from "../format.js";
 import { bold, CliError, dim, emit, exitCodes, green } from "../output.js";
 import { printTable } from "../table.js";
+import { type RetentionFlags, retentionChange, setRetention } from "./org-retention.js";
 
 export async function createOrg(cmd: Command, name: string): Promise<void> {
   const { client, json } = await connect(cmd);
@@ -48,18 +49,32 @@ const visibility = (org: Org) =>
     : "private: only tokens with a role in it see it";
 
 export async function setOrg(cmd: Command, name: string): Promise<void> {
-  const opts = cmd.opts<{ public?: boolean; private?: boolean }>();
-  if (opts.public === opts.private) {
+  const opts = cmd.opts<
+    { public?: boolean; private?: boolean; machineBuilds?: "on" | "off" } & RetentionFlags
+  >();
+  const retention = retentionChange(opts);
+  if (retention && !opts.public && !opts.private && !opts.machineBuilds)
+    return setRetention(cmd, name, retention);
+  if ((opts.public && opts.private) || (!opts.public && !opts.private && !opts.machineBuilds)) {
     throw new CliError(
-      "say one of --public or --private (e.g. `flox org set acme --public`)",
+      "say one of --public or --private, --machine-builds on|off, or a retention flag (e.g. `flox org set acme --public`, `flox org set acme --keep-evaluations 5`)",
       exitCodes.usage,
     );
   }
   const { client, json } = await connect(cmd);
-  const org = await client.updateOrg(name, { public: opts.public === true });
-  emit(json, { org }, () =>
-    process.stdout.write(`${green("ok")}: ${bold(org.name)} is ${visibility(org)}\n`),
-  );
+  if (retention) await client.setRetention(name, retention);
+  const org = await client.updateOrg(name, {
+    ...(opts.public || opts.private ? { public: opts.public === true } : {}),
+    ...(opts.machineBuilds ? { machineBuilds: opts.machineBuilds === "on" } : {}),
+  });
+  emit(json, { org }, () => {
+    process.stdout.write(`${green("ok")}: ${bold(org.name)} is ${visibility(org)}\n`);
+    if (opts.machineBuilds) {
+      process.stdout.write(
+        `  machine builds ${org.machineBuilds ? "on: its machine tokens may build through the shared Nix daemon" : "off: only members build through the shared Nix daemon"}\n`,
+      );
+    }
+  });
 }
 
 export async function showOrg(cmd: Command, name: string): Promise<void> {

@@ -10,6 +10,8 @@ export interface LocalBaseOptions {
   /** A nixpkgs tree to use as the base set, as `flox server --base` (default: the server's, else the bootstrap set). */
   base?: string;
   maxFileSize?: string;
+  /** --nix-bin: the directory of the Nix to run (default $FLOX_NIX_BIN, else PATH). */
+  nixBin?: string;
 }
 
 export async function localGateSettings(

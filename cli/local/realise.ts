@@ -1,8 +1,9 @@
 // `nix-store --realise` in the checkout's chroot store, isolated from the host's Nix configuration,
 // with the build log passed through as it comes.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
+import { isolatedNixEnv } from "../../lib/nix-isolated-env.js";
 
 export interface RealiseResult {
   ok: boolean;
@@ -19,26 +20,12 @@ export async function realise(
   rootName: string,
   log: NodeJS.WritableStream,
 ): Promise<RealiseResult> {
-  const own = join(cacheDir, "nix");
-  const conf = join(own, "etc");
-  const tmp = join(own, "tmp");
-  for (const d of [conf, tmp, join(own, "home")]) await mkdir(d, { recursive: true });
   // Offline and self-contained: the base set's inputs are built here (busybox comes from a local file),
   // fetchurl sources are downloaded by Nix itself.
-  await writeFile(
-    join(conf, "nix.conf"),
-    ["substituters =", "sandbox = false", "build-users-group =", "connect-timeout = 5", ""].join("\n"),
-  );
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith("NIX_") && !k.startsWith("XDG_")) env[k] = v;
-  }
-  Object.assign(env, {
-    HOME: join(own, "home"),
-    TMPDIR: tmp,
-    NIX_CONF_DIR: conf,
-    NIX_USER_CONF_FILES: join(conf, "nix.conf"),
-    XDG_CACHE_HOME: join(own, "cache"),
+  const { env } = await isolatedNixEnv({
+    dir: join(cacheDir, "nix"),
+    inheritHost: true,
+    conf: ["substituters =", "sandbox = false", "build-users-group =", "connect-timeout = 5"],
   });
   // A GC root per package (.flox/results/NAME → its output), so a local `nix-store --gc` keeps the latest build.
   const results = join(cacheDir, "results");

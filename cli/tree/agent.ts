@@ -27,6 +27,12 @@ export function registerAgent(program: Command): void {
       "keep this machine's subscribed profiles as DIR/ORG/NAME (machine token), their closures pinned",
     )
     .option("--unpin-grace <s>", "how long an old generation's closure stays pinned after a switch", "600")
+    .option(
+      "--daemon-socket <path>",
+      "also serve a unix socket relaying Nix daemon connections to the server's shared daemon (NIX_REMOTE=unix://PATH)",
+    )
+    .option("--daemon-token <token>", "the relay's token (default: --token)")
+    .option("--daemon-org <name>", "the org relayed builds are for (default: the token's)")
     .action(async (_opts, cmd: Command) => {
       const o = cmd.opts();
       if (!o.mount || !o.cacheDir)

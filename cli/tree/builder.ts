@@ -11,7 +11,15 @@ export function registerBuilder(program: Command): void {
     .requiredOption("--systems <list>", "comma-separated systems it builds for, e.g. x86_64-linux")
     .option("--features <list>", "comma-separated system features it offers, e.g. kvm,big-parallel")
     .option("--max-jobs <n>", "builds run side by side", "1")
+    .option(
+      "--nix-bin <dir>",
+      "the directory of the Nix to run, e.g. /nix/var/nix/profiles/default/bin (default: $FLOX_NIX_BIN, else PATH)",
+    )
     .option("--name <name>", "how the server lists this builder (default: HOST-PID)")
+    .option(
+      "--store-max <size>",
+      "after a build, collect the store (nix-store --gc) when it is above this, e.g. 20G (default: never)",
+    )
     .option(
       "--allow-host-store",
       "accept a --store that is the host's own (/, /nix) or inside a flox server's data dir (refused otherwise)",

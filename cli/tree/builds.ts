@@ -25,6 +25,10 @@ export function registerBuilds(program: Command): void {
     )
     .option("--git-remote <name>", "the git remote --remote pushes to", "origin")
     .option(
+      "--nix-bin <dir>",
+      "the directory of the Nix to run, e.g. /nix/var/nix/profiles/default/bin (default: $FLOX_NIX_BIN, else PATH)",
+    )
+    .option(
       "--base <path>",
       "a nixpkgs tree as the base set, as `flox server --base` (default: the server's, else the bootstrap set)",
     )

@@ -8,12 +8,14 @@ import { registerBuilder } from "./builder.js";
 import { registerBuilds } from "./builds.js";
 import { registerChannels } from "./channels.js";
 import { registerCi } from "./ci.js";
+import { registerDaemon } from "./daemon.js";
 import { registerLocal } from "./local.js";
 import { registerMachines } from "./machines.js";
 import { registerOrg } from "./org.js";
 import { registerProfiles } from "./profiles.js";
 import { registerPushes } from "./pushes.js";
 import { registerServer } from "./server.js";
+import { registerStorehouse } from "./storehouse.js";
 import { registerToken } from "./token.js";
 import { registerUser } from "./user.js";
 
@@ -32,4 +34,6 @@ export function registerCommands(program: Command): void {
   registerBuilder(program);
   registerMachines(program);
   registerAgent(program);
+  registerStorehouse(program);
+  registerDaemon(program);
 }

@@ -54,6 +54,10 @@ Examples:
       "largest file a push may contain, as the server's --max-file-size",
       "10485760",
     )
+    .option(
+      "--nix-bin <dir>",
+      "the directory of the Nix to run, e.g. /nix/var/nix/profiles/default/bin (default: $FLOX_NIX_BIN, else PATH)",
+    )
     .action(async (opts, cmd: Command) => (await import("../commands/check.js")).check(cmd, opts));
   check.addHelpText(
     "after",

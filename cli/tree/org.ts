@@ -25,14 +25,50 @@ export function registerOrg(program: Command): void {
 
   const set = org
     .command("set")
-    .description("make an org public or private (admin or org owner)")
+    .description(
+      "make an org public or private, or set its Storehouse retention and quota (admin or org owner)",
+    )
     .argument("<name>", "org name")
     .option("--public", "anyone may read its CI pages, badges, channels and build logs, without a token")
     .option("--private", "only tokens with a role in the org see it; to anyone else it does not exist")
+    .option(
+      "--keep-evaluations <n>",
+      "GC keeps the outputs of the newest N evaluations of each jobset (default 3)",
+    )
+    .option(
+      "--keep-channel-days <d>",
+      "GC keeps every channel point of the last D days, the current always (default 30)",
+    )
+    .option(
+      "--quota <size>",
+      'Storehouse bytes the org may keep after GC, e.g. 50G; "none" removes it (admin)',
+    )
+    .addOption(
+      new Option(
+        "--machine-builds <on|off>",
+        "its machine tokens may build through the shared Nix daemon (default off)",
+      ).choices(["on", "off"]),
+    )
     .action(async (name: string, _opts, cmd: Command) =>
       (await import("../commands/org.js")).setOrg(cmd, name),
     );
-  examples(set, ["flox org set oss --public", "flox org set acme --private"]);
+  examples(set, [
+    "flox org set oss --public",
+    "flox org set acme --private",
+    "flox org set acme --keep-evaluations 10 --keep-channel-days 90",
+    "flox org set acme --quota 50G",
+    "flox org set acme --machine-builds on",
+  ]);
+
+  const activity = org
+    .command("activity")
+    .description("who used the shared Nix daemon for an org, from which host, and what it built (member)")
+    .argument("<name>", "org name")
+    .option("--limit <n>", "newest this many connections", "50")
+    .action(async (name: string, opts: { limit: string }, cmd: Command) =>
+      (await import("../commands/relay-activity.js")).relayActivity(cmd, name, opts),
+    );
+  examples(activity, ["flox org activity acme", "flox org activity acme --json"]);
 
   const list = org
     .command("list")

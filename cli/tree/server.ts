@@ -27,7 +27,27 @@ export function registerServer(program: Command): void {
       "--eval-memory <bytes>",
       "address space each Nix evaluation may use, e.g. 2G (default: $FLOX_EVAL_MEMORY, else 2G)",
     )
+    .option(
+      "--nix-bin <dir>",
+      "the directory of the Nix to run, e.g. /nix/var/nix/profiles/default/bin (default: $FLOX_NIX_BIN, else PATH)",
+    )
+    .option(
+      "--no-nix-daemon",
+      "do not run the shared Nix daemon nor serve GET /nix-daemon (default: run it; $FLOX_NIX_DAEMON=off too)",
+    )
     .option("--private-cache", "reading the binary cache (/cache) needs a token too (default: public reads)")
+    .option(
+      "--nar-store <url>",
+      "where NARs, listings and channel tarballs are kept: file:DIR (default DATA_DIR/store) or s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R, with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: $FLOX_NAR_STORE)",
+    )
+    .option(
+      "--nar-redirect",
+      "answer NAR reads with a redirect to a presigned URL of the s3:// store instead of streaming them (clients must reach the store)",
+    )
+    .option(
+      "--signing-key <file>",
+      "the binary-cache secret key to sign with (nix-store --generate-binary-cache-key); give every server of a fleet the same file (default: $FLOX_SIGNING_KEY, else DATA_DIR/keys/secret-key, made on first start)",
+    )
     .option(
       "--nar-sweep-every <s>",
       "seconds between sweeps of NAR files no accepted narinfo names (default 600)",
@@ -41,6 +61,14 @@ export function registerServer(program: Command): void {
       "--nar-verify-budget <bytes>",
       "bytes of NAR files one run of the check reads, never-checked and longest-unchecked first (default 1 GiB)",
     )
+    .option(
+      "--gc-schedule <cron>",
+      'when the Storehouse is garbage-collected: a cron expression, or "off" (default "17 3 * * *", nightly)',
+    )
+    .option(
+      "--storehouse-target <size>",
+      "collections stop once the Storehouse is under this, e.g. 200G: least recently used unreachable paths go first (default: every unreachable path goes)",
+    )
     .action(async (opts) => {
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);
@@ -48,5 +76,6 @@ export function registerServer(program: Command): void {
   examples(server, [
     "flox server --data-dir /var/lib/flox --listen 0.0.0.0:8080",
     "FLOX_ADMIN_TOKEN=secret flox server --data-dir ./data --listen 127.0.0.1:0",
+    "flox server --data-dir ./data --signing-key /etc/flox/cache-key --nar-store 's3://flox-nars/cache?endpoint=http://10.0.0.5:7480'",
   ]);
 }

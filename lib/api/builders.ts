@@ -11,6 +11,11 @@ export const ClaimBody = z.object({
   systems: z.array(Word).min(1).max(32),
   features: z.array(Word).max(64).default([]),
   maxJobs: z.number().int().min(1).max(1024).default(1),
+  /**
+   * Long-poll: when nothing is claimable now, the server holds the request up to this many ms and answers as soon
+   * as a build becomes claimable (204 if none did). 0 or absent: answer at once.
+   */
+  waitMs: z.number().int().min(0).max(25_000).optional(),
 });
 export type ClaimBody = z.input<typeof ClaimBody>;
 

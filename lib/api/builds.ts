@@ -38,6 +38,19 @@ export const Build = z.object({
   ),
   /** Jobs (per org, branch and attr) of orgs the asker may not read: counted, never named. */
   otherJobs: z.number().int().nonnegative(),
+  /**
+   * Relayed Nix daemon connections that asked the farm for it (`flox daemon`, `flox nix`), of the orgs the asker
+   * may read, newest first (at most 10): who, from which host; `state` is `cancelled` once that client hung up.
+   */
+  relay: z.array(
+    z.object({
+      org: z.string(),
+      actor: z.string(),
+      host: z.string().nullable(),
+      session: z.number().int(),
+      state: BuildState,
+    }),
+  ),
   createdAt: Timestamp,
   startedAt: Timestamp.nullable(),
   finishedAt: Timestamp.nullable(),

@@ -44,6 +44,7 @@ const org = {
   name: "acme",
   displayName: "Acme",
   public: false,
+  machineBuilds: false,
   createdAt: "2025-01-01T00:00:00.000Z",
   repoUrl: "http://h/acme/nixexprs.git",
 };

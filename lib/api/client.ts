@@ -71,7 +71,24 @@ import {
   type UpgradeBody,
 } from "./profiles.js";
 import { type Push, PushesResponse } from "./pushes.js";
+import { type RelaySession, RelaySessionsResponse } from "./relay.js";
 import { BaseSetResponse, HealthResponse } from "./server.js";
+import { ServerList, type ServerListOptions } from "./servers.js";
+import {
+  type GcBody,
+  type GcReport,
+  GcResponse,
+  type Pin,
+  type PinBody,
+  PinResponse,
+  PinsRemovedResponse,
+  PinsResponse,
+  type Retention,
+  type RetentionBody,
+  RetentionResponse,
+  type StorehouseUsage,
+  StorehouseUsageResponse,
+} from "./storehouse-gc.js";
 import {
   type CreateTokenBody,
   CreateTokenResponse,
@@ -82,26 +99,36 @@ import {
 import { type Connection, request, seg, stream } from "./transport.js";
 
 export interface ApiClientOptions {
-  /** Base URL of the server, e.g. `http://127.0.0.1:8080` (no `/api/v1`). */
-  server: string;
+  /**
+   * Base URL of the server, e.g. `http://127.0.0.1:8080` (no `/api/v1`); several as `URL1,URL2,…` or an array, or
+   * a ServerList shared with other clients, so that all of them move on together when a server goes.
+   */
+  server: string | readonly string[] | ServerList;
   token?: string | undefined;
   /** Per request; the default suits interactive use. */
   timeoutMs?: number;
+  /** How the list fails over (ignored when `server` is a ServerList already). */
+  failover?: ServerListOptions;
 }
 
 export class ApiClient {
   readonly #conn: Connection;
 
   constructor(options: ApiClientOptions) {
-    this.#conn = {
-      server: options.server.replace(/\/+$/, ""),
-      token: options.token,
-      timeoutMs: options.timeoutMs ?? 30_000,
-    };
+    const servers =
+      options.server instanceof ServerList
+        ? options.server
+        : new ServerList(options.server, options.failover);
+    this.#conn = { servers, token: options.token, timeoutMs: options.timeoutMs ?? 30_000 };
   }
 
+  /** The server asked next (the one that answered last). */
   get server(): string {
-    return this.#conn.server;
+    return this.#conn.servers.current;
+  }
+
+  get servers(): ServerList {
+    return this.#conn.servers;
   }
 
   async health(): Promise<HealthResponse> {
@@ -122,6 +149,13 @@ export class ApiClient {
 
   async listOrgs(): Promise<Org[]> {
     return (await request(this.#conn, "GET", "/orgs", OrgsResponse)).orgs;
+  }
+
+  /** The org's relay activity log: each relayed Nix daemon connection and the builds it asked for. */
+  async relaySessions(org: string, limit?: number): Promise<RelaySession[]> {
+    const q = limit ? `?limit=${limit}` : "";
+    return (await request(this.#conn, "GET", `/orgs/${seg(org)}/relay-sessions${q}`, RelaySessionsResponse))
+      .sessions;
   }
 
   async getOrg(org: string): Promise<Org> {
@@ -201,7 +235,9 @@ export class ApiClient {
   }
 
   async cancelBuild(id: number): Promise<BuildDetail> {
-    return (await request(this.#conn, "POST", `/builds/${seg(String(id))}/cancel`, BuildResponse)).build;
+    const path = `/builds/${seg(String(id))}/cancel`;
+    // Cancelling twice is cancelling once.
+    return (await request(this.#conn, "POST", path, BuildResponse, undefined, "idempotent")).build;
   }
 
   async restartBuild(id: number): Promise<BuildDetail> {
@@ -248,6 +284,32 @@ export class ApiClient {
     const q = new URLSearchParams({ offset: String(opts.offset ?? 0) });
     if (opts.follow) q.set("follow", "1");
     return stream(this.#conn, `/builds/${seg(String(id))}/log?${q}`, {});
+  }
+
+  /**
+   * The build's log from `offset` until the build finished, as it is written. A stream cut off by a server that
+   * went away is opened again after the last byte seen, on the next server when that one is gone for good.
+   */
+  async *followBuildLog(id: number, offset = 0): AsyncGenerator<Uint8Array> {
+    let at = offset;
+    let fruitless = 0;
+    for (;;) {
+      const body = await this.buildLog(id, { offset: at, follow: true });
+      const server = this.server;
+      const before = at;
+      try {
+        for await (const chunk of body) {
+          at += chunk.byteLength;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        // Three breaks in a row without a byte between them: the stream itself is the problem, not a server.
+        fruitless = at > before ? 0 : fruitless + 1;
+        if (fruitless >= 3) throw err;
+        this.#conn.servers.failed(server, err as Error);
+      }
+    }
   }
 
   async listChannels(): Promise<ChannelsResponse["channels"]> {
@@ -321,9 +383,9 @@ export class ApiClient {
     return (await request(this.#conn, "PUT", path, ScheduleResponse, body)).schedule;
   }
 
-  /** With a machine token: registers this machine under `name` (again: a no-op). */
+  /** With a machine token: registers this machine under `name` (again: a no-op, so it may be repeated). */
   async registerMachine(name: string): Promise<Machine> {
-    return (await request(this.#conn, "POST", "/machines", MachineResponse, { name })).machine;
+    return (await request(this.#conn, "POST", "/machines", MachineResponse, { name }, "idempotent")).machine;
   }
 
   /** People: the machines of the orgs they may read; a machine token: itself. */
@@ -336,7 +398,9 @@ export class ApiClient {
   }
 
   async subscribe(body: SubscriptionBody): Promise<Machine> {
-    return (await request(this.#conn, "POST", "/machines/me/subscriptions", MachineResponse, body)).machine;
+    // Subscribing to what the machine is subscribed to already changes nothing.
+    const path = "/machines/me/subscriptions";
+    return (await request(this.#conn, "POST", path, MachineResponse, body, "idempotent")).machine;
   }
 
   async unsubscribe(body: SubscriptionBody): Promise<Machine> {
@@ -345,7 +409,8 @@ export class ApiClient {
   }
 
   async report(body: ReportBody): Promise<void> {
-    await request(this.#conn, "POST", "/machines/me/reports", null, body);
+    // A report states where the machine is; saying it twice says the same.
+    await request(this.#conn, "POST", "/machines/me/reports", null, body, "idempotent");
   }
 
   async profileStatus(org: string, name: string): Promise<ProfileStatus> {
@@ -365,16 +430,27 @@ export class ApiClient {
 
   // ---- builders (with a builder token) ----
 
-  /** The next build this builder may run, under a lease; null when there is none now. */
-  async claimBuild(body: ClaimBody): Promise<ClaimResponse | null> {
-    return request(this.#conn, "POST", "/builder/claim", ClaimResponse.nullable(), body);
+  /**
+   * The next build this builder may run, under a lease; null when there is none now (or, with `waitMs`, none
+   * turned up in that time). Aborting `signal` drops a waiting claim. Repeated after a lost answer, it may claim a
+   * second build: the first one's lease, which nobody renews, runs out and the build is queued again.
+   */
+  async claimBuild(body: ClaimBody, signal?: AbortSignal): Promise<ClaimResponse | null> {
+    return request(
+      this.#conn,
+      "POST",
+      "/builder/claim",
+      ClaimResponse.nullable(),
+      body,
+      "idempotent",
+      signal,
+    );
   }
 
-  /** Keeps the lease alive; `cancel` says the build was cancelled on the server. */
+  /** Keeps the lease alive (on any server: the lease is in the database); `cancel`: cancelled on the server. */
   async heartbeat(id: number, lease: string): Promise<HeartbeatResponse> {
-    return request(this.#conn, "POST", `/builder/builds/${seg(String(id))}/heartbeat`, HeartbeatResponse, {
-      lease,
-    });
+    const path = `/builder/builds/${seg(String(id))}/heartbeat`;
+    return request(this.#conn, "POST", path, HeartbeatResponse, { lease }, "idempotent");
   }
 
   /** Appends bytes to the build's log. */
@@ -383,10 +459,48 @@ export class ApiClient {
     await request(this.#conn, "POST", path, null, chunk);
   }
 
-  /** Reports how the build went; the answer is the state the server gave it. */
+  /**
+   * Reports how the build went; the answer is the state the server gave it. The report ends the lease, so a repeat
+   * of one that got through is refused with 409 and never counts twice.
+   */
   async reportBuildResult(id: number, body: BuildResultBody): Promise<BuildState> {
     const path = `/builder/builds/${seg(String(id))}/result`;
-    return (await request(this.#conn, "POST", path, BuildResultResponse, body)).state;
+    return (await request(this.#conn, "POST", path, BuildResultResponse, body, "idempotent")).state;
+  }
+
+  // ---- The Storehouse's lifecycle (lib/api/storehouse-gc.ts) ----
+
+  /** Collects (or, with dryRun, plans) unreachable paths; admin, or an org's owner with `org`. */
+  async gc(body: GcBody): Promise<GcReport> {
+    return (await request(this.#conn, "POST", "/storehouse/gc", GcResponse, body)).gc;
+  }
+
+  async storehouseUsage(org?: string): Promise<StorehouseUsage> {
+    const q = org ? `?${new URLSearchParams({ org })}` : "";
+    return (await request(this.#conn, "GET", `/storehouse/usage${q}`, StorehouseUsageResponse)).usage;
+  }
+
+  async listPins(): Promise<Pin[]> {
+    return (await request(this.#conn, "GET", "/storehouse/pins", PinsResponse)).pins;
+  }
+
+  async addPin(body: PinBody): Promise<Pin> {
+    return (await request(this.#conn, "POST", "/storehouse/pins", PinResponse, body)).pin;
+  }
+
+  /** Removes the pins named `ref` or pinning the store path `ref`. */
+  async removePins(ref: string): Promise<Pin[]> {
+    const q = new URLSearchParams({ ref });
+    return (await request(this.#conn, "DELETE", `/storehouse/pins?${q}`, PinsRemovedResponse)).removed;
+  }
+
+  async getRetention(org: string): Promise<Retention> {
+    return (await request(this.#conn, "GET", `/orgs/${seg(org)}/retention`, RetentionResponse)).retention;
+  }
+
+  async setRetention(org: string, body: RetentionBody): Promise<Retention> {
+    return (await request(this.#conn, "PUT", `/orgs/${seg(org)}/retention`, RetentionResponse, body))
+      .retention;
   }
 }
 

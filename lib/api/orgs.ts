@@ -12,6 +12,11 @@ export const Org = z.object({
   displayName: z.string(),
   /** Public orgs' CI pages, API reads, badges, channels and build logs need no token; private ones are invisible. */
   public: z.boolean(),
+  /**
+   * Its machine tokens may build through the shared Nix daemon (`flox org set acme --machine-builds on`). A server
+   * from before the shared daemon leaves it out: false.
+   */
+  machineBuilds: z.boolean().default(false),
   createdAt: Timestamp,
   /** Clone URL, e.g. `http://HOST/acme/nixexprs.git`. */
   repoUrl: z.string(),
@@ -34,7 +39,12 @@ export const CreateOrgBody = z
   .strict();
 export type CreateOrgBody = z.infer<typeof CreateOrgBody>;
 
-export const UpdateOrgBody = z.object({ public: z.boolean() }).strict();
+export const UpdateOrgBody = z
+  .object({ public: z.boolean().optional(), machineBuilds: z.boolean().optional() })
+  .strict()
+  .refine((b) => b.public !== undefined || b.machineBuilds !== undefined, {
+    message: "give public, machineBuilds or both",
+  });
 export type UpdateOrgBody = z.infer<typeof UpdateOrgBody>;
 
 export const CreateUserBody = z.object({ name: Name }).strict();

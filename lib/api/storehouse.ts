@@ -1,6 +1,7 @@
 // The HTTP API v1: the Storehouse (binary cache) in figures, and its admin actions.
 import { z } from "zod";
 import { Timestamp } from "./common.js";
+import { StorehouseUsage } from "./storehouse-gc.js";
 
 /** `GET /storehouse`: the binary cache in figures (no path names: those are the orgs' business). */
 export const StorehouseSummary = z.object({
@@ -14,15 +15,21 @@ export const StorehouseSummary = z.object({
   narBytes: z.number().int(),
   fileBytes: z.number().int(),
   lastUploadAt: Timestamp.nullable(),
+  /** Collection: roots, what the next run frees, the last run; `orgs` lists only the orgs the caller may read. */
+  gc: StorehouseUsage.optional(),
 });
 export type StorehouseSummary = z.infer<typeof StorehouseSummary>;
 
 export const StorehouseResponse = z.object({ storehouse: StorehouseSummary });
 export type StorehouseResponse = z.infer<typeof StorehouseResponse>;
 
-/** `POST /storehouse/sweep` (admin): the orphaned NAR files and stale temp files it deleted. */
+/** `POST /storehouse/sweep` (admin): the orphaned NAR files, stale temp files and unreferenced objects it deleted. */
 export const StorehouseSweepResponse = z.object({
-  removed: z.object({ nars: z.array(z.string()), tmp: z.array(z.string()) }),
+  removed: z.object({
+    nars: z.array(z.string()),
+    tmp: z.array(z.string()),
+    unreferenced: z.array(z.string()).default([]),
+  }),
 });
 export type StorehouseSweepResponse = z.infer<typeof StorehouseSweepResponse>;
 

@@ -2,11 +2,12 @@
 // every failure turned into ApiError, ApiUnreachableError or ApiResponseError.
 import type { z } from "zod";
 import { ApiError, ApiResponseError, ApiUnreachableError, parseErrorBody } from "./errors.js";
+import type { Repeat, ServerList } from "./servers.js";
 
 /** Where requests go and how. */
 export interface Connection {
-  /** Base URL of the server without a trailing slash or `/api/v1`. */
-  server: string;
+  /** The servers (base URLs without `/api/v1`), and which one is asked next. */
+  servers: ServerList;
   token: string | undefined;
   /** Per request (not for streams). */
   timeoutMs: number;
@@ -16,7 +17,9 @@ export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /**
  * `body` goes as JSON, or as it is when it is bytes. A 204 answers `null` to the schema (the claim of a builder that
- * got nothing); with `schema` null the answer is not read as JSON at all.
+ * got nothing); with `schema` null the answer is not read as JSON at all. A server that is away or answers 5xx
+ * hands the request to the next server (servers.ts) as `repeat` allows: by default GET, PUT and DELETE may be
+ * repeated, POST and PATCH only when they were certainly not sent.
  */
 export async function request<S extends z.ZodTypeAny>(
   conn: Connection,
@@ -24,6 +27,8 @@ export async function request<S extends z.ZodTypeAny>(
   path: string,
   schema: S,
   body?: unknown,
+  repeat?: Repeat,
+  signal?: AbortSignal,
 ): Promise<z.infer<S>>;
 export async function request(
   conn: Connection,
@@ -31,6 +36,8 @@ export async function request(
   path: string,
   schema: null,
   body?: unknown,
+  repeat?: Repeat,
+  signal?: AbortSignal,
 ): Promise<undefined>;
 export async function request(
   conn: Connection,
@@ -38,8 +45,23 @@ export async function request(
   path: string,
   schema: z.ZodTypeAny | null,
   body?: unknown,
+  repeat?: Repeat,
+  signal?: AbortSignal,
 ): Promise<unknown> {
-  const url = `${conn.server}/api/v1${path}`;
+  const how = repeat ?? (method === "POST" || method === "PATCH" ? "unsent-only" : "idempotent");
+  return conn.servers.run(how, (server) => requestOnce(conn, server, method, path, schema, body, signal));
+}
+
+async function requestOnce(
+  conn: Connection,
+  server: string,
+  method: Method,
+  path: string,
+  schema: z.ZodTypeAny | null,
+  body: unknown,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  const url = `${server}/api/v1${path}`;
   const headers: Record<string, string> = { accept: "application/json" };
   if (conn.token) headers.authorization = `Bearer ${conn.token}`;
   const raw = body instanceof Uint8Array;
@@ -51,10 +73,13 @@ export async function request(
       method,
       headers,
       body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(conn.timeoutMs),
+      signal: signal
+        ? AbortSignal.any([signal, AbortSignal.timeout(conn.timeoutMs)])
+        : AbortSignal.timeout(conn.timeoutMs),
     });
   } catch (err) {
-    throw new ApiUnreachableError(conn.server, networkReason(err, conn.timeoutMs));
+    if (signal?.aborted) throw signal.reason;
+    throw new ApiUnreachableError(server, networkReason(err, conn.timeoutMs));
   }
 
   const text = await res.text();
@@ -78,21 +103,34 @@ export async function request(
   return parsed.data;
 }
 
-/** A GET whose answer is read as it comes (a followed log, an event stream): no timeout, `signal` ends it. */
+/**
+ * A GET whose answer is read as it comes (a followed log, an event stream): no timeout, `signal` ends it. Opening
+ * it fails over like any GET; a stream that breaks later is resumed by its caller (by event id or offset).
+ */
 export async function stream(
   conn: Connection,
   path: string,
   headers: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<ReadableStream<Uint8Array>> {
-  const url = `${conn.server}/api/v1${path}`;
+  return conn.servers.run("idempotent", (server) => streamOnce(conn, server, path, headers, signal), signal);
+}
+
+async function streamOnce(
+  conn: Connection,
+  server: string,
+  path: string,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
+  const url = `${server}/api/v1${path}`;
   if (conn.token) headers.authorization = `Bearer ${conn.token}`;
   let res: Response;
   try {
     res = await fetch(url, signal ? { headers, signal } : { headers });
   } catch (err) {
     if (signal?.aborted) throw err;
-    throw new ApiUnreachableError(conn.server, networkReason(err, conn.timeoutMs));
+    throw new ApiUnreachableError(server, networkReason(err, conn.timeoutMs));
   }
   if (!res.ok || !res.body) throw errorFromAnswer(res, await res.text(), url);
   return res.body;

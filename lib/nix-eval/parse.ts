@@ -1,5 +1,5 @@
 // The push gate's first check: every .nix file of the repo parses, each failure reported at its line.
-import { lstat, realpath } from "node:fs/promises";
+import { lstat, readFile, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import { DEFAULT_EVAL_MEMORY_BYTES } from "../limited-command.js";
@@ -49,7 +49,7 @@ export async function parseNixFiles(
     const failed = err ? files.findIndex((f) => f.abs === err.at[0]?.file) : -1;
     if (failed >= 0 && err) {
       // Nix stops at the first bad file, and everything before it parsed.
-      problems.push(parseProblem(root, files[failed] as (typeof files)[number], err));
+      problems.push(await parseProblem(root, files[failed] as (typeof files)[number], err));
       rest = files.slice(failed + 1);
     }
     // Bounds nix processes, not tasks, so nested waits cannot deadlock.
@@ -62,7 +62,7 @@ export async function parseNixFiles(
           if (r.timedOut) return { path: f.rel, line: 1, message: "parsing timed out" };
           const e = parseNixError(r.stderr);
           return e
-            ? parseProblem(root, f, e)
+            ? await parseProblem(root, f, e)
             : { path: f.rel, line: 1, message: lastLine(r.stderr) || "nix-instantiate --parse failed" };
         }),
       ),
@@ -74,11 +74,21 @@ export async function parseNixFiles(
   }
 }
 
-function parseProblem(root: string, file: { rel: string; abs: string }, err: NixError): Problem {
+async function parseProblem(
+  root: string,
+  file: { rel: string; abs: string },
+  err: NixError,
+): Promise<Problem> {
   const pos = err.at.find((p) => p.file === file.abs);
+  let line = pos?.line ?? 1;
+  // Nix 2.26 puts "unexpected end of file" on the empty line after the final newline, 2.8 on the last line.
+  if (/end of file/.test(err.message)) {
+    const text = await readFile(file.abs, "utf8").catch(() => "");
+    line = Math.max(1, Math.min(line, text.replace(/\n$/, "").split("\n").length));
+  }
   return {
     path: file.rel,
-    line: pos?.line ?? 1,
+    line,
     message: scrubPaths(err.message, { root }),
     ...hintFor(err.message),
   };

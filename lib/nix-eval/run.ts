@@ -1,9 +1,10 @@
 // Running nix-instantiate under flox's limits and sandbox options, in a throw-away Nix environment.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { commandNotFound, formatMemory, limitedCommand, ranOutOfMemory } from "../limited-command.js";
+import { isolatedNixEnv } from "../nix-isolated-env.js";
 import { lastLine } from "./nix-errors.js";
 
 export class NixNotInstalledError extends Error {
@@ -40,22 +41,8 @@ export interface NixRun {
 /** A throw-away HOME/config for Nix: the host's nix.conf, user config and caches are never read. */
 export async function isolatedEnv(): Promise<{ env: Record<string, string>; dispose: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "flox-eval-"));
-  const conf = join(dir, "conf");
-  await mkdir(conf);
-  await writeFile(join(conf, "nix.conf"), "");
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: join(dir, "home"),
-    TMPDIR: dir,
-    XDG_CACHE_HOME: join(dir, "cache"),
-    XDG_CONFIG_HOME: conf,
-    XDG_CONFIG_DIRS: conf,
-    XDG_DATA_HOME: join(dir, "data"),
-    NIX_CONF_DIR: conf,
-    NIX_USER_CONF_FILES: join(conf, "nix.conf"),
-    NIX_PATH: "",
-    LC_ALL: "C",
-  };
+  const { env: base, confDir } = await isolatedNixEnv({ dir, conf: [], tmpDir: dir });
+  const env = { ...base, XDG_CONFIG_DIRS: confDir, LC_ALL: "C" };
   return { env, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 

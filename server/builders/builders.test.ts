@@ -141,7 +141,7 @@ test("two builders build a dependency chain in order; a failure cascades and its
       assert.is((await fetch(`${srv.url}/cache/${h}.narinfo`)).status, 200, out);
     }
   }
-  const log = await readFile(join(srv.dataDir, "logs", `${fails?.id}.log`), "utf8");
+  const log = await logText(fails?.id);
   assert.match(log, /compiling fails 1\.0/);
   assert.match(log, /error: the build of fails went wrong on purpose/);
 });
@@ -178,7 +178,7 @@ test("a builder killed mid-build loses its lease; the other builder finishes the
     result && result.builder !== holder,
     `finished by ${result?.builder}, the killed one was ${holder}`,
   );
-  const log = await readFile(join(srv.dataDir, "logs", `${slow.id}.log`), "utf8");
+  const log = await logText(slow.id);
   assert.match(log, /attempt 1 of build/);
   assert.match(log, /attempt 2 of build/);
 });
@@ -214,5 +214,14 @@ test("a stock Nix client with only our key substitutes an output and runs it; wi
     String(refused.stderr),
   );
 });
+
+/** A build's whole log, read as users read it (the logs live in the object store, not one file per build). */
+async function logText(id: number | undefined): Promise<string> {
+  const res = await fetch(`${srv.url}/api/v1/builds/${id}/log`, {
+    headers: { authorization: `Bearer ${srv.adminToken}` },
+  });
+  assert.is(res.status, 200, `the log of build ${id}`);
+  return res.text();
+}
 
 test.run();

@@ -1,6 +1,5 @@
 // /builder: what `flox builder` calls (builder tokens only): claim work under a lease, heartbeat, stream the
 // log, report the result. See server/builds/queue.ts for the rules and docs/API.md, "Builders".
-import { appendFile } from "node:fs/promises";
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import {
@@ -11,9 +10,11 @@ import {
   HeartbeatBody,
   type HeartbeatResponse,
 } from "../../lib/api/builders.js";
-import { buildLogPath } from "../builds/build-log.js";
+import { parseStorePath } from "../../lib/store-path.js";
+import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
+import { nextQueueChange, queueChanged, RECHECK_MS } from "../builds/queue-signal.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import { limitBody } from "../http/body-limit.js";
@@ -58,14 +59,29 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
   return new Hono<AppEnv>()
     .post("/builder/claim", auth, async (c) => {
       const body = { data: await jsonBody(c, ClaimBody) };
-      const claimed = await claimBuild(ctx.db, body.data, leaseSeconds);
+      // Long-poll: look again on every queue change (and every RECHECK_MS) until the wait is over or the builder
+      // hung up, so an idle builder starts within milliseconds of a build being queued, without polling.
+      const until = Date.now() + (body.data.waitMs ?? 0);
+      // The builder hanging up (its own shutdown) or the server shutting down ends the wait without a claim.
+      const gone = ctx.signal ? AbortSignal.any([c.req.raw.signal, ctx.signal]) : c.req.raw.signal;
+      let claimed = await claimBuild(ctx.db, body.data, leaseSeconds);
+      while (!claimed && !gone.aborted && Date.now() < until) {
+        await nextQueueChange(Math.min(RECHECK_MS, until - Date.now()), gone);
+        if (!gone.aborted) claimed = await claimBuild(ctx.db, body.data, leaseSeconds);
+      }
       if (!claimed) return c.body(null, 204);
       const log = ctx.logger.child({
         build: claimed.id,
         builder: body.data.builderName,
         attempt: claimed.attempt,
       });
-      if (opts.storehouse && !published.has(claimed.drvPath)) {
+      // A .drv the Storehouse holds has its whole closure there (references are checked at upload): the shared
+      // daemon's builds are published when its hook queues them, from its own store, not DATA_DIR/nix-root.
+      if (
+        opts.storehouse &&
+        !published.has(claimed.drvPath) &&
+        !opts.storehouse.findPath(parseStorePath(claimed.drvPath).hash)
+      ) {
         try {
           await publishDrvClosure({ storehouse: opts.storehouse, storeRoot: ctx.paths.nixRoot }, [
             claimed.drvPath,
@@ -80,8 +96,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
           return c.body(null, 204);
         }
       }
-      await appendFile(
-        buildLogPath(ctx.paths.logs, claimed.id),
+      await buildLog(ctx, claimed.id).append(
         `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
       );
       log.info("build claimed");
@@ -106,13 +121,14 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       await requireLease(ctx.db, id, lease);
       await limitBody(c, MAX_LOG_CHUNK, "the log chunk", "send the log in smaller pieces");
       const bytes = Buffer.from(await c.req.arrayBuffer());
-      if (bytes.length > 0) await appendFile(buildLogPath(ctx.paths.logs, id), bytes);
+      if (bytes.length > 0) await buildLog(ctx, id).append(bytes);
       return c.body(null, 204);
     })
     .post("/builder/builds/:id/result", auth, async (c) => {
       const id = param(c, "id", BuildId);
       const body = await jsonBody(c, BuildResultBody);
       const state = await finishBuild(ctx.db, id, body.lease, body);
+      queueChanged(); // its dependents may be claimable now, or it was requeued
       opts.onBuildFinished?.();
       ctx.logger.info(
         { build: id, state, report: body.status, infra: body.infrastructureError },

@@ -4,7 +4,7 @@
  * on it, a cancel that reaches the builder and kills the build, a bump that moves a build ahead, and a server
  * killed with SIGKILL mid-queue that loses and duplicates nothing.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -227,7 +227,7 @@ test("builds, build, log and nix log show what happened; restart requeues a fail
   });
   assert.is(again.fails?.state, "failed");
   assert.is(again["needs-fails"]?.state, "dependency-failed", "the dependent was requeued and failed again");
-  const logAgain = await readFile(join(dataDir, "logs", `${fails?.id}.log`), "utf8");
+  const logAgain = await logText(fails?.id);
   assert.is(logAgain.match(/went wrong on purpose/g)?.length, 2, "both runs are in the log");
   const notRestartable = await flox(["restart", String(hello?.id)]);
   assert.is(notRestartable.exitCode, 1);
@@ -398,9 +398,18 @@ test("meta.timeout and meta.maxSilent end a build as timed-out, never retried; m
     (done.urgent?.started_at ?? "~") <= (done["too-slow"]?.started_at ?? ""),
     "the high-priority build ran first",
   );
-  const log = await readFile(join(dataDir, "logs", `${fresh["too-quiet"]?.id}.log`), "utf8");
+  const log = await logText(fresh["too-quiet"]?.id);
   assert.match(log, /one line/);
   await b4.stop();
 });
+
+/** A build's whole log, read as users read it (the logs live in the object store, not one file per build). */
+async function logText(id: number | undefined): Promise<string> {
+  const res = await fetch(`${srv.url}/api/v1/builds/${id}/log`, {
+    headers: { authorization: `Bearer ${srv.adminToken}` },
+  });
+  assert.is(res.status, 200, `the log of build ${id}`);
+  return res.text();
+}
 
 test.run();

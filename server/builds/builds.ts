@@ -4,7 +4,17 @@ import { and, desc, eq, inArray, max, ne, type SQL, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
 import { first, rawRows } from "../db/raw.js";
-import { buildLeases, buildResults, builds, evalJobs, evaluations, jobsets, orgs } from "../db/tables.js";
+import {
+  buildLeases,
+  buildResults,
+  builds,
+  evalJobs,
+  evaluations,
+  jobsets,
+  orgs,
+  relaySessions,
+  relayWants,
+} from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { jobState, reinstateWant, withdrawWants } from "./wants.js";
@@ -35,9 +45,9 @@ export async function findBuildByDrv(db: Db, drvPath: string): Promise<BuildRow 
   return await db.select().from(builds).where(eq(builds.drvPath, drvPath)).then(first);
 }
 
-/** Ids of the orgs whose evaluations have a job on this build: who may see and steer it. */
+/** Ids of the orgs whose evaluations have a job on this build, or whose relayed connections asked for it. */
 export async function orgIdsOfBuild(db: Db, buildId: number): Promise<number[]> {
-  return (
+  const ids = (
     await db
       .selectDistinct({ id: jobsets.orgId })
       .from(evalJobs)
@@ -45,6 +55,34 @@ export async function orgIdsOfBuild(db: Db, buildId: number): Promise<number[]> 
       .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
       .where(eq(evalJobs.buildId, buildId))
   ).map((r) => r.id);
+  for (const r of await db
+    .selectDistinct({ id: relaySessions.orgId })
+    .from(relayWants)
+    .innerJoin(relaySessions, eq(relaySessions.id, relayWants.sessionId))
+    .where(eq(relayWants.buildId, buildId))) {
+    if (!ids.includes(r.id)) ids.push(r.id);
+  }
+  return ids;
+}
+
+/** One row per relayed connection that asked for one of these builds: the relay's wants, shown like jobs. */
+export async function relayRowsOfBuilds(db: Db, ids: readonly number[]) {
+  if (ids.length === 0) return [];
+  return await db
+    .select({
+      buildId: relayWants.buildId,
+      session: relaySessions.id,
+      orgId: relaySessions.orgId,
+      org: orgs.name,
+      actor: relaySessions.actor,
+      host: relaySessions.host,
+      withdrawnAt: relayWants.withdrawnAt,
+    })
+    .from(relayWants)
+    .innerJoin(relaySessions, eq(relaySessions.id, relayWants.sessionId))
+    .innerJoin(orgs, eq(orgs.id, relaySessions.orgId))
+    .where(inArray(relayWants.buildId, [...ids]))
+    .orderBy(desc(relayWants.id));
 }
 
 export interface BuildFilter {
@@ -67,7 +105,14 @@ export async function listBuilds(db: Db, filter: BuildFilter): Promise<BuildRow[
           .from(evalJobs)
           .innerJoin(evaluations, eq(evaluations.id, evalJobs.evaluationId))
           .innerJoin(jobsets, eq(jobsets.id, evaluations.jobsetId))
-          .where(inArray(jobsets.orgId, filter.orgIds)),
+          .where(inArray(jobsets.orgId, filter.orgIds))
+          .union(
+            db
+              .select({ id: relayWants.buildId })
+              .from(relayWants)
+              .innerJoin(relaySessions, eq(relaySessions.id, relayWants.sessionId))
+              .where(inArray(relaySessions.orgId, filter.orgIds)),
+          ),
       ),
     );
   }

@@ -7,6 +7,7 @@ import {
   dependenciesOfBuild,
   jobRowsOfBuilds,
   leasesOfBuilds,
+  relayRowsOfBuilds,
   resultsOfBuilds,
 } from "./builds.js";
 
@@ -49,6 +50,38 @@ async function jobsOfBuilds(
   return out;
 }
 
+/** The relayed connections that want each build, of the visible orgs (the others are counted with otherJobs). */
+async function relayOfBuilds(
+  db: Db,
+  rows: readonly BuildRow[],
+  visibleOrgIds: readonly number[] | undefined,
+  jobs: Map<number, JobsOfBuild>,
+): Promise<Map<number, Build["relay"]>> {
+  const out = new Map<number, Build["relay"]>();
+  const states = new Map(rows.map((r) => [r.id, r.state]));
+  for (const r of await relayRowsOfBuilds(
+    db,
+    rows.map((b) => b.id),
+  )) {
+    const list = out.get(r.buildId) ?? [];
+    out.set(r.buildId, list);
+    if (visibleOrgIds && !visibleOrgIds.includes(r.orgId)) {
+      const entry = jobs.get(r.buildId) ?? { jobs: [], otherJobs: 0 };
+      entry.otherJobs++;
+      jobs.set(r.buildId, entry);
+    } else if (list.length < 10) {
+      list.push({
+        org: r.org,
+        actor: r.actor,
+        host: r.host,
+        session: r.session,
+        state: r.withdrawnAt ? "cancelled" : (states.get(r.buildId) ?? "queued"),
+      });
+    }
+  }
+  return out;
+}
+
 /**
  * The API's view of builds: with where they are wanted, who runs (or ran) them, and why they ended so.
  * `visibleOrgIds`: the orgs whose jobs the asker may see (readableOrgIds; undefined = all, an admin).
@@ -60,6 +93,7 @@ export async function presentBuilds(
 ): Promise<Build[]> {
   const ids = rows.map((r) => r.id);
   const jobs = await jobsOfBuilds(db, ids, visibleOrgIds);
+  const relay = await relayOfBuilds(db, rows, visibleOrgIds, jobs);
   const leases = await leasesOfBuilds(db, ids);
   const results = await resultsOfBuilds(db, ids);
   return rows.map((b) => ({
@@ -75,6 +109,7 @@ export async function presentBuilds(
     message: results.get(b.id)?.message ?? null,
     jobs: jobs.get(b.id)?.jobs ?? [],
     otherJobs: jobs.get(b.id)?.otherJobs ?? 0,
+    relay: relay.get(b.id) ?? [],
     createdAt: b.createdAt,
     startedAt: b.startedAt,
     finishedAt: b.finishedAt,

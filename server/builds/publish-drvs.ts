@@ -2,12 +2,14 @@
 // Storehouse, read from the server's chroot store DIR/nix-root, so that builders can substitute it.
 // Each path goes through the Storehouse's own verified upload (putNar + putNarInfo): NarHash, NarSize and
 // references are checked exactly as for a `nix copy --to` upload, and the narinfo is signed the same way.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { diesWithParent } from "../../lib/dies-with-parent.js";
 import { narStream } from "../../lib/nar-writer.js";
 import { serializeNarInfo } from "../../lib/narinfo.js";
+import { isolatedNixEnv } from "../../lib/nix-isolated-env.js";
 import { encodeNix32 } from "../../lib/nix32.js";
 import { parseStorePath } from "../../lib/store-path.js";
 import type { Storehouse } from "../storehouse/store.js";
@@ -37,16 +39,11 @@ async function nixStore(storeRoot: string, args: string[], signal?: AbortSignal)
   signal?.throwIfAborted();
   const dir = await mkdtemp(join(tmpdir(), "flox-publish-"));
   try {
-    await writeFile(join(dir, "nix.conf"), "substituters =\n");
-    const r = await execa("nix-store", ["--store", storeRoot, ...args], {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: dir,
-        XDG_CACHE_HOME: join(dir, "cache"),
-        NIX_CONF_DIR: dir,
-        NIX_USER_CONF_FILES: join(dir, "nix.conf"),
-        NIX_PATH: "",
-      },
+    const { env } = await isolatedNixEnv({ dir, conf: ["substituters ="] });
+    // Killed with the server, even by kill -9: it writes into the data dir.
+    const cmd = diesWithParent("nix-store", ["--store", storeRoot, ...args]);
+    const r = await execa(cmd.file, cmd.args, {
+      env,
       extendEnv: false,
       reject: false,
       stdin: "ignore",

@@ -15,7 +15,7 @@ import type { AppContext, AppEnv } from "../http/context.js";
 import { jsonBody, param } from "../http/validate.js";
 import { getOrg } from "../orgs/orgs.js";
 import { type BuildAccess, readableOrgIds, requireBuildRole, requireRole } from "../orgs/permissions.js";
-import { buildLogPath, readLogFrom } from "./build-log.js";
+import { buildLog } from "./build-log.js";
 import { bumpBuild, getBuild, listBuilds, restartBuild, unfinishedStates } from "./builds.js";
 import { presentBuildDetail, presentBuilds } from "./present.js";
 import { cancelWant } from "./wants.js";
@@ -71,7 +71,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const id = param(c, "id", Id);
       await requireBuildRole(db, tokenOrNull(c), id, "reader");
       const q = query(c.req.query(), LogQuery);
-      const path = buildLogPath(ctx.paths.logs, id);
+      const log = buildLog(ctx, id);
       const follow = q.follow === "1" || q.follow === "true";
       c.header("content-type", "text/plain; charset=utf-8");
       c.header("cache-control", "no-store");
@@ -81,7 +81,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
         return stream(c, async (s) => {
           let offset = q.offset;
           for (;;) {
-            const chunk = await readLogFrom(path, offset);
+            const chunk = await log.readFrom(offset);
             if (chunk.length === 0) return;
             await s.write(chunk);
             offset += chunk.length;
@@ -97,7 +97,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
         });
         while (!aborted) {
           const done = !unfinishedStates.includes((await getBuild(db, id)).state);
-          const chunk = await readLogFrom(path, offset);
+          const chunk = await log.readFrom(offset);
           if (chunk.length > 0) {
             await s.write(chunk);
             offset += chunk.length;

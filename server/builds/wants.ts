@@ -1,10 +1,11 @@
-// Who wants a shared build: the jobs (eval_jobs rows) pointing at it. One org's cancel withdraws only its own
-// jobs' want; the build itself is cancelled only once nothing wants it any more, so one org cannot stop another's.
+// Who wants a shared build: the jobs (eval_jobs rows) pointing at it, and the relayed daemon connections that asked
+// the farm for it (relay_wants). One org's cancel withdraws only its own wants; the build itself is cancelled only
+// once nothing wants it any more, so one org cannot stop another's.
 import { and, eq, inArray, isNotNull, isNull, type SQL, sql } from "drizzle-orm";
 import type { BuildState } from "../../lib/api/builds.js";
 import type { Db, Tx } from "../db/open.js";
 import { first, rawRow, rawRows } from "../db/raw.js";
-import { builds, evalJobs, evaluations, jobsets } from "../db/tables.js";
+import { builds, evalJobs, evaluations, jobsets, relaySessions, relayWants } from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
 import { NotFoundError } from "../errors.js";
 import { cancelBuildIn } from "./queue.js";
@@ -57,6 +58,10 @@ export async function isWanted(db: DbOrTx, buildId: number): Promise<boolean> {
         join ${evaluations} e on e.id = j.evaluation_id
         join ${jobsets} s on s.id = e.jobset_id
       where j.build_id in (select id from waiting)
+      union all
+      select w.build_id, w.withdrawn_at, r.org_id from ${relayWants} w
+        join ${relaySessions} r on r.id = w.session_id
+      where w.build_id in (select id from waiting)
     ),
     refused as (
       select org_id from job_orgs where build_id = ${buildId}
@@ -106,14 +111,47 @@ export async function withdrawWants(
         .where(and(jobsOf([id], orgIds), isNull(evalJobs.withdrawnAt)))
         .returning({ id: evalJobs.id })
     ).length;
-    out.set(id, { state: out.get(id)?.state ?? "queued", withdrawn });
+    const relayed = (
+      await tx
+        .update(relayWants)
+        .set({ withdrawnAt: at })
+        .where(
+          and(
+            eq(relayWants.buildId, id),
+            isNull(relayWants.withdrawnAt),
+            orgIds === undefined
+              ? undefined
+              : inArray(
+                  relayWants.sessionId,
+                  tx
+                    .select({ id: relaySessions.id })
+                    .from(relaySessions)
+                    .where(inArray(relaySessions.orgId, [...orgIds])),
+                ),
+          ),
+        )
+        .returning({ id: relayWants.id })
+    ).length;
+    out.set(id, { state: out.get(id)?.state ?? "queued", withdrawn: withdrawn + relayed });
   }
   // Only after every mark: a build judged before its dependent's jobs were withdrawn would look wanted.
-  const work = [...live];
-  for (let id = work.pop(); id !== undefined; id = work.pop()) {
-    if ((await isWanted(tx, id)) || (await cancelBuildIn(tx, id)) !== "cancelled") continue;
+  for (const id of await cancelUnwanted(tx, live)) {
     const entry = out.get(id);
     if (entry) entry.state = "cancelled";
+  }
+  return out;
+}
+
+/**
+ * Cancels each of these builds that nothing wants any more, and then, in turn, the unfinished builds it waited on
+ * that were wanted only through it. Returns the builds cancelled.
+ */
+async function cancelUnwanted(tx: DbOrTx, ids: readonly number[]): Promise<number[]> {
+  const cancelled: number[] = [];
+  const work = [...ids];
+  for (let id = work.pop(); id !== undefined; id = work.pop()) {
+    if ((await isWanted(tx, id)) || (await cancelBuildIn(tx, id)) !== "cancelled") continue;
+    cancelled.push(id);
     for (const dep of await rawRows<{ id: number }>(
       tx,
       sql`select d.depends_on as id from build_deps d join ${builds} b on b.id = d.depends_on
@@ -122,7 +160,36 @@ export async function withdrawWants(
       work.push(dep.id);
     }
   }
-  return out;
+  return cancelled;
+}
+
+/**
+ * A relayed connection ended because its client hung up: it stops wanting its builds, and each one nothing else
+ * wants (another connection, a job) is cancelled. Returns the builds cancelled.
+ */
+export async function withdrawSessionWants(db: Db, sessionId: number): Promise<number[]> {
+  return inTransaction(db, async (tx) => {
+    const live = (
+      await tx
+        .update(relayWants)
+        .set({ withdrawnAt: new Date().toISOString() })
+        .where(
+          and(
+            eq(relayWants.sessionId, sessionId),
+            isNull(relayWants.withdrawnAt),
+            inArray(
+              relayWants.buildId,
+              tx
+                .select({ id: builds.id })
+                .from(builds)
+                .where(inArray(builds.state, [...unfinished])),
+            ),
+          ),
+        )
+        .returning({ buildId: relayWants.buildId })
+    ).map((r) => r.buildId);
+    return cancelUnwanted(tx, live);
+  });
 }
 
 /** One build's `withdrawWants` in a transaction of its own, so two orgs cancelling at once cannot both miss. */

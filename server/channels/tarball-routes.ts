@@ -9,7 +9,8 @@ import { toHttpError } from "../http/errors.js";
 import { findOrg } from "../orgs/orgs.js";
 import { mayRead } from "../orgs/permissions.js";
 import { cacheReader, orgReaderToken, refuseOrgRead } from "../storehouse/auth.js";
-import { bytesResponse, fileResponse } from "../storehouse/serve-file.js";
+import type { ObjectStore } from "../storehouse/objects/object-store.js";
+import { bytesResponse, objectResponse } from "../storehouse/serve-file.js";
 import { channelName, currentPoint, publishedJobs, splitChannelName } from "./channels.js";
 import { channelExpression, channelTarball, type TarballKind } from "./tarball.js";
 
@@ -26,7 +27,10 @@ function text(status: number, body: string, headers: Record<string, string> = {}
   });
 }
 
-export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }): Hono<AppEnv> {
+export function channelRoutes(
+  ctx: AppContext,
+  opts: { privateCache: boolean; objects: ObjectStore },
+): Hono<AppEnv> {
   const { db } = ctx;
   const app = new Hono<AppEnv>().get("/*", cacheReader(ctx, opts.privateCache), async (c) => {
     const rest = decodeURIComponent(c.req.path.replace(/^\/channels\/?/, "")).replace(/\/+$/, "");
@@ -67,13 +71,13 @@ export function channelRoutes(ctx: AppContext, opts: { privateCache: boolean }):
       );
     }
     const topDir = `${channelName(org.name, branch).replace(/\//g, "-")}-${point.evaluationId}`;
-    const tarball = await channelTarball(ctx.paths.channels, point.id, file, topDir, async () =>
+    const tarball = await channelTarball(opts.objects, ctx.paths.channels, point.id, file, topDir, async () =>
       channelExpression(
         `channel ${name}: evaluation #${point.evaluationId} of ${org.name}/${branch} at ${point.commitSha}`,
         await publishedJobs(db, point.evaluationId),
       ),
     );
-    const res = await fileResponse(c.req.raw, tarball.path, {
+    const res = await objectResponse(c.req.raw, opts.objects, tarball.key, {
       contentType: file === "xz" ? "application/x-xz" : "application/x-bzip2",
       etag: tarball.etag,
       cacheControl: "no-cache",

@@ -1,20 +1,24 @@
 // The channel's `nixexprs.tar.xz` (and `.tar.bz2`): like Hydra's, one top-level directory whose default.nix
 // names the built outputs by their store paths. Nothing is evaluated on the client: `nix-env -iA acme.hello`
 // substitutes exactly what the builders produced (signatures checked), and no base set or busybox needs to
-// ship. Made once per channel point, byte-for-byte reproducible, kept under DATA_DIR/channels/.
+// ship. Made once per channel point, byte-for-byte reproducible, kept in the object store (`--nar-store`) under
+// channels/<point>/, so every server of a fleet serves the same bytes.
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { execa } from "execa";
+import { getText, type ObjectStore } from "../storehouse/objects/object-store.js";
 import type { ChannelJob } from "./channels.js";
 
 export type TarballKind = "xz" | "bz2";
 
 export interface ChannelTarball {
-  path: string;
+  /** Its key in the object store. */
+  key: string;
   /** Quoted strong ETag (sha256 of the bytes). */
   etag: string;
-  size: number;
 }
 
 /** A Nix string literal: `"`, `\` and `${` escaped. */
@@ -68,35 +72,33 @@ const FILES: Record<TarballKind, { name: string; flag: string }> = {
   bz2: { name: "nixexprs.tar.bz2", flag: "--bzip2" },
 };
 
-async function describe(path: string): Promise<ChannelTarball> {
-  const bytes = await readFile(path);
-  return {
-    path,
-    etag: `"${createHash("sha256").update(bytes).digest("base64url")}"`,
-    size: (await stat(path)).size,
-  };
+/** The tarball's object; beside it `.sha256`, written after it, so its presence says the tarball is whole. */
+const tarballKey = (pointId: number, kind: TarballKind) => `channels/${pointId}/${FILES[kind].name}`;
+const sumKey = (pointId: number, kind: TarballKind) => `${tarballKey(pointId, kind)}.sha256`;
+
+async function fileSha256(file: string): Promise<string> {
+  const h = createHash("sha256");
+  await pipeline(createReadStream(file), h);
+  return h.digest("base64url");
 }
 
 /**
- * The tarball of channel point `pointId`, made on first use: `<dir>/<pointId>/nixexprs.tar.{xz,bz2}` (temp dir +
- * rename, so a reader never sees half a file). `topDir` names the one top-level directory.
+ * The tarball of channel point `pointId`, made on first use in a temp dir under `workDir` and then stored as
+ * `channels/<pointId>/nixexprs.tar.{xz,bz2}`. `topDir` names the one top-level directory. Two servers making it
+ * at once store the same bytes.
  */
 export async function channelTarball(
-  dir: string,
+  objects: ObjectStore,
+  workDir: string,
   pointId: number,
   kind: TarballKind,
   topDir: string,
   expression: () => Promise<string> | string,
 ): Promise<ChannelTarball> {
-  const final = join(dir, String(pointId));
-  const file = join(final, FILES[kind].name);
-  try {
-    return await describe(file);
-  } catch {
-    // not made yet
-  }
-  await mkdir(dir, { recursive: true });
-  const work = await mkdtemp(join(dir, `.tmp-${pointId}-`));
+  const known = await getText(objects, sumKey(pointId, kind));
+  if (known !== undefined) return { key: tarballKey(pointId, kind), etag: `"${known.trim()}"` };
+  await mkdir(workDir, { recursive: true });
+  const work = await mkdtemp(join(workDir, `.tmp-${pointId}-`));
   try {
     await mkdir(join(work, "src", topDir), { recursive: true });
     await writeFile(join(work, "src", topDir, "default.nix"), await expression());
@@ -119,20 +121,14 @@ export async function channelTarball(
         ],
         { stdin: "ignore", env: { XZ_OPT: "-6" } },
       );
-    }
-    await rm(join(work, "src"), { recursive: true, force: true });
-    try {
-      await rename(work, final);
-    } catch (err) {
-      // Another request made it first: theirs is the same bytes.
-      if (
-        (err as NodeJS.ErrnoException).code !== "ENOTEMPTY" &&
-        (err as NodeJS.ErrnoException).code !== "EEXIST"
-      )
-        throw err;
+      await objects.put(tarballKey(pointId, k), createReadStream(join(work, FILES[k].name)));
+      await objects.put(sumKey(pointId, k), await fileSha256(join(work, FILES[k].name)));
     }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  return describe(file);
+  const sum = await getText(objects, sumKey(pointId, kind));
+  if (sum === undefined)
+    throw new Error(`the tarball ${tarballKey(pointId, kind)} vanished just after it was stored`);
+  return { key: tarballKey(pointId, kind), etag: `"${sum.trim()}"` };
 }

@@ -34,6 +34,8 @@ export const orgs = pgTable("orgs", {
   displayName: text("display_name").notNull(),
   /** Public: its CI pages, API reads, badges, channels and build logs are readable by anyone (Hydra's model). */
   public: boolean("public").notNull().default(false),
+  /** Machine tokens of the org may use the shared Nix daemon (`flox org set acme --machine-builds on`). */
+  machineBuilds: boolean("machine_builds").notNull().default(false),
   createdAt: timestamp("created_at").notNull().default(now),
 });
 
@@ -120,6 +122,8 @@ export const cachePaths = pgTable(
     createdAt: timestamp("created_at").notNull().default(now),
     /** When the NAR file last hashed to its name (at accept, then by the background check); null: never. */
     verifiedAt: timestamp("verified_at"),
+    /** When a client last asked for its narinfo (to the minute, written in batches; null: never since upload). */
+    lastAccessedAt: timestamp("last_accessed_at"),
   },
   (t) => [index("cache_paths_nar_file_idx").on(t.narFile)],
 );
@@ -540,4 +544,130 @@ export const webSessions = pgTable(
     expiresAt: timestamp("expires_at").notNull(),
   },
   (t) => [index("web_sessions_token_idx").on(t.tokenId)],
+);
+
+// ---- Storehouse lifecycle: retention per org, pins, GC runs and the deletion journal ----
+
+/** An org's retention and quota (`flox org set acme --keep-evaluations N --quota 50G`); no row or null: the default. */
+export const orgRetention = pgTable("org_retention", {
+  orgId: integer("org_id")
+    .primaryKey()
+    .references(() => orgs.id, { onDelete: "cascade" }),
+  /** The newest N evaluations of each jobset keep their outputs (default 3). */
+  keepEvaluations: integer("keep_evaluations"),
+  /** Channel points of the last D days keep their outputs, the current one always (default 30). */
+  keepChannelDays: integer("keep_channel_days"),
+  /** Bytes of NAR files the org's roots may hold after collection; null: no quota. */
+  quotaBytes: bigint("quota_bytes", { mode: "number" }),
+  updatedAt: timestamp("updated_at").notNull().default(now),
+});
+
+/** A store path kept by hand with its closure (`flox pin add PATH [--name N] [--until DATE]`). */
+export const gcPins = pgTable(
+  "gc_pins",
+  {
+    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    storePath: text("store_path").notNull(),
+    /** Unique when given: `flox pin remove NAME`. */
+    name: text("name"),
+    /** The org it counts for (its usage and quota); null: the server's. */
+    orgId: integer("org_id").references(() => orgs.id, { onDelete: "cascade" }),
+    /** Time after which the pin no longer keeps anything; null: until removed. */
+    until: timestamp("until"),
+    createdBy: text("created_by"),
+    createdAt: timestamp("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("gc_pins_name_idx").on(t.name), index("gc_pins_path_idx").on(t.storePath)],
+);
+
+/** One collection (`flox gc`, the schedule): when, what it freed, how long it took. */
+export const gcRuns = pgTable("gc_runs", {
+  id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+  /** running, finished, failed; a run left `running` by a crash is finished by the next start. */
+  state: text("state", { enum: ["running", "finished", "failed"] }).notNull(),
+  trigger: text("trigger").notNull(),
+  /** `--org`: only paths attributed to this org were candidates. */
+  orgId: integer("org_id").references(() => orgs.id, { onDelete: "set null" }),
+  paths: integer("paths").notNull().default(0),
+  bytes: bigint("bytes", { mode: "number" }).notNull().default(0),
+  /** What else went: logs, tarballs, change events, sessions (counts). */
+  other: jsonb("other").$type<Record<string, number>>().notNull().default({}),
+  error: text("error"),
+  startedAt: timestamp("started_at").notNull().default(now),
+  finishedAt: timestamp("finished_at"),
+});
+
+/**
+ * Paths whose row a collection deleted and whose files it has not finished deleting: written before the row goes,
+ * removed once the narinfo, listing and NAR are gone. A restart replays it, so a kill -9 leaves no dangling file.
+ */
+export const gcJournal = pgTable("gc_journal", {
+  hash: text("hash").primaryKey(),
+  narFile: text("nar_file").notNull(),
+  runId: integer("run_id").notNull(),
+  createdAt: timestamp("created_at").notNull().default(now),
+});
+
+/** Which org an accepted upload was made for (a build it wanted, an org token): `flox gc --org`. */
+export const cachePathOrgs = pgTable(
+  "cache_path_orgs",
+  {
+    hash: text("hash").notNull(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+  },
+  (t) => [primaryKey({ columns: [t.hash, t.orgId] }), index("cache_path_orgs_org_idx").on(t.orgId)],
+);
+
+// ---- The shared Nix daemon: relayed connections and the builds they asked the farm for ----
+
+/**
+ * One relayed daemon connection (`GET /nix-daemon`): the org's activity log of who used the shared daemon, from
+ * which host, when, and how it ended. Its builds are its `relay_wants`.
+ */
+export const relaySessions = pgTable(
+  "relay_sessions",
+  {
+    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+    tokenId: integer("token_id").references(() => tokens.id, { onDelete: "set null" }),
+    /** The user, else the token's name (actorOf). */
+    actor: text("actor").notNull(),
+    /** The host the client named (`X-Flox-Host`), else null. */
+    host: text("host"),
+    /** The TCP peer the server saw. */
+    remoteAddress: text("remote_address"),
+    startedAt: timestamp("started_at").notNull().default(now),
+    endedAt: timestamp("ended_at"),
+    /** `client` (the client hung up), `daemon` (the daemon side ended), `server` (shutdown). */
+    endReason: text("end_reason"),
+  },
+  (t) => [index("relay_sessions_org_idx").on(t.orgId, t.id)],
+);
+
+/**
+ * A relayed connection's want of a build (the daemon's build hook asked for it). Like a job's want
+ * (`eval_jobs.withdrawn_at`), it is withdrawn when the client hangs up, and the build is cancelled once nothing
+ * wants it any more (server/builds/wants.ts).
+ */
+export const relayWants = pgTable(
+  "relay_wants",
+  {
+    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    sessionId: integer("session_id")
+      .notNull()
+      .references(() => relaySessions.id, { onDelete: "cascade" }),
+    buildId: integer("build_id")
+      .notNull()
+      .references(() => builds.id, { onDelete: "cascade" }),
+    createdAt: timestamp("created_at").notNull().default(now),
+    withdrawnAt: timestamp("withdrawn_at"),
+  },
+  (t) => [
+    uniqueIndex("relay_wants_session_build_idx").on(t.sessionId, t.buildId),
+    index("relay_wants_build_idx").on(t.buildId),
+  ],
 );

@@ -12,6 +12,8 @@ export const orgs = sqliteTable("orgs", {
   displayName: text("display_name").notNull(),
   /** Public: its CI pages, API reads, badges, channels and build logs are readable by anyone (Hydra's model). */
   public: integer("public", { mode: "boolean" }).notNull().default(false),
+  /** Machine tokens of the org may use the shared Nix daemon (`flox org set acme --machine-builds on`). */
+  machineBuilds: integer("machine_builds", { mode: "boolean" }).notNull().default(false),
   createdAt: text("created_at").notNull().default(now),
 });
 
@@ -98,6 +100,8 @@ export const cachePaths = sqliteTable(
     createdAt: text("created_at").notNull().default(now),
     /** When the NAR file last hashed to its name (at accept, then by the background check); null: never. */
     verifiedAt: text("verified_at"),
+    /** When a client last asked for its narinfo (to the minute, written in batches; null: never since upload). */
+    lastAccessedAt: text("last_accessed_at"),
   },
   (t) => [index("cache_paths_nar_file_idx").on(t.narFile)],
 );
@@ -533,4 +537,130 @@ export const webSessions = sqliteTable(
     expiresAt: text("expires_at").notNull(),
   },
   (t) => [index("web_sessions_token_idx").on(t.tokenId)],
+);
+
+// ---- Storehouse lifecycle: retention per org, pins, GC runs and the deletion journal ----
+
+/** An org's retention and quota (`flox org set acme --keep-evaluations N --quota 50G`); no row or null: the default. */
+export const orgRetention = sqliteTable("org_retention", {
+  orgId: integer("org_id")
+    .primaryKey()
+    .references(() => orgs.id, { onDelete: "cascade" }),
+  /** The newest N evaluations of each jobset keep their outputs (default 3). */
+  keepEvaluations: integer("keep_evaluations"),
+  /** Channel points of the last D days keep their outputs, the current one always (default 30). */
+  keepChannelDays: integer("keep_channel_days"),
+  /** Bytes of NAR files the org's roots may hold after collection; null: no quota. */
+  quotaBytes: integer("quota_bytes"),
+  updatedAt: text("updated_at").notNull().default(now),
+});
+
+/** A store path kept by hand with its closure (`flox pin add PATH [--name N] [--until DATE]`). */
+export const gcPins = sqliteTable(
+  "gc_pins",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    storePath: text("store_path").notNull(),
+    /** Unique when given: `flox pin remove NAME`. */
+    name: text("name"),
+    /** The org it counts for (its usage and quota); null: the server's. */
+    orgId: integer("org_id").references(() => orgs.id, { onDelete: "cascade" }),
+    /** ISO time after which the pin no longer keeps anything; null: until removed. */
+    until: text("until"),
+    createdBy: text("created_by"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("gc_pins_name_idx").on(t.name), index("gc_pins_path_idx").on(t.storePath)],
+);
+
+/** One collection (`flox gc`, the schedule): when, what it freed, how long it took. */
+export const gcRuns = sqliteTable("gc_runs", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  /** running, finished, failed; a run left `running` by a crash is finished by the next start. */
+  state: text("state", { enum: ["running", "finished", "failed"] }).notNull(),
+  trigger: text("trigger").notNull(),
+  /** `--org`: only paths attributed to this org were candidates. */
+  orgId: integer("org_id").references(() => orgs.id, { onDelete: "set null" }),
+  paths: integer("paths").notNull().default(0),
+  bytes: integer("bytes").notNull().default(0),
+  /** What else went: logs, tarballs, change events, sessions (counts). */
+  other: text("other", { mode: "json" }).$type<Record<string, number>>().notNull().default({}),
+  error: text("error"),
+  startedAt: text("started_at").notNull().default(now),
+  finishedAt: text("finished_at"),
+});
+
+/**
+ * Paths whose row a collection deleted and whose files it has not finished deleting: written before the row goes,
+ * removed once the narinfo, listing and NAR are gone. A restart replays it, so a kill -9 leaves no dangling file.
+ */
+export const gcJournal = sqliteTable("gc_journal", {
+  hash: text("hash").primaryKey(),
+  narFile: text("nar_file").notNull(),
+  runId: integer("run_id").notNull(),
+  createdAt: text("created_at").notNull().default(now),
+});
+
+/** Which org an accepted upload was made for (a build it wanted, an org token): `flox gc --org`. */
+export const cachePathOrgs = sqliteTable(
+  "cache_path_orgs",
+  {
+    hash: text("hash").notNull(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+  },
+  (t) => [primaryKey({ columns: [t.hash, t.orgId] }), index("cache_path_orgs_org_idx").on(t.orgId)],
+);
+
+// ---- The shared Nix daemon: relayed connections and the builds they asked the farm for ----
+
+/**
+ * One relayed daemon connection (`GET /nix-daemon`): the org's activity log of who used the shared daemon, from
+ * which host, when, and how it ended. Its builds are its `relay_wants`.
+ */
+export const relaySessions = sqliteTable(
+  "relay_sessions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => orgs.id, { onDelete: "cascade" }),
+    tokenId: integer("token_id").references(() => tokens.id, { onDelete: "set null" }),
+    /** The user, else the token's name (actorOf). */
+    actor: text("actor").notNull(),
+    /** The host the client named (`X-Flox-Host`), else null. */
+    host: text("host"),
+    /** The TCP peer the server saw. */
+    remoteAddress: text("remote_address"),
+    startedAt: text("started_at").notNull().default(now),
+    endedAt: text("ended_at"),
+    /** `client` (the client hung up), `daemon` (the daemon side ended), `server` (shutdown). */
+    endReason: text("end_reason"),
+  },
+  (t) => [index("relay_sessions_org_idx").on(t.orgId, t.id)],
+);
+
+/**
+ * A relayed connection's want of a build (the daemon's build hook asked for it). Like a job's want
+ * (`eval_jobs.withdrawn_at`), it is withdrawn when the client hangs up, and the build is cancelled once nothing
+ * wants it any more (server/builds/wants.ts).
+ */
+export const relayWants = sqliteTable(
+  "relay_wants",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    sessionId: integer("session_id")
+      .notNull()
+      .references(() => relaySessions.id, { onDelete: "cascade" }),
+    buildId: integer("build_id")
+      .notNull()
+      .references(() => builds.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull().default(now),
+    withdrawnAt: text("withdrawn_at"),
+  },
+  (t) => [
+    uniqueIndex("relay_wants_session_build_idx").on(t.sessionId, t.buildId),
+    index("relay_wants_build_idx").on(t.buildId),
+  ],
 );

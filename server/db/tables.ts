@@ -33,6 +33,13 @@ export let subscriptions = pg.subscriptions;
 export let changeEvents = pg.changeEvents;
 export let machineProfiles = pg.machineProfiles;
 export let webSessions = pg.webSessions;
+export let orgRetention = pg.orgRetention;
+export let gcPins = pg.gcPins;
+export let gcRuns = pg.gcRuns;
+export let gcJournal = pg.gcJournal;
+export let cachePathOrgs = pg.cachePathOrgs;
+export let relaySessions = pg.relaySessions;
+export let relayWants = pg.relayWants;
 
 /** The current time as the schema stores it (an ISO string on SQLite, a timestamptz on PostgreSQL). */
 export let nowSql: SQL = sql`now()`;
@@ -69,5 +76,12 @@ export function useDialect(to: Dialect): void {
   changeEvents = s.changeEvents;
   machineProfiles = s.machineProfiles;
   webSessions = s.webSessions;
+  orgRetention = s.orgRetention;
+  gcPins = s.gcPins;
+  gcRuns = s.gcRuns;
+  gcJournal = s.gcJournal;
+  cachePathOrgs = s.cachePathOrgs;
+  relaySessions = s.relaySessions;
+  relayWants = s.relayWants;
   nowSql = to === "postgres" ? sql`now()` : sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
 }

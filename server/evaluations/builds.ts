@@ -145,7 +145,8 @@ async function failUnbuildable(db: Db, ids: number[]): Promise<Set<number>> {
   return dead;
 }
 
-async function findOrCreateBuild(
+/** The build of one job's drv (found, requeued or created as registerBuilds says); the relay's hook uses it too. */
+export async function findOrCreateBuild(
   db: Db,
   job: Job,
   drv: Derivation | undefined,

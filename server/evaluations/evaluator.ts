@@ -17,6 +17,7 @@ import {
   RepoTooLargeError,
 } from "../../lib/git-tree.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval/index.js";
+import { queueChanged } from "../builds/queue-signal.js";
 import type { Db } from "../db/open.js";
 import { evalJobs, evalProblems, evaluations, nowSql } from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
@@ -202,6 +203,7 @@ export class Evaluator {
       );
       if (this.#closed) return;
       const { counts, queued } = await this.#record(e, result, graph);
+      if (queued.length > 0) queueChanged(); // wakes builders waiting in a long-poll claim
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
       this.#o.onRecorded?.();
       if (queued.length > 0 && this.#o.publishDrvs && !this.#closing.signal.aborted) {

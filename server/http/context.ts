@@ -1,5 +1,6 @@
 // What every route module gets: the domain context plus the server's own secrets and logger.
 import type { Logger } from "pino";
+import type { BuildLogs } from "../builds/build-log.js";
 import type { LiveSettings } from "../config.js";
 import type { DomainContext } from "../domain-context.js";
 import type { Receives } from "../git/receive-context.js";
@@ -13,6 +14,8 @@ export interface AppContext extends DomainContext {
   receives?: Receives;
   /** How live pages and event streams poll and keep alive (server/config.ts); defaults when absent (tests). */
   live?: LiveSettings;
+  /** Build logs, in the server's object store; absent in route tests (then DATA_DIR/store, see buildLog). */
+  buildLogs?: BuildLogs;
   /** Aborted first thing at shutdown: long-lived streams and long-polls end on it. Absent in API-only tests. */
   signal?: AbortSignal;
 }

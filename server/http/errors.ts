@@ -10,6 +10,8 @@ import {
   InvalidInputError,
   NotFoundError,
   PayloadTooLargeError,
+  QuotaExceededError,
+  StorageUnavailableError,
   UnauthenticatedError,
 } from "../errors.js";
 
@@ -27,6 +29,8 @@ const statuses: [new (...args: never[]) => Error & { code: string }, ContentfulS
   [PayloadTooLargeError, 413],
   [DiskFullError, 507],
   [DatabaseDownError, 503],
+  [QuotaExceededError, 507],
+  [StorageUnavailableError, 503],
 ];
 
 export function errorBody(code: string, message: string): ErrorBody {

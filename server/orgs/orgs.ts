@@ -35,6 +35,12 @@ export async function setOrgVisibility(db: Db, org: OrgRecord, isPublic: boolean
   );
 }
 
+/** Lets the org's machine tokens use the shared Nix daemon, or not. Who may is the route's business (owner). */
+export async function setMachineBuilds(db: Db, org: OrgRecord, on: boolean): Promise<OrgRecord> {
+  const [row] = await db.update(orgs).set({ machineBuilds: on }).where(eq(orgs.id, org.id)).returning();
+  return row ?? org;
+}
+
 export async function listOrgs(db: Db, ids?: number[]): Promise<OrgRecord[]> {
   return await db
     .select()

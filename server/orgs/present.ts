@@ -11,6 +11,7 @@ export const presentOrg = (org: OrgRecord, origin: string): Org => ({
   name: org.name,
   displayName: org.displayName,
   public: org.public,
+  machineBuilds: org.machineBuilds,
   createdAt: org.createdAt,
   repoUrl: `${origin}/${org.name}/nixexprs.git`,
 });

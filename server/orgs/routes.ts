@@ -6,7 +6,7 @@ import { CreateOrgBody, type OrgResponse, type OrgsResponse, UpdateOrgBody } fro
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { jsonBody, param } from "../http/validate.js";
-import { createOrg, getOrg, listOrgs, setOrgVisibility } from "./orgs.js";
+import { createOrg, getOrg, listOrgs, setMachineBuilds, setOrgVisibility } from "./orgs.js";
 import { getReadableOrg, readableOrgIds, requireAdmin, requireRole } from "./permissions.js";
 import { presentOrg } from "./present.js";
 
@@ -38,11 +38,18 @@ export function orgRoutes(ctx: AppContext): Hono<AppEnv> {
     .patch("/orgs/:org", auth, async (c) => {
       const token = c.get("token");
       const org = await getOrg(ctx.db, param(c, "org", Name));
-      await requireRole(ctx.db, token, org, "owner", "change the visibility of");
+      await requireRole(ctx.db, token, org, "owner", "change the settings of");
       const body = await jsonBody(c, UpdateOrgBody);
-      const updated = await setOrgVisibility(ctx.db, org, body.public);
+      let updated = body.public === undefined ? org : await setOrgVisibility(ctx.db, org, body.public);
       if (updated.public !== org.public) {
         ctx.logger.info({ org: org.name, public: updated.public, by: token.id }, "org visibility changed");
+      }
+      if (body.machineBuilds !== undefined && body.machineBuilds !== org.machineBuilds) {
+        updated = await setMachineBuilds(ctx.db, updated, body.machineBuilds);
+        ctx.logger.info(
+          { org: org.name, machineBuilds: body.machineBuilds, by: token.id },
+          "org machine builds changed",
+        );
       }
       return c.json({ org: presentOrg(updated, origin(c.req.url)) } satisfies OrgResponse);
     });

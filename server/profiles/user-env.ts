@@ -5,6 +5,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { diesWithParent } from "../../lib/dies-with-parent.js";
+import { isolatedNixEnv } from "../../lib/nix-isolated-env.js";
 import { ConflictError } from "../errors.js";
 
 export interface EnvElement {
@@ -97,9 +99,9 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
     await writeFile(join(dir, "netrc"), `machine ${host} login x password ${opts.readSecret}\n`, {
       mode: 0o600,
     });
-    await writeFile(
-      join(dir, "nix.conf"),
-      [
+    const { env } = await isolatedNixEnv({
+      dir,
+      conf: [
         `substituters = ${opts.cacheUrl}`,
         `trusted-public-keys = ${opts.publicKey}`,
         "require-sigs = true",
@@ -107,21 +109,17 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
         "narinfo-cache-negative-ttl = 0",
         "sandbox = false",
         "build-users-group =",
-        "",
-      ].join("\n"),
-    );
+      ],
+    });
     await writeFile(join(dir, "env.nix"), userEnvExpression(elements));
-    const r = await execa("nix-build", ["--store", opts.storeRoot, "--no-out-link", join(dir, "env.nix")], {
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: dir,
-        TMPDIR: dir,
-        XDG_CACHE_HOME: join(dir, "cache"),
-        NIX_CONF_DIR: dir,
-        NIX_USER_CONF_FILES: join(dir, "nix.conf"),
-        NIX_PATH: "",
-        LC_ALL: "C",
-      },
+    // SIGTERM with the server, even on kill -9: Nix takes it as an interrupt and stops its builder too.
+    const cmd = diesWithParent(
+      "nix-build",
+      ["--store", opts.storeRoot, "--no-out-link", join(dir, "env.nix")],
+      "TERM",
+    );
+    const r = await execa(cmd.file, cmd.args, {
+      env: { ...env, LC_ALL: "C" },
       extendEnv: false,
       reject: false,
       stdin: "ignore",
@@ -134,11 +132,14 @@ export async function buildUserEnv(opts: UserEnvOptions, elements: readonly EnvE
     }
     const stderr = String(r.stderr);
     // Nix 2.8 says "packages '/nix/store/…/bin/x' and '/nix/store/…/bin/x' have the same priority 5" (others
-    // "files '…' and '…'", older ones "collision between `…' and `…'").
+    // "files '…' and '…'", older ones "collision between `…' and `…'"); 2.26 says "There is a conflict for the
+    // following files:" and lists them one a line.
     const collision =
       /(?:packages|files) '(\/nix\/store\/[^']+)' and '(\/nix\/store\/[^']+)' have the same priority/.exec(
         stderr,
-      ) ?? /collision between [`'](\/nix\/store\/[^'`]+)' and [`'](\/nix\/store\/[^'`]+)'/.exec(stderr);
+      ) ??
+      /collision between [`'](\/nix\/store\/[^'`]+)' and [`'](\/nix\/store\/[^'`]+)'/.exec(stderr) ??
+      /conflict for the following files:\s+(\/nix\/store\/\S+)\s+(\/nix\/store\/\S+)/.exec(stderr);
     if (collision) {
       const [, a = "", b = ""] = collision;
       const owner = (file: string) =>

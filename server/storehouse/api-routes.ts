@@ -12,7 +12,7 @@ import type { AppContext, AppEnv } from "../http/context.js";
 import { requireAdmin } from "../orgs/permissions.js";
 import type { StorehouseRouteOptions } from "./cache-routes.js";
 import type { StorehouseMaintenance } from "./maintenance.js";
-import { storehouseSummary } from "./present.js";
+import { storehouseSummaryWithGc } from "./present.js";
 
 export function storehouseApiRoutes(
   ctx: AppContext,
@@ -27,7 +27,7 @@ export function storehouseApiRoutes(
   return new Hono<AppEnv>()
     .get("/storehouse", auth, async (c) =>
       c.json({
-        storehouse: await storehouseSummary(ctx.db, opts, new URL(c.req.url).origin),
+        storehouse: await storehouseSummaryWithGc(ctx.db, opts, new URL(c.req.url).origin, c.get("token")),
       } satisfies StorehouseResponse),
     )
     .post("/storehouse/sweep", auth, async (c) => {

@@ -1,22 +1,26 @@
 // /cache: the Storehouse as a Nix binary cache (the layout `nix copy --to http://…` reads and writes).
 // Answers are plain text, not the API's JSON: the people reading them are looking at nix's error output.
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { LISTING_SIGNATURE_HEADER } from "../../lib/signature.js";
-import { buildLogPath } from "../builds/build-log.js";
+import { buildLog } from "../builds/build-log.js";
 import { findBuildByDrv } from "../builds/builds.js";
 import { reportDiskFull } from "../disk-full.js";
+import { QuotaExceededError } from "../errors.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { toHttpError } from "../http/errors.js";
 import { buildRole, mayReadBuild } from "../orgs/permissions.js";
 import { cacheReader, cacheWriter, orgReaderToken, refuseOrgRead } from "./auth.js";
 import { PayloadTooLargeError } from "./errors.js";
+import type { GcService } from "./gc/service.js";
+import { listingKey, listingSigKey, narKey } from "./layout.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
-import { bytesResponse, fileResponse, IMMUTABLE, IMMUTABLE_PRIVATE } from "./serve-file.js";
+import { getText } from "./objects/object-store.js";
+import { bytesResponse, IMMUTABLE, IMMUTABLE_PRIVATE, notModified, objectResponse } from "./serve-file.js";
 import type { PutResult, Storehouse } from "./store.js";
 
 /** `<32 nix32 chars>-<name>.drv`, nothing else: it becomes a database lookup. */
@@ -26,7 +30,23 @@ export interface StorehouseRouteOptions {
   storehouse: Storehouse;
   /** Reads need a token too (`flox server --private-cache`). */
   privateCache: boolean;
+  /** The collector, for the lifecycle figures of `GET /storehouse` and its page; absent in API-only tests. */
+  gc?: GcService | undefined;
+  /**
+   * NAR reads answer 307 to a presigned URL of the object store instead of streaming (`--nar-redirect`), for
+   * clients that reach the store directly; where the store has no such URLs (file:), NARs are streamed anyway.
+   */
+  narRedirect?: boolean | undefined;
+  /**
+   * Asked on a narinfo miss: puts the path into the Storehouse if another store of this server holds it (the shared
+   * Nix daemon's, for paths its clients added), and says whether it did.
+   */
+  publishOnMiss?: (hash: string) => Promise<boolean>;
 }
+
+/** How long a presigned NAR URL lasts; the redirect itself may be kept for less (REDIRECT_MAX_AGE). */
+const PRESIGNED_SECONDS = 3600;
+const REDIRECT_MAX_AGE = 300;
 
 /** Lower is tried first; cache.nixos.org says 40, so a fleet's own cache goes before it. */
 export const CACHE_PRIORITY = 30;
@@ -82,7 +102,18 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
     .get("/nar/:file", read, async (c) => {
       const name = c.req.param("file");
       if (!NarFileName.safeParse(name).success) return notFound(c, `nar/${name}`);
-      const res = await fileResponse(c.req.raw, storehouse.narPath(name), {
+      if (opts.narRedirect && c.req.method === "GET") {
+        const url = await storehouse.objects.presign(narKey(name), PRESIGNED_SECONDS);
+        if (url) {
+          // Without a look first a client would be sent to the store's 404, in the store's words.
+          if (!(await storehouse.objects.head(narKey(name)))) return notFound(c, `nar/${name}`);
+          return c.body(null, 307, {
+            location: url,
+            "cache-control": `${opts.privateCache ? "private" : "public"}, max-age=${REDIRECT_MAX_AGE}`,
+          });
+        }
+      }
+      const res = await objectResponse(c.req.raw, storehouse.objects, narKey(name), {
         contentType: "application/x-nix-nar",
         // The name is the sha256 of the bytes, checked at upload: the strongest validator there is.
         etag: `"${narFileHash(name)}"`,
@@ -108,22 +139,26 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
       if (!build || !mayReadBuild(await buildRole(ctx.db, token, build.id))) {
         return refuseOrgRead(token, `the log of ${drv}`, missing);
       }
-      const path = buildLogPath(ctx.paths.logs, build.id);
-      const info = await stat(path).catch(() => undefined);
-      if (!info) return notFound(c, `log/${drv}`);
-      const res = await fileResponse(c.req.raw, path, {
-        contentType: "text/plain; charset=utf-8",
-        // A log grows while its build runs and again at a restart: revalidate, never keep.
-        etag: `"log-${build.id}-${info.size}-${Math.trunc(info.mtimeMs)}"`,
-        cacheControl: "no-cache",
-      });
-      return res ?? notFound(c, `log/${drv}`);
+      const log = buildLog(ctx, build.id);
+      const { size, pieces } = await log.stat();
+      if (pieces === 0) return notFound(c, `log/${drv}`);
+      // A log grows while its build runs and again at a restart: revalidate, never keep.
+      const etag = `"log-${build.id}-${size}-${pieces}"`;
+      const headers = { "content-type": "text/plain; charset=utf-8", etag, "cache-control": "no-cache" };
+      if (notModified(c.req.header("if-none-match"), etag))
+        return new Response(null, { status: 304, headers });
+      const body =
+        c.req.method === "HEAD" ? null : (Readable.toWeb(log.stream()) as ReadableStream<Uint8Array>);
+      return new Response(body, { status: 200, headers: { ...headers, "content-length": String(size) } });
     })
     .get("/:file", read, async (c) => {
       const name = c.req.param("file");
       const parsed = parseCacheFileName(name);
       if (!parsed) return notFound(c, name);
-      const narinfo = await storehouse.narInfoText(parsed.hash);
+      let narinfo = await storehouse.narInfoText(parsed.hash);
+      if (narinfo === undefined && (await opts.publishOnMiss?.(parsed.hash))) {
+        narinfo = await storehouse.narInfoText(parsed.hash);
+      }
       if (narinfo === undefined) return notFound(c, name);
       if (parsed.kind === "narinfo") {
         return bytesResponse(c.req.raw, narinfo, {
@@ -132,8 +167,8 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
           cacheControl: immutable,
         });
       }
-      const sig = await readFile(storehouse.listingSigPath(parsed.hash), "utf8").catch(() => undefined);
-      const res = await fileResponse(c.req.raw, storehouse.listingPath(parsed.hash), {
+      const sig = await getText(storehouse.objects, listingSigKey(parsed.hash));
+      const res = await objectResponse(c.req.raw, storehouse.objects, listingKey(parsed.hash), {
         contentType: "application/json",
         // The listing is made from the verified NAR once the narinfo is accepted and never changes after.
         etag: `"ls-${etagOf(narinfo).slice(1)}`,
@@ -166,7 +201,8 @@ export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions):
 
   app.onError((err, c) => {
     const known = toHttpError(err, ctx.paths.dataDir);
-    if (known?.status === 507) reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
+    if (known?.status === 507 && !(err instanceof QuotaExceededError))
+      reportDiskFull(ctx.logger, ctx.paths.dataDir, err);
     if (known) {
       const extra: Record<string, string> =
         known.status === 401 ? { "www-authenticate": 'Basic realm="flox Storehouse"' } : {};

@@ -52,6 +52,32 @@ async function writeAtomically(file: string, text: string, mode: number): Promis
   }
 }
 
+/**
+ * Loads a key an operator gave (`--signing-key FILE`), for fleets: every server signs with the same key and none
+ * ever makes its own. Nothing is written; a missing or bad file stops the server with a message saying so.
+ */
+export async function loadSigningKey(file: string): Promise<SigningKey> {
+  let text: string | undefined;
+  try {
+    text = await readIfExists(file);
+  } catch (err) {
+    throw new SigningKeyError(`--signing-key ${file} cannot be read (${(err as Error).message})`);
+  }
+  if (text === undefined) {
+    throw new SigningKeyError(
+      `--signing-key ${file} does not exist; make one with \`nix-store --generate-binary-cache-key NAME ${file} PUBLIC-FILE\` (or copy the fleet's), then start again`,
+    );
+  }
+  try {
+    const secretKey = parseSecretKey(text);
+    return { secretKey, publicKey: publicKeyOf(secretKey) };
+  } catch (err) {
+    throw new SigningKeyError(
+      `--signing-key ${file} is not a Nix binary-cache secret key (${(err as Error).message}); give the file nix-store --generate-binary-cache-key wrote as its secret key`,
+    );
+  }
+}
+
 /** Loads the key from `keysDir`, creating it on first start; rewrites a missing or stale public-key file. */
 export async function ensureSigningKey(keysDir: string, name = defaultKeyName()): Promise<SigningKey> {
   const secretFile = secretKeyFile(keysDir);

@@ -4,7 +4,9 @@
 // can run them at once.
 import { Cron } from "croner";
 import type { Logger } from "pino";
-import type { QuarantinedNar, Storehouse } from "./store.js";
+import type { QuarantinedNar, Storehouse, SweepResult } from "./store.js";
+
+export type { SweepResult } from "./store.js";
 
 export interface MaintenanceOptions {
   storehouse: Storehouse;
@@ -29,11 +31,6 @@ export const DEFAULT_MAINTENANCE = {
 export interface VerifyResult {
   checked: number;
   quarantined: QuarantinedNar[];
-}
-
-export interface SweepResult {
-  nars: string[];
-  tmp: string[];
 }
 
 export class StorehouseMaintenance {
@@ -73,15 +70,15 @@ export class StorehouseMaintenance {
       const { storehouse, logger, sweepGraceSeconds } = this.#opts;
       try {
         const r = await storehouse.sweepOrphans(sweepGraceSeconds * 1000);
-        if (r.nars.length > 0 || r.tmp.length > 0)
+        if (r.nars.length > 0 || r.tmp.length > 0 || r.unreferenced.length > 0)
           logger.info(
-            { nars: r.nars, tmp: r.tmp },
-            "swept NAR files no accepted narinfo names, and stale temp files",
+            { nars: r.nars, tmp: r.tmp, unreferenced: r.unreferenced, store: storehouse.objects.description },
+            "swept NAR files no accepted narinfo names, stale temp files and unreferenced objects",
           );
         return r;
       } catch (err) {
         logger.error({ err }, "sweeping orphaned NAR files failed");
-        return { nars: [], tmp: [] };
+        return { nars: [], tmp: [], unreferenced: [] };
       } finally {
         this.#sweeping = undefined;
       }
@@ -101,7 +98,7 @@ export class StorehouseMaintenance {
               narFile: q.narFile,
               storePaths: q.storePaths,
               reason: q.reason,
-              movedTo: storehouse.quarantineDir,
+              movedTo: `${storehouse.objects.description} quarantine/`,
             },
             "NAR file corrupt on disk: quarantined, its paths no longer served",
           );

@@ -1,47 +1,63 @@
-// The orphan sweep: NAR files no accepted narinfo names, and temp files, deleted once they are old enough.
-import { readdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+// The orphan sweep: objects no accepted path references (NARs, narinfos and listings of refused or cut-off uploads)
+// and temporary uploads, deleted once they are old enough. The database is the truth; the store only holds bytes.
 import { eq } from "drizzle-orm";
 import type { Db } from "../db/open.js";
-import { first } from "../db/raw.js";
 import { cachePaths } from "../db/tables.js";
 import type { KeyedMutex } from "../git/keyed-mutex.js";
+import { narKey, TMP_PREFIX } from "./layout.js";
 import { narLockKey } from "./nar-lock.js";
+import type { ObjectStore } from "./objects/object-store.js";
 
 /** What the sweep needs of the Storehouse (store.ts). */
 export interface OrphanStore {
   readonly db: Db;
   readonly locks: KeyedMutex;
-  readonly narDir: string;
-  readonly tmpDir: string;
-  narPath(name: string): string;
+  readonly objects: ObjectStore;
+}
+
+export interface SweepResult {
+  /** NAR file names (under nar/). */
+  nars: string[];
+  /** Temporary uploads (under tmp/). */
+  tmp: string[];
+  /** narinfo/ and ls/ objects of paths with no row: a server stopped between writing them and recording the path. */
+  unreferenced: string[];
+}
+
+async function namedNars(db: Db): Promise<Set<string>> {
+  const rows = await db.select({ f: cachePaths.narFile }).from(cachePaths);
+  return new Set(rows.map((r) => r.f));
+}
+
+async function knownHashes(db: Db): Promise<Set<string>> {
+  const rows = await db.select({ h: cachePaths.hash }).from(cachePaths);
+  return new Set(rows.map((r) => r.h));
 }
 
 /** NAR files no accepted narinfo names: left by uploads that failed or were refused, safe to delete. */
 export async function orphanNars(s: OrphanStore): Promise<string[]> {
-  const used = new Set((await s.db.select({ f: cachePaths.narFile }).from(cachePaths)).map((r) => r.f));
-  return (await readdir(s.narDir)).filter((f) => !used.has(`nar/${f}`));
+  const used = await namedNars(s.db);
+  const out: string[] = [];
+  for await (const o of s.objects.list("nar/")) {
+    const name = o.key.slice("nar/".length);
+    if (!used.has(`nar/${name}`)) out.push(name);
+  }
+  return out;
 }
 
 /**
- * Deletes the NAR files no accepted narinfo names (a refused narinfo's, an upload given up) and the temp files,
- * each only when untouched for `graceMs`: a NAR whose narinfo is still on its way is younger than that (a
- * re-upload of an existing NAR refreshes its time), and a temp file being written is touched with every chunk.
+ * Deletes what no accepted path references (a refused narinfo's NAR, an upload given up, a path whose row never
+ * got written) and the temporary uploads, each only when untouched for `graceMs`: a NAR whose narinfo is still on
+ * its way is younger than that (a re-upload of an existing NAR refreshes its time), and a temporary upload is
+ * written in one go.
  */
-export async function sweepOrphans(
-  s: OrphanStore,
-  graceMs: number,
-): Promise<{ nars: string[]; tmp: string[] }> {
+export async function sweepOrphans(s: OrphanStore, graceMs: number): Promise<SweepResult> {
   const before = Date.now() - graceMs;
-  const old = async (file: string) => {
-    try {
-      return (await stat(file)).mtimeMs <= before;
-    } catch {
-      return false; // gone meanwhile
-    }
-  };
+  const used = await namedNars(s.db);
   const nars: string[] = [];
-  for (const name of await orphanNars(s)) {
+  for await (const o of s.objects.list("nar/")) {
+    const name = o.key.slice("nar/".length);
+    if (used.has(`nar/${name}`) || o.modified.getTime() > before) continue;
     const release = await s.locks.acquire(narLockKey(`nar/${name}`));
     try {
       // Looked at again under the lock: a narinfo naming it may have been accepted since the list was made.
@@ -49,19 +65,31 @@ export async function sweepOrphans(
         .select({ h: cachePaths.hash })
         .from(cachePaths)
         .where(eq(cachePaths.narFile, `nar/${name}`))
-        .then(first);
-      if (named || !(await old(s.narPath(name)))) continue;
-      await rm(s.narPath(name), { force: true });
+        .limit(1);
+      const now = await s.objects.head(narKey(name));
+      if (named.length > 0 || !now || now.modified.getTime() > before) continue;
+      await s.objects.delete(narKey(name));
       nars.push(name);
     } finally {
       release();
     }
   }
   const tmp: string[] = [];
-  for (const name of await readdir(s.tmpDir)) {
-    if (!(await old(join(s.tmpDir, name)))) continue;
-    await rm(join(s.tmpDir, name), { recursive: true, force: true });
-    tmp.push(name);
+  for await (const o of s.objects.list(TMP_PREFIX)) {
+    if (o.modified.getTime() > before) continue;
+    await s.objects.delete(o.key);
+    tmp.push(o.key.slice(TMP_PREFIX.length));
   }
-  return { nars, tmp };
+  const unreferenced: string[] = [];
+  const hashes = await knownHashes(s.db);
+  for (const folder of ["narinfo/", "ls/"]) {
+    for await (const o of s.objects.list(folder)) {
+      const hash = o.key.slice(folder.length).replace(/\..*$/, "");
+      if (hashes.has(hash) || o.modified.getTime() > before) continue;
+      // A path accepted since the list was made wrote these just now, so they are younger than the grace.
+      await s.objects.delete(o.key);
+      unreferenced.push(o.key);
+    }
+  }
+  return { nars, tmp, unreferenced };
 }

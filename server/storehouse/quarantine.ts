@@ -1,25 +1,21 @@
 // The background NAR check: re-hashes NAR files and quarantines the ones that no longer match their name.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { asc, eq, sql } from "drizzle-orm";
 import { encodeNix32 } from "../../lib/nix32.js";
 import type { Db } from "../db/open.js";
 import { cachePaths } from "../db/tables.js";
 import type { KeyedMutex } from "../git/keyed-mutex.js";
+import { listingKey, listingSigKey, narKey, quarantineKey } from "./layout.js";
 import { narFileHash } from "./names.js";
 import { narLockKey } from "./nar-lock.js";
+import type { ObjectStore } from "./objects/object-store.js";
 
 /** What the check needs of the Storehouse (store.ts). */
 export interface QuarantineStore {
   readonly db: Db;
   readonly locks: KeyedMutex;
-  readonly quarantineDir: string;
-  narPath(name: string): string;
-  listingPath(hash: string): string;
-  listingSigPath(hash: string): string;
+  readonly objects: ObjectStore;
   /** Deletes the narinfo file and keeps the in-memory copy from coming back. */
   removeNarinfo(hash: string): Promise<void>;
 }
@@ -48,14 +44,10 @@ export async function verifyNars(
     checked++;
     const name = narFile.replace(/^nar\//, "");
     let reason: string | undefined;
-    try {
-      const actual = await fileSha256(s.narPath(name));
-      if (actual !== narFileHash(name))
-        reason = `its sha256 is ${actual}, its name says ${narFileHash(name)}`;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      reason = "the file is missing";
-    }
+    const actual = await objectSha256(s.objects, narKey(name));
+    if (actual === undefined) reason = "the file is missing";
+    else if (actual !== narFileHash(name))
+      reason = `its sha256 is ${actual}, its name says ${narFileHash(name)}`;
     if (reason) quarantined.push(await quarantine(s, narFile, reason));
     else
       await s.db
@@ -67,25 +59,20 @@ export async function verifyNars(
 }
 
 /**
- * Moves a bad NAR file to quarantine/ and takes every path naming it out: no row (so reference checks and the
+ * Moves a bad NAR file to quarantine/ (in the same object store) and takes every path naming it out: no row (so reference checks and the
  * build queue see it missing, and a builder may upload it again), no narinfo, no listing.
  */
 async function quarantine(s: QuarantineStore, narFile: string, reason: string): Promise<QuarantinedNar> {
   const name = narFile.replace(/^nar\//, "");
   const release = await s.locks.acquire(narLockKey(narFile));
   try {
-    await mkdir(s.quarantineDir, { recursive: true });
-    try {
-      await rename(s.narPath(name), join(s.quarantineDir, name));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
+    if (await s.objects.head(narKey(name))) await s.objects.move(narKey(name), quarantineKey(name));
     const rows = await s.db.select().from(cachePaths).where(eq(cachePaths.narFile, narFile));
     for (const row of rows) {
       // The narinfo first: from here on the path answers 404, whatever happens to the rest.
       await s.removeNarinfo(row.hash);
-      await rm(s.listingPath(row.hash), { force: true });
-      await rm(s.listingSigPath(row.hash), { force: true });
+      await s.objects.delete(listingKey(row.hash));
+      await s.objects.delete(listingSigKey(row.hash));
     }
     await s.db.delete(cachePaths).where(eq(cachePaths.narFile, narFile));
     return { narFile, storePaths: rows.map((r) => r.storePath), reason };
@@ -101,9 +88,11 @@ export interface QuarantinedNar {
   reason: string;
 }
 
-/** The nix32 sha256 of a file's bytes, streamed. */
-async function fileSha256(file: string): Promise<string> {
+/** The nix32 sha256 of an object's bytes, streamed; undefined when it is gone. */
+async function objectSha256(objects: ObjectStore, key: string): Promise<string | undefined> {
+  const got = await objects.get(key);
+  if (!got) return undefined;
   const h = createHash("sha256");
-  await pipeline(createReadStream(file), h);
+  await pipeline(got.body, h);
   return encodeNix32(h.digest());
 }

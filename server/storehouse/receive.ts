@@ -1,17 +1,17 @@
-// Streams a request body to a temp file (never into memory), hashing and counting on the way, with a cap.
-import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
-import { Readable, Transform } from "node:stream";
+// Streams a request body to a temporary object (never into memory), hashing and counting on the way, with a cap.
+import { createHash } from "node:crypto";
+import { PassThrough, Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { PayloadTooLargeError } from "./errors.js";
+import { tmpKey } from "./layout.js";
+import type { ObjectStore } from "./objects/object-store.js";
 
 export type Body = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Uint8Array | null;
 
 export interface Received {
-  file: string;
+  /** The temporary key it was stored under (layout.ts tmpKey). */
+  key: string;
   size: number;
   sha256: Buffer;
 }
@@ -36,18 +36,17 @@ export function sizeCap(limit: number, what: string): Transform {
   });
 }
 
-export function tempName(tmpDir: string): string {
-  return join(tmpDir, `${Date.now()}-${randomBytes(8).toString("hex")}.part`);
-}
-
-/** Writes `body` to a fresh file in `tmpDir`. The caller renames or removes it; on failure it is already gone. */
+/**
+ * Writes `body` to a fresh temporary object. The caller moves or deletes it; on failure it is already gone. The
+ * store reads from the end of the chain as fast as it writes, so only its parts in flight are ever in memory.
+ */
 export async function receiveToTemp(
   body: Body,
-  tmpDir: string,
+  objects: ObjectStore,
   limit: number,
   what: string,
 ): Promise<Received> {
-  const file = tempName(tmpDir);
+  const key = tmpKey();
   const hash = createHash("sha256");
   let size = 0;
   const meter = new Transform({
@@ -57,18 +56,28 @@ export async function receiveToTemp(
       done(null, chunk);
     },
   });
-  try {
-    await pipeline(
-      toReadable(body),
-      sizeCap(limit, what),
-      meter,
-      createWriteStream(file, { flags: "wx", mode: 0o644 }),
-    );
-  } catch (err) {
-    await rm(file, { force: true });
+  const tail = new PassThrough();
+  let storeFailedFirst = false;
+  const piping = pipeline(toReadable(body), sizeCap(limit, what), meter, tail);
+  const storing = objects.put(key, tail).catch((err: unknown) => {
+    // The body stops flowing with nowhere to go: end the pipeline so the request is not left hanging.
+    storeFailedFirst = !tail.destroyed;
+    tail.destroy(err as Error);
     throw err;
+  });
+  const [piped, stored] = await Promise.allSettled([piping, storing]);
+  // Whichever failed first explains it: the body's own fault (too large, cut off), or the store's.
+  const failure =
+    stored.status === "rejected" && (storeFailedFirst || piped.status === "fulfilled")
+      ? stored.reason
+      : piped.status === "rejected"
+        ? piped.reason
+        : undefined;
+  if (failure !== undefined) {
+    await objects.delete(key).catch(() => undefined);
+    throw failure;
   }
-  return { file, size, sha256: hash.digest() };
+  return { key, size, sha256: hash.digest() };
 }
 
 /** Reads a small body into memory, refusing more than `limit` bytes. */

@@ -1,8 +1,7 @@
 // Answers for immutable files: strong ETags, If-None-Match → 304, single byte ranges → 206, HEAD without a body.
 // Never a Content-Encoding: Nix sends no Accept-Encoding and would store a compressed NAR's bytes as they come.
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { type ByteRange, type ObjectStore, UnsatisfiableRangeError } from "./objects/object-store.js";
 
 /** A year: everything served with it is content-addressed or immutable once accepted. */
 export const IMMUTABLE = "public, max-age=31536000, immutable";
@@ -74,42 +73,72 @@ export function bytesResponse(req: Request, body: string | Buffer, s: Served): R
   return new Response(req.method === "HEAD" ? null : buf, { status: 200, headers });
 }
 
-/** A file on disk, streamed; undefined when it does not exist. */
-export async function fileResponse(req: Request, file: string, s: Served): Promise<Response | undefined> {
-  let size: number;
-  try {
-    const st = await stat(file);
-    if (!st.isFile()) return undefined;
-    size = st.size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  const headers = baseHeaders(s);
-  if (notModified(req.headers.get("if-none-match") ?? undefined, s.etag))
-    return new Response(null, { status: 304, headers });
+/** One single `bytes=` range in the syntax parseRange accepts, for the object store to apply (or undefined). */
+export function parseRangeSpec(header: string | undefined): ByteRange | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec((header ?? "").trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") return { suffix: Number(m[2]) };
+  if (m[2] !== "" && Number(m[2]) < Number(m[1])) return undefined;
+  return { first: Number(m[1]), ...(m[2] === "" ? {} : { last: Number(m[2]) }) };
+}
 
-  let status = 200;
-  let start = 0;
-  let end = size - 1;
+/**
+ * An object of the store, streamed; undefined when it does not exist. A Range goes to the store as asked (an S3
+ * bucket answers it itself), so a one-file fetch out of a big NAR reads only that file's bytes.
+ */
+export async function objectResponse(
+  req: Request,
+  store: ObjectStore,
+  key: string,
+  s: Served,
+): Promise<Response | undefined> {
+  const headers = baseHeaders(s);
   const ifRange = req.headers.get("if-range");
-  if (s.ranges && (ifRange === null || ifRange === s.etag)) {
-    const range = parseRange(req.headers.get("range") ?? undefined, size);
-    if (range.kind === "unsatisfiable") {
-      headers["content-range"] = `bytes */${size}`;
-      return new Response(null, { status: 416, headers });
-    }
-    if (range.kind === "range") {
-      status = 206;
-      ({ start, end } = range);
-      headers["content-range"] = `bytes ${start}-${end}/${size}`;
-    }
+  const spec =
+    s.ranges && (ifRange === null || ifRange === s.etag)
+      ? parseRangeSpec(req.headers.get("range") ?? undefined)
+      : undefined;
+  if (req.method === "HEAD") {
+    const meta = await store.head(key);
+    if (!meta) return undefined;
+    if (notModified(req.headers.get("if-none-match") ?? undefined, s.etag))
+      return new Response(null, { status: 304, headers });
+    const range: RangeResult = spec
+      ? parseRange(req.headers.get("range") ?? undefined, meta.size)
+      : { kind: "none" };
+    return rangeAnswer(null, meta.size, range.kind === "range" ? range : undefined, range.kind, headers);
   }
+  if (notModified(req.headers.get("if-none-match") ?? undefined, s.etag)) {
+    // The answer must still say whether the object exists.
+    return (await store.head(key)) ? new Response(null, { status: 304, headers }) : undefined;
+  }
+  let got: Awaited<ReturnType<ObjectStore["get"]>>;
+  try {
+    got = await store.get(key, spec);
+  } catch (err) {
+    if (!(err instanceof UnsatisfiableRangeError)) throw err;
+    return rangeAnswer(null, err.size, undefined, "unsatisfiable", headers);
+  }
+  if (!got) return undefined;
+  const stream = Readable.toWeb(got.body) as unknown as ReadableStream<Uint8Array>;
+  return rangeAnswer(stream, got.meta.size, got.range, got.range ? "range" : "none", headers);
+}
+
+function rangeAnswer(
+  body: ReadableStream<Uint8Array> | null,
+  size: number,
+  range: { start: number; end: number } | undefined,
+  kind: RangeResult["kind"],
+  headers: Record<string, string>,
+): Response {
+  if (kind === "unsatisfiable") {
+    headers["content-range"] = `bytes */${size}`;
+    return new Response(null, { status: 416, headers });
+  }
+  const { start, end } = range ?? { start: 0, end: size - 1 };
+  if (range) headers["content-range"] = `bytes ${start}-${end}/${size}`;
   const length = size === 0 ? 0 : end - start + 1;
   headers["content-length"] = String(length);
-  if (req.method === "HEAD" || length === 0) return new Response(null, { status, headers });
-  const stream = Readable.toWeb(
-    createReadStream(file, { start, end }),
-  ) as unknown as ReadableStream<Uint8Array>;
-  return new Response(stream, { status, headers });
+  if (length === 0 && body) void body.cancel();
+  return new Response(length === 0 ? null : body, { status: range ? 206 : 200, headers });
 }

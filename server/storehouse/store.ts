@@ -1,21 +1,24 @@
-// The Storehouse on disk and in the db: NARs and narinfos under DATA_DIR/store/, indexed by `cache_paths`.
-// A narinfo becomes visible only after its NAR, hashes, sizes and references were checked: it is written to
-// tmp/ and renamed into place as the last step, so a reader never sees half of one.
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+// The Storehouse in its object store and in the db: NARs, narinfos and listings in the store `--nar-store` names
+// (DATA_DIR/store by default), indexed by `cache_paths`. A path becomes visible only after its NAR, hashes, sizes
+// and references were checked: its row, written last, is what makes it exist for readers.
 import { eq } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import type { Db } from "../db/open.js";
 import { first } from "../db/raw.js";
 import { cachePaths } from "../db/tables.js";
 import { KeyedMutex } from "../git/keyed-mutex.js";
-import { type PutResult, putListing, putNar, putNarInfo } from "./accept.js";
+import { type PutResult, putListing, putNar, putNarInfo, type UploadAdmission } from "./accept.js";
+import { AccessTracker } from "./gc/access.js";
+import { GcGate } from "./gc/gate.js";
 import type { SigningKey } from "./keys.js";
-import { orphanNars, sweepOrphans } from "./orphans.js";
+import { narinfoKey } from "./layout.js";
+import { getText, type ObjectStore } from "./objects/object-store.js";
+import { orphanNars, type SweepResult, sweepOrphans } from "./orphans.js";
 import { type QuarantinedNar, verifyNars } from "./quarantine.js";
 import type { Body } from "./receive.js";
 
 export type { PutResult } from "./accept.js";
+export type { SweepResult } from "./orphans.js";
 export type { QuarantinedNar } from "./quarantine.js";
 
 export const DEFAULT_LIMITS = {
@@ -29,8 +32,8 @@ export type StorehouseLimits = typeof DEFAULT_LIMITS;
 
 export interface StorehouseOptions {
   db: Db;
-  /** DATA_DIR/store */
-  dir: string;
+  /** Where the bytes go (objects/open.ts): DATA_DIR/store, or a bucket shared by every server of a fleet. */
+  objects: ObjectStore;
   key: SigningKey;
   limits?: Partial<StorehouseLimits>;
 }
@@ -41,17 +44,18 @@ export type CachePathRow = typeof cachePaths.$inferSelect;
 const NARINFO_CACHE_ENTRIES = 10_000;
 
 export class Storehouse {
-  readonly narDir: string;
-  readonly narinfoDir: string;
-  readonly lsDir: string;
-  readonly tmpDir: string;
-  /** NAR files that stopped hashing to their name, kept for a person to look at; never served. */
-  readonly quarantineDir: string;
+  readonly objects: ObjectStore;
   readonly limits: StorehouseLimits;
   /** These three are for the Storehouse's own modules (accept.ts, orphans.ts, quarantine.ts), not its users. */
   readonly db: Db;
   readonly key: SigningKey;
   readonly locks = new KeyedMutex();
+  /** Held shared by narinfo acceptance, alone by each GC batch (gc/gate.ts). */
+  readonly gate = new GcGate();
+  /** Narinfo reads, batched into `cache_paths.last_accessed_at` (gc/access.ts). */
+  readonly access = new AccessTracker();
+  /** Quota and org attribution of uploads (gc/quota.ts), set by the server; none: every upload is admitted. */
+  admission: UploadAdmission | undefined;
   /**
    * Accepted narinfos, newest use last. A narinfo never changes once accepted, so a copy in memory is always
    * right; only hits are kept (a miss may be uploaded a moment later). Reading the file was most of a narinfo
@@ -64,60 +68,41 @@ export class Storehouse {
   private constructor(opts: StorehouseOptions) {
     this.db = opts.db;
     this.key = opts.key;
-    this.narDir = join(opts.dir, "nar");
-    this.narinfoDir = join(opts.dir, "narinfo");
-    this.lsDir = join(opts.dir, "ls");
-    this.tmpDir = join(opts.dir, "tmp");
-    this.quarantineDir = join(opts.dir, "quarantine");
+    this.objects = opts.objects;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
   }
 
-  /** Creates the folders and clears tmp/: no upload survives a restart, so anything there is debris. */
+  /**
+   * tmp/ is not cleared here: other servers may share the store and be uploading into it. The orphan sweep takes
+   * what is left there once it is older than its grace.
+   */
   static async open(opts: StorehouseOptions): Promise<Storehouse> {
-    const s = new Storehouse(opts);
-    for (const d of [s.narDir, s.narinfoDir, s.lsDir, s.tmpDir]) await mkdir(d, { recursive: true });
-    for (const f of await readdir(s.tmpDir)) await rm(join(s.tmpDir, f), { recursive: true, force: true });
-    return s;
+    return new Storehouse(opts);
   }
 
   get publicKey(): string {
     return this.key.publicKey;
   }
 
-  /** Names must be validated first (names.ts); these only join. */
-  narPath(name: string): string {
-    return join(this.narDir, name);
-  }
-
-  narinfoPath(hash: string): string {
-    return join(this.narinfoDir, `${hash}.narinfo`);
-  }
-
-  listingPath(hash: string): string {
-    return join(this.lsDir, `${hash}.ls`);
-  }
-
-  /** The server's signature of the listing (lib/signature.ts listingFingerprint); absent for older paths. */
-  listingSigPath(hash: string): string {
-    return join(this.lsDir, `${hash}.ls.sig`);
-  }
-
   async findPath(hash: string): Promise<CachePathRow | undefined> {
     return await this.db.select().from(cachePaths).where(eq(cachePaths.hash, hash)).then(first);
   }
 
-  /** The signed narinfo text, or undefined when the path is not in the Storehouse. */
+  /**
+   * The signed narinfo text, or undefined when the path is not in the Storehouse. The row is asked first: most
+   * lookups Nix makes are misses, and a miss must not cost a round trip to a bucket.
+   */
   async narInfoText(hash: string): Promise<string | undefined> {
     const cached = this.narinfoCache.get(hash);
-    if (cached !== undefined) return cached;
-    let text: string;
-    const removals = this.removals;
-    try {
-      text = await readFile(this.narinfoPath(hash), "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
+    if (cached !== undefined) {
+      this.access.touch(hash);
+      return cached;
     }
+    const removals = this.removals;
+    if (!this.findPath(hash)) return undefined;
+    const text = await getText(this.objects, narinfoKey(hash));
+    if (text === undefined) return undefined;
+    this.access.touch(hash);
     if (removals !== this.removals) return text;
     this.narinfoCache.set(hash, text);
     return text;
@@ -129,7 +114,7 @@ export class Storehouse {
    */
   async removeNarinfo(hash: string): Promise<void> {
     this.removals++;
-    await rm(this.narinfoPath(hash), { force: true });
+    await this.objects.delete(narinfoKey(hash));
     this.removals++;
     this.narinfoCache.delete(hash);
   }
@@ -152,7 +137,7 @@ export class Storehouse {
     return orphanNars(this);
   }
 
-  sweepOrphans(graceMs: number): Promise<{ nars: string[]; tmp: string[] }> {
+  sweepOrphans(graceMs: number): Promise<SweepResult> {
     return sweepOrphans(this, graceMs);
   }
 

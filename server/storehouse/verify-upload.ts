@@ -1,6 +1,4 @@
 // Checks an uploaded narinfo against its NAR and the accepted paths; makes the NAR's listing on the way.
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { DECODABLE_COMPRESSIONS, narDecompressor } from "../../lib/nar-compression.js";
 import { buildNarListing, narListingJson } from "../../lib/nar-listing.js";
@@ -9,12 +7,14 @@ import type { NarInfo } from "../../lib/narinfo.js";
 import { encodeNix32 } from "../../lib/nix32.js";
 import { parseStorePath, parseStorePathBasename } from "../../lib/store-path.js";
 import { PayloadTooLargeError, UnsupportedCompressionError, UploadRejectedError } from "./errors.js";
+import { narKey } from "./layout.js";
 import { NarFileName, narFileHash } from "./names.js";
+import type { ObjectStore } from "./objects/object-store.js";
 import { sizeCap } from "./receive.js";
 
 /** What the check needs of the Storehouse: where NARs are, and which paths it holds. */
 export interface UploadIndex {
-  narPath(name: string): string;
+  readonly objects: ObjectStore;
   findPath(hash: string): Promise<{ storePath: string } | undefined>;
 }
 
@@ -43,14 +43,10 @@ export async function verifyUpload(
     );
   }
   if (!DECODABLE_COMPRESSIONS.has(info.compression)) throw new UnsupportedCompressionError(info.compression);
-  const narFile = s.narPath(name);
-  let fileSize: number;
-  try {
-    fileSize = (await stat(narFile)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  const meta = await s.objects.head(narKey(name));
+  if (!meta)
     throw new UploadRejectedError("URL", `${info.url} has not been uploaded; PUT the NAR before its narinfo`);
-  }
+  const fileSize = meta.size;
   const fileHash = `sha256:${narFileHash(name)}`;
   if (info.fileHash !== undefined && info.fileHash !== fileHash) {
     throw new UploadRejectedError(
@@ -86,7 +82,7 @@ export async function verifyUpload(
 
   // Every accepted path gets its listing (with per-file hashes): the agent serves metadata from it and
   // fetches single files of big paths by Range. Made here, from the NAR just verified, never taken on trust.
-  const digest = await readNar(narFile, info);
+  const digest = await readNar(s.objects, narKey(name), info);
   const narHash = `sha256:${encodeNix32(digest.narHash)}`;
   if (digest.narSize !== info.narSize) {
     throw new UploadRejectedError(
@@ -105,10 +101,14 @@ export async function verifyUpload(
 
 /** Decompresses and validates the NAR; never more than NarSize + 1 bytes are inflated (a bomb stops there). */
 async function readNar(
-  file: string,
+  objects: ObjectStore,
+  key: string,
   info: NarInfo,
 ): Promise<{ narHash: Buffer; narSize: number; listing: string }> {
-  const stages: Readable[] = [createReadStream(file)];
+  const got = await objects.get(key);
+  if (!got)
+    throw new UploadRejectedError("URL", `${info.url} vanished while it was being checked; upload it again`);
+  const stages: Readable[] = [got.body];
   const inflate = narDecompressor(info.compression);
   if (inflate) stages.push(inflate);
   stages.push(sizeCap(info.narSize, "the NAR"));

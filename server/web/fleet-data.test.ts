@@ -166,7 +166,17 @@ test("the Storehouse in figures, for any token; none without", async () => {
     "select count(*) as n, sum(nar_size) as nar, sum(file_size) as file, max(created_at) as last from cache_paths",
   );
   assert.ok((row?.n ?? 0) > 0, "the builds uploaded paths");
-  assert.equal(s, {
+  // The collector's figures: the same totals, and per-org lines only for the orgs this token may read.
+  const { gc, ...figures } = s;
+  assert.is(gc.totalPaths, row?.n);
+  assert.is(gc.totalBytes, row?.file);
+  assert.equal(
+    gc.orgs.map((o: { org: string }) => o.org),
+    ["acme"],
+    "an acme reader sees acme's usage, not the other orgs'",
+  );
+  assert.is(gc.schedule, "17 3 * * *");
+  assert.equal(figures, {
     url: `${srv.url}/cache`,
     publicKey: (await (await fetch(`${srv.url}/cache/public-key`)).text()).trim(),
     private: false,

@@ -18,7 +18,7 @@ import { presentEvent, presentGenerations, presentProfile } from "../profiles/pr
 import { findProfile, listEvents, listProfiles } from "../profiles/profiles.js";
 import { type Schedule, scheduleOf } from "../profiles/schedules.js";
 import type { StorehouseRouteOptions } from "../storehouse/cache-routes.js";
-import { storehouseSummary } from "../storehouse/present.js";
+import { storehouseSummaryWithGc } from "../storehouse/present.js";
 
 /** Is a machine's event stream open now (MachineHub.connected). */
 export type Connected = (machineId: number) => boolean;
@@ -103,13 +103,14 @@ export async function orgMachinesData(
   return { machines: await listMachines(db, { orgIds: [org.id] }, connected) };
 }
 
-/** `/-/storehouse` = `GET /api/v1/storehouse`: figures only, the same for every viewer. */
+/** `/-/storehouse` = `GET /api/v1/storehouse`: figures, the same for every viewer but the per-org usage lines. */
 export async function storehouseData(
   db: Db,
   opts: StorehouseRouteOptions,
   origin: string,
+  token: TokenRecord,
 ): Promise<{ storehouse: StorehouseSummary }> {
-  return { storehouse: await storehouseSummary(db, opts, origin) };
+  return { storehouse: await storehouseSummaryWithGc(db, opts, origin, token) };
 }
 
 /** `/-/builders` = `GET /api/v1/builders`: running builds of orgs the viewer may not read are only counted. */

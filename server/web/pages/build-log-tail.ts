@@ -1,6 +1,5 @@
 // The end of a build's log as HTML, shown first on the build page; SSE carries on from its offset.
-import { stat } from "node:fs/promises";
-import { readLogFrom } from "../../builds/build-log.js";
+import type { BuildLog } from "../../builds/build-log.js";
 import { AnsiHtml } from "../ansi.js";
 
 /** The page shows at most this much of a log's end; the raw log has it all. */
@@ -8,17 +7,14 @@ export const LOG_TAIL_BYTES = 512 * 1024;
 
 /** The end of the log as HTML: whole lines only while the build runs (the rest comes over SSE from `offset`). */
 export async function logTail(
-  path: string,
+  log: BuildLog,
   finished: boolean,
 ): Promise<{ html: string; offset: number; skipped: number }> {
-  const size = await stat(path).then(
-    (s) => s.size,
-    () => 0,
-  );
+  const { size } = await log.stat();
   let start = Math.max(0, size - LOG_TAIL_BYTES);
   const chunks: Buffer[] = [];
   for (let at = start; at < size; ) {
-    const chunk = await readLogFrom(path, at);
+    const chunk = await log.readFrom(at);
     if (chunk.length === 0) break;
     chunks.push(chunk);
     at += chunk.length;

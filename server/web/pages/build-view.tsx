@@ -11,8 +11,10 @@ export const drvName = (drv: string) => drv.replace(/^\/nix\/store\/[0-9a-z]{32}
 export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: number }) {
   const live = unfinishedStates.includes(b.state);
   const jobs = b.jobs.filter((j) => j.org === org);
+  // Relayed Nix daemon connections of this org that asked for it (flox daemon, flox nix): who, from where.
+  const relay = b.relay.filter((r) => r.org === org);
   // Jobs of other orgs, named or not, are counted only: a shared build is each org's own business.
-  const others = b.jobs.length - jobs.length + b.otherJobs;
+  const others = b.jobs.length - jobs.length + b.relay.length - relay.length + b.otherJobs;
   return (
     <dl class="facts">
       <dt>Status</dt>
@@ -62,7 +64,13 @@ export function BuildFacts({ b, org, now }: { b: BuildDetail; org: string; now: 
       </dd>
       <dt>Wanted by</dt>
       <dd>
-        {jobs.length === 0 ? (
+        {relay.map((r) => (
+          <div data-relay-session={r.session}>
+            relay by <strong>{r.actor}</strong>
+            {r.host ? <span class="muted small"> on {r.host}</span> : null} <StatePill state={r.state} />
+          </div>
+        ))}
+        {jobs.length === 0 && relay.length === 0 ? (
           <span class="muted">—</span>
         ) : (
           jobs.map((j) => (

@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { stream, streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { BuildDetail, BuildResponse } from "../../../lib/api/builds.js";
-import { buildLogPath, readLogFrom } from "../../builds/build-log.js";
+import { buildLog } from "../../builds/build-log.js";
 import { getBuild, restartBuild, unfinishedStates } from "../../builds/builds.js";
 import { presentBuildDetail } from "../../builds/present.js";
 import { cancelWant } from "../../builds/wants.js";
@@ -87,7 +87,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       const { org, viewer, row, steer, detail } = await load(ctx, c);
       const data: BuildResponse = { build: detail };
       const live = unfinishedStates.includes(row.state);
-      const tail = await logTail(buildLogPath(ctx.paths.logs, row.id), !live);
+      const tail = await logTail(buildLog(ctx, row.id), !live);
       const now = Date.now();
       const attr = attrOf(detail, org.name);
       const job = detail.jobs.find((j) => j.org === org.name);
@@ -175,7 +175,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
     })
     .get("/:org/builds/:id/log", viewerMw, async (c) => {
       const { row } = await load(ctx, c);
-      const path = buildLogPath(ctx.paths.logs, row.id);
+      const log = buildLog(ctx, row.id);
       c.header("content-type", "text/plain; charset=utf-8");
       c.header("cache-control", "no-store");
       c.header("x-content-type-options", "nosniff");
@@ -183,7 +183,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
       return stream(c, async (s) => {
         let offset = 0;
         for (;;) {
-          const chunk = await readLogFrom(path, offset);
+          const chunk = await log.readFrom(offset);
           if (chunk.length === 0) return;
           await s.write(chunk);
           offset += chunk.length;
@@ -192,7 +192,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
     })
     .get("/:org/builds/:id/events", viewerMw, async (c) => {
       const { org, viewer, row, steer } = await load(ctx, c);
-      const path = buildLogPath(ctx.paths.logs, row.id);
+      const log = buildLog(ctx, row.id);
       const resume = c.req.header("last-event-id") ?? c.req.query("offset") ?? "0";
       let offset = z.coerce.number().int().min(0).catch(0).parse(resume);
       const res = streamSSE(c, async (s) => {
@@ -212,7 +212,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
           const finished = !unfinishedStates.includes(b.state);
           const key = `${b.state}|${b.startedAt}|${b.finishedAt}|${b.builder}|${b.attempts}|${b.jobs.map((j) => j.state)}`;
           // Log first: a finished build's last lines go out before the page is told it finished.
-          let chunk = await readLogFrom(path, offset);
+          let chunk = await log.readFrom(offset);
           while (chunk.length > 0) {
             offset += chunk.length;
             pending = Buffer.concat([pending, chunk]);
@@ -222,7 +222,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
               pending = pending.subarray(nl + 1);
               await s.writeSSE({ event: "log", data: html, id: String(offset - pending.length) });
             }
-            chunk = await readLogFrom(path, offset);
+            chunk = await log.readFrom(offset);
           }
           if (finished && pending.length > 0) {
             await s.writeSSE({

@@ -13,6 +13,7 @@ import { buildersData, storehouseData } from "../fleet-data.js";
 import { Layout, PageHead } from "../layout.js";
 import { respond } from "../negotiate.js";
 import { requireViewer, resolveViewer, type WebEnv } from "../viewer.js";
+import { GcCard } from "./storehouse-gc.js";
 
 export interface InfraPageOptions {
   /** Absent in API-only apps: /-/storehouse is then a 404. */
@@ -25,7 +26,7 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
     .get("/-/storehouse", resolveViewer(ctx), async (c) => {
       const viewer = requireViewer(c);
       if (!opts.storehouse) return c.notFound();
-      const data = await storehouseData(db, opts.storehouse, new URL(c.req.url).origin);
+      const data = await storehouseData(db, opts.storehouse, new URL(c.req.url).origin, viewer.token);
       const queue = (await buildersData(db, viewer.token)).queue;
       const now = Date.now();
       return respond(c, data, ({ storehouse: s }) => (
@@ -89,6 +90,7 @@ export function infraPages(ctx: AppContext, opts: InfraPageOptions = {}): Hono<W
             <div class="gap" />
             <CopyLine text={`extra-trusted-public-keys = ${s.publicKey}`} />
           </Card>
+          {s.gc ? <GcCard gc={s.gc} now={now} /> : null}
           <Card title="Builds" id="queue">
             <div class="kv">
               <span class="k">Waiting in the queue</span>

@@ -1,0 +1,19 @@
+// The generated nixexprs repo the gate benches push: N small packages, every tenth depending on the one before.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export function writeRepo(dir: string, n: number): void {
+  mkdirSync(join(dir, "pkgs"), { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const name = `p${String(i).padStart(4, "0")}`;
+    const dep = i % 10 === 9 ? `p${String(i - 1).padStart(4, "0")}` : null;
+    const args = dep ? `{ writeShellScriptBin, ${dep} }` : "{ writeShellScriptBin }";
+    const body = dep ? `"echo ${name}; \${${dep}}/bin/${dep}"` : `"echo ${name}"`;
+    mkdirSync(join(dir, "pkgs", name));
+    writeFileSync(
+      join(dir, "pkgs", name, "default.nix"),
+      `${args}:\nwriteShellScriptBin "${name}" ${body}\n`,
+    );
+  }
+  writeFileSync(join(dir, "README.md"), `${n} generated packages\n`);
+}
