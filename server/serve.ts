@@ -125,12 +125,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const databaseUrl = opts.database ?? `sqlite:${paths.db}`;
   let opened: Awaited<ReturnType<typeof openDatabase>>;
   try {
-    opened = await openDatabase(databaseUrl);
+    opened = await openDatabase(databaseUrl, logger);
   } catch (err) {
     if (err instanceof InvalidInputError) throw err;
     throw new DatabaseOpenError(databaseUrl, err);
   }
-  const { db, close: closeDb } = opened;
+  const { db, signals, locks, close: closeDb } = opened;
+  // Several servers on one PostgreSQL: one of them (the leader) runs the background work; the others serve.
+  const leading = () => locks?.leading ?? true;
   logger.info({ database: opened.label }, "database opened");
   let server: Server | undefined;
   try {
@@ -161,9 +163,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     );
     const hookSecret = randomBytes(32).toString("base64url");
     const storehouse = await Storehouse.open({ db, objects, key: signingKey });
+    await locks?.settled;
+    if (locks)
+      logger.info({ leader: locks.leading }, "servers sharing the database: background work on the leader");
     const maintenance = new StorehouseMaintenance({
       storehouse,
       logger,
+      leading,
       ...settings.maintenance,
     });
     const quota = new QuotaGuard(db);
@@ -171,17 +177,20 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const gc = new GcService({
       storehouse,
       logger,
+      leading,
       nixRootDir: paths.nixRoot,
       schedule: settings.gc.schedule,
       targetBytes: settings.gc.targetBytes,
       testBatchDelayMs: settings.gc.testBatchDelayMs,
       quota,
     });
-    const channels = new ChannelPublisher(db, logger);
+    const channels = new ChannelPublisher(db, logger, { leading, signals });
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
     const machineHub = new MachineHub(db, logger);
-    channels.on("advanced", () => machineHub.poke());
-    channels.on("pinned", () => machineHub.poke());
+    // A change on any server sharing the database (PostgreSQL) wakes the streams here too.
+    signals.on("feed", () => machineHub.poke());
+    channels.on("advanced", () => signals.publish("feed"));
+    channels.on("pinned", () => signals.publish("feed"));
     // Set once listening: the chroot store substitutes profile packages from this server's own Storehouse.
     let selfUrl = "";
     const profiles = new ProfileEditor({
@@ -194,7 +203,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         publicKey: storehouse.publicKey,
         readSecret: hookSecret,
       }),
-      onLive: () => machineHub.poke(),
+      onLive: () => signals.publish("feed"),
     });
     const evaluator = new Evaluator({
       db,
@@ -204,6 +213,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       system: nixSystem(),
       repoLimits,
       memoryBytes: evalMemoryBytes,
+      signals,
+      ...(locks ? { locks } : {}),
       publishDrvs: (drvPaths, signal) =>
         publishDrvClosure({ storehouse, storeRoot: paths.nixRoot, signal }, drvPaths),
       // Every job may already be built: the channel may move at once.
@@ -211,7 +222,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       // Tests only (server/evaluations/evaluations.test.ts): time to kill the server mid-evaluation.
       startDelayMs: settings.testEvalDelayMs,
     });
-    const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger });
+    const scheduler = new ProfileScheduler({ db, editor: profiles, channels, logger, leading, signals });
     // The shared Nix daemon (substituting from this server's Storehouse, so started once it listens) and its relay.
     const nixDaemon = settings.relay.enabled
       ? await prepareNixDaemon({
@@ -235,6 +246,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         live: settings.live,
         signal: shutdown.signal,
         buildLogs,
+        signals,
       },
       {
         storehouse: {
@@ -260,7 +272,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       },
     );
     const api = getRequestListener(app.fetch);
-    const git = await createGitHandler({ db, reposDir: paths.repos, logger, receives });
+    const git = await createGitHandler({ db, reposDir: paths.repos, logger, receives, locks });
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
     let gitReady = false;
     const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -329,7 +341,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     gitReady = true;
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
     await evaluator.start();
-    const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, settings.leaseSeconds * 1000));
+    const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, settings.leaseSeconds * 1000), leading);
     channels.start();
     await scheduler.start();
     machineHub.start();

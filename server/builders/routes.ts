@@ -14,7 +14,7 @@ import { parseStorePath } from "../../lib/store-path.js";
 import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
-import { nextQueueChange, queueChanged, RECHECK_MS } from "../builds/queue-signal.js";
+import { Signals } from "../db/signals.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import { limitBody } from "../http/body-limit.js";
@@ -37,6 +37,11 @@ const BuildId = z
 
 /** One log chunk; the builder sends them every half second or so. */
 const MAX_LOG_CHUNK = 4 * 1024 * 1024;
+/**
+ * A waiting claim looks at the queue again at least this often, woken or not: a change that never signals (a
+ * requeue by the sweeper, a signal lost while PostgreSQL restarted) costs a waiting builder this much, never a build.
+ */
+const RECHECK_MS = 500;
 
 function builderOnly(ctx: AppContext): MiddlewareHandler<AppEnv> {
   const auth = requireToken(ctx);
@@ -56,6 +61,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
   const leaseSeconds = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   const auth = builderOnly(ctx);
   const published = new Set<string>();
+  const signals = ctx.signals ?? new Signals();
   return new Hono<AppEnv>()
     .post("/builder/claim", auth, async (c) => {
       const body = { data: await jsonBody(c, ClaimBody) };
@@ -66,7 +72,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       const gone = ctx.signal ? AbortSignal.any([c.req.raw.signal, ctx.signal]) : c.req.raw.signal;
       let claimed = await claimBuild(ctx.db, body.data, leaseSeconds);
       while (!claimed && !gone.aborted && Date.now() < until) {
-        await nextQueueChange(Math.min(RECHECK_MS, until - Date.now()), gone);
+        await signals.next("queue", Math.min(RECHECK_MS, until - Date.now()), gone);
         if (!gone.aborted) claimed = await claimBuild(ctx.db, body.data, leaseSeconds);
       }
       if (!claimed) return c.body(null, 204);
@@ -100,6 +106,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
         `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
       );
       log.info("build claimed");
+      signals.publish("build", claimed.id);
       const { leaseId, leaseExpiresAt, ...build } = claimed;
       return c.json({
         build,
@@ -121,14 +128,18 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       await requireLease(ctx.db, id, lease);
       await limitBody(c, MAX_LOG_CHUNK, "the log chunk", "send the log in smaller pieces");
       const bytes = Buffer.from(await c.req.arrayBuffer());
-      if (bytes.length > 0) await buildLog(ctx, id).append(bytes);
+      if (bytes.length > 0) {
+        await buildLog(ctx, id).append(bytes);
+        signals.publish("log", id);
+      }
       return c.body(null, 204);
     })
     .post("/builder/builds/:id/result", auth, async (c) => {
       const id = param(c, "id", BuildId);
       const body = await jsonBody(c, BuildResultBody);
       const state = await finishBuild(ctx.db, id, body.lease, body);
-      queueChanged(); // its dependents may be claimable now, or it was requeued
+      signals.publish("queue"); // its dependents may be claimable now, or it was requeued
+      signals.publish("build", id);
       opts.onBuildFinished?.();
       ctx.logger.info(
         { build: id, state, report: body.status, infra: body.infrastructureError },

@@ -9,6 +9,7 @@ import type { BuildersResponse } from "../../lib/api/builders.js";
 import { type BuildResponse, BuildState, type BuildsResponse, PriorityBody } from "../../lib/api/builds.js";
 import { Name } from "../../lib/api/common.js";
 import { buildersOf } from "../builders/present.js";
+import { RECHECK_MS } from "../db/signals.js";
 import { InvalidInputError } from "../errors.js";
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
@@ -104,7 +105,9 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
             continue;
           }
           if (done) return;
-          await s.sleep(FOLLOW_POLL_MS);
+          await (ctx.signals
+            ? ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, id)
+            : s.sleep(FOLLOW_POLL_MS));
         }
       });
     })
@@ -113,6 +116,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const access = await requireBuildRole(db, c.get("token"), id, "member");
       // Withdraws only the wants of the orgs this token steers; the build stops once nobody wants it.
       const { state, withdrawn } = await cancelWant(db, id, access.steering);
+      ctx.signals?.publish("build");
       ctx.logger.info({ build: id, withdrawn, state, by: c.get("token").id }, "build cancel requested");
       return c.json(await detail(id, access));
     })
@@ -120,6 +124,8 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const id = param(c, "id", Id);
       const access = await requireBuildRole(db, c.get("token"), id, "member");
       const changed = await restartBuild(db, id, access.steering);
+      ctx.signals?.publish("build");
+      ctx.signals?.publish("queue");
       ctx.logger.info({ build: id, changed, by: c.get("token").id }, "build restarted");
       return c.json(await detail(id, access));
     })

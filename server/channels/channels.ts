@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { jobState } from "../builds/wants.js";
 import type { Db, Tx } from "../db/open.js";
 import { first, one, rawRows } from "../db/raw.js";
+import type { Signals } from "../db/signals.js";
 import { builds, channelPoints, evalJobs, evaluations, jobsets, orgs } from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
 import { ConflictError, NotFoundError } from "../errors.js";
@@ -202,6 +203,12 @@ export async function publishedJobs(db: Db, evaluationId: number): Promise<Chann
     .map(({ state: _state, ...job }) => job);
 }
 
+/** Several servers on one database: only the leader advances channels; the others tell it when to look. */
+export interface ChannelCluster {
+  leading?: () => boolean;
+  signals?: Signals;
+}
+
 /**
  * Runs advanceChannels when poked (after a build finished, an evaluation was recorded) and every `intervalMs`
  * as a guarantee; emits `advanced` with each move, for what follows channels (profiles, subscriptions). The pin
@@ -210,28 +217,41 @@ export async function publishedJobs(db: Db, evaluationId: number): Promise<Chann
 export class ChannelPublisher extends EventEmitter<{ advanced: [Advanced]; pinned: [ChannelPointRow] }> {
   readonly #db: Db;
   readonly #logger: Logger;
+  readonly #cluster: ChannelCluster;
   #timer: NodeJS.Timeout | undefined;
   #pending = false;
+  #unsubscribe: (() => void) | undefined;
 
-  constructor(db: Db, logger: Logger) {
+  constructor(db: Db, logger: Logger, cluster: ChannelCluster = {}) {
     super();
     this.#db = db;
     this.#logger = logger;
+    this.#cluster = cluster;
   }
 
   start(intervalMs = 2000): void {
-    this.#timer = setInterval(() => this.poke(), intervalMs);
+    // The guarantee runs where the work runs: a server that does not lead has nothing to look at.
+    this.#timer = setInterval(() => this.#cluster.leading?.() !== false && this.poke(), intervalMs);
     this.#timer.unref();
+    this.#unsubscribe = this.#cluster.signals?.on(
+      "channels",
+      () => this.#cluster.leading?.() !== false && this.poke(),
+    );
     this.poke();
   }
 
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#unsubscribe?.();
   }
 
-  /** Coalesced: many pokes in one tick make one pass. */
+  /** Coalesced: many pokes in one tick make one pass. On a server that does not lead, the leader is told. */
   poke(): void {
+    if (this.#cluster.leading?.() === false) {
+      this.#cluster.signals?.publish("channels");
+      return;
+    }
     if (this.#pending) return;
     this.#pending = true;
     setImmediate(async () => {

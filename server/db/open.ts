@@ -7,13 +7,17 @@ import { migrate as migrateSqlite } from "drizzle-orm/better-sqlite3/migrator";
 import { drizzle as drizzlePg, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
+import type { Logger } from "pino";
 import { projectRoot } from "../../lib/project-root.js";
 import { parseDatabaseUrl } from "./database-url.js";
 import { registerDatabase } from "./registry.js";
 import * as liteSchema from "./schema.js";
 import * as pgSchema from "./schema-pg.js";
+import { PostgresServerLocks, type ServerLocks } from "./server-locks.js";
+import { Signals } from "./signals.js";
 import { SqliteGate } from "./sqlite-gate.js";
 import { type Dialect, useDialect } from "./tables.js";
+import { markDatabaseErrors } from "./unavailable.js";
 
 /**
  * What queries are written against: drizzle's PostgreSQL surface, minus what only one driver has. Transactions go
@@ -31,6 +35,10 @@ export interface OpenDb {
   dialect: Dialect;
   /** The URL opened, with any password hidden: safe to log. */
   label: string;
+  /** Wake-ups: this process only on SQLite; every server on the database through LISTEN/NOTIFY on PostgreSQL. */
+  signals: Signals;
+  /** Several servers on one PostgreSQL: who leads, who runs what. Absent on SQLite (one server holds it all). */
+  locks?: ServerLocks;
   close(): Promise<void>;
 }
 
@@ -43,12 +51,13 @@ const pgTypes = {
 };
 
 /** Opens `url` (`sqlite:PATH` or `postgres://…`) and applies its dialect's migrations. */
-export async function openDatabase(url: string): Promise<OpenDb> {
+export async function openDatabase(url: string, logger?: Logger): Promise<OpenDb> {
   const target = parseDatabaseUrl(url);
   if (target.dialect === "sqlite") return openDb(target.path);
   const pool = new pg.Pool({ connectionString: target.url, types: pgTypes, max: 10 });
   // An idle connection the server dropped (a restart) must not crash the process: the pool opens a new one.
   pool.on("error", () => {});
+  markDatabaseErrors(pool);
   try {
     const client = await pool.connect();
     try {
@@ -69,7 +78,21 @@ export async function openDatabase(url: string): Promise<OpenDb> {
   const db = drizzlePg(pool, { schema: pgSchema });
   useDialect("postgres");
   registerDatabase(db, { dialect: "postgres" });
-  return { db: db as unknown as Db, dialect: "postgres", label: target.label, close: () => pool.end() };
+  const signals = new Signals();
+  const stopSignals = signals.crossServers(pool, target.url, logger);
+  const locks = new PostgresServerLocks(pool, target.url, logger);
+  return {
+    db: db as unknown as Db,
+    dialect: "postgres",
+    label: target.label,
+    signals,
+    locks,
+    close: async () => {
+      await stopSignals();
+      await locks.close();
+      await pool.end();
+    },
+  };
 }
 
 /** Opens (creating if needed) the SQLite file and applies every migration in `<projectRoot>/migrations/sqlite`. */
@@ -88,6 +111,7 @@ export function openDb(file: string): OpenDb {
     db: db as unknown as Db,
     dialect: "sqlite",
     label: `sqlite:${file}`,
+    signals: new Signals(),
     close: async () => {
       sqlite.close();
     },

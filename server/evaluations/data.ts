@@ -77,11 +77,25 @@ export async function enqueueEvaluation(
 /** Starts of an evaluation that ended with the server gone (crashed, killed) before it is failed instead. */
 export const MAX_EVALUATION_ATTEMPTS = 3;
 
+/** The evaluations marked running, with when they started: the candidates for requeueRunning. */
+export async function runningEvaluations(db: Db): Promise<{ id: number; startedAt: string | null }[]> {
+  return await db
+    .select({ id: evaluations.id, startedAt: evaluations.startedAt })
+    .from(evaluations)
+    .where(eq(evaluations.state, "running"));
+}
+
 /**
- * Evaluations a killed server left `running` go back to the queue, except those it already started
- * MAX_EVALUATION_ATTEMPTS times: such an evaluation may be what kills the server, so it is failed with the reason.
+ * Evaluations a killed server left `running` (all of them, or those of `only`) go back to the queue, except those
+ * it already started MAX_EVALUATION_ATTEMPTS times: such an evaluation may be what kills the server, so it is
+ * failed with the reason.
  */
-export async function requeueRunning(db: Db): Promise<{ requeued: number; failed: number[] }> {
+export async function requeueRunning(
+  db: Db,
+  only?: readonly number[],
+): Promise<{ requeued: number; failed: number[] }> {
+  if (only?.length === 0) return { requeued: 0, failed: [] };
+  const these = only ? inArray(evaluations.id, [...only]) : undefined;
   return inTransaction(db, async (tx) => {
     const failed = (
       await tx
@@ -93,14 +107,16 @@ export async function requeueRunning(db: Db): Promise<{ requeued: number; failed
             "so it is not tried again; the server's log (DATA_DIR/logs/server.log) may say why; push again to retry",
           finishedAt: nowSql,
         })
-        .where(and(eq(evaluations.state, "running"), gte(evaluations.attempts, MAX_EVALUATION_ATTEMPTS)))
+        .where(
+          and(eq(evaluations.state, "running"), gte(evaluations.attempts, MAX_EVALUATION_ATTEMPTS), these),
+        )
         .returning({ id: evaluations.id })
     ).map((r) => r.id);
     const requeued = (
       await tx
         .update(evaluations)
         .set({ state: "queued", startedAt: null })
-        .where(eq(evaluations.state, "running"))
+        .where(and(eq(evaluations.state, "running"), these))
         .returning({ id: evaluations.id })
     ).length;
     return { requeued, failed };

@@ -1,6 +1,5 @@
 // Runs the queued evaluations: one at a time per jobset in push order, a few jobsets side by side. Every state
 // change is a database write first, so a killed server resumes at its next start (see start()).
-import { EventEmitter } from "node:events";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +16,9 @@ import {
   RepoTooLargeError,
 } from "../../lib/git-tree.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval/index.js";
-import { queueChanged } from "../builds/queue-signal.js";
 import type { Db } from "../db/open.js";
+import { LOCK, type ServerLocks } from "../db/server-locks.js";
+import { Signals } from "../db/signals.js";
 import { evalJobs, evalProblems, evaluations, nowSql } from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
 import { isDiskFull, reportDiskFull } from "../disk-full.js";
@@ -39,6 +39,7 @@ import {
   giveBackAttempt,
   MAX_EVALUATION_ATTEMPTS,
   requeueRunning,
+  runningEvaluations,
 } from "./data.js";
 
 export interface EvaluatorOptions {
@@ -63,6 +64,13 @@ export interface EvaluatorOptions {
   publishDrvs?: (drvPaths: string[], signal: AbortSignal) => Promise<unknown>;
   /** Called after an evaluation's results are recorded (channels may advance). */
   onRecorded?: () => void;
+  /**
+   * Wakes builders when builds are queued, and `-o wait` when an evaluation finishes; hears of evaluations queued
+   * or finished on other servers (PostgreSQL). Default: this process only.
+   */
+  signals?: Signals;
+  /** Several servers on one PostgreSQL: who runs which evaluation, and who is the leader. Absent: one server. */
+  locks?: ServerLocks;
   /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
   startDelayMs?: number;
 }
@@ -72,17 +80,29 @@ export class EvaluationError extends Error {
   override name = "EvaluationError";
 }
 
+/** How often the leader looks for evaluations whose server died, and how old a claim must be to count. */
+const ORPHAN_CHECK_MS = 3000;
+const ORPHAN_GRACE_MS = 10_000;
+
+/** `-o wait` looks at its evaluation at least this often, woken or not. */
+const WAIT_RECHECK_MS = 2000;
+
 /** How soon a database write that failed (a full disk) is tried again. */
 const RETRY_MS = 30_000;
 
 export class Evaluator {
   readonly #o: EvaluatorOptions;
   readonly #isIn: IsInStorehouse;
-  readonly #finished = new EventEmitter();
+  readonly #signals: Signals;
   readonly #running = new Set<Promise<void>>();
   readonly #runningIds = new Set<number>();
   #started = false;
   #retryKick: NodeJS.Timeout | undefined;
+  /** A kick is taking work; another asked for meanwhile makes it look once more (no two claim side by side). */
+  #kicking = false;
+  #kickAgain = false;
+  #unsubscribe: (() => void) | undefined;
+  #orphanTimer: NodeJS.Timeout | undefined;
   /** No new evaluations start, and waiters are let go. */
   #stopping = false;
   /** Past the grace period: the database may be closed, so late results are dropped (and redone at the next start). */
@@ -94,7 +114,7 @@ export class Evaluator {
   constructor(options: EvaluatorOptions) {
     this.#o = options;
     this.#isIn = options.isInStorehouse ?? storehouseIndex(options.db);
-    this.#finished.setMaxListeners(0);
+    this.#signals = options.signals ?? new Signals();
   }
 
   /**
@@ -102,21 +122,71 @@ export class Evaluator {
    * failed instead: it may be what killed them), then works through the queue.
    */
   async start(): Promise<void> {
-    const { requeued, failed } = await requeueRunning(this.#o.db);
-    if (requeued > 0) this.#o.logger.warn({ requeued }, "evaluations left running by the last run re-queued");
+    await this.#requeueOrphans();
+    this.#started = true;
+    // An evaluation queued by another server (or one freeing a slot there) may be ours to take.
+    this.#unsubscribe = this.#signals.on("evaluation", () => void this.kick());
+    // Several servers: the leader looks for evaluations whose server died, and hands them to whoever is free.
+    if (this.#o.locks) {
+      this.#orphanTimer = setInterval(() => {
+        if (!this.#o.locks?.leading || this.#stopping) return;
+        this.#requeueOrphans().then(
+          (n) => n > 0 && this.#signals.publish("evaluation"),
+          (err: unknown) => this.#o.logger.error({ err }, "looking for orphaned evaluations failed"),
+        );
+      }, ORPHAN_CHECK_MS);
+      this.#orphanTimer.unref();
+    }
+    await this.kick();
+  }
+
+  /**
+   * Requeues the evaluations left `running` by a server that is gone: every one at a lone server's start; with
+   * several servers, those whose evaluation lock no live server holds (and that did not start a moment ago: the
+   * lock is taken just after the claim). Answers how many.
+   */
+  async #requeueOrphans(): Promise<number> {
+    const locks = this.#o.locks;
+    let only: number[] | undefined;
+    if (locks) {
+      only = [];
+      const settled = new Date(Date.now() - ORPHAN_GRACE_MS).toISOString();
+      for (const e of await runningEvaluations(this.#o.db)) {
+        if (this.#runningIds.has(e.id) || (e.startedAt && e.startedAt > settled)) continue;
+        if (!(await locks.heldElsewhere(LOCK.evaluation(e.id)))) only.push(e.id);
+      }
+    }
+    const { requeued, failed } = await requeueRunning(this.#o.db, only);
+    if (requeued > 0)
+      this.#o.logger.warn({ requeued }, "evaluations left running by a server that stopped re-queued");
     if (failed.length > 0)
       this.#o.logger.error(
         { evaluations: failed, attempts: MAX_EVALUATION_ATTEMPTS },
         "evaluations under way at every one of the last server stops failed instead of re-queued",
       );
-    this.#started = true;
-    await this.kick();
+    return requeued + failed.length;
   }
 
   /** Something may have been queued: start what can start. */
   async kick(): Promise<void> {
     if (!this.#started || this.#stopping) return;
-    while (this.#running.size < (this.#o.concurrency ?? 2)) {
+    if (this.#kicking) {
+      this.#kickAgain = true;
+      return;
+    }
+    this.#kicking = true;
+    try {
+      do {
+        this.#kickAgain = false;
+        await this.#takeWork();
+      } while (this.#kickAgain && !this.#stopping);
+    } finally {
+      this.#kicking = false;
+    }
+  }
+
+  async #takeWork(): Promise<void> {
+    while (this.#running.size < (this.#o.concurrency ?? 2) && !this.#stopping) {
       let next: EvaluationRow | undefined;
       try {
         next = await claimNext(this.#o.db);
@@ -132,6 +202,7 @@ export class Evaluator {
       }
       if (!next) return;
       this.#runningIds.add(next.id);
+      await this.#o.locks?.tryHold(LOCK.evaluation(next.id)).catch(() => false);
       const run: Promise<void> = this.#run(next)
         .catch((err) => {
           // #run records its own failures; this is a fault in that (the database, the log): never fatal.
@@ -140,7 +211,8 @@ export class Evaluator {
         .finally(async () => {
           this.#runningIds.delete(next.id);
           this.#running.delete(run);
-          this.#finished.emit(String(next.id));
+          await this.#o.locks?.release(LOCK.evaluation(next.id));
+          this.#signals.publish("evaluation", next.id);
           await this.kick();
         });
       this.#running.add(run);
@@ -153,24 +225,23 @@ export class Evaluator {
       const e = await findEvaluation(this.#o.db, id);
       return !e || finishedStates.includes(e.state);
     };
-    if ((await done()) || this.#stopping) return;
-    await new Promise<void>((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.#finished.off(String(id), finish);
-        this.#finished.off("stopping", finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      this.#finished.on(String(id), finish);
-      this.#finished.on("stopping", finish);
-    });
+    const until = Date.now() + timeoutMs;
+    // Woken by its signal (from whichever server ran it); the recheck covers a signal lost on the way.
+    while (!this.#stopping && Date.now() < until && !(await done())) {
+      await this.#signals.next(
+        "evaluation",
+        Math.min(WAIT_RECHECK_MS, until - Date.now()),
+        this.#closing.signal,
+        id,
+      );
+    }
   }
 
   /** Stops starting evaluations; waits up to `graceMs` for running ones (those not done are re-queued at the next start). */
   async close(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
-    this.#finished.emit("stopping");
+    this.#unsubscribe?.();
+    clearInterval(this.#orphanTimer);
     // A publish is redone at claim time: stopped now, it leaves no process writing into the data dir.
     this.#closing.abort();
     if (this.#running.size > 0) {
@@ -203,7 +274,7 @@ export class Evaluator {
       );
       if (this.#closed) return;
       const { counts, queued } = await this.#record(e, result, graph);
-      if (queued.length > 0) queueChanged(); // wakes builders waiting in a long-poll claim
+      if (queued.length > 0) this.#signals.publish("queue"); // wakes builders waiting in a long-poll claim
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
       this.#o.onRecorded?.();
       if (queued.length > 0 && this.#o.publishDrvs && !this.#closing.signal.aborted) {

@@ -1,11 +1,13 @@
 // Evaluations: read by the org's readers or anyone for a public org (/evaluations/:id), cancelled or restarted by
 // its members, awaited by the post-receive hook (/internal/...).
+
 import { setTimeout as sleep } from "node:timers/promises";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { BuildsChangedResponse } from "../../lib/api/builds.js";
 import type { EvaluationProgressResponse, PushEvaluationResponse } from "../../lib/api/internal.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../builds/builds.js";
+import { RECHECK_MS } from "../db/signals.js";
 import { InvalidInputError } from "../errors.js";
 import { optionalToken, requireHookSecret, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
@@ -71,7 +73,10 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
       const signal = ctx.signal ? AbortSignal.any([c.req.raw.signal, ctx.signal]) : c.req.raw.signal;
       let p = await evaluationProgress(ctx.db, id);
       while (p.version === since && connected() && Date.now() < until && !signal.aborted) {
-        await sleep(Math.min(PROGRESS_POLL_MS, Math.max(0, until - Date.now())));
+        const left = Math.max(0, until - Date.now());
+        await (ctx.signals
+          ? ctx.signals.next(["build", "evaluation"], Math.min(RECHECK_MS, left), signal)
+          : sleep(Math.min(PROGRESS_POLL_MS, left)));
         if (signal.aborted) break;
         p = await evaluationProgress(ctx.db, id);
       }

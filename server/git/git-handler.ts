@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Git } from "node-git-server";
 import type { Logger } from "pino";
 import type { Db } from "../db/open.js";
+import { LOCK, type ServerLocks } from "../db/server-locks.js";
 import { DatabaseDownError, isDatabaseDown } from "../db/unavailable.js";
 import { findOrg } from "../orgs/orgs.js";
 import { repoDir } from "../paths.js";
@@ -26,6 +27,8 @@ export interface GitHandlerOptions {
   startTimeoutMs?: number;
   /** Where receive-pack requests are registered for the hooks' internal routes (`-o wait`); default: a private one. */
   receives?: Receives;
+  /** Several servers on one PostgreSQL: the per-repo push lock across them. */
+  locks?: ServerLocks | undefined;
 }
 
 /** Returns false when the request is not for git, so the caller can hand it to the API. */
@@ -169,7 +172,20 @@ export function createGitHandler(opts: GitHandlerOptions): GitRequestHandler {
     } else if (route.service === "receive-pack") {
       // Pushes to one repo run one after another, so a pre-receive hook always sees the refs as they are now.
       // A `-o wait` push gives the lock up while it waits for builds (POST /internal/receives/waiting).
-      void receiveLock.acquire(org.name).then((release) => {
+      // Several servers on one PostgreSQL: a lock per repo there too, so two servers never receive into it at once.
+      void receiveLock.acquire(org.name).then(async (releaseHere) => {
+        let releaseShared: (() => Promise<void>) | undefined;
+        try {
+          releaseShared = await opts.locks?.hold(LOCK.push(org.id));
+        } catch (err) {
+          releaseHere();
+          logger.error({ err, org: org.name }, "could not take the repo's push lock in the database");
+          return deny(503, "the database is unavailable; try the push again in a moment");
+        }
+        const release = () => {
+          releaseHere();
+          releaseShared?.().catch(() => undefined);
+        };
         const receive = receives.open(org.name, release);
         res.once("close", () => receives.close(receive));
         if (res.destroyed || req.destroyed) return receives.close(receive);

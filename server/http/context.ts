@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import type { BuildLogs } from "../builds/build-log.js";
 import type { LiveSettings } from "../config.js";
+import type { Signals } from "../db/signals.js";
 import type { DomainContext } from "../domain-context.js";
 import type { Receives } from "../git/receive-context.js";
 import type { TokenRecord } from "../orgs/tokens.js";
@@ -16,6 +17,8 @@ export interface AppContext extends DomainContext {
   live?: LiveSettings;
   /** Build logs, in the server's object store; absent in route tests (then DATA_DIR/store, see buildLog). */
   buildLogs?: BuildLogs;
+  /** Wake-ups within this server and, on PostgreSQL, across servers; absent in API-only tests (then none). */
+  signals?: Signals;
   /** Aborted first thing at shutdown: long-lived streams and long-polls end on it. Absent in API-only tests. */
   signal?: AbortSignal;
 }

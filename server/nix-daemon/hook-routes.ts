@@ -57,7 +57,13 @@ export function relayRoutes(ctx: AppContext, opts: RelayRouteOptions): Hono<AppE
       const body = await jsonBody(c, RelayBuildBody);
       const sessionId = await opts.relay.sessionOfDaemonPid(body.daemonPid);
       const build = await requestRelayBuild(
-        { db, storehouse: opts.storehouse, storeRoot: opts.storeRoot, signal: ctx.signal },
+        {
+          db,
+          storehouse: opts.storehouse,
+          storeRoot: opts.storeRoot,
+          signal: ctx.signal,
+          signals: ctx.signals,
+        },
         body.drvPath,
         sessionId,
       );

@@ -5,8 +5,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDerivation } from "../../lib/derivation.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
-import { queueChanged } from "../builds/queue-signal.js";
 import type { Db } from "../db/open.js";
+import type { Signals } from "../db/signals.js";
 import { InvalidInputError } from "../errors.js";
 import { findOrCreateBuild, storehouseIndex } from "../evaluations/builds.js";
 import type { Storehouse } from "../storehouse/store.js";
@@ -18,6 +18,8 @@ export interface RelayBuildDeps {
   /** The shared daemon's chroot store, where the hook's .drv is. */
   storeRoot: string;
   signal?: AbortSignal;
+  /** Wakes the builders waiting for work. */
+  signals?: Signals;
 }
 
 export interface RelayBuild {
@@ -56,6 +58,6 @@ export async function requestRelayBuild(
   );
   if (sessionId !== undefined) await addWant(deps.db, sessionId, id);
   // Builders waiting in a long-poll claim take it now rather than at their next recheck.
-  queueChanged();
+  deps.signals?.publish("queue");
   return { id, outputs: drv.outputs };
 }

@@ -11,6 +11,7 @@ import type { Advanced, ChannelPublisher } from "../channels/channels.js";
 import { channelName } from "../channels/channels.js";
 import type { Db } from "../db/open.js";
 import { first } from "../db/raw.js";
+import type { Signals } from "../db/signals.js";
 import { profileSchedules, profiles } from "../db/tables.js";
 import { InvalidInputError } from "../errors.js";
 import type { ProfileEditor } from "./editor.js";
@@ -113,6 +114,10 @@ export interface ProfileSchedulerOptions {
   logger: Logger;
   /** Default: the system clock. */
   clock?: ScheduleClock;
+  /** Several servers: each arms every schedule, only the leader runs them (default: this one). */
+  leading?: () => boolean;
+  /** Hears of schedules changed on other servers. */
+  signals?: Signals;
 }
 
 /** A cron schedule in force: the slot it waits for, and whether its last run is still going. */
@@ -127,6 +132,7 @@ export class ProfileScheduler {
   readonly #clock: ScheduleClock;
   readonly #crons = new Map<number, ArmedCron>();
   readonly #onAdvanced = (a: Advanced) => this.#published(a);
+  #unsubscribe: (() => void) | undefined;
 
   constructor(options: ProfileSchedulerOptions) {
     this.#o = options;
@@ -135,10 +141,17 @@ export class ProfileScheduler {
 
   async start(): Promise<void> {
     this.#o.channels.on("advanced", this.#onAdvanced);
+    this.#unsubscribe = this.#o.signals?.on("schedule", (id) => {
+      if (Number(id) > 0)
+        this.reload(Number(id)).catch((err: unknown) =>
+          this.#o.logger.error({ err, profile: id }, "schedule: reloading failed"),
+        );
+    });
     for (const row of await this.#o.db.select().from(profileSchedules)) this.#arm(row, true);
   }
 
   stop(): void {
+    this.#unsubscribe?.();
     this.#o.channels.off("advanced", this.#onAdvanced);
     for (const c of this.#crons.values()) c.cancel();
     this.#crons.clear();
@@ -165,7 +178,7 @@ export class ProfileScheduler {
       if (!slot) return;
       armed.cancel = this.#clock.at(slot, () => {
         // A run still going when the next slot comes is not doubled (croner's `protect`).
-        if (!armed.running) {
+        if (!armed.running && this.#o.leading?.() !== false) {
           armed.running = true;
           void this.#run(row.profileId, "cron", `cron ${expr}`, slot).finally(() => {
             armed.running = false;
@@ -176,7 +189,7 @@ export class ProfileScheduler {
     };
     armNext(this.#clock.now());
     this.#crons.set(row.profileId, armed);
-    if (catchUp) {
+    if (catchUp && this.#o.leading?.() !== false) {
       const since = new Date(row.lastRunAt ?? row.updatedAt);
       const missed = slots.nextRun(since);
       if (missed && missed.getTime() <= this.#clock.now().getTime()) {

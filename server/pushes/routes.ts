@@ -43,7 +43,11 @@ export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv>
       });
       ctx.logger.info({ org: org.name, ref: push.ref, newSha: push.newSha, id: push.id }, "push recorded");
       const evaluation = await evaluationOfPush(ctx.db, push.id);
-      if (evaluation?.state === "queued") await evaluator?.kick();
+      if (evaluation?.state === "queued") {
+        // Every server's evaluator hears of it (one of them claims it); this one looks at once.
+        ctx.signals?.publish("evaluation", evaluation.id);
+        await evaluator?.kick();
+      }
       return c.json(
         {
           push: presentPush(push),

@@ -19,6 +19,8 @@ export interface MaintenanceOptions {
   verifyEverySeconds: number;
   /** Bytes of NAR files one run of the check reads at most (`--nar-verify-budget`); at least one file. */
   verifyBudgetBytes: number;
+  /** Several servers: only the leader sweeps and checks (default: this one). */
+  leading?: () => boolean;
 }
 
 export const DEFAULT_MAINTENANCE = {
@@ -46,7 +48,10 @@ export class StorehouseMaintenance {
 
   /** Runs each task now and then every interval (croner's `interval` keeps runs that far apart; never overlapping). */
   start(): void {
-    const every = (seconds: number, task: () => Promise<unknown>) => {
+    const every = (seconds: number, work: () => Promise<unknown>) => {
+      const task = async () => {
+        if (this.#opts.leading?.() !== false) await work();
+      };
       void task();
       const startAt = new Date(Date.now() + seconds * 1000);
       return new Cron("* * * * * *", { interval: seconds, startAt, protect: true, catch: true }, async () => {

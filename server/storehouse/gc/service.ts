@@ -18,6 +18,8 @@ const USAGE_TTL_MS = 30_000;
 export interface GcServiceOptions {
   storehouse: GcStore;
   logger: Logger;
+  /** Several servers: only the leader runs the schedule (default: this one). */
+  leading?: () => boolean;
   /** DATA_DIR/nix-root: collected by Nix's GC after each whole-Storehouse run. */
   nixRootDir?: string;
   /** `--gc-schedule CRON`; "off" runs none. */
@@ -72,6 +74,7 @@ export class GcService {
     this.#flush.unref();
     if (this.#opts.schedule !== "off")
       this.#job = new Cron(this.#opts.schedule, { protect: true, catch: true }, async () => {
+        if (this.#opts.leading?.() === false) return; // another server collects
         await this.run({ dryRun: false, orgId: null, trigger: "schedule" }).catch((err) =>
           logger.error({ err }, "scheduled GC failed"),
         );

@@ -10,6 +10,7 @@ import { buildLog } from "../../builds/build-log.js";
 import { getBuild, restartBuild, unfinishedStates } from "../../builds/builds.js";
 import { presentBuildDetail } from "../../builds/present.js";
 import { cancelWant } from "../../builds/wants.js";
+import { RECHECK_MS } from "../../db/signals.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import type { AppContext } from "../../http/context.js";
 import { buildRole, roleAtLeast } from "../../orgs/permissions.js";
@@ -249,7 +250,9 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
             await s.writeSSE({ event: "done", data: b.state });
             return;
           }
-          await s.sleep(POLL_MS);
+          await (ctx.signals
+            ? ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, row.id)
+            : s.sleep(POLL_MS));
         }
       });
       // The stream is this connection's only use: closed with it, so a shutdown never waits on a kept-alive socket.

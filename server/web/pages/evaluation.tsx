@@ -1,12 +1,14 @@
 // GET /:org/evaluations/:id — the comparison with the previous evaluation at the top, jobs by status (paged, so a
 // 2,000-job evaluation is still a small page), evaluation problems per package (collapsed, paged).
 // JSON: exactly GET /api/v1/evaluations/:id. POST …/cancel and …/restart for members.
+
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EvaluationResponse } from "../../../lib/api/evaluations.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/builds.js";
 import { DEFAULT_LIVE } from "../../config.js";
+import { RECHECK_MS } from "../../db/signals.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import {
   evaluationProgress,
@@ -230,7 +232,9 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
             await s.writeSSE({ event: "done", data: current.state });
             return;
           }
-          await s.sleep(LIVE_POLL_MS);
+          await (ctx.signals
+            ? ctx.signals.next(["build", "evaluation"], RECHECK_MS, c.req.raw.signal)
+            : s.sleep(LIVE_POLL_MS));
         }
       });
       res.headers.set("connection", "close");
