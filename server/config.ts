@@ -33,6 +33,8 @@ export interface StartServerOptions {
   maxFileSize?: number | undefined;
   /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
   privateCache?: boolean | undefined;
+  /** The orgs' git repos (--repos-dir); default DATA_DIR/repos. Shared by the servers of a fleet. */
+  reposDir?: string | undefined;
   /** Where NARs, listings, logs' and channels' objects go (--nar-store): file:DIR (default DATA_DIR/store) or s3://… */
   narStore?: string | undefined;
   /** NAR reads answer with a redirect to a presigned URL of the object store (--nar-redirect). */
@@ -153,6 +155,7 @@ export interface ServerCommandOptions {
   maxFileSize?: string;
   privateCache?: boolean;
   narStore?: string;
+  reposDir?: string;
   narRedirect?: boolean;
   signingKey?: string;
   narSweepEvery?: string;
@@ -239,6 +242,7 @@ export function optionsFromFlags(
     maxFileSize: parseSize("--max-file-size", opts.maxFileSize),
     privateCache: opts.privateCache,
     narStore: opts.narStore ?? (env.FLOX_NAR_STORE || undefined),
+    reposDir: opts.reposDir ?? (env.FLOX_REPOS_DIR || undefined),
     narRedirect: opts.narRedirect,
     signingKeyFile: opts.signingKey ?? (env.FLOX_SIGNING_KEY || undefined),
     narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),

@@ -18,11 +18,11 @@ export interface DataPaths {
   channels: string;
 }
 
-export function dataPaths(dataDir: string): DataPaths {
+export function dataPaths(dataDir: string, reposDir?: string): DataPaths {
   return {
     dataDir,
     db: join(dataDir, "db.sqlite"),
-    repos: join(dataDir, "repos"),
+    repos: reposDir ?? join(dataDir, "repos"),
     nixRoot: join(dataDir, "nix-root"),
     busybox: join(dataDir, "busybox"),
     run: join(dataDir, "run"),

@@ -98,7 +98,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const basePath = checkBasePath(opts.basePath);
   const settings = resolveSettings(opts);
   const { maxFileSize, repoLimits, evalMemoryBytes } = settings;
-  const paths = dataPaths(resolve(opts.dataDir));
+  const paths = dataPaths(resolve(opts.dataDir), opts.reposDir ? resolve(opts.reposDir) : undefined);
+  if (opts.reposDir) {
+    // Repos shared by several servers: each repo's `flox.runFile` names whichever server refreshed it last, so the
+    // git this server starts (and its hooks) is told this server's own run file; git's environment config wins.
+    const n = Number(process.env.GIT_CONFIG_COUNT ?? 0);
+    process.env[`GIT_CONFIG_KEY_${n}`] = "flox.runFile";
+    process.env[`GIT_CONFIG_VALUE_${n}`] = paths.hooksRunFile;
+    process.env.GIT_CONFIG_COUNT = String(n + 1);
+  }
   // Before anything is written: a mistyped --nar-store must not leave a half-made data dir behind.
   const objects = openObjectStore(opts.narStore, paths.store);
   // A store that will never work stops the server here; one that is only away now is waited for by each request.

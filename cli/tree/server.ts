@@ -41,6 +41,10 @@ export function registerServer(program: Command): void {
       "where NARs, listings and channel tarballs are kept: file:DIR (default DATA_DIR/store) or s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R, with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: $FLOX_NAR_STORE)",
     )
     .option(
+      "--repos-dir <dir>",
+      "where the orgs' git repos live (default: $FLOX_REPOS_DIR, else DATA_DIR/repos); servers sharing one database share this directory (a network filesystem), and pushes to one repo take turns across them",
+    )
+    .option(
       "--nar-redirect",
       "answer NAR reads with a redirect to a presigned URL of the s3:// store instead of streaming them (clients must reach the store)",
     )

@@ -86,7 +86,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       if (
         opts.storehouse &&
         !published.has(claimed.drvPath) &&
-        !opts.storehouse.findPath(parseStorePath(claimed.drvPath).hash)
+        !(await opts.storehouse.findPath(parseStorePath(claimed.drvPath).hash))
       ) {
         try {
           await publishDrvClosure({ storehouse: opts.storehouse, storeRoot: ctx.paths.nixRoot }, [

@@ -166,7 +166,7 @@ export class DaemonRelay {
       if (fwd.child.exitCode === null) fwd.child.kill("SIGKILL");
       void (async () => {
         await endSession(this.o.db, sessionId, reason);
-        const cancelled = reason === "client" ? withdrawSessionWants(this.o.db, sessionId) : [];
+        const cancelled = reason === "client" ? await withdrawSessionWants(this.o.db, sessionId) : [];
         log.info({ reason, cancelled }, "relayed daemon connection ended");
       })().catch((err) => log.error({ err }, "ending a relay session failed"));
     };

@@ -99,7 +99,7 @@ export class Storehouse {
       return cached;
     }
     const removals = this.removals;
-    if (!this.findPath(hash)) return undefined;
+    if (!(await this.findPath(hash))) return undefined;
     const text = await getText(this.objects, narinfoKey(hash));
     if (text === undefined) return undefined;
     this.access.touch(hash);
