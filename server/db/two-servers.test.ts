@@ -1,0 +1,171 @@
+/**
+ * Two real `flox server` processes on one PostgreSQL, one repos dir (--repos-dir), one object store and one signing
+ * key, as a fleet runs them behind a load balancer. One of them leads (runs the background work); a push to one is
+ * evaluated, built through the other and answered on the first (signals cross through LISTEN/NOTIFY); a kill -9 of
+ * the leader hands the lead over, and an evaluation a killed server left running is finished by the other.
+ */
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
+import { testPostgres } from "../../testing/postgres.js";
+import { removeTree } from "../../testing/remove-tree.js";
+import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { startTestServer, type TestServer } from "../../testing/server.js";
+import { waitFor } from "../../testing/wait-for.js";
+
+let tmp = "";
+let common: string[] = [];
+const servers: TestServer[] = [];
+let builder: BuilderProcess | undefined;
+let work = "";
+
+const LEADER_LINE = "this server now runs the background work";
+const serverLog = (s: TestServer) => {
+  try {
+    return readFileSync(join(s.dataDir, "logs", "server.log"), "utf8");
+  } catch {
+    return "";
+  }
+};
+const leads = (s: TestServer) => serverLog(s).includes(LEADER_LINE);
+
+async function startOne(env: Record<string, string> = {}): Promise<TestServer> {
+  const s = await startTestServer({ args: common, env });
+  servers.push(s);
+  return s;
+}
+
+function killHard(s: TestServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.process.exitCode !== null || s.process.signalCode !== null) return resolve();
+    s.process.once("exit", () => resolve());
+    s.process.kill("SIGKILL");
+  });
+}
+
+async function latestEvaluation(s: TestServer): Promise<{ id: number; state: string } | undefined> {
+  const r = await s.api("GET", "/api/v1/orgs/acme/jobsets");
+  return r.body?.jobsets?.find((j: { branch: string }) => j.branch === "main")?.latest ?? undefined;
+}
+
+test.before(async () => {
+  await ensureCompiledHooks();
+  tmp = await mkdtemp(join(tmpdir(), "flox-two-servers-"));
+  const url = (await testPostgres()).createDatabase();
+  const keys = join(tmp, "keys");
+  await mkdir(keys);
+  await execa("nix-store", [
+    "--generate-binary-cache-key",
+    "flox-fleet-1",
+    join(keys, "secret-key"),
+    join(keys, "public-key"),
+  ]);
+  common = [
+    "--database",
+    url,
+    "--repos-dir",
+    join(tmp, "repos"),
+    "--nar-store",
+    `file:${join(tmp, "store")}`,
+    "--signing-key",
+    join(keys, "secret-key"),
+    "--no-nix-daemon",
+  ];
+  work = await workRepoFromFixture("good", tmp);
+});
+
+test.after(async () => {
+  await builder?.stop();
+  for (const s of servers) await s.stop().catch(() => undefined);
+  await removeTree(tmp);
+});
+
+test("one of two servers leads; a push to A is built through B and A's `-o wait` sees it succeed", async () => {
+  const a = await startOne();
+  const b = await startOne();
+  await waitFor("a leader", () => leads(a) || leads(b), { timeoutMs: 30_000 });
+  assert.ok(leads(a) !== leads(b), "exactly one server leads");
+
+  const org = await b.api("POST", "/api/v1/orgs", { name: "acme" });
+  assert.is(org.status, 201, JSON.stringify(org.body));
+  const token = await a.api("POST", "/api/v1/tokens", { scope: "builder", name: "fleet" });
+  assert.is(token.status, 201);
+  builder = startBuilderProcess(b, {
+    name: "b1",
+    token: token.body.secret,
+    store: join(tmp, "store-b1"),
+    system: await serverSystem(a.dataDir),
+  });
+  // A's hooks run A's own checks (its run file), though B made the repo last.
+  const r = await push(work, a.gitUrl("acme"), ["-o", "wait", "HEAD:refs/heads/main"]);
+  assert.is(r.exitCode, 0, `${r.stderr}\n--- builder\n${builder.log().slice(-2000)}`);
+  assert.match(r.remote.join("\n"), /succeeded|passed/i);
+  const e = await latestEvaluation(b);
+  assert.is(e?.state, "succeeded", JSON.stringify(e));
+});
+
+test("kill -9 of the leader: the other server takes the lead and carries on alone", async () => {
+  const [a, b] = servers as [TestServer, TestServer];
+  const [leader, other] = leads(a) ? [a, b] : [b, a];
+  await killHard(leader);
+  await waitFor("the other server to take the lead", () => leads(other), {
+    timeoutMs: 30_000,
+    explain: () => serverLog(other).slice(-3000),
+  });
+  await writeFile(join(work, "two-servers.txt"), "second\n");
+  await commitAll(work, "second push, after the leader died");
+  await builder?.stop();
+  builder = startBuilderProcess(other, {
+    name: "b2",
+    token: (await other.api("POST", "/api/v1/tokens", { scope: "builder", name: "fleet-2" })).body.secret,
+    store: join(tmp, "store-b2"),
+    system: await serverSystem(other.dataDir),
+  });
+  const r = await push(work, other.gitUrl("acme"), ["-o", "wait", "HEAD:refs/heads/main"]);
+  assert.is(r.exitCode, 0, r.stderr);
+});
+
+test("a server killed mid-evaluation: the leader requeues it and finishes it", async () => {
+  const survivor = servers.find((s) => s.process.exitCode === null && s.process.signalCode === null);
+  assert.ok(survivor, "a server is still running");
+  // A third server evaluates slowly; the survivor is frozen while the push goes in, so the slow one claims it.
+  const slow = await startOne({ FLOX_TEST_EVAL_DELAY_MS: "60000" });
+  survivor.process.kill("SIGSTOP");
+  let evaluationId = 0;
+  try {
+    await writeFile(join(work, "two-servers.txt"), "third\n");
+    await commitAll(work, "third push, to a server that will die");
+    const r = await push(work, slow.gitUrl("acme"), ["HEAD:refs/heads/main"]);
+    assert.is(r.exitCode, 0, r.stderr);
+    const running = await waitFor(
+      "the slow server to start the evaluation",
+      async () => {
+        const e = await latestEvaluation(slow);
+        return e?.state === "running" && e;
+      },
+      { timeoutMs: 60_000 },
+    );
+    evaluationId = running.id;
+  } finally {
+    survivor.process.kill("SIGCONT");
+  }
+  await killHard(slow);
+  const done = await waitFor(
+    "the survivor to requeue and finish the evaluation",
+    async () => {
+      const r = await survivor.api("GET", `/api/v1/evaluations/${evaluationId}`);
+      const state = r.body?.evaluation?.state;
+      return state && state !== "queued" && state !== "running" && r.body.evaluation;
+    },
+    { timeoutMs: 120_000, explain: () => serverLog(survivor).slice(-3000) },
+  );
+  assert.is(done.state, "succeeded", JSON.stringify(done));
+  assert.match(serverLog(survivor), /evaluations left running by a server that stopped re-queued/);
+});
+
+test.run();
