@@ -33,6 +33,8 @@ export interface StartServerOptions {
   maxFileSize?: number | undefined;
   /** Reading the Storehouse (/cache) needs a token too (--private-cache). */
   privateCache?: boolean | undefined;
+  /** FLOX_SERVER_SECRET: seals the fleet's signing key in a PostgreSQL database (server/storehouse/fleet-key.ts). */
+  serverSecret?: string | undefined;
   /** The orgs' git repos (--repos-dir); default DATA_DIR/repos. Shared by the servers of a fleet. */
   reposDir?: string | undefined;
   /** Where NARs, listings, logs' and channels' objects go (--nar-store): file:DIR (default DATA_DIR/store) or s3://… */
@@ -243,6 +245,7 @@ export function optionsFromFlags(
     privateCache: opts.privateCache,
     narStore: opts.narStore ?? (env.FLOX_NAR_STORE || undefined),
     reposDir: opts.reposDir ?? (env.FLOX_REPOS_DIR || undefined),
+    serverSecret: env.FLOX_SERVER_SECRET || undefined,
     narRedirect: opts.narRedirect,
     signingKeyFile: opts.signingKey ?? (env.FLOX_SIGNING_KEY || undefined),
     narSweepEverySeconds: parseSeconds("--nar-sweep-every", opts.narSweepEvery, 1),

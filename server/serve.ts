@@ -42,6 +42,7 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
+import { fleetSigningKey } from "./storehouse/fleet-key.js";
 import { QuotaGuard } from "./storehouse/gc/quota.js";
 import { GcService } from "./storehouse/gc/service.js";
 import { ensureSigningKey, loadSigningKey, SigningKeyError } from "./storehouse/keys.js";
@@ -120,9 +121,6 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
   await ensureBusyboxDir(paths.busybox);
-  const signingKey = opts.signingKeyFile
-    ? await loadSigningKey(resolve(opts.signingKeyFile))
-    : await ensureSigningKey(paths.keys);
 
   const logger = openLog(paths.serverLog);
   if (storeAway)
@@ -144,6 +142,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   logger.info({ database: opened.label }, "database opened");
   let server: Server | undefined;
   try {
+    // One key for the servers sharing a PostgreSQL database (kept or recorded there); a lone server's own files.
+    const signingKey =
+      opened.dialect === "postgres"
+        ? await fleetSigningKey(db, {
+            keyFile: opts.signingKeyFile ? resolve(opts.signingKeyFile) : undefined,
+            keysDir: paths.keys,
+            serverSecret: opts.serverSecret,
+          })
+        : opts.signingKeyFile
+          ? await loadSigningKey(resolve(opts.signingKeyFile))
+          : await ensureSigningKey(paths.keys);
     const admin = await ensureAdminToken(db, opts.adminToken);
     if (admin.kind === "given" && opts.adminToken && opts.adminToken.length < 16) {
       logger.warn(

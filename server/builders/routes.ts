@@ -1,5 +1,7 @@
 // /builder: what `flox builder` calls (builder tokens only): claim work under a lease, heartbeat, stream the
 // log, report the result. See server/builds/queue.ts for the rules and docs/API.md, "Builders".
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import {
@@ -42,6 +44,8 @@ const MAX_LOG_CHUNK = 4 * 1024 * 1024;
  * requeue by the sweeper, a signal lost while PostgreSQL restarted) costs a waiting builder this much, never a build.
  */
 const RECHECK_MS = 500;
+/** How long a claim waits for another server to publish a .drv closure this server does not have. */
+const FOREIGN_DRV_WAIT_MS = 60_000;
 
 function builderOnly(ctx: AppContext): MiddlewareHandler<AppEnv> {
   const auth = requireToken(ctx);
@@ -83,15 +87,19 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
       });
       // A .drv the Storehouse holds has its whole closure there (references are checked at upload): the shared
       // daemon's builds are published when its hook queues them, from its own store, not DATA_DIR/nix-root.
-      if (
-        opts.storehouse &&
-        !published.has(claimed.drvPath) &&
-        !(await opts.storehouse.findPath(parseStorePath(claimed.drvPath).hash))
-      ) {
+      const storehouse = opts.storehouse;
+      const drvHash = parseStorePath(claimed.drvPath).hash;
+      if (storehouse && !published.has(claimed.drvPath) && !(await storehouse.findPath(drvHash))) {
+        // Evaluated by another server of the fleet: the .drv is in its nix-root, and it is publishing the closure.
+        const until = Date.now() + FOREIGN_DRV_WAIT_MS;
+        while (!existsSync(join(ctx.paths.nixRoot, claimed.drvPath)) && Date.now() < until) {
+          if (await storehouse.findPath(drvHash)) break;
+          await signals.next("build", 250, gone);
+        }
+      }
+      if (storehouse && !published.has(claimed.drvPath) && !(await storehouse.findPath(drvHash))) {
         try {
-          await publishDrvClosure({ storehouse: opts.storehouse, storeRoot: ctx.paths.nixRoot }, [
-            claimed.drvPath,
-          ]);
+          await publishDrvClosure({ storehouse, storeRoot: ctx.paths.nixRoot }, [claimed.drvPath]);
           published.add(claimed.drvPath);
         } catch (err) {
           log.error({ err }, "could not put the build's .drv closure in the Storehouse");

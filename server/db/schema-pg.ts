@@ -671,3 +671,18 @@ export const relayWants = pgTable(
     index("relay_wants_build_idx").on(t.buildId),
   ],
 );
+
+// ---- Fleet secrets: what every server sharing the database must agree on ----
+
+/**
+ * The fleet's signing key (name `signing-key`): its public half always, so no second server signs with a key of its
+ * own; its secret half too when the servers have a server secret (FLOX_SERVER_SECRET), sealed with it
+ * (server/storehouse/fleet-key.ts). Used on PostgreSQL; a lone SQLite server keeps its key in DATA_DIR/keys.
+ */
+export const serverSecrets = pgTable("server_secrets", {
+  name: text("name").primaryKey(),
+  publicValue: text("public_value").notNull(),
+  /** base64 of AES-256-GCM iv | tag | ciphertext; null: kept only in files (--signing-key, DATA_DIR/keys). */
+  sealed: text("sealed"),
+  createdAt: timestamp("created_at").notNull().default(now),
+});

@@ -40,6 +40,7 @@ export let gcJournal = pg.gcJournal;
 export let cachePathOrgs = pg.cachePathOrgs;
 export let relaySessions = pg.relaySessions;
 export let relayWants = pg.relayWants;
+export let serverSecrets = pg.serverSecrets;
 
 /** The current time as the schema stores it (an ISO string on SQLite, a timestamptz on PostgreSQL). */
 export let nowSql: SQL = sql`now()`;
@@ -83,5 +84,6 @@ export function useDialect(to: Dialect): void {
   cachePathOrgs = s.cachePathOrgs;
   relaySessions = s.relaySessions;
   relayWants = s.relayWants;
+  serverSecrets = s.serverSecrets;
   nowSql = to === "postgres" ? sql`now()` : sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
 }

@@ -4,7 +4,7 @@
  * evaluated, built through the other and answered on the first (signals cross through LISTEN/NOTIFY); a kill -9 of
  * the leader hands the lead over, and an evaluation a killed server left running is finished by the other.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../te
 import { testPostgres } from "../../testing/postgres.js";
 import { removeTree } from "../../testing/remove-tree.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
-import { startTestServer, type TestServer } from "../../testing/server.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../testing/server.js";
 import { waitFor } from "../../testing/wait-for.js";
 
 let tmp = "";
@@ -102,7 +102,7 @@ test("one of two servers leads; a push to A is built through B and A's `-o wait`
     system: await serverSystem(a.dataDir),
   });
   // A's hooks run A's own checks (its run file), though B made the repo last.
-  const r = await push(work, a.gitUrl("acme"), ["-o", "wait", "HEAD:refs/heads/main"]);
+  const r = await push(work, a.gitUrl("acme", TEST_ADMIN_TOKEN), ["-o", "wait", "HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, `${r.stderr}\n--- builder\n${builder.log().slice(-2000)}`);
   assert.match(r.remote.join("\n"), /succeeded|passed/i);
   const e = await latestEvaluation(b);
@@ -117,7 +117,7 @@ test("kill -9 of the leader: the other server takes the lead and carries on alon
     timeoutMs: 30_000,
     explain: () => serverLog(other).slice(-3000),
   });
-  await writeFile(join(work, "two-servers.txt"), "second\n");
+  await writeFile(join(work, "README.md"), "second\n");
   await commitAll(work, "second push, after the leader died");
   await builder?.stop();
   builder = startBuilderProcess(other, {
@@ -126,46 +126,78 @@ test("kill -9 of the leader: the other server takes the lead and carries on alon
     store: join(tmp, "store-b2"),
     system: await serverSystem(other.dataDir),
   });
-  const r = await push(work, other.gitUrl("acme"), ["-o", "wait", "HEAD:refs/heads/main"]);
+  const r = await push(work, other.gitUrl("acme", TEST_ADMIN_TOKEN), ["-o", "wait", "HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, r.stderr);
 });
 
-test("a server killed mid-evaluation: the leader requeues it and finishes it", async () => {
-  const survivor = servers.find((s) => s.process.exitCode === null && s.process.signalCode === null);
-  assert.ok(survivor, "a server is still running");
-  // A third server evaluates slowly; the survivor is frozen while the push goes in, so the slow one claims it.
+test("a server killed mid-evaluation: the other server takes the lead, requeues it and finishes it", async () => {
+  // The server left from the last test goes too: the slow one (it evaluates after a minute) is then alone when the
+  // push comes in, so it is the one that claims the evaluation.
+  for (const s of servers) await killHard(s);
   const slow = await startOne({ FLOX_TEST_EVAL_DELAY_MS: "60000" });
-  survivor.process.kill("SIGSTOP");
-  let evaluationId = 0;
-  try {
-    await writeFile(join(work, "two-servers.txt"), "third\n");
-    await commitAll(work, "third push, to a server that will die");
-    const r = await push(work, slow.gitUrl("acme"), ["HEAD:refs/heads/main"]);
-    assert.is(r.exitCode, 0, r.stderr);
-    const running = await waitFor(
-      "the slow server to start the evaluation",
-      async () => {
-        const e = await latestEvaluation(slow);
-        return e?.state === "running" && e;
-      },
-      { timeoutMs: 60_000 },
-    );
-    evaluationId = running.id;
-  } finally {
-    survivor.process.kill("SIGCONT");
-  }
-  await killHard(slow);
-  const done = await waitFor(
-    "the survivor to requeue and finish the evaluation",
+  await writeFile(join(work, "README.md"), "third\n");
+  await commitAll(work, "third push, to a server that will die");
+  // The push waits for the evaluation's summary, which the slow server never gives: its end is not awaited here.
+  const pushing = push(work, slow.gitUrl("acme", TEST_ADMIN_TOKEN), ["HEAD:refs/heads/main"]);
+  const running = await waitFor(
+    "the slow server to start the evaluation",
     async () => {
-      const r = await survivor.api("GET", `/api/v1/evaluations/${evaluationId}`);
-      const state = r.body?.evaluation?.state;
-      return state && state !== "queued" && state !== "running" && r.body.evaluation;
+      const e = await latestEvaluation(slow);
+      return e?.state === "running" && e;
     },
-    { timeoutMs: 120_000, explain: () => serverLog(survivor).slice(-3000) },
+    { timeoutMs: 60_000, explain: () => serverLog(slow).slice(-3000) },
+  );
+  const other = await startOne();
+  assert.not.ok(leads(other), "the slow server leads while it lives");
+  await killHard(slow);
+  await pushing; // cut off with its server: git reports the connection lost
+  const done = await waitFor(
+    "the other server to requeue and finish the evaluation",
+    async () => {
+      const answer = await other.api("GET", `/api/v1/evaluations/${running.id}`);
+      const e = answer.body?.evaluation;
+      return e && e.state !== "queued" && e.state !== "running" && e;
+    },
+    { timeoutMs: 120_000, explain: () => serverLog(other).slice(-3000) },
   );
   assert.is(done.state, "succeeded", JSON.stringify(done));
-  assert.match(serverLog(survivor), /evaluations left running by a server that stopped re-queued/);
+  assert.ok(leads(other), "the other server took the lead");
+  assert.match(serverLog(other), /evaluations left running by a server that stopped re-queued/);
+});
+
+test("the fleet's one signing key: a server without it is refused; FLOX_SERVER_SECRET keeps it in the database", async () => {
+  const withoutKey = common.filter(
+    (_, i) => common[i] !== "--signing-key" && common[i - 1] !== "--signing-key",
+  );
+  const publicKey = readFileSync(join(tmp, "keys", "public-key"), "utf8").trim();
+  const start = async (args: string[], env: Record<string, string> = {}) => {
+    const s = await startTestServer({ args, env });
+    servers.push(s);
+    return s;
+  };
+  const refused = await start(withoutKey).then(
+    () => "",
+    (err: Error) => err.message,
+  );
+  assert.match(
+    refused,
+    /sign with flox-fleet-1:\S+, a key this server does not have; give it the same key file/,
+  );
+
+  // Given the key file and the secret once, the key is sealed into the database; then the secret alone is enough.
+  const sealing = await start(common, { FLOX_SERVER_SECRET: "fleet secret one" });
+  await sealing.stop();
+  const opened = await start(withoutKey, { FLOX_SERVER_SECRET: "fleet secret one" });
+  const info = await fetch(`${opened.url}/cache/nix-cache-info`);
+  assert.is(info.status, 200);
+  const summary = await opened.api("GET", "/api/v1/storehouse");
+  assert.is(summary.body.storehouse.publicKey, publicKey, "the secret opened the fleet's key");
+  assert.not.ok(existsSync(join(opened.dataDir, "keys", "secret-key")), "it never made a key of its own");
+  const wrong = await start(withoutKey, { FLOX_SERVER_SECRET: "not the fleet's" }).then(
+    () => "",
+    (err: Error) => err.message,
+  );
+  assert.match(wrong, /FLOX_SERVER_SECRET does not open the fleet's signing key \(flox-fleet-1:/);
 });
 
 test.run();

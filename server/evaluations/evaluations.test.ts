@@ -5,11 +5,11 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { projectRoot } from "../../lib/project-root.js";
+import { queryDb } from "../../testing/ci-harness.js";
 import { removeTree } from "../../testing/remove-tree.js";
 import { commitAll, ensureCompiledHooks, gitIn, push, workRepoFromFixture } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
@@ -40,14 +40,9 @@ function evaluationLine(
   return { id, summary: hit?.[2] ?? "" };
 }
 
-/** Reads the server's database directly (WAL: safe beside the running server). */
+/** Reads the server's database directly (SQLite's WAL or PostgreSQL: safe beside the running server). */
 function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new Database(join(srv.dataDir, "db.sqlite"), { readonly: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
+  return queryDb<T>(srv.dataDir, sql, ...params);
 }
 
 async function flox(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
@@ -296,17 +291,12 @@ test("a server killed mid-evaluation finishes it after restart, exactly once", a
       all.map((e: { commitSha: string }) => e.commitSha),
       [head],
     );
-    const db = new Database(join(dataDir, "db.sqlite"), { readonly: true });
-    try {
-      const count = (table: string) =>
-        (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
-      assert.is(count("evaluations"), 1);
-      assert.is(count("eval_jobs"), 3);
-      assert.is(count("builds"), 3);
-      assert.is(count("build_deps"), 2);
-    } finally {
-      db.close();
-    }
+    const count = (table: string) =>
+      Number(queryDb<{ n: number }>(dataDir, `select count(*) as n from ${table}`)[0]?.n);
+    assert.is(count("evaluations"), 1);
+    assert.is(count("eval_jobs"), 3);
+    assert.is(count("builds"), 3);
+    assert.is(count("build_deps"), 2);
   } finally {
     await crashy?.stop();
     await again?.stop();

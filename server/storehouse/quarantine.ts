@@ -34,7 +34,10 @@ export async function verifyNars(
     .select({ narFile: cachePaths.narFile, fileSize: sql<number>`max(${cachePaths.fileSize})` })
     .from(cachePaths)
     .groupBy(cachePaths.narFile)
-    .orderBy(asc(sql`min(coalesce(${cachePaths.verifiedAt}, ''))`), asc(cachePaths.narFile));
+    .orderBy(
+      asc(sql`min(coalesce(${cachePaths.verifiedAt}, '1970-01-01T00:00:00.000Z'))`),
+      asc(cachePaths.narFile),
+    );
   let read = 0;
   let checked = 0;
   const quarantined: QuarantinedNar[] = [];
