@@ -103,8 +103,13 @@ await inTransaction(t.db, async (tx) => {
       // The second evaluation changes every 10th package (a new build) and keeps the rest (shared builds).
       const e = n === 2 && i % 10 === 0 ? 2 : 1;
       const drvPath = `/nix/store/${hash(i, e)}-pkg-${i}-1.0.drv`;
-      const b =
-        (await tx.select({ id: builds.id }).from(builds).where(sqlEq(drvPath)).then(one)) ??
+      const shared: { id: number } | undefined = await tx
+        .select({ id: builds.id })
+        .from(builds)
+        .where(sqlEq(drvPath))
+        .then(first);
+      const b: { id: number } =
+        shared ??
         (await tx
           .insert(builds)
           .values({
@@ -144,7 +149,7 @@ await inTransaction(t.db, async (tx) => {
 });
 
 import { eq } from "drizzle-orm";
-import { one } from "../server/db/raw.js";
+import { first, one } from "../server/db/raw.js";
 import { inTransaction } from "../server/db/transaction.js";
 
 function sqlEq(drvPath: string) {

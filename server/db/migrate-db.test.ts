@@ -1,5 +1,6 @@
 // `flox server migrate-db`, run as the real CLI: a server that has pushed, built, published a channel, kept a
 // profile and heard from machines on SQLite carries on, unchanged, on the PostgreSQL database the copy filled.
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,7 +41,7 @@ function targetState(url: string): string {
     .join("\n");
 }
 
-test("an unreachable target is one line naming it, password hidden; a missing source is refused", async () => {
+test("an unreachable target is one line naming it, password hidden; a stray table or a missing source is refused", async () => {
   const tmp = await mkdtemp(join(tmpdir(), "flox-migrate-db-"));
   try {
     const { openDb } = await import("./open.js");
@@ -58,6 +59,18 @@ test("an unreachable target is one line naming it, password hidden; a missing so
       /^flox server migrate-db: cannot open the target database postgres:\/\/flox:\*\*\*@127\.0\.0\.1:1\/flox: .*ECONNREFUSED/,
     );
     assert.not.match(r.stderr, "sekrit");
+
+    // A table flox does not know, in the target: refused rather than left out of the copy or of --force.
+    const url = (await testPostgres()).createDatabase();
+    execFileSync(join(process.env.FLOX_PG_BIN ?? "/usr/lib/postgresql/15/bin", "psql"), [
+      url,
+      "-q",
+      "-c",
+      "create table somebody_elses (x int)",
+    ]);
+    const stray = await migrateDb(["--from", `sqlite:${join(tmp, "db.sqlite")}`, "--to", url, "--force"]);
+    assert.is(stray.exitCode, 1, stray.stdout);
+    assert.match(stray.stderr, /holds tables this build of flox does not know \(somebody_elses\)/);
 
     const missing = await migrateDb([
       "--from",

@@ -157,6 +157,19 @@ export async function migrateDatabase(opts: MigrateDbOptions): Promise<TableCoun
     }
 
     const db = opened.db;
+    const strayPg = (
+      await rawRows<{ name: string }>(
+        db,
+        sql`select table_name as "name" from information_schema.tables where table_schema = current_schema()`,
+      )
+    )
+      .map((r) => r.name)
+      .filter((n) => !known.has(n));
+    if (strayPg.length > 0) {
+      throw new MigrateDbError(
+        `${target.label} holds tables this build of flox does not know (${strayPg.join(", ")}); give a database of its own to flox`,
+      );
+    }
     const filled: string[] = [];
     for (const t of tables) {
       const n = await targetCount(db, t.pg);
