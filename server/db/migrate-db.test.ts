@@ -22,6 +22,15 @@ const migrateDb = (args: string[]) =>
     timeout: 300_000,
   });
 
+function psql(url: string, statement: string): void {
+  execFileSync(join(process.env.FLOX_PG_BIN ?? "/usr/lib/postgresql/15/bin", "psql"), [
+    url,
+    "-q",
+    "-c",
+    statement,
+  ]);
+}
+
 /** Every table's rows and largest id, as PostgreSQL holds them: what "nothing changed" compares. */
 function targetState(url: string): string {
   const tables = queryPostgres<{ name: string }>(
@@ -41,10 +50,10 @@ function targetState(url: string): string {
     .join("\n");
 }
 
-test("an unreachable target is one line naming it, password hidden; a stray table or a missing source is refused", async () => {
+test("an unreachable target is one line naming it, password hidden; a stray table, lost rows or a missing source fail", async () => {
   const tmp = await mkdtemp(join(tmpdir(), "flox-migrate-db-"));
   try {
-    const { openDb } = await import("./open.js");
+    const { openDatabase, openDb } = await import("./open.js");
     await openDb(join(tmp, "db.sqlite")).close();
     const r = await migrateDb([
       "--from",
@@ -62,15 +71,26 @@ test("an unreachable target is one line naming it, password hidden; a stray tabl
 
     // A table flox does not know, in the target: refused rather than left out of the copy or of --force.
     const url = (await testPostgres()).createDatabase();
-    execFileSync(join(process.env.FLOX_PG_BIN ?? "/usr/lib/postgresql/15/bin", "psql"), [
-      url,
-      "-q",
-      "-c",
-      "create table somebody_elses (x int)",
-    ]);
+    psql(url, "create table somebody_elses (x int)");
     const stray = await migrateDb(["--from", `sqlite:${join(tmp, "db.sqlite")}`, "--to", url, "--force"]);
     assert.is(stray.exitCode, 1, stray.stdout);
     assert.match(stray.stderr, /holds tables this build of flox does not know \(somebody_elses\)/);
+
+    // Rows that do not arrive: a trigger on the target drops every org silently; the count check catches it.
+    const source = openDb(join(tmp, "db.sqlite"));
+    const { orgs } = await import("./tables.js");
+    await source.db.insert(orgs).values({ name: "acme", displayName: "Acme" });
+    await source.close();
+    const lossy = (await testPostgres()).createDatabase();
+    await (await openDatabase(lossy)).close();
+    psql(
+      lossy,
+      "create function drop_row() returns trigger language plpgsql as $$ begin return null; end $$; create trigger drop_orgs before insert on orgs for each row execute function drop_row()",
+    );
+    const lost = await migrateDb(["--from", `sqlite:${join(tmp, "db.sqlite")}`, "--to", lossy]);
+    assert.is(lost.exitCode, 1, lost.stdout);
+    assert.match(lost.stderr, /row counts differ after the copy: orgs 1 in SQLite, 0 in PostgreSQL/);
+    assert.is(lost.stderr.trim().split("\n").length, 1, lost.stderr);
 
     const missing = await migrateDb([
       "--from",
