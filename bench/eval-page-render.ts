@@ -4,10 +4,13 @@
 //   - a one-page baseline: every job in one HTML table built by string concatenation with escaping (what a
 //     Hydra-style page that lists everything costs; no framework, no paging).
 // The database is seeded directly (two evaluations of N jobs sharing most builds, failures, 40 problems) and
-// requests go through the in-process app (`app.request`, no socket). Asserts nothing.
+// requests go through the in-process app (`app.request`, no socket). Asserts nothing. It runs once on SQLite and
+// once on a throwaway PostgreSQL (bench/dialects.ts), each in its own process, and prints each case's medians
+// beside each other.
 // Run after a build: `npx tsc -p tsconfig.json && node dist/bench/eval-page-render.js [jobs] [rounds]`.
 import { execFileSync } from "node:child_process";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import type { BuildState } from "../lib/api/builds.js";
 import { builds, evalJobs, evalProblems, evaluations, jobsets, pushes } from "../server/db/tables.js";
 import { getEvaluation } from "../server/evaluations/data.js";
@@ -16,11 +19,20 @@ import { findOrg } from "../server/orgs/orgs.js";
 import { repoDir } from "../server/paths.js";
 import { escapeHtml } from "../server/web/ansi.js";
 import { createTestApp } from "../testing/app.js";
+import { load, printBeside, reportSide, runBothDialects, sideDatabase } from "./dialects.js";
 
 const JOBS = Number(process.argv[2] ?? 2000);
 const ROUNDS = Number(process.argv[3] ?? 40);
 
-const t = await createTestApp();
+const database = sideDatabase();
+if (!database) {
+  const both = await runBothDialects(fileURLToPath(import.meta.url), process.argv.slice(2));
+  console.log(`--- medians, PostgreSQL beside SQLite (load ${load()})`);
+  for (const key of Object.keys(both.sqlite)) printBeside(key, both, key, "ms");
+  process.exit(0);
+}
+
+const t = await createTestApp({ database });
 await t.api("POST", "/api/v1/orgs", { name: "acme" });
 const org = await findOrg(t.db, "acme");
 if (!org) throw new Error("no org");
@@ -91,8 +103,13 @@ await inTransaction(t.db, async (tx) => {
       // The second evaluation changes every 10th package (a new build) and keeps the rest (shared builds).
       const e = n === 2 && i % 10 === 0 ? 2 : 1;
       const drvPath = `/nix/store/${hash(i, e)}-pkg-${i}-1.0.drv`;
-      const b =
-        (await tx.select({ id: builds.id }).from(builds).where(sqlEq(drvPath)).then(one)) ??
+      const shared: { id: number } | undefined = await tx
+        .select({ id: builds.id })
+        .from(builds)
+        .where(sqlEq(drvPath))
+        .then(first);
+      const b: { id: number } =
+        shared ??
         (await tx
           .insert(builds)
           .values({
@@ -132,7 +149,7 @@ await inTransaction(t.db, async (tx) => {
 });
 
 import { eq } from "drizzle-orm";
-import { one } from "../server/db/raw.js";
+import { first, one } from "../server/db/raw.js";
 import { inTransaction } from "../server/db/transaction.js";
 
 function sqlEq(drvPath: string) {
@@ -211,8 +228,10 @@ for (let r = 0; r < ROUNDS; r++) {
     bytes[i] = Buffer.byteLength(body);
   }
 }
+const figures: Record<string, number> = {};
 for (const [i, [name]] of cases.entries()) {
   const ts = times[i] ?? [];
+  figures[name] = pct(ts, 50);
   console.log(
     `${name.padEnd(46)} median ${pct(ts, 50).toFixed(1).padStart(6)} ms  p95 ${pct(ts, 95).toFixed(1).padStart(6)} ms  ${((bytes[i] ?? 0) / 1024).toFixed(0).padStart(6)} KiB`,
   );
@@ -224,4 +243,7 @@ if (process.env.FLOX_BENCH_SERVE) {
   console.log(
     `serving http://127.0.0.1:${process.env.FLOX_BENCH_SERVE}/acme/evaluations/${evalId} (token ${t.adminToken})`,
   );
-} else t.cleanup();
+} else {
+  t.cleanup();
+  reportSide(figures);
+}

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { createApp } from "../server/app.js";
-import { type Db, openDb } from "../server/db/open.js";
+import { type Db, openDatabase, openDb } from "../server/db/open.js";
 import { ensureAdminToken } from "../server/orgs/tokens.js";
 import { type DataPaths, dataPaths } from "../server/paths.js";
 import type { ApiAnswer } from "./server.js";
@@ -20,10 +20,11 @@ export interface TestApp {
   cleanup(): void;
 }
 
-export async function createTestApp(): Promise<TestApp> {
+/** `database`: a URL to open instead of the data dir's SQLite file (a bench's PostgreSQL side). */
+export async function createTestApp(opts: { database?: string } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "flox-app-test-"));
   const paths = dataPaths(dir);
-  const { db, close } = openDb(paths.db);
+  const { db, close } = opts.database ? await openDatabase(opts.database) : openDb(paths.db);
   const adminToken = `flox_in-process-admin-${"0".repeat(26)}`;
   await ensureAdminToken(db, adminToken);
   const hookSecret = "test-hook-secret";

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { type BuilderProcess, serverSystem, startBuilderProcess } from "./builder.js";
 import { latestEvaluationId, waitForChannelAt } from "./ci-harness.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "./repos.js";
-import { startTestServer, type TestServer } from "./server.js";
+import { startTestServer, type TestServer, type TestServerOptions } from "./server.js";
 
 /** Markup a hostile user might put in a commit message or a reason: pages must show it as text. */
 export const HOSTILE = `<img src=x onerror="document.title='pwned'"><b>bold</b>`;
@@ -16,6 +16,8 @@ export const HOSTILE = `<img src=x onerror="document.title='pwned'"><b>bold</b>`
 export interface FleetWorld {
   srv: TestServer;
   builder: BuilderProcess;
+  /** The work repo pushed to acme (dep-chain and what addPackage added). */
+  work: string;
   /** Token secrets: alice (acme member), reader (acme reader), outsider (secret owner), machines web-1, web-2, db-1. */
   tok(name: string): string;
   /** Commits everything in the work repo and pushes it to acme's main; the new evaluation's id. */
@@ -29,10 +31,10 @@ export interface FleetWorld {
   stop(): Promise<void>;
 }
 
-export async function startFleetWorld(name: string): Promise<FleetWorld> {
+export async function startFleetWorld(name: string, server: TestServerOptions = {}): Promise<FleetWorld> {
   await ensureCompiledHooks();
   const tmp = await mkdtemp(join(tmpdir(), `flox-${name}-`));
-  const srv = await startTestServer();
+  const srv = await startTestServer(server);
   const tokens: Record<string, string> = {};
   const tok = (n: string) => tokens[n] ?? "";
   const token = async (n: string, body: object) => {
@@ -65,6 +67,7 @@ export async function startFleetWorld(name: string): Promise<FleetWorld> {
   const world: FleetWorld = {
     srv,
     builder,
+    work,
     tok,
     pushAll,
     waitChannel,

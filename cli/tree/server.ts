@@ -6,7 +6,11 @@ export function registerServer(program: Command): void {
   const server = program
     .command("server")
     .description("run the flox server (git hosting, API, Storehouse)")
-    .requiredOption("--data-dir <dir>", "where everything is kept (db.sqlite, repos/, store/, keys/, logs/)")
+    // Checked in the action, not by commander: commander would demand it of `flox server migrate-db` too.
+    .option(
+      "--data-dir <dir>",
+      "where everything is kept (db.sqlite, repos/, store/, keys/, logs/) (required)",
+    )
     .option("--listen <host:port>", "address to listen on; port 0 picks a free port", "127.0.0.1:8080")
     .option(
       "--database <url>",
@@ -74,6 +78,7 @@ export function registerServer(program: Command): void {
       "collections stop once the Storehouse is under this, e.g. 200G: least recently used unreachable paths go first (default: every unreachable path goes)",
     )
     .action(async (opts) => {
+      if (opts.dataDir === undefined) server.error("error: required option '--data-dir <dir>' not specified");
       const { runServerCommand } = await import("../../server/serve.js");
       await runServerCommand(opts);
     });
@@ -81,5 +86,23 @@ export function registerServer(program: Command): void {
     "flox server --data-dir /var/lib/flox --listen 0.0.0.0:8080",
     "FLOX_ADMIN_TOKEN=secret flox server --data-dir ./data --listen 127.0.0.1:0",
     "flox server --data-dir ./data --signing-key /etc/flox/cache-key --nar-store 's3://flox-nars/cache?endpoint=http://10.0.0.5:7480'",
+  ]);
+  const migrate = server
+    .command("migrate-db")
+    .description(
+      "copy a stopped server's SQLite database into an empty PostgreSQL database, then check every table's row count",
+    )
+    .requiredOption("--from <url>", "the SQLite database, sqlite:PATH (a server's is DATA_DIR/db.sqlite)")
+    .requiredOption("--to <url>", "the PostgreSQL database, postgres://USER@HOST:PORT/DB (createdb it first)")
+    .option(
+      "--force",
+      "delete everything in the target first, instead of refusing a database that holds rows",
+    )
+    .action(async (opts) => {
+      const { runMigrateDbCommand } = await import("../../server/db/migrate-db.js");
+      await runMigrateDbCommand(opts);
+    });
+  examples(migrate, [
+    "flox server migrate-db --from sqlite:/var/lib/flox/db.sqlite --to postgres://flox@db.lan:5432/flox",
   ]);
 }

@@ -92,7 +92,8 @@ const RETRY_MS = 30_000;
 
 export class Evaluator {
   readonly #o: EvaluatorOptions;
-  readonly #isIn: IsInStorehouse;
+  /** An injected index (tests); by default the Storehouse's, read through the recording transaction. */
+  readonly #isIn: IsInStorehouse | undefined;
   readonly #signals: Signals;
   readonly #running = new Set<Promise<void>>();
   readonly #runningIds = new Set<number>();
@@ -113,7 +114,7 @@ export class Evaluator {
 
   constructor(options: EvaluatorOptions) {
     this.#o = options;
-    this.#isIn = options.isInStorehouse ?? storehouseIndex(options.db);
+    this.#isIn = options.isInStorehouse;
     this.#signals = options.signals ?? new Signals();
   }
 
@@ -359,7 +360,9 @@ export class Evaluator {
     graph: Awaited<ReturnType<typeof readDrvClosure>>,
   ): Promise<{ counts: Record<BuildOutcome, number>; queued: string[] }> {
     return inTransaction(this.#o.db, async (tx) => {
-      const registered = await registerBuilds(tx, jobs, graph, this.#isIn);
+      // Through `tx`: a read on another pool connection inside this transaction waits for a free connection, and
+      // on PostgreSQL every one can be held by a transaction queued behind this one's advisory lock (a deadlock).
+      const registered = await registerBuilds(tx, jobs, graph, this.#isIn ?? storehouseIndex(tx));
       const counts: Record<BuildOutcome, number> = { new: 0, shared: 0, cached: 0, failed: 0 };
       const queued: string[] = [];
       for (const [i, job] of jobs.entries()) {
