@@ -1,6 +1,9 @@
 // One relayed connection's forwarder: `nix-daemon --stdio` pointed at the shared daemon's socket, run as the
 // org's unprivileged uid. The shared daemon judges that uid (SO_PEERCRED) against `trusted-users = root`, so every
 // relayed client is untrusted, whatever it asks for; and two orgs never share a uid.
+// Nix 2.8 copies the bytes both ways. Nix 2.26 (from 2.17) instead serves the client itself, as a trusted one,
+// unless told `--force-untrusted` (2.16+, behind the `daemon-trust-override` feature): then it copies the bytes as
+// 2.8 does (2.26.3's daemon.cc, runDaemon), so the shared daemon alone answers the client, in both versions.
 import { type ChildProcess, spawn } from "node:child_process";
 import { Socket } from "node:net";
 import { nixProgram } from "../../lib/nix-bin.js";
@@ -26,6 +29,8 @@ export async function startForwarder(opts: {
   paths: DaemonPaths;
   uid: number;
   nixBinDir?: string | undefined;
+  /** Pass `--force-untrusted` (the chosen Nix has it: `features.daemonForceUntrusted`). */
+  forceUntrusted?: boolean;
   onStderr?: (line: string) => void;
 }): Promise<Forwarder> {
   const { stdin, stdout } = await pipePair();
@@ -41,6 +46,7 @@ export async function startForwarder(opts: {
         "--",
         nixProgram("nix-daemon", opts.nixBinDir),
         "--stdio",
+        ...(opts.forceUntrusted ? ["--force-untrusted"] : []),
       ],
       {
         env: {
@@ -49,6 +55,9 @@ export async function startForwarder(opts: {
           NIX_CONF_DIR: opts.paths.clientConfDir,
           NIX_USER_CONF_FILES: "",
           NIX_REMOTE: `unix://${opts.paths.socket}`,
+          ...(opts.forceUntrusted
+            ? { NIX_CONFIG: "extra-experimental-features = daemon-trust-override" }
+            : {}),
         },
         cwd: "/",
         stdio: [stdin.read, stdout.write, "pipe"],

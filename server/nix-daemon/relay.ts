@@ -24,6 +24,8 @@ export interface RelayOptions {
   /** Connections one token may hold at once; more are answered 429. */
   maxPerToken: number;
   nixBinDir?: string | undefined;
+  /** The chosen Nix has `nix-daemon --force-untrusted` (forwarder.ts says why it is passed). */
+  forceUntrusted: boolean;
 }
 
 interface Live {
@@ -152,6 +154,7 @@ export class DaemonRelay {
       paths: this.o.paths,
       uid: relayUid(org.id, this.o.uidBase),
       nixBinDir: this.o.nixBinDir,
+      forceUntrusted: this.o.forceUntrusted,
       onStderr: (line) => log.warn({ line }, "daemon forwarder said"),
     });
     let ended = false;
