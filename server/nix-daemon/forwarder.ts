@@ -1,9 +1,10 @@
 // One relayed connection's forwarder: `nix-daemon --stdio` pointed at the shared daemon's socket, run as the
 // org's unprivileged uid. The shared daemon judges that uid (SO_PEERCRED) against `trusted-users = root`, so every
 // relayed client is untrusted, whatever it asks for; and two orgs never share a uid.
-// Nix 2.8 copies the bytes both ways. Nix 2.26 (from 2.17) instead serves the client itself, as a trusted one,
-// unless told `--force-untrusted` (2.16+, behind the `daemon-trust-override` feature): then it copies the bytes as
-// 2.8 does (2.26.3's daemon.cc, runDaemon), so the shared daemon alone answers the client, in both versions.
+// Nix 2.8 copies the bytes both ways. From 2.20 (2.26 included) it instead serves the client itself, as a trusted
+// one, unless told `--force-untrusted` (2.16+, behind the `daemon-trust-override` feature): then 2.20+ copies the
+// bytes as 2.8 does, and 2.16–2.19 serve the client as an untrusted one (Nix's daemon.cc, runDaemon). Either way
+// only an untrusted user's rules apply, and the shared daemon answers every operation.
 import { type ChildProcess, spawn } from "node:child_process";
 import { Socket } from "node:net";
 import { nixProgram } from "../../lib/nix-bin.js";
