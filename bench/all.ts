@@ -86,6 +86,13 @@ const ROWS: Row[] = [
     goal: 1.5,
     goalText: "≤ 1.5× native",
   },
+  {
+    id: "fuse-reread-c",
+    what: "the same re-read through a C libfuse passthrough (the kernel's floor)",
+    rule: "slower",
+    goal: 1.5,
+    goalText: "≤ 1.5× native (can any FUSE server?)",
+  },
 ];
 
 interface Bench {
@@ -122,7 +129,7 @@ const BENCHES: Bench[] = [
     args: [],
     env: quick ? { BENCH_DIRS: "40", BENCH_FILES: "10" } : {},
     fuse: true,
-    rows: ["fuse-reread"],
+    rows: ["fuse-reread", "fuse-reread-c"],
   },
 ];
 
