@@ -80,6 +80,13 @@ const ROWS: Row[] = [
     goalText: "≥ 1.0× nix-store -r",
   },
   {
+    id: "agent-fetch-core",
+    what: "the same fetch without FUSE (the worker pipeline alone)",
+    rule: "faster",
+    goal: 1.0,
+    goalText: "≥ 1.0× nix-store -r",
+  },
+  {
     id: "fuse-reread",
     what: "FUSE warm re-read of 128 MiB",
     rule: "slower",
@@ -123,6 +130,12 @@ const BENCHES: Bench[] = [
     env: quick ? { BENCH_FILES: "8", BENCH_MIB_EACH: "8", BENCH_ROUNDS: "3" } : { BENCH_ROUNDS: "3" },
     fuse: true,
     rows: ["agent-whole-nar"],
+  },
+  {
+    script: "fs-agent-fetch-core",
+    args: [],
+    env: quick ? { BENCH_ROUNDS: "5" } : {},
+    rows: ["agent-fetch-core"],
   },
   {
     script: "fs-agent",
