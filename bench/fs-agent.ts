@@ -5,7 +5,7 @@
 // figures; asserts nothing. Run as root with /dev/fuse, after a build:
 // `npx tsc -p tsconfig.json && node dist/bench/fs-agent.js`.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -76,7 +76,7 @@ async function mountCPassthrough(
   mnt: string,
   options: string,
 ): Promise<ChildProcess> {
-  execFileSync("mkdir", ["-p", mnt]);
+  mkdirSync(mnt, { recursive: true });
   const child = spawn(bin, [root, mnt, "-f", "-o", options], { stdio: ["ignore", "ignore", "inherit"] });
   for (let i = 0; i < 100 && !(await isMounted(mnt)); i++) {
     if (child.exitCode !== null) break;
@@ -142,13 +142,17 @@ async function main(): Promise<void> {
     // The agent's tuned mount options (fuse-store.ts) on the C passthrough, so only the server differs.
     const built = await buildCPassthrough(work);
     if ("bin" in built) {
-      cChild = await mountCPassthrough(
-        built.bin,
-        native,
-        cMnt,
-        "ro,fsname=flox-c,default_permissions,allow_other,entry_timeout=86400,attr_timeout=86400,negative_timeout=60,kernel_cache",
-      );
-      mounts.c = cMnt;
+      try {
+        cChild = await mountCPassthrough(
+          built.bin,
+          native,
+          cMnt,
+          "ro,fsname=flox-c,default_permissions,allow_other,entry_timeout=86400,attr_timeout=86400,negative_timeout=60,kernel_cache",
+        );
+        mounts.c = cMnt;
+      } catch (err) {
+        console.log(`C libfuse passthrough: not measured: ${(err as Error).message}`);
+      }
     } else console.log(`C libfuse passthrough: not measured: ${built.skipped}`);
     const rows: string[][] = [];
     for (const [kind, label] of [
