@@ -8,15 +8,18 @@ import { join } from "node:path";
 import { pipeline } from "node:stream";
 
 const [dir = ".", port = "0"] = process.argv.slice(2);
-const small = new Map<string, Buffer>();
+/** Small files as strings: Node then sends them in one write with the header block, as the Storehouse does. */
+const small = new Map<string, { text: string; length: number }>();
 const big = new Map<string, { path: string; size: number }>();
 const walk = (d: string, prefix: string): void => {
   for (const name of readdirSync(d)) {
     const path = join(d, name);
     const st = statSync(path);
     if (st.isDirectory()) walk(path, `${prefix}${name}/`);
-    else if (st.size < 65536) small.set(`${prefix}${name}`, readFileSync(path));
-    else big.set(`${prefix}${name}`, { path, size: st.size });
+    else if (st.size < 65536) {
+      const text = readFileSync(path, "utf8");
+      small.set(`${prefix}${name}`, { text, length: Buffer.byteLength(text) });
+    } else big.set(`${prefix}${name}`, { path, size: st.size });
   }
 };
 walk(dir, "/");
@@ -25,7 +28,7 @@ createServer((req, res) => {
   const url = req.url ?? "/";
   const mem = small.get(url);
   if (mem) {
-    res.writeHead(200, { "content-type": "text/plain", "content-length": mem.length }).end(mem);
+    res.writeHead(200, { "content-type": "text/plain", "content-length": mem.length }).end(mem.text);
     return;
   }
   const file = big.get(url);

@@ -55,10 +55,11 @@ export function cacheFastPath(opts: CacheFastPathOptions): CacheFastPath {
         res.writeHead(304, headers).end();
         return true;
       }
-      headers["content-length"] = hit.bytes.length;
+      headers["content-length"] = hit.length;
       res.writeHead(200, headers);
+      // As a string, Node sends it in one write with the header block.
       if (req.method === "HEAD") res.end();
-      else res.end(hit.bytes);
+      else res.end(hit.text);
       return true;
     }
     const nar = files && NAR_URL.exec(url);

@@ -40,10 +40,11 @@ export interface StorehouseOptions {
 
 export type CachePathRow = typeof cachePaths.$inferSelect;
 
-/** An accepted narinfo as it is answered: the raw-HTTP fast path (cache-fast-path.ts) writes these bytes as they are. */
+/** An accepted narinfo as it is answered by the raw-HTTP fast path (cache-fast-path.ts). */
 export interface CachedNarInfo {
   text: string;
-  bytes: Buffer;
+  /** Its length in bytes (UTF-8), for Content-Length. */
+  length: number;
   /** Quoted strong ETag (serve-file.ts strongEtag), the same the hono route gives. */
   etag: string;
 }
@@ -109,7 +110,7 @@ export class Storehouse {
     if (text === undefined) return undefined;
     this.access.touch(hash);
     if (removals !== this.removals) return text;
-    this.narinfoCache.set(hash, { text, bytes: Buffer.from(text, "utf8"), etag: strongEtag(text) });
+    this.narinfoCache.set(hash, { text, length: Buffer.byteLength(text), etag: strongEtag(text) });
     return text;
   }
 
