@@ -80,11 +80,25 @@ const ROWS: Row[] = [
     goalText: "≥ 1.0× nix-store -r",
   },
   {
+    id: "agent-fetch-core",
+    what: "the same fetch without FUSE (the worker pipeline alone)",
+    rule: "faster",
+    goal: 1.0,
+    goalText: "≥ 1.0× nix-store -r",
+  },
+  {
     id: "fuse-reread",
     what: "FUSE warm re-read of 128 MiB",
     rule: "slower",
     goal: 1.5,
     goalText: "≤ 1.5× native",
+  },
+  {
+    id: "fuse-reread-c",
+    what: "the same re-read through a C libfuse passthrough (the kernel's floor)",
+    rule: "slower",
+    goal: 1.5,
+    goalText: "≤ 1.5× native (can any FUSE server?)",
   },
 ];
 
@@ -118,11 +132,17 @@ const BENCHES: Bench[] = [
     rows: ["agent-whole-nar"],
   },
   {
+    script: "fs-agent-fetch-core",
+    args: [],
+    env: quick ? { BENCH_ROUNDS: "5" } : {},
+    rows: ["agent-fetch-core"],
+  },
+  {
     script: "fs-agent",
     args: [],
     env: quick ? { BENCH_DIRS: "40", BENCH_FILES: "10" } : {},
     fuse: true,
-    rows: ["fuse-reread"],
+    rows: ["fuse-reread", "fuse-reread-c"],
   },
 ];
 

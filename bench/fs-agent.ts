@@ -1,13 +1,17 @@
 // The FUSE store (`flox agent`) against the native disk holding the same tree, from the same run:
 // warm stat storm and sequential read of a big file, and a Python-import-like probe of missing names with
-// the tuned mount options, without them (--untuned), and native. Prints figures; asserts nothing.
-// Run as root with /dev/fuse, after a build: `npx tsc -p tsconfig.json && node dist/bench/fs-agent.js`.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// the tuned mount options, without them (--untuned), native, and through a C passthrough built against the
+// same libfuse (fuse-passthrough.c: the kernel's own FUSE cost, the floor for any FUSE server). Prints
+// figures; asserts nothing. Run as root with /dev/fuse, after a build:
+// `npx tsc -p tsconfig.json && node dist/bench/fs-agent.js`.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { execa } from "execa";
-import { copyToServer, forceUnmount, startAgent, startServer } from "../testing/agent.js";
+import { projectRoot } from "../lib/project-root.js";
+import { copyToServer, forceUnmount, isMounted, startAgent, startServer } from "../testing/agent.js";
 import { createNixTestStore } from "../testing/nix-store.js";
 import { emitFigures } from "./figures-out.js";
 
@@ -41,6 +45,50 @@ for _ in range(rounds):
 print(statistics.median(times))
 `;
 
+/** fuse-passthrough.c built against fuse-native's own libfuse 2.9 (its headers ship with it), or why not. */
+async function buildCPassthrough(work: string): Promise<{ bin: string } | { skipped: string }> {
+  let libfuse: { include: string; lib: string };
+  try {
+    const fromFuseNative = createRequire(createRequire(import.meta.url).resolve("fuse-native"));
+    libfuse = fromFuseNative("fuse-shared-library") as { include: string; lib: string };
+  } catch (err) {
+    return { skipped: `no libfuse beside fuse-native (${(err as Error).message})` };
+  }
+  const bin = join(work, "fuse-passthrough");
+  const libDir = dirname(libfuse.lib);
+  const r = await execa(
+    "gcc",
+    [
+      ...["-O2", "-Wall", "-D_FILE_OFFSET_BITS=64", `-I${libfuse.include}`],
+      ...[join(projectRoot, "bench", "fuse-passthrough.c"), "-o", bin],
+      ...[`-L${libDir}`, "-lfuse", `-Wl,-rpath,${libDir}`, "-lpthread"],
+    ],
+    { reject: false },
+  );
+  if (r.exitCode !== 0) return { skipped: `gcc failed: ${(r.stderr || String(r.exitCode)).slice(0, 300)}` };
+  return { bin };
+}
+
+/** Mounts `root` at `mnt` through the C passthrough, in the foreground (a child we stop ourselves). */
+async function mountCPassthrough(
+  bin: string,
+  root: string,
+  mnt: string,
+  options: string,
+): Promise<ChildProcess> {
+  mkdirSync(mnt, { recursive: true });
+  const child = spawn(bin, [root, mnt, "-f", "-o", options], { stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < 100 && !(await isMounted(mnt)); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  if (!(await isMounted(mnt))) {
+    child.kill("SIGKILL");
+    throw new Error(`the C passthrough did not mount at ${mnt}`);
+  }
+  return child;
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "flox-bench-agent-"));
   const probe = join(work, "probe.py");
@@ -48,6 +96,8 @@ async function main(): Promise<void> {
   const server = await startServer();
   const src = await createNixTestStore();
   const agents: { stop(): Promise<unknown> }[] = [];
+  let cChild: ChildProcess | undefined;
+  const cMnt = join(work, "mnt-c");
   try {
     const tree = await src.buildOne(
       `run "flox-bench-tree" ''
@@ -89,6 +139,21 @@ async function main(): Promise<void> {
       );
       mounts[name] = join(mnt, base);
     }
+    // The agent's tuned mount options (fuse-store.ts) on the C passthrough, so only the server differs.
+    const built = await buildCPassthrough(work);
+    if ("bin" in built) {
+      try {
+        cChild = await mountCPassthrough(
+          built.bin,
+          native,
+          cMnt,
+          "ro,fsname=flox-c,default_permissions,allow_other,entry_timeout=86400,attr_timeout=86400,negative_timeout=60,kernel_cache",
+        );
+        mounts.c = cMnt;
+      } catch (err) {
+        console.log(`C libfuse passthrough: not measured: ${(err as Error).message}`);
+      }
+    } else console.log(`C libfuse passthrough: not measured: ${built.skipped}`);
     const rows: string[][] = [];
     for (const [kind, label] of [
       ["stat", `lstat of ${rel.length} entries`],
@@ -98,6 +163,7 @@ async function main(): Promise<void> {
       const n = await measure(mounts.native as string, kind);
       const t = await measure(mounts.tuned as string, kind);
       const u = await measure(mounts.untuned as string, kind);
+      const c = mounts.c ? await measure(mounts.c, kind) : Number.NaN;
       const fmt = (ms: number) =>
         kind === "read"
           ? `${ms.toFixed(1)} ms (${((BIG_MIB * 1000) / ms).toFixed(0)} MiB/s)`
@@ -112,14 +178,32 @@ async function main(): Promise<void> {
             peerLabel: "native disk, same file",
             how: `median of ${ROUNDS}, warm, tuned`,
           },
+          {
+            id: "fuse-reread-c",
+            unit: "ms",
+            ours: c,
+            peer: n,
+            peerLabel: "native disk, same file",
+            how: `median of ${ROUNDS}, warm, C passthrough on libfuse 2.9, the agent's mount options`,
+          },
         ]);
-      rows.push([label, fmt(n), `${fmt(t)} ×${(t / n).toFixed(2)}`, `${fmt(u)} ×${(u / n).toFixed(2)}`]);
+      rows.push([
+        label,
+        fmt(n),
+        `${fmt(t)} ×${(t / n).toFixed(2)}`,
+        `${fmt(u)} ×${(u / n).toFixed(2)}`,
+        Number.isNaN(c) ? "—" : `${fmt(c)} ×${(c / n).toFixed(2)}`,
+      ]);
     }
     console.log(`\nwarm, median of ${ROUNDS} (ratio to native):`);
-    console.log(["what", "native", "flox agent (tuned)", "flox agent (untuned)"].join(" | "));
+    console.log(
+      ["what", "native", "flox agent (tuned)", "flox agent (untuned)", "C libfuse passthrough"].join(" | "),
+    );
     for (const r of rows) console.log(r.join(" | "));
   } finally {
     for (const a of agents) await a.stop();
+    await forceUnmount(cMnt);
+    cChild?.kill("SIGKILL");
     await forceUnmount(join(work, "mnt-tuned"));
     await forceUnmount(join(work, "mnt-untuned"));
     await server.stop();

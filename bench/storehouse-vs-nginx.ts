@@ -1,20 +1,48 @@
 // The Storehouse beside nginx serving the very same narinfo and NAR bytes, in one run:
-// narinfo requests/s and NAR MiB/s at 1 and 16 connections, measured with wrk on loopback.
-// Run after a build: `npx tsc -p tsconfig.json && node dist/bench/storehouse-vs-nginx.js [seconds]`.
+// narinfo requests/s and NAR MiB/s at 1 and 16 connections, measured with wrk on loopback. A bare node:http server
+// of the same files (node-floor-server.ts) runs beside them: Node's own ceiling on this machine. The peers take
+// turns within each round; each figure is the median of the rounds.
+// Run after a build: `npx tsc -p tsconfig.json && node dist/bench/storehouse-vs-nginx.js [seconds] [rounds]`.
 // Prints figures; asserts nothing. Needs wrk and nginx (npm run setup installs both).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { startTestServer } from "../testing/server.js";
 import { basic, prepareUpload } from "../testing/storehouse-uploads.js";
 import { type BenchFigure, emitFigures } from "./figures-out.js";
 
 const seconds = Number(process.argv[2] ?? 5);
+const rounds = Number(process.argv[3] ?? 3);
 const narMiB = 32;
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** The floor server in its own process, as the Storehouse and nginx are. */
+async function startFloor(dir: string, port: number): Promise<ReturnType<typeof spawn>> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), "node-floor-server.js");
+  const child = spawn(process.execPath, [script, dir, String(port)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`the node:http floor server exited (${code})`)));
+    child.stdout?.once("data", () => resolve());
+  });
+  return child;
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -53,11 +81,16 @@ async function wrk(url: string, connections: number): Promise<Figure> {
   return { reqPerSec: req, mibPerSec: mib };
 }
 
+function cpusNote(): string {
+  return `${availableParallelism()}-core machine`;
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "flox-bench-cache-"));
   chmodSync(root, 0o755); // nginx's workers run as an unprivileged user and must reach the files
   const srv = await startTestServer();
   let nginx: ReturnType<typeof spawn> | undefined;
+  let floor: ReturnType<typeof spawn> | undefined;
   try {
     const tok = await srv.api("POST", "/api/v1/tokens", { scope: "builder", name: "bench" });
     const token = tok.body.secret as string;
@@ -101,44 +134,49 @@ http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    const peers = { flox: srv.url, nginx: `http://127.0.0.1:${port}` };
-    console.log(`Storehouse vs nginx, same bytes, wrk ${seconds}s per cell (2-core machine, loopback)`);
-    console.log("what                      conns   flox            nginx           flox/nginx");
+    const floorPort = await freePort();
+    floor = await startFloor(www, floorPort);
+
+    const peers = { flox: srv.url, nginx: `http://127.0.0.1:${port}`, node: `http://127.0.0.1:${floorPort}` };
+    console.log(
+      `Storehouse vs nginx vs bare node:http, same bytes, wrk ${seconds}s per cell, median of ${rounds} rounds (${cpusNote()}, loopback)`,
+    );
+    console.log(`load average at the start: ${load()}`);
+    console.log("what                      conns   flox       nginx      node:http   flox/nginx  node/nginx");
     const figures: BenchFigure[] = [];
-    const how = `wrk ${seconds} s each, loopback`;
-    for (const conns of [1, 16]) {
-      const a = await wrk(`${peers.flox}/cache/${small.hash}.narinfo`, conns);
-      const b = await wrk(`${peers.nginx}/cache/${small.hash}.narinfo`, conns);
+    const how = `wrk ${seconds} s each, median of ${rounds} rounds, loopback`;
+    const cells = [
+      ...[1, 16].map((conns) => ({ id: `narinfo-${conns}`, conns, path: `cache/${small.hash}.narinfo` })),
+      ...[1, 16].map((conns) => ({ id: `nar-${conns}`, conns, path: `cache/${big.info.url}` })),
+    ];
+    for (const cell of cells) {
+      const got: Record<keyof typeof peers, number[]> = { flox: [], nginx: [], node: [] };
+      for (let r = 0; r < rounds; r++) {
+        for (const peer of Object.keys(peers) as (keyof typeof peers)[]) {
+          const f = await wrk(`${peers[peer]}/${cell.path}`, cell.conns);
+          got[peer].push(cell.id.startsWith("nar-") ? f.mibPerSec : f.reqPerSec);
+        }
+      }
+      const [flox, ngx, node] = [median(got.flox), median(got.nginx), median(got.node)];
+      const nar = cell.id.startsWith("nar-");
       figures.push({
-        id: `narinfo-${conns}`,
-        unit: "req/s",
-        ours: a.reqPerSec,
-        peer: b.reqPerSec,
-        peerLabel: "nginx, same bytes",
+        id: cell.id,
+        unit: nar ? "MiB/s" : "req/s",
+        ours: flox,
+        peer: ngx,
+        peerLabel: `nginx, same bytes (bare node:http ${node.toFixed(0)})`,
         how,
       });
+      const what = nar ? `NAR (${(narMiB * 1.33) | 0} MiB) MiB/s` : "narinfo requests/s";
       console.log(
-        `narinfo requests/s        ${String(conns).padStart(5)}   ${a.reqPerSec.toFixed(0).padStart(8)}        ${b.reqPerSec.toFixed(0).padStart(8)}        ${(a.reqPerSec / b.reqPerSec).toFixed(2)}`,
+        `${what.padEnd(26)}${String(cell.conns).padStart(5)}   ${[flox, ngx, node].map((x) => x.toFixed(0).padStart(8)).join("   ")}   ${(flox / ngx).toFixed(2).padStart(9)}   ${(node / ngx).toFixed(2).padStart(9)}`,
       );
     }
-    for (const conns of [1, 16]) {
-      const a = await wrk(`${peers.flox}/cache/${big.info.url}`, conns);
-      const b = await wrk(`${peers.nginx}/cache/${big.info.url}`, conns);
-      figures.push({
-        id: `nar-${conns}`,
-        unit: "MiB/s",
-        ours: a.mibPerSec,
-        peer: b.mibPerSec,
-        peerLabel: "nginx, same bytes",
-        how,
-      });
-      console.log(
-        `NAR (${(narMiB * 1.33) | 0} MiB) MiB/s       ${String(conns).padStart(5)}   ${a.mibPerSec.toFixed(0).padStart(8)}        ${b.mibPerSec.toFixed(0).padStart(8)}        ${(a.mibPerSec / b.mibPerSec).toFixed(2)}`,
-      );
-    }
+    console.log(`load average at the end: ${load()}`);
     emitFigures(figures);
   } finally {
     nginx?.kill("SIGTERM");
+    floor?.kill("SIGTERM");
     await srv.stop();
     rmSync(root, { recursive: true, force: true });
   }

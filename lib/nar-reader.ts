@@ -55,6 +55,11 @@ export interface NarDigest {
   narSize: number;
 }
 
+/**
+ * The NAR's bytes. A source may reuse a chunk's memory once the reader asks it for the next chunk: nothing the
+ * reader keeps or yields refers to an earlier chunk, except a `contents` event's chunk, which is only valid
+ * until the next event is asked for.
+ */
 export type NarSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array;
 
 export interface NarReaderOptions {
@@ -104,7 +109,8 @@ class ByteSource {
   /** Exactly n bytes, or a NarFormatError naming `what` if the stream ends first. */
   async exact(n: number, what: string): Promise<Buffer> {
     if (this.buf.length >= n) {
-      const out = this.buf.subarray(0, n);
+      // A copy, not a view: names and targets outlive the chunk, whose memory the source may reuse.
+      const out = Buffer.from(this.buf.subarray(0, n));
       this.buf = this.buf.subarray(n);
       return this.consume(out);
     }

@@ -107,6 +107,25 @@ test("1-byte chunks unpack to the same tree", async () => {
   assert.ok(nixDump(target).equals(bytes));
 });
 
+test("a source that refills one buffer for every chunk (the agent's pool), with sync writes: the same tree", async () => {
+  // Odd sizes put names, targets and tokens across chunk edges; every byte of the buffer is overwritten with
+  // 0xee before the next chunk, so a view on an earlier chunk kept anywhere would corrupt the tree.
+  for (const size of [7, 4096, 65_536 + 5]) {
+    async function* reusing(): AsyncGenerator<Buffer> {
+      const buf = Buffer.alloc(size);
+      for (let off = 0; off < treeNar.length; off += size) {
+        const n = treeNar.copy(buf, 0, off, off + size);
+        yield buf.subarray(0, n);
+        buf.fill(0xee);
+      }
+    }
+    const target = fresh();
+    const digest = await unpackNar(reusing(), target, { writes: "sync" });
+    assert.is(digest.narHash.toString("hex"), treeHash, `chunks of ${size}`);
+    assert.ok(nixDump(target).equals(treeNar), `chunks of ${size}`);
+  }
+});
+
 test("default modes are a registered store path's: 0444/0555 files, 0555 dirs", async () => {
   const target = fresh();
   await unpackNar(treeNar, target);

@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { constants, writeSync } from "node:fs";
 import {
   chmod,
   type FileHandle,
@@ -41,6 +41,12 @@ export interface UnpackOptions extends NarReaderOptions {
    * umask does not matter.
    */
   readOnly?: boolean;
+  /**
+   * "async" (default): each chunk through the libuv thread pool, so the calling thread stays free.
+   * "sync": writeSync, for a worker thread whose only job is unpacking: a chunk then costs one syscall
+   * instead of a round trip through the pool (measured in bench/README.md, the agent's whole-NAR fetch).
+   */
+  writes?: "async" | "sync";
 }
 
 const SLASH = Buffer.from("/");
@@ -64,6 +70,11 @@ export async function removeReadOnlyTree(path: string | Buffer): Promise<void> {
     await removeReadOnlyTree(Buffer.concat([p, SLASH, name]));
   }
   await rmdir(p);
+}
+
+function writeAllSync(fh: FileHandle, chunk: Buffer): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fh.fd, chunk, off, chunk.length - off);
 }
 
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
@@ -98,6 +109,7 @@ export async function unpackNar(
   options: UnpackOptions = {},
 ): Promise<NarDigest> {
   const readOnly = options.readOnly ?? true;
+  const syncWrites = options.writes === "sync";
   const root = Buffer.from(resolve(targetDir));
   const at = (path: NarPath): Buffer =>
     path.length === 0 ? root : Buffer.concat([root, ...path.flatMap((n) => [SLASH, n])]);
@@ -127,7 +139,8 @@ export async function unpackNar(
           break;
         }
         case "contents":
-          await writeAll(fh as FileHandle, ev.chunk);
+          if (syncWrites) writeAllSync(fh as FileHandle, ev.chunk);
+          else await writeAll(fh as FileHandle, ev.chunk);
           break;
         case "regular-end":
           await (fh as FileHandle).close();

@@ -42,12 +42,14 @@ import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
+import { cacheFastPath } from "./storehouse/cache-fast-path.js";
 import { fleetSigningKey } from "./storehouse/fleet-key.js";
 import { QuotaGuard } from "./storehouse/gc/quota.js";
 import { GcService } from "./storehouse/gc/service.js";
 import { ensureSigningKey, loadSigningKey, SigningKeyError } from "./storehouse/keys.js";
 import { StorehouseMaintenance } from "./storehouse/maintenance.js";
 import { openObjectStore } from "./storehouse/objects/open.js";
+import { ReadGrants } from "./storehouse/read-grants.js";
 import { Storehouse } from "./storehouse/store.js";
 
 export type { ServerCommandOptions, StartServerOptions } from "./config.js";
@@ -253,6 +255,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const receives = new Receives();
     // Shutdown reaches every route and page through this one signal (ctx.signal).
     const shutdown = new AbortController();
+    // Private-cache reads hono let through, so the fast path answers the same client's next ones itself.
+    const grants = new ReadGrants();
     const app = createApp(
       {
         db,
@@ -271,6 +275,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           privateCache: settings.privateCache,
           gc,
           narRedirect: opts.narRedirect,
+          grants,
           ...(nixDaemon
             ? { publishOnMiss: (hash: string) => nixDaemon.publishAdded(storehouse, hash, shutdown.signal) }
             : {}),
@@ -289,6 +294,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       },
     );
     const api = getRequestListener(app.fetch);
+    const cacheFast = cacheFastPath({ storehouse, privateCache: settings.privateCache, grants, logger });
     const git = await createGitHandler({ db, reposDir: paths.repos, logger, receives, locks });
     // Git waits until the run file is written and missed pushes are recorded, so hooks never see a stale file.
     let gitReady = false;
@@ -306,6 +312,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         return;
       }
       try {
+        if (cacheFast(req, res, api)) return;
         if (!git(req, res)) void api(req, res);
       } catch (err) {
         // A fault in one request (a locked database, say) must not take the server and every push down.

@@ -94,7 +94,7 @@ async function publicKey(server: string): Promise<string> {
 export function helloExpression(
   busyboxDir: string,
   tag: string,
-  opts: { sleep?: number; fail?: boolean } = {},
+  opts: { sleep?: number; fail?: boolean; attrs?: string } = {},
 ): string {
   const script = [
     `echo "building ${tag} on the farm"`,
@@ -113,7 +113,7 @@ derivation {
   builder = "\${bbdir}/bin/sh";
   bb = "\${bbdir}/bin/busybox";
   bb_sh = "\${bbdir}/bin/sh";
-  args = [ "-c" ${JSON.stringify(script)} ];
+  args = [ "-c" ${JSON.stringify(script)} ];${opts.attrs ? `\n  ${opts.attrs}` : ""}
 }
 `;
 }

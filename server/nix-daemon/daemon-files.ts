@@ -10,6 +10,11 @@ import { compiledPath } from "../../lib/project-root.js";
 /** The machine the build hook names to Nix ("building '…' on 'flox-farm'"). */
 export const MACHINE_NAME = "flox-farm";
 
+/** The daemon's `system`: no derivation's platform, so that Nix finds nothing it could build here. */
+export const NO_LOCAL_SYSTEM = "flox-farm-only";
+/** A group that does not exist: a local build that still starts fails on it. */
+export const NO_BUILD_USERS_GROUP = "flox-no-local-builds";
+
 export interface DaemonPaths {
   /** DATA_DIR/nix-daemon */
   dir: string;
@@ -64,9 +69,15 @@ export interface DaemonSettings {
  * - `trusted-users = root`: every relayed client reaches it through a forwarder running as an unprivileged uid,
  *   so Nix treats each one as untrusted (no unsigned input-addressed imports, no restricted settings);
  * - `build-hook`: flox's hook, which accepts every build and sends it to the farm;
- * - `build-users-group` names a group that does not exist: an untrusted client may raise `max-jobs`, and a
- *   `preferLocalBuild` derivation never reaches the hook, so a local build would run here as root. With this, Nix
- *   refuses every local build with an error naming the group (outputs the farm already built still substitute);
+ * - no build may run here (it would run as root on the server), and `max-jobs = 0` cannot say so: every client sends
+ *   its own max-jobs in its options, which Nix 2.8 and 2.26 apply even for an untrusted user. So two restricted
+ *   settings, which an untrusted client cannot change, do it instead (Nix's derivation-goal.cc, both versions):
+ *   - `system` names no real platform and `extra-platforms` is empty: to Nix no derivation but a `builtin:` one can
+ *     build here, so even a `preferLocalBuild` one (nixpkgs' writeText, runCommandLocal) goes to the hook;
+ *   - `build-users-group` names a group that does not exist, for what still starts a local build (a `builtin:`
+ *     derivation with `preferLocalBuild`, `--check`): Nix takes a build user before it starts one and fails with
+ *     "the group … specified in 'build-users-group' does not exist", the same in both versions;
+ * - NIX_CONFIG repeats this file (daemon.ts), so that nothing in the daemon's environment overrides a line of it;
  * - the Storehouse as the only substituter, with only the server's key; no negative narinfo cache, because the
  *   farm's outputs appear there while the daemon waits for them.
  */
@@ -74,7 +85,9 @@ export function daemonNixConf(s: DaemonSettings, hookWrapper: string, netrcFile:
   return [
     "trusted-users = root",
     "allowed-users = *",
-    "build-users-group = flox-no-local-builds",
+    `system = ${NO_LOCAL_SYSTEM}`,
+    "extra-platforms =",
+    `build-users-group = ${NO_BUILD_USERS_GROUP}`,
     `build-hook = ${hookWrapper}`,
     "builders =",
     `substituters = ${s.cacheUrl}`,

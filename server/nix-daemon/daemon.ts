@@ -2,7 +2,7 @@
 // restarted whenever it dies, with its socket where the forwarders reach it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { rm, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { nixProgram } from "../../lib/nix-bin.js";
@@ -15,8 +15,13 @@ export interface SharedDaemonOptions {
   nixBinDir?: string | undefined;
 }
 
-/** The daemon's environment: its store, its nix.conf and its socket, nothing of the host's. */
-export function daemonEnv(paths: DaemonPaths): Record<string, string> {
+/**
+ * The daemon's environment: its store, its nix.conf and its socket, nothing of the host's. `nixConf` (the text of
+ * its nix.conf) goes in NIX_CONFIG too: Nix applies NIX_CONFIG after nix.conf, and the chosen Nix may be a wrapper
+ * that sets settings there (this repo's 2.26 prefix sets `build-hook` to Nix's own build-remote, which would
+ * replace flox's hook); the wrapper puts the caller's NIX_CONFIG last, so these lines win.
+ */
+export function daemonEnv(paths: DaemonPaths, nixConf: string): Record<string, string> {
   return {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: paths.homeDir,
@@ -26,6 +31,7 @@ export function daemonEnv(paths: DaemonPaths): Record<string, string> {
     NIX_USER_CONF_FILES: join(paths.confDir, "nix.conf"),
     NIX_REMOTE: `local?root=${paths.storeRoot}`,
     NIX_DAEMON_SOCKET_PATH: paths.socket,
+    NIX_CONFIG: nixConf,
   };
 }
 
@@ -62,6 +68,7 @@ export class SharedDaemon {
     const { paths, logger } = this.opts;
     // A socket left by a killed run would make the next one's clients connect to nothing.
     await rm(paths.socket, { force: true });
+    const nixConf = await readFile(join(paths.confDir, "nix.conf"), "utf8");
     const log = openSync(paths.log, "a");
     // setpriv's parent-death signal: a server killed with SIGKILL takes its daemon along (the daemon's per-connection
     // processes end with their forwarders, which die with the server the same way).
@@ -69,7 +76,7 @@ export class SharedDaemon {
       "setpriv",
       ["--pdeathsig=KILL", "--", nixProgram("nix-daemon", this.opts.nixBinDir), "--daemon"],
       {
-        env: daemonEnv(paths),
+        env: daemonEnv(paths, nixConf),
         cwd: paths.dir,
         // Its own process group: stop() ends it with the per-connection processes it forked.
         detached: true,

@@ -1,6 +1,10 @@
 // One relayed connection's forwarder: `nix-daemon --stdio` pointed at the shared daemon's socket, run as the
 // org's unprivileged uid. The shared daemon judges that uid (SO_PEERCRED) against `trusted-users = root`, so every
 // relayed client is untrusted, whatever it asks for; and two orgs never share a uid.
+// Nix 2.8 copies the bytes both ways. From 2.20 (2.26 included) it instead serves the client itself, as a trusted
+// one, unless told `--force-untrusted` (2.16+, behind the `daemon-trust-override` feature): then 2.20+ copies the
+// bytes as 2.8 does, and 2.16–2.19 serve the client as an untrusted one (Nix's daemon.cc, runDaemon). Either way
+// only an untrusted user's rules apply, and the shared daemon answers every operation.
 import { type ChildProcess, spawn } from "node:child_process";
 import { Socket } from "node:net";
 import { nixProgram } from "../../lib/nix-bin.js";
@@ -26,6 +30,8 @@ export async function startForwarder(opts: {
   paths: DaemonPaths;
   uid: number;
   nixBinDir?: string | undefined;
+  /** Pass `--force-untrusted` (the chosen Nix has it: `features.daemonForceUntrusted`). */
+  forceUntrusted?: boolean;
   onStderr?: (line: string) => void;
 }): Promise<Forwarder> {
   const { stdin, stdout } = await pipePair();
@@ -41,6 +47,7 @@ export async function startForwarder(opts: {
         "--",
         nixProgram("nix-daemon", opts.nixBinDir),
         "--stdio",
+        ...(opts.forceUntrusted ? ["--force-untrusted"] : []),
       ],
       {
         env: {
@@ -49,6 +56,9 @@ export async function startForwarder(opts: {
           NIX_CONF_DIR: opts.paths.clientConfDir,
           NIX_USER_CONF_FILES: "",
           NIX_REMOTE: `unix://${opts.paths.socket}`,
+          ...(opts.forceUntrusted
+            ? { NIX_CONFIG: "extra-experimental-features = daemon-trust-override" }
+            : {}),
         },
         cwd: "/",
         stdio: [stdin.read, stdout.write, "pipe"],

@@ -43,11 +43,29 @@ const buildOf = (tag: string) =>
     `%-${tag}.drv`,
   )[0];
 
+/**
+ * A process's arguments as its program sees them. Behind a loader (this repo's Nix 2.26 prefix runs `ld-linux
+ * --library-path LIB --argv0 NAME PROGRAM ARGS…`), /proc shows the loader's: NAME and ARGS are what Nix sees.
+ */
+function programArgv(cmdline: string[]): string[] {
+  if (!/\/ld-linux[^/]*\.so[.\d]*$/.test(cmdline[0] ?? "")) return cmdline;
+  let i = 1;
+  let name: string | undefined;
+  for (; i < cmdline.length && cmdline[i]?.startsWith("--"); i++) {
+    if (cmdline[i] === "--argv0") name = cmdline[i + 1];
+    if (["--argv0", "--library-path", "--preload", "--audit", "--inhibit-rpath"].includes(cmdline[i] ?? ""))
+      i++;
+  }
+  return [name ?? cmdline[i] ?? "", ...cmdline.slice(i + 1)];
+}
+
 async function pidsWhere(match: (cmdline: string[], ppid: number) => boolean): Promise<number[]> {
   const out: number[] = [];
   for (const name of await readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    const cmdline = (await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const cmdline = programArgv(
+      (await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "")).split("\0"),
+    );
     const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
     const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
     if (match(cmdline, ppid)) out.push(Number(name));

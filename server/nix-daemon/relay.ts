@@ -24,6 +24,8 @@ export interface RelayOptions {
   /** Connections one token may hold at once; more are answered 429. */
   maxPerToken: number;
   nixBinDir?: string | undefined;
+  /** The chosen Nix has `nix-daemon --force-untrusted` (forwarder.ts says why it is passed). */
+  forceUntrusted: boolean;
 }
 
 interface Live {
@@ -88,10 +90,12 @@ export class DaemonRelay {
 
   /** The session of the connection served by daemon process `daemonPid` (the build hook's parent), if any. */
   async sessionOfDaemonPid(daemonPid: number): Promise<number | undefined> {
-    // nix-daemon writes its client's pid into argv[1] of the process serving it (Nix's daemon.cc, "for debugging").
+    // nix-daemon writes its client's pid over its argv[1] in the process serving it (Nix's daemon.cc, "for
+    // debugging"): cmdline's second field when nix-daemon runs directly, a later one behind a loader (this repo's
+    // 2.26 prefix runs `ld-linux … libexec/nix --daemon`). Either way it is the only field of digits.
     const cmdline = await readFile(`/proc/${daemonPid}/cmdline`, "utf8").catch(() => "");
-    const client = Number(cmdline.split("\0")[1]);
-    return Number.isInteger(client) ? this.#byForwarder.get(client)?.sessionId : undefined;
+    const pids = cmdline.split("\0").filter((f) => /^\d+$/.test(f));
+    return pids.length === 1 ? this.#byForwarder.get(Number(pids[0]))?.sessionId : undefined;
   }
 
   get connections(): number {
@@ -150,6 +154,7 @@ export class DaemonRelay {
       paths: this.o.paths,
       uid: relayUid(org.id, this.o.uidBase),
       nixBinDir: this.o.nixBinDir,
+      forceUntrusted: this.o.forceUntrusted,
       onStderr: (line) => log.warn({ line }, "daemon forwarder said"),
     });
     let ended = false;

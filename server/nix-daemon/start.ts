@@ -2,6 +2,7 @@
 // before the server listens (routes need the relay) and started after (the daemon substitutes from this server).
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { chosenNixDir, probeNix } from "../../lib/nix-install.js";
 import type { RelaySettings } from "../config.js";
 import type { Db } from "../db/open.js";
 import type { Storehouse } from "../storehouse/store.js";
@@ -36,6 +37,7 @@ export async function prepareNixDaemon(o: {
   // Sessions a killed run left open: their connections died with it.
   await endOrphanedSessions(o.db);
   const daemon = new SharedDaemon({ paths, logger: o.logger, nixBinDir: o.nixBinDir });
+  const nix = await probeNix(o.nixBinDir ?? chosenNixDir());
   const relay = new DaemonRelay({
     db: o.db,
     logger: o.logger,
@@ -43,6 +45,7 @@ export async function prepareNixDaemon(o: {
     uidBase: o.settings.uidBase,
     maxPerToken: o.settings.maxPerToken,
     nixBinDir: o.nixBinDir,
+    forceUntrusted: nix.features.daemonForceUntrusted,
   });
   return {
     paths,

@@ -5,6 +5,7 @@ import { ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { credentialFrom } from "../git/git-auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
 import { authenticateSecret, type TokenRecord } from "../orgs/tokens.js";
+import type { ReadGrants } from "./read-grants.js";
 
 const WRITERS = new Set(["builder", "admin"]);
 
@@ -22,14 +23,23 @@ async function authenticate(
   return authenticateSecret(ctx.db, secret);
 }
 
-/** Any live token may read a private cache; a public one needs none. */
-export function cacheReader(ctx: AppContext, privateCache: boolean): MiddlewareHandler<AppEnv> {
+/**
+ * Any live token may read a private cache; a public one needs none. Each "yes" of a private cache goes into
+ * `grants`, for the fast path's next requests with the same header (read-grants.ts).
+ */
+export function cacheReader(
+  ctx: AppContext,
+  privateCache: boolean,
+  grants?: ReadGrants,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    const authorization = c.req.header("authorization");
     // The server itself reads its private cache with the hook secret (its chroot store substitutes from it).
-    const own = privateCache && credentialFrom(c.req.header("authorization")) === ctx.hookSecret;
+    const own = privateCache && credentialFrom(authorization) === ctx.hookSecret;
     if (privateCache && !own) {
-      c.set("token", await authenticate(ctx, c.req.header("authorization"), "this private cache"));
+      c.set("token", await authenticate(ctx, authorization, "this private cache"));
     }
+    if (privateCache && authorization !== undefined) grants?.grant(authorization);
     await next();
   };
 }

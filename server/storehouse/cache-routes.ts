@@ -1,6 +1,5 @@
 // /cache: the Storehouse as a Nix binary cache (the layout `nix copy --to http://…` reads and writes).
 // Answers are plain text, not the API's JSON: the people reading them are looking at nix's error output.
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Context } from "hono";
 import { Hono } from "hono";
@@ -20,7 +19,15 @@ import type { GcService } from "./gc/service.js";
 import { listingKey, listingSigKey, narKey } from "./layout.js";
 import { NarFileName, narFileHash, parseCacheFileName } from "./names.js";
 import { getText } from "./objects/object-store.js";
-import { bytesResponse, IMMUTABLE, IMMUTABLE_PRIVATE, notModified, objectResponse } from "./serve-file.js";
+import type { ReadGrants } from "./read-grants.js";
+import {
+  bytesResponse,
+  IMMUTABLE,
+  IMMUTABLE_PRIVATE,
+  notModified,
+  objectResponse,
+  strongEtag,
+} from "./serve-file.js";
 import type { PutResult, Storehouse } from "./store.js";
 
 /** `<32 nix32 chars>-<name>.drv`, nothing else: it becomes a database lookup. */
@@ -42,6 +49,8 @@ export interface StorehouseRouteOptions {
    * Nix daemon's, for paths its clients added), and says whether it did.
    */
   publishOnMiss?: (hash: string) => Promise<boolean>;
+  /** Where reads of a private cache that were let through are remembered, for the fast path (cache-fast-path.ts). */
+  grants?: ReadGrants | undefined;
 }
 
 /** How long a presigned NAR URL lasts; the redirect itself may be kept for less (REDIRECT_MAX_AGE). */
@@ -78,10 +87,10 @@ function tooLargeByHeader(c: Context, limit: number, what: string): void {
 
 export function storehouseRoutes(ctx: AppContext, opts: StorehouseRouteOptions): Hono<AppEnv> {
   const { storehouse } = opts;
-  const read = cacheReader(ctx, opts.privateCache);
+  const read = cacheReader(ctx, opts.privateCache, opts.grants);
   const write = cacheWriter(ctx);
   const immutable = opts.privateCache ? IMMUTABLE_PRIVATE : IMMUTABLE;
-  const etagOf = (body: string) => `"${createHash("sha256").update(body).digest("base64url")}"`;
+  const etagOf = strongEtag;
 
   const app = new Hono<AppEnv>()
     .get("/nix-cache-info", read, (c) =>

@@ -1,5 +1,6 @@
 // Answers for immutable files: strong ETags, If-None-Match → 304, single byte ranges → 206, HEAD without a body.
 // Never a Content-Encoding: Nix sends no Accept-Encoding and would store a compressed NAR's bytes as they come.
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { type ByteRange, type ObjectStore, UnsatisfiableRangeError } from "./objects/object-store.js";
 
@@ -16,6 +17,11 @@ export interface Served {
   ranges?: boolean;
   /** More headers for 200, 206 and 304 answers alike. */
   headers?: Record<string, string>;
+}
+
+/** A quoted strong ETag of in-memory bytes (narinfos, nix-cache-info): their sha256. */
+export function strongEtag(body: string | Buffer): string {
+  return `"${createHash("sha256").update(body).digest("base64url")}"`;
 }
 
 /** Does If-None-Match name this ETag? Weak comparison, as RFC 9110 asks for this header. */

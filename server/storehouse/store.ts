@@ -16,6 +16,7 @@ import { getText, type ObjectStore } from "./objects/object-store.js";
 import { orphanNars, type SweepResult, sweepOrphans } from "./orphans.js";
 import { type QuarantinedNar, verifyNars } from "./quarantine.js";
 import type { Body } from "./receive.js";
+import { strongEtag } from "./serve-file.js";
 
 export type { PutResult } from "./accept.js";
 export type { SweepResult } from "./orphans.js";
@@ -40,6 +41,15 @@ export interface StorehouseOptions {
 
 export type CachePathRow = typeof cachePaths.$inferSelect;
 
+/** An accepted narinfo as it is answered by the raw-HTTP fast path (cache-fast-path.ts). */
+export interface CachedNarInfo {
+  text: string;
+  /** Its length in bytes (UTF-8), for Content-Length. */
+  length: number;
+  /** Quoted strong ETag (serve-file.ts strongEtag), the same the hono route gives. */
+  etag: string;
+}
+
 /** About 10 MB of narinfos at ~1 KiB each. */
 const NARINFO_CACHE_ENTRIES = 10_000;
 
@@ -61,7 +71,7 @@ export class Storehouse {
    * right; only hits are kept (a miss may be uploaded a moment later). Reading the file was most of a narinfo
    * request's cost (bench/storehouse-vs-nginx.ts).
    */
-  private readonly narinfoCache = new LRUCache<string, string>({ max: NARINFO_CACHE_ENTRIES });
+  private readonly narinfoCache = new LRUCache<string, CachedNarInfo>({ max: NARINFO_CACHE_ENTRIES });
   /** Bumped by each quarantine: a narinfo read that started before one is answered but not cached. */
   private removals = 0;
 
@@ -93,19 +103,23 @@ export class Storehouse {
    * lookups Nix makes are misses, and a miss must not cost a round trip to a bucket.
    */
   async narInfoText(hash: string): Promise<string | undefined> {
-    const cached = this.narinfoCache.get(hash);
-    if (cached !== undefined) {
-      this.access.touch(hash);
-      return cached;
-    }
+    const cached = this.cachedNarInfo(hash);
+    if (cached !== undefined) return cached.text;
     const removals = this.removals;
     if (!(await this.findPath(hash))) return undefined;
     const text = await getText(this.objects, narinfoKey(hash));
     if (text === undefined) return undefined;
     this.access.touch(hash);
     if (removals !== this.removals) return text;
-    this.narinfoCache.set(hash, text);
+    this.narinfoCache.set(hash, { text, length: Buffer.byteLength(text), etag: strongEtag(text) });
     return text;
+  }
+
+  /** The narinfo when it is in memory (counted as a read for GC); undefined says only "ask narInfoText". */
+  cachedNarInfo(hash: string): CachedNarInfo | undefined {
+    const cached = this.narinfoCache.get(hash);
+    if (cached !== undefined) this.access.touch(hash);
+    return cached;
   }
 
   /**

@@ -46,6 +46,11 @@ export class FileObjectStore implements ObjectStore {
     return join(this.root, checkKey(key));
   }
 
+  /** The file behind `key`, for the raw-HTTP fast path that streams NARs itself (cache-fast-path.ts). */
+  localPath(key: string): string {
+    return this.path(key);
+  }
+
   async head(key: string): Promise<ObjectMeta | undefined> {
     try {
       const st = await stat(this.path(key));
