@@ -57,13 +57,7 @@ async function detailFor(
 async function load(ctx: AppContext, c: WebContext) {
   const { org, viewer } = await readableOrgForViewer(ctx, c, c.req.param("org") ?? "");
   const id = buildId(c.req.param("id") ?? "");
-  const row = await (() => {
-    try {
-      return getBuild(ctx.db, id);
-    } catch {
-      return undefined;
-    }
-  })();
+  const row = await getBuild(ctx.db, id).catch(() => undefined);
   const standing = row ? await buildRole(ctx.db, viewer?.token, id) : undefined;
   if (!row || !standing?.orgIds.includes(org.id)) {
     throw new NotFoundError(`org "${org.name}" has no build ${id}`);
