@@ -135,7 +135,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   try {
     opened = await openDatabase(databaseUrl, logger);
   } catch (err) {
-    if (err instanceof InvalidInputError) throw err;
+    // A SQLite file that cannot be opened is the data dir's trouble (a full disk, say), told as before.
+    if (err instanceof InvalidInputError || !databaseUrl.startsWith("postgres")) throw err;
     throw new DatabaseOpenError(databaseUrl, err);
   }
   const { db, signals, locks, close: closeDb } = opened;
