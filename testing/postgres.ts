@@ -70,7 +70,9 @@ export async function startPostgres(): Promise<TestPostgres> {
   chownSync(socketDir, uid, gid);
   asPostgres([join(BIN, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   const port = await freePort();
-  const opts = `-k ${socketDir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  // fsync off (the OS keeps what was written; only a machine crash loses it), but commits still wait for their WAL
+  // write: stop() kills PostgreSQL as a crash would, and the tests expect committed rows to survive it.
+  const opts = `-k ${socketDir} -p ${port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`;
   const start = () =>
     asPostgres([join(BIN, "pg_ctl"), "-D", data, "-o", opts, "-l", join(dir, "log"), "-w", "start"]);
   const stop = () => asPostgres([join(BIN, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]);
