@@ -2,6 +2,7 @@
 // peak memory), beside the floor — `rm` of the same number of files with nothing decided; then narinfo throughput
 // with last-access tracking on and off, alternating, over the same app.
 // Run after a build: `npx tsc -p tsconfig.json && node dist/bench/storehouse-gc.js [paths] [requests]`.
+
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import pino from "pino";
 import { encodeNix32 } from "../lib/nix32.js";
 import { createApp } from "../server/app.js";
 import { openDb } from "../server/db/open.js";
+import { Signals } from "../server/db/signals.js";
 import { cachePaths, gcPins } from "../server/db/tables.js";
 import { dataPaths } from "../server/paths.js";
 import { runGc } from "../server/storehouse/gc/collect.js";
@@ -111,7 +113,7 @@ console.log(
 
 // Narinfo throughput: the same app, tracking on and off, alternating rounds.
 const app = createApp(
-  { db, paths, hookSecret: "bench", logger },
+  { db, paths, hookSecret: "bench", logger, signals: new Signals() },
   { storehouse: { storehouse, privateCache: false } },
 );
 const survivors = reachable.slice(0, 5000);

@@ -1,10 +1,12 @@
 // An in-process app over a fresh temp data dir, for route tests through `app.request()` (no socket).
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { createApp } from "../server/app.js";
 import { type Db, openDatabase, openDb } from "../server/db/open.js";
+import { Signals } from "../server/db/signals.js";
 import { ensureAdminToken } from "../server/orgs/tokens.js";
 import { type DataPaths, dataPaths } from "../server/paths.js";
 import type { ApiAnswer } from "./server.js";
@@ -28,7 +30,7 @@ export async function createTestApp(opts: { database?: string } = {}): Promise<T
   const adminToken = `flox_in-process-admin-${"0".repeat(26)}`;
   await ensureAdminToken(db, adminToken);
   const hookSecret = "test-hook-secret";
-  const app = createApp({ db, paths, hookSecret, logger: pino({ level: "silent" }) });
+  const app = createApp({ db, paths, hookSecret, logger: pino({ level: "silent" }), signals: new Signals() });
   return {
     app,
     db,

@@ -16,7 +16,6 @@ import { parseStorePath } from "../../lib/store-path.js";
 import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
 import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
-import { Signals } from "../db/signals.js";
 import { ForbiddenError, InvalidInputError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import { limitBody } from "../http/body-limit.js";
@@ -65,7 +64,7 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
   const leaseSeconds = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   const auth = builderOnly(ctx);
   const published = new Set<string>();
-  const signals = ctx.signals ?? new Signals();
+  const { signals } = ctx;
   return new Hono<AppEnv>()
     .post("/builder/claim", auth, async (c) => {
       const body = { data: await jsonBody(c, ClaimBody) };

@@ -32,7 +32,6 @@ const LogQuery = z.object({
   follow: z.enum(["0", "1", "true", "false"]).optional(),
 });
 /** How often a followed log looks for new bytes. */
-const FOLLOW_POLL_MS = 300;
 
 function query<S extends z.ZodTypeAny>(raw: Record<string, string>, schema: S): z.output<S> {
   const parsed = schema.safeParse(raw);
@@ -105,9 +104,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
             continue;
           }
           if (done) return;
-          await (ctx.signals
-            ? ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, id)
-            : s.sleep(FOLLOW_POLL_MS));
+          await ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, id);
         }
       });
     })
@@ -116,7 +113,7 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const access = await requireBuildRole(db, c.get("token"), id, "member");
       // Withdraws only the wants of the orgs this token steers; the build stops once nobody wants it.
       const { state, withdrawn } = await cancelWant(db, id, access.steering);
-      ctx.signals?.publish("build");
+      ctx.signals.publish("build");
       ctx.logger.info({ build: id, withdrawn, state, by: c.get("token").id }, "build cancel requested");
       return c.json(await detail(id, access));
     })
@@ -124,8 +121,8 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       const id = param(c, "id", Id);
       const access = await requireBuildRole(db, c.get("token"), id, "member");
       const changed = await restartBuild(db, id, access.steering);
-      ctx.signals?.publish("build");
-      ctx.signals?.publish("queue");
+      ctx.signals.publish("build");
+      ctx.signals.publish("queue");
       ctx.logger.info({ build: id, changed, by: c.get("token").id }, "build restarted");
       return c.json(await detail(id, access));
     })

@@ -1,7 +1,6 @@
 // Evaluations: read by the org's readers or anyone for a public org (/evaluations/:id), cancelled or restarted by
 // its members, awaited by the post-receive hook (/internal/...).
 
-import { setTimeout as sleep } from "node:timers/promises";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { BuildsChangedResponse } from "../../lib/api/builds.js";
@@ -28,8 +27,6 @@ import { evaluationDetail, presentEvaluation, presentProblems } from "./present.
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** The hook asks for 30 s at a time; more would only hold a connection that a proxy may cut. */
 const MAX_WAIT_SECONDS = 60;
-/** How often a progress long-poll looks at the build states again. */
-const PROGRESS_POLL_MS = 250;
 
 function waitSeconds(raw: string | undefined): number {
   if (raw === undefined) return 0;
@@ -74,9 +71,7 @@ export function evaluationRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<A
       let p = await evaluationProgress(ctx.db, id);
       while (p.version === since && connected() && Date.now() < until && !signal.aborted) {
         const left = Math.max(0, until - Date.now());
-        await (ctx.signals
-          ? ctx.signals.next(["build", "evaluation"], Math.min(RECHECK_MS, left), signal)
-          : sleep(Math.min(PROGRESS_POLL_MS, left)));
+        await ctx.signals.next(["build", "evaluation"], Math.min(RECHECK_MS, left), signal);
         if (signal.aborted) break;
         p = await evaluationProgress(ctx.db, id);
       }

@@ -17,8 +17,8 @@ export interface AppContext extends DomainContext {
   live?: LiveSettings;
   /** Build logs, in the server's object store; absent in route tests (then DATA_DIR/store, see buildLog). */
   buildLogs?: BuildLogs;
-  /** Wake-ups within this server and, on PostgreSQL, across servers; absent in API-only tests (then none). */
-  signals?: Signals;
+  /** Wake-ups within this server and, on PostgreSQL, across servers (server/db/signals.ts). */
+  signals: Signals;
   /** Aborted first thing at shutdown: long-lived streams and long-polls end on it. Absent in API-only tests. */
   signal?: AbortSignal;
 }

@@ -168,7 +168,7 @@ export function profileRoutes(
       const body = await jsonBody(c, ScheduleBody);
       await setSchedule(db, profile.id, body);
       await scheduler?.reload(profile.id);
-      ctx.signals?.publish("schedule", profile.id);
+      ctx.signals.publish("schedule", profile.id);
       ctx.logger.info({ profile: `${org.name}/${profile.name}`, ...body }, "profile schedule set");
       return c.json({ schedule: await scheduleOf(db, profile.id) } satisfies ScheduleResponse);
     })

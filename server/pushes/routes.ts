@@ -45,7 +45,7 @@ export function pushRoutes(ctx: AppContext, evaluator?: Evaluator): Hono<AppEnv>
       const evaluation = await evaluationOfPush(ctx.db, push.id);
       if (evaluation?.state === "queued") {
         // Every server's evaluator hears of it (one of them claims it); this one looks at once.
-        ctx.signals?.publish("evaluation", evaluation.id);
+        ctx.signals.publish("evaluation", evaluation.id);
         await evaluator?.kick();
       }
       return c.json(

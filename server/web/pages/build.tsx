@@ -32,7 +32,6 @@ import { logTail } from "./build-log-tail.js";
 import { attrOf, BuildActions, BuildFacts, Deps, drvName, LogHtml } from "./build-view.js";
 
 const Id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const POLL_MS = 300;
 
 function buildId(raw: string): number {
   const id = Id.safeParse(raw);
@@ -244,9 +243,7 @@ export function buildPageRoutes(ctx: AppContext, opts: BuildPageOptions = {}): H
             await s.writeSSE({ event: "done", data: b.state });
             return;
           }
-          await (ctx.signals
-            ? ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, row.id)
-            : s.sleep(POLL_MS));
+          await ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, row.id);
         }
       });
       // The stream is this connection's only use: closed with it, so a shutdown never waits on a kept-alive socket.

@@ -8,7 +8,6 @@ import { z } from "zod";
 import type { EvaluationResponse } from "../../../lib/api/evaluations.js";
 import { cancelEvaluationBuilds, restartEvaluationBuilds } from "../../builds/builds.js";
 import { DEFAULT_LIVE } from "../../config.js";
-import { RECHECK_MS } from "../../db/signals.js";
 import { ForbiddenError, NotFoundError } from "../../errors.js";
 import {
   evaluationProgress,
@@ -232,9 +231,7 @@ export function evaluationPageRoutes(ctx: AppContext, opts: EvaluationPageOption
             await s.writeSSE({ event: "done", data: current.state });
             return;
           }
-          await (ctx.signals
-            ? ctx.signals.next(["build", "evaluation"], RECHECK_MS, c.req.raw.signal)
-            : s.sleep(LIVE_POLL_MS));
+          await ctx.signals.next(["build", "evaluation"], LIVE_POLL_MS, c.req.raw.signal);
         }
       });
       res.headers.set("connection", "close");
