@@ -23,6 +23,7 @@ import {
   type StartServerOptions,
 } from "./config.js";
 import { openDatabase } from "./db/open.js";
+import { LOCK } from "./db/server-locks.js";
 import { DatabaseOpenError } from "./db/unavailable.js";
 import { hasNoRoom, isDiskFull } from "./disk-full.js";
 import { ConflictError, DiskFullError, InvalidInputError, StorageUnavailableError } from "./errors.js";
@@ -203,6 +204,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       targetBytes: settings.gc.targetBytes,
       testBatchDelayMs: settings.gc.testBatchDelayMs,
       quota,
+      locks,
     });
     const channels = new ChannelPublisher(db, logger, { leading, signals });
     // Machines' event streams wake at each profile or channel change (and look at the feed every second anyway).
@@ -251,6 +253,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           logsDir: paths.logs,
           logger,
           settings: settings.relay,
+          serverRun: locks?.runId ?? 0,
+          // A lone server's earlier sessions all died with its last run; in a fleet, a run lives while its lock does.
+          runAlive: locks
+            ? async (run) => run === locks.runId || (await locks.heldElsewhere(LOCK.run(run)))
+            : async () => false,
+          leading: locks ? leading : undefined,
         })
       : undefined;
     const receives = new Receives();
@@ -394,6 +402,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           srv.closeIdleConnections();
         });
         await evaluatorStopped;
+        nixDaemon?.stopSweeping();
         await nixDaemon?.daemon.stop();
         const killed = await killChildren();
         if (killed > 0)

@@ -644,6 +644,8 @@ export const relaySessions = pgTable(
     endedAt: timestamp("ended_at"),
     /** `client` (the client hung up), `daemon` (the daemon side ended), `server` (shutdown). */
     endReason: text("end_reason"),
+    /** The server run that holds the connection (server-locks.ts LOCK.run); its sessions end when that run is gone. */
+    serverRun: integer("server_run"),
   },
   (t) => [index("relay_sessions_org_idx").on(t.orgId, t.id)],
 );

@@ -2,6 +2,7 @@
 // of this server's own. PostgreSQL drops them the moment that connection ends, so a server killed with -9 lets go
 // of everything it held within the time its socket takes to close, and another server takes over.
 // On SQLite there is one server: it holds everything.
+import { randomInt } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "pino";
 
@@ -16,9 +17,15 @@ export const LOCK = {
   evaluation: (id: number): LockKey => [4242101, id],
   /** Held while a push to an org's repo is received, on every server (git-handler.ts). */
   push: (orgId: number): LockKey => [4242102, orgId],
+  /** Held by each running server for its life, under a random id: whose relay sessions are still open. */
+  run: (runId: number): LockKey => [4242103, runId],
+  /** Held while the Storehouse's GC runs (any server: the leader's schedule or an API request). */
+  gc: [4242104, 0] as LockKey,
 };
 
 export interface ServerLocks {
+  /** This server's run, held under LOCK.run for as long as it lives (0 for a lone server). */
+  readonly runId: number;
   /** Takes `key` if no other server holds it; true if this server holds it now. */
   tryHold(key: LockKey): Promise<boolean>;
   release(key: LockKey): Promise<void>;
@@ -36,6 +43,7 @@ export interface ServerLocks {
 /** One server alone (SQLite): it holds every lock; the in-process mutexes do the rest. */
 export function singleServerLocks(): ServerLocks {
   return {
+    runId: 0,
     tryHold: async () => true,
     release: async () => {},
     heldElsewhere: async () => false,
@@ -64,6 +72,7 @@ export class PostgresServerLocks implements ServerLocks {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly settled: Promise<void>;
+  readonly runId = randomInt(1, 2 ** 31 - 1);
 
   constructor(pool: pg.Pool, connectionString: string, logger?: Logger) {
     this.#pool = pool;
@@ -71,7 +80,11 @@ export class PostgresServerLocks implements ServerLocks {
     this.#logger = logger;
     this.#timer = setInterval(() => void this.#tryLead(), LEADER_RETRY_MS);
     this.#timer.unref();
-    this.settled = this.#tryLead();
+    // Taken again with the others after a reconnect; nobody else has this id.
+    this.settled = this.tryHold(LOCK.run(this.runId)).then(
+      () => this.#tryLead(),
+      () => this.#tryLead(),
+    );
   }
 
   get leading(): boolean {

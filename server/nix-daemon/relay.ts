@@ -26,6 +26,8 @@ export interface RelayOptions {
   nixBinDir?: string | undefined;
   /** The chosen Nix has `nix-daemon --force-untrusted` (forwarder.ts says why it is passed). */
   forceUntrusted: boolean;
+  /** This server's run (ServerLocks.runId): its sessions are ended when it is gone. */
+  serverRun: number;
 }
 
 interface Live {
@@ -148,6 +150,7 @@ export class DaemonRelay {
       actor: actorOf(token),
       host,
       remoteAddress: req.socket.remoteAddress ?? null,
+      serverRun: this.o.serverRun,
     });
     const log = this.o.logger.child({ relaySession: sessionId, org: org.name, actor: actorOf(token), host });
     const fwd = await startForwarder({

@@ -13,6 +13,8 @@ export interface NewSession {
   actor: string;
   host: string | null;
   remoteAddress: string | null;
+  /** The server run holding the connection (ServerLocks.runId). */
+  serverRun: number;
 }
 
 export async function openSession(db: Db, s: NewSession): Promise<number> {
@@ -28,12 +30,31 @@ export async function endSession(db: Db, id: number, reason: SessionEnd): Promis
     .where(and(eq(relaySessions.id, id), isNull(relaySessions.endedAt)));
 }
 
-/** Sessions a killed server left open are ended at the next start (their connections died with it). */
-export async function endOrphanedSessions(db: Db): Promise<void> {
-  await db
-    .update(relaySessions)
-    .set({ endedAt: new Date().toISOString(), endReason: "server" })
+/**
+ * Sessions whose server run is gone (killed; its connections died with it) are ended: at each start, and on the
+ * leader every minute for servers that never came back. `alive` says whether a run still holds its lock.
+ */
+export async function endOrphanedSessions(db: Db, alive: (run: number) => Promise<boolean>): Promise<number> {
+  const runs = await db
+    .selectDistinct({ run: relaySessions.serverRun })
+    .from(relaySessions)
     .where(isNull(relaySessions.endedAt));
+  let ended = 0;
+  for (const { run } of runs) {
+    if (run !== null && (await alive(run))) continue;
+    const rows = await db
+      .update(relaySessions)
+      .set({ endedAt: new Date().toISOString(), endReason: "server" })
+      .where(
+        and(
+          isNull(relaySessions.endedAt),
+          run === null ? isNull(relaySessions.serverRun) : eq(relaySessions.serverRun, run),
+        ),
+      )
+      .returning({ id: relaySessions.id });
+    ended += rows.length;
+  }
+  return ended;
 }
 
 /** The session wants this build (again, if it had stopped). */

@@ -23,7 +23,12 @@ export interface NixDaemonPart {
   publishAdded(storehouse: Storehouse, hash: string, signal: AbortSignal): Promise<boolean>;
   /** Writes its files for this run (URL, key, hook secret) and starts the daemon. */
   start(run: { serverUrl: string; cacheUrl: string; publicKey: string; hookSecret: string }): Promise<void>;
+  /** Stops ending other runs' orphaned sessions (the fleet's sweep, see `leading`). */
+  stopSweeping(): void;
 }
+
+/** How often the leader of a fleet ends the sessions of servers that died and did not come back. */
+const SESSION_SWEEP_MS = 60_000;
 
 export async function prepareNixDaemon(o: {
   db: Db;
@@ -32,10 +37,16 @@ export async function prepareNixDaemon(o: {
   logger: Logger;
   settings: RelaySettings;
   nixBinDir?: string | undefined;
+  /** This server's run id, and whether another run still lives (server-locks.ts). */
+  serverRun: number;
+  runAlive: (run: number) => Promise<boolean>;
+  /** Several servers: the leader sweeps every minute (a lone server's sessions are all its own). */
+  leading?: (() => boolean) | undefined;
 }): Promise<NixDaemonPart> {
   const paths = daemonPaths(o.dataDir, o.logsDir);
-  // Sessions a killed run left open: their connections died with it.
-  await endOrphanedSessions(o.db);
+  // Sessions a killed run left open (this server's last run, or another server's that is gone): their
+  // connections died with it.
+  await endOrphanedSessions(o.db, o.runAlive);
   const daemon = new SharedDaemon({ paths, logger: o.logger, nixBinDir: o.nixBinDir });
   const nix = await probeNix(o.nixBinDir ?? chosenNixDir());
   const relay = new DaemonRelay({
@@ -46,11 +57,14 @@ export async function prepareNixDaemon(o: {
     maxPerToken: o.settings.maxPerToken,
     nixBinDir: o.nixBinDir,
     forceUntrusted: nix.features.daemonForceUntrusted,
+    serverRun: o.serverRun,
   });
+  let sweeper: NodeJS.Timeout | undefined;
   return {
     paths,
     daemon,
     relay,
+    stopSweeping: () => clearInterval(sweeper),
     publishAdded: (storehouse, hash, signal) =>
       publishFromSharedStore({ storehouse, storeRoot: paths.storeRoot, signal }, hash),
     async start(run) {
@@ -67,6 +81,17 @@ export async function prepareNixDaemon(o: {
         },
       );
       await daemon.start();
+      const leading = o.leading;
+      if (leading) {
+        sweeper = setInterval(() => {
+          if (!leading()) return;
+          endOrphanedSessions(o.db, o.runAlive).then(
+            (ended) => ended > 0 && o.logger.info({ ended }, "relay sessions of a server that is gone ended"),
+            (err: unknown) => o.logger.warn({ err }, "ending the relay sessions of gone servers failed"),
+          );
+        }, SESSION_SWEEP_MS);
+        sweeper.unref();
+      }
     },
   };
 }

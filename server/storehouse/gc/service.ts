@@ -2,6 +2,7 @@
 // times, collects on a cron schedule (default nightly), and runs one collection at a time for the API.
 import { Cron } from "croner";
 import type { Logger } from "pino";
+import { LOCK, type ServerLocks } from "../../db/server-locks.js";
 import { type GcOptions, type GcReport, type GcStore, runGc } from "./collect.js";
 import { replayJournal } from "./journal.js";
 import type { QuotaGuard } from "./quota.js";
@@ -29,6 +30,8 @@ export interface GcServiceOptions {
   quota?: QuotaGuard | undefined;
   /** Tests only: one path per batch, and this pause after each. */
   testBatchDelayMs?: number;
+  /** Several servers: one collection at a time across all of them (LOCK.gc), whoever asked. */
+  locks?: ServerLocks | undefined;
 }
 
 export type GcRequest = Pick<GcOptions, "dryRun" | "orgId"> & { trigger: string };
@@ -58,14 +61,16 @@ export class GcService {
   }
 
   async start(): Promise<void> {
-    const { storehouse, logger } = this.#opts;
-    const abandoned = await failAbandonedRuns(storehouse.db);
-    const replayed = await replayJournal(storehouse);
-    if (abandoned > 0 || replayed.finished > 0)
-      logger.warn(
-        { abandonedRuns: abandoned, finished: replayed.finished, dropped: replayed.dropped },
-        "GC: a run was cut short (server killed); finished the deletions it had started",
-      );
+    const { storehouse, logger, locks } = this.#opts;
+    // A run another server has going is not abandoned: recover only when no server collects (the next run
+    // recovers too, under the same lock).
+    if (!locks || (await locks.tryHold(LOCK.gc))) {
+      try {
+        await this.#recover();
+      } finally {
+        await locks?.release(LOCK.gc);
+      }
+    }
     this.#flush = setInterval(() => {
       storehouse.access
         .flush(storehouse.db)
@@ -88,42 +93,73 @@ export class GcService {
     await this.#opts.storehouse.access.flush(this.#opts.storehouse.db).catch(() => undefined);
   }
 
-  /** One collection at a time: a second asked for meanwhile waits for the first, then runs. */
+  /** A killed run's row marked failed, its started deletions finished. Only while holding LOCK.gc. */
+  async #recover(): Promise<void> {
+    const { storehouse, logger } = this.#opts;
+    const abandoned = await failAbandonedRuns(storehouse.db);
+    const replayed = await replayJournal(storehouse);
+    if (abandoned > 0 || replayed.finished > 0)
+      logger.warn(
+        { abandonedRuns: abandoned, finished: replayed.finished, dropped: replayed.dropped },
+        "GC: a run was cut short (server killed); finished the deletions it had started",
+      );
+  }
+
+  /**
+   * One collection at a time, across every server: a second asked for meanwhile (here, or on another server of
+   * the fleet) waits for the first, then runs.
+   */
   async run(req: GcRequest): Promise<GcReport> {
     while (this.#running) await this.#running.catch(() => undefined);
-    const { storehouse, logger, targetBytes } = this.#opts;
-    const delay = this.#opts.testBatchDelayMs ?? 0;
-    const slow =
-      delay > 0 ? { batchSize: 1, afterBatch: () => new Promise<void>((ok) => setTimeout(ok, delay)) } : {};
-    const nixRootDir = this.#opts.nixRootDir;
-    const started = runGc(storehouse, logger, {
-      ...req,
-      targetBytes,
-      nixRootDir,
-      ...slow,
-    });
+    const started = this.#runHolding(req);
     this.#running = started;
     try {
-      const report = await started;
-      if (!req.dryRun)
-        logger.info(
-          {
-            gcRun: report.runId,
-            trigger: req.trigger,
-            paths: report.paths,
-            bytes: report.bytes,
-            spared: report.spared,
-            resumed: report.resumed,
-            durationMs: report.durationMs,
-          },
-          "GC finished",
-        );
-      return report;
+      return await started;
     } finally {
       if (this.#running === started) this.#running = undefined;
       this.#usage = undefined;
       this.#opts.quota?.invalidate();
     }
+  }
+
+  async #runHolding(req: GcRequest): Promise<GcReport> {
+    const locks = this.#opts.locks;
+    const release = locks ? await locks.hold(LOCK.gc) : undefined;
+    try {
+      // A server killed mid-run left its row `running`; whoever holds the lock next says so.
+      if (locks && !req.dryRun) await failAbandonedRuns(this.#opts.storehouse.db);
+      return await this.#collect(req);
+    } finally {
+      await release?.();
+    }
+  }
+
+  async #collect(req: GcRequest): Promise<GcReport> {
+    const { storehouse, logger, targetBytes } = this.#opts;
+    const delay = this.#opts.testBatchDelayMs ?? 0;
+    const slow =
+      delay > 0 ? { batchSize: 1, afterBatch: () => new Promise<void>((ok) => setTimeout(ok, delay)) } : {};
+    const nixRootDir = this.#opts.nixRootDir;
+    const report = await runGc(storehouse, logger, {
+      ...req,
+      targetBytes,
+      nixRootDir,
+      ...slow,
+    });
+    if (!req.dryRun)
+      logger.info(
+        {
+          gcRun: report.runId,
+          trigger: req.trigger,
+          paths: report.paths,
+          bytes: report.bytes,
+          spared: report.spared,
+          resumed: report.resumed,
+          durationMs: report.durationMs,
+        },
+        "GC finished",
+      );
+    return report;
   }
 
   /** The whole Storehouse's usage, measured at most every USAGE_TTL_MS (pages ask for it at each view). */

@@ -1,0 +1,1 @@
+ALTER TABLE "relay_sessions" ADD COLUMN "server_run" integer;

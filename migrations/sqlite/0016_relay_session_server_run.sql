@@ -1,0 +1,1 @@
+ALTER TABLE `relay_sessions` ADD `server_run` integer;
