@@ -7,29 +7,17 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { execa } from "execa";
 import { startTestServer } from "../testing/server.js";
 import { basic, prepareUpload } from "../testing/storehouse-uploads.js";
 import { type BenchFigure, emitFigures } from "./figures-out.js";
+import { freePort, loadAverages as load, median, wrk } from "./wrk.js";
 
 const seconds = Number(process.argv[2] ?? 5);
 const rounds = Number(process.argv[3] ?? 3);
 const narMiB = 32;
-
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(1))
-    .join(" ");
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
 
 /** The floor server in its own process, as the Storehouse and nginx are. */
 async function startFloor(dir: string, port: number): Promise<ReturnType<typeof spawn>> {
@@ -44,15 +32,6 @@ async function startFloor(dir: string, port: number): Promise<ReturnType<typeof 
   return child;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function put(url: string, token: string, body: Buffer): Promise<void> {
   const res = await fetch(url, { method: "PUT", headers: { authorization: basic(token) }, body });
   if (!res.ok) throw new Error(`PUT ${url}: ${res.status} ${await res.text()}`);
@@ -62,23 +41,6 @@ async function bytesOf(url: string): Promise<Buffer> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
   return Buffer.from(await res.arrayBuffer());
-}
-
-interface Figure {
-  reqPerSec: number;
-  mibPerSec: number;
-}
-
-async function wrk(url: string, connections: number): Promise<Figure> {
-  const threads = Math.min(2, connections);
-  const r = await execa("wrk", ["-t", String(threads), "-c", String(connections), "-d", `${seconds}s`, url]);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout);
-  if (non2xx) throw new Error(`${url} answered ${non2xx[1]} errors under wrk:\n${r.stdout}`);
-  const req = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? Number.NaN);
-  const m = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(r.stdout);
-  const unit: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 };
-  const mib = m ? Number(m[1]) * (unit[m[2] ?? "MB"] ?? 1) : Number.NaN;
-  return { reqPerSec: req, mibPerSec: mib };
 }
 
 function cpusNote(): string {
@@ -153,7 +115,7 @@ http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
       const got: Record<keyof typeof peers, number[]> = { flox: [], nginx: [], node: [] };
       for (let r = 0; r < rounds; r++) {
         for (const peer of Object.keys(peers) as (keyof typeof peers)[]) {
-          const f = await wrk(`${peers[peer]}/${cell.path}`, cell.conns);
+          const f = await wrk(`${peers[peer]}/${cell.path}`, cell.conns, seconds);
           got[peer].push(cell.id.startsWith("nar-") ? f.mibPerSec : f.reqPerSec);
         }
       }
