@@ -1,6 +1,7 @@
 /**
  * The scheduler on a fake clock: cron slots fire at their times and record them, a run still going is not doubled,
- * a slot missed before start is made up once, and stop() leaves no timer. No test here waits for the wall clock.
+ * a slot missed before start (or while another server of a fleet led) is made up once, and stop() leaves no
+ * timer. No test here waits for the wall clock.
  */
 import { EventEmitter } from "node:events";
 import pino from "pino";
@@ -55,13 +56,14 @@ async function addProfile(
 const lastRunAt = async (profileId: number) =>
   (await t.db.select().from(profileSchedules)).find((r) => r.profileId === profileId)?.lastRunAt;
 
-function scheduler(): ProfileScheduler {
+function scheduler(leading?: () => boolean): ProfileScheduler {
   return new ProfileScheduler({
     db: t.db,
     editor,
     channels: new EventEmitter() as unknown as ChannelPublisher,
     logger: pino({ level: "silent" }),
     clock,
+    ...(leading ? { leading } : {}),
   });
 }
 
@@ -133,6 +135,36 @@ test("a slot missed before start is made up once, then the schedule goes on", as
   assert.is(calls[1]?.reason, "cron 0 4 * * *");
   assert.ok(Date.parse((await lastRunAt(id)) ?? "") > start.getTime());
   s.stop();
+});
+
+test("a fleet: a slot that passed while another server led is made up once this one takes the lead", async () => {
+  const id = await addProfile("fleet", {
+    kind: "cron",
+    cron: "*/10 * * * * *",
+    lastRunAt: start.toISOString(),
+  });
+  let leader = false;
+  const s = scheduler(() => leader);
+  await s.start();
+  await clock.advance(10_000);
+  assert.is(calls.length, 0, "the 00:00:10 slot belongs to the leader, which died at it");
+  leader = true;
+  await clock.advance(2000);
+  assert.equal(calls, [
+    {
+      profileId: id,
+      author: "schedule (cron)",
+      reason: "catch-up of the 2026-01-01T00:00:10.000Z run (*/10 * * * * *)",
+    },
+  ]);
+  assert.is(await lastRunAt(id), "2026-01-01T00:00:10.000Z");
+  await clock.advance(4000);
+  assert.is(calls.length, 1, "made up once, not at every look");
+  await clock.advance(4000);
+  assert.is(calls.length, 2, "then the 00:00:20 slot as usual");
+  assert.is(calls[1]?.reason, "cron */10 * * * * *");
+  s.stop();
+  assert.is(clock.pending(), 0, "stop leaves no timer, the lead watch's included");
 });
 
 test("reload re-arms a changed schedule and drops the old timer", async () => {

@@ -1,7 +1,7 @@
 // Auto-upgrade schedules: when a profile's followed entries are re-resolved (ProfileEditor.upgrade, which makes a
 // generation only when something moved). `on-publish` (the default) upgrades as soon as a channel one of its
 // entries follows advances; `cron` at the expression's times, and once at start for a slot missed while the
-// server was down (NixOS autoUpgrade's `persistent`); `off` only by hand. Green CI is inherent: channels only
+// server was down (NixOS autoUpgrade's `persistent`) — in a fleet, also when a server takes the lead; `off` only by hand. Green CI is inherent: channels only
 // ever hold built evaluations.
 import { hostname } from "node:os";
 import { Cron } from "croner";
@@ -120,6 +120,12 @@ export interface ProfileSchedulerOptions {
   signals?: Signals;
 }
 
+/**
+ * How often a server of a fleet looks whether it has just taken the lead: then it makes up the slots the leader
+ * before it missed (it died at a slot, or between a slot and its run).
+ */
+const LEAD_WATCH_MS = 2000;
+
 /** A cron schedule in force: the slot it waits for, and whether its last run is still going. */
 interface ArmedCron {
   cancel: () => void;
@@ -133,6 +139,8 @@ export class ProfileScheduler {
   readonly #crons = new Map<number, ArmedCron>();
   readonly #onAdvanced = (a: Advanced) => this.#published(a);
   #unsubscribe: (() => void) | undefined;
+  #stopLeadWatch: (() => void) | undefined;
+  #wasLeading = false;
 
   constructor(options: ProfileSchedulerOptions) {
     this.#o = options;
@@ -148,9 +156,35 @@ export class ProfileScheduler {
         );
     });
     for (const row of await this.#o.db.select().from(profileSchedules)) this.#arm(row, true);
+    if (this.#o.leading) {
+      this.#wasLeading = this.#o.leading();
+      this.#watchLead();
+    }
+  }
+
+  #watchLead(): void {
+    const next = new Date(this.#clock.now().getTime() + LEAD_WATCH_MS);
+    this.#stopLeadWatch = this.#clock.at(next, () => {
+      const leading = this.#o.leading?.() ?? true;
+      if (leading && !this.#wasLeading)
+        this.#catchUpAll().catch((err: unknown) =>
+          this.#o.logger.error({ err }, "schedule: making up missed slots after taking the lead failed"),
+        );
+      this.#wasLeading = leading;
+      this.#watchLead();
+    });
+  }
+
+  async #catchUpAll(): Promise<void> {
+    for (const row of await this.#o.db.select().from(profileSchedules)) {
+      const armed = this.#crons.get(row.profileId);
+      if (armed && row.kind === "cron" && row.cron) this.#catchUp(row, row.cron, armed);
+    }
   }
 
   stop(): void {
+    this.#stopLeadWatch?.();
+    this.#stopLeadWatch = undefined;
     this.#unsubscribe?.();
     this.#o.channels.off("advanced", this.#onAdvanced);
     for (const c of this.#crons.values()) c.cancel();
@@ -189,22 +223,25 @@ export class ProfileScheduler {
     };
     armNext(this.#clock.now());
     this.#crons.set(row.profileId, armed);
-    if (catchUp && this.#o.leading?.() !== false) {
-      const since = new Date(row.lastRunAt ?? row.updatedAt);
-      const missed = slots.nextRun(since);
-      if (missed && missed.getTime() <= this.#clock.now().getTime()) {
-        this.#o.logger.info(
-          { profile: row.profileId, missed: missed.toISOString() },
-          "schedule: catching up",
-        );
-        void this.#run(
-          row.profileId,
-          "cron",
-          `catch-up of the ${missed.toISOString()} run (${row.cron})`,
-          missed,
-        );
-      }
-    }
+    if (catchUp) this.#catchUp(row, expr, armed);
+  }
+
+  /** Makes up the first slot after the schedule's last run if it has passed (once; never beside a run going on). */
+  #catchUp(row: ScheduleRow, expr: string, armed: ArmedCron): void {
+    if (armed.running || this.#o.leading?.() === false) return;
+    const since = new Date(row.lastRunAt ?? row.updatedAt);
+    const missed = new Cron(expr, { paused: true }).nextRun(since);
+    if (!missed || missed.getTime() > this.#clock.now().getTime()) return;
+    this.#o.logger.info({ profile: row.profileId, missed: missed.toISOString() }, "schedule: catching up");
+    armed.running = true;
+    void this.#run(
+      row.profileId,
+      "cron",
+      `catch-up of the ${missed.toISOString()} run (${expr})`,
+      missed,
+    ).finally(() => {
+      armed.running = false;
+    });
   }
 
   /** A channel moved: every on-publish profile with an entry following it upgrades. */
