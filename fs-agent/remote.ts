@@ -1,7 +1,7 @@
 // The agent's only view of the server: the Storehouse's HTTP cache (/cache), with bounded waits, the next server
 // of its list (lib/api/servers.ts) when one is away, and a reconnect loop with backoff when all are. It never throws "missing" for a server that is away: callers tell ENOENT
 // (a 404 narinfo) from EIO (anything else) by the error class.
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { ApiError, ApiUnreachableError } from "../lib/api/errors.js";
 import { ServerList } from "../lib/api/servers.js";
 import { type NarListing, parseNarListing } from "../lib/nar-listing.js";
@@ -14,6 +14,7 @@ import {
   verifySignature,
 } from "../lib/signature.js";
 import { parseStorePath } from "../lib/store-path.js";
+import { type StreamAnswer, streamGet } from "./stream-get.js";
 
 /** The server could not be asked (refused, timed out, 5xx): an EIO, never a cached miss. */
 export class ServerUnavailableError extends Error {
@@ -179,9 +180,9 @@ export class CacheRemote {
    */
   async nar(info: NarInfo): Promise<Readable> {
     this.counters.narRequests++;
-    const res = await this.#get(this.#narUrl(info), {}, true);
-    if (res.status !== 200 || !res.body) {
-      await res.body?.cancel();
+    const res = await this.#getStream(this.#narUrl(info));
+    if (res.status !== 200) {
+      res.body.destroy();
       throw new ServerUnavailableError(`GET ${info.url}: HTTP ${res.status}`);
     }
     return this.#watched(res.body, info.url);
@@ -192,12 +193,12 @@ export class CacheRemote {
     if (info.compression !== "none") throw new Error(`${info.url} is compressed: no ranges`);
     this.counters.rangeRequests++;
     const end = start + length - 1;
-    const res = await this.#get(this.#narUrl(info), { range: `bytes=${start}-${end}` }, true);
-    const got = /^bytes (\d+)-(\d+)\//.exec(res.headers.get("content-range") ?? "");
-    if (res.status !== 206 || !res.body || Number(got?.[1]) !== start || Number(got?.[2]) !== end) {
-      await res.body?.cancel();
+    const res = await this.#getStream(this.#narUrl(info), { range: `bytes=${start}-${end}` });
+    const got = /^bytes (\d+)-(\d+)\//.exec(res.header("content-range") ?? "");
+    if (res.status !== 206 || Number(got?.[1]) !== start || Number(got?.[2]) !== end) {
+      res.body.destroy();
       throw new ServerUnavailableError(
-        `GET ${info.url} bytes ${start}-${end}: HTTP ${res.status} ${res.headers.get("content-range") ?? ""}`,
+        `GET ${info.url} bytes ${start}-${end}: HTTP ${res.status} ${res.header("content-range") ?? ""}`,
       );
     }
     return this.#watched(res.body, info.url);
@@ -207,8 +208,7 @@ export class CacheRemote {
     return /^https?:\/\//.test(info.url) ? info.url : `/${info.url}`;
   }
 
-  #watched(web: ReadableStream<Uint8Array>, what: string): Readable {
-    const body = Readable.fromWeb(web as import("node:stream/web").ReadableStream<Uint8Array>);
+  #watched(body: Readable, what: string): Readable {
     let idle: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(idle);
@@ -232,29 +232,52 @@ export class CacheRemote {
     return body;
   }
 
+  /** A GET that must answer (headers and body) within the request timeout: narinfos, listings, the key. */
+  #get(path: string): Promise<Response> {
+    return this.#ask(
+      path,
+      {},
+      async (url, headers, signal) => {
+        const res = await fetch(url, { headers, signal });
+        return { status: res.status, res };
+      },
+      false,
+      (a) => void a.res.body?.cancel(),
+    ).then((a) => a.res);
+  }
+
+  /** A GET whose headers must come within the request timeout; its body #watched() guards, however long it is. */
+  #getStream(path: string, extra: Record<string, string> = {}): Promise<StreamAnswer> {
+    return this.#ask(path, extra, streamGet, true, (a) => a.body.destroy());
+  }
+
   /**
-   * A GET that must answer within the request timeout: headers and body for small files; headers only for a
-   * NAR (`stream`), whose body #watched() guards by the time between bytes instead, however long it is.
+   * One request on the server asked next, the next server on a refused connection or (with several) a 5xx; an
+   * absolute URL (a presigned object-store URL) is one place. Every failure marks the server away.
    */
-  async #get(path: string, extra: Record<string, string> = {}, stream = false): Promise<Response> {
+  async #ask<T extends { status: number }>(
+    path: string,
+    extra: Record<string, string>,
+    send: (url: string, headers: Record<string, string>, signal: AbortSignal) => Promise<T>,
+    stream: boolean,
+    discard: (answer: T) => void,
+  ): Promise<T> {
     if (this.#closed) throw new ServerUnavailableError("the agent is stopping");
     if (this.#down) throw new ServerUnavailableError(`the server at ${this.cacheUrl} is away (reconnecting)`);
-    // A presigned object-store URL is one place; a path may be asked of any server of the list.
-    const absolute = /^https?:\/\//.test(path);
     try {
-      if (absolute) return await this.#getOnce(path, extra, stream);
+      if (/^https?:\/\//.test(path)) return await this.#once(path, extra, send, stream);
       return await this.#servers.run("idempotent", async (server) => {
-        const res = await this.#getOnce(`${server}/cache${path}`, extra, stream);
-        if (res.status >= 500 && this.#servers.urls.length > 1) {
-          await res.body?.cancel();
+        const answer = await this.#once(`${server}/cache${path}`, extra, send, stream);
+        if (answer.status >= 500 && this.#servers.urls.length > 1) {
+          discard(answer);
           throw new ApiError(
-            res.status,
+            answer.status,
             "http_error",
-            `GET ${server}/cache${path}: HTTP ${res.status}`,
+            `GET ${server}/cache${path}: HTTP ${answer.status}`,
             path,
           );
         }
-        return res;
+        return answer;
       });
     } catch (err) {
       this.#markDown();
@@ -263,7 +286,12 @@ export class CacheRemote {
   }
 
   /** One GET of `url`; a network failure is an ApiUnreachableError, so that the server list moves on. */
-  async #getOnce(url: string, extra: Record<string, string>, stream: boolean): Promise<Response> {
+  async #once<T extends { status: number }>(
+    url: string,
+    extra: Record<string, string>,
+    send: (url: string, headers: Record<string, string>, signal: AbortSignal) => Promise<T>,
+    stream: boolean,
+  ): Promise<T> {
     const headers: Record<string, string> = { ...extra };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     const deadline = new AbortController();
@@ -273,10 +301,10 @@ export class CacheRemote {
     ).unref();
     try {
       const signal = AbortSignal.any([deadline.signal, this.#closing.signal]);
-      const res = await fetch(url, { headers, signal });
+      const answer = await send(url, headers, signal);
       if (stream) clearTimeout(timer);
-      if (res.status >= 500 && this.#servers.urls.length === 1) this.#markDown();
-      return res;
+      if (answer.status >= 500 && this.#servers.urls.length === 1) this.#markDown();
+      return answer;
     } catch (err) {
       clearTimeout(timer);
       if (this.#closed) throw new ServerUnavailableError("the agent is stopping");
