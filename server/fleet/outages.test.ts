@@ -49,7 +49,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const explain = () =>
   [
     ...builders.map((x) => `--- builder ${x.name}\n${x.log().slice(-2500)}`),
-    ...fleet.servers.map((s, i) => `--- server ${i} (${s.url})\n${fleet.log(s).slice(-2500)}`),
+    ...fleet.servers.map(
+      (s, i) =>
+        `--- server ${i} (${s.url}${fleet.alive(s) ? "" : `, dead; stderr:\n${s.stderr().slice(-2500)}\n`})\n${fleet.log(s).slice(-2500)}`,
+    ),
   ].join("\n");
 
 interface BuildRow {
@@ -271,7 +274,7 @@ async function watchMachineEvents(s: TestServer, token: string) {
 
 test("PostgreSQL crash-stopped and started under load: 503s meanwhile, then both servers carry on, nothing lost", async () => {
   // Builds in flight: a slow package pushed to B, built by a builder when the database goes.
-  await addPackage("slow", "sleep 30; mkdir $out");
+  await addPackage("slow", "sleep 40; mkdir $out");
   await commitAll(work, "slow");
   const slowPush = await pushTo(b, "main");
   assert.is(slowPush.exitCode, 0, slowPush.stderr);
@@ -291,7 +294,8 @@ test("PostgreSQL crash-stopped and started under load: 503s meanwhile, then both
       explain,
     },
   );
-  // An evaluation in flight (paused once running), awaited by `git push -o wait` on A; a log followed on both.
+  // An evaluation in flight (paused once running; the database goes just before the pause ends, so it meets the
+  // outage), awaited by `git push -o wait` on A; the slow build's log followed through both servers.
   await addPackage("after-pg", "mkdir $out");
   await commitAll(work, "after the database came back");
   const waiting = pushTo(a, "main", ["-o", "wait"]);
@@ -303,13 +307,16 @@ test("PostgreSQL crash-stopped and started under load: 503s meanwhile, then both
     },
     { timeoutMs: 60_000, explain },
   );
+  const e2Started = Date.now();
   const follow = runFlox(fleet.urls(a, b), member, fleet.tmp, ["log", String(slow.id), "--follow"]);
   const reads = readLoop("/api/v1/orgs/acme/jobsets");
-  await sleep(500);
+  await sleep(Math.max(500, EVAL_DELAY_MS - 2000 - (Date.now() - e2Started)));
 
   const builderLogAt = builders.map((x) => x.log().length);
   fleet.pg.stop();
   const stoppedAt = Date.now();
+  await sleep(300);
+  assert.ok(fleet.alive(a) && fleet.alive(b), `both servers outlive the database going: ${explain()}`);
   for (const s of [a, b]) {
     const down = await s.api("GET", "/api/v1/orgs/acme/jobsets");
     assert.is(down.status, 503, JSON.stringify(down.body));
@@ -354,7 +361,12 @@ test("PostgreSQL crash-stopped and started under load: 503s meanwhile, then both
   const followed = await follow;
   assert.is(followed.exitCode, 0, followed.stderr);
   assert.match(followed.stdout, /result: succeeded/);
-  assert.is(sql<{ attempts: number }>("select attempts from evaluations where id = ?", e2)[0]?.attempts, 1);
+  // The evaluation met the outage, was requeued rather than failed, and ran again: one attempt more.
+  assert.ok(
+    [a, b].some((s) => fleet.log(s).includes("the database went away during the evaluation")),
+    explain(),
+  );
+  assert.is(sql<{ attempts: number }>("select attempts from evaluations where id = ?", e2)[0]?.attempts, 2);
 
   // Exactly one leader again, and both servers listen to each other's signals again.
   await waitFor(
