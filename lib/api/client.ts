@@ -1,4 +1,6 @@
 // A typed client for the HTTP API v1 (docs/API.md): one method per endpoint, every answer checked by its schema.
+
+import { Backoff } from "../retry.js";
 import {
   type Builder,
   BuildersResponse,
@@ -73,7 +75,7 @@ import {
 import { type Push, PushesResponse } from "./pushes.js";
 import { type RelaySession, RelaySessionsResponse } from "./relay.js";
 import { BaseSetResponse, HealthResponse } from "./server.js";
-import { ServerList, type ServerListOptions } from "./servers.js";
+import { isServerFailure, ServerList, type ServerListOptions } from "./servers.js";
 import {
   type GcBody,
   type GcReport,
@@ -97,6 +99,9 @@ import {
   WhoamiResponse,
 } from "./tokens.js";
 import { type Connection, request, seg, stream } from "./transport.js";
+
+/** How long a followed log waits out a fleet it cannot reach before it gives up. */
+const FOLLOW_OUTAGE_MS = 60_000;
 
 export interface ApiClientOptions {
   /**
@@ -288,13 +293,27 @@ export class ApiClient {
 
   /**
    * The build's log from `offset` until the build finished, as it is written. A stream cut off by a server that
-   * went away is opened again after the last byte seen, on the next server when that one is gone for good.
+   * went away is opened again after the last byte seen, on the next server when that one is gone for good. A fleet
+   * that cannot open it at all (every server away or answering 5xx: PostgreSQL restarting, say) is waited out for
+   * up to `outageMs`, asked again at growing intervals.
    */
-  async *followBuildLog(id: number, offset = 0): AsyncGenerator<Uint8Array> {
+  async *followBuildLog(id: number, offset = 0, outageMs = FOLLOW_OUTAGE_MS): AsyncGenerator<Uint8Array> {
     let at = offset;
     let fruitless = 0;
+    let away: number | undefined;
+    const backoff = new Backoff({ firstMs: 500, maxMs: 5000 });
     for (;;) {
-      const body = await this.buildLog(id, { offset: at, follow: true });
+      let body: ReadableStream<Uint8Array>;
+      try {
+        body = await this.buildLog(id, { offset: at, follow: true });
+      } catch (err) {
+        away ??= Date.now();
+        if (!isServerFailure(err) || Date.now() - away > outageMs) throw err;
+        await new Promise((r) => setTimeout(r, backoff.next()));
+        continue;
+      }
+      away = undefined;
+      backoff.reset();
       const server = this.server;
       const before = at;
       try {

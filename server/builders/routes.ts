@@ -15,8 +15,15 @@ import {
 import { parseStorePath } from "../../lib/store-path.js";
 import { buildLog } from "../builds/build-log.js";
 import { publishDrvClosure } from "../builds/publish-drvs.js";
-import { claimBuild, DEFAULT_LEASE_SECONDS, finishBuild, heartbeat, requireLease } from "../builds/queue.js";
-import { ForbiddenError, InvalidInputError } from "../errors.js";
+import {
+  claimBuild,
+  DEFAULT_LEASE_SECONDS,
+  finishBuild,
+  giveBackClaim,
+  heartbeat,
+  requireLease,
+} from "../builds/queue.js";
+import { ForbiddenError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import { requireToken } from "../http/auth.js";
 import { limitBody } from "../http/body-limit.js";
 import type { AppContext, AppEnv } from "../http/context.js";
@@ -96,22 +103,32 @@ export function builderRoutes(ctx: AppContext, opts: BuilderRouteOptions = {}): 
           await signals.next("build", 250, gone);
         }
       }
-      if (storehouse && !published.has(claimed.drvPath) && !(await storehouse.findPath(drvHash))) {
-        try {
-          await publishDrvClosure({ storehouse, storeRoot: ctx.paths.nixRoot }, [claimed.drvPath]);
-          published.add(claimed.drvPath);
-        } catch (err) {
-          log.error({ err }, "could not put the build's .drv closure in the Storehouse");
-          await finishBuild(ctx.db, claimed.id, claimed.leaseId, {
-            status: "failed",
-            infrastructureError: `the server could not publish the .drv closure: ${(err as Error).message}`,
-          });
-          return c.body(null, 204);
+      try {
+        if (storehouse && !published.has(claimed.drvPath) && !(await storehouse.findPath(drvHash))) {
+          try {
+            await publishDrvClosure({ storehouse, storeRoot: ctx.paths.nixRoot }, [claimed.drvPath]);
+            published.add(claimed.drvPath);
+          } catch (err) {
+            if (err instanceof StorageUnavailableError) throw err;
+            log.error({ err }, "could not put the build's .drv closure in the Storehouse");
+            await finishBuild(ctx.db, claimed.id, claimed.leaseId, {
+              status: "failed",
+              infrastructureError: `the server could not publish the .drv closure: ${(err as Error).message}`,
+            });
+            return c.body(null, 204);
+          }
         }
+        await buildLog(ctx, claimed.id).append(
+          `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
+        );
+      } catch (err) {
+        // The object store is away: the build could not be built or its outputs stored now. Handing it out would
+        // spend one of its attempts per claim; it waits in the queue instead, and the builder hears 503 and retries.
+        if (!(err instanceof StorageUnavailableError)) throw err;
+        await giveBackClaim(ctx.db, claimed.id, claimed.leaseId);
+        log.warn({ err }, "build given back: the object store did not answer");
+        throw err;
       }
-      await buildLog(ctx, claimed.id).append(
-        `flox: attempt ${claimed.attempt} of build ${claimed.id} (${claimed.drvPath}) on builder ${body.data.builderName}\n`,
-      );
       log.info("build claimed");
       signals.publish("build", claimed.id);
       const { leaseId, leaseExpiresAt, ...build } = claimed;

@@ -125,6 +125,23 @@ export function claimBuild(
   });
 }
 
+/**
+ * A claim the server could not hand out after all (the object store did not answer while it got the build ready):
+ * the build goes back to the queue as if it had never been claimed, its attempt not counted, so an outage of the
+ * store costs builders a wait, never a build.
+ */
+export function giveBackClaim(db: Db, buildId: number, leaseId: string): Promise<void> {
+  return inTransaction(db, async (tx) => {
+    const lease = await tx.select().from(buildLeases).where(eq(buildLeases.buildId, buildId)).then(first);
+    if (lease?.leaseId !== leaseId) return;
+    await tx.delete(buildLeases).where(eq(buildLeases.buildId, buildId));
+    await tx
+      .update(builds)
+      .set({ state: "queued", startedAt: null, attempts: sql`${builds.attempts} - 1` })
+      .where(and(eq(builds.id, buildId), eq(builds.state, "running")));
+  });
+}
+
 export type LeaseRow = typeof buildLeases.$inferSelect;
 
 /** The lease `leaseId` of build `buildId`, or a ConflictError telling the builder it lost it. */

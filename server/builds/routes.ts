@@ -3,13 +3,11 @@
 // reads, and a cancel withdraws only its own orgs' want (server/builds/wants.ts).
 
 import { Hono } from "hono";
-import { stream } from "hono/streaming";
 import { z } from "zod";
 import type { BuildersResponse } from "../../lib/api/builders.js";
 import { type BuildResponse, BuildState, type BuildsResponse, PriorityBody } from "../../lib/api/builds.js";
 import { Name } from "../../lib/api/common.js";
 import { buildersOf } from "../builders/present.js";
-import { RECHECK_MS } from "../db/signals.js";
 import { InvalidInputError } from "../errors.js";
 import { optionalToken, requireToken, tokenOrNull } from "../http/auth.js";
 import type { AppContext, AppEnv } from "../http/context.js";
@@ -18,6 +16,7 @@ import { getOrg } from "../orgs/orgs.js";
 import { type BuildAccess, readableOrgIds, requireBuildRole, requireRole } from "../orgs/permissions.js";
 import { buildLog } from "./build-log.js";
 import { bumpBuild, getBuild, listBuilds, restartBuild, unfinishedStates } from "./builds.js";
+import { logStream } from "./log-stream.js";
 import { presentBuildDetail, presentBuilds } from "./present.js";
 import { cancelWant } from "./wants.js";
 
@@ -76,37 +75,21 @@ export function buildRoutes(ctx: AppContext): Hono<AppEnv> {
       c.header("content-type", "text/plain; charset=utf-8");
       c.header("cache-control", "no-store");
       c.header("x-content-type-options", "nosniff");
-      if (!follow) {
-        // Whole log from the offset, in pieces: a log is as long as the build made it.
-        return stream(c, async (s) => {
-          let offset = q.offset;
-          for (;;) {
-            const chunk = await log.readFrom(offset);
-            if (chunk.length === 0) return;
-            await s.write(chunk);
-            offset += chunk.length;
-          }
-        });
-      }
-      // Followed: new bytes as they arrive, until the build finished and every byte was sent.
-      return stream(c, async (s) => {
-        let offset = q.offset;
-        let aborted = false;
-        s.onAbort(() => {
-          aborted = true;
-        });
-        while (!aborted) {
-          const done = !unfinishedStates.includes((await getBuild(db, id)).state);
-          const chunk = await log.readFrom(offset);
-          if (chunk.length > 0) {
-            await s.write(chunk);
-            offset += chunk.length;
-            continue;
-          }
-          if (done) return;
-          await ctx.signals.next(["log", "build"], RECHECK_MS, c.req.raw.signal, id);
-        }
+      const body = await logStream({
+        log,
+        offset: q.offset,
+        signal: c.req.raw.signal,
+        ...(follow
+          ? {
+              follow: {
+                finished: async () => !unfinishedStates.includes((await getBuild(db, id)).state),
+                signals: ctx.signals,
+                buildId: id,
+              },
+            }
+          : {}),
       });
+      return c.body(body);
     })
     .post("/builds/:id/cancel", auth, async (c) => {
       const id = param(c, "id", Id);

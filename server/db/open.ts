@@ -57,6 +57,10 @@ export async function openDatabase(url: string, logger?: Logger): Promise<OpenDb
   const pool = new pg.Pool({ connectionString: target.url, types: pgTypes, max: 10 });
   // An idle connection the server dropped (a restart) must not crash the process: the pool opens a new one.
   pool.on("error", () => {});
+  // So must a connection that is checked out when PostgreSQL goes (in a transaction between two statements, or
+  // holding a push lock): the pool listens only to idle ones, and an 'error' nobody hears ends the process. Its
+  // query fails on its own, and a broken connection is dropped when it is released.
+  pool.on("connect", (client) => client.on("error", () => {}));
   markDatabaseErrors(pool);
   try {
     const client = await pool.connect();

@@ -21,6 +21,7 @@ import { LOCK, type ServerLocks } from "../db/server-locks.js";
 import { Signals } from "../db/signals.js";
 import { evalJobs, evalProblems, evaluations, nowSql } from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
+import { isDatabaseDown } from "../db/unavailable.js";
 import { isDiskFull, reportDiskFull } from "../disk-full.js";
 import { DiskFullError } from "../errors.js";
 import { type DataPaths, repoDir } from "../paths.js";
@@ -292,6 +293,13 @@ export class Evaluator {
       }
     } catch (err) {
       if (this.#closed) return;
+      // PostgreSQL went away mid-way: nothing of the result was recorded (#record is one transaction), and the
+      // commit is as good as before. The evaluation stays running with its lock let go, so the leader's look for
+      // orphans requeues it once the database is back, and it runs again instead of failing for the database's sake.
+      if (isDatabaseDown(err)) {
+        log.warn({ err }, "the database went away during the evaluation; it is requeued once it is back");
+        return;
+      }
       // A full disk fails the evaluation with that reason (push again, or restart it, once there is room).
       const full = isDiskFull(err);
       if (full) reportDiskFull(this.#o.logger, this.#o.paths.dataDir, err);
