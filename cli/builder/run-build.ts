@@ -11,6 +11,26 @@ const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
 const TIMEOUT_EXIT = 101;
 const LOG_FLUSH_MS = 500;
 
+/**
+ * Where a build's time went, printed as one line when it ends (`build N: phases (ms) realise=… upload=… …`): the
+ * per-build overhead beyond Nix's own work is measured from these (bench/push-to-built reads them).
+ */
+class Phases {
+  readonly #start = Date.now();
+  #mark = this.#start;
+  readonly #spent: [string, number][] = [];
+  /** The phase that just ended took from the previous mark until now. */
+  end(phase: string): void {
+    const now = Date.now();
+    this.#spent.push([phase, now - this.#mark]);
+    this.#mark = now;
+  }
+  line(id: number): string {
+    const parts = this.#spent.map(([p, ms]) => `${p}=${ms}`);
+    return `build ${id}: phases (ms) ${parts.join(" ")} total=${Date.now() - this.#start} received=${this.#start}`;
+  }
+}
+
 /** Runs one claimed build to its report. */
 export async function runBuild(
   e: Env,
@@ -20,6 +40,7 @@ export async function runBuild(
   signal?: AbortSignal,
 ) {
   const id = build.id;
+  const phases = new Phases();
   let pending: Buffer[] = [];
   let lastOutput = Date.now();
   let flushing: Promise<void> = Promise.resolve();
@@ -111,6 +132,7 @@ export async function runBuild(
     if (stopReason) killGroup(realise.child);
     const r = await realise.exit;
     current = undefined;
+    phases.end("realise");
     if (stopReason === "timeout" || stopReason === "silent" || (!stopReason && r.code === TIMEOUT_EXIT)) {
       report = { status: "timed-out", message: "the build ran over its time limit or was silent too long" };
     } else if (stopReason) {
@@ -126,6 +148,7 @@ export async function runBuild(
       note("uploading the outputs to the Storehouse");
       // Asking first moves e.server past a server that went away during the build: nix copy goes to one URL.
       await e.client.health().catch(() => {});
+      phases.end("health");
       const copy = spawnNix(
         e,
         "nix",
@@ -143,6 +166,7 @@ export async function runBuild(
       if (stopReason) killGroup(copy.child);
       const c = await copy.exit;
       current = undefined;
+      phases.end("upload");
       report =
         c.code === 0 && !stopReason
           ? { status: "succeeded" }
@@ -166,10 +190,13 @@ export async function runBuild(
     `result: ${report.infrastructureError ? `infrastructure error: ${report.infrastructureError}` : report.status}`,
   );
   await flush();
+  phases.end("log");
   try {
     const result = { lease: leaseId, ...report };
     const state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
+    phases.end("report");
     e.say(`build ${id}: ${report.infrastructureError ? "infrastructure error" : report.status} → ${state}`);
+    e.say(phases.line(id));
   } catch (err) {
     e.say(`build ${id}: reporting failed: ${(err as Error).message}`);
   }
