@@ -1,10 +1,11 @@
 // One claimed build under its lease: the log streamed, heartbeats, the time and silence limits, nix-store
-// --realise, the outputs uploaded with nix copy, and the report.
+// --realise, the outputs uploaded to the Storehouse (upload-outputs.ts), and the report.
 import type { ChildProcess } from "node:child_process";
 import type { BuildResultBody, ClaimedBuild } from "../../lib/api/builders.js";
 import { api, LeaseLostError } from "./builder-api.js";
 import type { Env } from "./builder-env.js";
 import { killGroup, spawnNix } from "./nix-process.js";
+import { uploadOutputs } from "./upload-outputs.js";
 
 /** Nix's exit codes for a build that ran and failed (100), timed out (101), mismatched a hash (102), … */
 const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
@@ -67,9 +68,12 @@ export async function runBuild(
     });
     return flushing;
   };
+  /** Aborted by a stop: the upload of the outputs runs in this process, not in a child to kill. */
+  const uploading = new AbortController();
   const stop = (why: NonNullable<typeof stopReason>) => {
     stopReason ??= why;
     if (current) killGroup(current);
+    uploading.abort();
   };
 
   const started = Date.now();
@@ -146,34 +150,24 @@ export async function runBuild(
       };
     } else {
       note("uploading the outputs to the Storehouse");
-      // Asking first moves e.server past a server that went away during the build: nix copy goes to one URL.
+      // Asking first moves e.server past a server that went away during the build: the upload goes to one URL.
       await e.client.health().catch(() => {});
       phases.end("health");
-      const copy = spawnNix(
-        e,
-        "nix",
-        [
-          "copy",
-          "--store",
-          e.store,
-          "--to",
-          `${e.server}/cache?compression=br`,
-          ...Object.values(build.outputs),
-        ],
-        output,
-      );
-      current = copy.child;
-      if (stopReason) killGroup(copy.child);
-      const c = await copy.exit;
-      current = undefined;
+      try {
+        await uploadOutputs(
+          { store: e.store, server: e.server, token: e.token },
+          Object.values(build.outputs),
+          uploading.signal,
+        );
+        report = stopReason
+          ? { status: "failed", infrastructureError: `the builder stopped the build (${stopReason})` }
+          : { status: "succeeded" };
+      } catch (err) {
+        const why = stopReason ? `the builder stopped the build (${stopReason})` : (err as Error).message;
+        note(`uploading the outputs failed: ${why}`);
+        report = { status: "failed", infrastructureError: `uploading the outputs failed: ${why}` };
+      }
       phases.end("upload");
-      report =
-        c.code === 0 && !stopReason
-          ? { status: "succeeded" }
-          : {
-              status: "failed",
-              infrastructureError: `uploading the outputs failed (nix copy exited ${c.code ?? c.signal})`,
-            };
     }
   } finally {
     clearInterval(logTimer);

@@ -5,9 +5,9 @@
 import { join } from "node:path";
 import { narStream } from "../../lib/nar-writer.js";
 import { serializeNarInfo } from "../../lib/narinfo.js";
+import { closureRegistrations, type Registration, StoreRegistrationError } from "../../lib/nix-store-db.js";
 import { parseStorePath } from "../../lib/store-path.js";
 import type { Storehouse } from "../storehouse/store.js";
-import { closureRegistrations, type Registration, StoreRegistrationError } from "./store-registrations.js";
 
 export interface PublishDrvsOptions {
   storehouse: Storehouse;

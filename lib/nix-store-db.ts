@@ -1,10 +1,10 @@
-// A chroot store's closure and registrations (NAR hash, size, references) read straight from its Nix database, in
-// one read-only query: publishing a build's .drv closure used to start two `nix-store` processes (--query --requisites,
-// --dump-db), ~150 ms each on a busy 2-core machine, and a claim waited for them before the builder heard of its build.
+// A chroot store's closure and registrations (NAR hash, size, references, deriver) read straight from its Nix
+// database in one read-only transaction: the server publishing a build's .drv closure and the builder uploading its
+// outputs each used to start `nix-store`/`nix copy` processes for this, ~150 ms each on a busy 2-core machine.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { decodeNix32, encodeNix32, isNix32 } from "../../lib/nix32.js";
+import { decodeNix32, encodeNix32, isNix32 } from "./nix32.js";
 
 /** What the store's database says of a path. */
 export interface Registration {
@@ -13,6 +13,10 @@ export interface Registration {
   narSize: number;
   /** Full store paths, itself included when it refers to itself. */
   references: string[];
+  /** The .drv it was built by (full path), when the store knows it. */
+  deriver?: string;
+  /** Its content address, for content-addressed paths. */
+  ca?: string;
 }
 
 /** A path asked for is not valid in the store (missing, or still being written), or the database is not Nix's. */
@@ -56,10 +60,18 @@ export function closureRegistrations(storeRoot: string, paths: readonly string[]
           select r.reference from Refs r join closure c on r.referrer = c.id)`;
       const rows = db
         .prepare(
-          `${closure} select v.id as id, v.path as path, v.hash as hash, v.narSize as narSize
+          `${closure} select v.id as id, v.path as path, v.hash as hash, v.narSize as narSize,
+             v.deriver as deriver, v.ca as ca
            from ValidPaths v join closure c on c.id = v.id`,
         )
-        .all(...paths) as { id: number; path: string; hash: string; narSize: number | null }[];
+        .all(...paths) as {
+        id: number;
+        path: string;
+        hash: string;
+        narSize: number | null;
+        deriver: string | null;
+        ca: string | null;
+      }[];
       const refs = db
         .prepare(
           `${closure} select r.referrer as referrer, v.path as path
@@ -83,6 +95,8 @@ export function closureRegistrations(storeRoot: string, paths: readonly string[]
         narHash: nix32Sha256(row.hash, row.path),
         narSize: row.narSize,
         references: (byId.get(row.id) ?? []).sort(),
+        ...(row.deriver ? { deriver: row.deriver } : {}),
+        ...(row.ca ? { ca: row.ca } : {}),
       });
     }
     return out;
