@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBusyboxDir } from "../lib/busybox-dir.js";
 import {
+  builderPhases,
   Ci,
   commitAll,
   finishedBuild,
@@ -90,17 +91,6 @@ interface Round {
 
 type Timed = Exclude<keyof Round, "builderPhases">;
 
-/** The `build ID: phases (ms) a=1 b=2 … received=EPOCH` line the builder printed for build `id`. */
-function builderPhases(log: string, id: number): Map<string, number> {
-  const m = new RegExp(`build ${id}: phases \\(ms\\) (.*)`).exec(log);
-  const out = new Map<string, number>();
-  for (const kv of m?.[1]?.trim().split(/\s+/) ?? []) {
-    const [k, v] = kv.split("=");
-    if (k && v) out.set(k, Number(v));
-  }
-  return out;
-}
-
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
   const v = await fn();
@@ -164,10 +154,13 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     await commitAll(work, `greet skip-ci ${i}`);
     const [skipCiPush] = await timed(() => git(work, "push", "-q", "-o", "skip-ci", ci.gitUrl, "main"));
     // Read after the peers: the builder prints the line just after its report was answered.
-    const bp = builderPhases(ci.builders.map((x) => x.log()).join("\n"), job.build.id);
+    const seen = builderPhases(ci.builders.map((x) => x.log()).join("\n")).find(
+      (x) => x.build === job.build.id,
+    );
+    const bp = new Map(seen?.phases);
+    bp.set("total", seen?.total ?? Number.NaN);
     // The claim's answer reached the builder this long after the claim's transaction stamped started_at.
-    bp.set("claim answered", (bp.get("received") ?? Number.NaN) - ms(b?.startedAt));
-    bp.delete("received");
+    bp.set("claim answered", (seen?.received ?? Number.NaN) - ms(b?.startedAt));
 
     results.push({
       received: since(p?.receivedAt),
