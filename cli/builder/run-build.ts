@@ -32,13 +32,14 @@ class Phases {
   }
 }
 
-/** Runs one claimed build to its report. */
+/** Runs one claimed build to its report; `nixDone` is called once Nix has exited (what is left: upload, report). */
 export async function runBuild(
   e: Env,
   build: ClaimedBuild,
   leaseId: string,
   leaseSeconds: number,
   signal?: AbortSignal,
+  nixDone?: () => void,
 ) {
   const id = build.id;
   const phases = new Phases();
@@ -137,6 +138,7 @@ export async function runBuild(
     const r = await realise.exit;
     current = undefined;
     phases.end("realise");
+    nixDone?.();
     if (stopReason === "timeout" || stopReason === "silent" || (!stopReason && r.code === TIMEOUT_EXIT)) {
       report = { status: "timed-out", message: "the build ran over its time limit or was silent too long" };
     } else if (stopReason) {
