@@ -73,6 +73,8 @@ interface Figure {
   phases: Map<string, number>;
   /** Mean ms a builder waited between the end of one build and the claim of its next (its idle gap). */
   idleGap: number;
+  /** How many builds each builder ran (claim fairness). */
+  perBuilder: number[];
 }
 
 /** The system the server evaluates for, from the first run: the peer's nix-build uses the same. */
@@ -81,7 +83,11 @@ let system = "";
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Mean of each phase over the builds, and each builder's mean gap from one build's end to its next claim. */
-function phaseFigures(logs: string[]): { phases: Map<string, number>; idleGap: number } {
+function phaseFigures(logs: string[]): {
+  phases: Map<string, number>;
+  idleGap: number;
+  perBuilder: number[];
+} {
   const sums = new Map<string, number[]>();
   const gaps: number[] = [];
   for (const log of logs) {
@@ -96,6 +102,7 @@ function phaseFigures(logs: string[]): { phases: Map<string, number>; idleGap: n
   return {
     phases: new Map([...sums].map(([k, v]) => [k, mean(v)])),
     idleGap: gaps.length ? mean(gaps) : Number.NaN,
+    perBuilder: logs.map((log) => builderPhases(log).length),
   };
 }
 
@@ -225,7 +232,7 @@ await withCleanup("flox-bench-builders-", async (root) => {
         (k) => `${k} ${median(fs.map((f) => f.phases.get(k) ?? Number.NaN)).toFixed(0)}`,
       );
       console.log(
-        `    ${builders} builder${builders > 1 ? "s" : ""}, mean ms per build (median over rounds): ${parts.join(", ")}; idle between a builder's builds ${median(fs.map((f) => f.idleGap)).toFixed(0)}`,
+        `    ${builders} builder${builders > 1 ? "s" : ""}, mean ms per build (median over rounds): ${parts.join(", ")}; idle between a builder's builds ${median(fs.map((f) => f.idleGap)).toFixed(0)}; builds per builder ${fs.map((f) => f.perBuilder.join("/")).join(", ")}`,
       );
     }
     if (kind === "sleep" && ones.length && twos.length)
