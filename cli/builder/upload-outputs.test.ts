@@ -14,6 +14,8 @@ let token = "";
 let dep = "";
 let top = "";
 let depExpr = "";
+/** Bigger than what the upload keeps in memory, and incompressible: its NAR goes through a temp file. */
+let big = "";
 
 const hashOf = (p: string) => p.slice("/nix/store/".length, "/nix/store/".length + 32);
 const narinfo = async (p: string) => fetch(`${s.url}/cache/${hashOf(p)}.narinfo`);
@@ -31,6 +33,7 @@ test.before(async () => {
   top = await src.buildOne(
     `let d = ${depExpr}; in run "flox-up-top" "mkdir -p $out/bin; printf '#!/bin/sh\\necho hi\\n' > $out/bin/hi; chmod +x $out/bin/hi; ln -s \${d}/share/dep.txt $out/dep; seq 1 3000 > $out/numbers"`,
   );
+  big = await src.buildOne(`run "flox-up-big" "head -c 9437184 /dev/urandom > $out"`);
 });
 
 test.after(async () => {
@@ -61,8 +64,12 @@ test("a path the store does not hold is an UploadError saying so", async () => {
 });
 
 test("the outputs and the closure the Storehouse lacks go up, signed, br-compressed, with their deriver", async () => {
-  await uploadOutputs({ store: src.storeRoot, server: s.url, token }, [top], new AbortController().signal);
-  for (const p of [top, dep]) {
+  await uploadOutputs(
+    { store: src.storeRoot, server: s.url, token },
+    [top, big],
+    new AbortController().signal,
+  );
+  for (const p of [top, dep, big]) {
     const res = await narinfo(p);
     assert.is(res.status, 200, p);
     const text = await res.text();
@@ -82,6 +89,7 @@ test("a fresh stock Nix substitutes the uploaded closure with require-sigs and o
     await client.run("nix-store", [
       "-r",
       top,
+      big,
       "--option",
       "substituters",
       `${s.url}/cache`,
@@ -93,7 +101,11 @@ test("a fresh stock Nix substitutes the uploaded closure with require-sigs and o
       key,
     ]);
     // Nix checked each NAR against its signed NarHash while substituting; the files are the built ones.
-    await client.run("nix-store", ["--verify-path", top, dep]);
+    await client.run("nix-store", ["--verify-path", top, dep, big]);
+    assert.ok(
+      readFileSync(client.realPath(big)).equals(readFileSync(src.realPath(big))),
+      "the big output's bytes",
+    );
     assert.is(
       readFileSync(`${client.realPath(top)}/numbers`, "utf8"),
       readFileSync(`${src.realPath(top)}/numbers`, "utf8"),

@@ -3,10 +3,10 @@
 // registrations come from the chroot store's database, the NARs from lib/nar-writer; the Storehouse checks each
 // upload exactly as it checks nix copy's (NarHash, NarSize, references present) and signs it.
 import { createHash } from "node:crypto";
-import { createWriteStream, openAsBlob } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { openAsBlob } from "node:fs";
+import { type FileHandle, mkdir, mkdtemp, open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Transform } from "node:stream";
+import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { constants, createBrotliCompress } from "node:zlib";
 import { narStream } from "../../lib/nar-writer.js";
@@ -29,6 +29,50 @@ export interface UploadTarget {
 const BROTLI_QUALITY = 4;
 /** Narinfo look-ups in flight at once (nix copy asks its whole closure at once too). */
 const LOOKUPS = 8;
+/** A compressed NAR up to this size is kept in memory; a bigger one goes to a temp file under the store. */
+const IN_MEMORY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Where a compressed NAR goes before its PUT (its name is its hash, known only at the end): memory while it is
+ * small — most outputs are, and a temp file costs a few file-system round trips each — else a file in `tmpRoot`.
+ */
+class NarSink extends Writable {
+  #chunks: Buffer[] = [];
+  #held = 0;
+  #dir: string | undefined;
+  #file: FileHandle | undefined;
+  constructor(private readonly tmpRoot: string) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.#take(chunk).then(() => done(), done);
+  }
+  override _final(done: (err?: Error | null) => void): void {
+    (this.#file ? this.#file.close() : Promise.resolve()).then(() => done(), done);
+  }
+  async #take(chunk: Buffer): Promise<void> {
+    if (!this.#file && this.#held + chunk.length <= IN_MEMORY_BYTES) {
+      this.#chunks.push(chunk);
+      this.#held += chunk.length;
+      return;
+    }
+    if (!this.#file) {
+      await mkdir(this.tmpRoot, { recursive: true });
+      this.#dir = await mkdtemp(join(this.tmpRoot, "upload-"));
+      this.#file = await open(join(this.#dir, "nar"), "w");
+      for (const c of this.#chunks.splice(0)) await this.#file.write(c);
+    }
+    await this.#file.write(chunk);
+  }
+  /** The bytes as a request body. */
+  async body(): Promise<Blob> {
+    return this.#dir ? openAsBlob(join(this.#dir, "nar")) : new Blob(this.#chunks);
+  }
+  async cleanup(): Promise<void> {
+    await this.#file?.close().catch(() => {});
+    if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
+  }
+}
 
 /** The Storehouse refused or failed an upload: the build's attempt ends as an infrastructure error. */
 export class UploadError extends Error {
@@ -80,8 +124,8 @@ async function missingOf(t: UploadTarget, paths: string[], signal: AbortSignal):
   return missing;
 }
 
-/** The NAR of `path`, brotli-compressed into `file`; its NAR hash and size are checked against the database's. */
-async function compressNar(path: string, reg: Registration, file: string, signal: AbortSignal) {
+/** The NAR of `path`, brotli-compressed into `sink`; its NAR hash and size are checked against the database's. */
+async function compressNar(path: string, reg: Registration, sink: NarSink, signal: AbortSignal) {
   const nar = createHash("sha256");
   const compressed = createHash("sha256");
   let narSize = 0;
@@ -99,11 +143,17 @@ async function compressNar(path: string, reg: Registration, file: string, signal
     tap(nar, (n) => {
       narSize += n;
     }),
-    createBrotliCompress({ params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY } }),
+    // The size hint lets a small NAR's encoder take a small window instead of setting up 4 MiB for a few bytes.
+    createBrotliCompress({
+      params: {
+        [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+        [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(reg.narSize, 2 ** 30),
+      },
+    }),
     tap(compressed, (n) => {
       fileSize += n;
     }),
-    createWriteStream(file),
+    sink,
     { signal },
   );
   const narHash = encodeNix32(nar.digest());
@@ -129,13 +179,11 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
   const missing = await missingOf(t, [...regs.keys()], signal);
   if (missing.length === 0) return;
   const tmpRoot = join(t.store, ".flox-builder", "tmp");
-  await mkdir(tmpRoot, { recursive: true });
-  const tmp = await mkdtemp(join(tmpRoot, "upload-"));
-  try {
-    for (const p of referencesFirst(regs, missing)) {
-      const reg = regs.get(p) as Registration;
-      const file = join(tmp, "nar");
-      const { fileHash, fileSize } = await compressNar(join(t.store, p), reg, file, signal);
+  for (const p of referencesFirst(regs, missing)) {
+    const reg = regs.get(p) as Registration;
+    const sink = new NarSink(tmpRoot);
+    try {
+      const { fileHash, fileSize } = await compressNar(join(t.store, p), reg, sink, signal);
       const narUrl = `nar/${fileHash}.nar.br`;
       const auth = { authorization: `Bearer ${t.token}` };
       const putNar = await send(
@@ -143,14 +191,14 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
         {
           method: "PUT",
           headers: { ...auth, "content-type": "application/x-nix-nar" },
-          body: await openAsBlob(file),
+          body: await sink.body(),
           signal,
         },
         `PUT ${narUrl}`,
       );
       if (!putNar.ok)
         throw new UploadError(`PUT ${narUrl}: HTTP ${putNar.status}: ${(await putNar.text()).trim()}`);
-      await rm(file);
+      await sink.cleanup();
       const base = (x: string) => x.slice(x.lastIndexOf("/") + 1);
       const text = serializeNarInfo({
         storePath: p,
@@ -173,8 +221,8 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
       );
       if (!putInfo.ok)
         throw new UploadError(`PUT ${name} (${p}): HTTP ${putInfo.status}: ${(await putInfo.text()).trim()}`);
+    } finally {
+      await sink.cleanup();
     }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
   }
 }
