@@ -8,7 +8,6 @@ import { type FileHandle, mkdir, mkdtemp, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { constants, createBrotliCompress } from "node:zlib";
 import { narStream } from "../../lib/nar-writer.js";
 import { serializeNarInfo } from "../../lib/narinfo.js";
 import { closureRegistrations, type Registration } from "../../lib/nix-store-db.js";
@@ -22,19 +21,15 @@ export interface UploadTarget {
   token: string;
 }
 
-/**
- * Brotli at quality 4: bench/nar-compression measured a 0.53 ratio at 44 MiB/s on this machine, beside 0.47 at
- * 17 MiB/s for quality 6; nix copy's br (quality 11) is slower still, and on a LAN the wire is faster than either.
- */
-const BROTLI_QUALITY = 4;
 /** Narinfo look-ups in flight at once (nix copy asks its whole closure at once too). */
 const LOOKUPS = 8;
-/** A compressed NAR up to this size is kept in memory; a bigger one goes to a temp file under the store. */
+/** A NAR up to this size is kept in memory; a bigger one goes to a temp file under the store. */
 const IN_MEMORY_BYTES = 8 * 1024 * 1024;
 
 /**
- * Where a compressed NAR goes before its PUT (its name is its hash, known only at the end): memory while it is
- * small — most outputs are, and a temp file costs a few file-system round trips each — else a file in `tmpRoot`.
+ * Where a NAR goes before its PUT, once checked against its registration (a damaged store is told as such, not as
+ * the server's refusal): memory while it is small — most outputs are, and a temp file costs a few file-system
+ * round trips each — else a file in `tmpRoot`.
  */
 class NarSink extends Writable {
   #chunks: Buffer[] = [];
@@ -124,34 +119,23 @@ async function missingOf(t: UploadTarget, paths: string[], signal: AbortSignal):
   return missing;
 }
 
-/** The NAR of `path`, brotli-compressed into `sink`; its NAR hash and size are checked against the database's. */
-async function compressNar(path: string, reg: Registration, sink: NarSink, signal: AbortSignal) {
+/**
+ * The NAR of `path` into `sink`, uncompressed: on the LAN between builders and servers `none` is bench/README.md's
+ * measured choice (brotli costs a build more CPU than the wire saves; Nix 2.8's br is quality 11, minutes for a
+ * big output), and the agent's one-file fetch can Range into it. Its hash and size are checked against the
+ * database's.
+ */
+async function readNar(path: string, reg: Registration, sink: NarSink, signal: AbortSignal): Promise<void> {
   const nar = createHash("sha256");
-  const compressed = createHash("sha256");
   let narSize = 0;
-  let fileSize = 0;
-  const tap = (hash: ReturnType<typeof createHash>, count: (n: number) => void) =>
-    new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        count(chunk.length);
-        done(null, chunk);
-      },
-    });
   await pipeline(
     narStream(path),
-    tap(nar, (n) => {
-      narSize += n;
-    }),
-    // The size hint lets a small NAR's encoder take a small window instead of setting up 4 MiB for a few bytes.
-    createBrotliCompress({
-      params: {
-        [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
-        [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(reg.narSize, 2 ** 30),
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        nar.update(chunk);
+        narSize += chunk.length;
+        done(null, chunk);
       },
-    }),
-    tap(compressed, (n) => {
-      fileSize += n;
     }),
     sink,
     { signal },
@@ -162,7 +146,6 @@ async function compressNar(path: string, reg: Registration, sink: NarSink, signa
       `${path} is not what the store registered (NAR sha256:${narHash}, ${narSize} bytes; registered sha256:${reg.narHash}, ${reg.narSize} bytes): the store is damaged`,
     );
   }
-  return { fileHash: encodeNix32(compressed.digest()), fileSize };
 }
 
 /**
@@ -183,8 +166,8 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
     const reg = regs.get(p) as Registration;
     const sink = new NarSink(tmpRoot);
     try {
-      const { fileHash, fileSize } = await compressNar(join(t.store, p), reg, sink, signal);
-      const narUrl = `nar/${fileHash}.nar.br`;
+      await readNar(join(t.store, p), reg, sink, signal);
+      const narUrl = `nar/${reg.narHash}.nar`;
       const auth = { authorization: `Bearer ${t.token}` };
       const putNar = await send(
         `${t.server}/cache/${narUrl}`,
@@ -203,9 +186,9 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
       const text = serializeNarInfo({
         storePath: p,
         url: narUrl,
-        compression: "br",
-        fileHash: `sha256:${fileHash}`,
-        fileSize,
+        compression: "none",
+        fileHash: `sha256:${reg.narHash}`,
+        fileSize: reg.narSize,
         narHash: `sha256:${reg.narHash}`,
         narSize: reg.narSize,
         references: reg.references.map(base).sort(),
