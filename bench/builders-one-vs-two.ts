@@ -7,12 +7,27 @@
 //   the server and the Nix processes around every build; this shows what the cores allow.
 // Every build also pays the builder's fixed costs (claim, substituting the .drv closure from the Storehouse,
 // `nix copy` of the output, the result report): those overlap too.
-// Run after a build: `npx tsc -p tsconfig.json && node dist/bench/builders-one-vs-two.js [sleep|cpu|both]`.
+// Peer from the same run (the floor the machine allows): the same 20 packages built by plain `nix-build` in
+// chroot stores, one process building all 20 one at a time beside two processes building 10 each at once.
+// Each round measures 1 builder, 2 builders and the peer; the ratios are the medians over the rounds.
+// Run after a build: `npx tsc -p tsconfig.json && node dist/bench/builders-one-vs-two.js [sleep|cpu|both] [ROUNDS]`.
 // Prints figures; asserts nothing.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { execa } from "execa";
-import { Ci, finishedBuild, git, load, ms, withCleanup, workRepo } from "../testing/bench-ci.js";
+import { ensureBusyboxDir } from "../lib/busybox-dir.js";
+import {
+  builderPhases,
+  Ci,
+  finishedBuild,
+  git,
+  load,
+  median,
+  ms,
+  PlainNix,
+  withCleanup,
+  workRepo,
+} from "../testing/bench-ci.js";
 import { emitFigures } from "./figures-out.js";
 
 const PACKAGES = 20;
@@ -26,6 +41,8 @@ type Kind = keyof typeof kinds;
 
 const arg = process.argv[2] ?? "both";
 const chosen: Kind[] = arg === "sleep" || arg === "cpu" ? [arg] : ["sleep", "cpu"];
+const rounds = Math.max(1, Number(process.argv[3] ?? 1) || 1);
+const names = Array.from({ length: PACKAGES }, (_, i) => `w${String(i + 1).padStart(2, "0")}`);
 
 function repoFiles(kind: Kind, salt: string): Record<string, string> {
   const files: Record<string, string> = { "README.md": `${PACKAGES} independent packages (${kind})\n` };
@@ -52,11 +69,47 @@ interface Figure {
   lastFinish: number;
   /** Mean claim → finished per build, ms. */
   perBuild: number;
+  /** Mean ms per phase of a build, as the builders printed them. */
+  phases: Map<string, number>;
+  /** Mean ms a builder waited between the end of one build and the claim of its next (its idle gap). */
+  idleGap: number;
+  /** How many builds each builder ran (claim fairness). */
+  perBuilder: number[];
+}
+
+/** The system the server evaluates for, from the first run: the peer's nix-build uses the same. */
+let system = "";
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Mean of each phase over the builds, and each builder's mean gap from one build's end to its next claim. */
+function phaseFigures(logs: string[]): {
+  phases: Map<string, number>;
+  idleGap: number;
+  perBuilder: number[];
+} {
+  const sums = new Map<string, number[]>();
+  const gaps: number[] = [];
+  for (const log of logs) {
+    const lines = builderPhases(log).sort((a, b) => a.received - b.received);
+    for (const [i, l] of lines.entries()) {
+      for (const [k, v] of [...l.phases, ["total", l.total] as const])
+        sums.set(k, [...(sums.get(k) ?? []), v]);
+      const prev = lines[i - 1];
+      if (prev) gaps.push(l.received - (prev.received + prev.total));
+    }
+  }
+  return {
+    phases: new Map([...sums].map(([k, v]) => [k, mean(v)])),
+    idleGap: gaps.length ? mean(gaps) : Number.NaN,
+    perBuilder: logs.map((log) => builderPhases(log).length),
+  };
 }
 
 async function measure(root: string, kind: Kind, builders: number): Promise<Figure> {
   const loadBefore = load();
   const ci = await Ci.start(root);
+  system = ci.system;
   try {
     for (let b = 1; b <= builders; b++) await ci.startBuilder(`b${b}`);
     const work = join(root, `work-${kind}-${builders}`);
@@ -81,6 +134,7 @@ async function measure(root: string, kind: Kind, builders: number): Promise<Figu
       firstClaim: Math.min(...times.map((t) => ms(t.startedAt))) - start,
       lastFinish: Math.max(...times.map((t) => ms(t.finishedAt))) - start,
       perBuild: times.reduce((s, t) => s + ms(t.finishedAt) - ms(t.startedAt), 0) / times.length,
+      ...phaseFigures(ci.builders.map((b) => b.log())),
     };
     console.log(
       `${kinds[kind].label}, ${builders} builder${builders > 1 ? "s" : ""}: ${(figure.total / 1000).toFixed(1)} s (1-min load average before ${loadBefore}, after ${load()})`,
@@ -91,6 +145,39 @@ async function measure(root: string, kind: Kind, builders: number): Promise<Figu
   }
 }
 
+interface Peer {
+  kind: Kind;
+  /** One nix-build of all 20, one build at a time, ms. */
+  serial: number;
+  /** Two nix-builds of 10 each at once, ms (the later one's end). */
+  parallel: number;
+}
+
+/** The same 20 packages (fresh salt) by plain nix-build: all in one process, then split over two at once. */
+async function peer(root: string, nix: PlainNix, kind: Kind, round: number): Promise<Peer> {
+  const dir = (what: string) => join(root, `peer-${kind}-${round}-${what}`);
+  const timed = async (fn: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  };
+  const serialRepo = dir("repo-serial");
+  await workRepo(serialRepo, repoFiles(kind, randomBytes(8).toString("hex")));
+  const serial = await timed(() => nix.build(dir("store-serial"), serialRepo, names));
+  const parallelRepo = dir("repo-parallel");
+  await workRepo(parallelRepo, repoFiles(kind, randomBytes(8).toString("hex")));
+  const parallel = await timed(() =>
+    Promise.all([
+      nix.build(dir("store-a"), parallelRepo, names.slice(0, PACKAGES / 2)),
+      nix.build(dir("store-b"), parallelRepo, names.slice(PACKAGES / 2)),
+    ]),
+  );
+  console.log(
+    `${kinds[kind].label}, plain nix-build: ${(serial / 1000).toFixed(1)} s one at a time, ${(parallel / 1000).toFixed(1)} s as two processes at once (load ${load()})`,
+  );
+  return { kind, serial, parallel };
+}
+
 await withCleanup("flox-bench-builders-", async (root) => {
   // What the CPU work costs alone, on an idle core, in this run.
   const t0 = performance.now();
@@ -98,9 +185,15 @@ await withCleanup("flox-bench-builders-", async (root) => {
   const loopMs = performance.now() - t0;
 
   const figures: Figure[] = [];
-  for (const kind of chosen) {
-    figures.push(await measure(root, kind, 1));
-    figures.push(await measure(root, kind, 2));
+  const peers: Peer[] = [];
+  let nix: PlainNix | undefined;
+  for (let round = 1; round <= rounds; round++) {
+    for (const kind of chosen) {
+      figures.push(await measure(root, kind, 1));
+      figures.push(await measure(root, kind, 2));
+      nix ??= new PlainNix(join(root, "plain-nix"), await ensureBusyboxDir(join(root, "busybox")), system);
+      peers.push(await peer(root, nix, kind, round));
+    }
   }
 
   const s = (x: number) => (x / 1000).toFixed(1).padStart(6);
@@ -115,23 +208,43 @@ await withCleanup("flox-bench-builders-", async (root) => {
       `  ${kinds[f.kind].label.padEnd(20)} ${String(f.builders).padStart(8)}  ${s(f.total)}         ${s(f.evalFinished)}         ${s(f.firstClaim)}       ${s(f.lastFinish)}         ${s(f.perBuild)}`,
     );
   }
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   for (const kind of chosen) {
-    const one = figures.find((f) => f.kind === kind && f.builders === 1);
-    const two = figures.find((f) => f.kind === kind && f.builders === 2);
-    if (one && two && kind === "sleep")
+    const ones = figures.filter((f) => f.kind === kind && f.builders === 1);
+    const twos = figures.filter((f) => f.kind === kind && f.builders === 2);
+    const ps = peers.filter((p) => p.kind === kind);
+    const ratios = ones.map((o, i) => o.total / (twos[i]?.total ?? Number.NaN));
+    const buildParts = ones.map((o, i) => {
+      const t = twos[i];
+      return t ? (o.lastFinish - o.firstClaim) / (t.lastFinish - t.firstClaim) : Number.NaN;
+    });
+    const peerRatios = ps.map((p) => p.serial / p.parallel);
+    console.log(
+      `  ${kinds[kind].label}: 1 builder / 2 builders = ${x(median(ratios), 1)} (median of ${ratios.length}: ${ratios.map((r) => r.toFixed(2)).join(", ")}); build part, first claim to last finished: ${x(median(buildParts), 1)}`,
+    );
+    console.log(
+      `  ${kinds[kind].label}, peer: plain nix-build, one process at a time / two at once = ${x(median(peerRatios), 1)} (${ps.map((p) => `${s(p.serial).trim()} s / ${s(p.parallel).trim()} s`).join(", ")})`,
+    );
+    for (const builders of [1, 2]) {
+      const fs = figures.filter((f) => f.kind === kind && f.builders === builders);
+      const keys = [...(fs[0]?.phases.keys() ?? [])];
+      const parts = keys.map(
+        (k) => `${k} ${median(fs.map((f) => f.phases.get(k) ?? Number.NaN)).toFixed(0)}`,
+      );
+      console.log(
+        `    ${builders} builder${builders > 1 ? "s" : ""}, mean ms per build (median over rounds): ${parts.join(", ")}; idle between a builder's builds ${median(fs.map((f) => f.idleGap)).toFixed(0)}; builds per builder ${fs.map((f) => f.perBuilder.join("/")).join(", ")}`,
+      );
+    }
+    if (kind === "sleep" && ones.length && twos.length)
       emitFigures([
         {
           id: "builders-two",
           unit: "ms",
-          ours: two.total,
-          peer: one.total,
+          ours: median(twos.map((f) => f.total)),
+          peer: median(ones.map((f) => f.total)),
           peerLabel: "one builder",
-          how: "one run each, push → all 20 succeeded",
+          how: `${rounds === 1 ? "one run each" : `median of ${rounds} runs each`}, push → all 20 succeeded; plain nix-build two at once vs one: ${x(median(peerRatios), 1)}`,
         },
       ]);
-    if (one && two)
-      console.log(
-        `  ${kinds[kind].label}: 1 builder / 2 builders = ${(one.total / two.total).toFixed(2)}× (build part, first claim to last finished: ${((one.lastFinish - one.firstClaim) / (two.lastFinish - two.firstClaim)).toFixed(2)}×)`,
-      );
   }
 });

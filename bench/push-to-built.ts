@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBusyboxDir } from "../lib/busybox-dir.js";
 import {
+  builderPhases,
   Ci,
   commitAll,
   finishedBuild,
@@ -84,7 +85,11 @@ interface Round {
   skipCiPush: number;
   nixBuildFresh: number;
   nixBuildWarm: number;
+  /** The builder's own account of the build step (its `phases (ms)` line), ms per phase. */
+  builderPhases: Map<string, number>;
 }
+
+type Timed = Exclude<keyof Round, "builderPhases">;
 
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
@@ -148,6 +153,14 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     writeFileSync(join(work, "pkgs/greet/default.nix"), greet(`skip-ci round ${i} at ${Date.now()}`));
     await commitAll(work, `greet skip-ci ${i}`);
     const [skipCiPush] = await timed(() => git(work, "push", "-q", "-o", "skip-ci", ci.gitUrl, "main"));
+    // Read after the peers: the builder prints the line just after its report was answered.
+    const seen = builderPhases(ci.builders.map((x) => x.log()).join("\n")).find(
+      (x) => x.build === job.build.id,
+    );
+    const bp = new Map(seen?.phases);
+    bp.set("total", seen?.total ?? Number.NaN);
+    // The claim's answer reached the builder this long after the claim's transaction stamped started_at.
+    bp.set("claim answered", (seen?.received ?? Number.NaN) - ms(b?.startedAt));
 
     results.push({
       received: since(p?.receivedAt),
@@ -160,6 +173,7 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
       skipCiPush,
       nixBuildFresh,
       nixBuildWarm,
+      builderPhases: bp,
     });
     console.log(
       `round ${i}: push to built ${(seenAt - start).toFixed(0)} ms (attempts ${b?.attempts}); nix-build fresh store ${nixBuildFresh.toFixed(0)} ms; load ${load()}`,
@@ -173,7 +187,7 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
       `  ${label.padEnd(52)} ${f(median(xs))}  ${f(Math.min(...xs))} – ${extra ? max.padEnd(6) + extra : max}`,
     );
   };
-  const phases: [string, keyof Round][] = [
+  const phases: [string, Timed][] = [
     ["gate passed, push recorded (Push.receivedAt)", "received"],
     ["evaluation started", "evalStarted"],
     ["evaluation finished", "evalFinished"],
@@ -192,6 +206,13 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     line(label, xs, `  +${(median(xs) - prev).toFixed(0)}`);
     prev = median(xs);
   }
+  console.log("  the build step as the builder saw it (its `phases (ms)` line), one after the other:");
+  for (const k of results[0]?.builderPhases.keys() ?? []) {
+    line(
+      `  ${k}`,
+      results.map((r) => r.builderPhases.get(k) ?? Number.NaN),
+    );
+  }
   console.log("  peers, the same changed package, same run:");
   line(
     "plain nix-build, fresh chroot store, no substituters",
@@ -205,7 +226,7 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     "git push -o skip-ci (the gate runs, CI does not)",
     results.map((r) => r.skipCiPush),
   );
-  const med = (key: keyof Round) => median(results.map((r) => r[key]));
+  const med = (key: Timed) => median(results.map((r) => r[key]));
   const how = `median of ${rounds}`;
   emitFigures([
     // No peer yet: a plain push of the same commit to `git http-backend` behind nginx (issue 16) needs a CGI

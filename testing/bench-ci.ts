@@ -103,6 +103,34 @@ export async function commitAll(dir: string, message: string): Promise<string> {
   return git(dir, "rev-parse", "HEAD");
 }
 
+/** One build as its builder accounted for it: the `build N: phases (ms) a=1 b=2 … total=T received=EPOCH` line. */
+export interface BuilderPhases {
+  build: number;
+  /** ms per phase, in the order they ran (realise, health, upload, log, report). */
+  phases: Map<string, number>;
+  total: number;
+  /** When the claim's answer reached the builder (epoch ms). */
+  received: number;
+}
+
+/** Every `phases (ms)` line in a builder's output. */
+export function builderPhases(log: string): BuilderPhases[] {
+  const out: BuilderPhases[] = [];
+  for (const m of log.matchAll(/^build (\d+): phases \(ms\) (.*)$/gm)) {
+    const phases = new Map<string, number>();
+    for (const kv of (m[2] ?? "").trim().split(/\s+/)) {
+      const [k, v] = kv.split("=");
+      if (k && v) phases.set(k, Number(v));
+    }
+    const total = phases.get("total") ?? Number.NaN;
+    const received = phases.get("received") ?? Number.NaN;
+    phases.delete("total");
+    phases.delete("received");
+    out.push({ build: Number(m[1]), phases, total, received });
+  }
+  return out;
+}
+
 export interface BuildTimes {
   state: string;
   startedAt: string | null;

@@ -30,6 +30,8 @@ export interface BuilderOptions {
 
 export interface Env extends ApiCaller {
   store: string;
+  /** The builder token, for the Storehouse uploads (upload-outputs.ts), which are not API calls. */
+  token: string;
   env: Record<string, string>;
   say: (line: string) => void;
 }
@@ -101,6 +103,7 @@ export async function setUp(opts: BuilderOptions, refused: Env["refused"]): Prom
       return servers.current;
     },
     client: new ApiClient({ server: servers, token: opts.token }),
+    token: opts.token,
     store,
     env,
     say,

@@ -1,25 +1,48 @@
 // One claimed build under its lease: the log streamed, heartbeats, the time and silence limits, nix-store
-// --realise, the outputs uploaded with nix copy, and the report.
+// --realise, the outputs uploaded to the Storehouse (upload-outputs.ts), and the report.
 import type { ChildProcess } from "node:child_process";
 import type { BuildResultBody, ClaimedBuild } from "../../lib/api/builders.js";
 import { api, LeaseLostError } from "./builder-api.js";
 import type { Env } from "./builder-env.js";
 import { killGroup, spawnNix } from "./nix-process.js";
+import { uploadOutputs } from "./upload-outputs.js";
 
 /** Nix's exit codes for a build that ran and failed (100), timed out (101), mismatched a hash (102), … */
 const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
 const TIMEOUT_EXIT = 101;
 const LOG_FLUSH_MS = 500;
 
-/** Runs one claimed build to its report. */
+/**
+ * Where a build's time went, printed as one line when it ends (`build N: phases (ms) realise=… upload=… …`): the
+ * per-build overhead beyond Nix's own work is measured from these (bench/push-to-built reads them).
+ */
+class Phases {
+  readonly #start = Date.now();
+  #mark = this.#start;
+  readonly #spent: [string, number][] = [];
+  /** The phase that just ended took from the previous mark until now. */
+  end(phase: string): void {
+    const now = Date.now();
+    this.#spent.push([phase, now - this.#mark]);
+    this.#mark = now;
+  }
+  line(id: number): string {
+    const parts = this.#spent.map(([p, ms]) => `${p}=${ms}`);
+    return `build ${id}: phases (ms) ${parts.join(" ")} total=${Date.now() - this.#start} received=${this.#start}`;
+  }
+}
+
+/** Runs one claimed build to its report; `nixDone` is called once Nix has exited (what is left: upload, report). */
 export async function runBuild(
   e: Env,
   build: ClaimedBuild,
   leaseId: string,
   leaseSeconds: number,
   signal?: AbortSignal,
+  nixDone?: () => void,
 ) {
   const id = build.id;
+  const phases = new Phases();
   let pending: Buffer[] = [];
   let lastOutput = Date.now();
   let flushing: Promise<void> = Promise.resolve();
@@ -46,9 +69,12 @@ export async function runBuild(
     });
     return flushing;
   };
+  /** Aborted by a stop: the upload of the outputs runs in this process, not in a child to kill. */
+  const uploading = new AbortController();
   const stop = (why: NonNullable<typeof stopReason>) => {
     stopReason ??= why;
     if (current) killGroup(current);
+    uploading.abort();
   };
 
   const started = Date.now();
@@ -111,6 +137,8 @@ export async function runBuild(
     if (stopReason) killGroup(realise.child);
     const r = await realise.exit;
     current = undefined;
+    phases.end("realise");
+    nixDone?.();
     if (stopReason === "timeout" || stopReason === "silent" || (!stopReason && r.code === TIMEOUT_EXIT)) {
       report = { status: "timed-out", message: "the build ran over its time limit or was silent too long" };
     } else if (stopReason) {
@@ -124,32 +152,24 @@ export async function runBuild(
       };
     } else {
       note("uploading the outputs to the Storehouse");
-      // Asking first moves e.server past a server that went away during the build: nix copy goes to one URL.
+      // Asking first moves e.server past a server that went away during the build: the upload goes to one URL.
       await e.client.health().catch(() => {});
-      const copy = spawnNix(
-        e,
-        "nix",
-        [
-          "copy",
-          "--store",
-          e.store,
-          "--to",
-          `${e.server}/cache?compression=br`,
-          ...Object.values(build.outputs),
-        ],
-        output,
-      );
-      current = copy.child;
-      if (stopReason) killGroup(copy.child);
-      const c = await copy.exit;
-      current = undefined;
-      report =
-        c.code === 0 && !stopReason
-          ? { status: "succeeded" }
-          : {
-              status: "failed",
-              infrastructureError: `uploading the outputs failed (nix copy exited ${c.code ?? c.signal})`,
-            };
+      phases.end("health");
+      try {
+        await uploadOutputs(
+          { store: e.store, server: e.server, token: e.token },
+          Object.values(build.outputs),
+          uploading.signal,
+        );
+        report = stopReason
+          ? { status: "failed", infrastructureError: `the builder stopped the build (${stopReason})` }
+          : { status: "succeeded" };
+      } catch (err) {
+        const why = stopReason ? `the builder stopped the build (${stopReason})` : (err as Error).message;
+        note(`uploading the outputs failed: ${why}`);
+        report = { status: "failed", infrastructureError: `uploading the outputs failed: ${why}` };
+      }
+      phases.end("upload");
     }
   } finally {
     clearInterval(logTimer);
@@ -166,10 +186,13 @@ export async function runBuild(
     `result: ${report.infrastructureError ? `infrastructure error: ${report.infrastructureError}` : report.status}`,
   );
   await flush();
+  phases.end("log");
   try {
     const result = { lease: leaseId, ...report };
     const state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
+    phases.end("report");
     e.say(`build ${id}: ${report.infrastructureError ? "infrastructure error" : report.status} → ${state}`);
+    e.say(phases.line(id));
   } catch (err) {
     e.say(`build ${id}: reporting failed: ${(err as Error).message}`);
   }

@@ -55,14 +55,24 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
     waitMs: CLAIM_WAIT_MS,
   };
   const running = new Set<Promise<void>>();
+  /**
+   * Running builds whose Nix is done (uploading, reporting): the next claim goes out while they finish. The server
+   * holds it until their report frees a lease (it leases no more than maxJobs builds to a builder at any moment),
+   * and the report's queue signal answers it at once: the next build starts a claim's round trip sooner.
+   */
+  const finishing = new Set<Promise<void>>();
+  let wake: () => void = () => {};
+  let woken = new Promise<void>((r) => {
+    wake = r;
+  });
   const pollMs = opts.pollMs ?? 1000;
   const sleep = (ms: number) => pause(ms, signal);
   e.say(
     `flox builder ${name}: ${opts.systems.join(",")}, up to ${maxJobs} jobs, store ${e.store}, server ${e.server}`,
   );
   while (!signal.aborted) {
-    if (running.size >= maxJobs) {
-      await Promise.race(running);
+    if (running.size - finishing.size >= maxJobs) {
+      await Promise.race([...running, woken]);
       continue;
     }
     let claimed: ClaimResponse | undefined;
@@ -83,10 +93,22 @@ export async function runBuilder(opts: BuilderOptions): Promise<void> {
     }
     const { build, lease } = claimed;
     e.say(`build ${build.id}: claimed ${build.drvPath} (attempt ${build.attempt})`);
-    const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, signal)
+    const nixDone = () => {
+      finishing.add(job);
+      wake();
+      woken = new Promise<void>((r) => {
+        wake = r;
+      });
+    };
+    // A store that may have to be collected after the build is measured first: no overlapped claim then.
+    const overlap = opts.storeMaxBytes === undefined ? nixDone : undefined;
+    const job: Promise<void> = runBuild(e, build, lease.id, lease.seconds, signal, overlap)
       .catch((err) => e.say(`build ${build.id}: ${(err as Error).message}`))
       .then(() => (opts.storeMaxBytes === undefined ? undefined : shrink(e, opts.storeMaxBytes)))
-      .finally(() => running.delete(job));
+      .finally(() => {
+        running.delete(job);
+        finishing.delete(job);
+      });
     running.add(job);
   }
   await Promise.allSettled([...running]);

@@ -1,7 +1,7 @@
 // The Storehouse in its object store and in the db: NARs, narinfos and listings in the store `--nar-store` names
 // (DATA_DIR/store by default), indexed by `cache_paths`. A path becomes visible only after its NAR, hashes, sizes
 // and references were checked: its row, written last, is what makes it exist for readers.
-import { eq } from "drizzle-orm";
+import { eq, inArray } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import type { Db } from "../db/open.js";
 import { first } from "../db/raw.js";
@@ -96,6 +96,20 @@ export class Storehouse {
 
   async findPath(hash: string): Promise<CachePathRow | undefined> {
     return await this.db.select().from(cachePaths).where(eq(cachePaths.hash, hash)).then(first);
+  }
+
+  /** Which of `hashes` the Storehouse holds: one query for a whole closure instead of one per path. */
+  async presentHashes(hashes: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    // Chunks well under both dialects' bound-parameter limits.
+    for (let i = 0; i < hashes.length; i += 500) {
+      const rows = await this.db
+        .select({ hash: cachePaths.hash })
+        .from(cachePaths)
+        .where(inArray(cachePaths.hash, hashes.slice(i, i + 500)));
+      for (const r of rows) found.add(r.hash);
+    }
+    return found;
   }
 
   /**
