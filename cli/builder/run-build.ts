@@ -134,7 +134,10 @@ export async function runBuild(
           "--store",
           e.store,
           "--to",
-          `${e.server}/cache?compression=br`,
+          // Uncompressed: Nix 2.8's br is brotli at quality 11 whatever compression-level says (a 200 MB output took
+          // 8 minutes of CPU on a 2-core builder before its upload began); on the LAN between builders and servers
+          // `none` is bench/README.md's measured choice, and the agent's one-file fetch can Range into the NAR.
+          `${e.server}/cache?compression=none`,
           ...Object.values(build.outputs),
         ],
         output,
