@@ -124,28 +124,41 @@ export async function runBuild(
       };
     } else {
       note("uploading the outputs to the Storehouse");
-      // Asking first moves e.server past a server that went away during the build: nix copy goes to one URL.
-      await e.client.health().catch(() => {});
-      const copy = spawnNix(
-        e,
-        "nix",
-        [
-          "copy",
-          "--store",
-          e.store,
-          "--to",
-          // Uncompressed: Nix 2.8's br is brotli at quality 11 whatever compression-level says (a 200 MB output took
-          // 8 minutes of CPU on a 2-core builder before its upload began); on the LAN between builders and servers
-          // `none` is bench/README.md's measured choice, and the agent's one-file fetch can Range into the NAR.
-          `${e.server}/cache?compression=none`,
-          ...Object.values(build.outputs),
-        ],
-        output,
-      );
-      current = copy.child;
-      if (stopReason) killGroup(copy.child);
-      const c = await copy.exit;
-      current = undefined;
+      const upload = async () => {
+        // Asking first moves e.server past a server that went away: nix copy goes to one URL.
+        await e.client.health().catch(() => {});
+        const to = e.server;
+        const copy = spawnNix(
+          e,
+          "nix",
+          [
+            "copy",
+            "--store",
+            e.store,
+            "--to",
+            // Uncompressed: Nix 2.8's br is brotli at quality 11 whatever compression-level says (a 200 MB output
+            // took 8 minutes of CPU on a 2-core builder before its upload began); on the LAN between builders and
+            // servers `none` is bench/README.md's measured choice, and the agent's one-file fetch can Range into it.
+            `${to}/cache?compression=none`,
+            ...Object.values(build.outputs),
+          ],
+          output,
+        );
+        current = copy.child;
+        if (stopReason) killGroup(copy.child);
+        const exit = await copy.exit;
+        current = undefined;
+        return { ...exit, to };
+      };
+      let c = await upload();
+      if (c.code !== 0 && !stopReason) {
+        // The server died mid-upload: the next one of --server takes it, in this attempt (the build is done).
+        await e.client.health().catch(() => {});
+        if (e.server !== c.to) {
+          note(`uploading to ${c.to} failed; uploading to ${e.server} instead`);
+          c = await upload();
+        }
+      }
       report =
         c.code === 0 && !stopReason
           ? { status: "succeeded" }
