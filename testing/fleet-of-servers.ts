@@ -39,8 +39,8 @@ export interface Fleet {
   args: string[];
   /** Every server started, dead ones included, in start order. */
   servers: TestServer[];
-  /** Starts one more server of the fleet (a fresh data dir unless given one). */
-  start(env?: Record<string, string>, dataDir?: string): Promise<TestServer>;
+  /** Starts one more server of the fleet (a fresh data dir unless given one), `extraArgs` after the fleet's. */
+  start(env?: Record<string, string>, dataDir?: string, extraArgs?: string[]): Promise<TestServer>;
   /** SIGKILL, and waits for the exit: the machine is gone, nothing of it runs on. */
   kill(s: TestServer): Promise<void>;
   alive(s: TestServer): boolean;
@@ -99,8 +99,12 @@ export async function startFleet(name: string, opts: FleetOptions): Promise<Flee
     narStore,
     args,
     servers,
-    async start(env = {}, dataDir) {
-      const s = await startTestServer({ args, env: { ...ceph?.env, ...env }, dataDir });
+    async start(env = {}, dataDir, extraArgs = []) {
+      const s = await startTestServer({
+        args: [...args, ...extraArgs],
+        env: { ...ceph?.env, ...env },
+        dataDir,
+      });
       servers.push(s);
       return s;
     },

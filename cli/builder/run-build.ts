@@ -155,12 +155,24 @@ export async function runBuild(
       // Asking first moves e.server past a server that went away during the build: the upload goes to one URL.
       await e.client.health().catch(() => {});
       phases.end("health");
-      try {
-        await uploadOutputs(
-          { store: e.store, server: e.server, token: e.token },
+      const upload = (server: string) =>
+        uploadOutputs(
+          { store: e.store, server, token: e.token },
           Object.values(build.outputs),
           uploading.signal,
         );
+      try {
+        const to = e.server;
+        try {
+          await upload(to);
+        } catch (err) {
+          // The server died mid-upload: the next one of --server takes it, in this attempt (the build is done).
+          if (stopReason) throw err;
+          await e.client.health().catch(() => {});
+          if (e.server === to) throw err;
+          note(`uploading to ${to} failed; uploading to ${e.server} instead (${(err as Error).message})`);
+          await upload(e.server);
+        }
         report = stopReason
           ? { status: "failed", infrastructureError: `the builder stopped the build (${stopReason})` }
           : { status: "succeeded" };

@@ -1,52 +1,24 @@
 /**
  * Two real `flox server` processes on one PostgreSQL, one repos dir (--repos-dir), one object store and one signing
- * key, as a fleet runs them behind a load balancer. One of them leads (runs the background work); a push to one is
- * evaluated, built through the other and answered on the first (signals cross through LISTEN/NOTIFY); a kill -9 of
- * the leader hands the lead over, and an evaluation a killed server left running is finished by the other.
+ * key, as a fleet runs them behind a load balancer (testing/fleet-of-servers.ts). One of them leads (runs the
+ * background work); a push to one is evaluated, built through the other and answered on the first (signals cross
+ * through LISTEN/NOTIFY); a kill -9 of the leader hands the lead over, and an evaluation a killed server left
+ * running is finished by the other.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
-import { testPostgres } from "../../testing/postgres.js";
-import { removeTree } from "../../testing/remove-tree.js";
+import type { BuilderProcess } from "../../testing/builder.js";
+import { type Fleet, startFleet } from "../../testing/fleet-of-servers.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../testing/server.js";
 import { waitFor } from "../../testing/wait-for.js";
 
-let tmp = "";
-let common: string[] = [];
-const servers: TestServer[] = [];
+let fleet: Fleet;
 let builder: BuilderProcess | undefined;
 let work = "";
-
-const LEADER_LINE = "this server now runs the background work";
-const serverLog = (s: TestServer) => {
-  try {
-    return readFileSync(join(s.dataDir, "logs", "server.log"), "utf8");
-  } catch {
-    return "";
-  }
-};
-const leads = (s: TestServer) => serverLog(s).includes(LEADER_LINE);
-
-async function startOne(env: Record<string, string> = {}): Promise<TestServer> {
-  const s = await startTestServer({ args: common, env });
-  servers.push(s);
-  return s;
-}
-
-function killHard(s: TestServer): Promise<void> {
-  return new Promise((resolve) => {
-    if (s.process.exitCode !== null || s.process.signalCode !== null) return resolve();
-    s.process.once("exit", () => resolve());
-    s.process.kill("SIGKILL");
-  });
-}
 
 async function latestEvaluation(s: TestServer): Promise<{ id: number; state: string } | undefined> {
   const r = await s.api("GET", "/api/v1/orgs/acme/jobsets");
@@ -55,52 +27,26 @@ async function latestEvaluation(s: TestServer): Promise<{ id: number; state: str
 
 test.before(async () => {
   await ensureCompiledHooks();
-  tmp = await mkdtemp(join(tmpdir(), "flox-two-servers-"));
-  const url = (await testPostgres()).createDatabase();
-  const keys = join(tmp, "keys");
-  await mkdir(keys);
-  await execa("nix-store", [
-    "--generate-binary-cache-key",
-    "flox-fleet-1",
-    join(keys, "secret-key"),
-    join(keys, "public-key"),
-  ]);
-  common = [
-    "--database",
-    url,
-    "--repos-dir",
-    join(tmp, "repos"),
-    "--nar-store",
-    `file:${join(tmp, "store")}`,
-    "--signing-key",
-    join(keys, "secret-key"),
-    "--no-nix-daemon",
-  ];
-  work = await workRepoFromFixture("good", tmp);
+  // Named "fleet": its key is flox-fleet-1, as the last test's messages say.
+  fleet = await startFleet("fleet", { store: "file" });
+  work = await workRepoFromFixture("good", fleet.tmp);
 });
 
 test.after(async () => {
-  await builder?.stop();
-  for (const s of servers) await s.stop().catch(() => undefined);
-  await removeTree(tmp);
+  await fleet?.stop();
 });
 
 test("one of two servers leads; a push to A is built through B and A's `-o wait` sees it succeed", async () => {
-  const a = await startOne();
-  const b = await startOne();
-  await waitFor("a leader", () => leads(a) || leads(b), { timeoutMs: 30_000 });
-  assert.ok(leads(a) !== leads(b), "exactly one server leads");
+  const a = await fleet.start();
+  const b = await fleet.start();
+  await waitFor("a leader", () => fleet.leads(a) || fleet.leads(b), { timeoutMs: 30_000 });
+  assert.ok(fleet.leads(a) !== fleet.leads(b), "exactly one server leads");
 
   const org = await b.api("POST", "/api/v1/orgs", { name: "acme" });
   assert.is(org.status, 201, JSON.stringify(org.body));
   const token = await a.api("POST", "/api/v1/tokens", { scope: "builder", name: "fleet" });
   assert.is(token.status, 201);
-  builder = startBuilderProcess(b, {
-    name: "b1",
-    token: token.body.secret,
-    store: join(tmp, "store-b1"),
-    system: await serverSystem(a.dataDir),
-  });
+  builder = await fleet.startBuilder("b1", token.body.secret, [b]);
   // A's hooks run A's own checks (its run file), though B made the repo last.
   const r = await push(work, a.gitUrl("acme", TEST_ADMIN_TOKEN), ["-o", "wait", "HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, `${r.stderr}\n--- builder\n${builder.log().slice(-2000)}`);
@@ -110,22 +56,21 @@ test("one of two servers leads; a push to A is built through B and A's `-o wait`
 });
 
 test("kill -9 of the leader: the other server takes the lead and carries on alone", async () => {
-  const [a, b] = servers as [TestServer, TestServer];
-  const [leader, other] = leads(a) ? [a, b] : [b, a];
-  await killHard(leader);
-  await waitFor("the other server to take the lead", () => leads(other), {
+  const [a, b] = fleet.servers as [TestServer, TestServer];
+  const [leader, other] = fleet.leads(a) ? [a, b] : [b, a];
+  await fleet.kill(leader);
+  await waitFor("the other server to take the lead", () => fleet.leads(other), {
     timeoutMs: 30_000,
-    explain: () => serverLog(other).slice(-3000),
+    explain: () => fleet.log(other).slice(-3000),
   });
   await writeFile(join(work, "README.md"), "second\n");
   await commitAll(work, "second push, after the leader died");
   await builder?.stop();
-  builder = startBuilderProcess(other, {
-    name: "b2",
-    token: (await other.api("POST", "/api/v1/tokens", { scope: "builder", name: "fleet-2" })).body.secret,
-    store: join(tmp, "store-b2"),
-    system: await serverSystem(other.dataDir),
-  });
+  builder = await fleet.startBuilder(
+    "b2",
+    (await other.api("POST", "/api/v1/tokens", { scope: "builder", name: "fleet-2" })).body.secret,
+    [other],
+  );
   const r = await push(work, other.gitUrl("acme", TEST_ADMIN_TOKEN), ["-o", "wait", "HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, r.stderr);
 });
@@ -133,8 +78,8 @@ test("kill -9 of the leader: the other server takes the lead and carries on alon
 test("a server killed mid-evaluation: the other server takes the lead, requeues it and finishes it", async () => {
   // The server left from the last test goes too: the slow one (it evaluates after a minute) is then alone when the
   // push comes in, so it is the one that claims the evaluation.
-  for (const s of servers) await killHard(s);
-  const slow = await startOne({ FLOX_TEST_EVAL_DELAY_MS: "60000" });
+  for (const s of fleet.servers) await fleet.kill(s);
+  const slow = await fleet.start({ FLOX_TEST_EVAL_DELAY_MS: "60000" });
   await writeFile(join(work, "README.md"), "third\n");
   await commitAll(work, "third push, to a server that will die");
   // The push waits for the evaluation's summary, which the slow server never gives: its end is not awaited here.
@@ -145,11 +90,11 @@ test("a server killed mid-evaluation: the other server takes the lead, requeues 
       const e = await latestEvaluation(slow);
       return e?.state === "running" && e;
     },
-    { timeoutMs: 60_000, explain: () => serverLog(slow).slice(-3000) },
+    { timeoutMs: 60_000, explain: () => fleet.log(slow).slice(-3000) },
   );
-  const other = await startOne();
-  assert.not.ok(leads(other), "the slow server leads while it lives");
-  await killHard(slow);
+  const other = await fleet.start();
+  assert.not.ok(fleet.leads(other), "the slow server leads while it lives");
+  await fleet.kill(slow);
   await pushing; // cut off with its server: git reports the connection lost
   const done = await waitFor(
     "the other server to requeue and finish the evaluation",
@@ -158,21 +103,23 @@ test("a server killed mid-evaluation: the other server takes the lead, requeues 
       const e = answer.body?.evaluation;
       return e && e.state !== "queued" && e.state !== "running" && e;
     },
-    { timeoutMs: 120_000, explain: () => serverLog(other).slice(-3000) },
+    { timeoutMs: 120_000, explain: () => fleet.log(other).slice(-3000) },
   );
   assert.is(done.state, "succeeded", JSON.stringify(done));
-  assert.ok(leads(other), "the other server took the lead");
-  assert.match(serverLog(other), /evaluations left running by a server that stopped re-queued/);
+  assert.ok(fleet.leads(other), "the other server took the lead");
+  assert.match(fleet.log(other), /evaluations left running by a server that stopped re-queued/);
 });
 
 test("the fleet's one signing key: a server without it is refused; FLOX_SERVER_SECRET keeps it in the database", async () => {
+  const common = fleet.args;
   const withoutKey = common.filter(
     (_, i) => common[i] !== "--signing-key" && common[i - 1] !== "--signing-key",
   );
-  const publicKey = readFileSync(join(tmp, "keys", "public-key"), "utf8").trim();
+  const publicKey = readFileSync(join(fleet.tmp, "keys", "public-key"), "utf8").trim();
+  // Servers of the fleet but for their arguments: fleet.stop() stops them with the others.
   const start = async (args: string[], env: Record<string, string> = {}) => {
     const s = await startTestServer({ args, env });
-    servers.push(s);
+    fleet.servers.push(s);
     return s;
   };
   const refused = await start(withoutKey).then(

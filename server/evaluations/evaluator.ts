@@ -59,8 +59,9 @@ export interface EvaluatorOptions {
   memoryBytes?: number | undefined;
   /**
    * Puts the .drv closures of the builds an evaluation queued into the Storehouse, so that builders can
-   * substitute them. Runs after the evaluation is recorded, in the background; the claim route does it again
-   * (idempotently) for any build it hands out, so a failure here costs time, never correctness.
+   * substitute them. One server: runs after the evaluation is recorded, in the background; the claim route does
+   * it again (idempotently) for any build it hands out, so a failure here costs time, never correctness. Several
+   * servers (`locks`): runs before, see #publishBeforeQueueing.
    */
   publishDrvs?: (drvPaths: string[], signal: AbortSignal) => Promise<unknown>;
   /** Called after an evaluation's results are recorded (channels may advance). */
@@ -275,11 +276,16 @@ export class Evaluator {
         result.jobs.map((j) => j.drvPath),
       );
       if (this.#closed) return;
+      const publishedFirst = await this.#publishBeforeQueueing(
+        result.jobs.map((j) => j.drvPath),
+        log,
+      );
+      if (this.#closed) return;
       const { counts, queued } = await this.#record(e, result, graph);
       if (queued.length > 0) this.#signals.publish("queue"); // wakes builders waiting in a long-poll claim
       log.info({ ...counts, problems: result.problems.length }, "evaluation finished");
       this.#o.onRecorded?.();
-      if (queued.length > 0 && this.#o.publishDrvs && !this.#closing.signal.aborted) {
+      if (!publishedFirst && queued.length > 0 && this.#o.publishDrvs && !this.#closing.signal.aborted) {
         const started = Date.now();
         const publishing = this.#o
           .publishDrvs(queued, this.#closing.signal)
@@ -310,6 +316,30 @@ export class Evaluator {
           : `evaluation failed: ${(err as Error).message}`;
       log.error({ err }, "evaluation failed");
       await this.#fail(e.id, message);
+    }
+  }
+
+  /**
+   * Several servers: the .drvs are in this server's nix-root only, and any server may hand the builds out. Were
+   * they queued first, a kill -9 of this server before its background publish ended would leave builds no server
+   * can give a builder (each claim waits for the .drvs in vain and the lease runs out, until the build is aborted).
+   * Published first, a kill leaves the evaluation running, and the leader re-queues it. A store that fails now
+   * leaves the old way (queued, the publish retried after and at claim time). True when published.
+   */
+  async #publishBeforeQueueing(drvPaths: string[], log: Logger): Promise<boolean> {
+    if (!this.#o.locks || !this.#o.publishDrvs || drvPaths.length === 0) return false;
+    const started = Date.now();
+    try {
+      await this.#o.publishDrvs(drvPaths, this.#closing.signal);
+      log.info({ drvs: drvPaths.length, ms: Date.now() - started }, ".drv closures published");
+      return true;
+    } catch (err) {
+      if (!this.#closing.signal.aborted)
+        log.warn(
+          { err },
+          "publishing .drv closures before queueing their builds failed; queueing them anyway",
+        );
+      return false;
     }
   }
 

@@ -18,7 +18,7 @@ export interface OrphanStore {
 export interface SweepResult {
   /** NAR file names (under nar/). */
   nars: string[];
-  /** Temporary uploads (under tmp/). */
+  /** Temporary uploads (under tmp/), finished or not (a bucket's multipart upload cut off by a kill). */
   tmp: string[];
   /** narinfo/ and ls/ objects of paths with no row: a server stopped between writing them and recording the path. */
   unreferenced: string[];
@@ -47,8 +47,9 @@ export async function orphanNars(s: OrphanStore): Promise<string[]> {
 
 /**
  * Deletes what no accepted path references (a refused narinfo's NAR, an upload given up, a path whose row never
- * got written) and the temporary uploads, each only when untouched for `graceMs`: a NAR whose narinfo is still on
- * its way is younger than that (a re-upload of an existing NAR refreshes its time), and a temporary upload is
+ * got written) and the temporary uploads (a bucket's unfinished multipart ones too: a server killed mid-upload
+ * leaves those, unlisted and never aborted), each only when untouched for `graceMs`: a NAR whose narinfo is still
+ * on its way is younger than that (a re-upload of an existing NAR refreshes its time), and a temporary upload is
  * written in one go.
  */
 export async function sweepOrphans(s: OrphanStore, graceMs: number): Promise<SweepResult> {
@@ -80,6 +81,8 @@ export async function sweepOrphans(s: OrphanStore, graceMs: number): Promise<Swe
     await s.objects.delete(o.key);
     tmp.push(o.key.slice(TMP_PREFIX.length));
   }
+  for (const key of await s.objects.discardUnfinished(TMP_PREFIX, new Date(before)))
+    tmp.push(key.slice(TMP_PREFIX.length));
   const unreferenced: string[] = [];
   const hashes = await knownHashes(s.db);
   for (const folder of ["narinfo/", "ls/"]) {

@@ -117,6 +117,10 @@ export class FileObjectStore implements ObjectStore {
     yield* walk(folder ? this.path(folder) : this.root, prefix);
   }
 
+  async discardUnfinished(): Promise<string[]> {
+    return [];
+  }
+
   async move(from: string, to: string): Promise<void> {
     const target = this.path(to);
     await mkdir(dirname(target), { recursive: true });

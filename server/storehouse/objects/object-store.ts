@@ -49,6 +49,12 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Every object whose key starts with `prefix` (a folder, ending in `/`), in key order; after `startAfter` if given. */
   list(prefix: string, startAfter?: string): AsyncIterable<ListedObject>;
+  /**
+   * Discards the uploads under `prefix` begun before `startedBefore` and never finished (their writer was killed
+   * mid-put) with what they stored; answers their keys. A bucket keeps such multipart uploads, unlisted, until
+   * aborted; a dir store's half-written files are plain objects under tmp/, so it has none.
+   */
+  discardUnfinished(prefix: string, startedBefore: Date): Promise<string[]>;
   /** Renames `from` to `to` (replacing it, with a fresh modification time), as one step where the store allows. */
   move(from: string, to: string): Promise<void>;
   /** A URL a client may GET the object from directly for `seconds`; undefined where the store has none. */

@@ -11,6 +11,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   S3ServiceException,
@@ -192,6 +193,37 @@ export class S3ObjectStore implements ObjectStore {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async discardUnfinished(prefix: string, startedBefore: Date): Promise<string[]> {
+    const { bucket } = this.location;
+    const strip = this.location.prefix.length;
+    const discarded: string[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.call(`listing unfinished uploads under ${prefix}`, () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: bucket,
+            Prefix: `${this.location.prefix}${prefix}`,
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+        ),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || (u.Initiated?.getTime() ?? 0) >= startedBefore.getTime()) continue;
+        const { Key, UploadId } = u;
+        await this.call(`discarding the unfinished upload of ${Key.slice(strip)}`, () =>
+          this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId })),
+        );
+        discarded.push(Key.slice(strip));
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return discarded;
   }
 
   /** A copy on the server side (no bytes pass through us), then the delete: S3 has no rename. */
