@@ -41,6 +41,7 @@ import { ensureAdminToken } from "./orgs/tokens.js";
 import { dataPaths, repoDir } from "./paths.js";
 import { ProfileEditor } from "./profiles/editor.js";
 import { ProfileScheduler } from "./profiles/schedules.js";
+import { startPushCatchUp } from "./pushes/catch-up.js";
 import { reconcilePushes } from "./pushes/reconcile.js";
 import { nixSystem, writeRunFile } from "./run-file.js";
 import { cacheFastPath } from "./storehouse/cache-fast-path.js";
@@ -375,6 +376,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // After reconciliation, so the evaluations of pushes recorded while the server was away are queued too.
     await evaluator.start();
     const stopSweeper = startLeaseSweeper(db, logger, Math.min(2000, settings.leaseSeconds * 1000), leading);
+    const stopCatchUp = locks
+      ? startPushCatchUp({ db, reposDir: paths.repos, logger, locks, signals })
+      : undefined;
     channels.start();
     await scheduler.start();
     machineHub.start();
@@ -408,6 +412,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         if (killed > 0)
           logger.warn({ killed }, "child processes still running after the grace period killed");
         stopSweeper();
+        stopCatchUp?.();
         maintenance.stop();
         await gc.stop();
         scheduler.stop();

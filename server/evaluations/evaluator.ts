@@ -129,14 +129,18 @@ export class Evaluator {
     this.#started = true;
     // An evaluation queued by another server (or one freeing a slot there) may be ours to take.
     this.#unsubscribe = this.#signals.on("evaluation", () => void this.kick());
-    // Several servers: the leader looks for evaluations whose server died, and hands them to whoever is free.
+    // Several servers: the leader looks for evaluations whose server died, and hands them to whoever is free. It
+    // also looks at the queue itself: an evaluation whose server died between queueing it and signalling it (the
+    // notify goes after the commit) would otherwise wait for the next push.
     if (this.#o.locks) {
       this.#orphanTimer = setInterval(() => {
         if (!this.#o.locks?.leading || this.#stopping) return;
-        this.#requeueOrphans().then(
-          (n) => n > 0 && this.#signals.publish("evaluation"),
-          (err: unknown) => this.#o.logger.error({ err }, "looking for orphaned evaluations failed"),
-        );
+        this.#requeueOrphans()
+          .then(async (n) => {
+            if (n > 0) this.#signals.publish("evaluation");
+            await this.kick();
+          })
+          .catch((err: unknown) => this.#o.logger.error({ err }, "looking for orphaned evaluations failed"));
       }, ORPHAN_CHECK_MS);
       this.#orphanTimer.unref();
     }

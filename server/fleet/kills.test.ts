@@ -440,6 +440,33 @@ test("A killed after recording a push, before answering it: one record, the ref 
   await assertNothingLostOrDuplicated(b);
 });
 
+test("A killed between the ref update and the push record: B's leader records it once, evaluates and builds it", async () => {
+  await freshA();
+  const sha = await addPackage("unrecorded", sleeper(1, `unrecorded-${randomBytes(4).toString("hex")}`));
+  const repo = join(fleet.tmp, "repos", "acme", "nixexprs.git");
+  const p = pushing(a.gitUrl("acme", TEST_ADMIN_TOKEN), ["HEAD:refs/heads/main"]);
+  // The ref moved; A's post-receive hook (a node process starting) has not recorded the push yet.
+  await waitFor(
+    "the push to move the ref",
+    async () =>
+      (await runGit(["--git-dir", repo, "rev-parse", "refs/heads/main"], work)).stdout.trim() === sha,
+    { timeoutMs: 60_000, intervalMs: 5, explain: p.stderr },
+  );
+  const recordedBefore = sql("select id from pushes where new_sha = ?", sha).length;
+  await fleet.kill(a);
+  const result = await p.run;
+  if (result.exitCode !== 0) assert.match(p.stderr(), CONNECTION_LOST);
+  // The ref stays moved: a commit in the repo must not stay without its record and evaluation.
+  const e = await evaluationDone(sha);
+  assert.is(e.state, "succeeded", explain());
+  assert.is(sql("select id from pushes where new_sha = ?", sha).length, 1, "the push is recorded once");
+  if (recordedBefore === 0)
+    assert.match(fleet.log(b), /pushes a stopped server left unrecorded caught up/, "B's leader caught up");
+  await waitFor("git in the shared repo to end", () => gitIn(repo).length === 0, { timeoutMs: 30_000 });
+  assert.is((await runGit(["--git-dir", repo, "fsck", "--no-progress"], work)).exitCode, 0);
+  await assertNothingLostOrDuplicated(b);
+});
+
 test("a builder's lease survives the death of its server: renewed through B, built once", async () => {
   await freshA();
   // Longer than the lease (15 s): it must be renewed, and after A died only B can renew it.

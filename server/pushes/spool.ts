@@ -1,5 +1,5 @@
-// At start, takes in the push records the post-receive hook saved in `<repo>/flox-spool.jsonl` while it could
-// not reach the server (see hooks/push-record.ts).
+// At start (and on the leader while it runs: catch-up.ts), takes in the push records the post-receive hook saved
+// in `<repo>/flox-spool.jsonl` while it could not reach the server (see hooks/push-record.ts).
 import { readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -7,9 +7,12 @@ import { SPOOL_FILE, SpooledPush } from "../../lib/api/internal.js";
 import type { Db } from "../db/open.js";
 import { inTransaction } from "../db/transaction.js";
 import type { OrgRecord } from "../orgs/orgs.js";
-import { recordPush } from "./data.js";
+import { lastRecordedShas, recordPush } from "./data.js";
 
-/** Records every readable line as a `hook` push at its spool time, then removes the file. Returns the count. */
+/**
+ * Records every readable line as a `hook` push at its spool time (but a move recorded already), then removes the
+ * file. Returns the count recorded.
+ */
 export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: Logger): Promise<number> {
   const file = join(repo, SPOOL_FILE);
   let text: string;
@@ -33,8 +36,15 @@ export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: 
     // A torn last line (the hook died mid-write) is lost; reconciliation still sees the ref itself.
     else logger.warn({ org: org.name, file, line: i + 1 }, "unreadable spooled push record skipped");
   }
+  // A record already written for the same move is not written twice: with several servers the leader may have
+  // reconciled the ref (catch-up.ts) while the hook was still trying to reach its dead server.
+  const latest = await lastRecordedShas(db, org);
+  let taken = 0;
   await inTransaction(db, async (tx) => {
     for (const r of records) {
+      if (latest.get(r.ref) === r.newSha) continue;
+      latest.set(r.ref, r.newSha);
+      taken++;
       await recordPush(
         tx,
         org,
@@ -46,6 +56,9 @@ export async function ingestSpool(db: Db, org: OrgRecord, repo: string, logger: 
   });
   await unlink(file);
   if (records.length > 0)
-    logger.info({ org: org.name, count: records.length }, "spooled push records taken in");
-  return records.length;
+    logger.info(
+      { org: org.name, count: taken, already: records.length - taken },
+      "spooled push records taken in",
+    );
+  return taken;
 }
