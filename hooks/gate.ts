@@ -37,6 +37,11 @@ export interface GateSettings {
   maxRepoBytes?: number;
   /** Address space per nix process (`--eval-memory`); lib/limited-command's default when unset. */
   memoryBytes?: number;
+  /**
+   * Write the .drv files into the store at `storeRoot` while evaluating, as the server's evaluator does, so that it
+   * can take the jobs as they are (the server's own gate). Default: read-only, a dummy store, nothing written.
+   */
+  instantiate?: boolean;
 }
 
 export interface GateResult {
@@ -80,13 +85,17 @@ export function repoTooLargeGateError(err: RepoTooLargeError): GateError {
 
 const isBlob = (e: GitTreeEntry) => e.mode === "100644" || e.mode === "100755";
 
-/** Runs the gate over `treeish` (a commit or tree id) of the repository at `repoDir` (default: cwd). */
+/**
+ * Runs the gate over `treeish` (a commit or tree id) of the repository at `repoDir` (default: cwd); `gitEnv` is
+ * added to git's environment (the quarantine of a push judged outside its hook).
+ */
 export async function checkTree(
   treeish: string,
   settings: GateSettings,
   repoDir?: string,
+  gitEnv?: Record<string, string>,
 ): Promise<GateResult> {
-  const git = { cwd: repoDir };
+  const git = { cwd: repoDir, ...(gitEnv ? { env: gitEnv } : {}) };
   const entries = await listTree(treeish, git);
   try {
     // First: a tree past the limits is not written out, parsed or evaluated at all.
@@ -150,7 +159,7 @@ export async function checkTree(
         memoryBytes: settings.memoryBytes,
       },
       packages,
-      { instantiate: false },
+      { instantiate: settings.instantiate === true },
     );
     return { problems: sortProblems(evaluation.problems), packages, evaluated: true, jobs: evaluation.jobs };
   } finally {
