@@ -1,6 +1,6 @@
 // Runs the queued evaluations: one at a time per jobset in push order, a few jobsets side by side. Every state
 // change is a database write first, so a killed server resumes at its next start (see start()).
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -14,8 +14,10 @@ import {
   materializeTree,
   type RepoLimits,
   RepoTooLargeError,
+  revParse,
 } from "../../lib/git-tree.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval/index.js";
+import { isStorePath } from "../../lib/store-path.js";
 import type { Db } from "../db/open.js";
 import { LOCK, type ServerLocks } from "../db/server-locks.js";
 import { Signals } from "../db/signals.js";
@@ -23,6 +25,7 @@ import { evalJobs, evalProblems, evaluations, nowSql } from "../db/tables.js";
 import { inTransaction } from "../db/transaction.js";
 import { isDiskFull, reportDiskFull } from "../disk-full.js";
 import { DiskFullError } from "../errors.js";
+import type { GateResults } from "../git/gate-results.js";
 import { type DataPaths, repoDir } from "../paths.js";
 import {
   type BuildOutcome,
@@ -71,6 +74,11 @@ export interface EvaluatorOptions {
   signals?: Signals;
   /** Several servers on one PostgreSQL: who runs which evaluation, and who is the leader. Absent: one server. */
   locks?: ServerLocks;
+  /**
+   * What this server's push gate evaluated (server/git/hook-routes.ts): a commit whose tree it judged clean moments
+   * ago is not evaluated again when every .drv it named is in the store.
+   */
+  gateResults?: GateResults;
   /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
   startDelayMs?: number;
 }
@@ -335,6 +343,11 @@ export class Evaluator {
       const names = await packageNames(tree);
       const settings = await readSettings(tree, names);
       if (names.length === 0) return { jobs: [], problems: settings.problems, gate: settings.gate };
+      const gated = await this.#fromGate(org, e.commitSha, names);
+      if (gated) {
+        this.#o.logger.info({ evaluation: e.id, jobs: gated.length }, "the push gate's evaluation taken");
+        return { jobs: gated, problems: settings.problems, gate: settings.gate };
+      }
       const result = await evaluatePackages(
         {
           repoDir: tree,
@@ -351,6 +364,24 @@ export class Evaluator {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The jobs the gate found for the commit's tree, when it ran here with this evaluator's settings (the same function
+   * of the same bytes: a tree id names its content), named the same packages, and every .drv is in the store.
+   */
+  async #fromGate(org: string, commit: string, names: readonly string[]): Promise<Job[] | undefined> {
+    if (!this.#o.gateResults) return undefined;
+    const tree = await revParse(`${commit}^{tree}`, { cwd: repoDir(this.#o.paths.repos, org) });
+    const result = tree ? this.#o.gateResults.get(org, tree) : undefined;
+    if (!result || result.packages.join("\0") !== names.join("\0")) return undefined;
+    if (result.jobs.map((j) => j.attr).join("\0") !== names.join("\0")) return undefined;
+    for (const job of result.jobs) {
+      if (!isStorePath(job.drvPath)) return undefined;
+      const there = await stat(join(this.#o.paths.nixRoot, job.drvPath)).catch(() => null);
+      if (!there?.isFile()) return undefined;
+    }
+    return result.jobs;
   }
 
   /** Jobs, problems, builds and the verdict in one transaction: a crash leaves all of it or none. */
