@@ -59,7 +59,10 @@ const optionsEnv = (options: string[]): NodeJS.ProcessEnv =>
  * The push's quarantine (receive-pack's `objects/tmp_objdir-incoming-*`), where its objects wait until pre-receive
  * said yes. Only a directory right there is taken: whoever holds the hook secret cannot point git elsewhere.
  */
-async function quarantineEnv(repo: string, given: string | undefined): Promise<Record<string, string>> {
+export async function quarantineEnv(
+  repo: string,
+  given: string | undefined,
+): Promise<Record<string, string>> {
   if (!given) return {};
   const objects = await realpath(join(repo, "objects"));
   const dir = await realpath(given).catch(() => "");
