@@ -139,28 +139,37 @@ export async function checkTree(
       throw err;
     }
     const written = new Set(toWrite);
+    const settingsProblems = await checkSettings(repo, safe, packages);
+    // Layout and settings are judged before Nix runs. When they are clean the evaluation runs beside the parse (two
+    // nix processes at once instead of one after the other), and counts only when every file parses: the result is
+    // the one the two give run in turn. On a parse problem it is left to end (the tree it reads is removed).
+    const evaluating =
+      layout.length === 0 && settingsProblems.length === 0 && packages.length > 0
+        ? evaluatePackages(
+            {
+              repoDir: repo,
+              storeRoot: settings.storeRoot,
+              busyboxDir: settings.busyboxDir,
+              basePath: settings.basePath ?? undefined,
+              system: settings.system,
+              timeoutMs: settings.timeoutMs,
+              memoryBytes: settings.memoryBytes,
+            },
+            packages,
+            { instantiate: settings.instantiate === true },
+          )
+        : undefined;
+    evaluating?.catch(() => undefined); // awaited below when it counts
     const parsed = await parseNixFiles(
       repo,
       nixFiles.filter((e) => written.has(e)).map((e) => e.path),
       settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes },
     );
-    const problems = [...layout, ...parsed, ...(await checkSettings(repo, safe, packages))];
-    if (problems.length > 0 || packages.length === 0) {
+    const problems = [...layout, ...parsed, ...settingsProblems];
+    if (problems.length > 0 || !evaluating) {
       return { problems: sortProblems(problems), packages, evaluated: false, jobs: [] };
     }
-    const evaluation = await evaluatePackages(
-      {
-        repoDir: repo,
-        storeRoot: settings.storeRoot,
-        busyboxDir: settings.busyboxDir,
-        basePath: settings.basePath ?? undefined,
-        system: settings.system,
-        timeoutMs: settings.timeoutMs,
-        memoryBytes: settings.memoryBytes,
-      },
-      packages,
-      { instantiate: settings.instantiate === true },
-    );
+    const evaluation = await evaluating;
     return { problems: sortProblems(evaluation.problems), packages, evaluated: true, jobs: evaluation.jobs };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -99,7 +99,8 @@ export function hookRoutes(ctx: AppContext, opts: HookRouteOptions): Hono<AppEnv
           cwd: repo,
           env: optionsEnv(options),
           gitEnv,
-          settings: opts.gate,
+          // A push without CI needs no .drv files: the gate then writes nothing, as the hook does.
+          settings: options.includes("skip-ci") ? { ...opts.gate, instantiate: false } : opts.gate,
           write,
           onGate: (tree, result) => {
             if (opts.gate.instantiate && result.evaluated && result.problems.length === 0)
