@@ -10,6 +10,7 @@ import {
   checkRepoLimits,
   DEFAULT_MAX_REPO_BYTES,
   DEFAULT_MAX_REPO_FILES,
+  git,
   listTree,
   materializeTree,
   type RepoLimits,
@@ -331,6 +332,11 @@ export class Evaluator {
   async #evaluate(e: EvaluationRow): Promise<{ jobs: Job[]; problems: Problem[]; gate: string[] | null }> {
     const org = (await findEvaluation(this.#o.db, e.id))?.org;
     if (!org) throw new EvaluationError(`evaluation #${e.id} has no org any more`);
+    const gated = await this.#fromGate(org, e.commitSha);
+    if (gated) {
+      this.#o.logger.info({ evaluation: e.id, jobs: gated.jobs.length }, "the push gate's evaluation taken");
+      return gated;
+    }
     const work = await mkdtemp(join(tmpdir(), "flox-evaluation-"));
     try {
       const tree = join(work, "tree");
@@ -343,11 +349,6 @@ export class Evaluator {
       const names = await packageNames(tree);
       const settings = await readSettings(tree, names);
       if (names.length === 0) return { jobs: [], problems: settings.problems, gate: settings.gate };
-      const gated = await this.#fromGate(org, e.commitSha, names);
-      if (gated) {
-        this.#o.logger.info({ evaluation: e.id, jobs: gated.length }, "the push gate's evaluation taken");
-        return { jobs: gated, problems: settings.problems, gate: settings.gate };
-      }
       const result = await evaluatePackages(
         {
           repoDir: tree,
@@ -367,21 +368,30 @@ export class Evaluator {
   }
 
   /**
-   * The jobs the gate found for the commit's tree, when it ran here with this evaluator's settings (the same function
-   * of the same bytes: a tree id names its content), named the same packages, and every .drv is in the store.
+   * The evaluation of the commit as the push gate left it, when the gate ran here with this evaluator's settings on
+   * the commit's tree (the same function of the same bytes: a tree id names its content) and every .drv it named is
+   * in the store. The gate passed the tree, so its packages are the pkgs/ directories and flox.toml (read straight
+   * from git: no checkout needed) has no problem; a symlinked flox.toml takes the checkout's way, which reads through.
    */
-  async #fromGate(org: string, commit: string, names: readonly string[]): Promise<Job[] | undefined> {
+  async #fromGate(
+    org: string,
+    commit: string,
+  ): Promise<{ jobs: Job[]; problems: Problem[]; gate: string[] | null } | undefined> {
     if (!this.#o.gateResults) return undefined;
-    const tree = await revParse(`${commit}^{tree}`, { cwd: repoDir(this.#o.paths.repos, org) });
+    const repo = { cwd: repoDir(this.#o.paths.repos, org) };
+    const tree = await revParse(`${commit}^{tree}`, repo);
     const result = tree ? this.#o.gateResults.get(org, tree) : undefined;
-    if (!result || result.packages.join("\0") !== names.join("\0")) return undefined;
-    if (result.jobs.map((j) => j.attr).join("\0") !== names.join("\0")) return undefined;
+    if (!result || result.jobs.map((j) => j.attr).join("\0") !== result.packages.join("\0")) return undefined;
     for (const job of result.jobs) {
       if (!isStorePath(job.drvPath)) return undefined;
       const there = await stat(join(this.#o.paths.nixRoot, job.drvPath)).catch(() => null);
       if (!there?.isFile()) return undefined;
     }
-    return result.jobs;
+    const entry = /^(\d{6}) blob ([0-9a-f]+)\t/.exec(await git(["ls-tree", commit, "--", "flox.toml"], repo));
+    if (entry && entry[1] !== "100644" && entry[1] !== "100755") return undefined;
+    const text = entry?.[2] ? await git(["cat-file", "blob", entry[2]], repo) : null;
+    const settings = settingsOf(text, result.packages);
+    return { jobs: result.jobs, problems: settings.problems, gate: settings.gate };
   }
 
   /** Jobs, problems, builds and the verdict in one transaction: a crash leaves all of it or none. */
@@ -469,7 +479,11 @@ async function readSettings(
   tree: string,
   names: string[],
 ): Promise<{ gate: string[] | null; problems: Problem[] }> {
-  const text = await readFile(join(tree, "flox.toml"), "utf8").catch(() => null);
+  return settingsOf(await readFile(join(tree, "flox.toml"), "utf8").catch(() => null), names);
+}
+
+/** flox.toml's text (null: there is none) as the evaluation records it. */
+function settingsOf(text: string | null, names: string[]): { gate: string[] | null; problems: Problem[] } {
   if (text === null) return { gate: null, problems: [] };
   const { settings, problems } = parseFloxToml(text, names);
   return { gate: settings.channel.gate, problems: problems.map((p) => ({ path: "flox.toml", ...p })) };
