@@ -137,6 +137,37 @@ test("when the server does not answer as agreed, the compiled hooks judge and re
   }
 });
 
+test("with the server away, the sh hooks still gate the push and spool its record (nothing is lost)", async () => {
+  const run = join(srv.dataDir, "run");
+  const saved = await Promise.all(["hooks.url", "hooks.json"].map((f) => readFile(join(run, f), "utf8")));
+  const dead = "http://127.0.0.1:9"; // discard: nothing listens
+  await writeFile(join(run, "hooks.url"), `${dead}\n`);
+  await writeFile(
+    join(run, "hooks.json"),
+    saved[1]?.replace(/"serverUrl": "[^"]*"/, `"serverUrl": "${dead}"`) ?? "",
+  );
+  try {
+    const dir = await work();
+    const head = await gitIn(dir, "rev-parse", "HEAD");
+    const r = await push(dir, srv.gitUrl("acme", srv.adminToken), ["-o", "skip-ci", "HEAD:refs/heads/away"]);
+    assert.is(r.exitCode, 0, r.stderr);
+    assert.is(r.remote[0], "checked refs/heads/away: 6 packages evaluate");
+    assert.match(
+      r.remote[1] ?? "",
+      /^flox: warning: could not hand refs\/heads\/away to the server \(.+\); saved it in .+flox-spool\.jsonl/,
+    );
+    const spool = await readFile(
+      join(repoDir(join(srv.dataDir, "repos"), "acme"), "flox-spool.jsonl"),
+      "utf8",
+    );
+    const line = JSON.parse(spool.trim().split("\n").at(-1) ?? "{}");
+    assert.equal([line.ref, line.newSha, line.pushOptions], ["refs/heads/away", head, ["skip-ci"]]);
+  } finally {
+    await writeFile(join(run, "hooks.url"), saved[0] ?? "", { mode: 0o600 });
+    await writeFile(join(run, "hooks.json"), saved[1] ?? "", { mode: 0o600 });
+  }
+});
+
 test("the pre-receive route judges only a push this server is receiving, in that org's repo", async () => {
   const runFile = JSON.parse(await readFile(join(srv.dataDir, "run", "hooks.json"), "utf8"));
   const res = await fetch(`${runFile.serverUrl}/api/v1/internal/hooks/pre-receive?pid=1`, {
