@@ -45,17 +45,24 @@ export async function startGitHttpBackendPeer(root: string): Promise<GitHttpBack
 
   const socket = join(root, "fcgiwrap.sock");
   const children: ChildProcess[] = [];
+  // Each runs in its own process group, and the whole group is stopped: fcgiwrap's pre-forked children outlive a
+  // SIGTERM to their parent.
   const stop = async () => {
     for (const c of children.splice(0)) {
-      if (c.exitCode !== null || c.signalCode !== null) continue;
-      const exited = new Promise((r) => c.once("exit", r));
-      c.kill("SIGTERM");
+      if (c.pid === undefined) continue;
+      const exited =
+        c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once("exit", r));
+      try {
+        process.kill(-c.pid, "SIGTERM");
+      } catch {
+        // the group is gone already
+      }
       await exited;
     }
   };
   try {
     // fcgiwrap runs as us (root here) and so writes the repo; nginx's workers only need the socket.
-    const fcgi = spawn(FCGIWRAP, ["-c", "2", "-s", `unix:${socket}`], { stdio: "ignore" });
+    const fcgi = spawn(FCGIWRAP, ["-c", "2", "-s", `unix:${socket}`], { stdio: "ignore", detached: true });
     children.push(fcgi);
     for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
     if (!existsSync(socket)) throw new Error("fcgiwrap did not create its socket");
@@ -84,7 +91,10 @@ http { access_log off; client_max_body_size 0;
     } } }
 `,
     );
-    const nginx = spawn("nginx", ["-c", conf, "-e", join(root, "error.log")], { stdio: "ignore" });
+    const nginx = spawn("nginx", ["-c", conf, "-e", join(root, "error.log")], {
+      stdio: "ignore",
+      detached: true,
+    });
     children.push(nginx);
     const url = `http://127.0.0.1:${port}/git/peer.git`;
     for (let i = 0; i < 100; i++) {
