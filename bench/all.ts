@@ -56,7 +56,7 @@ const ROWS: Row[] = [
     what: "git push -o skip-ci",
     rule: "slower",
     goal: 1.5,
-    goalText: "≤ 1.5× plain push",
+    goalText: "≤ 1.5× plain push (http-backend, nginx)",
   },
   {
     id: "builders-two",

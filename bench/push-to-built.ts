@@ -4,12 +4,15 @@
 // After the first push is built, N times: change the text `greet` echoes, push, and time from `git push`
 // starting until the API shows greet's build `succeeded`, split into phases by the timestamps the server keeps.
 // Peers from the same run: a plain `nix-build` of the same changed package in a fresh chroot store (and in a
-// store that has built the repo once, as the builder's has), and a `git push -o skip-ci` (the gate runs, CI
-// does not). Run after a build: `npx tsc -p tsconfig.json && node dist/bench/push-to-built.js [N]`.
+// store that has built the repo once, as the builder's has); for `git push -o skip-ci` (the gate runs, CI does
+// not), a plain push of the same commit to stock `git http-backend` behind nginx (bench/git-http-backend-peer.ts),
+// and that plus the gate's own Nix work (its nix-instantiate runs, timed alone): the floor of a gated push. Run after a build: `npx tsc -p tsconfig.json && node dist/bench/push-to-built.js [N]`.
 // Prints figures (median, min–max); asserts nothing.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBusyboxDir } from "../lib/busybox-dir.js";
+import { type GitTreeEntry, listTree, materializeTree } from "../lib/git-tree.js";
+import { evaluatePackages, parseNixFiles } from "../lib/nix-eval/index.js";
 import {
   builderPhases,
   Ci,
@@ -25,6 +28,7 @@ import {
 } from "../testing/bench-ci.js";
 import { removeTree } from "../testing/remove-tree.js";
 import { emitFigures } from "./figures-out.js";
+import { startGitHttpBackendPeer } from "./git-http-backend-peer.js";
 
 const rounds = Math.max(1, Number(process.argv[2] ?? 3) || 3);
 
@@ -83,6 +87,10 @@ interface Round {
   seen: number;
   /** The peers. */
   skipCiPush: number;
+  /** The same commit pushed to git http-backend behind nginx. */
+  plainPush: number;
+  /** The gate's nix-instantiate runs (parse, then evaluate in read-only mode) over the same tree, alone. */
+  gateNix: number;
   nixBuildFresh: number;
   nixBuildWarm: number;
   /** The builder's own account of the build step (its `phases (ms)` line), ms per phase. */
@@ -97,12 +105,57 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, v];
 }
 
+/**
+ * The Nix work the gate cannot avoid for `sha`'s tree: every .nix file parsed in one nix-instantiate, then every
+ * package evaluated (read-only, dummy store) in another, with the gate's own sandbox and limits but none of the hook
+ * around them. Resolves to the ms of those two runs alone (writing the tree out is not counted).
+ */
+async function gateNixMs(
+  work: string,
+  sha: string,
+  dir: string,
+  settings: { busyboxDir: string; basePath: string | null; system: string; memoryBytes?: number },
+): Promise<number> {
+  const entries: GitTreeEntry[] = await listTree(sha, { cwd: work });
+  mkdirSync(dir, { recursive: true });
+  await materializeTree(entries, dir, { cwd: work });
+  const nixFiles = entries.filter((e) => e.path.endsWith(".nix")).map((e) => e.path);
+  const packages = entries
+    .map((e) => /^pkgs\/([^/]+)\/default\.nix$/.exec(e.path)?.[1])
+    .filter((n): n is string => n !== undefined);
+  const t0 = performance.now();
+  const problems = await parseNixFiles(dir, nixFiles, { memoryBytes: settings.memoryBytes });
+  const r = await evaluatePackages(
+    {
+      repoDir: dir,
+      storeRoot: join(dir, "..", "unused-store"),
+      busyboxDir: settings.busyboxDir,
+      basePath: settings.basePath ?? undefined,
+      system: settings.system,
+      memoryBytes: settings.memoryBytes,
+    },
+    packages,
+    { instantiate: false },
+  );
+  const took = performance.now() - t0;
+  if (problems.length + r.problems.length > 0)
+    throw new Error(`the gate's Nix work found problems: ${JSON.stringify([...problems, ...r.problems])}`);
+  return took;
+}
+
 await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
   const ci = await Ci.start(root);
   onCleanup(() => ci.close());
   await ci.startBuilder("b1");
   const busybox = await ensureBusyboxDir(join(root, "busybox"));
   const nix = new PlainNix(join(root, "plain-nix"), busybox, ci.system);
+  const peer = await startGitHttpBackendPeer(join(root, "git-http-backend"));
+  onCleanup(() => peer.stop());
+  const runFile = JSON.parse(readFileSync(join(ci.srv.dataDir, "run", "hooks.json"), "utf8")) as {
+    busyboxDir: string;
+    basePath: string | null;
+    evalMemoryBytes?: number;
+  };
   const work = join(root, "work");
   let sha = await workRepo(work, files);
   console.log(`1-min load average at the start: ${load()}`);
@@ -110,6 +163,7 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
   // The first push builds everything; the builder's store then holds busybox and the base set's inputs.
   let t0 = performance.now();
   await git(work, "push", "-q", ci.gitUrl, "main");
+  await git(work, "push", "-q", peer.url, "main");
   const first = await ci.waitJobs(
     sha,
     (jobs) => jobs.length === 4 && jobs.every((j) => finishedBuild(j.build.state)),
@@ -129,6 +183,7 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     t0 = performance.now();
     await git(work, "push", "-q", ci.gitUrl, "main");
     const pushReturned = performance.now() - t0;
+    await git(work, "push", "-q", peer.url, "main"); // the peer's repo keeps the same history
     const { jobs, seenAt } = await ci.waitJobs(sha, (js) => {
       const g = js.find((j) => j.attr === "greet");
       return g !== undefined && finishedBuild(g.build.state);
@@ -151,8 +206,23 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     await removeTree(fresh);
     const [nixBuildWarm] = await timed(() => nix.build(warmStore, work, ["greet"]));
     writeFileSync(join(work, "pkgs/greet/default.nix"), greet(`skip-ci round ${i} at ${Date.now()}`));
-    await commitAll(work, `greet skip-ci ${i}`);
-    const [skipCiPush] = await timed(() => git(work, "push", "-q", "-o", "skip-ci", ci.gitUrl, "main"));
+    const skipSha = await commitAll(work, `greet skip-ci ${i}`);
+    // The same commit (same objects to send) to both, in alternating order so neither always goes first.
+    const pushPeer = () => timed(() => git(work, "push", "-q", peer.url, "main"));
+    const pushSkip = () => timed(() => git(work, "push", "-q", "-o", "skip-ci", ci.gitUrl, "main"));
+    let skipCiPush: number;
+    let plainPush: number;
+    if (i % 2) {
+      [[skipCiPush], [plainPush]] = [await pushSkip(), await pushPeer()];
+    } else {
+      [[plainPush], [skipCiPush]] = [await pushPeer(), await pushSkip()];
+    }
+    const gateNix = await gateNixMs(work, skipSha, join(root, `gate-nix-${i}`), {
+      busyboxDir: runFile.busyboxDir,
+      basePath: runFile.basePath,
+      system: ci.system,
+      ...(runFile.evalMemoryBytes ? { memoryBytes: runFile.evalMemoryBytes } : {}),
+    });
     // Read after the peers: the builder prints the line just after its report was answered.
     const seen = builderPhases(ci.builders.map((x) => x.log()).join("\n")).find(
       (x) => x.build === job.build.id,
@@ -171,6 +241,8 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
       succeeded: since(b?.finishedAt),
       seen: seenAt - start,
       skipCiPush,
+      plainPush,
+      gateNix,
       nixBuildFresh,
       nixBuildWarm,
       builderPhases: bp,
@@ -214,29 +286,24 @@ await withCleanup("flox-bench-p2b-", async (root, onCleanup) => {
     );
   }
   console.log("  peers, the same changed package, same run:");
-  line(
-    "plain nix-build, fresh chroot store, no substituters",
-    results.map((r) => r.nixBuildFresh),
-  );
-  line(
-    "plain nix-build, store that built the repo once",
-    results.map((r) => r.nixBuildWarm),
-  );
-  line(
-    "git push -o skip-ci (the gate runs, CI does not)",
-    results.map((r) => r.skipCiPush),
-  );
+  const peers: [string, (r: Round) => number][] = [
+    ["plain nix-build, fresh chroot store, no substituters", (r) => r.nixBuildFresh],
+    ["plain nix-build, store that built the repo once", (r) => r.nixBuildWarm],
+    ["git push -o skip-ci (the gate runs, CI does not)", (r) => r.skipCiPush],
+    ["plain git push, same commit, http-backend + nginx", (r) => r.plainPush],
+    ["the gate's nix-instantiate runs alone", (r) => r.gateNix],
+    ["plain push + the gate's Nix (a gated push's floor)", (r) => r.plainPush + r.gateNix],
+  ];
+  for (const [label, of] of peers) line(label, results.map(of));
   const med = (key: Timed) => median(results.map((r) => r[key]));
   const how = `median of ${rounds}`;
   emitFigures([
-    // No peer yet: a plain push of the same commit to `git http-backend` behind nginx (issue 16) needs a CGI
-    // bridge this machine lacks (no fcgiwrap); the figure is still shown.
     {
       id: "skip-ci-push",
       unit: "ms",
       ours: med("skipCiPush"),
-      peer: Number.NaN,
-      peerLabel: "plain push to git http-backend behind nginx (not yet measured)",
+      peer: med("plainPush"),
+      peerLabel: `plain push, git http-backend + nginx (+ gate's Nix alone: ${median(results.map((r) => r.plainPush + r.gateNix)).toFixed(0)})`,
       how,
     },
     {

@@ -16,6 +16,8 @@ declare -A need=(
   [nginx]=nginx-light
   [wrk]=wrk
   [hyperfine]=hyperfine
+  # bench/push-to-built's peer: git http-backend behind nginx needs a CGI bridge
+  [/usr/sbin/fcgiwrap]=fcgiwrap
   # tests drive flox init's questions on a real terminal
   [tmux]=tmux
   # the web pages' browser tests (playwright-core drives it)

@@ -37,6 +37,11 @@ export interface GateSettings {
   maxRepoBytes?: number;
   /** Address space per nix process (`--eval-memory`); lib/limited-command's default when unset. */
   memoryBytes?: number;
+  /**
+   * Write the .drv files into the store at `storeRoot` while evaluating, as the server's evaluator does, so that it
+   * can take the jobs as they are (the server's own gate). Default: read-only, a dummy store, nothing written.
+   */
+  instantiate?: boolean;
 }
 
 export interface GateResult {
@@ -80,13 +85,17 @@ export function repoTooLargeGateError(err: RepoTooLargeError): GateError {
 
 const isBlob = (e: GitTreeEntry) => e.mode === "100644" || e.mode === "100755";
 
-/** Runs the gate over `treeish` (a commit or tree id) of the repository at `repoDir` (default: cwd). */
+/**
+ * Runs the gate over `treeish` (a commit or tree id) of the repository at `repoDir` (default: cwd); `gitEnv` is
+ * added to git's environment (the quarantine of a push judged outside its hook).
+ */
 export async function checkTree(
   treeish: string,
   settings: GateSettings,
   repoDir?: string,
+  gitEnv?: Record<string, string>,
 ): Promise<GateResult> {
-  const git = { cwd: repoDir };
+  const git = { cwd: repoDir, ...(gitEnv ? { env: gitEnv } : {}) };
   const entries = await listTree(treeish, git);
   try {
     // First: a tree past the limits is not written out, parsed or evaluated at all.
@@ -130,28 +139,37 @@ export async function checkTree(
       throw err;
     }
     const written = new Set(toWrite);
+    const settingsProblems = await checkSettings(repo, safe, packages);
+    // Layout and settings are judged before Nix runs. When they are clean the evaluation runs beside the parse (two
+    // nix processes at once instead of one after the other), and counts only when every file parses: the result is
+    // the one the two give run in turn. On a parse problem it is left to end (the tree it reads is removed).
+    const evaluating =
+      layout.length === 0 && settingsProblems.length === 0 && packages.length > 0
+        ? evaluatePackages(
+            {
+              repoDir: repo,
+              storeRoot: settings.storeRoot,
+              busyboxDir: settings.busyboxDir,
+              basePath: settings.basePath ?? undefined,
+              system: settings.system,
+              timeoutMs: settings.timeoutMs,
+              memoryBytes: settings.memoryBytes,
+            },
+            packages,
+            { instantiate: settings.instantiate === true },
+          )
+        : undefined;
+    evaluating?.catch(() => undefined); // awaited below when it counts
     const parsed = await parseNixFiles(
       repo,
       nixFiles.filter((e) => written.has(e)).map((e) => e.path),
       settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes },
     );
-    const problems = [...layout, ...parsed, ...(await checkSettings(repo, safe, packages))];
-    if (problems.length > 0 || packages.length === 0) {
+    const problems = [...layout, ...parsed, ...settingsProblems];
+    if (problems.length > 0 || !evaluating) {
       return { problems: sortProblems(problems), packages, evaluated: false, jobs: [] };
     }
-    const evaluation = await evaluatePackages(
-      {
-        repoDir: repo,
-        storeRoot: settings.storeRoot,
-        busyboxDir: settings.busyboxDir,
-        basePath: settings.basePath ?? undefined,
-        system: settings.system,
-        timeoutMs: settings.timeoutMs,
-        memoryBytes: settings.memoryBytes,
-      },
-      packages,
-      { instantiate: false },
-    );
+    const evaluation = await evaluating;
     return { problems: sortProblems(evaluation.problems), packages, evaluated: true, jobs: evaluation.jobs };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -32,7 +32,14 @@ interface Verdict {
 
 export interface PreReceiveIO {
   cwd?: string;
+  /** Where the push options are read (GIT_PUSH_OPTION_*); default: this process's environment. */
   env?: NodeJS.ProcessEnv;
+  /** Added to every git command's environment: the push's quarantine, when the server judges it in-process. */
+  gitEnv?: Record<string, string>;
+  /** The gate's settings; default: from the run file (a hook), or defaults when there is none. */
+  settings?: GateSettings;
+  /** Told each tree's gate result (the server hands a clean tree's jobs to its evaluator). */
+  onGate?(tree: string, result: GateResult): void;
   write(line: string): void;
 }
 
@@ -49,7 +56,8 @@ export async function preReceive(updates: RefUpdate[], io: PreReceiveIO): Promis
   }
   const force = pushOptions.includes("force");
 
-  let settings: GateSettings | undefined;
+  let settings: GateSettings | undefined = io.settings;
+  const repo = { cwd: io.cwd, ...(io.gitEnv ? { env: io.gitEnv } : {}) };
   const gateSettings = async (): Promise<GateSettings> => {
     if (settings) return settings;
     const { runFile, missing } = await readRunFile(io.cwd);
@@ -88,7 +96,7 @@ export async function preReceive(updates: RefUpdate[], io: PreReceiveIO): Promis
       });
       continue;
     }
-    const current = (await revParse(ref, { cwd: io.cwd })) ?? "0".repeat(oldSha.length);
+    const current = (await revParse(ref, repo)) ?? "0".repeat(oldSha.length);
     if (current !== oldSha) {
       verdict.refProblems.push({
         message: isZero(current)
@@ -98,19 +106,14 @@ export async function preReceive(updates: RefUpdate[], io: PreReceiveIO): Promis
       });
       continue;
     }
-    if (
-      ref === "refs/heads/main" &&
-      !isZero(oldSha) &&
-      !force &&
-      !(await isAncestor(oldSha, newSha, { cwd: io.cwd }))
-    ) {
+    if (ref === "refs/heads/main" && !isZero(oldSha) && !force && !(await isAncestor(oldSha, newSha, repo))) {
       verdict.refProblems.push({
         message: `non-fast-forward push to main: ${short(newSha)} does not contain ${short(oldSha)}, so commits on main would be lost`,
         hint: "git pull --rebase and push again, or if rewriting main is intended, git push --force -o force",
       });
       continue;
     }
-    const tree = await revParse(`${newSha}^{tree}`, { cwd: io.cwd });
+    const tree = await revParse(`${newSha}^{tree}`, repo);
     if (!tree) {
       verdict.refProblems.push({
         message: `${short(newSha)} is not a commit`,
@@ -120,7 +123,12 @@ export async function preReceive(updates: RefUpdate[], io: PreReceiveIO): Promis
     }
     let pending = byTree.get(tree);
     if (!pending) {
-      pending = gateSettings().then((s) => checkTree(tree, s, io.cwd));
+      pending = gateSettings()
+        .then((s) => checkTree(tree, s, io.cwd, io.gitEnv))
+        .then((result) => {
+          io.onGate?.(tree, result);
+          return result;
+        });
       byTree.set(tree, pending);
     }
     try {

@@ -284,7 +284,7 @@ async function reportEvaluations(
 }
 
 /** An evaluation's line (and its problems' lines) as the push shows it. */
-function sayEvaluation(
+export function sayEvaluation(
   e: Evaluation,
   problems: readonly EvalProblem[],
   serverUrl: string,

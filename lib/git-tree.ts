@@ -3,7 +3,8 @@
  *
  * In `pre-receive` the pushed objects sit in quarantine; git finds them through
  * GIT_QUARANTINE_PATH / GIT_ALTERNATE_OBJECT_DIRECTORIES, which the hook inherits, so every command
- * here runs `git` with the inherited environment and the repository as working directory.
+ * here runs `git` with the inherited environment (plus `env`, when the server judges the push itself) and the
+ * repository as working directory.
  *
  * Files are written from raw blobs (`git cat-file --batch`) rather than with `git archive` or
  * `checkout-index`: both apply the pushed tree's own .gitattributes (export-ignore, export-subst,
@@ -25,6 +26,11 @@ export interface GitTreeEntry extends TreeEntry {
 export interface GitOptions {
   /** The repository (a bare repo's directory or a work tree); default: the current directory. */
   cwd?: string;
+  /**
+   * Added to the inherited environment: the server judging a push in its own process passes the quarantine
+   * (GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES) that a hook would inherit.
+   */
+  env?: Record<string, string>;
 }
 
 /** A git command failed; the message carries git's own words. */
@@ -96,6 +102,7 @@ const maxGitOutput = 128 * 1024 * 1024;
 export async function git(args: string[], options: GitOptions & { input?: string } = {}): Promise<string> {
   const result = await execa("git", args, {
     cwd: options.cwd,
+    env: options.env,
     input: options.input,
     reject: false,
     stripFinalNewline: false,
@@ -118,6 +125,7 @@ export async function git(args: string[], options: GitOptions & { input?: string
 export async function revParse(rev: string, options: GitOptions = {}): Promise<string | undefined> {
   const result = await execa("git", ["rev-parse", "--verify", "--quiet", "--end-of-options", rev], {
     cwd: options.cwd,
+    env: options.env,
     reject: false,
   });
   return result.exitCode === 0 ? String(result.stdout).trim() : undefined;
@@ -131,6 +139,7 @@ export async function isAncestor(
 ): Promise<boolean> {
   const result = await execa("git", ["merge-base", "--is-ancestor", ancestor, descendant], {
     cwd: options.cwd,
+    env: options.env,
     reject: false,
   });
   if (result.exitCode === 0) return true;
@@ -140,7 +149,11 @@ export async function isAncestor(
 
 /** A git config value of the repository, or undefined when unset. */
 export async function gitConfig(key: string, options: GitOptions = {}): Promise<string | undefined> {
-  const result = await execa("git", ["config", "--get", key], { cwd: options.cwd, reject: false });
+  const result = await execa("git", ["config", "--get", key], {
+    cwd: options.cwd,
+    env: options.env,
+    reject: false,
+  });
   return result.exitCode === 0 ? String(result.stdout).trim() : undefined;
 }
 
@@ -244,6 +257,7 @@ async function catFileBatch(
   if (oids.length === 0) return;
   const proc = execa("git", ["cat-file", "--batch"], {
     cwd: options.cwd,
+    env: options.env,
     input: `${oids.join("\n")}\n`,
     buffer: { stdout: false, stderr: true },
     reject: false,

@@ -9,6 +9,7 @@ import { reportDiskFull } from "./disk-full.js";
 import type { Evaluator } from "./evaluations/evaluator.js";
 import { jobsetRoutes } from "./evaluations/jobset-routes.js";
 import { evaluationRoutes } from "./evaluations/routes.js";
+import { type HookRouteOptions, hookRoutes } from "./git/hook-routes.js";
 import type { AppContext, AppEnv } from "./http/context.js";
 import { errorBody, internalError, toHttpError } from "./http/errors.js";
 import type { MachineHub } from "./machines/hub.js";
@@ -53,6 +54,8 @@ export interface CreateAppOptions {
   scheduler?: ProfileScheduler;
   /** Wakes machines' event streams; API-only tests get one of their own. */
   machines?: MachineHub;
+  /** The git hooks' routes (/api/v1/internal/hooks/*): the server's gate settings; absent in API-only tests. */
+  hooks?: Omit<HookRouteOptions, "evaluator">;
   /** The shared Nix daemon's hook routes and the relay activity log; absent when it does not run. */
   relay?: RelayRouteOptions;
 }
@@ -75,6 +78,7 @@ export function createApp(ctx: AppContext, opts: CreateAppOptions = {}): Hono<Ap
     .route("/api/v1", profileRoutes(ctx, opts.profiles, opts.scheduler))
     .route("/api/v1", machineRoutes(ctx, opts.machines ? { hub: opts.machines } : {}));
   if (opts.relay) app.route("/api/v1", relayRoutes(ctx, opts.relay));
+  if (opts.hooks) app.route("/api/v1", hookRoutes(ctx, { ...opts.hooks, evaluator: opts.evaluator }));
   if (opts.storehouse) {
     app.route("/cache", storehouseRoutes(ctx, opts.storehouse));
     app.route(

@@ -29,6 +29,7 @@ import { hasNoRoom, isDiskFull } from "./disk-full.js";
 import { ConflictError, DiskFullError, InvalidInputError, StorageUnavailableError } from "./errors.js";
 import { Evaluator } from "./evaluations/evaluator.js";
 import { createRepo, refreshRepo } from "./git/create-repo.js";
+import { GateResults } from "./git/gate-results.js";
 import { createGitHandler } from "./git/git-handler.js";
 import { Receives } from "./git/receive-context.js";
 import { killChildren } from "./kill-children.js";
@@ -228,9 +229,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       }),
       onLive: () => signals.publish("feed"),
     });
+    // The push gate runs in this process (server/git/hook-routes.ts) as the evaluator would, and leaves it the jobs.
+    const gateResults = new GateResults();
     const evaluator = new Evaluator({
       db,
       paths,
+      gateResults,
       logger,
       basePath,
       system: nixSystem(),
@@ -293,6 +297,20 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         maintenance,
         gc: { service: gc, quota },
         evaluator,
+        hooks: {
+          gate: {
+            maxFileSize,
+            maxRepoFiles: repoLimits.maxFiles,
+            maxRepoBytes: repoLimits.maxBytes,
+            ...(evalMemoryBytes === undefined ? {} : { memoryBytes: evalMemoryBytes }),
+            storeRoot: paths.nixRoot,
+            busyboxDir: paths.busybox,
+            basePath,
+            system: nixSystem(),
+            instantiate: true,
+          },
+          gateResults,
+        },
         builder: { storehouse, leaseSeconds: settings.leaseSeconds, onBuildFinished: () => channels.poke() },
         channels,
         profiles,

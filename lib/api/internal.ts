@@ -21,6 +21,16 @@ export const InternalPushBody = z
 export type InternalPushBody = z.input<typeof InternalPushBody>;
 
 /**
+ * `POST /internal/hooks/pre-receive` and `/post-receive` (the sh hooks, server/git/hook-routes.ts) take text: git's
+ * `old new ref` lines, this line, then one push option a line.
+ */
+export const OPTIONS_LINE = "push-options";
+/** The last line of a pre-receive answer, `flox-hook-exit N`: the hook exits with N; the lines before it are its messages. */
+export const HOOK_EXIT = "flox-hook-exit";
+/** The line of a post-receive answer once every update is recorded; without it the hook hands them over itself. */
+export const HOOK_RECORDED = "flox-hook-recorded";
+
+/**
  * A line of `<repo>/flox-spool.jsonl`: a push the post-receive hook could not hand over (hooks/push-record.ts),
  * taken in by the server when it starts (server/spool.ts). Not strict: a line is a record whatever else it holds.
  */

@@ -15,6 +15,7 @@ import { gitIn, workRepoFromFixture } from "../../testing/repos.js";
 import { type Db, openDb } from "../db/open.js";
 import { first, one } from "../db/raw.js";
 import { builds, evalJobs, evaluations, orgs } from "../db/tables.js";
+import { GateResults } from "../git/gate-results.js";
 import type { OrgRecord } from "../orgs/orgs.js";
 import { dataPaths, repoDir } from "../paths.js";
 import { recordPush } from "../pushes/data.js";
@@ -119,6 +120,57 @@ test("a commit the repo does not have fails the evaluation with a reason", async
   const after = await findEvaluation(db, e?.id ?? 0);
   assert.is(after?.state, "failed");
   assert.match(after?.error ?? "", /could not check out commit 1111111/);
+});
+
+test("the push gate's jobs are taken only for the same tree with every .drv in the store", async () => {
+  const id1 = await pushFixture("good", "gate-a");
+  const e1 = await findEvaluation(db, id1);
+  const tree = await gitIn(repoDir(paths().repos, org.name), "rev-parse", `${e1?.commitSha}^{tree}`);
+  const gateResults = new GateResults();
+  const lines: string[] = [];
+  const logger = pino({ level: "info" }, { write: (l: string) => lines.push(l) });
+  const run = async (id: number) => {
+    const ev = new Evaluator({ db, paths: paths(), logger, isInStorehouse: () => false, gateResults });
+    await ev.start();
+    await ev.waitFinished(id, 60_000);
+    await ev.close();
+  };
+  const jobsOf = async (id: number) =>
+    (await db.select().from(evalJobs).where(eq(evalJobs.evaluationId, id))).map((j) => ({
+      attr: j.attr,
+      name: j.name,
+      system: j.system,
+      drvPath: j.drvPath,
+      outputs: j.outputs as Record<string, string>,
+    }));
+  // Jobs whose .drv files the store does not have: the evaluator evaluates itself.
+  const packages = ["broken-not-really", "x"];
+  const missing = packages.map((attr) => ({
+    attr,
+    name: attr,
+    system: "x86_64-linux",
+    drvPath: `/nix/store/${"a".repeat(32)}-${attr}.drv`,
+    outputs: { out: `/nix/store/${"b".repeat(32)}-${attr}` },
+  }));
+  gateResults.put(org.name, tree, { jobs: missing, packages });
+  await run(id1);
+  assert.is((await findEvaluation(db, id1))?.state, "succeeded");
+  const evaluated = await jobsOf(id1);
+  assert.ok(evaluated.length > 2, JSON.stringify(evaluated));
+  for (const j of evaluated) await readFile(join(paths().nixRoot, j.drvPath));
+  assert.not.ok(lines.some((l) => l.includes("evaluation taken")));
+
+  // The same tree on another branch, with jobs that are in the store: taken as they are.
+  const taken = evaluated.map((j) => ({ ...j }));
+  gateResults.put(org.name, tree, { jobs: taken, packages: taken.map((j) => j.attr) });
+  const id2 = await pushFixture("good", "gate-b");
+  await run(id2);
+  assert.is((await findEvaluation(db, id2))?.state, "succeeded");
+  assert.equal(await jobsOf(id2), evaluated);
+  assert.ok(
+    lines.some((l) => l.includes(`"evaluation":${id2}`) && l.includes("evaluation taken")),
+    lines.join(""),
+  );
 });
 
 test("outputsInStorehouse needs every output, and a known path for each", async () => {

@@ -1,6 +1,6 @@
 // Runs the queued evaluations: one at a time per jobset in push order, a few jobsets side by side. Every state
 // change is a database write first, so a killed server resumes at its next start (see start()).
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
@@ -10,12 +10,15 @@ import {
   checkRepoLimits,
   DEFAULT_MAX_REPO_BYTES,
   DEFAULT_MAX_REPO_FILES,
+  git,
   listTree,
   materializeTree,
   type RepoLimits,
   RepoTooLargeError,
+  revParse,
 } from "../../lib/git-tree.js";
 import { evaluatePackages, type Job, type Problem } from "../../lib/nix-eval/index.js";
+import { isStorePath } from "../../lib/store-path.js";
 import type { Db } from "../db/open.js";
 import { LOCK, type ServerLocks } from "../db/server-locks.js";
 import { Signals } from "../db/signals.js";
@@ -24,6 +27,7 @@ import { inTransaction } from "../db/transaction.js";
 import { isDatabaseDown } from "../db/unavailable.js";
 import { isDiskFull, reportDiskFull } from "../disk-full.js";
 import { DiskFullError } from "../errors.js";
+import type { GateResults } from "../git/gate-results.js";
 import { type DataPaths, repoDir } from "../paths.js";
 import {
   type BuildOutcome,
@@ -73,6 +77,11 @@ export interface EvaluatorOptions {
   signals?: Signals;
   /** Several servers on one PostgreSQL: who runs which evaluation, and who is the leader. Absent: one server. */
   locks?: ServerLocks;
+  /**
+   * What this server's push gate evaluated (server/git/hook-routes.ts): a commit whose tree it judged clean moments
+   * ago is not evaluated again when every .drv it named is in the store.
+   */
+  gateResults?: GateResults;
   /** Tests only: a pause after an evaluation is marked running, so a test can kill the server mid-way. */
   startDelayMs?: number;
 }
@@ -365,6 +374,11 @@ export class Evaluator {
   async #evaluate(e: EvaluationRow): Promise<{ jobs: Job[]; problems: Problem[]; gate: string[] | null }> {
     const org = (await findEvaluation(this.#o.db, e.id))?.org;
     if (!org) throw new EvaluationError(`evaluation #${e.id} has no org any more`);
+    const gated = await this.#fromGate(org, e.commitSha);
+    if (gated) {
+      this.#o.logger.info({ evaluation: e.id, jobs: gated.jobs.length }, "the push gate's evaluation taken");
+      return gated;
+    }
     const work = await mkdtemp(join(tmpdir(), "flox-evaluation-"));
     try {
       const tree = join(work, "tree");
@@ -393,6 +407,33 @@ export class Evaluator {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The evaluation of the commit as the push gate left it, when the gate ran here with this evaluator's settings on
+   * the commit's tree (the same function of the same bytes: a tree id names its content) and every .drv it named is
+   * in the store. The gate passed the tree, so its packages are the pkgs/ directories and flox.toml (read straight
+   * from git: no checkout needed) has no problem; a symlinked flox.toml takes the checkout's way, which reads through.
+   */
+  async #fromGate(
+    org: string,
+    commit: string,
+  ): Promise<{ jobs: Job[]; problems: Problem[]; gate: string[] | null } | undefined> {
+    if (!this.#o.gateResults) return undefined;
+    const repo = { cwd: repoDir(this.#o.paths.repos, org) };
+    const tree = await revParse(`${commit}^{tree}`, repo);
+    const result = tree ? this.#o.gateResults.get(org, tree) : undefined;
+    if (!result || result.jobs.map((j) => j.attr).join("\0") !== result.packages.join("\0")) return undefined;
+    for (const job of result.jobs) {
+      if (!isStorePath(job.drvPath)) return undefined;
+      const there = await stat(join(this.#o.paths.nixRoot, job.drvPath)).catch(() => null);
+      if (!there?.isFile()) return undefined;
+    }
+    const entry = /^(\d{6}) blob ([0-9a-f]+)\t/.exec(await git(["ls-tree", commit, "--", "flox.toml"], repo));
+    if (entry && entry[1] !== "100644" && entry[1] !== "100755") return undefined;
+    const text = entry?.[2] ? await git(["cat-file", "blob", entry[2]], repo) : null;
+    const settings = settingsOf(text, result.packages);
+    return { jobs: result.jobs, problems: settings.problems, gate: settings.gate };
   }
 
   /** Jobs, problems, builds and the verdict in one transaction: a crash leaves all of it or none. */
@@ -480,7 +521,11 @@ async function readSettings(
   tree: string,
   names: string[],
 ): Promise<{ gate: string[] | null; problems: Problem[] }> {
-  const text = await readFile(join(tree, "flox.toml"), "utf8").catch(() => null);
+  return settingsOf(await readFile(join(tree, "flox.toml"), "utf8").catch(() => null), names);
+}
+
+/** flox.toml's text (null: there is none) as the evaluation records it. */
+function settingsOf(text: string | null, names: string[]): { gate: string[] | null; problems: Problem[] } {
   if (text === null) return { gate: null, problems: [] };
   const { settings, problems } = parseFloxToml(text, names);
   return { gate: settings.channel.gate, problems: problems.map((p) => ({ path: "flox.toml", ...p })) };
