@@ -98,6 +98,10 @@ async function runAgent(extra: string[] = []) {
     profilesDir,
     "--request-timeout",
     "5",
+    // Builders store their NARs uncompressed, so a big unpinned path would be read one file at a time by Range
+    // (fs-agent/agent.test.ts covers that): this file is about whole paths, pins and their eviction.
+    "--file-fetch-from",
+    "1G",
     ...extra,
   ]);
   return agent;
