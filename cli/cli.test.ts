@@ -1,6 +1,6 @@
 // The `flox` command as users run it: the built CLI (cli/bin/flox → dist/), spawned as a process.
 // Needs `npm run build` (or `npx tsc -p tsconfig.json`) first; `npm test` does that.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { compiledPath, projectRoot } from "../lib/project-root.js";
 import { runGit } from "../testing/repos.js";
 import { startTestServer, type TestServer } from "../testing/server.js";
+import { MALLOC_TUNABLES } from "./malloc-tunables.js";
 import { buildProgram, version } from "./program.js";
 
 const floxBin = join(projectRoot, "cli", "bin", "flox");
@@ -80,6 +81,56 @@ function staticImports(file: string, seen = new Set<string>()): Set<string> {
   }
   return seen;
 }
+
+test("the bin tunes malloc for flox's own process and gives the programs it runs the caller's GLIBC_TUNABLES back", async () => {
+  assert.ok(
+    readFileSync(floxBin, "utf8").includes(`GLIBC_TUNABLES="${MALLOC_TUNABLES}$`),
+    "the bin sets MALLOC_TUNABLES",
+  );
+  // Every git the server runs goes through this wrapper, which notes the environment it was given.
+  const dir = await mkdtemp(join(tmpdir(), "flox-bin-env-"));
+  const realGit = (await execa("sh", ["-c", "command -v git"])).stdout;
+  writeFileSync(join(dir, "git"), `#!/bin/sh\nenv > "${dir}/env.$$"\nexec '${realGit}' "$@"\n`, {
+    mode: 0o755,
+  });
+  const seen = () =>
+    readdirSync(dir)
+      .filter((f) => f.startsWith("env."))
+      .map((f) => readFileSync(join(dir, f), "utf8").split("\n"));
+  try {
+    for (const user of [process.env.GLIBC_TUNABLES, "glibc.malloc.arena_max=4"]) {
+      for (const f of readdirSync(dir)) if (f.startsWith("env.")) rmSync(join(dir, f));
+      const env: Record<string, string> = { PATH: `${dir}:${process.env.PATH}` };
+      if (user) env.GLIBC_TUNABLES = user;
+      const srv = await startTestServer({ env });
+      try {
+        const environ = readFileSync(`/proc/${srv.process.pid}/environ`, "latin1").split("\0");
+        // glibc 2.36 cuts the variable at its first ':' in place as it reads it: ours comes first.
+        const first = MALLOC_TUNABLES.split(":")[0] as string;
+        assert.ok(
+          environ.some((kv) => kv.startsWith(`GLIBC_TUNABLES=${first}`)),
+          "the server process runs tuned",
+        );
+        assert.is((await srv.api("POST", "/api/v1/orgs", { name: "envcheck" })).status, 201);
+        await runGit(["ls-remote", srv.gitUrl("envcheck", srv.adminToken)], dir);
+        const runs = seen();
+        assert.ok(runs.length > 0, "the server ran git");
+        for (const lines of runs) {
+          assert.equal(
+            lines.filter((l) => l.startsWith("GLIBC_TUNABLES=")),
+            user ? [`GLIBC_TUNABLES=${user}`] : [],
+            "git sees the caller's own setting (or none)",
+          );
+          assert.not.ok(lines.some((l) => l.startsWith("FLOX_USER_GLIBC_TUNABLES=")));
+        }
+      } finally {
+        await srv.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test("start-up loads commander, the command tree and the API enums only; zod and the API client wait for a command", () => {
   const reached = [...staticImports(compiledPath("cli/main.ts"))].map((f) =>

@@ -31,7 +31,8 @@ const longLived: ChildProcess[] = [];
 
 /** A `flox` command that runs until stopped; SIGTERMed by the kernel if the demo dies without stopping it. */
 function startFlox(args: string[], options: SpawnOptions): ChildProcess {
-  const cmd = diesWithParent(process.execPath, [join(projectRoot, "cli/bin/flox"), ...args], "TERM");
+  // The bin itself, as users run it (its sh line tunes malloc before Node starts).
+  const cmd = diesWithParent(join(projectRoot, "cli/bin/flox"), args, "TERM");
   const child = spawn(cmd.file, cmd.args, options);
   longLived.push(child);
   return child;
@@ -415,12 +416,12 @@ async function main(): Promise<void> {
       `  git repo     ${repoUrl}   (clone with: git clone http://x:${created.secret}@${repoUrl.slice(7)})`,
       `  evaluation   ${server.url}/api/v1/evaluations/${evaluation}`,
       `  binary cache ${server.url}/cache   (trusted-public-keys = ${publicKey})`,
-      ...(hello ? [`  a build log  node cli/bin/flox log ${hello.build.id}`] : []),
+      ...(hello ? [`  a build log  cli/bin/flox log ${hello.build.id}`] : []),
       `  channel      ${server.url}/channels/demo   (nix-channel --add ${server.url}/channels/demo demo)`,
-      `  profile      node cli/bin/flox profile show demo/dev`,
+      `  profile      cli/bin/flox profile show demo/dev`,
       `  admin token  ${adminToken}`,
       `  member token ${created.secret}`,
-      `  CLI          export FLOX_SERVER=${server.url} FLOX_TOKEN=${adminToken}; node cli/bin/flox builds`,
+      `  CLI          export FLOX_SERVER=${server.url} FLOX_TOKEN=${adminToken}; cli/bin/flox builds`,
       "",
     ].join("\n"),
   );

@@ -3,7 +3,17 @@ import { CommanderError } from "commander";
 import { CliError, exitCodes } from "./output.js";
 import { buildProgram, routeInitVersion } from "./program.js";
 
+/** cli/bin/flox tuned glibc's malloc for this process alone: the programs it runs get the caller's setting back. */
+function restoreChildEnvironment(): void {
+  const user = process.env.FLOX_USER_GLIBC_TUNABLES;
+  if (user === undefined) return;
+  delete process.env.FLOX_USER_GLIBC_TUNABLES;
+  if (user === "") delete process.env.GLIBC_TUNABLES;
+  else process.env.GLIBC_TUNABLES = user;
+}
+
 async function main(argv: string[]): Promise<number> {
+  restoreChildEnvironment();
   const program = buildProgram();
   try {
     await program.parseAsync(routeInitVersion(argv));

@@ -58,7 +58,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "flox-server-test-"));
   const adminToken = opts.adminToken === undefined ? TEST_ADMIN_TOKEN : opts.adminToken;
-  const args = [cliBin, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(opts.args ?? [])];
+  const args = ["server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(opts.args ?? [])];
   // FLOX_TEST_DATABASE=postgres: a fresh database of the run's throwaway PostgreSQL (a restart on the same data
   // dir keeps its database).
   if (testingOnPostgres() && !args.includes("--database")) {
@@ -73,7 +73,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (!opts.env?.FLOX_ADMIN_TOKEN) delete env.FLOX_ADMIN_TOKEN;
 
-  const child = spawn(process.execPath, args, { cwd: projectRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  // The bin itself, as users run it (its sh line tunes malloc before Node starts).
+  const child = spawn(cliBin, args, { cwd: projectRoot, env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk;
