@@ -25,8 +25,8 @@ export async function startServer(dataDir?: string, port = 0): Promise<ServerPro
   const own = dataDir === undefined;
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "flox-agent-server-"));
   const child = spawn(
-    process.execPath,
-    [cliBin, "server", "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--admin-token", ADMIN],
+    cliBin,
+    ["server", "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--admin-token", ADMIN],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";
@@ -108,16 +108,7 @@ export async function substituteWithNix(
   storePath: string,
 ): Promise<void> {
   const key = (await (await fetch(`${server.url}/cache/public-key`)).text()).trim();
-  await client.run("nix-store", [
-    "-r",
-    storePath,
-    "--option",
-    "substituters",
-    `${server.url}/cache`,
-    "--option",
-    "trusted-public-keys",
-    key,
-  ]);
+  await client.substitute(`${server.url}/cache`, key, [storePath]);
 }
 
 export interface AgentProcess {
@@ -139,9 +130,10 @@ export async function startAgent(
   dirs: { mount: string; cacheDir: string },
   extra: string[] = [],
 ): Promise<AgentProcess> {
+  // The bin itself, as users run it (its sh line tunes malloc before Node starts).
   const child = spawn(
-    process.execPath,
-    [cliBin, "--server", serverUrl, "agent", "--mount", dirs.mount, "--cache-dir", dirs.cacheDir, ...extra],
+    cliBin,
+    ["--server", serverUrl, "agent", "--mount", dirs.mount, "--cache-dir", dirs.cacheDir, ...extra],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";

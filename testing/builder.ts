@@ -1,18 +1,12 @@
 // A real `flox builder` process for end-to-end tests and benchmarks: its own chroot store, polling every 200 ms,
 // its output kept for error messages, and a stop that never leaves it running.
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { projectRoot } from "../lib/project-root.js";
+import { type FloxProcess, spawnFlox } from "./flox-process.js";
 import type { TestServer } from "./server.js";
 
-export interface BuilderProcess {
+export interface BuilderProcess extends FloxProcess {
   name: string;
-  child: ChildProcess;
-  /** Everything it printed so far. */
-  log(): string;
-  /** Sends `signal` and waits for the exit (SIGKILL after 10 s). */
-  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** A real `flox builder` with its own chroot store at `store`, polling every 200 ms. */
@@ -20,10 +14,8 @@ export function startBuilderProcess(
   srv: Pick<TestServer, "url">,
   opts: { name: string; token: string; store: string; system: string; args?: string[] },
 ): BuilderProcess {
-  const child = spawn(
-    process.execPath,
+  const proc = spawnFlox(
     [
-      join(projectRoot, "cli", "bin", "flox"),
       "builder",
       "--server",
       srv.url,
@@ -37,30 +29,9 @@ export function startBuilderProcess(
       opts.name,
       ...(opts.args ?? []),
     ],
-    {
-      env: { ...process.env, FLOX_BUILDER_POLL_MS: "200", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { FLOX_BUILDER_POLL_MS: "200" },
   );
-  let log = "";
-  const collect = (c: string) => {
-    log += c;
-  };
-  child.stdout?.setEncoding("utf8").on("data", collect);
-  child.stderr?.setEncoding("utf8").on("data", collect);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return {
-    name: opts.name,
-    child,
-    log: () => log,
-    async stop(signal = "SIGTERM") {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(force);
-    },
-  };
+  return { name: opts.name, ...proc };
 }
 
 /** The system the server evaluates for (what builders must offer). */

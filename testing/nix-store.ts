@@ -66,6 +66,16 @@ export interface NixTestStore {
   build(expr: string, extraArgs?: readonly string[]): Promise<string[]>;
   /** build() of an expression with exactly one output. */
   buildOne(expr: string, extraArgs?: readonly string[]): Promise<string>;
+  /**
+   * `nix-store -r PATHS` from the binary cache at `cacheUrl` alone, as a stock client that trusts only `publicKey`
+   * and requires signatures; `options` are more `--option NAME VALUE` pairs (a netrc-file, say).
+   */
+  substitute(
+    cacheUrl: string,
+    publicKey: string,
+    paths: readonly string[],
+    options?: Record<string, string>,
+  ): Promise<string>;
   /** Where a store path's files are on disk in this chroot store. */
   realPath(storePath: string): string;
   /** A not-yet-existing directory under `dir`, for a second store or a file:// cache. */
@@ -190,6 +200,19 @@ async function setUp(dir: string): Promise<NixTestStore> {
         throw new NixCommandError("nix-build", 0, `expected one output, got ${outs.length}`);
       }
       return outs[0];
+    },
+    substitute(cacheUrl, publicKey, paths, options = {}) {
+      const all = {
+        substituters: cacheUrl,
+        "require-sigs": "true",
+        "trusted-public-keys": publicKey,
+        ...options,
+      };
+      return run("nix-store", [
+        "-r",
+        ...paths,
+        ...Object.entries(all).flatMap(([k, v]) => ["--option", k, v]),
+      ]);
     },
     realPath(storePath) {
       return join(storeRoot, storePath);

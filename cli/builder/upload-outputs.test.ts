@@ -86,20 +86,7 @@ test("a fresh stock Nix substitutes the uploaded closure with require-sigs and o
   const key = (await (await fetch(`${s.url}/cache/public-key`)).text()).trim();
   const client = await createNixTestStore();
   try {
-    await client.run("nix-store", [
-      "-r",
-      top,
-      big,
-      "--option",
-      "substituters",
-      `${s.url}/cache`,
-      "--option",
-      "require-sigs",
-      "true",
-      "--option",
-      "trusted-public-keys",
-      key,
-    ]);
+    await client.substitute(`${s.url}/cache`, key, [top, big]);
     // Nix checked each NAR against its signed NarHash while substituting; the files are the built ones.
     await client.run("nix-store", ["--verify-path", top, dep, big]);
     assert.ok(

@@ -198,22 +198,7 @@ async function substituteAndVerify(via: TestServer, paths: string[]): Promise<vo
   try {
     const netrc = join(client.dir, "netrc");
     writeFileSync(netrc, `machine 127.0.0.1 login x password ${TEST_ADMIN_TOKEN}\n`);
-    await client.run("nix-store", [
-      "-r",
-      ...paths,
-      "--option",
-      "substituters",
-      `${via.url}/cache`,
-      "--option",
-      "require-sigs",
-      "true",
-      "--option",
-      "trusted-public-keys",
-      publicKey,
-      "--option",
-      "netrc-file",
-      netrc,
-    ]);
+    await client.substitute(`${via.url}/cache`, publicKey, paths, { "netrc-file": netrc });
     assert.is(await client.run("nix-store", ["--verify-path", ...paths]), "");
   } finally {
     await client.cleanup();

@@ -9,17 +9,16 @@
  * and its report reaches the server. After each, the API and the database say nothing was lost or duplicated.
  * (kills.test.ts covers kills during uploads, pushes, `-o wait` and leases.)
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { projectRoot } from "../../lib/project-root.js";
 import { readSse } from "../../lib/sse.js";
 import type { BuilderProcess } from "../../testing/builder.js";
 import { buildFinished, runFlox } from "../../testing/ci-harness.js";
 import { type Fleet, startFleet } from "../../testing/fleet-of-servers.js";
+import { type FloxProcess, spawnFlox } from "../../testing/flox-process.js";
 import { createNixTestStore, type NixTestStore } from "../../testing/nix-store.js";
 import { queryPostgres } from "../../testing/postgres.js";
 import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
@@ -108,19 +107,7 @@ async function buildsFinished(evaluation: number, timeoutMs = 240_000): Promise<
 
 /** The narinfo and NAR of each path, through server `s`, into a fresh Nix store with the fleet's key required. */
 async function substitute(s: TestServer, paths: string[]): Promise<void> {
-  await client.run("nix-store", [
-    "-r",
-    ...paths,
-    "--option",
-    "substituters",
-    `${s.url}/cache`,
-    "--option",
-    "trusted-public-keys",
-    publicKey,
-    "--option",
-    "require-sigs",
-    "true",
-  ]);
+  await client.substitute(`${s.url}/cache`, publicKey, paths);
   // Re-hashes each path against its NarHash: exits non-zero (run() throws) on a mismatch.
   await client.run("nix-store", ["--verify-path", ...paths]);
 }
@@ -586,45 +573,18 @@ test("the object store stopped for 10 s: uploads and store reads answer 503 in b
   );
 });
 
-interface SyncProcess {
+interface SyncProcess extends FloxProcess {
   name: string;
   dir: string;
-  child: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
 }
 
 /** A real `flox sync --server A,B` of one machine into its own profiles dir. */
 function startSync(name: string, token: string, dir: string): SyncProcess {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, "cli", "bin", "flox"), "sync", "--profiles-dir", dir, "--server", fleet.urls(a, b)],
-    {
-      env: { ...process.env, FLOX_TOKEN: token, NO_COLOR: "1", XDG_CONFIG_HOME: join(dir, ".config") },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let log = "";
-  const collect = (c: string) => {
-    log += c;
-  };
-  child.stdout?.setEncoding("utf8").on("data", collect);
-  child.stderr?.setEncoding("utf8").on("data", collect);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return {
-    name,
-    dir,
-    child,
-    log: () => log,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGCONT");
-      child.kill("SIGTERM");
-      const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(force);
-    },
-  };
+  const proc = spawnFlox(["sync", "--profiles-dir", dir, "--server", fleet.urls(a, b)], {
+    FLOX_TOKEN: token,
+    XDG_CONFIG_HOME: join(dir, ".config"),
+  });
+  return { name, dir, ...proc };
 }
 
 /** What DIR/acme/dev points at: the generation (through dev-N-link) and its store path. */

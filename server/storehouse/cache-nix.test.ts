@@ -89,19 +89,7 @@ test("nix copy --to without a token is refused", async () => {
 });
 
 async function substitute(client: NixTestStore, trustedKey: string, path: string): Promise<void> {
-  await client.run("nix-store", [
-    "-r",
-    path,
-    "--option",
-    "substituters",
-    cacheUrl(),
-    "--option",
-    "require-sigs",
-    "true",
-    "--option",
-    "trusted-public-keys",
-    trustedKey,
-  ]);
+  await client.substitute(cacheUrl(), trustedKey, [path]);
 }
 
 test("a fresh store substitutes with require-sigs and only our key; another key is refused", async () => {

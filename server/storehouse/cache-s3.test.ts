@@ -122,19 +122,7 @@ test("nix copy --to uploads into the bucket; a fresh store substitutes it with s
 
   const client = await createNixTestStore();
   try {
-    await client.run("nix-store", [
-      "-r",
-      top,
-      "--option",
-      "substituters",
-      `${s.url}/cache`,
-      "--option",
-      "require-sigs",
-      "true",
-      "--option",
-      "trusted-public-keys",
-      fleetKey.publicKey,
-    ]);
+    await client.substitute(`${s.url}/cache`, fleetKey.publicKey, [top]);
     assert.is(readFileSync(client.realPath(`${top}/share/hello.txt`), "utf8"), "hello from the bucket\n");
     assert.is(await client.run("nix-store", ["--verify-path", top]), "");
   } finally {
@@ -292,19 +280,7 @@ test("--nar-redirect answers NAR reads with a presigned URL of the bucket, which
     ]);
     const client = await createNixTestStore();
     try {
-      await client.run("nix-store", [
-        "-r",
-        top,
-        "--option",
-        "substituters",
-        `${r.url}/cache`,
-        "--option",
-        "require-sigs",
-        "true",
-        "--option",
-        "trusted-public-keys",
-        fleetKey.publicKey,
-      ]);
+      await client.substitute(`${r.url}/cache`, fleetKey.publicKey, [top]);
       assert.is(readFileSync(client.realPath(`${top}/share/hello.txt`), "utf8"), "hello from the bucket\n");
     } finally {
       await client.cleanup();
