@@ -10,7 +10,8 @@ import { ensureBusyboxDir } from "../lib/busybox-dir.js";
 import { evaluatePackages, parseNixFiles } from "../lib/nix-eval/index.js";
 import { nixBinVariable, probeNix } from "../lib/nix-install.js";
 import { isolatedNixEnv } from "../lib/nix-isolated-env.js";
-import { frameworkPath, projectRoot } from "../lib/project-root.js";
+import { frameworkPath } from "../lib/project-root.js";
+import { availableNixes } from "../testing/nix-versions.js";
 import { writeRepo } from "./generated-repo.js";
 
 const n = Number(process.argv[2] ?? 500);
@@ -32,13 +33,9 @@ async function main(): Promise<void> {
     writeRepo(repo, n);
     const names = readdirSync(join(repo, "pkgs")).sort();
     const files = names.map((p) => `pkgs/${p}/default.nix`);
-    const nixes: Array<string | undefined> = [undefined];
-    try {
-      await probeNix(join(projectRoot, ".cache", "nix-2.26", "bin"));
-      nixes.push(join(projectRoot, ".cache", "nix-2.26", "bin"));
-    } catch {
+    const nixes = await availableNixes();
+    if (nixes.length === 1)
       console.log("no .cache/nix-2.26 (npm run setup -- --modern-nix): the host's Nix only");
-    }
     console.log(`${n} packages, median of ${runs} (ms)`);
     console.log("Nix      gate (parse+eval)  raw parse+eval  evaluator (instantiate)  raw nix-instantiate");
     for (const dir of nixes) {

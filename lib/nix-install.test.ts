@@ -7,6 +7,7 @@ import { execa } from "execa";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createNixTestStore } from "../testing/nix-store.js";
+import { availableNixes, modernNixDir } from "../testing/nix-versions.js";
 import {
   chosenNixDir,
   featuresOf,
@@ -16,19 +17,6 @@ import {
   probeNix,
   versionAtLeast,
 } from "./nix-install.js";
-import { projectRoot } from "./project-root.js";
-
-const modernDir = join(projectRoot, ".cache", "nix-2.26", "bin");
-
-/** The host's Nix and, when npm run setup -- --modern-nix ran, 2.26: each a directory to run. */
-async function availableNixes(): Promise<Array<string | undefined>> {
-  const out: Array<string | undefined> = [undefined];
-  try {
-    await probeNix(modernDir);
-    out.push(modernDir);
-  } catch {}
-  return out;
-}
 
 test("versions compare numerically; features follow the version", () => {
   assert.ok(versionAtLeast("2.26.3", "2.8.0"));
@@ -103,8 +91,8 @@ test("path-info --json of each Nix reads the same; dump-db records are the same 
 });
 
 test("the 2.26 prefix's wrappers are complete, when it is installed", async () => {
-  if (!(await availableNixes()).includes(modernDir)) return;
-  const nix = await probeNix(modernDir);
+  if (!(await availableNixes()).includes(modernNixDir)) return;
+  const nix = await probeNix(modernNixDir);
   for (const name of [
     "nix",
     "nix-build",

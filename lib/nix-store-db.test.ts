@@ -7,21 +7,10 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createNixTestStore } from "../testing/nix-store.js";
+import { availableNixes } from "../testing/nix-versions.js";
 import { probeNix } from "./nix-install.js";
 import { closureRegistrations, StoreRegistrationError } from "./nix-store-db.js";
 import { encodeNix32 } from "./nix32.js";
-import { projectRoot } from "./project-root.js";
-
-const modernDir = join(projectRoot, ".cache", "nix-2.26", "bin");
-
-async function availableNixes(): Promise<Array<string | undefined>> {
-  const out: Array<string | undefined> = [undefined];
-  try {
-    await probeNix(modernDir);
-    out.push(modernDir);
-  } catch {}
-  return out;
-}
 
 /** `nix-store --dump-db` records: path, hex hash, size, deriver, count, references. */
 function parseDumpDb(text: string) {

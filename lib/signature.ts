@@ -46,8 +46,20 @@ function splitNamed(s: string, what: string): { name: string; bytes: Buffer } {
   return { name, bytes };
 }
 
+/** By seed: a server signs every narinfo with the same parsed key, and parsing it cost more than the signing. */
+const privateKeys = new WeakMap<Buffer, KeyObject>();
+
 function privateKeyObject(seed: Buffer): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  let key = privateKeys.get(seed);
+  if (!key) {
+    key = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+      format: "der",
+      type: "pkcs8",
+    });
+    privateKeys.set(seed, key);
+  }
+  return key;
 }
 
 function publicKeyObject(key: Buffer): KeyObject {
