@@ -1,7 +1,7 @@
 // The builder's side of the HTTP API: every call goes through api(), so that a lost lease and a refused token
 // become the errors the claim loop and the build act on; the retry pause the loop shares.
 import type { ApiClient } from "../../lib/api/client.js";
-import { ApiError } from "../../lib/api/errors.js";
+import { ApiError, ApiUnreachableError } from "../../lib/api/errors.js";
 
 export class LeaseLostError extends Error {
   override name = "LeaseLostError";
@@ -47,7 +47,7 @@ export interface ApiCaller {
 
 /**
  * One call of the builder API: a 409 (the lease is gone) becomes LeaseLostError, a 401/403 BuilderTokenRefusedError
- * (and the builder stops); network errors, 5xx and other refusals are the client's errors, as they came.
+ * (and the builder stops), any other answer ApiCallError; network errors are the client's, as they came.
  */
 export async function api<T>(
   e: ApiCaller,
@@ -64,8 +64,24 @@ export async function api<T>(
       e.refused(refused);
       throw refused;
     }
-    throw new Error(`${what}: HTTP ${err.status}: ${err.message}`);
+    throw new ApiCallError(`${what}: HTTP ${err.status}: ${err.message}`, err.status);
   }
+}
+
+/** The server answered a builder call with an error status other than 401, 403 and 409. */
+export class ApiCallError extends Error {
+  override name = "ApiCallError";
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether asking again may help: the server could not be reached, or answered 5xx (restarting, its database away). */
+export function serverAway(err: unknown): boolean {
+  return err instanceof ApiUnreachableError || (err instanceof ApiCallError && err.status >= 500);
 }
 
 /** How long to wait before asking again after a network error or a 5xx. */

@@ -174,4 +174,64 @@ test("a builder whose server is killed mid-build finishes it on the next URL wit
   assert.not.match(b2.log(), /lease is gone/);
 });
 
+test("a build that ends while its only server is away is uploaded and reported once it is back, in one attempt", async () => {
+  await mkdir(join(work, "pkgs", "ends-in-outage"), { recursive: true });
+  await writeFile(
+    join(work, "pkgs", "ends-in-outage", "default.nix"),
+    '{ runCommand }:\n\nrunCommand "ends-in-outage" { } "echo about-to-finish; sleep 3; mkdir $out"\n',
+  );
+  await commitAll(work, "ends-in-outage");
+  for (const b of builders.splice(0)) await b.stop("SIGTERM");
+  // One URL: no other server to turn to, only the same one back on the same port.
+  const b3 = startBuilderProcess(
+    { url: srv.url },
+    { name: "b3", token: builderToken, store: join(tmp, "store-b1"), system },
+  );
+  builders.push(b3);
+  const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
+  assert.is(r.exitCode, 0, r.stderr);
+  const build = await waitFor("the build to run", () => builds()["ends-in-outage"], {
+    timeoutMs: 300_000,
+    explain,
+  });
+  await waitFor(
+    "the build to be in its last 3 s",
+    async () => {
+      const res = await fetch(`${srv.url}/api/v1/builds/${build.id}/log`, {
+        headers: { authorization: `Bearer ${srv.adminToken}` },
+      });
+      return (await res.text()).includes("about-to-finish");
+    },
+    { timeoutMs: 300_000, intervalMs: 100, explain },
+  );
+
+  const listen = srv.url.replace("http://", "");
+  srv.process.kill("SIGKILL");
+  await srv.stop();
+  // Away while the build ends: the upload (and then the report) find nobody.
+  await waitFor("the builder's upload to fail", () => /uploading to .* failed/.test(b3.log()), {
+    timeoutMs: 30_000,
+    explain,
+  });
+  await new Promise((r) => setTimeout(r, 2000));
+  srv = await startTestServer({ dataDir, args: ["--listen", listen], env: { FLOX_LEASE_SECONDS: "30" } });
+
+  const done = await waitFor(
+    "the build to finish",
+    () => {
+      const s = builds()["ends-in-outage"];
+      return s && buildFinished(s.state) && s;
+    },
+    { timeoutMs: 120_000, explain },
+  );
+  assert.is(done.state, "succeeded", explain());
+  assert.is(done.attempts, 1, explain());
+  assert.match(b3.log(), /trying again on/, "the upload met the outage");
+  // The output is in the Storehouse: its narinfo answers.
+  const outs = await srv.api("GET", `/api/v1/builds/${done.id}`);
+  const out = Object.values(outs.body.build.outputs as Record<string, string>)[0] ?? "";
+  const narinfo = await fetch(`${srv.url}/cache/${out.slice(11, 43)}.narinfo`);
+  assert.is(narinfo.status, 200, `${out}: ${explain()}`);
+});
+
 test.run();

@@ -2,10 +2,10 @@
 // --realise, the outputs uploaded to the Storehouse (upload-outputs.ts), and the report.
 import type { ChildProcess } from "node:child_process";
 import type { BuildResultBody, ClaimedBuild } from "../../lib/api/builders.js";
-import { api, LeaseLostError } from "./builder-api.js";
+import { api, LeaseLostError, pause, serverAway } from "./builder-api.js";
 import type { Env } from "./builder-env.js";
 import { killGroup, spawnNix } from "./nix-process.js";
-import { uploadOutputs } from "./upload-outputs.js";
+import { UploadError, uploadOutputs } from "./upload-outputs.js";
 
 /** Nix's exit codes for a build that ran and failed (100), timed out (101), mismatched a hash (102), … */
 const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
@@ -47,6 +47,9 @@ export async function runBuild(
   let lastOutput = Date.now();
   let flushing: Promise<void> = Promise.resolve();
   let leaseLost = false;
+  /** The last time the server renewed the lease: until a lease's length after it, the build is still ours. */
+  let renewedAt = Date.now();
+  const leaseMayLast = () => Date.now() < renewedAt + leaseSeconds * 1000;
   let stopReason: "cancel" | "timeout" | "silent" | "lease" | "shutdown" | undefined;
   let current: ChildProcess | undefined;
 
@@ -84,6 +87,7 @@ export async function runBuild(
     void (async () => {
       try {
         const res = await api(e, `heartbeat of build ${id}`, (c) => c.heartbeat(id, leaseId));
+        renewedAt = Date.now();
         if (res.cancel) {
           note("the build was cancelled on the server; stopping");
           stop("cancel");
@@ -162,16 +166,21 @@ export async function runBuild(
           uploading.signal,
         );
       try {
-        const to = e.server;
-        try {
-          await upload(to);
-        } catch (err) {
-          // The server died mid-upload: the next one of --server takes it, in this attempt (the build is done).
-          if (stopReason) throw err;
-          await e.client.health().catch(() => {});
-          if (e.server === to) throw err;
-          note(`uploading to ${to} failed; uploading to ${e.server} instead (${(err as Error).message})`);
-          await upload(e.server);
+        // The build is done: a server that died or answers 5xx mid-upload is waited out, or the next one of --server
+        // takes the upload, in this attempt, for as long as the lease may last (the heartbeats go on meanwhile).
+        for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+          const to = e.server;
+          try {
+            await upload(to);
+            break;
+          } catch (err) {
+            if (stopReason || !(err instanceof UploadError && err.serverAway) || !leaseMayLast()) throw err;
+            await e.client.health().catch(() => {});
+            const line = `uploading to ${to} failed (${(err as Error).message}); trying again on ${e.server}`;
+            note(line);
+            e.say(`build ${id}: ${line}`);
+            await pause(wait, uploading.signal);
+          }
         }
         report = stopReason
           ? { status: "failed", infrastructureError: `the builder stopped the build (${stopReason})` }
@@ -201,7 +210,19 @@ export async function runBuild(
   phases.end("log");
   try {
     const result = { lease: leaseId, ...report };
-    const state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
+    let state: string;
+    // A result that never reaches the server is built again once the lease runs out: while it may last, a server
+    // that is away (restarting, its database gone for a moment) is asked again.
+    for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
+        break;
+      } catch (err) {
+        if (!serverAway(err) || !leaseMayLast()) throw err;
+        e.say(`build ${id}: reporting failed (${(err as Error).message}); asking again`);
+        await pause(wait);
+      }
+    }
     phases.end("report");
     e.say(`build ${id}: ${report.infrastructureError ? "infrastructure error" : report.status} → ${state}`);
     e.say(phases.line(id));

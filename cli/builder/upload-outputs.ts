@@ -69,9 +69,23 @@ class NarSink extends Writable {
   }
 }
 
-/** The Storehouse refused or failed an upload: the build's attempt ends as an infrastructure error. */
+/**
+ * The Storehouse refused or failed an upload: the build's attempt ends as an infrastructure error, unless `serverAway`
+ * (no answer, or a 5xx) and the server comes back while the lease lasts.
+ */
 export class UploadError extends Error {
   override name = "UploadError";
+  constructor(
+    message: string,
+    readonly serverAway = false,
+  ) {
+    super(message);
+  }
+}
+
+/** The error for an answer that is not ok: a 5xx says the server is away for now, a 4xx that it refuses. */
+async function refusal(what: string, res: Response): Promise<UploadError> {
+  return new UploadError(`${what}: HTTP ${res.status}: ${(await res.text()).trim()}`, res.status >= 500);
 }
 
 /** References first: the Storehouse accepts a path only once all it refers to is there. */
@@ -97,6 +111,7 @@ async function send(url: string, init: RequestInit, what: string): Promise<Respo
     if ((err as Error).name === "AbortError") throw err;
     throw new UploadError(
       `${what}: ${(err as Error).message}${err instanceof Error && err.cause ? ` (${String(err.cause)})` : ""}`,
+      true,
     );
   }
   return res;
@@ -112,7 +127,7 @@ async function missingOf(t: UploadTarget, paths: string[], signal: AbortSignal):
       const res = await send(url, { headers: { authorization: `Bearer ${t.token}` }, signal }, `GET ${url}`);
       await res.body?.cancel();
       if (res.status === 404) missing.push(p);
-      else if (!res.ok) throw new UploadError(`GET ${url}: HTTP ${res.status}`);
+      else if (!res.ok) throw new UploadError(`GET ${url}: HTTP ${res.status}`, res.status >= 500);
     }
   };
   await Promise.all(Array.from({ length: Math.min(LOOKUPS, paths.length) }, ask));
@@ -179,8 +194,7 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
         },
         `PUT ${narUrl}`,
       );
-      if (!putNar.ok)
-        throw new UploadError(`PUT ${narUrl}: HTTP ${putNar.status}: ${(await putNar.text()).trim()}`);
+      if (!putNar.ok) throw await refusal(`PUT ${narUrl}`, putNar);
       await sink.cleanup();
       const base = (x: string) => x.slice(x.lastIndexOf("/") + 1);
       const text = serializeNarInfo({
@@ -202,8 +216,7 @@ export async function uploadOutputs(t: UploadTarget, outputs: string[], signal: 
         { method: "PUT", headers: { ...auth, "content-type": "text/x-nix-narinfo" }, body: text, signal },
         `PUT ${name}`,
       );
-      if (!putInfo.ok)
-        throw new UploadError(`PUT ${name} (${p}): HTTP ${putInfo.status}: ${(await putInfo.text()).trim()}`);
+      if (!putInfo.ok) throw await refusal(`PUT ${name} (${p})`, putInfo);
     } finally {
       await sink.cleanup();
     }
