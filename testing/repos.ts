@@ -3,7 +3,7 @@
  * pushes to a remote whose `remote:` lines are what the hooks printed.
  */
 import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -46,6 +46,16 @@ export async function commitAll(dir: string, message: string): Promise<string> {
   await gitIn(dir, "add", "-A");
   await gitIn(dir, "commit", "-q", "--allow-empty", "-m", message);
   return gitIn(dir, "rev-parse", "HEAD");
+}
+
+/** Adds `pkgs/NAME/default.nix`, a runCommand running `script` (a Nix string's text), and commits it. */
+export async function commitPackage(dir: string, name: string, script: string): Promise<string> {
+  await mkdir(join(dir, "pkgs", name), { recursive: true });
+  await writeFile(
+    join(dir, "pkgs", name, "default.nix"),
+    `{ runCommand }:\n\nrunCommand "${name}" { } "${script}"\n`,
+  );
+  return commitAll(dir, name);
 }
 
 export interface GitResult {

@@ -1,9 +1,10 @@
 /**
  * Client failover with real processes: `--server DEAD,LIVE` (the first URL a port nobody listens on) for the CLI
  * and a builder, and a builder whose server is killed with SIGKILL mid-build and restarted on the same data dir at
- * another URL (the builder's second one): it keeps renewing its lease there and finishes the build on it.
+ * another URL (the builder's second one): it keeps renewing its lease there and finishes the build on it; and a build
+ * that ends while its only server is away, uploaded and reported once the server is back on its port.
  */
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import * as assert from "uvu/assert";
 import { type BuilderProcess, serverSystem, startBuilderProcess } from "../../testing/builder.js";
 import { buildFinished, queryDb, runFlox } from "../../testing/ci-harness.js";
 import { removeTree } from "../../testing/remove-tree.js";
-import { commitAll, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
+import { commitPackage, ensureCompiledHooks, push, workRepoFromFixture } from "../../testing/repos.js";
 import { startTestServer, type TestServer } from "../../testing/server.js";
 import { waitFor } from "../../testing/wait-for.js";
 
@@ -117,12 +118,7 @@ test("a builder given --server DEAD,LIVE builds", async () => {
 });
 
 test("a builder whose server is killed mid-build finishes it on the next URL with its lease intact", async () => {
-  await mkdir(join(work, "pkgs", "slow"), { recursive: true });
-  await writeFile(
-    join(work, "pkgs", "slow", "default.nix"),
-    '{ runCommand }:\n\nrunCommand "slow" { } "sleep 12; mkdir $out"\n',
-  );
-  await commitAll(work, "slow");
+  await commitPackage(work, "slow", "sleep 12; mkdir $out");
   const next = `http://127.0.0.1:${await freePort()}`;
   // The builder that runs now talks to the first server only while it lives; the next URL is where it comes back.
   for (const b of builders.splice(0)) await b.stop("SIGTERM");
@@ -175,12 +171,7 @@ test("a builder whose server is killed mid-build finishes it on the next URL wit
 });
 
 test("a build that ends while its only server is away is uploaded and reported once it is back, in one attempt", async () => {
-  await mkdir(join(work, "pkgs", "ends-in-outage"), { recursive: true });
-  await writeFile(
-    join(work, "pkgs", "ends-in-outage", "default.nix"),
-    '{ runCommand }:\n\nrunCommand "ends-in-outage" { } "echo about-to-finish; sleep 3; mkdir $out"\n',
-  );
-  await commitAll(work, "ends-in-outage");
+  await commitPackage(work, "ends-in-outage", "echo about-to-finish; sleep 3; mkdir $out");
   for (const b of builders.splice(0)) await b.stop("SIGTERM");
   // One URL: no other server to turn to, only the same one back on the same port.
   const b3 = startBuilderProcess(

@@ -16,6 +16,7 @@ import { runFreshNix } from "../../testing/fresh-nix.js";
 import { removeTree } from "../../testing/remove-tree.js";
 import {
   commitAll,
+  commitPackage,
   ensureCompiledHooks,
   fixtureDir,
   push,
@@ -147,12 +148,7 @@ test("two builders build a dependency chain in order; a failure cascades and its
 });
 
 test("a builder killed mid-build loses its lease; the other builder finishes the build", async () => {
-  await mkdir(join(work, "pkgs", "slow"), { recursive: true });
-  await writeFile(
-    join(work, "pkgs", "slow", "default.nix"),
-    '{ runCommand }:\n\nrunCommand "slow" { } "sleep 5; mkdir $out"\n',
-  );
-  await commitAll(work, "slow");
+  await commitPackage(work, "slow", "sleep 5; mkdir $out");
   const r = await push(work, srv.gitUrl("acme", srv.adminToken), ["HEAD:refs/heads/main"]);
   assert.is(r.exitCode, 0, r.stderr);
   const slow = await waitFor("the slow build", () => buildsByAttr().slow);
