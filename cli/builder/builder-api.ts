@@ -2,6 +2,7 @@
 // become the errors the claim loop and the build act on; the retry pause the loop shares.
 import type { ApiClient } from "../../lib/api/client.js";
 import { ApiError, ApiUnreachableError } from "../../lib/api/errors.js";
+import { wasNotSent } from "../../lib/api/servers.js";
 
 export class LeaseLostError extends Error {
   override name = "LeaseLostError";
@@ -77,6 +78,14 @@ export class ApiCallError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Whether the request surely changed nothing, so that sending it again cannot do it twice: the connection was
+ * refused (or the name did not resolve), or the server answered 5xx (it stores a log chunk only before a 2xx).
+ */
+export function notDelivered(err: unknown): boolean {
+  return wasNotSent(err) || (err instanceof ApiCallError && err.status >= 500);
 }
 
 /** Whether asking again may help: the server could not be reached, or answered 5xx (restarting, its database away). */

@@ -218,6 +218,13 @@ test("a build that ends while its only server is away is uploaded and reported o
   assert.is(done.state, "succeeded", explain());
   assert.is(done.attempts, 1, explain());
   assert.match(b3.log(), /trying again on/, "the upload met the outage");
+  // What the builder wrote into the build's log while the server was away was held and sent once it was back.
+  const log = await fetch(`${srv.url}/api/v1/builds/${done.id}/log`, {
+    headers: { authorization: `Bearer ${srv.adminToken}` },
+  }).then((res) => res.text());
+  assert.match(log, /about-to-finish/);
+  assert.match(log, /flox builder: uploading to \S+ failed/);
+  assert.match(log, /flox builder: result: succeeded/);
   // The output is in the Storehouse: its narinfo answers.
   const outs = await srv.api("GET", `/api/v1/builds/${done.id}`);
   const out = Object.values(outs.body.build.outputs as Record<string, string>)[0] ?? "";

@@ -2,7 +2,7 @@
 // --realise, the outputs uploaded to the Storehouse (upload-outputs.ts), and the report.
 import type { ChildProcess } from "node:child_process";
 import type { BuildResultBody, ClaimedBuild } from "../../lib/api/builders.js";
-import { api, LeaseLostError, pause, serverAway } from "./builder-api.js";
+import { api, LeaseLostError, notDelivered, pause, serverAway } from "./builder-api.js";
 import type { Env } from "./builder-env.js";
 import { killGroup, spawnNix } from "./nix-process.js";
 import { UploadError, uploadOutputs } from "./upload-outputs.js";
@@ -11,6 +11,8 @@ import { UploadError, uploadOutputs } from "./upload-outputs.js";
 const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
 const TIMEOUT_EXIT = 101;
 const LOG_FLUSH_MS = 500;
+/** How much of a build's log the builder holds while its server is away. */
+const LOG_HOLD_BYTES = 4 << 20;
 
 /**
  * Where a build's time went, printed as one line when it ends (`build N: phases (ms) realise=… upload=… …`): the
@@ -58,6 +60,7 @@ export async function runBuild(
     pending.push(chunk);
   };
   const note = (line: string) => output(Buffer.from(`flox builder: ${line}\n`));
+  const pendingBytes = () => pending.reduce((n, b) => n + b.length, 0);
   const flush = () => {
     flushing = flushing.then(async () => {
       if (pending.length === 0 || leaseLost) return;
@@ -67,7 +70,12 @@ export async function runBuild(
         await api(e, `sending the log of build ${id}`, (c) => c.appendBuildLog(id, leaseId, chunk));
       } catch (err) {
         if (err instanceof LeaseLostError) leaseLost = true;
-        else e.say(`build ${id}: sending the log failed: ${(err as Error).message}`);
+        else {
+          // The server is away: the chunk waits for the next flush (a few MiB at most), so the lines written in an
+          // outage (the result, the retries) are in the log once it is back.
+          if (notDelivered(err) && pendingBytes() + chunk.length <= LOG_HOLD_BYTES) pending.unshift(chunk);
+          e.say(`build ${id}: sending the log failed: ${(err as Error).message}`);
+        }
       }
     });
     return flushing;
@@ -214,6 +222,8 @@ export async function runBuild(
     // A result that never reaches the server is built again once the lease runs out: while it may last, a server
     // that is away (restarting, its database gone for a moment) is asked again.
     for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+      // The log first: the report ends the lease, and with it the log's appends (held lines go out now or never).
+      await flush();
       try {
         state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
         break;
