@@ -106,25 +106,35 @@ const evaluation = (state: EvaluationState, error: string | null = null): Evalua
   finishedAt: null,
 });
 
+/** A progress answer, or an error status in its place (a server restarting, its database away). */
+type Answer = Partial<Progress> | { status: number };
+
 /**
  * A server answering the progress long-poll with `answers` in turn (the last one again when they run out), and
  * keeping the verdicts it got.
  */
-async function fakeServer(answers: Array<Partial<Progress>>, delayMs = 0) {
+async function fakeServer(answers: Answer[], delayMs = 0) {
   let n = 0;
   const verdicts: unknown[] = [];
   const queries: string[] = [];
   const server = createServer(async (req, res) => {
     let body = "";
     for await (const chunk of req) body += chunk;
-    res.writeHead(200, { "content-type": "application/json" });
     if (req.url?.includes("/verdict")) {
+      res.writeHead(200, { "content-type": "application/json" });
       verdicts.push(JSON.parse(body));
       return res.end(JSON.stringify({ delivered: true }));
     }
     queries.push(req.url ?? "");
     await new Promise((r) => setTimeout(r, delayMs));
     const a = answers[Math.min(n++, answers.length - 1)];
+    if (a && "status" in a) {
+      res.writeHead(a.status, { "content-type": "application/json" });
+      return res.end(
+        JSON.stringify({ error: { code: "database_unavailable", message: "the database is away" } }),
+      );
+    }
+    res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ problems: [], jobs: [], connected: true, version: `v${n}`, ...a }));
   });
   server.listen(0, "127.0.0.1");
@@ -133,8 +143,8 @@ async function fakeServer(answers: Array<Partial<Progress>>, delayMs = 0) {
 }
 
 async function follow(
-  answers: Array<Partial<Progress>>,
-  opts: { heartbeatMs?: number; delayMs?: number } = {},
+  answers: Answer[],
+  opts: { heartbeatMs?: number; delayMs?: number; outageMs?: number; retryMs?: number } = {},
 ) {
   const s = await fakeServer(answers, opts.delayMs);
   const lines: string[] = [];
@@ -144,6 +154,8 @@ async function follow(
       say: (l) => lines.push(l),
       sayEvaluation: (e, problems) => shown.push([e.state, problems]),
       ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
+      ...(opts.outageMs ? { outageMs: opts.outageMs } : {}),
+      ...(opts.retryMs ? { retryMs: opts.retryMs } : {}),
     });
   } finally {
     s.server.close();
@@ -215,6 +227,39 @@ test("waitForResults says it is still waiting when nothing happens for a while",
   const beats = r.lines.filter((l) => /^waiting for 1 of 1 build: 0 building, 1 queued \(0m0\ds\)$/.test(l));
   assert.ok(beats.length >= 2, r.lines.join("\n"));
   assert.is(r.lines.at(-1), "CI passed: acme/main at abcdef0: the build succeeded");
+});
+
+test("waitForResults waits out a server that answers 503 for a while, saying so, and follows on", async () => {
+  const queued = { evaluation: evaluation("succeeded"), jobs: [job("x", 1, "queued")], version: "same" };
+  const r = await follow(
+    [
+      queued,
+      ...Array(6).fill({ status: 503 }),
+      { evaluation: evaluation("succeeded"), jobs: [job("x", 1, "succeeded")], version: "done" },
+    ],
+    { heartbeatMs: 300, retryMs: 50, outageMs: 10_000 },
+  );
+  assert.ok(
+    r.lines.some((l) => /^the server does not answer \(.*503.*\); still waiting$/.test(l)),
+    r.lines.join("\n"),
+  );
+  assert.is(r.lines.at(-1), "CI passed: acme/main at abcdef0: the build succeeded");
+});
+
+test("waitForResults stops following once the server has not answered for the whole outage budget", async () => {
+  const queued = { evaluation: evaluation("succeeded"), jobs: [job("x", 1, "queued")], version: "same" };
+  const r = await follow([queued, { status: 503 }], { heartbeatMs: 300, retryMs: 50, outageMs: 600 });
+  assert.match(
+    r.lines.at(-1) ?? "",
+    /^flox: lost track of evaluation #7 \(.*503.*\); it goes on without us$/,
+  );
+  assert.equal(r.verdicts, [
+    {
+      ok: false,
+      message:
+        "CI failed for this push (its refs were updated): acme/main at abcdef0: could not follow evaluation #7",
+    },
+  ]);
 });
 
 test.run();

@@ -18,7 +18,6 @@ import {
   ReceiveVerdictResponse,
   ReceiveWaitingResponse,
 } from "../lib/api/internal.js";
-import { retry } from "../lib/retry.js";
 
 export const WAIT_OPTION = "wait";
 
@@ -202,8 +201,11 @@ export interface WaitIO {
   heartbeatMs?: number;
   /** Seconds per long-poll; default 15. */
   pollSeconds?: number;
-  /** Tries per progress request before giving up (server gone), default 4, 1 s apart and doubling. */
-  attempts?: number;
+  /**
+   * How long the server may fail to answer (no answer, or 5xx: restarting, its database away) before the push stops
+   * following, default 60 s; it asks again `retryMs` (default 1 s) apart, doubling to 5 s.
+   */
+  outageMs?: number;
   retryMs?: number;
 }
 
@@ -242,24 +244,27 @@ export async function followEvaluation(
   let evaluationShown = false;
   let since: string | undefined;
   for (;;) {
-    let p: EvaluationProgressResponse;
-    try {
-      p = await retry(
-        () =>
-          fetchProgress(serverUrl, hookSecret, first.id, {
-            since,
-            waitSeconds: pollSeconds(),
-            receive,
-          }),
-        {
-          attempts: io.attempts ?? 4,
-          firstDelayMs: io.retryMs ?? 1000,
-          shouldRetry: (err) => !(err instanceof HookHttpError && err.status < 500),
-        },
-      );
-    } catch (err) {
-      say(`flox: lost track of evaluation #${first.id} (${(err as Error).message}); it goes on without us`);
-      return { ok: false, gone: false, summary: `${where}: could not follow evaluation #${first.id}` };
+    let p: EvaluationProgressResponse | undefined;
+    const awaySince = Date.now();
+    for (let wait = io.retryMs ?? 1000; !p; wait = Math.min(wait * 2, 5000)) {
+      try {
+        p = await fetchProgress(serverUrl, hookSecret, first.id, {
+          since,
+          waitSeconds: pollSeconds(),
+          receive,
+        });
+      } catch (err) {
+        const refused = err instanceof HookHttpError && err.status < 500;
+        if (refused || Date.now() + wait > awaySince + (io.outageMs ?? 60_000)) {
+          say(
+            `flox: lost track of evaluation #${first.id} (${(err as Error).message}); it goes on without us`,
+          );
+          return { ok: false, gone: false, summary: `${where}: could not follow evaluation #${first.id}` };
+        }
+        // Said at the heartbeat's pace: the push stays open through proxies, and the user sees why it waits.
+        if (heartbeatDue()) say(`the server does not answer (${(err as Error).message}); still waiting`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
     }
     if (!p.connected) return { ok: false, gone: true, summary: `${where}: the client left` };
     since = p.version;
