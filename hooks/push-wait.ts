@@ -18,6 +18,7 @@ import {
   ReceiveVerdictResponse,
   ReceiveWaitingResponse,
 } from "../lib/api/internal.js";
+import { retry } from "../lib/retry.js";
 
 export const WAIT_OPTION = "wait";
 
@@ -244,27 +245,27 @@ export async function followEvaluation(
   let evaluationShown = false;
   let since: string | undefined;
   for (;;) {
-    let p: EvaluationProgressResponse | undefined;
-    const awaySince = Date.now();
-    for (let wait = io.retryMs ?? 1000; !p; wait = Math.min(wait * 2, 5000)) {
-      try {
-        p = await fetchProgress(serverUrl, hookSecret, first.id, {
-          since,
-          waitSeconds: pollSeconds(),
-          receive,
-        });
-      } catch (err) {
-        const refused = err instanceof HookHttpError && err.status < 500;
-        if (refused || Date.now() + wait > awaySince + (io.outageMs ?? 60_000)) {
-          say(
-            `flox: lost track of evaluation #${first.id} (${(err as Error).message}); it goes on without us`,
-          );
-          return { ok: false, gone: false, summary: `${where}: could not follow evaluation #${first.id}` };
-        }
-        // Said at the heartbeat's pace: the push stays open through proxies, and the user sees why it waits.
-        if (heartbeatDue()) say(`the server does not answer (${(err as Error).message}); still waiting`);
-        await new Promise((r) => setTimeout(r, wait));
-      }
+    let p: EvaluationProgressResponse;
+    const refused = (err: Error) => err instanceof HookHttpError && err.status < 500;
+    try {
+      p = await retry(
+        () => fetchProgress(serverUrl, hookSecret, first.id, { since, waitSeconds: pollSeconds(), receive }),
+        {
+          attempts: Number.POSITIVE_INFINITY,
+          firstDelayMs: io.retryMs ?? 1000,
+          maxDelayMs: 5000,
+          maxRetryTimeMs: io.outageMs ?? 60_000,
+          shouldRetry: (err) => !refused(err),
+          // Said at the heartbeat's pace: the push stays open through proxies, and the user sees why it waits.
+          onFailedAttempt: (err) => {
+            if (!refused(err) && heartbeatDue())
+              say(`the server does not answer (${err.message}); still waiting`);
+          },
+        },
+      );
+    } catch (err) {
+      say(`flox: lost track of evaluation #${first.id} (${(err as Error).message}); it goes on without us`);
+      return { ok: false, gone: false, summary: `${where}: could not follow evaluation #${first.id}` };
     }
     if (!p.connected) return { ok: false, gone: true, summary: `${where}: the client left` };
     since = p.version;

@@ -85,6 +85,32 @@ test("retry: an aborted signal stops the waits", async () => {
   assert.is((err as Error).message, "stopped");
 });
 
+test("retry: a time budget instead of a count of tries, each failure told (unwrapped) before the next", async () => {
+  const told: Array<[string, number]> = [];
+  let tries = 0;
+  const err = await retry(
+    async () => {
+      tries++;
+      throw new TypeError(`away ${tries}`);
+    },
+    {
+      attempts: Number.POSITIVE_INFINITY,
+      firstDelayMs: 20,
+      maxDelayMs: 40,
+      maxRetryTimeMs: 300,
+      onFailedAttempt: (e, n) => {
+        told.push([e.message, n]);
+      },
+    },
+  ).catch((e: unknown) => e);
+  // Unlimited tries, yet it ended: the budget did it, after several tries 20–40 ms apart.
+  assert.instance(err, TypeError);
+  assert.is((err as Error).message, `away ${tries}`);
+  assert.ok(tries >= 4, `${tries} tries`);
+  assert.equal(told[0], ["away 1", 1]);
+  assert.is(told.length, tries);
+});
+
 test("Backoff: doubles up to the cap and starts over on reset", () => {
   const b = new Backoff({ firstMs: 100, maxMs: 500 });
   assert.equal([b.next(), b.next(), b.next(), b.next(), b.next()], [100, 200, 400, 500, 500]);

@@ -11,6 +11,10 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Whether an error is worth another try (default: every error is). The last try's error is thrown as it is. */
   shouldRetry?: (err: Error) => boolean;
+  /** No try starts later than this after the first (default: no limit): a budget of time rather than of tries. */
+  maxRetryTimeMs?: number;
+  /** Told of every failed try (the try's number from 1), before `shouldRetry` decides. */
+  onFailedAttempt?: (err: Error, attempt: number) => void | Promise<void>;
   /** Stops the waits and the tries: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -45,6 +49,13 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOpti
         maxTimeout: o.maxDelayMs ?? Number.POSITIVE_INFINITY,
         randomize: false,
         shouldRetry: ({ error }) => (o.shouldRetry ? o.shouldRetry(unwrap(error) as Error) : true),
+        ...(o.maxRetryTimeMs !== undefined ? { maxRetryTime: o.maxRetryTimeMs } : {}),
+        ...(o.onFailedAttempt
+          ? {
+              onFailedAttempt: ({ error, attemptNumber }) =>
+                o.onFailedAttempt?.(unwrap(error) as Error, attemptNumber),
+            }
+          : {}),
         signal: o.signal,
       },
     );

@@ -2,7 +2,8 @@
 // --realise, the outputs uploaded to the Storehouse (upload-outputs.ts), and the report.
 import type { ChildProcess } from "node:child_process";
 import type { BuildResultBody, ClaimedBuild } from "../../lib/api/builders.js";
-import { api, LeaseLostError, notDelivered, pause, serverAway } from "./builder-api.js";
+import { retry } from "../../lib/retry.js";
+import { api, LeaseLostError, notDelivered, serverAway } from "./builder-api.js";
 import type { Env } from "./builder-env.js";
 import { killGroup, spawnNix } from "./nix-process.js";
 import { UploadError, uploadOutputs } from "./upload-outputs.js";
@@ -11,6 +12,8 @@ import { UploadError, uploadOutputs } from "./upload-outputs.js";
 const BUILD_FAILURE_EXIT = new Set([100, 102, 104]);
 const TIMEOUT_EXIT = 101;
 const LOG_FLUSH_MS = 500;
+/** Asking a server that is away again: 250 ms doubling to 2 s apart, for as long as `shouldRetry` says. */
+const AWAY_RETRY = { attempts: Number.POSITIVE_INFINITY, firstDelayMs: 250, maxDelayMs: 2000 } as const;
 /** How much of a build's log the builder holds while its server is away. */
 const LOG_HOLD_BYTES = 4 << 20;
 
@@ -176,20 +179,27 @@ export async function runBuild(
       try {
         // The build is done: a server that died or answers 5xx mid-upload is waited out, or the next one of --server
         // takes the upload, in this attempt, for as long as the lease may last (the heartbeats go on meanwhile).
-        for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
-          const to = e.server;
-          try {
-            await upload(to);
-            break;
-          } catch (err) {
-            if (stopReason || !(err instanceof UploadError && err.serverAway) || !leaseMayLast()) throw err;
-            await e.client.health().catch(() => {});
-            const line = `uploading to ${to} failed (${(err as Error).message}); trying again on ${e.server}`;
-            note(line);
-            e.say(`build ${id}: ${line}`);
-            await pause(wait, uploading.signal);
-          }
-        }
+        const uploadAgain = (err: Error) =>
+          !stopReason && err instanceof UploadError && err.serverAway && leaseMayLast();
+        let to = e.server;
+        await retry(
+          () => {
+            to = e.server;
+            return upload(to);
+          },
+          {
+            ...AWAY_RETRY,
+            shouldRetry: uploadAgain,
+            onFailedAttempt: async (err) => {
+              if (!uploadAgain(err)) return;
+              await e.client.health().catch(() => {});
+              const line = `uploading to ${to} failed (${err.message}); trying again on ${e.server}`;
+              note(line);
+              e.say(`build ${id}: ${line}`);
+            },
+            signal: uploading.signal,
+          },
+        );
         report = stopReason
           ? { status: "failed", infrastructureError: `the builder stopped the build (${stopReason})` }
           : { status: "succeeded" };
@@ -218,21 +228,23 @@ export async function runBuild(
   phases.end("log");
   try {
     const result = { lease: leaseId, ...report };
-    let state: string;
     // A result that never reaches the server is built again once the lease runs out: while it may last, a server
     // that is away (restarting, its database gone for a moment) is asked again.
-    for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
-      // The log first: the report ends the lease, and with it the log's appends (held lines go out now or never).
-      await flush();
-      try {
-        state = await api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
-        break;
-      } catch (err) {
-        if (!serverAway(err) || !leaseMayLast()) throw err;
-        e.say(`build ${id}: reporting failed (${(err as Error).message}); asking again`);
-        await pause(wait);
-      }
-    }
+    const reportAgain = (err: Error) => serverAway(err) && leaseMayLast();
+    const state = await retry(
+      async () => {
+        // The log first: the report ends the lease, and with it the log's appends (held lines go out now or never).
+        await flush();
+        return api(e, `reporting build ${id}`, (c) => c.reportBuildResult(id, result));
+      },
+      {
+        ...AWAY_RETRY,
+        shouldRetry: reportAgain,
+        onFailedAttempt: (err) => {
+          if (reportAgain(err)) e.say(`build ${id}: reporting failed (${err.message}); asking again`);
+        },
+      },
+    );
     phases.end("report");
     e.say(`build ${id}: ${report.infrastructureError ? "infrastructure error" : report.status} → ${state}`);
     e.say(phases.line(id));
