@@ -262,4 +262,18 @@ test("waitForResults stops following once the server has not answered for the wh
   ]);
 });
 
+test("waitForResults stops after four tries when the server does not answer at all (gone, and the push with it)", async () => {
+  const lines: string[] = [];
+  const gone = await fakeServer([]);
+  gone.server.close();
+  await once(gone.server, "close");
+  await waitForResults(gone.url, "secret", "r1", [evaluation("queued")], [], {
+    say: (l) => lines.push(l),
+    sayEvaluation: () => {},
+    retryMs: 10,
+    outageMs: 600_000,
+  });
+  assert.match(lines.join("\n"), /lost track of evaluation #7 \(/);
+});
+
 test.run();

@@ -194,6 +194,9 @@ function nameFailures(failures: ProgressJob[], max = 5): string {
   return named.join(", ");
 }
 
+/** Tries in a row without any answer (the server's process gone, most likely) before the push stops following. */
+const UNANSWERED_TRIES = 4;
+
 export interface WaitIO {
   say(line: string): void;
   /** Prints a finished evaluation as a push without `-o wait` does (push-record.ts). */
@@ -203,8 +206,8 @@ export interface WaitIO {
   /** Seconds per long-poll; default 15. */
   pollSeconds?: number;
   /**
-   * How long the server may fail to answer (no answer, or 5xx: restarting, its database away) before the push stops
-   * following, default 60 s; it asks again `retryMs` (default 1 s) apart, doubling to 5 s.
+   * How long the server may answer 5xx (its database away) before the push stops following, default 60 s; no answer
+   * at all is tried four times in a row. It asks again `retryMs` (default 1 s) apart, doubling to 5 s.
    */
   outageMs?: number;
   retryMs?: number;
@@ -247,6 +250,9 @@ export async function followEvaluation(
   for (;;) {
     let p: EvaluationProgressResponse;
     const refused = (err: Error) => err instanceof HookHttpError && err.status < 500;
+    // A server that answers 5xx is alive (its database away) and so is the push's connection through it: that is
+    // waited out. One that does not answer at all is most likely gone, and the push's connection with it: four tries.
+    let unanswered = 0;
     try {
       p = await retry(
         () => fetchProgress(serverUrl, hookSecret, first.id, { since, waitSeconds: pollSeconds(), receive }),
@@ -255,9 +261,10 @@ export async function followEvaluation(
           firstDelayMs: io.retryMs ?? 1000,
           maxDelayMs: 5000,
           maxRetryTimeMs: io.outageMs ?? 60_000,
-          shouldRetry: (err) => !refused(err),
+          shouldRetry: (err) => !refused(err) && unanswered < UNANSWERED_TRIES,
           // Said at the heartbeat's pace: the push stays open through proxies, and the user sees why it waits.
           onFailedAttempt: (err) => {
+            unanswered = err instanceof HookHttpError ? 0 : unanswered + 1;
             if (!refused(err) && heartbeatDue())
               say(`the server does not answer (${err.message}); still waiting`);
           },
