@@ -51,6 +51,14 @@ function builds(): Record<string, BuildRow> {
   return Object.fromEntries(rows.map((r) => [r.attr, r]));
 }
 
+/** A build's log as the current server has it. */
+const buildLog = async (id: number) =>
+  (
+    await fetch(`${srv.url}/api/v1/builds/${id}/log`, {
+      headers: { authorization: `Bearer ${srv.adminToken}` },
+    })
+  ).text();
+
 const explain = () =>
   `builds: ${JSON.stringify(builds())}\n${builders.map((b) => `--- ${b.name}\n${b.log().slice(-3000)}`).join("\n")}\n--- server\n${srv.stderr().slice(-2000)}`;
 
@@ -134,10 +142,7 @@ test("a builder whose server is killed mid-build finishes it on the next URL wit
   await waitFor(
     "the builder to be building the slow build",
     async () => {
-      const res = await fetch(`${srv.url}/api/v1/builds/${slow.id}/log`, {
-        headers: { authorization: `Bearer ${srv.adminToken}` },
-      });
-      return (await res.text()).includes("building '");
+      return (await buildLog(slow.id)).includes("building '");
     },
     { timeoutMs: 300_000, explain },
   );
@@ -159,9 +164,7 @@ test("a builder whose server is killed mid-build finishes it on the next URL wit
     },
     { timeoutMs: 300_000, explain },
   );
-  const log = await fetch(`${srv.url}/api/v1/builds/${done.id}/log`, {
-    headers: { authorization: `Bearer ${srv.adminToken}` },
-  }).then((r) => r.text());
+  const log = await buildLog(done.id);
   assert.is(done.state, "succeeded", `${explain()}\n--- build log\n${log}`);
   // One attempt: the lease was renewed through the next server, never lost and handed out again.
   assert.is(done.attempts, 1, `${explain()}\n--- build log\n${log}`);
@@ -188,10 +191,7 @@ test("a build that ends while its only server is away is uploaded and reported o
   await waitFor(
     "the build to be in its last 3 s",
     async () => {
-      const res = await fetch(`${srv.url}/api/v1/builds/${build.id}/log`, {
-        headers: { authorization: `Bearer ${srv.adminToken}` },
-      });
-      return (await res.text()).includes("about-to-finish");
+      return (await buildLog(build.id)).includes("about-to-finish");
     },
     { timeoutMs: 300_000, intervalMs: 100, explain },
   );
@@ -219,9 +219,7 @@ test("a build that ends while its only server is away is uploaded and reported o
   assert.is(done.attempts, 1, explain());
   assert.match(b3.log(), /trying again on/, "the upload met the outage");
   // What the builder wrote into the build's log while the server was away was held and sent once it was back.
-  const log = await fetch(`${srv.url}/api/v1/builds/${done.id}/log`, {
-    headers: { authorization: `Bearer ${srv.adminToken}` },
-  }).then((res) => res.text());
+  const log = await buildLog(done.id);
   assert.match(log, /about-to-finish/);
   assert.match(log, /flox builder: uploading to \S+ failed/);
   assert.match(log, /flox builder: result: succeeded/);
